@@ -1,0 +1,94 @@
+"""The contract between the local emulators and an offline speech engine.
+
+The SIS- and DashScope-compatible servers only know this protocol; the
+faster-whisper engine (``local/whisper_engine.py``) is one implementation and
+``FixedSpeechEngine`` (instant mode, for pipeline-overhead benchmarks) another.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+
+class RecognizedWord(BaseModel):
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    text: str
+    probability: float | None = None
+
+
+class RecognizedSegment(BaseModel):
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    text: str
+    words: list[RecognizedWord] = Field(default_factory=list)
+
+
+class Recognition(BaseModel):
+    language: str | None = None
+    duration_ms: int = Field(ge=0)
+    segments: list[RecognizedSegment] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+class UnreadableAudio(ValueError):
+    """The bytes are not audio the engine can decode (SIS.0535 / FILE_PARSE_FAILED upstream)."""
+
+
+class SpeechEngine(Protocol):
+    def recognize(
+        self,
+        audio: bytes | Path,
+        *,
+        language: str | None = None,
+        translate: bool = False,
+        channel: int | None = None,
+        word_timestamps: bool = True,
+    ) -> Recognition:
+        """Recognise a whole recording.
+
+        ``channel`` picks one channel of a multi-channel file (0 = left); ``None``
+        downmixes. ``translate`` returns English text whatever was spoken.
+        Raises ``UnreadableAudio`` for bytes that do not decode.
+        """
+        ...
+
+
+class FixedSpeechEngine:
+    """Returns the same recognition for any input: no model, no decoding cost."""
+
+    def __init__(self, text: str = "this is a fixed transcript from the instant engine") -> None:
+        words = text.split()
+        step = 300
+        self._recognition = Recognition(
+            language="en",
+            duration_ms=step * len(words),
+            segments=[
+                RecognizedSegment(
+                    start_ms=0,
+                    end_ms=step * len(words),
+                    text=text,
+                    words=[
+                        RecognizedWord(start_ms=i * step, end_ms=(i + 1) * step, text=w)
+                        for i, w in enumerate(words)
+                    ],
+                )
+            ],
+        )
+
+    def recognize(
+        self,
+        audio: bytes | Path,
+        *,
+        language: str | None = None,
+        translate: bool = False,
+        channel: int | None = None,
+        word_timestamps: bool = True,
+    ) -> Recognition:
+        return self._recognition.model_copy(deep=True)

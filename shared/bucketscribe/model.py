@@ -1,0 +1,137 @@
+"""The canonical models every part of bucketscribe speaks.
+
+Times are integer milliseconds named ``*_ms`` everywhere, so no renderer or
+provider mapping ever has to guess a unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ObjectRef(BaseModel):
+    """One object in a bucket, as a trigger event (or a head request) describes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = Field(default=None, ge=0)
+
+    @property
+    def revision(self) -> str:
+        """What distinguishes this upload from an earlier one under the same key."""
+        return self.version_id or (self.etag or "").strip('"') or "-"
+
+    @property
+    def identity(self) -> str:
+        return f"{self.bucket}/{self.key}@{self.revision}"
+
+    def job_id(self) -> str:
+        """Deterministic job id: the same upload always maps to the same job (idempotency)."""
+        return hashlib.sha256(self.identity.encode("utf-8")).hexdigest()[:32]
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class JobState(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    SUBMITTED = "SUBMITTED"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED)
+
+
+class JobError(BaseModel):
+    """Why a job failed, in words a user can act on, plus the provider's own code."""
+
+    code: str
+    message: str
+    retryable: bool = False
+
+
+class Job(BaseModel):
+    id: str
+    source: ObjectRef
+    profile: str = "default"
+    provider: str
+    model: str | None = None
+    state: JobState = JobState.ACCEPTED
+    provider_task_id: str | None = None
+    media_url_expires_at: datetime | None = None
+    attempts: int = 0
+    error: JobError | None = None
+    outputs: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @classmethod
+    def for_upload(cls, source: ObjectRef, *, profile: str, provider: str, model: str | None = None) -> Job:
+        return cls(id=source.job_id(), source=source, profile=profile, provider=provider, model=model)
+
+
+class Word(BaseModel):
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    text: str
+
+
+class Segment(BaseModel):
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    text: str
+    speaker: str | None = None
+    channel: int | None = None
+    words: list[Word] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _end_not_before_start(self) -> Segment:
+        if self.end_ms < self.start_ms:
+            raise ValueError(f"segment ends ({self.end_ms} ms) before it starts ({self.start_ms} ms)")
+        return self
+
+
+class TranslatedSegment(BaseModel):
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    text: str
+
+
+class Translation(BaseModel):
+    language: str
+    segments: list[TranslatedSegment] = Field(default_factory=list)
+
+
+class Transcript(BaseModel):
+    """One recognised recording, whatever service produced it."""
+
+    schema_version: int = 1
+    source: ObjectRef | None = None
+    provider: str
+    model: str | None = None
+    language: str | None = None
+    duration_ms: int | None = Field(default=None, ge=0)
+    channels: int | None = Field(default=None, ge=1)
+    speakers: list[str] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
+    translations: list[Translation] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
