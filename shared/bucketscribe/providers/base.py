@@ -1,0 +1,82 @@
+"""The provider port: what the pipeline needs from any speech service.
+
+Adapters (``sis``, ``dashscope``) import their SDKs lazily so a function pays
+only for the provider it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from bucketscribe.model import JobError, Transcript
+from bucketscribe.profiles import Profile
+
+
+class SubmitItem(BaseModel):
+    job_id: str
+    media_url: str
+    callback_url: str | None = None
+
+
+class SubmitReceipt(BaseModel):
+    job_id: str
+    task_id: str | None = None
+    error: JobError | None = None
+
+
+class TaskStatus(StrEnum):
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    NOT_FOUND = "NOT_FOUND"
+
+
+class FileOutcome(BaseModel):
+    """The result for one file of a task (SIS: the only file; DashScope: one per URL)."""
+
+    status: TaskStatus
+    file_url: str | None = None
+    transcript: Transcript | None = None
+    raw: dict[str, Any] | None = None
+    error: JobError | None = None
+
+
+class TaskResult(BaseModel):
+    task_id: str
+    status: TaskStatus
+    files: list[FileOutcome] = Field(default_factory=list)
+    error: JobError | None = None
+
+
+class ProviderError(Exception):
+    """A whole request to the provider failed; ``retryable`` says whether to try again later."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+    def as_job_error(self) -> JobError:
+        return JobError(code=self.code, message=self.message, retryable=self.retryable)
+
+
+class Provider(Protocol):
+    name: str
+    max_files_per_task: int
+    accepts_callback_url: bool
+
+    def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
+        """Start recognition of ``items``; one receipt per item, in order.
+
+        Raises ``ProviderError`` when the whole request failed.
+        """
+        ...
+
+    def fetch(self, task_id: str) -> TaskResult:
+        """Ask the provider, over its authenticated API, where a task stands."""
+        ...
