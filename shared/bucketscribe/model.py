@@ -80,6 +80,8 @@ class Job(BaseModel):
     updated_at: datetime = Field(default_factory=utc_now)
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
+    # When the reconciler should next ask the provider about this job (unfinished jobs only).
+    next_check_at: datetime | None = None
 
     @classmethod
     def for_upload(cls, source: ObjectRef, *, profile: str, provider: str, model: str | None = None) -> Job:

@@ -1,0 +1,1 @@
+"""Media handling: what a file is, and turning it into what a provider wants."""

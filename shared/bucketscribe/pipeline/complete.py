@@ -1,0 +1,151 @@
+"""Use cases: a provider says a task is done (callback, push or poll) → outputs in the bucket.
+
+Nothing a callback *says* is trusted: the callback only names a job; the result
+is always re-fetched from the provider's authenticated API. Finishing is
+idempotent: a job that is already final is left alone, so repeated callbacks
+write nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel
+
+from bucketscribe.model import Job, JobError, JobState, Transcript
+from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.pipeline.submit import fail_job
+from bucketscribe.providers.base import FileOutcome, TaskStatus
+from bucketscribe.render import render
+
+logger = Logger(child=True)
+
+
+class CompletionOutcome(StrEnum):
+    DONE = "DONE"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+    ALREADY_FINAL = "ALREADY_FINAL"
+    UNKNOWN_JOB = "UNKNOWN_JOB"
+
+
+class Completion(BaseModel):
+    job_id: str
+    outcome: CompletionOutcome
+    job: Job | None = None
+    audio_ms: int | None = None
+
+
+def complete_sis_callback(
+    job_id: str, token: str | None, claimed_task_id: str | None, ports: PipelinePorts
+) -> Completion:
+    """Handle ``POST /callbacks/sis/{job_id}?token=…``.
+
+    A wrong token and an unknown job give the same answer, so the endpoint
+    reveals nothing about which jobs exist.
+    """
+    if not ports.signer.verify(job_id, token):
+        logger.warning("Callback with a bad token refused", extra={"job_id": job_id})
+        return Completion(job_id=job_id, outcome=CompletionOutcome.UNKNOWN_JOB)
+    job = ports.jobs.get(job_id)
+    if job is None:
+        logger.warning("Callback for a job we do not know", extra={"job_id": job_id})
+        return Completion(job_id=job_id, outcome=CompletionOutcome.UNKNOWN_JOB)
+    if job.provider_task_id is None and claimed_task_id:
+        # The provider answered before we recorded its task id. The claimed id is
+        # only used to ask the provider itself, with our credentials.
+        job = job.model_copy(update={"provider_task_id": claimed_task_id})
+    return complete_job(job, ports)
+
+
+def complete_job(job: Job, ports: PipelinePorts) -> Completion:
+    """Ask the provider where the job's task stands and finish the job if it can be finished."""
+    if job.state.is_final:
+        return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)
+    if job.provider_task_id is None:
+        return Completion(job_id=job.id, outcome=CompletionOutcome.PENDING, job=job)
+    provider = ports.provider(job.provider)
+    result = provider.fetch(job.provider_task_id)
+    if result.status is TaskStatus.NOT_FOUND:
+        error = result.error or JobError(code="TASK_NOT_FOUND", message="the provider no longer knows this task")
+        return _failed(job, error, ports)
+    outcome = result.files[0] if result.files else FileOutcome(status=result.status, error=result.error)
+    return finish_from_outcome(job, outcome, ports)
+
+
+def finish_from_outcome(job: Job, outcome: FileOutcome, ports: PipelinePorts) -> Completion:
+    if outcome.status is TaskStatus.PENDING:
+        return Completion(job_id=job.id, outcome=CompletionOutcome.PENDING, job=job)
+    if outcome.status is TaskStatus.DONE and outcome.transcript is not None:
+        return _finalize(job, outcome.transcript, outcome.raw, ports)
+    error = outcome.error or JobError(code="PROVIDER_FAILED", message="the provider reported a failure")
+    return _failed(job, error, ports)
+
+
+def _failed(job: Job, error: JobError, ports: PipelinePorts) -> Completion:
+    failed = fail_job(job, error, ports)
+    return Completion(job_id=job.id, outcome=CompletionOutcome.FAILED, job=failed)
+
+
+def _finalize(job: Job, transcript: Transcript, raw: dict | None, ports: PipelinePorts) -> Completion:
+    current = ports.jobs.get(job.id)
+    if current is not None and current.state.is_final:
+        return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=current)
+    profile = ports.profiles.by_name(job.profile) if _has_profile(ports, job.profile) else None
+    transcript = transcript.model_copy(
+        update={
+            "source": job.source,
+            "provider": job.provider,
+            "model": job.model,
+            "language": transcript.language or (profile.language if profile else None),
+        }
+    )
+    layout = ports.layout
+    bucket = job.source.bucket
+    written: list[str] = []
+    if raw is not None:
+        raw_key = layout.output_key(job.source.key, f"{job.provider}.json")
+        ports.storage.put(
+            bucket, raw_key, json.dumps(raw, ensure_ascii=False).encode(), content_type="application/json"
+        )
+        written.append(raw_key)
+    formats = profile.outputs if profile else ["json", "txt", "srt", "vtt"]
+    options = profile.render if profile else None
+    for fmt in formats:
+        key = layout.output_key(job.source.key, fmt)
+        body = render(transcript, fmt, options).encode("utf-8")
+        ports.storage.put(bucket, key, body, content_type=_CONTENT_TYPES[fmt])
+        written.append(key)
+    now = ports.clock()
+    done = job.model_copy(
+        update={
+            "state": JobState.DONE,
+            "outputs": written,
+            "updated_at": now,
+            "finished_at": now,
+            "next_check_at": None,
+            "error": None,
+        }
+    )
+    if not ports.jobs.replace(done, expected=[JobState.ACCEPTED, JobState.SUBMITTED]):
+        final = ports.jobs.get(job.id)
+        return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=final)
+    logger.info(
+        "Transcript written",
+        extra={"job_id": job.id, "key": job.source.key, "outputs": written, "duration_ms": transcript.duration_ms},
+    )
+    return Completion(job_id=job.id, outcome=CompletionOutcome.DONE, job=done, audio_ms=transcript.duration_ms)
+
+
+def _has_profile(ports: PipelinePorts, name: str) -> bool:
+    return any(p.name == name for p in ports.profiles.profiles)
+
+
+_CONTENT_TYPES = {
+    "json": "application/json",
+    "txt": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}

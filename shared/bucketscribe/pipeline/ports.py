@@ -1,0 +1,47 @@
+"""What the use cases are given: ports plus the settings that shape their decisions.
+
+Function entry points build one of these from the environment; tests build one
+from in-memory fakes. No use case imports an SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bucketscribe.callback_auth import CallbackSigner
+from bucketscribe.jobs.base import JobStore
+from bucketscribe.model import utc_now
+from bucketscribe.output_keys import OutputLayout
+from bucketscribe.profiles import ProfileSet
+from bucketscribe.providers.base import Provider
+from bucketscribe.storage.base import ObjectStorage
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_media_bytes: int = 300 * 1024 * 1024
+    max_media_duration_s: int = 5 * 3600
+    presign_expiry_s: int = 12 * 3600
+    # First reconcile look at a submitted job; callbacks normally beat it.
+    first_check_after: timedelta = timedelta(minutes=10)
+
+
+@dataclass
+class PipelinePorts:
+    storage: ObjectStorage
+    jobs: JobStore
+    providers: Mapping[str, Provider]
+    signer: CallbackSigner
+    layout: OutputLayout
+    profiles: ProfileSet
+    callback_base_url: str
+    limits: Limits = field(default_factory=Limits)
+    clock: Callable[[], datetime] = utc_now
+
+    def provider(self, name: str) -> Provider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise LookupError(f"provider {name!r} is not configured in this deployment") from None

@@ -1,0 +1,244 @@
+"""Use case: uploads → validated jobs → provider tasks.
+
+Every upload ends in exactly one of: SUBMITTED (a provider task is running),
+SKIPPED (not ours: outside the input prefix, our own output, not a media file),
+DUPLICATE (this exact upload already has a job), REJECTED (bad input: the user
+gets ``<key>.error.json`` and a FAILED job saying why), or RETRY (the provider
+is busy or down: the message goes back to the queue and nothing is lost).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel
+
+from bucketscribe.media.sniff import SNIFF_BYTES, kind_by_extension, sniff
+from bucketscribe.model import Job, JobError, JobState, ObjectRef
+from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.profiles import Profile
+from bucketscribe.providers.base import ProviderError, SubmitItem
+
+logger = Logger(child=True)
+
+
+class UploadOutcome(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    SKIPPED = "SKIPPED"
+    DUPLICATE = "DUPLICATE"
+    REJECTED = "REJECTED"
+    RETRY = "RETRY"
+
+
+class UploadResult(BaseModel):
+    source: ObjectRef
+    outcome: UploadOutcome
+    job_id: str | None = None
+    reason: str | None = None
+
+
+class _Rejection(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error = JobError(code=code, message=message)
+
+
+def submit_uploads(refs: Iterable[ObjectRef], ports: PipelinePorts) -> list[UploadResult]:
+    results: list[UploadResult] = []
+    ready: dict[str, list[tuple[Job, Profile]]] = defaultdict(list)
+    for ref in refs:
+        accepted = _accept(ref, ports)
+        if isinstance(accepted, UploadResult):
+            results.append(accepted)
+        else:
+            job, profile = accepted
+            ready[profile.name].append((job, profile))
+    for group in ready.values():
+        results.extend(_submit_group(group, ports))
+    return results
+
+
+def _accept(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, Profile]:
+    """Skip what is not ours, validate the rest, and claim a job for it."""
+    layout = ports.layout
+    if layout.is_output(ref.key):
+        return _skip(ref, "the key is under the output prefix (our own result)")
+    if not layout.is_input(ref.key):
+        return _skip(ref, f"the key is outside the input prefix {layout.input_prefix!r}")
+    kind = kind_by_extension(ref.key)
+    if kind is None:
+        return _skip(ref, "the file extension is not an audio or video type")
+    info = ports.storage.head(ref.bucket, ref.key)
+    if info is None:
+        return _skip(ref, "the object no longer exists")
+    # The head is the truth: an event may lack the ETag/version, or describe an older upload.
+    ref = ref.model_copy(update={"size": info.size, "etag": info.etag, "version_id": info.version_id})
+    profile = ports.profiles.match(layout.relative(ref.key))
+    job = Job.for_upload(ref, profile=profile.name, provider=profile.provider, model=profile.model_name)
+    if not ports.jobs.create(job):
+        existing = ports.jobs.get(job.id)
+        if existing is None or existing.state is not JobState.ACCEPTED:
+            state = existing.state.value if existing else "unknown"
+            logger.info("Duplicate upload event", extra={"key": ref.key, "job_id": job.id, "state": state})
+            return UploadResult(source=ref, outcome=UploadOutcome.DUPLICATE, job_id=job.id, reason=state)
+        # ACCEPTED but never submitted: an earlier attempt died or the provider was busy. Go on.
+        job = existing
+    try:
+        _validate(ref, info.size, ports)
+    except _Rejection as rejection:
+        return _reject(job, rejection.error, ports)
+    return job, profile
+
+
+def _validate(ref: ObjectRef, size: int, ports: PipelinePorts) -> None:
+    limits = ports.limits
+    if size == 0:
+        raise _Rejection("EMPTY_FILE", "the file is empty (0 bytes)")
+    if size > limits.max_media_bytes:
+        raise _Rejection(
+            "FILE_TOO_LARGE",
+            f"the file is {size / 1e6:.1f} MB; the limit is {limits.max_media_bytes / 1e6:.0f} MB",
+        )
+    head = ports.storage.read_head(ref.bucket, ref.key, SNIFF_BYTES)
+    sniffed = sniff(head, total_size=size)
+    if sniffed is None:
+        looks = "text" if _looks_like_text(head) else "unknown binary data"
+        raise _Rejection(
+            "NOT_MEDIA",
+            f"the content is not audio or video (the first bytes look like {looks}), "
+            f"although the name ends in {ref.key.rsplit('.', 1)[-1]!r}",
+        )
+    if sniffed.duration_ms is not None and sniffed.duration_ms > limits.max_media_duration_s * 1000:
+        raise _Rejection(
+            "AUDIO_TOO_LONG",
+            f"the audio lasts {sniffed.duration_ms / 3_600_000:.2f} h; "
+            f"the limit is {limits.max_media_duration_s / 3600:.1f} h",
+        )
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _submit_group(group: list[tuple[Job, Profile]], ports: PipelinePorts) -> list[UploadResult]:
+    profile = group[0][1]
+    provider = ports.provider(profile.provider)
+    results: list[UploadResult] = []
+    size = max(provider.max_files_per_task, 1)
+    for start in range(0, len(group), size):
+        jobs = [job for job, _ in group[start : start + size]]
+        items = [
+            SubmitItem(
+                job_id=job.id,
+                media_url=ports.storage.presign_get(
+                    job.source.bucket, job.source.key, expires_s=ports.limits.presign_expiry_s
+                ),
+                callback_url=(
+                    ports.signer.sis_callback_url(ports.callback_base_url, job.id)
+                    if provider.accepts_callback_url
+                    else None
+                ),
+            )
+            for job in jobs
+        ]
+        try:
+            receipts = provider.submit(items, profile)
+        except ProviderError as exc:
+            if exc.retryable:
+                results.extend(_retry_later(job, exc, ports) for job in jobs)
+            else:
+                results.extend(_reject(job, exc.as_job_error(), ports) for job in jobs)
+            continue
+        by_job = {receipt.job_id: receipt for receipt in receipts}
+        for job in jobs:
+            receipt = by_job.get(job.id)
+            if receipt is None or receipt.task_id is None:
+                error = (receipt.error if receipt else None) or JobError(
+                    code="NO_TASK_ID", message="the provider accepted the request but returned no task id"
+                )
+                results.append(_reject(job, error, ports))
+                continue
+            results.append(_mark_submitted(job, receipt.task_id, ports))
+    return results
+
+
+def _mark_submitted(job: Job, task_id: str, ports: PipelinePorts) -> UploadResult:
+    now = ports.clock()
+    submitted = job.model_copy(
+        update={
+            "state": JobState.SUBMITTED,
+            "provider_task_id": task_id,
+            "attempts": job.attempts + 1,
+            "submitted_at": now,
+            "updated_at": now,
+            "next_check_at": now + ports.limits.first_check_after,
+            "error": None,
+        }
+    )
+    if not ports.jobs.replace(submitted, expected=[JobState.ACCEPTED]):
+        # A callback already finished it (fast provider): that is fine.
+        logger.info("Job moved on before its submission was recorded", extra={"job_id": job.id})
+    logger.info(
+        "Submitted",
+        extra={"job_id": job.id, "key": job.source.key, "provider": job.provider, "task_id": task_id},
+    )
+    return UploadResult(source=job.source, outcome=UploadOutcome.SUBMITTED, job_id=job.id)
+
+
+def _retry_later(job: Job, exc: ProviderError, ports: PipelinePorts) -> UploadResult:
+    now = ports.clock()
+    retry = job.model_copy(
+        update={"attempts": job.attempts + 1, "updated_at": now, "error": exc.as_job_error()}
+    )
+    ports.jobs.replace(retry, expected=[JobState.ACCEPTED])
+    logger.warning(
+        "Provider busy or unreachable; the upload will be retried",
+        extra={"job_id": job.id, "key": job.source.key, "code": exc.code, "provider_message": exc.message},
+    )
+    return UploadResult(source=job.source, outcome=UploadOutcome.RETRY, job_id=job.id, reason=str(exc))
+
+
+def _reject(job: Job, error: JobError, ports: PipelinePorts) -> UploadResult:
+    fail_job(job, error, ports)
+    return UploadResult(source=job.source, outcome=UploadOutcome.REJECTED, job_id=job.id, reason=error.message)
+
+
+def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job:
+    """Mark a job FAILED and leave ``<key>.error.json`` beside where its transcript would be."""
+    now = ports.clock()
+    failed = job.model_copy(
+        update={"state": JobState.FAILED, "error": error, "updated_at": now, "finished_at": now}
+    )
+    error_key = ports.layout.output_key(job.source.key, "error.json")
+    if not ports.jobs.replace(failed, expected=[JobState.ACCEPTED, JobState.SUBMITTED]):
+        return ports.jobs.get(job.id) or failed
+    report = {
+        "source": {"bucket": job.source.bucket, "key": job.source.key, "etag": job.source.etag},
+        "job_id": job.id,
+        "error": error.model_dump(),
+        "failed_at": now.isoformat(),
+    }
+    ports.storage.put(
+        job.source.bucket,
+        error_key,
+        json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"),
+        content_type="application/json",
+    )
+    logger.warning(
+        "Job failed",
+        extra={"job_id": job.id, "key": job.source.key, "code": error.code, "reason": error.message},
+    )
+    return failed
+
+
+def _skip(ref: ObjectRef, reason: str) -> UploadResult:
+    logger.info("Skipped upload", extra={"key": ref.key, "bucket": ref.bucket, "reason": reason})
+    return UploadResult(source=ref, outcome=UploadOutcome.SKIPPED, reason=reason)

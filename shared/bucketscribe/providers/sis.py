@@ -1,0 +1,158 @@
+"""Huawei SIS recording-file recognition adapter, on the real ``huaweicloudsdksis`` SDK.
+
+The SDK is imported on first use, so a function that never talks to SIS never
+pays for it. Errors are sorted into retryable (concurrency limit SIS.0312, 429,
+5xx, timeouts, connection failures) and permanent (bad config SIS.0032, bad
+audio SIS.0535, other 4xx), keeping the provider's own code and message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from bucketscribe.model import JobError
+from bucketscribe.profiles import Profile
+from bucketscribe.providers.base import (
+    FileOutcome,
+    ProviderError,
+    SubmitItem,
+    SubmitReceipt,
+    TaskResult,
+    TaskStatus,
+)
+from bucketscribe.providers.sis_result import SisJobResult, transcript_from_sis
+
+RETRYABLE_SIS_CODES = frozenset({"SIS.0312", "SIS.0001", "SIS.0100", "SIS.0033", "APIG.0201", "APIG.0308"})
+NOT_FOUND_MARKERS = ("task id is not found", "not found")
+
+
+class SisCredentials(BaseModel):
+    ak: str
+    sk: SecretStr
+    project_id: str
+
+
+class SisProvider:
+    name = "sis"
+    max_files_per_task = 1
+    accepts_callback_url = True
+
+    def __init__(
+        self,
+        credentials: SisCredentials,
+        *,
+        region: str = "cn-north-4",
+        endpoint: str | None = None,
+        timeout_s: tuple[float, float] = (10.0, 30.0),
+    ) -> None:
+        self._credentials = credentials
+        self._region = region
+        self._endpoint = endpoint
+        self._timeout_s = timeout_s
+        self._client: Any = None
+
+    def _sdk_client(self) -> Any:
+        if self._client is None:
+            from huaweicloudsdkcore.auth.credentials import BasicCredentials
+            from huaweicloudsdkcore.http.http_config import HttpConfig
+            from huaweicloudsdksis.v1 import SisClient
+            from huaweicloudsdksis.v1.region.sis_region import SisRegion
+
+            config = HttpConfig.get_default_config()
+            config.timeout = self._timeout_s
+            builder = (
+                SisClient.new_builder()
+                .with_credentials(
+                    BasicCredentials(
+                        self._credentials.ak,
+                        self._credentials.sk.get_secret_value(),
+                        self._credentials.project_id,
+                    )
+                )
+                .with_http_config(config)
+            )
+            if self._endpoint:
+                builder = builder.with_endpoint(self._endpoint)
+            else:
+                builder = builder.with_region(SisRegion.value_of(self._region))
+            self._client = builder.build()
+        return self._client
+
+    def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
+        from huaweicloudsdksis.v1 import (
+            AnalysisInfo,
+            PostTranscriberJobs,
+            PushTranscriberJobsRequest,
+            TranscriberConfig,
+        )
+
+        options = profile.sis
+        receipts: list[SubmitReceipt] = []
+        for item in items:
+            config = TranscriberConfig(
+                audio_format=options.audio_format,
+                _property=options.property,
+                add_punc="yes" if options.add_punc else "no",
+                digit_norm="yes" if options.digit_norm else "no",
+                need_word_info="yes" if options.need_word_info else "no",
+                vocabulary_id=options.vocabulary_id,
+                callback_url=item.callback_url,
+                need_analysis_info=AnalysisInfo(
+                    diarization=options.diarization,
+                    channel=options.channel,
+                    emotion=options.emotion,
+                    speed=options.speed,
+                ),
+            )
+            request = PushTranscriberJobsRequest(body=PostTranscriberJobs(config=config, data_url=item.media_url))
+            try:
+                response = self._call(lambda r=request: self._sdk_client().push_transcriber_jobs(r))
+            except ProviderError as exc:
+                if exc.retryable or len(items) > 1:
+                    raise
+                receipts.append(SubmitReceipt(job_id=item.job_id, error=exc.as_job_error()))
+                continue
+            receipts.append(SubmitReceipt(job_id=item.job_id, task_id=response.job_id))
+        return receipts
+
+    def fetch(self, task_id: str) -> TaskResult:
+        from huaweicloudsdksis.v1 import CollectTranscriberJobRequest
+
+        try:
+            response = self._call(
+                lambda: self._sdk_client().collect_transcriber_job(CollectTranscriberJobRequest(job_id=task_id))
+            )
+        except ProviderError as exc:
+            if any(marker in exc.message.lower() for marker in NOT_FOUND_MARKERS) and not exc.retryable:
+                error = JobError(code=exc.code, message=exc.message)
+                return TaskResult(task_id=task_id, status=TaskStatus.NOT_FOUND, error=error)
+            raise
+        raw = response.to_json_object() or {}
+        return self.result_from_raw(task_id, raw)
+
+    @staticmethod
+    def result_from_raw(task_id: str, raw: dict[str, Any]) -> TaskResult:
+        parsed = SisJobResult.parse(raw)
+        if parsed.status == "FINISHED":
+            outcome = FileOutcome(status=TaskStatus.DONE, transcript=transcript_from_sis(parsed), raw=raw)
+        elif parsed.status == "ERROR":
+            outcome = FileOutcome(status=TaskStatus.FAILED, raw=raw, error=parsed.failure)
+        else:
+            outcome = FileOutcome(status=TaskStatus.PENDING, raw=raw)
+        return TaskResult(task_id=task_id, status=outcome.status, files=[outcome], error=outcome.error)
+
+    @staticmethod
+    def _call(operation: Any) -> Any:
+        from huaweicloudsdkcore.exceptions import exceptions as sdk
+
+        try:
+            return operation()
+        except sdk.ServiceResponseException as exc:
+            code = exc.error_code or f"HTTP.{exc.status_code}"
+            retryable = code in RETRYABLE_SIS_CODES or exc.status_code == 429 or exc.status_code >= 500
+            raise ProviderError(code, exc.error_msg or str(exc), retryable=retryable) from exc
+        except (sdk.ConnectionException, sdk.RequestTimeoutException) as exc:
+            raise ProviderError("SIS.UNREACHABLE", exc.error_msg or str(exc), retryable=True) from exc

@@ -1,0 +1,80 @@
+"""Settings read from the environment (``BUCKETSCRIBE_*``), validated once per cold start.
+
+Secrets never live in plain settings fields that get logged: they are
+``SecretStr`` and may instead name a secret in a secret store (``*_SECRET_NAME``),
+resolved by ``bucketscribe.secrets``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bucketscribe.profiles import Profile, ProfileSet
+
+# SIS promises a result within 6 h and DashScope may queue for hours; the media
+# URL must outlive both, or the provider fetches an expired link.
+DEFAULT_PRESIGN_EXPIRY_S = 12 * 3600
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_", extra="ignore")
+
+    # Where things are
+    jobs_table: str = "bucketscribe-jobs"
+    idempotency_table: str | None = None
+    input_prefix: str = "incoming/"
+    output_prefix: str = "transcripts/"
+    aws_endpoint_url: str | None = None
+
+    # Callbacks
+    callback_base_url: str = "http://127.0.0.1:8080"
+    callback_secret: SecretStr | None = None
+    callback_secret_name: str | None = None
+    status_api_token: SecretStr | None = None
+    status_api_token_secret_name: str | None = None
+    max_callback_body_bytes: int = 2 * 1024 * 1024
+
+    # Media
+    presign_expiry_s: int = Field(default=DEFAULT_PRESIGN_EXPIRY_S, ge=60, le=7 * 24 * 3600)
+    max_media_bytes: int = 300 * 1024 * 1024
+    max_media_duration_s: int = 5 * 3600
+
+    # Profiles: inline JSON (``[{"name": ..., "prefix": ..., ...}]``) or a JSON file
+    profiles: str | None = None
+    profiles_file: Path | None = None
+
+    # Huawei SIS
+    sis_region: str = "cn-north-4"
+    sis_endpoint: str | None = None
+    sis_project_id: str | None = None
+    sis_credentials_secret_name: str | None = None
+
+    @field_validator("input_prefix", "output_prefix")
+    @classmethod
+    def _prefix_ends_with_slash(cls, value: str) -> str:
+        if value and not value.endswith("/"):
+            value += "/"
+        return value
+
+    @field_validator("callback_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @cached_property
+    def profile_set(self) -> ProfileSet:
+        if self.profiles:
+            raw = self.profiles
+        elif self.profiles_file:
+            raw = self.profiles_file.read_text(encoding="utf-8")
+        else:
+            return ProfileSet(profiles=[Profile()])
+        data = json.loads(raw)
+        if isinstance(data, dict):
+            data = data.get("profiles", data)
+        return ProfileSet(profiles=[Profile.model_validate(p) for p in data])

@@ -1,0 +1,32 @@
+"""The object-storage port: the few operations the pipeline needs from a bucket."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel
+
+
+class ObjectInfo(BaseModel):
+    size: int
+    etag: str | None = None
+    version_id: str | None = None
+    content_type: str | None = None
+
+
+class ObjectStorage(Protocol):
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        """Metadata of an object, or ``None`` when it does not exist."""
+        ...
+
+    def read_head(self, bucket: str, key: str, length: int) -> bytes:
+        """The first ``length`` bytes (a ranged GET: never the whole recording)."""
+        ...
+
+    def get(self, bucket: str, key: str) -> bytes: ...
+
+    def put(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None: ...
+
+    def presign_get(self, bucket: str, key: str, *, expires_s: int) -> str:
+        """A URL the provider can fetch the object from without our credentials."""
+        ...

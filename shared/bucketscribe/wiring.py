@@ -1,0 +1,82 @@
+"""Composition root: settings → real adapters → ``PipelinePorts``.
+
+Function entry points call ``build_ports`` once per cold start. Provider
+adapters (and the secrets they need) are built on first use, so a request
+that never talks to a provider never reads its credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+
+from pydantic import SecretStr
+
+from bucketscribe.callback_auth import CallbackSigner
+from bucketscribe.jobs.dynamodb import DynamoJobStore
+from bucketscribe.output_keys import OutputLayout
+from bucketscribe.pipeline.ports import Limits, PipelinePorts
+from bucketscribe.providers.base import Provider
+from bucketscribe.secret_store import MissingSecret, resolve_json_secret, resolve_secret
+from bucketscribe.settings import Settings
+from bucketscribe.storage.s3 import S3Storage
+
+
+class LazyProviders(Mapping[str, Provider]):
+    """Provider adapters built on first lookup, from named factories."""
+
+    def __init__(self, factories: Mapping[str, Callable[[], Provider]]) -> None:
+        self._factories = dict(factories)
+        self._built: dict[str, Provider] = {}
+
+    def __getitem__(self, name: str) -> Provider:
+        if name not in self._built:
+            self._built[name] = self._factories[name]()
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+
+def sis_provider(settings: Settings) -> Provider:
+    from bucketscribe.providers.sis import SisCredentials, SisProvider
+
+    if settings.sis_credentials_secret_name:
+        stored = resolve_json_secret(settings.sis_credentials_secret_name, what="SIS credentials")
+        ak, sk = stored.get("ak"), stored.get("sk")
+        project_id = stored.get("project_id") or settings.sis_project_id
+    else:
+        ak, sk = os.environ.get("HUAWEICLOUD_SDK_AK"), os.environ.get("HUAWEICLOUD_SDK_SK")
+        project_id = settings.sis_project_id or os.environ.get("HUAWEICLOUD_SDK_PROJECT_ID")
+    if not (ak and sk and project_id):
+        raise MissingSecret(
+            "SIS credentials are not configured: set HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK and "
+            "BUCKETSCRIBE_SIS_PROJECT_ID, or BUCKETSCRIBE_SIS_CREDENTIALS_SECRET_NAME"
+        )
+    credentials = SisCredentials(ak=ak, sk=SecretStr(sk), project_id=project_id)
+    return SisProvider(credentials, region=settings.sis_region, endpoint=settings.sis_endpoint)
+
+
+def callback_signer(settings: Settings) -> CallbackSigner:
+    secret = resolve_secret(settings.callback_secret, settings.callback_secret_name, what="the callback secret")
+    return CallbackSigner(secret.encode("utf-8"))
+
+
+def build_ports(settings: Settings) -> PipelinePorts:
+    return PipelinePorts(
+        storage=S3Storage(endpoint_url=settings.aws_endpoint_url),
+        jobs=DynamoJobStore(settings.jobs_table, endpoint_url=settings.aws_endpoint_url),
+        providers=LazyProviders({"sis": lambda: sis_provider(settings)}),
+        signer=callback_signer(settings),
+        layout=OutputLayout(input_prefix=settings.input_prefix, output_prefix=settings.output_prefix),
+        profiles=settings.profile_set,
+        callback_base_url=settings.callback_base_url,
+        limits=Limits(
+            max_media_bytes=settings.max_media_bytes,
+            max_media_duration_s=settings.max_media_duration_s,
+            presign_expiry_s=settings.presign_expiry_s,
+        ),
+    )
