@@ -122,10 +122,11 @@ def _validate(ref: ObjectRef, size: int, ports: PipelinePorts) -> None:
 
 def _looks_like_text(head: bytes) -> bool:
     try:
-        head.decode("utf-8")
+        text = head.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return True
+    printable = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n")
+    return bool(text) and printable / len(text) > 0.95
 
 
 def _submit_group(group: list[tuple[Job, Profile]], ports: PipelinePorts) -> list[UploadResult]:

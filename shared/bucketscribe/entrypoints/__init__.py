@@ -1,0 +1,1 @@
+"""Lambda/FunctionGraph entry points: event → one use case → response. ``functions/`` re-exports them."""

@@ -1,0 +1,156 @@
+"""Run the real function handlers locally, fed the events AWS would send them.
+
+- ``SqsDispatcher`` long-polls the upload queue and hands batches to the submit
+  handler in the Lambda SQS event shape, deleting only the messages the handler
+  did not report as failed (what the Lambda SQS integration does).
+- ``api_gateway_app`` turns HTTP requests into API Gateway REST proxy events
+  for the callback handler and its answers back into HTTP responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+log = logging.getLogger("bucketscribe.local")
+
+
+@dataclass
+class LocalLambdaContext:
+    function_name: str
+    timeout_s: float = 60.0
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _deadline: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+
+
+class SqsDispatcher:
+    def __init__(
+        self, sqs: Any, queue_url: str, queue_arn: str, handler: LambdaHandler, *, batch_size: int = 10
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._handler = handler
+        self._batch_size = batch_size
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqs-dispatcher", daemon=True)
+        self.batches = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once(wait_s=1)
+            except Exception:
+                log.exception("The upload dispatcher failed; retrying in a second")
+                self._stop.wait(1)
+
+    def poll_once(self, *, wait_s: int = 0) -> int:
+        response = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=wait_s,
+            AttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [self._record(m) for m in messages]}
+        result = self._handler(event, LocalLambdaContext("bucketscribe-submit"))
+        failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        self.batches += 1
+        return len(messages)
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queue_arn,
+            "awsRegion": "us-east-1",
+        }
+
+
+def api_gateway_app(handler: LambdaHandler, routes: list[tuple[str, str]]) -> web.Application:
+    """An aiohttp app: ``routes`` are (method, resource) like ("POST", "/callbacks/sis/{job_id}")."""
+
+    async def invoke(request: web.Request) -> web.Response:
+        body = await request.read()
+        event = {
+            "resource": request.match_info.route.resource.canonical if request.match_info.route.resource else "",
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": dict(request.headers),
+            "multiValueHeaders": {k: request.headers.getall(k) for k in request.headers},
+            "queryStringParameters": dict(request.query) or None,
+            "multiValueQueryStringParameters": {k: request.query.getall(k) for k in request.query} or None,
+            "pathParameters": dict(request.match_info) or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": request.match_info.route.resource.canonical if request.match_info.route.resource else "",
+                "httpMethod": request.method,
+                "path": request.path,
+                "stage": "local",
+                "requestId": str(uuid.uuid4()),
+                "identity": {"sourceIp": request.remote or "127.0.0.1"},
+            },
+            "body": body.decode("utf-8", errors="replace") if body else None,
+            "isBase64Encoded": False,
+        }
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(None, handler, event, LocalLambdaContext("bucketscribe-callback"))
+        headers = {k: v for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
+        return web.Response(status=result.get("statusCode", 502), text=result.get("body") or "", headers=headers)
+
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    for method, resource in routes:
+        app.router.add_route(method, resource, invoke)
+    return app

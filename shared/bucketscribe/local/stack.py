@@ -1,0 +1,256 @@
+"""The embedded default: the whole pipeline on one machine, no cloud account.
+
+One process runs moto server (S3 bucket → SQS notification → queue + DLQ,
+DynamoDB tables), the SIS-compatible emulator backed by the offline speech
+engine, an HTTP endpoint that serves the real callback handler as API Gateway
+would, and a dispatcher feeding SQS batches to the real submit handler.
+
+The handlers are configured exactly as in AWS: through ``BUCKETSCRIBE_*``
+environment variables. Pointing the same settings at the real SIS endpoint
+and credentials (see the README) is all it takes to use the real cloud.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bucketscribe.local.aws_resources import LocalAwsNames, LocalAwsResources, provision
+from bucketscribe.local.faults import FaultPlan
+from bucketscribe.model import Job, ObjectRef
+from bucketscribe.output_keys import OutputLayout
+
+log = logging.getLogger("bucketscribe.local")
+
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCESS_KEY = "local-access-key"  # moto accepts any key; these only name the local account
+LOCAL_SECRET_KEY = "local-secret-key"  # noqa: S105 - not a secret: moto server does not check it
+
+
+class LocalStackOptions(BaseModel):
+    names: LocalAwsNames = Field(default_factory=LocalAwsNames)
+    output_prefix: str = "transcripts/"
+    moto_port: int = 0
+    callback_port: int = 0
+    sis_port: int = 0
+    instant: bool = False
+    faults: FaultPlan = Field(default_factory=FaultPlan)
+    sis_workers: int = 2
+    profiles_json: str | None = None
+    log_file: Path | None = None
+    metrics: bool = False
+
+
+class LocalStack:
+    def __init__(self, options: LocalStackOptions | None = None) -> None:
+        self.options = options or LocalStackOptions()
+        self._moto: Any = None
+        self._callback_server: Any = None
+        self._dispatcher: Any = None
+        self.sis: Any = None
+        self.resources: LocalAwsResources | None = None
+        self.endpoint_url = ""
+        self.callback_url = ""
+        self.status_token = ""
+        self._log_stream: Any = None
+
+    # ----- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        from bucketscribe.local.http_thread import BackgroundHttpServer
+        from bucketscribe.local.lambda_bridge import api_gateway_app
+        from bucketscribe.local.sis_server import SisEmulator
+
+        opts = self.options
+        # moto's werkzeug server logs every request; the stack reports progress itself.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        session = boto3.session.Session(
+            aws_access_key_id=LOCAL_ACCESS_KEY, aws_secret_access_key=LOCAL_SECRET_KEY, region_name=LOCAL_REGION
+        )
+        self.resources = provision(session, self.endpoint_url, opts.names)
+
+        self.sis = SisEmulator(engine=self._engine(), faults=opts.faults, workers=opts.sis_workers, port=opts.sis_port)
+        self.sis.start()
+
+        # The callback endpoint must exist before the handlers are configured: its URL goes into settings.
+        self._callback_server = BackgroundHttpServer(
+            api_gateway_app(
+                self._invoke_callback,
+                [("POST", "/callbacks/sis/{job_id}"), ("GET", "/jobs/{job_id}")],
+            ),
+            port=opts.callback_port,
+        ).start()
+        self.callback_url = self._callback_server.url
+        self.status_token = secrets.token_urlsafe(24)
+        self._configure_environment()
+        self._route_function_logs()
+
+        from bucketscribe.entrypoints import submit
+        from bucketscribe.local.lambda_bridge import SqsDispatcher
+
+        sqs = session.client("sqs", endpoint_url=self.endpoint_url)
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.resources.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self._dispatcher = SqsDispatcher(sqs, self.resources.queue_url, queue_arn, submit.handler)
+        self._dispatcher.start()
+        return self
+
+    def stop(self) -> None:
+        for part in (self._dispatcher, self._callback_server, self.sis):
+            if part is not None:
+                part.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        if self._log_stream is not None:
+            self._log_stream.close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _engine(self) -> Any:
+        from bucketscribe.local.speech import FixedSpeechEngine
+
+        if self.options.instant:
+            return FixedSpeechEngine()
+        from bucketscribe.local.whisper_engine import shared_engine
+
+        return shared_engine()
+
+    def _configure_environment(self) -> None:
+        opts = self.options
+        names = opts.names
+        env = {
+            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "POWERTOOLS_SERVICE_NAME": "bucketscribe",
+            "POWERTOOLS_METRICS_NAMESPACE": "bucketscribe",
+            "POWERTOOLS_METRICS_DISABLED": "false" if opts.metrics else "true",
+            "BUCKETSCRIBE_AWS_ENDPOINT_URL": self.endpoint_url,
+            "BUCKETSCRIBE_JOBS_TABLE": names.jobs_table,
+            "BUCKETSCRIBE_IDEMPOTENCY_TABLE": names.idempotency_table,
+            "BUCKETSCRIBE_INPUT_PREFIX": names.input_prefix,
+            "BUCKETSCRIBE_OUTPUT_PREFIX": opts.output_prefix,
+            "BUCKETSCRIBE_CALLBACK_BASE_URL": self.callback_url,
+            "BUCKETSCRIBE_CALLBACK_SECRET": secrets.token_urlsafe(32),
+            "BUCKETSCRIBE_STATUS_API_TOKEN": self.status_token,
+            "BUCKETSCRIBE_SIS_ENDPOINT": self.sis.url,
+            "BUCKETSCRIBE_SIS_PROJECT_ID": self.sis.project_id,
+            "HUAWEICLOUD_SDK_AK": self.sis.ak,
+            "HUAWEICLOUD_SDK_SK": self.sis.sk,
+        }
+        if opts.profiles_json:
+            env["BUCKETSCRIBE_PROFILES"] = opts.profiles_json
+        os.environ.update(env)
+
+    def _route_function_logs(self) -> None:
+        """Function logs (Powertools JSON) go to a file, so the console shows progress, not noise."""
+        if self.options.log_file is None:
+            return
+        self.options.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log_stream = self.options.log_file.open("a", encoding="utf-8")
+        from bucketscribe.entrypoints import callback, submit  # noqa: F401 - creates the loggers
+
+        for handler in logging.getLogger("bucketscribe").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(self._log_stream)
+
+    def _invoke_callback(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from bucketscribe.entrypoints import callback
+
+        return callback.handler(event, context)
+
+    # ----- what users and tests do with it ----------------------------------------------------
+
+    @property
+    def bucket(self) -> str:
+        return self.options.names.bucket
+
+    @property
+    def layout(self) -> OutputLayout:
+        return OutputLayout(input_prefix=self.options.names.input_prefix, output_prefix=self.options.output_prefix)
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=LOCAL_REGION,
+            aws_access_key_id=LOCAL_ACCESS_KEY,
+            aws_secret_access_key=LOCAL_SECRET_KEY,
+        )
+
+    def upload(self, body: bytes, key: str, *, content_type: str = "application/octet-stream") -> ObjectRef:
+        response = self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        return ObjectRef(
+            bucket=self.bucket,
+            key=key,
+            size=len(body),
+            etag=response["ETag"].strip('"'),
+            version_id=response.get("VersionId"),
+        )
+
+    def job(self, job_id: str) -> Job | None:
+        from bucketscribe.jobs.dynamodb import DynamoJobStore
+
+        return DynamoJobStore(self.options.names.jobs_table, self.client("dynamodb")).get(job_id)
+
+    def wait_for_jobs(self, refs: list[ObjectRef], *, timeout_s: float, poll_s: float = 0.25) -> dict[str, Job]:
+        """Wait until every upload's job is final (or the timeout passes); returns what is known."""
+        jobs: dict[str, Job] = {}
+        for jobs in self.watch(refs, timeout_s=timeout_s, poll_s=poll_s):
+            pass
+        return jobs
+
+    def watch(self, refs: list[ObjectRef], *, timeout_s: float, poll_s: float = 0.25) -> Iterator[dict[str, Job]]:
+        """Yield the known jobs (by upload key) whenever they change, until all are final."""
+        deadline = time.monotonic() + timeout_s
+        last: dict[str, str] = {}
+        while True:
+            jobs = {ref.key: job for ref in refs if (job := self.job(ref.job_id())) is not None}
+            fingerprint = {key: job.state.value for key, job in jobs.items()}
+            if fingerprint != last:
+                last = fingerprint
+                yield jobs
+            if len(jobs) == len(refs) and all(j.state.is_final for j in jobs.values()):
+                return
+            if time.monotonic() > deadline:
+                yield jobs
+                return
+            time.sleep(poll_s)
+
+    def read_output(self, key: str) -> bytes:
+        return self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        paginator = self.client("s3").get_paginator("list_objects_v2")
+        return [obj["Key"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix) for obj in page.get("Contents", [])]
+
+
+@contextmanager
+def running_stack(options: LocalStackOptions | None = None) -> Iterator[LocalStack]:
+    stack = LocalStack(options)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bucketscribe.callback_auth import CallbackSigner
+from bucketscribe.output_keys import OutputLayout
+from bucketscribe.pipeline.ports import Limits, PipelinePorts
+from bucketscribe.profiles import Profile, ProfileSet
+from tests.fakes import FakeProvider, InMemoryJobStore, InMemoryStorage
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def provider() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def ports(provider: FakeProvider) -> PipelinePorts:
+    return PipelinePorts(
+        storage=InMemoryStorage(),
+        jobs=InMemoryJobStore(),
+        providers={"sis": provider},
+        signer=CallbackSigner(b"unit-test-secret-0123456789"),
+        layout=OutputLayout(input_prefix="incoming/", output_prefix="transcripts/"),
+        profiles=ProfileSet(
+            profiles=[Profile(), Profile(name="calls", prefix="calls/", language="en", outputs=["json", "txt"])]
+        ),
+        callback_base_url="https://cb.example.com/prod",
+        limits=Limits(max_media_bytes=1_000_000, max_media_duration_s=60),
+        clock=Clock(),
+    )

@@ -1,0 +1,124 @@
+import json
+
+import pytest
+
+from bucketscribe.model import JobState, ObjectRef
+from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
+from bucketscribe.providers.base import ProviderError
+from tests.audio import tone_wav
+
+pytestmark = pytest.mark.unit
+
+BUCKET = "recordings"
+
+
+def upload(ports, key: str, body: bytes) -> ObjectRef:
+    ports.storage.add(BUCKET, key, body)
+    return ObjectRef(bucket=BUCKET, key=key)
+
+
+def test_a_valid_upload_becomes_one_submitted_job_with_a_signed_callback(ports, provider):
+    ref = upload(ports, "incoming/calls/2026-11-20 agent+42.wav", tone_wav(1))
+    (result,) = submit_uploads([ref], ports)
+    assert result.outcome is UploadOutcome.SUBMITTED
+    job = ports.jobs.get(result.job_id)
+    assert job.state is JobState.SUBMITTED and job.provider_task_id == "task-1"
+    assert job.profile == "calls" and job.source.etag
+    (items, profile), = provider.submissions
+    assert profile.name == "calls"
+    assert items[0].media_url.startswith("https://storage.invalid/recordings/incoming/calls/")
+    token = ports.signer.token_for(job.id)
+    assert items[0].callback_url == f"https://cb.example.com/prod/callbacks/sis/{job.id}?token={token}"
+
+
+def test_the_same_upload_three_times_submits_once(ports, provider):
+    ref = upload(ports, "incoming/a.wav", tone_wav(1))
+    outcomes = [submit_uploads([ref], ports)[0].outcome for _ in range(3)]
+    assert outcomes == [UploadOutcome.SUBMITTED, UploadOutcome.DUPLICATE, UploadOutcome.DUPLICATE]
+    assert len(provider.submissions) == 1
+
+
+def test_a_reupload_with_new_content_is_a_new_job(ports, provider):
+    first = submit_uploads([upload(ports, "incoming/a.wav", tone_wav(1))], ports)[0]
+    second = submit_uploads([upload(ports, "incoming/a.wav", tone_wav(2))], ports)[0]
+    assert second.outcome is UploadOutcome.SUBMITTED and second.job_id != first.job_id
+    assert len(provider.submissions) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("transcripts/a.wav.json", "output prefix"),
+        ("transcripts/calls/a.wav", "output prefix"),
+        ("elsewhere/a.wav", "outside the input prefix"),
+        ("incoming/notes.txt", "extension"),
+    ],
+)
+def test_what_is_not_ours_is_skipped_with_a_reason_and_no_job(ports, provider, key, reason):
+    (result,) = submit_uploads([upload(ports, key, tone_wav(1))], ports)
+    assert result.outcome is UploadOutcome.SKIPPED and reason in result.reason
+    assert ports.jobs.jobs == {} and provider.submissions == []
+
+
+def test_a_deleted_object_is_skipped(ports, provider):
+    (result,) = submit_uploads([ObjectRef(bucket=BUCKET, key="incoming/gone.wav")], ports)
+    assert result.outcome is UploadOutcome.SKIPPED and "no longer exists" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "words"),
+    [
+        (b"", "EMPTY_FILE", "empty"),
+        (b"this is just text, renamed to wav\n" * 10, "NOT_MEDIA", "look like text"),
+        (b"\x00\x01\x02\x03" * 100, "NOT_MEDIA", "unknown binary"),
+        (b"RIFF" + b"\x00" * 2_000_000, "FILE_TOO_LARGE", "limit is 1 MB"),
+        (tone_wav(61, rate=8000), "AUDIO_TOO_LONG", "limit is"),
+    ],
+)
+def test_bad_input_is_rejected_with_an_error_file_and_a_failed_job(ports, provider, body, code, words):
+    key = "incoming/sub dir/bad.wav"
+    (result,) = submit_uploads([upload(ports, key, body)], ports)
+    assert result.outcome is UploadOutcome.REJECTED
+    job = ports.jobs.get(result.job_id)
+    assert job.state is JobState.FAILED and job.error.code == code and words in job.error.message
+    report = json.loads(ports.storage.get(BUCKET, "transcripts/sub dir/bad.wav.error.json"))
+    assert report["source"]["key"] == key and report["error"]["code"] == code
+    assert provider.submissions == []
+    # The original upload is untouched: nothing is lost.
+    assert ports.storage.get(BUCKET, key) == body
+
+
+def test_a_busy_provider_means_retry_later_and_the_next_attempt_submits(ports, provider):
+    ref = upload(ports, "incoming/a.wav", tone_wav(1))
+    provider.submit_error = ProviderError("SIS.0312", "too many concurrent jobs", retryable=True)
+    (result,) = submit_uploads([ref], ports)
+    assert result.outcome is UploadOutcome.RETRY
+    job = ports.jobs.get(result.job_id)
+    assert job.state is JobState.ACCEPTED and job.attempts == 1 and job.error.code == "SIS.0312"
+    provider.submit_error = None
+    (again,) = submit_uploads([ref], ports)
+    assert again.outcome is UploadOutcome.SUBMITTED
+    assert ports.jobs.get(result.job_id).attempts == 2
+
+
+def test_a_permanent_provider_error_fails_the_job_with_the_providers_message(ports, provider):
+    ref = upload(ports, "incoming/a.wav", tone_wav(1))
+    provider.submit_error = ProviderError("SIS.0032", "'property' is invalid", retryable=False)
+    (result,) = submit_uploads([ref], ports)
+    assert result.outcome is UploadOutcome.REJECTED
+    report = json.loads(ports.storage.get(BUCKET, "transcripts/a.wav.error.json"))
+    assert report["error"] == {"code": "SIS.0032", "message": "'property' is invalid", "retryable": False}
+
+
+def test_one_bad_upload_does_not_stop_the_others(ports, provider):
+    refs = [
+        upload(ports, "incoming/empty.wav", b""),
+        upload(ports, "incoming/good.wav", tone_wav(1)),
+        upload(ports, "incoming/readme.md", b"# hi"),
+    ]
+    outcomes = {r.source.key: r.outcome for r in submit_uploads(refs, ports)}
+    assert outcomes == {
+        "incoming/empty.wav": UploadOutcome.REJECTED,
+        "incoming/good.wav": UploadOutcome.SUBMITTED,
+        "incoming/readme.md": UploadOutcome.SKIPPED,
+    }
