@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bucketscribe.model import Job, JobError, JobState, Transcript
@@ -44,6 +45,12 @@ class InMemoryStorage:
         self.objects[(bucket, key)] = (body, content_type)
         self.puts.append((bucket, key))
 
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        dest.write_bytes(self.objects[(bucket, key)][0])
+
+    def upload(self, bucket: str, key: str, src: Path, *, content_type: str) -> None:
+        self.put(bucket, key, src.read_bytes(), content_type=content_type)
+
     def presign_get(self, bucket: str, key: str, *, expires_s: int) -> str:
         return f"https://storage.invalid/{bucket}/{key}?expires={expires_s}"
 
@@ -81,6 +88,7 @@ class FakeProvider:
 
     name = "sis"
     accepts_callback_url = True
+    accepted_containers: frozenset[str] | None = frozenset({"wav", "mp3", "mp4", "ogg-opus"})
 
     def __init__(self, max_files_per_task: int = 1) -> None:
         self.max_files_per_task = max_files_per_task

@@ -72,6 +72,9 @@ class Job(BaseModel):
     model: str | None = None
     state: JobState = JobState.ACCEPTED
     provider_task_id: str | None = None
+    # The object actually sent to the provider when it is not the upload itself
+    # (the 16 kHz mono Opus extracted from a video, say).
+    media_key: str | None = None
     media_url_expires_at: datetime | None = None
     attempts: int = 0
     error: JobError | None = None

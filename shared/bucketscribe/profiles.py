@@ -45,6 +45,9 @@ class Profile(BaseModel):
     prefix: str = ""
     provider: Literal["sis", "dashscope"] = "sis"
     language: str | None = None
+    # "auto": extract 16 kHz mono Opus from videos, from containers the provider does not
+    # take, and from files over the provider's size limit; "always" / "never" as they say.
+    extract_audio: Literal["auto", "always", "never"] = "auto"
     outputs: list[OutputFormat] = Field(default_factory=lambda: ["json", "txt", "srt", "vtt"])
     render: RenderOptions = Field(default_factory=RenderOptions)
     sis: SisOptions = Field(default_factory=SisOptions)

@@ -7,6 +7,7 @@ that never talks to a provider never reads its credentials.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator, Mapping
 
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 
 from bucketscribe.callback_auth import CallbackSigner
 from bucketscribe.jobs.dynamodb import DynamoJobStore
+from bucketscribe.media.extract import SpeechTrackExtractor
 from bucketscribe.output_keys import OutputLayout
 from bucketscribe.pipeline.ports import Limits, PipelinePorts
 from bucketscribe.providers.base import Provider
@@ -66,8 +68,11 @@ def callback_signer(settings: Settings) -> CallbackSigner:
 
 
 def build_ports(settings: Settings) -> PipelinePorts:
+    storage = S3Storage(endpoint_url=settings.aws_endpoint_url)
+    extractor = SpeechTrackExtractor(storage) if importlib.util.find_spec("av") else None
     return PipelinePorts(
-        storage=S3Storage(endpoint_url=settings.aws_endpoint_url),
+        storage=storage,
+        extractor=extractor,
         jobs=DynamoJobStore(settings.jobs_table, endpoint_url=settings.aws_endpoint_url),
         providers=LazyProviders({"sis": lambda: sis_provider(settings)}),
         signer=callback_signer(settings),

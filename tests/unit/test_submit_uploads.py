@@ -71,7 +71,7 @@ def test_a_deleted_object_is_skipped(ports, provider):
         (b"", "EMPTY_FILE", "empty"),
         (b"this is just text, renamed to wav\n" * 10, "NOT_MEDIA", "look like text"),
         (b"\x00\x01\x02\x03" * 100, "NOT_MEDIA", "unknown binary"),
-        (b"RIFF" + b"\x00" * 2_000_000, "FILE_TOO_LARGE", "limit is 1 MB"),
+        (tone_wav(40), "FILE_TOO_LARGE", "limit is 1 MB"),
         (tone_wav(61, rate=8000), "AUDIO_TOO_LONG", "limit is"),
     ],
 )
@@ -122,3 +122,53 @@ def test_one_bad_upload_does_not_stop_the_others(ports, provider):
         "incoming/good.wav": UploadOutcome.SUBMITTED,
         "incoming/readme.md": UploadOutcome.SKIPPED,
     }
+
+
+class FakeExtractor:
+    def __init__(self, storage, *, fail: str | None = None):
+        self.storage = storage
+        self.fail = fail
+        self.calls = []
+
+    def extract(self, source, dest_key):
+        from bucketscribe.media.extract import ExtractedAudio
+        from bucketscribe.media.transcode import MediaError
+
+        self.calls.append((source.key, dest_key))
+        if self.fail:
+            raise MediaError(self.fail)
+        self.storage.put(source.bucket, dest_key, b"OggS" + b"\x00" * 100, content_type="audio/ogg")
+        return ExtractedAudio(key=dest_key, size=104, duration_ms=1000, input_bytes=source.size or 0)
+
+
+MP4_HEAD = b"\x00\x00\x00\x20ftypisom" + b"\x00" * 200
+
+
+def test_a_video_is_sent_as_its_extracted_speech_track(ports, provider):
+    ports.extractor = FakeExtractor(ports.storage)
+    (result,) = submit_uploads([upload(ports, "incoming/demo.mp4", MP4_HEAD)], ports)
+    assert result.outcome is UploadOutcome.SUBMITTED
+    assert ports.extractor.calls == [("incoming/demo.mp4", "transcripts/demo.mp4.speech.ogg")]
+    assert ports.jobs.get(result.job_id).media_key == "transcripts/demo.mp4.speech.ogg"
+    (items, _), = provider.submissions
+    assert items[0].media_url.startswith("https://storage.invalid/recordings/transcripts/demo.mp4.speech.ogg")
+
+
+def test_a_supported_audio_file_is_sent_as_it_is(ports, provider):
+    ports.extractor = FakeExtractor(ports.storage)
+    submit_uploads([upload(ports, "incoming/a.wav", tone_wav(1))], ports)
+    assert ports.extractor.calls == []
+
+
+def test_a_file_over_the_size_limit_is_shrunk_instead_of_rejected(ports, provider):
+    ports.extractor = FakeExtractor(ports.storage)
+    (result,) = submit_uploads([upload(ports, "incoming/long.wav", tone_wav(40))], ports)
+    assert result.outcome is UploadOutcome.SUBMITTED and len(ports.extractor.calls) == 1
+
+
+def test_a_video_without_audio_is_rejected_with_the_reason(ports, provider):
+    ports.extractor = FakeExtractor(ports.storage, fail="the file has no audio stream")
+    (result,) = submit_uploads([upload(ports, "incoming/silent.mp4", MP4_HEAD)], ports)
+    assert result.outcome is UploadOutcome.REJECTED
+    assert ports.jobs.get(result.job_id).error.code == "NO_AUDIO"
+    assert "no audio stream" in result.reason and provider.submissions == []

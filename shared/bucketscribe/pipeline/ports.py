@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bucketscribe.callback_auth import CallbackSigner
 from bucketscribe.jobs.base import JobStore
-from bucketscribe.model import utc_now
+from bucketscribe.media.extract import ExtractedAudio
+from bucketscribe.model import ObjectRef, utc_now
 from bucketscribe.output_keys import OutputLayout
 from bucketscribe.profiles import ProfileSet
 from bucketscribe.providers.base import Provider
@@ -28,6 +30,12 @@ class Limits:
     first_check_after: timedelta = timedelta(minutes=10)
 
 
+class SpeechExtractor(Protocol):
+    def extract(self, source: ObjectRef, dest_key: str) -> ExtractedAudio:
+        """Store the upload's speech track as 16 kHz mono Opus at ``dest_key``."""
+        ...
+
+
 @dataclass
 class PipelinePorts:
     storage: ObjectStorage
@@ -38,6 +46,8 @@ class PipelinePorts:
     profiles: ProfileSet
     callback_base_url: str
     limits: Limits = field(default_factory=Limits)
+    # None where PyAV is not installed: uploads then go to the provider as they are.
+    extractor: SpeechExtractor | None = None
     clock: Callable[[], datetime] = utc_now
 
     def provider(self, name: str) -> Provider:

@@ -17,7 +17,8 @@ from enum import StrEnum
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from bucketscribe.media.sniff import SNIFF_BYTES, kind_by_extension, sniff
+from bucketscribe.media.transcode import MediaError
+from bucketscribe.media.sniff import SNIFF_BYTES, MediaKind, kind_by_extension, sniff
 from bucketscribe.model import Job, JobError, JobState, ObjectRef
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.profiles import Profile
@@ -88,21 +89,18 @@ def _accept(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, P
         # ACCEPTED but never submitted: an earlier attempt died or the provider was busy. Go on.
         job = existing
     try:
-        _validate(ref, info.size, ports)
+        job = _prepare_media(job, kind, profile, ports)
     except _Rejection as rejection:
         return _reject(job, rejection.error, ports)
     return job, profile
 
 
-def _validate(ref: ObjectRef, size: int, ports: PipelinePorts) -> None:
-    limits = ports.limits
+def _prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePorts) -> Job:
+    """Check the upload is media within limits; extract its speech track where that helps."""
+    ref, limits = job.source, ports.limits
+    size = ref.size or 0
     if size == 0:
         raise _Rejection("EMPTY_FILE", "the file is empty (0 bytes)")
-    if size > limits.max_media_bytes:
-        raise _Rejection(
-            "FILE_TOO_LARGE",
-            f"the file is {size / 1e6:.1f} MB; the limit is {limits.max_media_bytes / 1e6:.0f} MB",
-        )
     head = ports.storage.read_head(ref.bucket, ref.key, SNIFF_BYTES)
     sniffed = sniff(head, total_size=size)
     if sniffed is None:
@@ -112,12 +110,36 @@ def _validate(ref: ObjectRef, size: int, ports: PipelinePorts) -> None:
             f"the content is not audio or video (the first bytes look like {looks}), "
             f"although the name ends in {ref.key.rsplit('.', 1)[-1]!r}",
         )
-    if sniffed.duration_ms is not None and sniffed.duration_ms > limits.max_media_duration_s * 1000:
+    too_big = size > limits.max_media_bytes
+    accepted = ports.provider(profile.provider).accepted_containers
+    unsupported = accepted is not None and (sniffed.container not in accepted or kind is MediaKind.VIDEO)
+    wanted = profile.extract_audio == "always" or (
+        profile.extract_audio == "auto" and (kind is MediaKind.VIDEO or unsupported or too_big)
+    )
+    duration_ms = sniffed.duration_ms
+    if wanted and ports.extractor is not None:
+        try:
+            extracted = ports.extractor.extract(ref, ports.layout.output_key(ref.key, "speech.ogg"))
+        except MediaError as exc:
+            raise _Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
+        logger.info(
+            "Extracted the speech track",
+            extra={"job_id": job.id, "key": ref.key, "bytes_in": size, "bytes_out": extracted.size},
+        )
+        job = job.model_copy(update={"media_key": extracted.key})
+        size, duration_ms = extracted.size, extracted.duration_ms
+    if size > limits.max_media_bytes:
+        raise _Rejection(
+            "FILE_TOO_LARGE",
+            f"the file is {size / 1e6:.1f} MB; the limit is {limits.max_media_bytes / 1e6:.0f} MB",
+        )
+    if duration_ms is not None and duration_ms > limits.max_media_duration_s * 1000:
         raise _Rejection(
             "AUDIO_TOO_LONG",
-            f"the audio lasts {sniffed.duration_ms / 3_600_000:.2f} h; "
+            f"the audio lasts {duration_ms / 3_600_000:.2f} h; "
             f"the limit is {limits.max_media_duration_s / 3600:.1f} h",
         )
+    return job
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -140,7 +162,7 @@ def _submit_group(group: list[tuple[Job, Profile]], ports: PipelinePorts) -> lis
             SubmitItem(
                 job_id=job.id,
                 media_url=ports.storage.presign_get(
-                    job.source.bucket, job.source.key, expires_s=ports.limits.presign_expiry_s
+                    job.source.bucket, job.media_key or job.source.key, expires_s=ports.limits.presign_expiry_s
                 ),
                 callback_url=(
                     ports.signer.sis_callback_url(ports.callback_base_url, job.id)

@@ -69,6 +69,8 @@ class Provider(Protocol):
     name: str
     max_files_per_task: int
     accepts_callback_url: bool
+    # Containers (as ``media.sniff`` names them) the service decodes itself; None = any.
+    accepted_containers: frozenset[str] | None
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         """Start recognition of ``items``; one receipt per item, in order.

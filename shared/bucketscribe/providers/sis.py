@@ -39,6 +39,10 @@ class SisProvider:
     name = "sis"
     max_files_per_task = 1
     accepts_callback_url = True
+    # What audio_format "auto" detects (providers.md §4.2); anything else is extracted to Opus first.
+    accepted_containers: frozenset[str] | None = frozenset(
+        {"wav", "mp3", "mp4", "ogg-opus", "ogg-speex", "amr", "asf"}
+    )
 
     def __init__(
         self,

