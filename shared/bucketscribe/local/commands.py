@@ -118,12 +118,15 @@ def _state_word(job: Job | None) -> str:
 
 
 def run_transcription(
-    files: list[Path], *, out_dir: Path, profile_prefix: str, timeout_s: float, instant: bool, stream: TextIO
+    files: list[tuple[Path, str]], *, out_dir: Path, timeout_s: float, instant: bool, stream: TextIO
 ) -> tuple[int, dict[Path, Job | None]]:
-    """Upload ``files`` to a fresh local stack, wait, download the outputs. Returns (exit code, jobs)."""
-    usable: list[Path] = []
+    """Upload each (file, profile prefix) to a fresh local stack, wait, download the outputs.
+
+    Returns (exit code, job per file).
+    """
+    usable: list[tuple[Path, str]] = []
     problems = 0
-    for path in files:
+    for path, prefix in files:
         if not path.is_file():
             stream.write(f"bucketscribe: error: {path}: no such file\n")
             problems += 1
@@ -131,7 +134,7 @@ def run_transcription(
             stream.write(f"bucketscribe: error: {path}: not an audio or video file (by its extension)\n")
             problems += 1
         else:
-            usable.append(path)
+            usable.append((path, prefix))
     if not usable:
         return 2, {}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -140,9 +143,9 @@ def run_transcription(
     stream.flush()
     options = LocalStackOptions(instant=instant, profiles_json=json.dumps(LOCAL_PROFILES), log_file=log_file)
     with LocalStack(options) as stack:
-        keys = _unique_keys(usable, f"{stack.options.names.input_prefix}{profile_prefix}")
+        keys = _unique_keys(usable, stack.options.names.input_prefix)
         refs: dict[Path, ObjectRef] = {}
-        for path, key in zip(usable, keys, strict=True):
+        for (path, _), key in zip(usable, keys, strict=True):
             refs[path] = stack.upload(
                 path.read_bytes(), key, content_type=_CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
             )
@@ -157,14 +160,16 @@ def run_transcription(
     return code, results
 
 
-def _unique_keys(paths: list[Path], prefix: str) -> list[str]:
+def _unique_keys(files: list[tuple[Path, str]], input_prefix: str) -> list[str]:
     seen: dict[str, int] = {}
     keys = []
-    for path in paths:
-        count = seen.get(path.name, 0)
-        seen[path.name] = count + 1
-        name = path.name if count == 0 else f"{path.stem}-{count + 1}{path.suffix}"
-        keys.append(f"{prefix}{name}")
+    for path, prefix in files:
+        key = f"{input_prefix}{prefix}{path.name}"
+        count = seen.get(key, 0)
+        seen[key] = count + 1
+        if count:
+            key = f"{input_prefix}{prefix}{path.stem}-{count + 1}{path.suffix}"
+        keys.append(key)
     return keys
 
 
@@ -198,9 +203,8 @@ def transcribe(args: argparse.Namespace) -> int:
             return 2
         prefix = str(match[0]["prefix"])
     code, results = run_transcription(
-        args.files,
+        [(path, prefix) for path in args.files],
         out_dir=args.out,
-        profile_prefix=prefix,
         timeout_s=args.timeout,
         instant=args.instant,
         stream=sys.stdout,
@@ -215,20 +219,11 @@ def demo(args: argparse.Namespace) -> int:
     from bucketscribe.samples import bundled_samples
 
     samples = bundled_samples()
-    mono = [s.path for s in samples if not s.channel_texts]
-    stereo = [s.path for s in samples if s.channel_texts]
     out = sys.stdout
     out.write(f"Transcribing {len(samples)} bundled samples with the offline Whisper engine...\n")
-    code, results = run_transcription(
-        mono, out_dir=args.out, profile_prefix="", timeout_s=args.timeout, instant=False, stream=out
-    )
-    if stereo:
-        call_code, call_results = run_transcription(
-            stereo, out_dir=args.out / "calls", profile_prefix="calls/", timeout_s=args.timeout,
-            instant=False, stream=out,
-        )
-        code = max(code, call_code)
-        results.update(call_results)
+    # Stereo calls go under calls/, where the per-channel agent/customer profile applies.
+    files = [(s.path, "calls/" if s.channel_texts else "") for s in samples]
+    code, results = run_transcription(files, out_dir=args.out, timeout_s=args.timeout, instant=False, stream=out)
     out.write("\n")
     for sample in samples:
         job = results.get(sample.path)
@@ -237,8 +232,7 @@ def demo(args: argparse.Namespace) -> int:
             out.write(f"  (no transcript: {job.error.message if job and job.error else 'not finished'})\n\n")
             continue
         txt_key = next(k for k in job.outputs if k.endswith(".txt"))
-        base = args.out / "calls" if sample.channel_texts else args.out
-        text = (base / txt_key.split("/", 1)[1]).read_text(encoding="utf-8").strip()
+        text = (args.out / txt_key.split("/", 1)[1]).read_text(encoding="utf-8").strip()
         out.write(f"{text}\n  script: {sample.text}\n  word error rate: {_wer(sample.text, text):.2f}\n\n")
     out.write(f"All outputs are in {args.out}/\n")
     return code

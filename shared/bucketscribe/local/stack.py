@@ -79,6 +79,12 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        # moto keeps its state per process: start every stack from an empty account.
+        import urllib.request
+
+        urllib.request.urlopen(  # noqa: S310 - our own loopback moto server
+            urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=10
+        ).close()
         session = boto3.session.Session(
             aws_access_key_id=LOCAL_ACCESS_KEY, aws_secret_access_key=LOCAL_SECRET_KEY, region_name=LOCAL_REGION
         )
