@@ -2,8 +2,9 @@
 
 The SDK is imported on first use, so a function that never talks to SIS never
 pays for it. Errors are sorted into retryable (concurrency limit SIS.0312, 429,
-5xx, timeouts, connection failures) and permanent (bad config SIS.0032, bad
-audio SIS.0535, other 4xx), keeping the provider's own code and message.
+5xx, timeouts, connection failures, and 401/403: our credentials, not the file)
+and permanent (bad config SIS.0032, bad audio SIS.0535, other 4xx), keeping the
+provider's own code and message.
 """
 
 from __future__ import annotations
@@ -156,7 +157,9 @@ class SisProvider:
             return operation()
         except sdk.ServiceResponseException as exc:
             code = exc.error_code or f"HTTP.{exc.status_code}"
-            retryable = code in RETRYABLE_SIS_CODES or exc.status_code == 429 or exc.status_code >= 500
+            # 401/403 mean our credentials or permissions are wrong: a deployment problem, not the
+            # file's. Retrying keeps the upload in the queue (then the DLQ) until someone fixes it.
+            retryable = code in RETRYABLE_SIS_CODES or exc.status_code in (401, 403, 429) or exc.status_code >= 500
             raise ProviderError(code, exc.error_msg or str(exc), retryable=retryable) from exc
         except (sdk.ConnectionException, sdk.RequestTimeoutException) as exc:
             raise ProviderError("SIS.UNREACHABLE", exc.error_msg or str(exc), retryable=True) from exc

@@ -1,0 +1,105 @@
+"""Our SIS adapter (the real huaweicloudsdksis SDK inside) against the SIS-compatible emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from bucketscribe.local.faults import FaultPlan
+from bucketscribe.local.http_thread import BackgroundHttpServer
+from bucketscribe.local.sis_server import SisEmulator
+from bucketscribe.local.speech import FixedSpeechEngine
+from bucketscribe.profiles import Profile, SisOptions
+from bucketscribe.providers.base import ProviderError, SubmitItem, TaskStatus
+from bucketscribe.providers.sis import SisCredentials, SisProvider
+from tests.audio import tone_wav
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def media_url() -> Iterator[str]:
+    app = web.Application()
+    body = tone_wav(0.5)
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="audio/wav")
+
+    app.router.add_get("/a.wav", serve)
+    with BackgroundHttpServer(app) as server:
+        yield f"{server.url}/a.wav"
+
+
+@pytest.fixture
+def sis() -> Iterator[SisEmulator]:
+    with SisEmulator(engine=FixedSpeechEngine("hello from sis"), retention_s=2.0) as emulator:
+        yield emulator
+
+
+def provider_for(sis: SisEmulator, *, sk: str | None = None) -> SisProvider:
+    credentials = SisCredentials(ak=sis.ak, sk=SecretStr(sk or sis.sk), project_id=sis.project_id)
+    return SisProvider(credentials, endpoint=sis.url)
+
+
+def wait_done(provider: SisProvider, task_id: str, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = provider.fetch(task_id)
+        if result.status is not TaskStatus.PENDING:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_id} still pending after {timeout} s")
+
+
+def test_submit_then_fetch_gives_a_canonical_transcript(sis, media_url):
+    provider = provider_for(sis)
+    profile = Profile(sis=SisOptions(property="chinese_16k_media", need_word_info=True, add_punc=True))
+    (receipt,) = provider.submit([SubmitItem(job_id="j1", media_url=media_url)], profile)
+    assert receipt.task_id and receipt.error is None
+    result = wait_done(provider, receipt.task_id)
+    assert result.status is TaskStatus.DONE
+    transcript = result.files[0].transcript
+    assert transcript.text == "hello from sis"
+    assert [w.text for w in transcript.segments[0].words] == ["hello", "from", "sis"]
+    assert result.files[0].raw["status"] == "FINISHED"
+
+
+def test_a_wrong_secret_keeps_the_upload_for_a_retry_instead_of_failing_the_file(sis, media_url):
+    with pytest.raises(ProviderError) as caught:
+        provider_for(sis, sk="not-the-secret").submit([SubmitItem(job_id="j", media_url=media_url)], Profile())
+    assert caught.value.retryable and caught.value.code.startswith("APIG")
+    assert sis.backend.counters().jobs_accepted == 0
+
+
+def test_an_invalid_property_fails_the_item_with_sis_code(sis, media_url):
+    profile = Profile(sis=SisOptions(property="klingon_16k_general"))
+    (receipt,) = provider_for(sis).submit([SubmitItem(job_id="j", media_url=media_url)], profile)
+    assert receipt.task_id is None and receipt.error.code == "SIS.0032" and not receipt.error.retryable
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, "SIS.0312"), (503, "SIS.0100")])
+def test_throttling_and_outages_are_retryable(sis, media_url, status, code):
+    sis.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=status))
+    with pytest.raises(ProviderError) as caught:
+        provider_for(sis).submit([SubmitItem(job_id="j", media_url=media_url)], Profile())
+    assert caught.value.retryable and caught.value.code == code
+
+
+def test_an_expired_task_is_not_found(sis, media_url):
+    provider = provider_for(sis)
+    (receipt,) = provider.submit([SubmitItem(job_id="j", media_url=media_url)], Profile())
+    wait_done(provider, receipt.task_id)
+    time.sleep(2.2)
+    assert provider.fetch(receipt.task_id).status is TaskStatus.NOT_FOUND
+
+
+def test_an_unreachable_service_is_retryable():
+    credentials = SisCredentials(ak="a", sk=SecretStr("b"), project_id="p")
+    provider = SisProvider(credentials, endpoint="http://127.0.0.1:9", timeout_s=(1.0, 1.0))
+    with pytest.raises(ProviderError) as caught:
+        provider.fetch("x")
+    assert caught.value.retryable
