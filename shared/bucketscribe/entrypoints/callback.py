@@ -57,6 +57,7 @@ NOT_FOUND = {"message": "Not found"}
 @app.post("/callbacks/sis/<job_id>")
 def sis_callback(job_id: str) -> Response:
     logger.set_correlation_id(job_id)
+    metrics.add_metric(name="CallbacksReceived", unit=MetricUnit.Count, value=1)
     raw = app.current_event.body or ""
     if len(raw.encode("utf-8")) > _settings().max_callback_body_bytes:
         logger.warning("Callback body too large; refused", extra={"job_id": job_id, "bytes": len(raw)})
@@ -92,7 +93,8 @@ def _claimed_task_id(raw: str) -> str | None:
 
 @app.get("/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
-    header = app.current_event.get_header_value("authorization", default_value="", case_sensitive=False) or ""
+    metrics.add_metric(name="StatusRequests", unit=MetricUnit.Count, value=1)
+    header = app.current_event.headers.get("Authorization") or ""
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), _status_token().encode()):
         return _json(401, {"message": "Unauthorized"})

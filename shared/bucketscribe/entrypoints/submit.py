@@ -51,6 +51,7 @@ def _submitter(context: LambdaContext | None) -> UploadSubmitter:
 
 
 def _record_handler(record: SQSRecord, submit: UploadSubmitter) -> None:
+    metrics.add_metric(name="NotificationsReceived", unit=MetricUnit.Count, value=1)
     for upload in object_refs_from_message_body(record.body):
         result = submit(upload)
         metrics.add_metric(name=f"Uploads{result.outcome.value.title()}", unit=MetricUnit.Count, value=1)

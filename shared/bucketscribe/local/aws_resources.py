@@ -22,6 +22,11 @@ class LocalAwsNames(BaseModel):
     queue: str = "bucketscribe-uploads"
     dead_letter_queue: str = "bucketscribe-uploads-dlq"
     input_prefix: str = "incoming/"
+    # What the bucket notifies about; None = the input prefix. "" (the whole bucket) is the
+    # riskiest set-up: our own outputs then reach the submit function and must be skipped.
+    notification_prefix: str | None = None
+    # Short locally so a retried message comes back quickly; AWS uses 6 × the function timeout.
+    visibility_timeout_s: int = 10
 
 
 class LocalAwsResources(BaseModel):
@@ -40,8 +45,7 @@ def provision(session: Any, endpoint_url: str, names: LocalAwsNames) -> LocalAws
     queue_url = sqs.create_queue(
         QueueName=names.queue,
         Attributes={
-            # Short locally so a retried message comes back quickly; AWS uses 6 × the function timeout.
-            "VisibilityTimeout": "10",
+            "VisibilityTimeout": str(names.visibility_timeout_s),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
         },
     )["QueueUrl"]
@@ -57,18 +61,12 @@ def provision(session: Any, endpoint_url: str, names: LocalAwsNames) -> LocalAws
             "RestrictPublicBuckets": True,
         },
     )
+    notify: dict[str, Any] = {"Id": "uploads", "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}
+    prefix = names.input_prefix if names.notification_prefix is None else names.notification_prefix
+    if prefix:
+        notify["Filter"] = {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}
     s3.put_bucket_notification_configuration(
-        Bucket=names.bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "Id": "uploads",
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": names.input_prefix}]}},
-                }
-            ]
-        },
+        Bucket=names.bucket, NotificationConfiguration={"QueueConfigurations": [notify]}
     )
     create_jobs_table(dynamodb, names.jobs_table)
     dynamodb.create_table(

@@ -245,6 +245,21 @@ class LocalStack:
                 return
             time.sleep(poll_s)
 
+    def wait_queue_idle(self, *, timeout_s: float, poll_s: float = 0.2) -> bool:
+        """True once the upload queue has no visible or in-flight messages."""
+        assert self.resources is not None
+        sqs = self.client("sqs")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=self.resources.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if all(int(value) == 0 for value in attributes.values()):
+                return True
+            time.sleep(poll_s)
+        return False
+
     def read_output(self, key: str) -> bytes:
         return self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
 

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bucketscribe.local.aws_resources import LocalAwsNames
+from bucketscribe.local.stack import LocalStack, LocalStackOptions
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The local stack with the instant engine (pipeline behaviour, not recognition quality).
+
+    The bucket notifies about *every* key, the riskiest set-up: our own outputs then reach
+    the submit function and must be recognised and skipped.
+    """
+    options = LocalStackOptions(
+        instant=True,
+        names=LocalAwsNames(notification_prefix="", visibility_timeout_s=2),
+        log_file=tmp_path_factory.mktemp("stack") / "functions.log",
+        metrics=True,
+    )
+    with LocalStack(options) as running:
+        yield running
