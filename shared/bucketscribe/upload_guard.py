@@ -16,8 +16,6 @@ from bucketscribe.model import ObjectRef
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.submit import UploadOutcome, UploadResult, submit_uploads
 
-# Longer than a provider can take to answer a submission, shorter than the queue's visibility timeout.
-IN_PROGRESS_LOCK_SECONDS = 120
 # Long enough to absorb late duplicate notifications (S3 documents delays of minutes).
 REMEMBER_UPLOADS_SECONDS = 7 * 24 * 3600
 
@@ -39,33 +37,40 @@ def plain_submitter(ports: PipelinePorts) -> UploadSubmitter:
     return submit
 
 
-def guarded_submitter(
-    ports: PipelinePorts, *, table_name: str, dynamodb_client: Any | None = None, lambda_context: Any = None
-) -> UploadSubmitter:
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+class GuardedSubmitter:
+    """``plain_submitter`` behind a Powertools idempotency lock; build once per cold start."""
 
-    persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
-    config = IdempotencyConfig(
-        event_key_jmespath="[bucket, key, version_id || etag]",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=REMEMBER_UPLOADS_SECONDS,
-    )
-    if lambda_context is not None:
-        config.register_lambda_context(lambda_context)
-    submit_plain = plain_submitter(ports)
+    def __init__(self, ports: PipelinePorts, *, table_name: str, dynamodb_client: Any | None = None) -> None:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+        from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
-    @idempotent_function(
-        data_keyword_argument="upload",
-        persistence_store=persistence,
-        config=config,
-        output_serializer=PydanticSerializer(UploadResult),
-    )
-    def submit(upload: ObjectRef) -> UploadResult:
-        return submit_plain(upload)
+        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
+        self._config = IdempotencyConfig(
+            event_key_jmespath="[bucket, key, version_id || etag]",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=REMEMBER_UPLOADS_SECONDS,
+        )
+        submit_plain = plain_submitter(ports)
 
-    return lambda upload: submit(upload=upload)
+        @idempotent_function(
+            data_keyword_argument="upload",
+            persistence_store=persistence,
+            config=self._config,
+            output_serializer=PydanticSerializer(UploadResult),
+        )
+        def submit(upload: ObjectRef) -> UploadResult:
+            return submit_plain(upload)
+
+        self._submit = submit
+
+    def register_lambda_context(self, context: Any) -> None:
+        """The in-progress lock then expires with the invocation, so a crash never blocks a retry."""
+        self._config.register_lambda_context(context)
+
+    def __call__(self, upload: ObjectRef) -> UploadResult:
+        result: UploadResult = self._submit(upload=upload)
+        return result

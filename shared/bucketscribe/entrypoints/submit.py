@@ -20,7 +20,7 @@ from bucketscribe.events import object_refs_from_message_body
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.submit import UploadOutcome
 from bucketscribe.settings import Settings
-from bucketscribe.upload_guard import UploadSubmitter, guarded_submitter, plain_submitter
+from bucketscribe.upload_guard import GuardedSubmitter, UploadSubmitter, plain_submitter
 from bucketscribe.wiring import build_ports
 
 logger = Logger(service="bucketscribe")
@@ -38,16 +38,16 @@ def _ports() -> PipelinePorts:
     return build_ports(_settings())
 
 
-def _submitter(context: LambdaContext | None) -> UploadSubmitter:
+@cache
+def _submitter() -> UploadSubmitter | GuardedSubmitter:
     settings = _settings()
     if not settings.idempotency_table:
+        logger.warning("BUCKETSCRIBE_IDEMPOTENCY_TABLE is not set: concurrent duplicate events are not locked")
         return plain_submitter(_ports())
     import boto3
 
     client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
-    return guarded_submitter(
-        _ports(), table_name=settings.idempotency_table, dynamodb_client=client, lambda_context=context
-    )
+    return GuardedSubmitter(_ports(), table_name=settings.idempotency_table, dynamodb_client=client)
 
 
 def _record_handler(record: SQSRecord, submit: UploadSubmitter) -> None:
@@ -62,7 +62,9 @@ def _record_handler(record: SQSRecord, submit: UploadSubmitter) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    submit = _submitter(context)
+    submit = _submitter()
+    if isinstance(submit, GuardedSubmitter):
+        submit.register_lambda_context(context)
     return process_partial_response(
         event=event,
         record_handler=lambda record: _record_handler(record, submit),
