@@ -18,7 +18,7 @@ from bucketscribe.model import Job, JobError, JobState, Transcript
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.submit import fail_job
 from bucketscribe.providers.base import FileOutcome, TaskStatus
-from bucketscribe.render import render
+from bucketscribe.render import CONTENT_TYPES, render
 
 logger = Logger(child=True)
 
@@ -116,7 +116,7 @@ def _finalize(job: Job, transcript: Transcript, raw: dict | None, ports: Pipelin
     for fmt in formats:
         key = layout.output_key(job.source.key, fmt)
         body = render(transcript, fmt, options).encode("utf-8")
-        ports.storage.put(bucket, key, body, content_type=_CONTENT_TYPES[fmt])
+        ports.storage.put(bucket, key, body, content_type=CONTENT_TYPES[fmt])
         written.append(key)
     now = ports.clock()
     done = job.model_copy(
@@ -142,10 +142,3 @@ def _finalize(job: Job, transcript: Transcript, raw: dict | None, ports: Pipelin
 def _has_profile(ports: PipelinePorts, name: str) -> bool:
     return any(p.name == name for p in ports.profiles.profiles)
 
-
-_CONTENT_TYPES = {
-    "json": "application/json",
-    "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-}
