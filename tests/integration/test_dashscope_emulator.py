@@ -1,0 +1,758 @@
+"""The real dashscope SDK against our DashScope emulator, over HTTP and WebSocket on 127.0.0.1.
+
+The audio is made here: each second is a tone of its own pitch, and ``PitchEngine`` (a tiny
+speech engine) "hears" the pitch of every second by counting zero crossings. So the text the
+SDK gets back proves which audio reached the engine, without loading a real model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import json
+import math
+import struct
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import dashscope
+import pytest
+import requests
+from aiohttp import web
+from dashscope.audio.asr import (
+    Recognition,
+    RecognitionCallback,
+    RecognitionResult,
+    Transcription,
+    TranslationRecognizerCallback,
+    TranslationRecognizerRealtime,
+)
+
+from bucketscribe.local.dashscope_server import DashScopeEmulator
+from bucketscribe.local.faults import FaultPlan
+from bucketscribe.local.http_thread import BackgroundHttpServer
+from bucketscribe.local.speech import (
+    Recognition as EngineRecognition,
+)
+from bucketscribe.local.speech import (
+    RecognizedSegment,
+    RecognizedWord,
+    UnreadableAudio,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+KEY = "sk-emulator-test"
+RATE = 16000
+PITCHES = (300, 500, 700)  # one second of each
+WAIT_S = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio and a speech engine that can really hear it
+# ---------------------------------------------------------------------------------------------
+
+
+def pitch_pcm(pitches: tuple[int, ...] = PITCHES, seconds_each: float = 1.0, rate: int = RATE) -> bytes:
+    samples: list[int] = []
+    per = int(seconds_each * rate)
+    for pitch in pitches:
+        samples.extend(int(9000 * math.sin(2 * math.pi * pitch * i / rate)) for i in range(per))
+    return struct.pack(f"<{len(samples)}h", *samples)
+
+
+def wav_of(pcm: bytes, rate: int = RATE) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
+    return buffer.getvalue()
+
+
+class PitchEngine:
+    """One segment per second of audio, named after the pitch heard in it (zh), or its English."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def recognize(
+        self,
+        audio: bytes | Path,
+        *,
+        language: str | None = None,
+        translate: bool = False,
+        channel: int | None = None,
+        word_timestamps: bool = True,
+    ) -> EngineRecognition:
+        self.calls += 1
+        data = audio.read_bytes() if isinstance(audio, Path) else audio
+        try:
+            with wave.open(io.BytesIO(data)) as reader:
+                rate = reader.getframerate()
+                frames = reader.readframes(reader.getnframes())
+        except (wave.Error, EOFError) as error:
+            raise UnreadableAudio(str(error)) from error
+        samples = struct.unpack(f"<{len(frames) // 2}h", frames[: len(frames) // 2 * 2])
+        segments = []
+        for start in range(0, len(samples), rate):
+            chunk = samples[start : start + rate]
+            if len(chunk) < rate // 5:
+                break
+            crossings = sum(1 for a, b in itertools.pairwise(chunk) if (a < 0) != (b < 0))
+            pitch = round(crossings / 2 / (len(chunk) / rate) / 100) * 100
+            begin = start * 1000 // rate
+            end = (start + len(chunk)) * 1000 // rate
+            tokens = [f"tone {pitch}", "hertz."] if translate else [f"音调{pitch}", "赫兹。"]
+            middle = (begin + end) // 2
+            segments.append(
+                RecognizedSegment(
+                    start_ms=begin,
+                    end_ms=end,
+                    text=" ".join(tokens) if translate else "".join(tokens),
+                    words=[
+                        RecognizedWord(start_ms=begin, end_ms=middle, text=tokens[0]),
+                        RecognizedWord(start_ms=middle, end_ms=end, text=tokens[1]),
+                    ],
+                )
+            )
+        return EngineRecognition(
+            language="en" if translate else "zh", duration_ms=len(samples) * 1000 // rate, segments=segments
+        )
+
+
+def zh(pitch: int) -> str:
+    return f"音调{pitch}赫兹。"
+
+
+def en(pitch: int) -> str:
+    return f"tone {pitch} hertz."
+
+
+# ---------------------------------------------------------------------------------------------
+# Local helpers: a file server (the "public URLs") and an EventBridge HTTP target
+# ---------------------------------------------------------------------------------------------
+
+
+class FileServer:
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        app = web.Application()
+        app.router.add_get("/{name}", self._get)
+        self.server = BackgroundHttpServer(app).start()
+
+    async def _get(self, request: web.Request) -> web.Response:
+        body = self.files.get(request.match_info["name"])
+        return web.Response(status=404) if body is None else web.Response(body=body)
+
+    def url(self, name: str) -> str:
+        return f"{self.server.url}/{name}"
+
+
+class PushReceiver:
+    """Records every POST; answers ``fail_first`` of them with HTTP 500."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.received: list[tuple[dict[str, str], dict[str, Any], int]] = []
+        self._condition = threading.Condition()
+        app = web.Application()
+        app.router.add_post("/events", self._post)
+        self.server = BackgroundHttpServer(app).start()
+        self.url = f"{self.server.url}/events"
+
+    async def _post(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        status = 500 if len(self.received) < self.fail_first else 200
+        with self._condition:
+            self.received.append(({k.lower(): v for k, v in request.headers.items()}, body, status))
+            self._condition.notify_all()
+        return web.Response(status=status)
+
+    def wait_for(
+        self, count: int, timeout: float = WAIT_S
+    ) -> list[tuple[dict[str, str], dict[str, Any], int]]:
+        with self._condition:
+            self._condition.wait_for(lambda: len(self.received) >= count, timeout=timeout)
+            return list(self.received)
+
+
+@pytest.fixture(scope="module")
+def files() -> Iterator[FileServer]:
+    server = FileServer(
+        {
+            "three.wav": wav_of(pitch_pcm()),
+            "one.wav": wav_of(pitch_pcm((400,))),
+            "garbage.mp3": b"this is not audio at all" * 50,
+        }
+    )
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[DashScopeEmulator]:
+    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine(), interim_interval_s=0.5) as running:
+        point_sdk_at(running, monkeypatch)
+        yield running
+
+
+def point_sdk_at(running: DashScopeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK reads DASHSCOPE_* env vars at import; the module attributes are read on each call.
+    monkeypatch.setattr(dashscope, "base_http_api_url", running.http_api_url)
+    monkeypatch.setattr(dashscope, "base_websocket_api_url", running.ws_url)
+    monkeypatch.setattr(dashscope, "api_key", KEY)
+
+
+DEAD_URL = "http://127.0.0.1:9/missing.wav"  # the discard port: connection refused
+
+
+def finished(task_id: str, timeout: float = WAIT_S) -> Any:
+    """Poll with fetch (10/s, under the 20/s query limit) until the task is final."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = Transcription.fetch(task_id, api_key=KEY)
+        assert response.status_code == 200, response
+        if response.output.task_status in ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"):
+            return response
+        assert time.monotonic() < deadline, f"task {task_id} still {response.output.task_status}"
+        time.sleep(0.1)
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+# ---------------------------------------------------------------------------------------------
+# File transcription (REST, async tasks)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_three_files_one_undownloadable(emulator: DashScopeEmulator, files: FileServer) -> None:
+    urls = [files.url("three.wav"), DEAD_URL, files.url("one.wav")]
+    submitted = Transcription.async_call(model="paraformer-v2", file_urls=urls, api_key=KEY)
+    assert submitted.status_code == 200, submitted
+    assert submitted.output.task_status == "PENDING"
+    assert submitted.request_id
+
+    done = Transcription.wait(submitted, api_key=KEY, wait_timeout=WAIT_S)
+
+    assert done.status_code == 200, done
+    output = done.output
+    assert output.task_status == "SUCCEEDED"  # any subtask succeeded
+    assert output["task_metrics"] == {"TOTAL": 3, "SUCCEEDED": 2, "FAILED": 1}
+    assert output["submit_time"] and output["end_time"]
+    results = output["results"]
+    assert [r["file_url"] for r in results] == urls
+    assert [r["subtask_status"] for r in results] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+    assert results[1]["code"] == "InvalidFile.DownloadFailed"
+    assert results[1]["message"] == "The audio file cannot be downloaded."
+    assert "transcription_url" not in results[1]
+    assert done.usage["duration"] == 4  # 3 s + 1 s of audio
+
+    status, body = http_get(results[0]["transcription_url"])  # plain GET, no auth
+    assert status == 200
+    document = json.loads(body)
+    assert document["file_url"] == urls[0]
+    assert document["properties"] == {
+        "audio_format": "pcm_s16le",
+        "channels": [0],
+        "original_sampling_rate": RATE,
+        "original_duration_in_milliseconds": 3000,
+    }
+    (transcript,) = document["transcripts"]
+    assert transcript["channel_id"] == 0
+    assert transcript["content_duration_in_milliseconds"] == 3000
+    assert [s["text"] for s in transcript["sentences"]] == [zh(p) for p in PITCHES]
+    assert transcript["text"] == " ".join(zh(p) for p in PITCHES)
+    first = transcript["sentences"][0]
+    assert (first["begin_time"], first["end_time"], first["sentence_id"]) == (0, 1000, 1)
+    assert "speaker_id" not in first
+    assert first["words"] == [
+        {"begin_time": 0, "end_time": 500, "text": "音调300", "punctuation": ""},
+        {"begin_time": 500, "end_time": 1000, "text": "赫兹", "punctuation": "。"},
+    ]
+    _, other = http_get(results[2]["transcription_url"])
+    assert [s["text"] for s in json.loads(other)["transcripts"][0]["sentences"]] == [zh(400)]
+
+    diarized = Transcription.async_call(
+        model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY, diarization_enabled=True
+    )
+    result = finished(diarized.output.task_id)
+    _, body = http_get(result.output["results"][0]["transcription_url"])
+    assert json.loads(body)["transcripts"][0]["sentences"][0]["speaker_id"] == 0
+
+
+def test_all_files_failing_fails_the_task(emulator: DashScopeEmulator, files: FileServer) -> None:
+    submitted = Transcription.async_call(
+        model="paraformer-v2", file_urls=[files.url("garbage.mp3"), files.url("absent.wav")], api_key=KEY
+    )
+    done = finished(submitted.output.task_id)
+    assert done.output.task_status == "FAILED"
+    assert [r["code"] for r in done.output["results"]] == ["FILE_PARSE_FAILED", "InvalidFile.DownloadFailed"]
+    assert done.output["code"] == "FILE_PARSE_FAILED"  # the task-level error of a failed task
+    assert done.output["task_metrics"] == {"TOTAL": 2, "SUCCEEDED": 0, "FAILED": 2}
+
+
+def test_request_validation_and_auth(emulator: DashScopeEmulator, files: FileServer) -> None:
+    wrong = Transcription.async_call(
+        model="paraformer-v2", file_urls=[files.url("one.wav")], api_key="sk-nope"
+    )
+    assert (wrong.status_code, wrong.code) == (401, "InvalidApiKey")
+    assert Transcription.fetch("some-task", api_key="sk-nope").status_code == 401
+
+    unknown = Transcription.async_call(model="paraformer-v9", file_urls=[files.url("one.wav")], api_key=KEY)
+    assert (unknown.status_code, unknown.code) == (400, "InvalidParameter")
+    assert "paraformer-v9" in unknown.message
+    empty = Transcription.async_call(model="paraformer-v2", file_urls=[], api_key=KEY)
+    assert (empty.status_code, empty.code) == (400, "InvalidParameter")
+
+    synchronous = requests.post(
+        emulator.http_api_url + "/services/audio/asr/transcription",
+        json={"model": "paraformer-v2", "input": {"file_urls": [files.url("one.wav")]}},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=5,
+    )
+    assert synchronous.status_code == 403
+    assert synchronous.json()["code"] == "AccessDenied"
+    assert synchronous.json()["message"] == "current user api does not support synchronous calls"
+
+    unknown_task = Transcription.fetch(str(uuid.uuid4()), api_key=KEY)
+    assert unknown_task.output.task_status == "UNKNOWN"
+
+
+def test_max_files_per_task(monkeypatch: pytest.MonkeyPatch, files: FileServer) -> None:
+    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine(), max_files_per_task=2) as running:
+        point_sdk_at(running, monkeypatch)
+        too_many = Transcription.async_call(
+            model="paraformer-v2", file_urls=[files.url("one.wav")] * 3, api_key=KEY
+        )
+        assert (too_many.status_code, too_many.code) == (400, "InvalidParameter")
+        assert running.backend.counters.tasks_created == 0
+
+
+def test_queries_are_throttled_per_key(emulator: DashScopeEmulator, files: FileServer) -> None:
+    task_id = Transcription.async_call(
+        model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
+    ).output.task_id
+    answers = []
+    for _ in range(100):  # as fast as one client can: far more than 20 in a second
+        answers.append(Transcription.fetch(task_id, api_key=KEY))
+        if answers[-1].status_code != 200:
+            break
+    assert answers[-1].status_code == 429, "queries far beyond 20/s must be throttled"
+    assert answers[-1].code == "Throttling.RateQuota"
+    assert len(answers) >= 21  # the first 20 in any second pass
+    assert emulator.backend.counters.query_throttled == 1
+    time.sleep(1.05)  # the sliding window empties
+    assert Transcription.fetch(task_id, api_key=KEY).status_code == 200
+
+
+def test_expired_task_is_unknown_and_its_result_gone(
+    monkeypatch: pytest.MonkeyPatch, files: FileServer
+) -> None:
+    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine(), retention_s=0.6) as running:
+        point_sdk_at(running, monkeypatch)
+        task_id = Transcription.async_call(
+            model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
+        ).output.task_id
+        done = finished(task_id)
+        url = done.output["results"][0]["transcription_url"]
+        assert http_get(url)[0] == 200
+        time.sleep(0.7)
+        assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "UNKNOWN"
+        assert http_get(url)[0] == 404
+
+
+def test_cancel_only_while_pending(monkeypatch: pytest.MonkeyPatch, files: FileServer) -> None:
+    faults = FaultPlan(processing_delay_s=30)
+    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine(), faults=faults) as running:
+        point_sdk_at(running, monkeypatch)
+        task_id = Transcription.async_call(
+            model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
+        ).output.task_id
+        assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "PENDING"
+        assert Transcription.cancel(task_id, api_key=KEY).status_code == 200
+        assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "CANCELED"
+        again = Transcription.cancel(task_id, api_key=KEY)
+        assert again.status_code == 400
+        assert again.code == "UnsupportedOperation"
+
+
+def test_fault_knobs_for_submit_jobs_and_instant(emulator: DashScopeEmulator, files: FileServer) -> None:
+    url = [files.url("one.wav")]
+    emulator.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=429))
+    throttled = Transcription.async_call(model="paraformer-v2", file_urls=url, api_key=KEY)
+    assert (throttled.status_code, throttled.code) == (429, "Throttling.RateQuota")
+
+    admin = requests.put(
+        emulator.url + "/_emulator/faults",
+        json={"submit_error_rate": 1.0, "submit_error_status": 500},
+        timeout=5,
+    )
+    assert admin.status_code == 200
+    broken = Transcription.async_call(model="paraformer-v2", file_urls=url, api_key=KEY)
+    assert (broken.status_code, broken.code) == (500, "InternalError")
+
+    emulator.set_faults(FaultPlan(job_failure_rate=1.0))
+    failed = finished(
+        Transcription.async_call(model="paraformer-v2", file_urls=url, api_key=KEY).output.task_id
+    )
+    assert failed.output.task_status == "FAILED"
+
+    emulator.set_faults(FaultPlan(instant=True))
+    instant = finished(
+        Transcription.async_call(
+            model="paraformer-v2", file_urls=[*url, DEAD_URL], api_key=KEY
+        ).output.task_id
+    )
+    # instant swaps in the fixed engine but still downloads: the dead URL still fails.
+    assert [r["subtask_status"] for r in instant.output["results"]] == ["SUCCEEDED", "FAILED"]
+    _, body = http_get(instant.output["results"][0]["transcription_url"])
+    assert "fixed transcript" in json.loads(body)["transcripts"][0]["text"]
+    assert emulator.backend.counters.submit_calls == 4
+    assert emulator.backend.counters.submit_rejected == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# EventBridge-style push
+# ---------------------------------------------------------------------------------------------
+
+
+def test_push_delivers_the_full_cloudevent(monkeypatch: pytest.MonkeyPatch, files: FileServer) -> None:
+    receiver = PushReceiver(fail_first=1)  # the first delivery fails: the emulator retries
+    try:
+        with DashScopeEmulator(
+            api_keys=[KEY],
+            engine=PitchEngine(),
+            push_target_url=receiver.url,
+            push_headers={"x-api-key": "destination-secret"},
+            push_retry_backoff_s=0.05,
+        ) as running:
+            point_sdk_at(running, monkeypatch)
+            before_ms = int(time.time() * 1000)
+            submitted = Transcription.async_call(
+                model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
+            )
+            deliveries = receiver.wait_for(2)
+            assert [status for _, _, status in deliveries] == [500, 200]
+            headers, event, _ = deliveries[1]
+            assert headers["x-api-key"] == "destination-secret"
+            assert before_ms <= int(headers["x-eventbridge-signature-timestamp"]) <= int(time.time() * 1000)
+            assert event["specversion"] == "1.0"
+            assert uuid.UUID(event["id"])
+            assert event["source"] == "acs.dashscope"
+            assert event["type"] == "dashscope:System:AsyncTaskFinish"
+            assert event["time"].endswith("Z")
+            data = event["data"]
+            assert data["task_id"] == submitted.output.task_id
+            assert data["task_status"] == "SUCCEEDED"
+            assert data["request_id"] == submitted.request_id
+            assert data["region"] == "cn-beijing"
+            assert data["contain_result"] is False
+            assert data["user_api_unique_key"] == "apikey:v1:audio:asr:transcription:paraformer-v2"
+            assert data["start_time"] and data["end_time"] and data["api_key_id"]
+            # The event carries no result: the receiver fetches it.
+            assert Transcription.fetch(data["task_id"], api_key=KEY).output.task_status == "SUCCEEDED"
+            assert eventually(lambda: running.backend.counters.pushes_sent == 1)
+            counters = running.backend.task_counters(data["task_id"])
+            assert counters is not None
+            assert (counters.push_attempts, counters.pushes_sent) == (2, 1)
+    finally:
+        receiver.server.stop()
+
+
+def test_push_drop_and_duplicate_knobs(monkeypatch: pytest.MonkeyPatch, files: FileServer) -> None:
+    receiver = PushReceiver()
+    try:
+        faults = FaultPlan(drop_callback_rate=1.0)
+        with DashScopeEmulator(
+            api_keys=[KEY], engine=PitchEngine(), faults=faults, push_target_url=receiver.url
+        ) as running:
+            point_sdk_at(running, monkeypatch)
+            dropped = Transcription.async_call(
+                model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
+            )
+            assert finished(dropped.output.task_id).output.task_status == "SUCCEEDED"
+            assert receiver.wait_for(1, timeout=0.5) == []
+            assert running.backend.counters.pushes_dropped == 1
+
+            running.set_faults(FaultPlan(duplicate_callback_rate=1.0))
+            twice = Transcription.async_call(
+                model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
+            )
+            deliveries = receiver.wait_for(2)
+            assert len(deliveries) == 2
+            assert {event["data"]["task_id"] for _, event, _ in deliveries} == {twice.output.task_id}
+            assert deliveries[0][1]["id"] == deliveries[1][1]["id"]  # a redelivery, not a new event
+            assert eventually(lambda: running.backend.counters.pushes_sent == 2)
+    finally:
+        receiver.server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# WebSocket: gummy (TranslationRecognizerRealtime) and realtime Paraformer (Recognition)
+# ---------------------------------------------------------------------------------------------
+
+
+class GummyEvents(TranslationRecognizerCallback):
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, Any]] = []
+        self.errors: list[Any] = []
+        self.complete = threading.Event()
+
+    def on_event(
+        self, request_id: Any, transcription_result: Any, translation_result: Any, usage: Any
+    ) -> None:
+        self.events.append((transcription_result, translation_result))
+
+    def on_complete(self) -> None:
+        self.complete.set()
+
+    def on_error(self, message: Any) -> None:
+        self.errors.append(message)
+
+
+def test_gummy_streams_transcription_and_english_translation(emulator: DashScopeEmulator) -> None:
+    callback = GummyEvents()
+    recognizer = TranslationRecognizerRealtime(
+        model="gummy-realtime-v1",
+        format="pcm",
+        sample_rate=RATE,
+        callback=callback,
+        transcription_enabled=True,
+        translation_enabled=True,
+        translation_target_languages=["en"],
+    )
+    recognizer.start()
+    pcm = pitch_pcm()
+    frame = RATE * 2 // 10  # 100 ms
+    for start in range(0, len(pcm), frame):
+        recognizer.send_audio_frame(pcm[start : start + frame])
+        time.sleep(0.01)
+    recognizer.stop()
+
+    assert callback.complete.is_set()
+    assert callback.errors == []
+    interim = [t for t, _ in callback.events if t is not None and not t.is_sentence_end]
+    finals = [(t, tr) for t, tr in callback.events if t is not None and t.is_sentence_end]
+    assert interim, "results must arrive while audio is still streaming"
+    assert all(not w.fixed for t in interim for w in t.words)
+    assert [t.text for t, _ in finals] == [zh(p) for p in PITCHES]
+    assert [t.sentence_id for t, _ in finals] == [0, 1, 2]
+    assert [(t.begin_time, t.end_time) for t, _ in finals] == [(0, 1000), (1000, 2000), (2000, 3000)]
+    assert all(w.fixed for t, _ in finals for w in t.words)
+    translations = [tr.get_translation("en") for _, tr in finals]
+    assert [t.text for t in translations] == [en(p) for p in PITCHES]
+    assert all(t.language == "en" and t.is_sentence_end for t in translations)
+    assert all(w.fixed for t in translations for w in t.words)
+    assert emulator.backend.counters.ws_tasks_finished == 1
+
+
+def test_gummy_rejects_a_target_other_than_english(emulator: DashScopeEmulator, tmp_path: Path) -> None:
+    audio = tmp_path / "a.pcm"
+    audio.write_bytes(pitch_pcm((300,)))
+    recognizer = TranslationRecognizerRealtime(
+        model="gummy-realtime-v1",
+        format="pcm",
+        sample_rate=RATE,
+        callback=GummyEvents(),
+        translation_enabled=True,
+        translation_target_languages=["ja"],
+    )
+    result = recognizer.call(str(audio))
+    assert result.error_message is not None
+    assert result.error_message.status_code == 44  # the SDK's code for a task-failed event
+    assert result.error_message.code == "InvalidParameter"
+    assert "only 'en'" in result.error_message.message
+
+
+def test_recognition_call_on_a_wav_file(emulator: DashScopeEmulator, tmp_path: Path) -> None:
+    audio = tmp_path / "speech.wav"
+    audio.write_bytes(wav_of(pitch_pcm()))
+    recognition = Recognition(
+        model="paraformer-realtime-v2", format="wav", sample_rate=RATE, callback=RecognitionCallback()
+    )
+    result = recognition.call(str(audio))
+    assert result.status_code == 200, result
+    sentences = result.get_sentence()
+    assert isinstance(sentences, list)
+    assert [s["text"] for s in sentences] == [zh(p) for p in PITCHES]
+    assert all(RecognitionResult.is_sentence_end(s) for s in sentences)
+    assert [(s["begin_time"], s["end_time"]) for s in sentences] == [(0, 1000), (1000, 2000), (2000, 3000)]
+    assert sentences[0]["words"][1] == {
+        "begin_time": 500,
+        "end_time": 1000,
+        "text": "赫兹",
+        "punctuation": "。",
+    }
+
+
+class ParaformerEvents(RecognitionCallback):
+    def __init__(self) -> None:
+        self.sentences: list[dict[str, Any]] = []
+        self.errors: list[Any] = []
+        self.complete = threading.Event()
+        self.failed = threading.Event()
+
+    def on_event(self, result: RecognitionResult) -> None:
+        sentence = result.get_sentence()
+        assert isinstance(sentence, dict)
+        self.sentences.append(sentence)
+
+    def on_complete(self) -> None:
+        self.complete.set()
+
+    def on_error(self, result: RecognitionResult) -> None:
+        self.errors.append(result)
+        self.failed.set()
+
+
+def test_recognition_streaming_callbacks(emulator: DashScopeEmulator) -> None:
+    callback = ParaformerEvents()
+    recognition = Recognition(
+        model="paraformer-realtime-v2", format="pcm", sample_rate=RATE, callback=callback
+    )
+    recognition.start()
+    pcm = pitch_pcm((600, 800))
+    frame = RATE * 2 // 10
+    for start in range(0, len(pcm), frame):
+        recognition.send_audio_frame(pcm[start : start + frame])
+        time.sleep(0.01)
+    recognition.stop()
+    assert callback.complete.is_set() and not callback.errors
+    finals = [s for s in callback.sentences if RecognitionResult.is_sentence_end(s)]
+    assert [s["text"] for s in finals] == [zh(600), zh(800)]
+    assert [s["sentence_id"] for s in finals] == [1, 2]
+    assert any(s["end_time"] is None and not s["sentence_end"] for s in callback.sentences)
+
+
+def test_realtime_errors_close_the_task(emulator: DashScopeEmulator, tmp_path: Path) -> None:
+    unknown = Recognition(
+        model="paraformer-realtime-v9", format="pcm", sample_rate=RATE, callback=RecognitionCallback()
+    )
+    pcm_file = tmp_path / "a.pcm"
+    pcm_file.write_bytes(pitch_pcm((300,)))
+    failed = unknown.call(str(pcm_file))
+    assert (failed.status_code, failed.code) == (44, "ModelNotFound")
+
+    garbage = tmp_path / "a.mp3"
+    garbage.write_bytes(b"not an mp3 at all" * 100)
+    undecodable = Recognition(
+        model="paraformer-realtime-v2", format="mp3", sample_rate=RATE, callback=RecognitionCallback()
+    )
+    failed = undecodable.call(str(garbage))
+    assert (failed.status_code, failed.code) == (44, "InvalidParameter")
+    assert "cannot be decoded" in failed.message
+
+    wrong_key = Recognition(
+        model="paraformer-realtime-v2",
+        format="pcm",
+        sample_rate=RATE,
+        callback=RecognitionCallback(),
+        api_key="sk-x",
+    )
+    refused = wrong_key.call(str(pcm_file))
+    assert refused.status_code == 401
+    assert emulator.backend.counters.ws_tasks_failed == 2
+
+
+def test_idle_stream_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine(), idle_timeout_s=0.4) as running:
+        point_sdk_at(running, monkeypatch)
+        callback = ParaformerEvents()
+        recognition = Recognition(
+            model="paraformer-realtime-v2", format="pcm", sample_rate=RATE, callback=callback
+        )
+        recognition.start()
+        recognition.send_audio_frame(pitch_pcm((300,), seconds_each=0.1))
+        time.sleep(1.0)  # silence well past the server's idle timeout
+        # The SDK only reads the socket between frames, so it sees the task-failed once it stops
+        # sending; had the server not timed out, stop() would end in task-finished instead.
+        recognition.stop()
+        assert callback.failed.wait(5)
+        assert not callback.complete.is_set()
+        (error,) = callback.errors
+        assert (error.status_code, error.code) == (44, "CLIENT_ERROR")
+        assert error.message == "request timeout after 0.4 seconds."
+        assert running.backend.counters.ws_tasks_failed == 1
+
+
+def test_connection_reuse_with_a_new_task_id(emulator: DashScopeEmulator) -> None:
+    async def session() -> list[list[str]]:
+        events: list[list[str]] = []
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with (
+            aiohttp.ClientSession() as client,
+            client.ws_connect(emulator.ws_url + "/", headers=headers) as ws,
+        ):
+            for task_id in (uuid.uuid4().hex, uuid.uuid4().hex):
+                seen: list[str] = []
+                await ws.send_json(
+                    {
+                        "header": {"action": "run-task", "task_id": task_id, "streaming": "duplex"},
+                        "payload": {
+                            "model": "paraformer-realtime-v2",
+                            "task_group": "audio",
+                            "task": "asr",
+                            "function": "recognition",
+                            "input": {},
+                            "parameters": {"format": "pcm", "sample_rate": RATE},
+                        },
+                    }
+                )
+                seen.append((await ws.receive_json(timeout=5))["header"]["event"])
+                await ws.send_bytes(pitch_pcm((300,)))
+                await ws.send_json(
+                    {
+                        "header": {"action": "finish-task", "task_id": task_id, "streaming": "duplex"},
+                        "payload": {"input": {}},
+                    }
+                )
+                while seen[-1] not in ("task-finished", "task-failed"):
+                    message = await ws.receive_json(timeout=5)
+                    assert message["header"]["task_id"] == task_id
+                    seen.append(message["header"]["event"])
+                events.append(seen)
+            # Reusing a finished task's id on the same connection is refused, and the socket closes.
+            await ws.send_json(
+                {
+                    "header": {"action": "run-task", "task_id": task_id, "streaming": "duplex"},
+                    "payload": {"model": "paraformer-realtime-v2", "parameters": {"format": "pcm"}},
+                }
+            )
+            refused = await ws.receive_json(timeout=5)
+            events.append([refused["header"]["event"], refused["header"]["error_code"]])
+            closing = await ws.receive(timeout=5)
+            events.append([closing.type.name])
+        return events
+
+    events = asyncio.run(asyncio.wait_for(session(), timeout=20))
+    assert events[0][0] == "task-started" and events[0][-1] == "task-finished"
+    assert "result-generated" in events[0]
+    assert events[1][0] == "task-started" and events[1][-1] == "task-finished"
+    assert events[2] == ["task-failed", "InvalidParameter"]
+    assert events[3][0] in ("CLOSE", "CLOSED", "CLOSING")
