@@ -61,6 +61,13 @@ class InMemoryStorage:
 class InMemoryJobStore:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
+        self.tasks: dict[tuple[str, str], list[str]] = {}
+
+    def record_task(self, provider: str, task_id: str, job_ids: list[str]) -> None:
+        self.tasks[(provider, task_id)] = sorted(set(job_ids))
+
+    def task_job_ids(self, provider: str, task_id: str) -> list[str]:
+        return self.tasks.get((provider, task_id), [])
 
     def create(self, job: Job) -> bool:
         if job.id in self.jobs:
@@ -70,6 +77,15 @@ class InMemoryJobStore:
 
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
+
+    def claim(self, job: Job, *, now: datetime) -> bool:
+        current = self.jobs.get(job.id)
+        if current is None or current.state is not JobState.ACCEPTED:
+            return False
+        if current.claimed_until is not None and current.claimed_until >= now:
+            return False
+        self.jobs[job.id] = job
+        return True
 
     def replace(self, job: Job, *, expected: Iterable[JobState]) -> bool:
         current = self.jobs.get(job.id)

@@ -75,6 +75,8 @@ class Job(BaseModel):
     # The object actually sent to the provider when it is not the upload itself
     # (the 16 kHz mono Opus extracted from a video, say).
     media_key: str | None = None
+    # Which file of a multi-file provider task is this job's (host + path of the media URL).
+    provider_file: str | None = None
     media_url_expires_at: datetime | None = None
     attempts: int = 0
     error: JobError | None = None
@@ -83,8 +85,13 @@ class Job(BaseModel):
     updated_at: datetime = Field(default_factory=utc_now)
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
-    # When the reconciler should next ask the provider about this job (unfinished jobs only).
+    # When the reconciler should next ask the provider about this job (unfinished jobs only),
+    # and how many times it has asked.
     next_check_at: datetime | None = None
+    checks: int = 0
+    # An ACCEPTED job is being submitted by one worker until then; a duplicate event that
+    # arrives meanwhile leaves it alone (a crashed worker's message comes back after this).
+    claimed_until: datetime | None = None
 
     @classmethod
     def for_upload(cls, source: ObjectRef, *, profile: str, provider: str, model: str | None = None) -> Job:

@@ -172,3 +172,37 @@ def test_a_video_without_audio_is_rejected_with_the_reason(ports, provider):
     assert result.outcome is UploadOutcome.REJECTED
     assert ports.jobs.get(result.job_id).error.code == "NO_AUDIO"
     assert "no audio stream" in result.reason and provider.submissions == []
+
+
+def test_a_duplicate_event_while_another_worker_submits_is_left_alone(ports, provider):
+    from datetime import timedelta
+
+    ref = upload(ports, "incoming/race.wav", tone_wav(1))
+    provider.submit_error = ProviderError("SIS.0312", "busy", retryable=True)
+    submit_uploads([ref], ports)  # leaves the job ACCEPTED, claim released
+    provider.submit_error = None
+    job_id = ref.job_id() if ref.etag else next(iter(ports.jobs.jobs))
+    # Another worker holds the claim (it is submitting right now).
+    held = ports.jobs.get(job_id).model_copy(update={"claimed_until": ports.clock() + timedelta(minutes=1)})
+    ports.jobs.jobs[job_id] = held
+    (result,) = submit_uploads([ref], ports)
+    assert result.outcome is UploadOutcome.DUPLICATE and "another worker" in result.reason
+    assert provider.submissions == []
+    # The other worker died: once its claim has run out, a redelivery takes the job over.
+    ports.clock.now += timedelta(minutes=2)
+    (result,) = submit_uploads([ref], ports)
+    assert result.outcome is UploadOutcome.SUBMITTED and len(provider.submissions) == 1
+    assert ports.jobs.get(job_id).claimed_until is None
+
+
+def test_an_unexpected_error_releases_the_claim(ports, provider):
+    ref = upload(ports, "incoming/boom.wav", tone_wav(1))
+
+    def explode(items, profile):
+        raise RuntimeError("bug")
+
+    provider.submit = explode
+    with pytest.raises(RuntimeError):
+        submit_uploads([ref], ports)
+    (job,) = ports.jobs.jobs.values()
+    assert job.state is JobState.ACCEPTED and job.claimed_until is None

@@ -16,9 +16,20 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
+    def claim(self, job: Job, *, now: datetime) -> bool:
+        """Write ``job`` (carrying a new ``claimed_until``) only if the stored job is ACCEPTED and
+        nobody else's claim is still running at ``now``; ``False`` otherwise."""
+        ...
+
     def replace(self, job: Job, *, expected: Iterable[JobState]) -> bool:
         """Write ``job`` only if the stored job's state is one of ``expected``; ``False`` otherwise."""
         ...
+
+    def record_task(self, provider: str, task_id: str, job_ids: list[str]) -> None:
+        """Remember which jobs one provider task carries (a push names only the task)."""
+        ...
+
+    def task_job_ids(self, provider: str, task_id: str) -> list[str]: ...
 
     def due(self, now: datetime, *, limit: int) -> list[Job]:
         """Unfinished jobs whose ``next_check_at`` is at or before ``now`` (oldest first)."""

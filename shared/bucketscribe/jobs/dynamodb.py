@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bucketscribe.model import Job, JobState
+from bucketscribe.model import Job, JobState, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -43,6 +43,8 @@ class DynamoJobStore:
             "state": {"S": job.state.value},
             "doc": {"S": job.model_dump_json()},
         }
+        if job.claimed_until is not None:
+            item["claimed_until"] = {"S": _iso(job.claimed_until)}
         if not job.state.is_final:
             item["open_state"] = {"S": "OPEN"}
             item["next_check_at"] = {"S": _iso(job.next_check_at or job.updated_at)}
@@ -70,6 +72,23 @@ class DynamoJobStore:
         item = response.get("Item")
         return Job.model_validate_json(item["doc"]["S"]) if item else None
 
+    def claim(self, job: Job, *, now: datetime) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=self._item(job),
+                ConditionExpression="#state = :accepted AND (attribute_not_exists(claimed_until) OR claimed_until < :now)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":accepted": {"S": JobState.ACCEPTED.value}, ":now": {"S": _iso(now)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def replace(self, job: Job, *, expected: Iterable[JobState]) -> bool:
         from botocore.exceptions import ClientError
 
@@ -89,6 +108,23 @@ class DynamoJobStore:
             raise
         return True
 
+    def record_task(self, provider: str, task_id: str, job_ids: list[str]) -> None:
+        # Same table, another key space: "task#<provider>#<id>" never collides with a job id (hex).
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "id": {"S": _task_key(provider, task_id)},
+                "job_ids": {"SS": sorted(set(job_ids))},
+                "expires_at": {"N": str(int((utc_now() + FINISHED_JOB_RETENTION).timestamp()))},
+            },
+        )
+
+    def task_job_ids(self, provider: str, task_id: str) -> list[str]:
+        item = self._db.get_item(
+            TableName=self._table, Key={"id": {"S": _task_key(provider, task_id)}}, ConsistentRead=True
+        ).get("Item")
+        return sorted(item["job_ids"]["SS"]) if item else []
+
     def due(self, now: datetime, *, limit: int) -> list[Job]:
         jobs: list[Job] = []
         kwargs: dict[str, Any] = {
@@ -104,6 +140,10 @@ class DynamoJobStore:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return jobs
+
+
+def _task_key(provider: str, task_id: str) -> str:
+    return f"task#{provider}#{task_id}"
 
 
 def create_jobs_table(client: DynamoDBClient, table_name: str) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from bucketscribe.model import Job, JobError, JobState, Transcript
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.submit import fail_job
-from bucketscribe.providers.base import FileOutcome, TaskStatus
+from bucketscribe.providers.base import FileOutcome, TaskResult, TaskStatus
 from bucketscribe.render import CONTENT_TYPES, render
 
 logger = Logger(child=True)
@@ -71,8 +71,7 @@ def complete_job(job: Job, ports: PipelinePorts) -> Completion:
     if result.status is TaskStatus.NOT_FOUND:
         error = result.error or JobError(code="TASK_NOT_FOUND", message="the provider no longer knows this task")
         return _failed(job, error, ports)
-    outcome = result.files[0] if result.files else FileOutcome(status=result.status, error=result.error)
-    return finish_from_outcome(job, outcome, ports)
+    return finish_from_outcome(job, result.outcome_for(job.provider_file), ports)
 
 
 def finish_from_outcome(job: Job, outcome: FileOutcome, ports: PipelinePorts) -> Completion:

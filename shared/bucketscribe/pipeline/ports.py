@@ -26,8 +26,14 @@ class Limits:
     max_media_bytes: int = 300 * 1024 * 1024
     max_media_duration_s: int = 5 * 3600
     presign_expiry_s: int = 12 * 3600
-    # First reconcile look at a submitted job; callbacks normally beat it.
+    # First reconcile look at a submitted job; callbacks normally beat it. Later looks back off
+    # exponentially up to the cap; a job still unfinished at the deadline fails with the reason.
     first_check_after: timedelta = timedelta(minutes=10)
+    max_check_interval: timedelta = timedelta(minutes=30)
+    job_deadline: timedelta = timedelta(hours=12)
+    # How long one worker owns an ACCEPTED job while submitting it; keep it below the
+    # queue's visibility timeout so a crashed worker's redelivered message can take over.
+    claim_lease: timedelta = timedelta(minutes=2)
 
 
 class SpeechExtractor(Protocol):

@@ -22,7 +22,7 @@ from bucketscribe.media.sniff import SNIFF_BYTES, MediaKind, kind_by_extension, 
 from bucketscribe.model import Job, JobError, JobState, ObjectRef
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.profiles import Profile
-from bucketscribe.providers.base import ProviderError, SubmitItem
+from bucketscribe.providers.base import ProviderError, SubmitItem, file_key
 
 logger = Logger(child=True)
 
@@ -79,20 +79,34 @@ def _accept(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, P
     # The head is the truth: an event may lack the ETag/version, or describe an older upload.
     ref = ref.model_copy(update={"size": info.size, "etag": info.etag, "version_id": info.version_id})
     profile = ports.profiles.match(layout.relative(ref.key))
+    now = ports.clock()
+    lease = now + ports.limits.claim_lease
     job = Job.for_upload(ref, profile=profile.name, provider=profile.provider, model=profile.model_name)
+    job = job.model_copy(update={"claimed_until": lease, "created_at": now, "updated_at": now})
     if not ports.jobs.create(job):
         existing = ports.jobs.get(job.id)
-        if existing is None or existing.state is not JobState.ACCEPTED:
+        # ACCEPTED and unclaimed: an earlier attempt died or the provider was busy; take it over.
+        retaken = existing.model_copy(update={"claimed_until": lease}) if existing else None
+        if retaken is None or not ports.jobs.claim(retaken, now=now):
             state = existing.state.value if existing else "unknown"
+            if existing is not None and existing.state is JobState.ACCEPTED:
+                state = "being submitted by another worker"
             logger.info("Duplicate upload event", extra={"key": ref.key, "job_id": job.id, "state": state})
             return UploadResult(source=ref, outcome=UploadOutcome.DUPLICATE, job_id=job.id, reason=state)
-        # ACCEPTED but never submitted: an earlier attempt died or the provider was busy. Go on.
-        job = existing
+        job = retaken
     try:
         job = _prepare_media(job, kind, profile, ports)
     except _Rejection as rejection:
         return _reject(job, rejection.error, ports)
+    except Exception:
+        _release(job, ports)
+        raise
     return job, profile
+
+
+def _release(job: Job, ports: PipelinePorts) -> None:
+    """Give up a claim after an unexpected error, so the redelivered message can retry at once."""
+    ports.jobs.replace(job.model_copy(update={"claimed_until": None}), expected=[JobState.ACCEPTED])
 
 
 def _prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePorts) -> Job:
@@ -180,8 +194,13 @@ def _submit_group(group: list[tuple[Job, Profile]], ports: PipelinePorts) -> lis
             else:
                 results.extend(_reject(job, exc.as_job_error(), ports) for job in jobs)
             continue
+        except Exception:
+            for job in jobs:
+                _release(job, ports)
+            raise
         by_job = {receipt.job_id: receipt for receipt in receipts}
-        for job in jobs:
+        task_jobs: dict[str, list[str]] = defaultdict(list)
+        for job, item in zip(jobs, items, strict=True):
             receipt = by_job.get(job.id)
             if receipt is None or receipt.task_id is None:
                 error = (receipt.error if receipt else None) or JobError(
@@ -189,20 +208,27 @@ def _submit_group(group: list[tuple[Job, Profile]], ports: PipelinePorts) -> lis
                 )
                 results.append(_reject(job, error, ports))
                 continue
-            results.append(_mark_submitted(job, receipt.task_id, ports))
+            task_jobs[receipt.task_id].append(job.id)
+            results.append(_mark_submitted(job, receipt.task_id, file_key(item.media_url), ports))
+        if not provider.accepts_callback_url:
+            # Pushes and polls name the task, not the file: remember which jobs it carries.
+            for task_id, job_ids in task_jobs.items():
+                ports.jobs.record_task(provider.name, task_id, job_ids)
     return results
 
 
-def _mark_submitted(job: Job, task_id: str, ports: PipelinePorts) -> UploadResult:
+def _mark_submitted(job: Job, task_id: str, provider_file: str, ports: PipelinePorts) -> UploadResult:
     now = ports.clock()
     submitted = job.model_copy(
         update={
             "state": JobState.SUBMITTED,
             "provider_task_id": task_id,
+            "provider_file": provider_file,
             "attempts": job.attempts + 1,
             "submitted_at": now,
             "updated_at": now,
             "next_check_at": now + ports.limits.first_check_after,
+            "claimed_until": None,
             "error": None,
         }
     )
@@ -219,7 +245,7 @@ def _mark_submitted(job: Job, task_id: str, ports: PipelinePorts) -> UploadResul
 def _retry_later(job: Job, exc: ProviderError, ports: PipelinePorts) -> UploadResult:
     now = ports.clock()
     retry = job.model_copy(
-        update={"attempts": job.attempts + 1, "updated_at": now, "error": exc.as_job_error()}
+        update={"attempts": job.attempts + 1, "updated_at": now, "error": exc.as_job_error(), "claimed_until": None}
     )
     ports.jobs.replace(retry, expected=[JobState.ACCEPTED])
     logger.warning(
@@ -238,7 +264,14 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job:
     """Mark a job FAILED and leave ``<key>.error.json`` beside where its transcript would be."""
     now = ports.clock()
     failed = job.model_copy(
-        update={"state": JobState.FAILED, "error": error, "updated_at": now, "finished_at": now}
+        update={
+            "state": JobState.FAILED,
+            "error": error,
+            "updated_at": now,
+            "finished_at": now,
+            "claimed_until": None,
+            "next_check_at": None,
+        }
     )
     error_key = ports.layout.output_key(job.source.key, "error.json")
     if not ports.jobs.replace(failed, expected=[JobState.ACCEPTED, JobState.SUBMITTED]):

@@ -9,11 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
 from bucketscribe.model import JobError, Transcript
 from bucketscribe.profiles import Profile
+
+
+def file_key(url: str) -> str:
+    """What identifies a media URL across a round trip: host and path (the query holds signatures)."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
 
 
 class SubmitItem(BaseModel):
@@ -50,6 +57,21 @@ class TaskResult(BaseModel):
     status: TaskStatus
     files: list[FileOutcome] = Field(default_factory=list)
     error: JobError | None = None
+
+    def outcome_for(self, provider_file: str | None) -> FileOutcome:
+        """This job's file of the task: matched by URL path, or the only file there is."""
+        if provider_file is not None:
+            for outcome in self.files:
+                if outcome.file_url and file_key(outcome.file_url) == provider_file:
+                    return outcome
+        if len(self.files) == 1 and (provider_file is None or not self.files[0].file_url):
+            return self.files[0]
+        if self.status in (TaskStatus.PENDING, TaskStatus.NOT_FOUND) or not self.files:
+            return FileOutcome(status=self.status, error=self.error)
+        return FileOutcome(
+            status=TaskStatus.FAILED,
+            error=JobError(code="FILE_NOT_IN_TASK", message="the provider's task result does not list this file"),
+        )
 
 
 class ProviderError(Exception):

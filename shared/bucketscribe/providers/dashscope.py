@@ -1,0 +1,173 @@
+"""Alibaba DashScope Paraformer file-transcription adapter, on the real ``dashscope`` SDK.
+
+``dashscope`` costs ~430 ms to import, so it is imported on first use only.
+One task carries up to ``max_files_per_task`` file URLs; there is no per-task
+callback URL (completion comes as an EventBridge push, or by polling), and
+each file of a task succeeds or fails on its own (``subtask_status``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, SecretStr
+
+from bucketscribe.model import JobError
+from bucketscribe.profiles import DASHSCOPE_V2_MODELS, Profile
+from bucketscribe.providers.base import (
+    FileOutcome,
+    ProviderError,
+    SubmitItem,
+    SubmitReceipt,
+    TaskResult,
+    TaskStatus,
+)
+from bucketscribe.providers.dashscope_result import DashScopeResultError, transcript_from_dashscope
+from bucketscribe.rate_limit import RateLimiter
+
+# The API overview allows 100 URLs per task; a newer SDK page says 1. Both work here (a setting).
+DEFAULT_MAX_FILES_PER_TASK = 100
+QUERY_RATE_PER_S = 20.0
+RETRYABLE_CODES = frozenset({"Throttling", "Throttling.RateQuota", "Throttling.AllocationQuota", "InternalError"})
+PENDING_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED"})
+
+
+class DashScopeConfig(BaseModel):
+    api_key: SecretStr
+    base_http_url: str | None = None  # e.g. http://127.0.0.1:PORT/api/v1 for the emulator
+    workspace: str | None = None
+    max_files_per_task: int = DEFAULT_MAX_FILES_PER_TASK
+    throttle_retries: int = 4
+    throttle_backoff_s: float = 0.5
+    result_timeout_s: float = 30.0
+
+
+class DashScopeProvider:
+    name = "dashscope"
+    accepts_callback_url = False
+    accepted_containers: frozenset[str] | None = None  # it decodes audio and video containers itself
+
+    def __init__(self, config: DashScopeConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._config = config
+        self.max_files_per_task = config.max_files_per_task
+        self._sleep = sleep
+        self._submit_limits: dict[str, RateLimiter] = {}
+        self._query_limit = RateLimiter(QUERY_RATE_PER_S)
+
+    def _sdk(self) -> Any:
+        from dashscope.audio.asr import Transcription
+
+        return Transcription
+
+    def _common(self) -> dict[str, Any]:
+        common: dict[str, Any] = {"api_key": self._config.api_key.get_secret_value()}
+        if self._config.workspace:
+            common["workspace"] = self._config.workspace
+        if self._config.base_http_url:
+            common["base_address"] = self._config.base_http_url
+        return common
+
+    def _submit_limit(self, model: str) -> RateLimiter:
+        if model not in self._submit_limits:
+            self._submit_limits[model] = RateLimiter(20.0 if model in DASHSCOPE_V2_MODELS else 10.0)
+        return self._submit_limits[model]
+
+    def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
+        if not items:
+            return []
+        if len(items) > self.max_files_per_task:
+            raise ValueError(f"{len(items)} files exceed the {self.max_files_per_task} allowed per task")
+        options = profile.dashscope
+        transcription = self._sdk()
+
+        def call() -> Any:
+            self._submit_limit(options.model).acquire()
+            return transcription.async_call(
+                model=options.model,
+                file_urls=[item.media_url for item in items],
+                **options.parameters(),
+                **self._common(),
+            )
+
+        response = self._with_backoff(call)
+        task_id = response.output.task_id if response.output else None
+        if not task_id:
+            raise ProviderError("NO_TASK_ID", "DashScope accepted the request but returned no task id", retryable=True)
+        return [SubmitReceipt(job_id=item.job_id, task_id=task_id) for item in items]
+
+    def fetch(self, task_id: str) -> TaskResult:
+        transcription = self._sdk()
+
+        def call() -> Any:
+            self._query_limit.acquire()
+            return transcription.fetch(task_id, **self._common())
+
+        output = dict(self._with_backoff(call).output or {})
+        status = str(output.get("task_status", "UNKNOWN"))
+        if status in PENDING_STATES:
+            return TaskResult(task_id=task_id, status=TaskStatus.PENDING)
+        if status == "UNKNOWN":
+            error = JobError(code="TASK_UNKNOWN", message="DashScope does not know this task (expired after 24 h?)")
+            return TaskResult(task_id=task_id, status=TaskStatus.NOT_FOUND, error=error)
+        files = [self._file_outcome(item) for item in output.get("results") or []]
+        if status in ("FAILED", "CANCELED") and not files:
+            error = JobError(
+                code=str(output.get("code") or f"TASK_{status}"),
+                message=str(output.get("message") or f"the DashScope task was {status.lower()}"),
+            )
+            return TaskResult(task_id=task_id, status=TaskStatus.FAILED, error=error)
+        overall = TaskStatus.DONE if any(f.status is TaskStatus.DONE for f in files) else TaskStatus.FAILED
+        return TaskResult(task_id=task_id, status=overall, files=files)
+
+    def _file_outcome(self, item: dict[str, Any]) -> FileOutcome:
+        file_url = str(item.get("file_url") or "")
+        if item.get("subtask_status") != "SUCCEEDED":
+            error = JobError(
+                code=str(item.get("code") or "SUBTASK_FAILED"),
+                message=str(item.get("message") or "DashScope could not transcribe this file"),
+            )
+            return FileOutcome(status=TaskStatus.FAILED, file_url=file_url, error=error)
+        url = str(item.get("transcription_url") or "")
+        try:
+            raw = self._download_result(url)
+            transcript = transcript_from_dashscope(raw)
+        except (OSError, ValueError, DashScopeResultError) as exc:
+            # The result link expires 24 h after the task: a fetch failure is worth a retry later.
+            raise ProviderError("RESULT_UNAVAILABLE", f"cannot read the result file: {exc}", retryable=True) from exc
+        return FileOutcome(status=TaskStatus.DONE, file_url=file_url, transcript=transcript, raw=raw)
+
+    def _download_result(self, url: str) -> dict[str, Any]:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"unexpected result URL scheme in {url[:40]!r}")
+        with urllib.request.urlopen(url, timeout=self._config.result_timeout_s) as response:  # noqa: S310
+            data = json.loads(response.read())
+        if not isinstance(data, dict):
+            raise ValueError("the result file is not a JSON object")
+        return data
+
+    def _with_backoff(self, call: Callable[[], Any]) -> Any:
+        """Run an SDK call; back off on throttling; turn failures into ``ProviderError``."""
+        delay = self._config.throttle_backoff_s
+        for attempt in range(self._config.throttle_retries + 1):
+            try:
+                response = call()
+            except Exception as exc:  # the SDK raises requests/aiohttp errors of many kinds
+                raise ProviderError("DASHSCOPE.UNREACHABLE", str(exc) or type(exc).__name__, retryable=True) from exc
+            status = int(getattr(response, "status_code", 0) or 0)
+            if status == 200:
+                return response
+            code = str(getattr(response, "code", "") or f"HTTP.{status}")
+            message = str(getattr(response, "message", "") or "no message")
+            throttled = status == 429 or code.startswith("Throttling")
+            if throttled and attempt < self._config.throttle_retries:
+                self._sleep(delay)
+                delay *= 2
+                continue
+            retryable = throttled or code in RETRYABLE_CODES or status >= 500 or status in (401, 403)
+            raise ProviderError(code, message, retryable=retryable)
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,712 @@
+"""The AWS deploy packages into the CloudFormation and zips we mean to ship.
+
+Real tools over their real interfaces: ``infra/build_layer.sh`` (pip, cp312 aarch64 wheels), the
+project's own Serverless Framework v3 (``npx serverless package``) and ``cfn-lint``. The one AWS
+call ``package`` makes (CloudFormation DescribeStacks, to reuse an unchanged layer) goes through
+moto's HTTPS proxy, which answers as AWS does for a stack that does not exist yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.infra
+
+REPO = Path(__file__).resolve().parents[2]
+STAGE = "ci"
+REGION = "eu-central-1"
+PROFILES_PARAM = (
+    '[{"name": "default", "prefix": "", "provider": "sis"}, {"name": "calls", "prefix": "calls/"}]'
+)
+HANDLERS = {
+    "submit": "functions/submit.handler",
+    "callback": "functions/callback.handler",
+    "reconcile": "functions/reconcile.handler",
+}
+# Env vars a careless `${env:...}` in serverless.yml would bake into the template.
+CANARY_ENV_VARS = (
+    "BUCKETSCRIBE_CALLBACK_SECRET",
+    "BUCKETSCRIBE_STATUS_API_TOKEN",
+    "BUCKETSCRIBE_SIS_SK",
+    "DASHSCOPE_API_KEY",
+)
+
+Template = dict[str, Any]
+
+
+@dataclass
+class Packaged:
+    out_dir: Path
+    template: Template
+    canary: str
+    layer_mode: str
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.template["Resources"]
+
+    def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
+        return {name: res for name, res in self.resources.items() if res["Type"] == cfn_type}
+
+    def props(self, logical_id: str) -> dict[str, Any]:
+        return self.resources[logical_id]["Properties"]
+
+
+def _run(cmd: list[str], *, timeout_s: float, env: dict[str, str] | None = None) -> str:
+    try:
+        done = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{cmd[0]} {cmd[1] if len(cmd) > 1 else ''} did not finish in {timeout_s} s: {exc}")
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done.stdout + done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def moto_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """moto's intercepting HTTPS proxy: (proxy URL, CA certificate to trust)."""
+    spec = find_spec("moto.moto_proxy")
+    assert spec is not None and spec.origin is not None, "moto (with its proxy) is a dev dependency"
+    ca_cert = Path(spec.origin).with_name("ca.crt")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("moto-proxy") / "proxy.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.proxy", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto proxy did not start:\n{log_path.read_text(errors='replace')}")
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", ca_cert
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _sls_env(moto_proxy: tuple[str, Path], canary: str) -> dict[str, str]:
+    proxy_url, ca_cert = moto_proxy
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and "proxy" not in k.lower()}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "AKIDUMMYPACKAGEONLY",
+            "AWS_SECRET_ACCESS_KEY": "dummy-secret-for-package-only",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "SLS_TELEMETRY_DISABLED": "1",
+            "SLS_NOTIFICATIONS_MODE": "off",
+            "SLS_AWS_REQUEST_MAX_RETRIES": "0",
+            "HTTPS_PROXY": proxy_url,
+            "NODE_EXTRA_CA_CERTS": str(ca_cert),
+            **dict.fromkeys(CANARY_ENV_VARS, canary),
+        }
+    )
+    return env
+
+
+def _sls_package_cmd(out_dir: Path, *params: str) -> list[str]:
+    cmd = ["npx", "--no-install", "serverless", "package", "--stage", STAGE, "--region", REGION]
+    for param in params:
+        cmd += ["--param", param]
+    return [*cmd, "--package", str(out_dir)]
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory, moto_proxy: tuple[str, Path]) -> Packaged:
+    if shutil.which("node") is None or shutil.which("npx") is None:
+        pytest.skip("node/npx not on PATH: the Serverless Framework cannot run here")
+    if not (REPO / "node_modules" / "serverless").is_dir():
+        pytest.fail("serverless is not installed: run `npm ci` in the repository root")
+
+    timings: dict[str, float] = {}
+    layer_mode = os.environ.get("BUCKETSCRIBE_LAYER_MODE", "full")
+    started = time.monotonic()
+    _run(
+        ["bash", str(REPO / "infra" / "build_layer.sh")],
+        timeout_s=300,
+        env={**os.environ, "PYTHON": sys.executable, "BUCKETSCRIBE_LAYER_MODE": layer_mode},
+    )
+    timings["build_layer"] = time.monotonic() - started
+
+    canary = f"canary-{secrets.token_hex(16)}"
+    env = _sls_env(moto_proxy, canary)
+    out_dir = tmp_path_factory.mktemp("sls-package")
+    started = time.monotonic()
+    _run(_sls_package_cmd(out_dir, f"profiles={PROFILES_PARAM}"), timeout_s=180, env=env)
+    timings["sls_package"] = time.monotonic() - started
+    template = json.loads((out_dir / "cloudformation-template-update-stack.json").read_text())
+    packaged = Packaged(out_dir, template, canary, layer_mode, timings)
+    print(f"infra timings: {timings}")
+    return packaged
+
+
+def _function_id(name: str) -> str:
+    return f"{name.capitalize()}LambdaFunction"
+
+
+def _role_id(function: dict[str, Any]) -> str:
+    role = function["Properties"]["Role"]
+    if "Fn::GetAtt" in role:
+        return str(role["Fn::GetAtt"][0])
+    sub = role["Fn::Sub"]
+    assert sub.startswith("${") and sub.endswith(".Arn}"), sub
+    return str(sub[2 : -len(".Arn}")])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _allow_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+    ]
+
+
+def _actions(role: dict[str, Any]) -> set[str]:
+    return {action for st in _allow_statements(role) for action in _as_list(st["Action"])}
+
+
+def _resources_for(role: dict[str, Any], action: str) -> list[Any]:
+    return [
+        res
+        for st in _allow_statements(role)
+        if action in _as_list(st["Action"])
+        for res in _as_list(st["Resource"])
+    ]
+
+
+def _joined_suffix(resource: Any) -> str:
+    """The literal tail of a ``Fn::Join`` ARN, e.g. ``/incoming/*``."""
+    parts = resource["Fn::Join"][1]
+    assert isinstance(parts[-1], str), resource
+    return parts[-1]
+
+
+# -- functions and events ---------------------------------------------------------------------
+
+
+def test_three_functions_on_python312_arm64_with_the_core_layer(packaged: Packaged) -> None:
+    functions = packaged.of_type("AWS::Lambda::Function")
+    assert set(functions) == {_function_id(name) for name in HANDLERS}
+    for name, handler in HANDLERS.items():
+        props = functions[_function_id(name)]["Properties"]
+        assert props["Handler"] == handler
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["Layers"] == [{"Ref": "CoreLambdaLayer"}]
+    layer = packaged.props("CoreLambdaLayer")
+    assert layer["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_function_environment_names_secrets_and_builds_the_callback_url(packaged: Packaged) -> None:
+    env = packaged.props(_function_id("callback"))["Environment"]["Variables"]
+    assert env["BUCKETSCRIBE_JOBS_TABLE"] == {"Ref": "JobsTable"}
+    assert env["BUCKETSCRIBE_IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+    assert env["BUCKETSCRIBE_INPUT_PREFIX"] == "incoming/"
+    assert env["BUCKETSCRIBE_OUTPUT_PREFIX"] == "transcripts/"
+    assert env["BUCKETSCRIBE_PROFILES"] == PROFILES_PARAM
+    assert env["POWERTOOLS_SERVICE_NAME"] == "bucketscribe"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "bucketscribe"
+    # Tracing is off unless asked for (Tracer() alone costs ~230 ms of cold start).
+    assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
+    assert packaged.props(_function_id("callback"))["TracingConfig"] == {"Mode": "PassThrough"}
+
+    url_parts = env["BUCKETSCRIBE_CALLBACK_BASE_URL"]["Fn::Join"][1]
+    assert url_parts[0] == "https://"
+    assert {"Ref": "ApiGatewayRestApi"} in url_parts
+    assert {"Ref": "AWS::Region"} in url_parts
+    assert url_parts[-1] == f"/{STAGE}"
+
+    secret_ids = set(packaged.of_type("AWS::SecretsManager::Secret"))
+    for var in (
+        "BUCKETSCRIBE_CALLBACK_SECRET_NAME",
+        "BUCKETSCRIBE_STATUS_API_TOKEN_SECRET_NAME",
+        "BUCKETSCRIBE_SIS_CREDENTIALS_SECRET_NAME",
+        "BUCKETSCRIBE_DASHSCOPE_API_KEY_SECRET_NAME",
+    ):
+        assert env[var]["Ref"] in secret_ids, var
+
+
+def test_submit_consumes_the_upload_queue_with_partial_batch_failures(packaged: Packaged) -> None:
+    mappings = list(packaged.of_type("AWS::Lambda::EventSourceMapping").values())
+    assert len(mappings) == 1
+    props = mappings[0]["Properties"]
+    assert props["FunctionName"] == {"Fn::GetAtt": [_function_id("submit"), "Arn"]}
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["UploadQueue", "Arn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_reconcile_runs_every_five_minutes(packaged: Packaged) -> None:
+    rules = list(packaged.of_type("AWS::Events::Rule").values())
+    assert len(rules) == 1
+    assert rules[0]["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert rules[0]["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [_function_id("reconcile"), "Arn"]}
+
+
+def test_callback_api_routes_without_gateway_auth(packaged: Packaged) -> None:
+    api_resources = packaged.of_type("AWS::ApiGateway::Resource")
+
+    def path_of(resource_ref: Any) -> str:
+        if "Fn::GetAtt" in resource_ref:  # the API's root resource
+            return ""
+        props = api_resources[resource_ref["Ref"]]["Properties"]
+        return f"{path_of(props['ParentId'])}/{props['PathPart']}"
+
+    routes = {}
+    for method in packaged.of_type("AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        routes[(props["HttpMethod"], path_of(props["ResourceId"]))] = props
+    assert set(routes) == {
+        ("POST", "/callbacks/sis/{job_id}"),
+        ("POST", "/callbacks/dashscope"),
+        ("GET", "/jobs/{job_id}"),
+    }
+    callback_arn = {"Fn::GetAtt": [_function_id("callback"), "Arn"]}
+    for props in routes.values():
+        # The handler authenticates (per-job token, signature, bearer token) and caps the body.
+        assert props["AuthorizationType"] == "NONE"
+        assert callback_arn in props["Integration"]["Uri"]["Fn::Join"][1]
+
+
+# -- IAM ----------------------------------------------------------------------------------------
+
+
+def test_each_function_has_its_own_role(packaged: Packaged) -> None:
+    roles = packaged.of_type("AWS::IAM::Role")
+    assert "IamRoleLambdaExecution" not in roles, "the framework's shared role must not be created"
+    role_ids = {name: _role_id(packaged.resources[_function_id(name)]) for name in HANDLERS}
+    assert len(set(role_ids.values())) == len(HANDLERS)
+    for name, role_id in role_ids.items():
+        assert role_id in roles, name
+        principal = roles[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        assert principal == {"Service": "lambda.amazonaws.com"}
+        logs = _resources_for(roles[role_id], "logs:PutLogEvents")
+        assert logs == [{"Fn::GetAtt": [f"{name.capitalize()}LogGroup", "Arn"]}]
+
+
+def test_no_wildcard_resources_except_namespaced_metrics(packaged: Packaged) -> None:
+    roles = packaged.of_type("AWS::IAM::Role")
+    for role_id, role in roles.items():
+        # X-Ray (resource-less) comes only as a managed policy when tracing is Active.
+        assert role["Properties"]["ManagedPolicyArns"] == [], role_id
+        for statement in _allow_statements(role):
+            actions = _as_list(statement["Action"])
+            assert not any(a == "*" or a.endswith(":*") for a in actions), (role_id, actions)
+            if "*" in _as_list(statement["Resource"]):
+                assert actions == ["cloudwatch:PutMetricData"], (role_id, statement)
+                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "bucketscribe"}}
+
+
+def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
+    roles = {name: packaged.resources[_role_id(packaged.resources[_function_id(name)])] for name in HANDLERS}
+    for name, role in roles.items():
+        actions = _actions(role)
+        assert not actions & {
+            "dynamodb:Scan",
+            "dynamodb:DeleteTable",
+            "s3:DeleteObject",
+            "s3:PutBucketPolicy",
+        }
+        assert [_joined_suffix(r) for r in _resources_for(role, "s3:GetObject")] == ["/incoming/*"], name
+        assert [_joined_suffix(r) for r in _resources_for(role, "s3:PutObject")] == ["/transcripts/*"], name
+        assert {"Ref": "SisCredentialsSecret"} in _resources_for(role, "secretsmanager:GetSecretValue")
+
+    submit = roles["submit"]
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= _actions(submit)
+    assert _resources_for(submit, "sqs:ReceiveMessage") == [{"Fn::GetAtt": ["UploadQueue", "Arn"]}]
+    assert _resources_for(submit, "dynamodb:PutItem") == [
+        {"Fn::GetAtt": ["JobsTable", "Arn"]},
+        {"Fn::GetAtt": ["IdempotencyTable", "Arn"]},
+    ]
+    # Only the status API reads its bearer token.
+    assert {"Ref": "StatusApiTokenSecret"} not in _resources_for(submit, "secretsmanager:GetSecretValue")
+    assert {"Ref": "StatusApiTokenSecret"} in _resources_for(
+        roles["callback"], "secretsmanager:GetSecretValue"
+    )
+    assert not any(a.startswith("sqs:") for a in _actions(roles["callback"]))
+    assert _resources_for(roles["callback"], "dynamodb:Query") == [{"Fn::GetAtt": ["JobsTable", "Arn"]}]
+
+    reconcile_queries = _resources_for(roles["reconcile"], "dynamodb:Query")
+    assert [_joined_suffix(r) for r in reconcile_queries] == ["/index/by_state_next_check"]
+
+
+def test_tracing_is_a_package_time_switch(
+    packaged: Packaged, moto_proxy: tuple[str, Path], tmp_path: Path
+) -> None:
+    env = _sls_env(moto_proxy, packaged.canary)
+    _run(_sls_package_cmd(tmp_path / "active", "tracing=Active"), timeout_s=180, env=env)
+    template = json.loads((tmp_path / "active" / "cloudformation-template-update-stack.json").read_text())
+    xray_policy = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+    for name in HANDLERS:
+        function = template["Resources"][_function_id(name)]
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+        assert function["Properties"]["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "false"
+        role = template["Resources"][_role_id(function)]
+        assert role["Properties"]["ManagedPolicyArns"] == [xray_policy]
+
+    # A mode the template does not know must stop packaging, not deploy something half-on.
+    bogus = subprocess.run(
+        _sls_package_cmd(tmp_path / "bogus", "tracing=Sometimes"),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert bogus.returncode != 0
+    assert "Cannot resolve variable" in bogus.stdout + bogus.stderr
+    assert not (tmp_path / "bogus" / "cloudformation-template-update-stack.json").exists()
+
+
+# -- storage, queues, tables, secrets ---------------------------------------------------------------
+
+
+def test_recordings_bucket_is_private_encrypted_and_tls_only(packaged: Packaged) -> None:
+    bucket = packaged.props("RecordingsBucket")
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    aborts = [
+        r["AbortIncompleteMultipartUpload"]
+        for r in bucket["LifecycleConfiguration"]["Rules"]
+        if "AbortIncompleteMultipartUpload" in r
+    ]
+    assert aborts == [{"DaysAfterInitiation": 1}]
+
+    policies = [
+        res["Properties"]
+        for res in packaged.of_type("AWS::S3::BucketPolicy").values()
+        if res["Properties"]["Bucket"] == {"Ref": "RecordingsBucket"}
+    ]
+    assert len(policies) == 1
+    denies = [
+        st
+        for st in policies[0]["PolicyDocument"]["Statement"]
+        if st["Effect"] == "Deny" and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(denies) == 1
+    assert denies[0]["Principal"] == "*"
+    assert {"Fn::GetAtt": ["RecordingsBucket", "Arn"]} in denies[0]["Resource"]
+    assert {"Fn::Join": ["", [{"Fn::GetAtt": ["RecordingsBucket", "Arn"]}, "/*"]]} in denies[0]["Resource"]
+
+
+def test_uploads_under_the_input_prefix_notify_the_queue(packaged: Packaged) -> None:
+    bucket = packaged.resources["RecordingsBucket"]
+    queue_configs = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert queue_configs == [
+        {
+            "Event": "s3:ObjectCreated:*",
+            "Queue": {"Fn::GetAtt": ["UploadQueue", "Arn"]},
+            "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "incoming/"}]}},
+        }
+    ]
+    # S3 checks it may send to the queue when the notification is saved.
+    assert "UploadQueuePolicy" in _as_list(bucket["DependsOn"])
+    statement = next(
+        st
+        for st in packaged.props("UploadQueuePolicy")["PolicyDocument"]["Statement"]
+        if st["Effect"] == "Allow"
+    )
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert "aws:SourceArn" in statement["Condition"]["ArnEquals"]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    # The policy names the bucket by its fixed name, never by Ref (that would be a cycle).
+    assert "RecordingsBucket" not in json.dumps(statement["Condition"])
+
+
+def test_upload_queue_has_a_dead_letter_queue_and_an_alarm(packaged: Packaged) -> None:
+    queue = packaged.props("UploadQueue")
+    dlq_id = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    dlq = packaged.props(dlq_id)
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert queue["SqsManagedSseEnabled"] is True
+    assert dlq["SqsManagedSseEnabled"] is True
+    submit_timeout = packaged.props(_function_id("submit"))["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * submit_timeout
+
+    alarms = [
+        a["Properties"]
+        for a in packaged.of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Dimensions"]
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+    ]
+    assert len(alarms) == 1
+    assert alarms[0]["Threshold"] == 0
+    assert alarms[0]["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarms[0]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+
+
+def test_jobs_table_indexes_unfinished_jobs_and_expires_old_ones(packaged: Packaged) -> None:
+    jobs = packaged.props("JobsTable")
+    assert jobs["BillingMode"] == "PAY_PER_REQUEST"
+    assert jobs["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    (index,) = jobs["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by_state_next_check"
+    assert index["KeySchema"] == [
+        {"AttributeName": "open_state", "KeyType": "HASH"},
+        {"AttributeName": "next_check_at", "KeyType": "RANGE"},
+    ]
+    types = {a["AttributeName"]: a["AttributeType"] for a in jobs["AttributeDefinitions"]}
+    assert types == {"id": "S", "open_state": "S", "next_check_at": "S"}
+    assert jobs["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert jobs["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert jobs["SSESpecification"]["SSEEnabled"] is True
+
+    idempotency = packaged.props("IdempotencyTable")
+    assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_secrets_are_generated_or_empty_never_written_in_the_template(packaged: Packaged) -> None:
+    secrets_by_id = packaged.of_type("AWS::SecretsManager::Secret")
+    assert set(secrets_by_id) == {
+        "CallbackSecret",
+        "StatusApiTokenSecret",
+        "SisCredentialsSecret",
+        "DashscopeApiKeySecret",
+    }
+    for secret_id, secret in secrets_by_id.items():
+        assert "SecretString" not in secret["Properties"], secret_id
+    assert "GenerateSecretString" in secrets_by_id["CallbackSecret"]["Properties"]
+    assert "GenerateSecretString" in secrets_by_id["StatusApiTokenSecret"]["Properties"]
+
+
+def test_no_secret_from_the_environment_reaches_template_or_zips(packaged: Packaged) -> None:
+    canary = packaged.canary.encode()
+    artifacts = sorted(packaged.out_dir.iterdir())
+    assert {p.name for p in artifacts} >= {
+        "bucketscribe.zip",
+        "core.zip",
+        "cloudformation-template-update-stack.json",
+    }
+    for artifact in artifacts:
+        if artifact.suffix == ".zip":
+            with zipfile.ZipFile(artifact) as archive:
+                for member in archive.namelist():
+                    assert canary not in archive.read(member), f"{artifact.name}:{member}"
+        else:
+            assert canary not in artifact.read_bytes(), artifact.name
+
+
+# -- artifacts --------------------------------------------------------------------------------------
+
+
+def test_function_zip_holds_the_handlers_and_nothing_else(packaged: Packaged) -> None:
+    with zipfile.ZipFile(packaged.out_dir / "bucketscribe.zip") as archive:
+        names = archive.namelist()
+    assert names, "empty function zip"
+    assert all(name.startswith("functions/") for name in names), names
+    assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
+    for handler in HANDLERS.values():
+        module_file = handler.rsplit(".", 1)[0] + ".py"
+        assert module_file in names, f"{module_file} missing: the handler would fail to import"
+
+
+def test_layer_zip_holds_the_core_package_and_arm64_wheels(packaged: Packaged) -> None:
+    with zipfile.ZipFile(packaged.out_dir / "core.zip") as archive:
+        names = set(archive.namelist())
+    assert "python/bucketscribe/model.py" in names
+    assert "python/pydantic/__init__.py" in names
+    assert "python/pydantic_settings/__init__.py" in names
+    assert "python/aws_lambda_powertools/__init__.py" in names
+    assert not any(n.startswith(("python/boto3/", "python/botocore/")) for n in names), (
+        "the runtime has boto3"
+    )
+    assert not any(n.startswith("python/obs/") for n in names), "OBS belongs to the Huawei deploy"
+    extensions = [n for n in names if n.endswith(".so")]
+    assert any("pydantic_core" in n for n in extensions)
+    wrong_platform = [n for n in extensions if "x86_64" in n or "cpython-311" in n]
+    assert wrong_platform == []
+    if packaged.layer_mode == "full":
+        assert "python/huaweicloudsdksis/__init__.py" in names
+        assert "python/dashscope/__init__.py" in names
+
+
+# -- the layer really serves the handlers -------------------------------------------------------
+
+# Runs in a fresh python3.12 -I: only the layer, the runtime's boto3 and the function zip's root
+# are importable, as on Lambda (/opt/python, the runtime, /var/task).
+IMPORT_PROBE = """
+import importlib, json, sys, time
+sys.path[:0] = sys.argv[1:4]
+started = time.perf_counter()
+module = importlib.import_module(sys.argv[4])
+elapsed_ms = (time.perf_counter() - started) * 1000
+import bucketscribe
+print(json.dumps({"handler": callable(getattr(module, "handler", None)),
+                  "import_ms": round(elapsed_ms), "core": bucketscribe.__file__}))
+"""
+
+
+def _find_python312() -> str | None:
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [
+        os.environ.get("BUCKETSCRIBE_PYTHON312"),
+        shutil.which("python3.12"),
+        *(str(p) for p in sorted(pyenv_root.glob("versions/3.12*/bin/python3.12"), reverse=True)),
+    ]
+    for candidate in filter(None, candidates):
+        try:
+            probe = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except OSError:
+            continue
+        if probe.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+@dataclass
+class HostLayer:
+    python: str
+    site_dir: Path
+    runtime_dir: Path
+
+
+@pytest.fixture(scope="module")
+def host_layer(tmp_path_factory: pytest.TempPathFactory) -> HostLayer:
+    """The same layer built for this machine, so a local python3.12 can load its extensions."""
+    python312 = _find_python312()
+    if python312 is None:
+        pytest.skip(
+            "no runnable python3.12 (PATH, pyenv, $BUCKETSCRIBE_PYTHON312): cannot import as Lambda would"
+        )
+    host_platform = f"manylinux2014_{platform.machine()}"
+    out_dir = tmp_path_factory.mktemp("host-layer")
+    _run(
+        ["bash", str(REPO / "infra" / "build_layer.sh"), str(out_dir / "layer")],
+        timeout_s=300,
+        env={
+            **os.environ,
+            "PYTHON": sys.executable,
+            "BUCKETSCRIBE_LAYER_MODE": os.environ.get("BUCKETSCRIBE_LAYER_MODE", "full"),
+            "BUCKETSCRIBE_LAYER_PLATFORM": host_platform,
+        },
+    )
+    runtime_dir = out_dir / "runtime"
+    _run(
+        [
+            *(sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
+            *("--target", str(runtime_dir), "--platform", host_platform, "--implementation", "cp"),
+            *("--python-version", "3.12", "--only-binary=:all:", "boto3"),
+        ],
+        timeout_s=180,
+    )
+    return HostLayer(python312, out_dir / "layer" / "python", runtime_dir)
+
+
+def _lambda_env(packaged: Packaged, function: str) -> dict[str, str]:
+    """The function's environment from the template, with stand-ins for deploy-time references."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "AKIDUMMYIMPORTONLY",
+        "AWS_SECRET_ACCESS_KEY": "dummy-secret-for-import-only",
+        "AWS_LAMBDA_FUNCTION_NAME": f"bucketscribe-{STAGE}-{function}",
+    }
+    for name, value in packaged.props(_function_id(function))["Environment"]["Variables"].items():
+        if isinstance(value, str):
+            env[name] = value
+        elif name == "BUCKETSCRIBE_CALLBACK_BASE_URL":
+            env[name] = f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/{STAGE}"
+        else:
+            env[name] = f"bucketscribe-{STAGE}-{value['Ref']}"
+    return env
+
+
+@pytest.mark.parametrize("function", sorted(HANDLERS))
+def test_handler_imports_from_the_layer_alone(
+    packaged: Packaged, host_layer: HostLayer, function: str, tmp_path: Path
+) -> None:
+    module_name = HANDLERS[function].rsplit(".", 1)[0].replace("/", ".")
+    task_dir = tmp_path / "task"  # what Lambda unpacks the function zip into
+    with zipfile.ZipFile(packaged.out_dir / "bucketscribe.zip") as archive:
+        archive.extractall(task_dir)
+    paths = [str(host_layer.site_dir), str(host_layer.runtime_dir), str(task_dir)]
+    done = subprocess.run(
+        [host_layer.python, "-I", "-c", IMPORT_PROBE, *paths, module_name],
+        cwd=task_dir,
+        env=_lambda_env(packaged, function),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{function}: cold import {result['import_ms']} ms (python3.12, {platform.machine()})")
+    assert result["handler"] is True
+    assert Path(result["core"]).is_relative_to(host_layer.site_dir), "bucketscribe must come from the layer"
+
+
+def test_cfn_lint_accepts_the_templates(packaged: Packaged) -> None:
+    templates = [
+        str(packaged.out_dir / "cloudformation-template-update-stack.json"),
+        str(packaged.out_dir / "cloudformation-template-create-stack.json"),
+    ]
+    lint = subprocess.run(
+        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())", *templates],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
