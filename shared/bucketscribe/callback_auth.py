@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
 from urllib.parse import quote
 
 
@@ -29,3 +30,26 @@ class CallbackSigner:
 
     def sis_callback_url(self, base_url: str, job_id: str) -> str:
         return f"{base_url}/callbacks/sis/{quote(job_id, safe='')}?token={self.token_for(job_id)}"
+
+
+def push_refusal(
+    presented_token: str | None,
+    expected_token: str,
+    sent_at: datetime | None,
+    now: datetime,
+    *,
+    max_skew_s: int = 60,
+) -> str | None:
+    """Why a pushed event must be refused, or ``None`` when it may be processed.
+
+    The token is the secret the EventBridge connection sends in a header (constant-time
+    compare); the send time must be within ``max_skew_s`` of ``now`` (replay protection).
+    """
+    if not presented_token or not hmac.compare_digest(presented_token.encode(), expected_token.encode()):
+        return "missing or wrong push credential"
+    if sent_at is None:
+        return "no timestamp"
+    skew = abs((now - sent_at).total_seconds())
+    if skew > max_skew_s:
+        return f"timestamp is {skew:.0f} s away from now (more than {max_skew_s} s)"
+    return None

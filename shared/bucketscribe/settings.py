@@ -48,11 +48,31 @@ class Settings(BaseSettings):
     profiles: str | None = None
     profiles_file: Path | None = None
 
+    # Completion checks (the reconciler)
+    first_check_after_s: int = Field(default=600, ge=0)
+    max_check_interval_s: int = Field(default=1800, ge=1)
+    job_deadline_s: int = Field(default=12 * 3600, ge=60)
+    claim_lease_s: int = Field(default=120, ge=1)
+    reconcile_batch: int = Field(default=500, ge=1)
+
     # Huawei SIS
     sis_region: str = "cn-north-4"
     sis_endpoint: str | None = None
     sis_project_id: str | None = None
     sis_credentials_secret_name: str | None = None
+
+    # Alibaba DashScope
+    dashscope_api_key: SecretStr | None = None
+    dashscope_api_key_secret_name: str | None = None
+    dashscope_base_url: str | None = None
+    dashscope_workspace: str | None = None
+    dashscope_max_files_per_task: int = Field(default=100, ge=1, le=100)
+    # The EventBridge HTTP target sends this in the header below (an API-destination connection
+    # with API-key auth); pushes without it are refused.
+    push_token: SecretStr | None = None
+    push_token_secret_name: str | None = None
+    push_token_header: str = "x-bucketscribe-push-token"
+    push_max_skew_s: int = Field(default=60, ge=1)
 
     @field_validator("input_prefix", "output_prefix")
     @classmethod

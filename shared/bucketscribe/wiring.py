@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from datetime import timedelta
 from collections.abc import Callable, Iterator, Mapping
 
 from pydantic import SecretStr
@@ -62,6 +63,21 @@ def sis_provider(settings: Settings) -> Provider:
     return SisProvider(credentials, region=settings.sis_region, endpoint=settings.sis_endpoint)
 
 
+def dashscope_provider(settings: Settings) -> Provider:
+    from bucketscribe.providers.dashscope import DashScopeConfig, DashScopeProvider
+
+    api_key = resolve_secret(
+        settings.dashscope_api_key, settings.dashscope_api_key_secret_name, what="the DashScope API key"
+    )
+    config = DashScopeConfig(
+        api_key=SecretStr(api_key),
+        base_http_url=settings.dashscope_base_url,
+        workspace=settings.dashscope_workspace,
+        max_files_per_task=settings.dashscope_max_files_per_task,
+    )
+    return DashScopeProvider(config)
+
+
 def callback_signer(settings: Settings) -> CallbackSigner:
     secret = resolve_secret(settings.callback_secret, settings.callback_secret_name, what="the callback secret")
     return CallbackSigner(secret.encode("utf-8"))
@@ -74,7 +90,9 @@ def build_ports(settings: Settings) -> PipelinePorts:
         storage=storage,
         extractor=extractor,
         jobs=DynamoJobStore(settings.jobs_table, endpoint_url=settings.aws_endpoint_url),
-        providers=LazyProviders({"sis": lambda: sis_provider(settings)}),
+        providers=LazyProviders(
+            {"sis": lambda: sis_provider(settings), "dashscope": lambda: dashscope_provider(settings)}
+        ),
         signer=callback_signer(settings),
         layout=OutputLayout(input_prefix=settings.input_prefix, output_prefix=settings.output_prefix),
         profiles=settings.profile_set,
@@ -83,5 +101,9 @@ def build_ports(settings: Settings) -> PipelinePorts:
             max_media_bytes=settings.max_media_bytes,
             max_media_duration_s=settings.max_media_duration_s,
             presign_expiry_s=settings.presign_expiry_s,
+            first_check_after=timedelta(seconds=settings.first_check_after_s),
+            max_check_interval=timedelta(seconds=settings.max_check_interval_s),
+            job_deadline=timedelta(seconds=settings.job_deadline_s),
+            claim_lease=timedelta(seconds=settings.claim_lease_s),
         ),
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -15,8 +16,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     The bucket notifies about *every* key, the riskiest set-up: our own outputs then reach
     the submit function and must be recognised and skipped.
     """
+    profiles = [
+        {"name": "default", "prefix": ""},
+        {"name": "dashscope", "prefix": "ds/", "provider": "dashscope"},
+    ]
     options = LocalStackOptions(
         instant=True,
+        profiles_json=json.dumps(profiles),
+        reconcile_interval_s=0.5,
+        first_check_after_s=1,
+        max_check_interval_s=2,
         names=LocalAwsNames(notification_prefix="", visibility_timeout_s=2),
         log_file=tmp_path_factory.mktemp("stack") / "functions.log",
         metrics=True,

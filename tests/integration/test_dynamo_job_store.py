@@ -53,3 +53,35 @@ def test_due_finds_unfinished_jobs_by_next_check_through_the_index(store):
     assert [j.id for j in store.due(now, limit=10)] == [early.id]
     assert len(store.due(now + timedelta(hours=2), limit=10)) == 2
     assert len(store.due(now + timedelta(hours=2), limit=1)) == 1
+
+
+def test_only_one_worker_can_claim_an_accepted_job(store):
+    import threading
+
+    now = utc_now()
+    j = job().model_copy(update={"claimed_until": now - timedelta(seconds=1)})
+    store.create(j)
+    wins: list[bool] = []
+
+    def claim() -> None:
+        wins.append(store.claim(j.model_copy(update={"claimed_until": now + timedelta(minutes=2)}), now=now))
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins) == [False, False, False, True]
+    # Still claimed: nobody else gets it; after the lease it can be taken over.
+    assert store.claim(j, now=now) is False
+    assert store.claim(j, now=now + timedelta(minutes=3)) is True
+    submitted = j.model_copy(update={"state": JobState.SUBMITTED, "claimed_until": None})
+    assert store.replace(submitted, expected=[JobState.ACCEPTED])
+    assert store.claim(j, now=now + timedelta(hours=1)) is False
+
+
+def test_task_membership_is_recorded(store):
+    store.record_task("dashscope", "t-1", ["b", "a", "a"])
+    assert store.task_job_ids("dashscope", "t-1") == ["a", "b"]
+    assert store.task_job_ids("dashscope", "t-2") == []
+    assert store.due(utc_now() + timedelta(days=1), limit=10) == []

@@ -1,6 +1,8 @@
 """Callback entry point: the HTTP API (API Gateway REST → Powertools event handler).
 
 - ``POST /callbacks/sis/{job_id}?token=…`` SIS says a job finished; we re-fetch and finish it.
+- ``POST /callbacks/dashscope`` the EventBridge ``AsyncTaskFinish`` push (connection header token,
+  timestamp within 60 s); we fetch the task and finish every job in it, once per task.
 - ``GET /jobs/{job_id}`` where a job stands (``Authorization: Bearer <status token>``).
 """
 
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -16,10 +19,19 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bucketscribe.pipeline.complete import CompletionOutcome, complete_sis_callback
+from bucketscribe.callback_auth import push_refusal
+from bucketscribe.model import utc_now
+from bucketscribe.pipeline.complete import (
+    Completion,
+    CompletionOutcome,
+    UnknownTask,
+    complete_sis_callback,
+    complete_task,
+)
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.status import job_status
 from bucketscribe.providers.base import ProviderError
+from bucketscribe.providers.dashscope_push import PushRejected, TaskFinishedEvent
 from bucketscribe.secret_store import resolve_secret
 from bucketscribe.settings import Settings
 from bucketscribe.wiring import build_ports
@@ -39,12 +51,61 @@ def _ports() -> PipelinePorts:
     return build_ports(_settings())
 
 
-@cache
 def _status_token() -> str:
+    # Not cached here: the secret store caches for five minutes, so a rotated token takes effect.
     settings = _settings()
     return resolve_secret(
         settings.status_api_token, settings.status_api_token_secret_name, what="the status API token"
     )
+
+
+def _push_token() -> str:
+    settings = _settings()
+    return resolve_secret(settings.push_token, settings.push_token_secret_name, what="the push token")
+
+
+@cache
+def _idempotency_config() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(expires_after_seconds=24 * 3600)
+
+
+@cache
+def _finish_task_once() -> Any:
+    """``complete_task`` behind a Powertools idempotency lock on the task id: two copies of a
+    push (EventBridge delivers at least once) never finish the same task twice at once."""
+    settings = _settings()
+    if not settings.idempotency_table:
+        return lambda task_id: _count(complete_task("dashscope", task_id, _ports()))
+    import boto3
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table,
+        boto3_client=boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url),
+    )
+
+    @idempotent_function(
+        data_keyword_argument="task_id", persistence_store=persistence, config=_idempotency_config()
+    )
+    def finish(task_id: str) -> dict[str, int]:
+        return _count(complete_task("dashscope", task_id, _ports()))
+
+    return lambda task_id: finish(task_id=task_id)
+
+
+def _count(completions: list[Completion]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for completion in completions:
+        counts[completion.outcome.value] = counts.get(completion.outcome.value, 0) + 1
+        if completion.outcome is CompletionOutcome.DONE:
+            metrics.add_metric(name="JobsCompleted", unit=MetricUnit.Count, value=1)
+            if completion.audio_ms:
+                metrics.add_metric(name="AudioSeconds", unit=MetricUnit.Seconds, value=completion.audio_ms / 1000)
+        elif completion.outcome is CompletionOutcome.FAILED:
+            metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+    return counts
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
@@ -72,13 +133,55 @@ def sis_callback(job_id: str) -> Response:
     if completion.outcome is CompletionOutcome.UNKNOWN_JOB:
         metrics.add_metric(name="CallbacksRefused", unit=MetricUnit.Count, value=1)
         return _json(404, NOT_FOUND)
-    if completion.outcome is CompletionOutcome.DONE:
-        metrics.add_metric(name="JobsCompleted", unit=MetricUnit.Count, value=1)
-        if completion.audio_ms:
-            metrics.add_metric(name="AudioSeconds", unit=MetricUnit.Seconds, value=completion.audio_ms / 1000)
-    elif completion.outcome is CompletionOutcome.FAILED:
-        metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+    _count([completion])
     return _json(200, {"result": completion.outcome.value})
+
+
+@app.post("/callbacks/dashscope")
+def dashscope_push() -> Response:
+    metrics.add_metric(name="PushesReceived", unit=MetricUnit.Count, value=1)
+    settings = _settings()
+    raw = app.current_event.body or ""
+    if len(raw.encode("utf-8")) > settings.max_callback_body_bytes:
+        return _json(413, {"message": "Payload too large"})
+    headers = app.current_event.headers
+    try:
+        event = TaskFinishedEvent.parse(raw)
+    except PushRejected as exc:
+        logger.warning("Push refused", extra={"reason": str(exc)})
+        metrics.add_metric(name="CallbacksRefused", unit=MetricUnit.Count, value=1)
+        return _json(401, {"message": "Unauthorized"})
+    refusal = push_refusal(
+        headers.get(settings.push_token_header),
+        _push_token(),
+        _sent_at(headers.get("x-eventbridge-signature-timestamp"), event),
+        utc_now(),
+        max_skew_s=settings.push_max_skew_s,
+    )
+    if refusal:
+        logger.warning("Push refused", extra={"reason": refusal, "task_id": event.data.task_id})
+        metrics.add_metric(name="CallbacksRefused", unit=MetricUnit.Count, value=1)
+        return _json(401, {"message": "Unauthorized"})
+    logger.set_correlation_id(event.data.task_id)
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    try:
+        counts = _finish_task_once()(event.data.task_id)
+    except (UnknownTask, IdempotencyAlreadyInProgressError) as exc:
+        # Our bookkeeping is not there yet, or a copy of this push is being handled: ask for a redelivery.
+        logger.info("Push deferred", extra={"task_id": event.data.task_id, "reason": type(exc).__name__})
+        return _json(409, {"message": "Not ready; retry later"})
+    except ProviderError as exc:
+        logger.warning("Could not fetch the DashScope task", extra={"task_id": event.data.task_id, "code": exc.code})
+        return _json(503, {"message": "Try again later"})
+    return _json(200, {"result": counts})
+
+
+def _sent_at(header: str | None, event: TaskFinishedEvent) -> datetime | None:
+    """EventBridge's signing timestamp (epoch ms) if present, else the event's own time."""
+    if header and header.isdigit():
+        return datetime.fromtimestamp(int(header) / 1000, tz=UTC)
+    return event.time if event.time and event.time.tzinfo else None
 
 
 def _claimed_task_id(raw: str) -> str | None:
@@ -107,4 +210,6 @@ def get_job(job_id: str) -> Response:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The idempotency lock on a push then expires with this invocation if it dies mid-way.
+    _idempotency_config().register_lambda_context(context)
     return app.resolve(event, context)

@@ -1,8 +1,10 @@
 """Submit entry point: an SQS batch of bucket notifications → submitted transcription jobs.
 
-One bad record never sinks the batch: Powertools batch processing reports
-only the failed messages back to SQS, which redelivers them (and finally
-moves them to the DLQ).
+The whole batch goes to the use case at once, so uploads that share a profile
+can ride in one provider task (DashScope takes up to 100 files per task). One
+bad record never sinks the batch: Powertools batch processing reports only the
+failed messages (unreadable, or whose provider was busy) back to SQS, which
+redelivers them and finally moves them to the DLQ.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bucketscribe.events import object_refs_from_message_body
+from bucketscribe.events import EventShapeError, object_refs_from_message_body
+from bucketscribe.model import ObjectRef
 from bucketscribe.pipeline.ports import PipelinePorts
-from bucketscribe.pipeline.submit import UploadOutcome
+from bucketscribe.pipeline.submit import UploadOutcome, UploadResult, submit_uploads
 from bucketscribe.settings import Settings
-from bucketscribe.upload_guard import GuardedSubmitter, UploadSubmitter, plain_submitter
 from bucketscribe.wiring import build_ports
 
 logger = Logger(service="bucketscribe")
@@ -28,46 +30,50 @@ metrics = Metrics(namespace="bucketscribe", service="bucketscribe")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@cache
-def _settings() -> Settings:
-    return Settings()
+class SubmitLater(RuntimeError):
+    """The provider is busy or unreachable; the message must be delivered again."""
 
 
 @cache
 def _ports() -> PipelinePorts:
-    return build_ports(_settings())
+    return build_ports(Settings())
 
 
-@cache
-def _submitter() -> UploadSubmitter | GuardedSubmitter:
-    settings = _settings()
-    if not settings.idempotency_table:
-        logger.warning("BUCKETSCRIBE_IDEMPOTENCY_TABLE is not set: concurrent duplicate events are not locked")
-        return plain_submitter(_ports())
-    import boto3
-
-    client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
-    return GuardedSubmitter(_ports(), table_name=settings.idempotency_table, dynamodb_client=client)
+def _uploads(record: dict[str, Any]) -> list[ObjectRef] | EventShapeError:
+    try:
+        return object_refs_from_message_body(record.get("body") or "")
+    except EventShapeError as exc:
+        return exc
 
 
-def _record_handler(record: SQSRecord, submit: UploadSubmitter) -> None:
-    metrics.add_metric(name="NotificationsReceived", unit=MetricUnit.Count, value=1)
-    for upload in object_refs_from_message_body(record.body):
-        result = submit(upload)
-        metrics.add_metric(name=f"Uploads{result.outcome.value.title()}", unit=MetricUnit.Count, value=1)
-        if result.outcome is UploadOutcome.REJECTED:
-            metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+def _record_handler(record: SQSRecord, results: dict[str, list[UploadResult] | EventShapeError]) -> None:
+    outcome = results[record.message_id]
+    if isinstance(outcome, EventShapeError):
+        logger.error("Unreadable notification", extra={"message_id": record.message_id, "reason": str(outcome)})
+        raise outcome
+    retry = [r for r in outcome if r.outcome is UploadOutcome.RETRY]
+    if retry:
+        raise SubmitLater("; ".join(f"{r.source.key}: {r.reason}" for r in retry))
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    submit = _submitter()
-    if isinstance(submit, GuardedSubmitter):
-        submit.register_lambda_context(context)
+    records = event.get("Records") or []
+    metrics.add_metric(name="NotificationsReceived", unit=MetricUnit.Count, value=len(records))
+    parsed = {record["messageId"]: _uploads(record) for record in records}
+    uploads = [ref for refs in parsed.values() if not isinstance(refs, EventShapeError) for ref in refs]
+    by_upload: dict[str, UploadResult] = {}
+    for result in submit_uploads(uploads, _ports()):
+        by_upload[result.source.key] = result
+        metrics.add_metric(name=f"Uploads{result.outcome.value.title()}", unit=MetricUnit.Count, value=1)
+    results: dict[str, list[UploadResult] | EventShapeError] = {
+        message_id: refs if isinstance(refs, EventShapeError) else [by_upload[ref.key] for ref in refs]
+        for message_id, refs in parsed.items()
+    }
     return process_partial_response(
         event=event,
-        record_handler=lambda record: _record_handler(record, submit),
+        record_handler=lambda record: _record_handler(record, results),
         processor=processor,
         context=context,
     )

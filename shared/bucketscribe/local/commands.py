@@ -13,8 +13,8 @@ from bucketscribe.local.stack import LocalStack, LocalStackOptions
 from bucketscribe.media.sniff import kind_by_extension
 from bucketscribe.model import Job, JobState, ObjectRef
 
-# Two profiles are enough to show the idea: stereo calls get per-channel (agent/customer)
-# recognition, everything else the default.
+# Stereo calls get per-channel (agent/customer) recognition on SIS, dashscope/ goes to
+# DashScope Paraformer, everything else the default (SIS).
 LOCAL_PROFILES = [
     {"name": "default", "prefix": ""},
     {
@@ -22,6 +22,7 @@ LOCAL_PROFILES = [
         "prefix": "calls/",
         "sis": {"property": "chinese_8k_general", "channel": "LEFT_AGENT", "diarization": True},
     },
+    {"name": "dashscope", "prefix": "dashscope/", "provider": "dashscope", "dashscope": {"model": "paraformer-v2"}},
 ]
 
 _CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".mp4": "video/mp4"}

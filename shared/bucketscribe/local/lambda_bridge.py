@@ -55,15 +55,50 @@ class LocalLambdaContext:
         return max(int((self._deadline - time.monotonic()) * 1000), 0)
 
 
+class Ticker:
+    """Calls a function every ``interval_s`` seconds in a thread (the reconcile schedule)."""
+
+    def __init__(self, interval_s: float, tick: Callable[[], Any], *, name: str = "ticker") -> None:
+        self._interval_s = interval_s
+        self._tick = tick
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.ticks = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._tick()
+            except Exception:
+                log.exception("A scheduled run failed; it runs again at the next tick")
+            self.ticks += 1
+
+
 class SqsDispatcher:
     def __init__(
-        self, sqs: Any, queue_url: str, queue_arn: str, handler: LambdaHandler, *, batch_size: int = 10
+        self,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        handler: LambdaHandler,
+        *,
+        batch_size: int = 10,
+        batching_window_s: float = 0.0,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._queue_arn = queue_arn
         self._handler = handler
+        # Like Lambda's SQS integration: gather up to batch_size messages for at most the window.
         self._batch_size = batch_size
+        self._batching_window_s = batching_window_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqs-dispatcher", daemon=True)
         self.batches = 0
@@ -75,6 +110,10 @@ class SqsDispatcher:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def set_batching(self, batch_size: int, window_s: float) -> None:
+        self._batch_size = batch_size
+        self._batching_window_s = window_s
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -83,24 +122,37 @@ class SqsDispatcher:
                 log.exception("The upload dispatcher failed; retrying in a second")
                 self._stop.wait(1)
 
-    def poll_once(self, *, wait_s: int = 0) -> int:
+    def _receive(self, count: int, wait_s: int) -> list[dict[str, Any]]:
         response = self._sqs.receive_message(
             QueueUrl=self._queue_url,
-            MaxNumberOfMessages=self._batch_size,
+            MaxNumberOfMessages=min(10, count),
             WaitTimeSeconds=wait_s,
             AttributeNames=["All"],
         )
-        messages = response.get("Messages", [])
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    def poll_once(self, *, wait_s: int = 0) -> int:
+        messages = self._receive(self._batch_size, wait_s)
         if not messages:
             return 0
+        deadline = time.monotonic() + self._batching_window_s
+        while len(messages) < self._batch_size and time.monotonic() < deadline:
+            more = self._receive(self._batch_size - len(messages), 0)
+            if more:
+                messages.extend(more)
+            else:
+                time.sleep(0.05)
         event = {"Records": [self._record(m) for m in messages]}
         result = self._handler(event, LocalLambdaContext("bucketscribe-submit"))
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
+        for start in range(0, len(done), 10):  # SQS deletes at most 10 per call
             self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
             )
         self.batches += 1
         return len(messages)

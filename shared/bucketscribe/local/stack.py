@@ -44,6 +44,15 @@ class LocalStackOptions(BaseModel):
     instant: bool = False
     faults: FaultPlan = Field(default_factory=FaultPlan)
     sis_workers: int = 2
+    dashscope_workers: int = 2
+    dashscope_max_files_per_task: int = 100
+    # Like the deployed SQS event source: up to this many messages, gathered for up to the window.
+    batch_size: int = 10
+    batching_window_s: float = 0.0
+    # The reconcile schedule (5 minutes on AWS) and when it first looks at a submitted job.
+    reconcile_interval_s: float = 30.0
+    first_check_after_s: int = 60
+    max_check_interval_s: int = 300
     profiles_json: str | None = None
     log_file: Path | None = None
     metrics: bool = False
@@ -55,7 +64,11 @@ class LocalStack:
         self._moto: Any = None
         self._callback_server: Any = None
         self._dispatcher: Any = None
+        self._reconciler: Any = None
         self.sis: Any = None
+        self.dashscope: Any = None
+        self.push_token = ""
+        self._dashscope_key = "sk-local-" + secrets.token_hex(8)
         self.resources: LocalAwsResources | None = None
         self.endpoint_url = ""
         self.callback_url = ""
@@ -68,8 +81,9 @@ class LocalStack:
         import boto3
         from moto.server import ThreadedMotoServer
 
+        from bucketscribe.local.dashscope_server import DashScopeEmulator
         from bucketscribe.local.http_thread import BackgroundHttpServer
-        from bucketscribe.local.lambda_bridge import api_gateway_app
+        from bucketscribe.local.lambda_bridge import Ticker, api_gateway_app
         from bucketscribe.local.sis_server import SisEmulator
 
         opts = self.options
@@ -90,18 +104,34 @@ class LocalStack:
         )
         self.resources = provision(session, self.endpoint_url, opts.names)
 
-        self.sis = SisEmulator(engine=self._engine(), faults=opts.faults, workers=opts.sis_workers, port=opts.sis_port)
-        self.sis.start()
-
-        # The callback endpoint must exist before the handlers are configured: its URL goes into settings.
+        # The callback endpoint comes first: its URL goes into the settings and the push target.
         self._callback_server = BackgroundHttpServer(
             api_gateway_app(
                 self._invoke_callback,
-                [("POST", "/callbacks/sis/{job_id}"), ("GET", "/jobs/{job_id}")],
+                [
+                    ("POST", "/callbacks/sis/{job_id}"),
+                    ("POST", "/callbacks/dashscope"),
+                    ("GET", "/jobs/{job_id}"),
+                ],
             ),
             port=opts.callback_port,
         ).start()
         self.callback_url = self._callback_server.url
+        engine = self._engine()
+        self.sis = SisEmulator(engine=engine, faults=opts.faults, workers=opts.sis_workers, port=opts.sis_port)
+        self.sis.start()
+        self.push_token = secrets.token_urlsafe(24)
+        self.dashscope = DashScopeEmulator(
+            api_keys=[self._dashscope_key],
+            engine=engine,
+            faults=opts.faults,
+            workers=opts.dashscope_workers,
+            max_files_per_task=opts.dashscope_max_files_per_task,
+            # As an EventBridge API destination with API-key auth would send it.
+            push_target_url=f"{self.callback_url}/callbacks/dashscope",
+            push_headers={"x-bucketscribe-push-token": self.push_token},
+        )
+        self.dashscope.start()
         self.status_token = secrets.token_urlsafe(24)
         self._configure_environment()
         self._route_function_logs()
@@ -113,12 +143,28 @@ class LocalStack:
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.resources.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        self._dispatcher = SqsDispatcher(sqs, self.resources.queue_url, queue_arn, submit.handler)
+        self._dispatcher = SqsDispatcher(
+            sqs,
+            self.resources.queue_url,
+            queue_arn,
+            submit.handler,
+            batch_size=opts.batch_size,
+            batching_window_s=opts.batching_window_s,
+        )
         self._dispatcher.start()
+        self._reconciler = Ticker(opts.reconcile_interval_s, self.reconcile_now, name="reconcile")
+        self._reconciler.start()
         return self
 
+    def reconcile_now(self) -> dict[str, Any]:
+        """One run of the real reconcile handler, as the schedule triggers it."""
+        from bucketscribe.entrypoints import reconcile
+        from bucketscribe.local.lambda_bridge import LocalLambdaContext
+
+        return reconcile.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, LocalLambdaContext("bucketscribe-reconcile"))
+
     def stop(self) -> None:
-        for part in (self._dispatcher, self._callback_server, self.sis):
+        for part in (self._reconciler, self._dispatcher, self._callback_server, self.sis, self.dashscope):
             if part is not None:
                 part.stop()
         if self._moto is not None:
@@ -163,6 +209,12 @@ class LocalStack:
             "BUCKETSCRIBE_SIS_PROJECT_ID": self.sis.project_id,
             "HUAWEICLOUD_SDK_AK": self.sis.ak,
             "HUAWEICLOUD_SDK_SK": self.sis.sk,
+            "BUCKETSCRIBE_DASHSCOPE_API_KEY": self._dashscope_key,
+            "BUCKETSCRIBE_DASHSCOPE_BASE_URL": self.dashscope.http_api_url,
+            "BUCKETSCRIBE_DASHSCOPE_MAX_FILES_PER_TASK": str(opts.dashscope_max_files_per_task),
+            "BUCKETSCRIBE_PUSH_TOKEN": self.push_token,
+            "BUCKETSCRIBE_FIRST_CHECK_AFTER_S": str(opts.first_check_after_s),
+            "BUCKETSCRIBE_MAX_CHECK_INTERVAL_S": str(opts.max_check_interval_s),
         }
         if opts.profiles_json:
             env["BUCKETSCRIBE_PROFILES"] = opts.profiles_json
@@ -174,7 +226,7 @@ class LocalStack:
             return
         self.options.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_stream = self.options.log_file.open("a", encoding="utf-8")
-        from bucketscribe.entrypoints import callback, submit  # noqa: F401 - creates the loggers
+        from bucketscribe.entrypoints import callback, reconcile, submit  # noqa: F401 - creates the loggers
 
         for handler in logging.getLogger("bucketscribe").handlers:
             if isinstance(handler, logging.StreamHandler):
@@ -186,6 +238,15 @@ class LocalStack:
         return callback.handler(event, context)
 
     # ----- what users and tests do with it ----------------------------------------------------
+
+    def set_faults(self, plan: FaultPlan) -> None:
+        """Turn the emulators' fault knobs (lost or repeated callbacks, throttling, failures)."""
+        self.sis.set_faults(plan)
+        self.dashscope.set_faults(plan)
+
+    def set_batching(self, batch_size: int, window_s: float) -> None:
+        """Change the SQS event-source batching, as editing the deployed event source would."""
+        self._dispatcher.set_batching(batch_size, window_s)
 
     @property
     def bucket(self) -> str:

@@ -60,18 +60,49 @@ def complete_sis_callback(
     return complete_job(job, ports)
 
 
+class UnknownTask(LookupError):
+    """No job is recorded for a task yet: the push beat our bookkeeping (retry later) or is bogus."""
+
+
+def complete_task(provider_name: str, task_id: str, ports: PipelinePorts) -> list[Completion]:
+    """A provider says a task ended (push or poll): finish every job the task carries.
+
+    Jobs already final are left alone, so a repeated push fetches and writes nothing.
+    """
+    job_ids = ports.jobs.task_job_ids(provider_name, task_id)
+    if not job_ids:
+        raise UnknownTask(f"no jobs recorded for {provider_name} task {task_id}")
+    jobs = [job for job in (ports.jobs.get(i) for i in job_ids) if job is not None]
+    open_jobs = [job for job in jobs if not job.state.is_final]
+    completions = [
+        Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)
+        for job in jobs
+        if job.state.is_final
+    ]
+    if not open_jobs:
+        return completions
+    result = ports.provider(provider_name).fetch(task_id)
+    for job in open_jobs:
+        completions.append(apply_task_result(job, result, ports))
+    return completions
+
+
+def apply_task_result(job: Job, result: TaskResult, ports: PipelinePorts) -> Completion:
+    """Finish ``job`` from what the provider said about its task (pending → nothing changes)."""
+    if result.status is TaskStatus.NOT_FOUND:
+        error = result.error or JobError(code="TASK_NOT_FOUND", message="the provider no longer knows this task")
+        return _failed(job, error, ports)
+    return finish_from_outcome(job, result.outcome_for(job.provider_file), ports)
+
+
 def complete_job(job: Job, ports: PipelinePorts) -> Completion:
     """Ask the provider where the job's task stands and finish the job if it can be finished."""
     if job.state.is_final:
         return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)
     if job.provider_task_id is None:
         return Completion(job_id=job.id, outcome=CompletionOutcome.PENDING, job=job)
-    provider = ports.provider(job.provider)
-    result = provider.fetch(job.provider_task_id)
-    if result.status is TaskStatus.NOT_FOUND:
-        error = result.error or JobError(code="TASK_NOT_FOUND", message="the provider no longer knows this task")
-        return _failed(job, error, ports)
-    return finish_from_outcome(job, result.outcome_for(job.provider_file), ports)
+    result = ports.provider(job.provider).fetch(job.provider_task_id)
+    return apply_task_result(job, result, ports)
 
 
 def finish_from_outcome(job: Job, outcome: FileOutcome, ports: PipelinePorts) -> Completion:

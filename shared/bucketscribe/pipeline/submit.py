@@ -82,7 +82,15 @@ def _accept(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, P
     now = ports.clock()
     lease = now + ports.limits.claim_lease
     job = Job.for_upload(ref, profile=profile.name, provider=profile.provider, model=profile.model_name)
-    job = job.model_copy(update={"claimed_until": lease, "created_at": now, "updated_at": now})
+    # Until it is submitted the queue owns the job; the reconciler looks only once the deadline passed.
+    job = job.model_copy(
+        update={
+            "claimed_until": lease,
+            "created_at": now,
+            "updated_at": now,
+            "next_check_at": now + ports.limits.job_deadline,
+        }
+    )
     if not ports.jobs.create(job):
         existing = ports.jobs.get(job.id)
         # ACCEPTED and unclaimed: an earlier attempt died or the provider was busy; take it over.
