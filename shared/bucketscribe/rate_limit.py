@@ -38,8 +38,9 @@ class RateLimiter:
                 now = self._clock()
                 self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
                 self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                # The tolerance keeps float rounding from spinning on a token that is all but there.
+                if self._tokens >= 1 - 1e-9:
+                    self._tokens = max(self._tokens - 1, 0.0)
                     return
                 wait = (1 - self._tokens) / self._rate
             self._sleep(wait)
