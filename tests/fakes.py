@@ -61,13 +61,13 @@ class InMemoryStorage:
 class InMemoryJobStore:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
-        self.tasks: dict[tuple[str, str], list[str]] = {}
+        self.tasks: dict[tuple[str, str], dict[str, str]] = {}
 
-    def record_task(self, provider: str, task_id: str, job_ids: list[str]) -> None:
-        self.tasks[(provider, task_id)] = sorted(set(job_ids))
+    def record_task(self, provider: str, task_id: str, files: dict[str, str]) -> None:
+        self.tasks[(provider, task_id)] = dict(files)
 
-    def task_job_ids(self, provider: str, task_id: str) -> list[str]:
-        return self.tasks.get((provider, task_id), [])
+    def task_files(self, provider: str, task_id: str) -> dict[str, str]:
+        return dict(self.tasks.get((provider, task_id), {}))
 
     def create(self, job: Job) -> bool:
         if job.id in self.jobs:

@@ -24,7 +24,7 @@ class RateLimiter:
         if rate_per_s <= 0:
             raise ValueError("rate_per_s must be positive")
         self._rate = rate_per_s
-        self._capacity = float(burst or max(1, int(rate_per_s)))
+        self._capacity = float(burst if burst is not None else max(1, int(rate_per_s)))
         self._tokens = self._capacity
         self._clock = clock
         self._sleep = sleep

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     dashscope_base_url: str | None = None
     dashscope_workspace: str | None = None
     dashscope_max_files_per_task: int = Field(default=100, ge=1, le=100)
+    dashscope_throttle_backoff_s: float = Field(default=0.5, ge=0)
     # The EventBridge HTTP target sends this in the header below (an API-destination connection
     # with API-key auth); pushes without it are refused.
     push_token: SecretStr | None = None

@@ -74,6 +74,7 @@ def dashscope_provider(settings: Settings) -> Provider:
         base_http_url=settings.dashscope_base_url,
         workspace=settings.dashscope_workspace,
         max_files_per_task=settings.dashscope_max_files_per_task,
+        throttle_backoff_s=settings.dashscope_throttle_backoff_s,
     )
     return DashScopeProvider(config)
 

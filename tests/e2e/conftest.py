@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -20,13 +21,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         {"name": "default", "prefix": ""},
         {"name": "dashscope", "prefix": "ds/", "provider": "dashscope"},
     ]
+    # Throttling backoff in tens of milliseconds, not seconds, to keep the suite quick.
+    os.environ["BUCKETSCRIBE_DASHSCOPE_THROTTLE_BACKOFF_S"] = "0.02"
     options = LocalStackOptions(
         instant=True,
         profiles_json=json.dumps(profiles),
         reconcile_interval_s=0.5,
         first_check_after_s=1,
         max_check_interval_s=2,
-        names=LocalAwsNames(notification_prefix="", visibility_timeout_s=2),
+        names=LocalAwsNames(notification_prefix="", visibility_timeout_s=8),
         log_file=tmp_path_factory.mktemp("stack") / "functions.log",
         metrics=True,
     )

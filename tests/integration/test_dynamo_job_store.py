@@ -81,7 +81,7 @@ def test_only_one_worker_can_claim_an_accepted_job(store):
 
 
 def test_task_membership_is_recorded(store):
-    store.record_task("dashscope", "t-1", ["b", "a", "a"])
-    assert store.task_job_ids("dashscope", "t-1") == ["a", "b"]
-    assert store.task_job_ids("dashscope", "t-2") == []
+    store.record_task("dashscope", "t-1", {"b": "host/b.wav", "a": "host/a.wav"})
+    assert store.task_files("dashscope", "t-1") == {"a": "host/a.wav", "b": "host/b.wav"}
+    assert store.task_files("dashscope", "t-2") == {}
     assert store.due(utc_now() + timedelta(days=1), limit=10) == []

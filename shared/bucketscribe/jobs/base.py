@@ -25,11 +25,12 @@ class JobStore(Protocol):
         """Write ``job`` only if the stored job's state is one of ``expected``; ``False`` otherwise."""
         ...
 
-    def record_task(self, provider: str, task_id: str, job_ids: list[str]) -> None:
-        """Remember which jobs one provider task carries (a push names only the task)."""
+    def record_task(self, provider: str, task_id: str, files: dict[str, str]) -> None:
+        """Remember which jobs one provider task carries, and each one's file (job id → file key):
+        a push names only the task."""
         ...
 
-    def task_job_ids(self, provider: str, task_id: str) -> list[str]: ...
+    def task_files(self, provider: str, task_id: str) -> dict[str, str]: ...
 
     def due(self, now: datetime, *, limit: int) -> list[Job]:
         """Unfinished jobs whose ``next_check_at`` is at or before ``now`` (oldest first)."""

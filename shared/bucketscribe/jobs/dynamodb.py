@@ -108,22 +108,22 @@ class DynamoJobStore:
             raise
         return True
 
-    def record_task(self, provider: str, task_id: str, job_ids: list[str]) -> None:
+    def record_task(self, provider: str, task_id: str, files: dict[str, str]) -> None:
         # Same table, another key space: "task#<provider>#<id>" never collides with a job id (hex).
         self._db.put_item(
             TableName=self._table,
             Item={
                 "id": {"S": _task_key(provider, task_id)},
-                "job_ids": {"SS": sorted(set(job_ids))},
+                "files": {"M": {job_id: {"S": file} for job_id, file in files.items()}},
                 "expires_at": {"N": str(int((utc_now() + FINISHED_JOB_RETENTION).timestamp()))},
             },
         )
 
-    def task_job_ids(self, provider: str, task_id: str) -> list[str]:
+    def task_files(self, provider: str, task_id: str) -> dict[str, str]:
         item = self._db.get_item(
             TableName=self._table, Key={"id": {"S": _task_key(provider, task_id)}}, ConsistentRead=True
         ).get("Item")
-        return sorted(item["job_ids"]["SS"]) if item else []
+        return {job_id: value["S"] for job_id, value in item["files"]["M"].items()} if item else {}
 
     def due(self, now: datetime, *, limit: int) -> list[Job]:
         jobs: list[Job] = []

@@ -100,6 +100,9 @@ class SqsDispatcher:
         self._batch_size = batch_size
         self._batching_window_s = batching_window_s
         self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._polling = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="sqs-dispatcher", daemon=True)
         self.batches = 0
 
@@ -110,14 +113,29 @@ class SqsDispatcher:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def pause(self) -> None:
+        """Stop taking messages (as a disabled event source does); the queue fills up.
+
+        Returns once a batch in flight has been handed over, so nothing is taken after this."""
+        self._running.clear()
+        with self._polling:
+            pass
+
+    def resume(self) -> None:
+        self._running.set()
+
     def set_batching(self, batch_size: int, window_s: float) -> None:
         self._batch_size = batch_size
         self._batching_window_s = window_s
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if not self._running.wait(timeout=0.2):
+                continue
             try:
-                self.poll_once(wait_s=1)
+                with self._polling:
+                    if self._running.is_set():
+                        self.poll_once(wait_s=1)
             except Exception:
                 log.exception("The upload dispatcher failed; retrying in a second")
                 self._stop.wait(1)
@@ -133,16 +151,20 @@ class SqsDispatcher:
         return messages
 
     def poll_once(self, *, wait_s: int = 0) -> int:
-        messages = self._receive(self._batch_size, wait_s)
-        if not messages:
+        batch_size, window_s = self._batch_size, self._batching_window_s
+        first = self._receive(batch_size, wait_s)
+        if not first:
             return 0
-        deadline = time.monotonic() + self._batching_window_s
-        while len(messages) < self._batch_size and time.monotonic() < deadline:
-            more = self._receive(self._batch_size - len(messages), 0)
-            if more:
-                messages.extend(more)
-            else:
+        # By message id: a message whose visibility ran out while the batch was gathered comes
+        # back once more; Lambda's poller hands each message to one batch only.
+        gathered = {m["MessageId"]: m for m in first}
+        deadline = time.monotonic() + window_s
+        while len(gathered) < batch_size and time.monotonic() < deadline:
+            more = self._receive(batch_size - len(gathered), 0)
+            gathered.update({m["MessageId"]: m for m in more})
+            if not more:
                 time.sleep(0.05)
+        messages = list(gathered.values())
         event = {"Records": [self._record(m) for m in messages]}
         result = self._handler(event, LocalLambdaContext("bucketscribe-submit"))
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}

@@ -74,6 +74,7 @@ class LocalStack:
         self.callback_url = ""
         self.status_token = ""
         self._log_stream: Any = None
+        self._jobs: Any = None
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -244,6 +245,22 @@ class LocalStack:
         self.sis.set_faults(plan)
         self.dashscope.set_faults(plan)
 
+    @contextmanager
+    def dispatch_paused(self) -> Iterator[None]:
+        """Hold the submit function back while uploads queue up (a backlog), then let it run."""
+        self._dispatcher.pause()
+        try:
+            yield
+        finally:
+            self._dispatcher.resume()
+
+    def queue_depth(self) -> int:
+        assert self.resources is not None
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.resources.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
     def set_batching(self, batch_size: int, window_s: float) -> None:
         """Change the SQS event-source batching, as editing the deployed event source would."""
         self._dispatcher.set_batching(batch_size, window_s)
@@ -278,9 +295,11 @@ class LocalStack:
         )
 
     def job(self, job_id: str) -> Job | None:
-        from bucketscribe.jobs.dynamodb import DynamoJobStore
+        if self._jobs is None:
+            from bucketscribe.jobs.dynamodb import DynamoJobStore
 
-        return DynamoJobStore(self.options.names.jobs_table, self.client("dynamodb")).get(job_id)
+            self._jobs = DynamoJobStore(self.options.names.jobs_table, self.client("dynamodb"))
+        return self._jobs.get(job_id)
 
     def wait_for_jobs(self, refs: list[ObjectRef], *, timeout_s: float, poll_s: float = 0.25) -> dict[str, Job]:
         """Wait until every upload's job is final (or the timeout passes); returns what is known."""

@@ -69,10 +69,14 @@ def complete_task(provider_name: str, task_id: str, ports: PipelinePorts) -> lis
 
     Jobs already final are left alone, so a repeated push fetches and writes nothing.
     """
-    job_ids = ports.jobs.task_job_ids(provider_name, task_id)
-    if not job_ids:
+    files = ports.jobs.task_files(provider_name, task_id)
+    if not files:
         raise UnknownTask(f"no jobs recorded for {provider_name} task {task_id}")
-    jobs = [job for job in (ports.jobs.get(i) for i in job_ids) if job is not None]
+    jobs = [
+        job.model_copy(update={"provider_task_id": task_id, "provider_file": files[job.id]})
+        for job in (ports.jobs.get(i) for i in sorted(files))
+        if job is not None
+    ]
     open_jobs = [job for job in jobs if not job.state.is_final]
     completions = [
         Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)

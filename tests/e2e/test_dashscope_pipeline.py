@@ -1,0 +1,196 @@
+"""DashScope Paraformer end to end on the local stack, and the reconciler that never loses a job.
+
+Uploads under ``incoming/ds/`` use the DashScope profile: the real submit handler batches
+them into tasks through the real ``dashscope`` SDK, the emulator pushes an EventBridge-style
+``AsyncTaskFinish`` event to the real callback handler, and the reconcile schedule polls
+whatever a push never finished.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bucketscribe.local.faults import FaultPlan
+from bucketscribe.local.stack import LocalStack
+from bucketscribe.model import JobState, ObjectRef, Transcript
+from tests.audio import tone_wav
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_S = 60
+
+
+def upload_many(stack: LocalStack, keys: list[str], body: bytes) -> list[ObjectRef]:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda key: stack.upload(body, key), keys))
+
+
+def finished(stack: LocalStack, refs: list[ObjectRef]) -> dict[str, Any]:
+    jobs = stack.wait_for_jobs(refs, timeout_s=TIMEOUT_S, poll_s=0.5)
+    assert len(jobs) == len(refs), f"only {len(jobs)} of {len(refs)} uploads have a job"
+    unfinished = [key for key, job in jobs.items() if not job.state.is_final]
+    assert not unfinished, f"not finished: {unfinished[:5]}"
+    return jobs
+
+
+def counters(stack: LocalStack) -> Any:
+    return stack.dashscope.backend.counters
+
+
+def test_250_uploads_go_in_3_tasks_of_at_most_100_and_all_get_transcripts(stack):
+    before = counters(stack).submit_calls
+    # A backlog of 250 notifications taken as one event-source batch (batchSize 250 + a window).
+    stack.set_batching(250, 20.0)  # returns as soon as the batch is full
+    try:
+        with stack.dispatch_paused():
+            refs = upload_many(stack, [f"incoming/ds/bulk/{i:03d}.wav" for i in range(250)], tone_wav(0.2))
+            deadline = time.monotonic() + TIMEOUT_S
+            while stack.queue_depth() < 250 and time.monotonic() < deadline:
+                time.sleep(0.2)
+        jobs = finished(stack, refs)
+    finally:
+        stack.set_batching(10, 0.0)
+    assert counters(stack).submit_calls - before == 3
+    assert {job.state for job in jobs.values()} == {JobState.DONE}
+    tasks: dict[str, int] = {}
+    for job in jobs.values():
+        tasks[job.provider_task_id] = tasks.get(job.provider_task_id, 0) + 1
+    assert sorted(tasks.values()) == [50, 100, 100]
+    transcripts = [k for k in stack.list_keys("transcripts/ds/bulk/") if k.endswith(".wav.json")]
+    assert len(transcripts) == 250
+    sample = Transcript.model_validate_json(stack.read_output(transcripts[0]))
+    assert sample.provider == "dashscope" and sample.model == "paraformer-v2" and sample.text
+
+
+def test_one_bad_file_fails_alone_with_dashscopes_code_and_message(stack):
+    stack.set_faults(FaultPlan(processing_delay_s=1.5))
+    stack.set_batching(3, 2.0)
+    try:
+        refs = upload_many(stack, [f"incoming/ds/mixed/{n}.wav" for n in ("a", "gone", "b")], tone_wav(0.3))
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            jobs = {ref.key: stack.job(ref.job_id()) for ref in refs}
+            if all(job and job.state is JobState.SUBMITTED for job in jobs.values()):
+                break
+            time.sleep(0.1)
+        assert len({job.provider_task_id for job in jobs.values() if job}) == 1
+        # The file disappears before DashScope downloads it: its URL now answers 404.
+        stack.client("s3").delete_object(Bucket=stack.bucket, Key="incoming/ds/mixed/gone.wav")
+    finally:
+        stack.set_faults(FaultPlan())
+        stack.set_batching(10, 0.0)
+    jobs = finished(stack, refs)
+    gone = jobs["incoming/ds/mixed/gone.wav"]
+    assert gone.state is JobState.FAILED and gone.error.code == "InvalidFile.DownloadFailed"
+    assert "cannot be downloaded" in gone.error.message
+    report = json.loads(stack.read_output("transcripts/ds/mixed/gone.wav.error.json"))
+    assert report["error"]["code"] == "InvalidFile.DownloadFailed"
+    assert jobs["incoming/ds/mixed/a.wav"].state is JobState.DONE
+    assert jobs["incoming/ds/mixed/b.wav"].state is JobState.DONE
+
+
+def test_when_every_push_and_callback_is_lost_the_reconciler_finishes_the_jobs(stack):
+    pushes_before = counters(stack).pushes_sent
+    sis_callbacks_before = stack.sis.backend.counters().callbacks_sent
+    stack.set_faults(FaultPlan(drop_callback_rate=1.0))
+    try:
+        refs = upload_many(
+            stack,
+            [f"incoming/ds/lost/{i}.wav" for i in range(4)] + ["incoming/sis-lost/call.wav"],
+            tone_wav(0.3),
+        )
+        jobs = finished(stack, refs)
+    finally:
+        stack.set_faults(FaultPlan())
+    assert {job.state for job in jobs.values()} == {JobState.DONE}
+    assert counters(stack).pushes_sent == pushes_before
+    assert counters(stack).pushes_dropped >= 1
+    assert stack.sis.backend.counters().callbacks_sent == sis_callbacks_before
+    assert stack.read_output("transcripts/sis-lost/call.wav.txt")
+
+
+def test_a_push_delivered_twice_writes_the_outputs_once(stack):
+    s3 = stack.client("s3")
+    s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Enabled"})
+    stack.set_faults(FaultPlan(duplicate_callback_rate=1.0))
+    try:
+        refs = upload_many(stack, [f"incoming/ds/twice/{i}.wav" for i in range(3)], tone_wav(0.3))
+        finished(stack, refs)
+        time.sleep(1.0)  # let the duplicate pushes land
+    finally:
+        stack.set_faults(FaultPlan())
+        s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert counters(stack).pushes_duplicated >= 1
+    versions = s3.list_object_versions(Bucket=stack.bucket, Prefix="transcripts/ds/twice/")["Versions"]
+    per_key: dict[str, int] = {}
+    for version in versions:
+        per_key[version["Key"]] = per_key.get(version["Key"], 0) + 1
+    assert len(per_key) == 3 * 5  # json, txt, srt, vtt + the raw result, for each file
+    assert set(per_key.values()) == {1}, per_key
+
+
+def post_push(stack: LocalStack, body: dict[str, Any], headers: dict[str, str]) -> int:
+    request = urllib.request.Request(
+        f"{stack.callback_url}/callbacks/dashscope",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_forged_pushes_are_rejected_and_nothing_is_fetched(stack):
+    refs = upload_many(stack, ["incoming/ds/forged/x.wav"], tone_wav(0.3))
+    job = finished(stack, refs)[refs[0].key]
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "acs.dashscope",
+        "type": "dashscope:System:AsyncTaskFinish",
+        "time": datetime.now(UTC).isoformat(),
+        "data": {"task_id": job.provider_task_id, "task_status": "SUCCEEDED"},
+    }
+    now_ms = str(int(time.time() * 1000))
+    stale_ms = str(int((time.time() - 120) * 1000))
+    queries = counters(stack).query_calls
+    token = stack.push_token
+    assert post_push(stack, event, {"x-eventbridge-signature-timestamp": now_ms}) == 401
+    assert post_push(stack, event, {"x-bucketscribe-push-token": "wrong", "x-eventbridge-signature-timestamp": now_ms}) == 401
+    assert post_push(stack, event, {"x-bucketscribe-push-token": token, "x-eventbridge-signature-timestamp": stale_ms}) == 401
+    stale_event = {**event, "time": "2026-01-01T00:00:00Z"}
+    assert post_push(stack, stale_event, {"x-bucketscribe-push-token": token}) == 401
+    assert post_push(stack, {**event, "source": "acs.evil"}, {"x-bucketscribe-push-token": token, "x-eventbridge-signature-timestamp": now_ms}) == 401
+    assert counters(stack).query_calls == queries
+    # The genuine credential and a fresh timestamp are accepted (and, the job being done, change nothing).
+    assert post_push(stack, event, {"x-bucketscribe-push-token": token, "x-eventbridge-signature-timestamp": now_ms}) == 200
+
+
+def test_throttled_submissions_back_off_and_nothing_is_lost(stack):
+    stack.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=429))
+    try:
+        refs = upload_many(stack, [f"incoming/ds/throttled/{i}.wav" for i in range(3)], tone_wav(0.3))
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            jobs = [stack.job(ref.job_id()) for ref in refs]
+            if all(job and job.attempts >= 1 for job in jobs):
+                break
+            time.sleep(0.1)
+        assert all(job.state is JobState.ACCEPTED and job.error.code.startswith("Throttling") for job in jobs)
+    finally:
+        stack.set_faults(FaultPlan())
+    jobs_done = finished(stack, refs)
+    assert {job.state for job in jobs_done.values()} == {JobState.DONE}
+    assert all(job.attempts >= 2 for job in jobs_done.values())

@@ -1,0 +1,124 @@
+"""Our DashScope adapter (the real dashscope SDK inside) against the DashScope-compatible emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from bucketscribe.local.dashscope_server import DashScopeEmulator
+from bucketscribe.local.faults import FaultPlan
+from bucketscribe.local.http_thread import BackgroundHttpServer
+from bucketscribe.local.speech import FixedSpeechEngine
+from bucketscribe.profiles import DashScopeOptions, Profile
+from bucketscribe.providers.base import ProviderError, SubmitItem, TaskStatus, file_key
+from bucketscribe.providers.dashscope import DashScopeConfig, DashScopeProvider
+from tests.audio import tone_wav
+
+pytestmark = pytest.mark.integration
+
+KEY = "sk-integration"
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[str]:
+    app = web.Application()
+    body = tone_wav(0.5)
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="audio/wav")
+
+    app.router.add_get("/media/{name}", serve)
+    with BackgroundHttpServer(app) as server:
+        yield f"{server.url}/media"
+
+
+@pytest.fixture
+def emulator() -> Iterator[DashScopeEmulator]:
+    with DashScopeEmulator(api_keys=[KEY], engine=FixedSpeechEngine("hello from paraformer"), retention_s=2.0) as e:
+        yield e
+
+
+def provider_for(emulator: DashScopeEmulator, *, key: str = KEY, sleeps: list[float] | None = None) -> DashScopeProvider:
+    config = DashScopeConfig(api_key=SecretStr(key), base_http_url=emulator.http_api_url, throttle_backoff_s=0.01)
+    return DashScopeProvider(config, sleep=(sleeps.append if sleeps is not None else time.sleep))
+
+
+def wait_finished(provider: DashScopeProvider, task_id: str, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = provider.fetch(task_id)
+        if result.status is not TaskStatus.PENDING:
+            return result
+        time.sleep(0.1)
+    raise AssertionError("task still pending")
+
+
+def test_one_task_for_many_files_and_each_file_finishes_on_its_own(emulator, media):
+    provider = provider_for(emulator)
+    items = [
+        SubmitItem(job_id="a", media_url=f"{media}/a.wav?sig=1"),
+        SubmitItem(job_id="gone", media_url="http://127.0.0.1:9/nowhere.wav"),
+        SubmitItem(job_id="b", media_url=f"{media}/b.wav?sig=2"),
+    ]
+    receipts = provider.submit(items, Profile(provider="dashscope"))
+    assert len({r.task_id for r in receipts}) == 1 and emulator.backend.counters.submit_calls == 1
+    result = wait_finished(provider, receipts[0].task_id)
+    assert result.status is TaskStatus.DONE
+    good = result.outcome_for(file_key(items[0].media_url))
+    assert good.status is TaskStatus.DONE and good.transcript.text == "hello from paraformer"
+    assert good.raw["transcripts"][0]["channel_id"] == 0
+    bad = result.outcome_for(file_key(items[1].media_url))
+    assert bad.status is TaskStatus.FAILED and bad.error.code == "InvalidFile.DownloadFailed"
+    assert "cannot be downloaded" in bad.error.message
+    assert result.outcome_for(file_key(items[2].media_url)).status is TaskStatus.DONE
+
+
+def test_profile_parameters_reach_the_service(emulator, media):
+    provider = provider_for(emulator)
+    profile = Profile(provider="dashscope", dashscope=DashScopeOptions(diarization_enabled=True, speaker_count=2))
+    (receipt,) = provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], profile)
+    result = wait_finished(provider, receipt.task_id)
+    assert result.files[0].transcript.segments[0].speaker == "Speaker 1"
+
+
+def test_throttling_is_backed_off_and_then_goes_through(emulator, media):
+    sleeps: list[float] = []
+    emulator.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=429))
+    provider = provider_for(emulator, sleeps=sleeps)
+    with pytest.raises(ProviderError) as caught:
+        provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope"))
+    assert caught.value.retryable and caught.value.code.startswith("Throttling")
+    assert sleeps == [0.01, 0.02, 0.04, 0.08]  # exponential backoff before giving the message back
+    emulator.set_faults(FaultPlan())
+    (receipt,) = provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope"))
+    assert receipt.task_id
+
+
+def test_a_wrong_key_keeps_the_upload_for_a_retry(emulator, media):
+    with pytest.raises(ProviderError) as caught:
+        provider_for(emulator, key="sk-wrong").submit(
+            [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope")
+        )
+    assert caught.value.retryable and caught.value.code == "InvalidApiKey"
+
+
+def test_an_expired_task_is_not_found(emulator, media):
+    provider = provider_for(emulator)
+    (receipt,) = provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope"))
+    wait_finished(provider, receipt.task_id)
+    time.sleep(2.2)
+    assert provider.fetch(receipt.task_id).status is TaskStatus.NOT_FOUND
+
+
+def test_the_query_rate_stays_under_the_limit(emulator, media):
+    provider = provider_for(emulator)
+    (receipt,) = provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope"))
+    started = time.monotonic()
+    for _ in range(45):
+        provider.fetch(receipt.task_id)
+    assert emulator.backend.counters.query_throttled == 0
+    assert time.monotonic() - started >= 1.0  # 45 queries at 20/s need more than a second
