@@ -33,7 +33,11 @@ class InMemoryStorage:
         if (bucket, key) not in self.objects:
             return None
         body, content_type = self.objects[(bucket, key)]
-        return ObjectInfo(size=len(body), etag=hashlib.md5(body).hexdigest(), content_type=content_type)
+        return ObjectInfo(
+            size=len(body),
+            etag=hashlib.md5(body, usedforsecurity=False).hexdigest(),
+            content_type=content_type,
+        )
 
     def read_head(self, bucket: str, key: str, length: int) -> bytes:
         return self.objects[(bucket, key)][0][:length]
@@ -95,7 +99,11 @@ class InMemoryJobStore:
         return True
 
     def due(self, now: datetime, *, limit: int) -> list[Job]:
-        open_jobs = [j for j in self.jobs.values() if not j.state.is_final and j.next_check_at and j.next_check_at <= now]
+        open_jobs = [
+            j
+            for j in self.jobs.values()
+            if not j.state.is_final and j.next_check_at and j.next_check_at <= now
+        ]
         return sorted(open_jobs, key=lambda j: j.next_check_at or now)[:limit]
 
 
@@ -132,12 +140,16 @@ class FakeProvider:
         self.results[task_id] = TaskResult(
             task_id=task_id,
             status=TaskStatus.DONE,
-            files=[FileOutcome(status=TaskStatus.DONE, transcript=transcript, raw=raw or {"status": "FINISHED"})],
+            files=[
+                FileOutcome(status=TaskStatus.DONE, transcript=transcript, raw=raw or {"status": "FINISHED"})
+            ],
         )
 
     def fail(self, task_id: str, error: JobError) -> None:
         self.results[task_id] = TaskResult(
-            task_id=task_id, status=TaskStatus.FAILED, files=[FileOutcome(status=TaskStatus.FAILED, error=error)]
+            task_id=task_id,
+            status=TaskStatus.FAILED,
+            files=[FileOutcome(status=TaskStatus.FAILED, error=error)],
         )
 
     def fetch(self, task_id: str) -> TaskResult:

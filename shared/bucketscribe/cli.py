@@ -42,7 +42,9 @@ def _read_json(path: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInput(path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise BadInput(
+            path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
 
 
 def _normalize(args: argparse.Namespace) -> int:
@@ -70,7 +72,9 @@ def _render(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "document"
-        raise BadInput(args.transcript, f"is not a bucketscribe transcript ({where}: {first['msg']})") from None
+        raise BadInput(
+            args.transcript, f"is not a bucketscribe transcript ({where}: {first['msg']})"
+        ) from None
     options = RenderOptions(speaker_labels=not args.no_speakers)
     sys.stdout.write(render(transcript, args.format, options))
     return 0

@@ -69,7 +69,9 @@ def object_refs_from_notification(payload: Mapping[str, Any]) -> list[ObjectRef]
         try:
             record = _StorageRecord.model_validate(raw)
         except ValidationError as exc:
-            raise EventShapeError(f"record {index} is not an S3/OBS record: {exc.errors()[0]['msg']}") from exc
+            raise EventShapeError(
+                f"record {index} is not an S3/OBS record: {exc.errors()[0]['msg']}"
+            ) from exc
         entity = record.s3 or record.obs
         if entity is None:
             raise EventShapeError(f"record {index} has neither 's3' nor 'obs'")

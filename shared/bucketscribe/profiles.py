@@ -7,14 +7,13 @@ so ``incoming/calls/`` can use 8 kHz telephone settings and ``incoming/media/``
 
 from __future__ import annotations
 
-from typing import Literal
-
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OutputFormat = Literal["json", "txt", "srt", "vtt"]
+ALL_OUTPUTS: tuple[OutputFormat, ...] = ("json", "txt", "srt", "vtt")
 SisChannel = Literal["MONO", "LEFT_AGENT", "RIGHT_AGENT"]
 
 
@@ -33,7 +32,9 @@ class SisOptions(BaseModel):
     speed: bool = False
 
 
-DashScopeModel = Literal["paraformer-v2", "paraformer-8k-v2", "paraformer-v1", "paraformer-8k-v1", "paraformer-mtl-v1"]
+DashScopeModel = Literal[
+    "paraformer-v2", "paraformer-8k-v2", "paraformer-v1", "paraformer-8k-v1", "paraformer-mtl-v1"
+]
 DASHSCOPE_V2_MODELS = frozenset({"paraformer-v2", "paraformer-8k-v2"})
 DASHSCOPE_LANGUAGES = frozenset({"zh", "en", "ja", "yue", "ko", "de", "fr", "ru"})
 
@@ -62,7 +63,9 @@ class DashScopeOptions(BaseModel):
                 raise ValueError(f"language_hints work only with paraformer-v2, not {self.model}")
             unknown = sorted(set(self.language_hints) - DASHSCOPE_LANGUAGES)
             if unknown:
-                raise ValueError(f"language_hints {unknown} are not supported (use {sorted(DASHSCOPE_LANGUAGES)})")
+                raise ValueError(
+                    f"language_hints {unknown} are not supported (use {sorted(DASHSCOPE_LANGUAGES)})"
+                )
         if self.vocabulary_id and not v2:
             raise ValueError(f"vocabulary_id (hot words) needs a v2 model; {self.model} uses phrase_id")
         if self.phrase_id and v2:
@@ -109,7 +112,7 @@ class Profile(BaseModel):
     # "auto": extract 16 kHz mono Opus from videos, from containers the provider does not
     # take, and from files over the provider's size limit; "always" / "never" as they say.
     extract_audio: Literal["auto", "always", "never"] = "auto"
-    outputs: list[OutputFormat] = Field(default_factory=lambda: ["json", "txt", "srt", "vtt"])
+    outputs: list[OutputFormat] = Field(default_factory=lambda: list(ALL_OUTPUTS))
     render: RenderOptions = Field(default_factory=RenderOptions)
     sis: SisOptions = Field(default_factory=SisOptions)
     dashscope: DashScopeOptions = Field(default_factory=DashScopeOptions)
@@ -132,7 +135,9 @@ class ProfileSet(BaseModel):
             ):
                 best = profile
         if best is None:
-            raise LookupError(f"no profile matches {relative_key!r} and no default profile (prefix '') is set")
+            raise LookupError(
+                f"no profile matches {relative_key!r} and no default profile (prefix '') is set"
+            )
         return best
 
     def by_name(self, name: str) -> Profile:

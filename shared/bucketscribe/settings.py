@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     # with API-key auth); pushes without it are refused.
     push_token: SecretStr | None = None
     push_token_secret_name: str | None = None
-    push_token_header: str = "x-bucketscribe-push-token"
+    push_token_header: str = "x-bucketscribe-push-token"  # noqa: S105 - a header name, not a secret
     push_max_skew_s: int = Field(default=60, ge=1)
 
     @field_validator("input_prefix", "output_prefix")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from datetime import timedelta
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 
 from pydantic import SecretStr
 
@@ -80,7 +80,9 @@ def dashscope_provider(settings: Settings) -> Provider:
 
 
 def callback_signer(settings: Settings) -> CallbackSigner:
-    secret = resolve_secret(settings.callback_secret, settings.callback_secret_name, what="the callback secret")
+    secret = resolve_secret(
+        settings.callback_secret, settings.callback_secret_name, what="the callback secret"
+    )
     return CallbackSigner(secret.encode("utf-8"))
 
 

@@ -95,7 +95,7 @@ def test_the_same_notification_three_times_makes_one_sis_job(stack):
 
 
 def test_our_own_outputs_start_no_job(stack):
-    ref, job = transcribe(stack, "incoming/loop/check.wav", tone_wav(1))
+    _, job = transcribe(stack, "incoming/loop/check.wav", tone_wav(1))
     assert job.state is JobState.DONE
     submissions = stack.sis.backend.counters().submissions_received
     # The bucket notifies about every key, so each output was offered to the submit handler.
@@ -122,7 +122,9 @@ def test_bad_uploads_get_an_error_file_and_a_failed_job_with_the_reason(stack, n
     report = json.loads(stack.read_output(f"transcripts/bad/{name}.error.json"))
     assert report["source"]["key"] == key and reason in report["error"]["message"]
     status, view = http(
-        "GET", f"{stack.callback_url}/jobs/{job.id}", headers={"Authorization": f"Bearer {stack.status_token}"}
+        "GET",
+        f"{stack.callback_url}/jobs/{job.id}",
+        headers={"Authorization": f"Bearer {stack.status_token}"},
     )
     assert status == 200 and view["state"] == "FAILED" and reason in view["error"]["message"]
     assert view["key"] == key
@@ -136,7 +138,9 @@ def test_job_status_needs_the_token_and_reveals_nothing_without_it(stack):
     status, view = http("GET", url, headers={"Authorization": f"Bearer {stack.status_token}"})
     assert status == 200 and view["state"] == "DONE" and view["outputs"]
     assert "token" not in json.dumps(view)
-    missing = http("GET", f"{stack.callback_url}/jobs/nope", headers={"Authorization": f"Bearer {stack.status_token}"})
+    missing = http(
+        "GET", f"{stack.callback_url}/jobs/nope", headers={"Authorization": f"Bearer {stack.status_token}"}
+    )
     assert missing == (404, {"message": "Not found"})
 
 

@@ -168,14 +168,36 @@ def test_forged_pushes_are_rejected_and_nothing_is_fetched(stack):
     queries = counters(stack).query_calls
     token = stack.push_token
     assert post_push(stack, event, {"x-eventbridge-signature-timestamp": now_ms}) == 401
-    assert post_push(stack, event, {"x-bucketscribe-push-token": "wrong", "x-eventbridge-signature-timestamp": now_ms}) == 401
-    assert post_push(stack, event, {"x-bucketscribe-push-token": token, "x-eventbridge-signature-timestamp": stale_ms}) == 401
+    assert (
+        post_push(
+            stack, event, {"x-bucketscribe-push-token": "wrong", "x-eventbridge-signature-timestamp": now_ms}
+        )
+        == 401
+    )
+    assert (
+        post_push(
+            stack, event, {"x-bucketscribe-push-token": token, "x-eventbridge-signature-timestamp": stale_ms}
+        )
+        == 401
+    )
     stale_event = {**event, "time": "2026-01-01T00:00:00Z"}
     assert post_push(stack, stale_event, {"x-bucketscribe-push-token": token}) == 401
-    assert post_push(stack, {**event, "source": "acs.evil"}, {"x-bucketscribe-push-token": token, "x-eventbridge-signature-timestamp": now_ms}) == 401
+    assert (
+        post_push(
+            stack,
+            {**event, "source": "acs.evil"},
+            {"x-bucketscribe-push-token": token, "x-eventbridge-signature-timestamp": now_ms},
+        )
+        == 401
+    )
     assert counters(stack).query_calls == queries
     # The genuine credential and a fresh timestamp are accepted (and, the job being done, change nothing).
-    assert post_push(stack, event, {"x-bucketscribe-push-token": token, "x-eventbridge-signature-timestamp": now_ms}) == 200
+    assert (
+        post_push(
+            stack, event, {"x-bucketscribe-push-token": token, "x-eventbridge-signature-timestamp": now_ms}
+        )
+        == 200
+    )
 
 
 def test_throttled_submissions_back_off_and_nothing_is_lost(stack):

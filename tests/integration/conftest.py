@@ -26,5 +26,9 @@ def aws(moto_endpoint: str) -> Iterator[str]:
 
 def client(service: str, endpoint: str):  # type: ignore[no-untyped-def]
     return boto3.client(
-        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
     )

@@ -38,12 +38,18 @@ def media() -> Iterator[str]:
 
 @pytest.fixture
 def emulator() -> Iterator[DashScopeEmulator]:
-    with DashScopeEmulator(api_keys=[KEY], engine=FixedSpeechEngine("hello from paraformer"), retention_s=2.0) as e:
+    with DashScopeEmulator(
+        api_keys=[KEY], engine=FixedSpeechEngine("hello from paraformer"), retention_s=2.0
+    ) as e:
         yield e
 
 
-def provider_for(emulator: DashScopeEmulator, *, key: str = KEY, sleeps: list[float] | None = None) -> DashScopeProvider:
-    config = DashScopeConfig(api_key=SecretStr(key), base_http_url=emulator.http_api_url, throttle_backoff_s=0.01)
+def provider_for(
+    emulator: DashScopeEmulator, *, key: str = KEY, sleeps: list[float] | None = None
+) -> DashScopeProvider:
+    config = DashScopeConfig(
+        api_key=SecretStr(key), base_http_url=emulator.http_api_url, throttle_backoff_s=0.01
+    )
     return DashScopeProvider(config, sleep=(sleeps.append if sleeps is not None else time.sleep))
 
 
@@ -79,7 +85,9 @@ def test_one_task_for_many_files_and_each_file_finishes_on_its_own(emulator, med
 
 def test_profile_parameters_reach_the_service(emulator, media):
     provider = provider_for(emulator)
-    profile = Profile(provider="dashscope", dashscope=DashScopeOptions(diarization_enabled=True, speaker_count=2))
+    profile = Profile(
+        provider="dashscope", dashscope=DashScopeOptions(diarization_enabled=True, speaker_count=2)
+    )
     (receipt,) = provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], profile)
     result = wait_finished(provider, receipt.task_id)
     assert result.files[0].transcript.segments[0].speaker == "Speaker 1"
@@ -94,7 +102,9 @@ def test_throttling_is_backed_off_and_then_goes_through(emulator, media):
     assert caught.value.retryable and caught.value.code.startswith("Throttling")
     assert sleeps == [0.01, 0.02, 0.04, 0.08]  # exponential backoff before giving the message back
     emulator.set_faults(FaultPlan())
-    (receipt,) = provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope"))
+    (receipt,) = provider.submit(
+        [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope")
+    )
     assert receipt.task_id
 
 
@@ -108,7 +118,9 @@ def test_a_wrong_key_keeps_the_upload_for_a_retry(emulator, media):
 
 def test_an_expired_task_is_not_found(emulator, media):
     provider = provider_for(emulator)
-    (receipt,) = provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope"))
+    (receipt,) = provider.submit(
+        [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope")
+    )
     wait_finished(provider, receipt.task_id)
     time.sleep(2.2)
     assert provider.fetch(receipt.task_id).status is TaskStatus.NOT_FOUND
@@ -116,7 +128,9 @@ def test_an_expired_task_is_not_found(emulator, media):
 
 def test_the_query_rate_stays_under_the_limit(emulator, media):
     provider = provider_for(emulator)
-    (receipt,) = provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope"))
+    (receipt,) = provider.submit(
+        [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope")
+    )
     started = time.monotonic()
     for _ in range(45):
         provider.fetch(receipt.task_id)

@@ -45,9 +45,15 @@ def test_state_changes_are_guarded(store):
 
 def test_due_finds_unfinished_jobs_by_next_check_through_the_index(store):
     now = utc_now()
-    early = job("incoming/1.wav").model_copy(update={"state": JobState.SUBMITTED, "next_check_at": now - timedelta(minutes=5)})
-    later = job("incoming/2.wav").model_copy(update={"state": JobState.SUBMITTED, "next_check_at": now + timedelta(hours=1)})
-    finished = job("incoming/3.wav").model_copy(update={"state": JobState.DONE, "next_check_at": now - timedelta(hours=1)})
+    early = job("incoming/1.wav").model_copy(
+        update={"state": JobState.SUBMITTED, "next_check_at": now - timedelta(minutes=5)}
+    )
+    later = job("incoming/2.wav").model_copy(
+        update={"state": JobState.SUBMITTED, "next_check_at": now + timedelta(hours=1)}
+    )
+    finished = job("incoming/3.wav").model_copy(
+        update={"state": JobState.DONE, "next_check_at": now - timedelta(hours=1)}
+    )
     for j in (early, later, finished):
         store.create(j)
     assert [j.id for j in store.due(now, limit=10)] == [early.id]

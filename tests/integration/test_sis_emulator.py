@@ -23,15 +23,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.http_thread import BackgroundHttpServer
-from bucketscribe.local.sis_server import SisEmulator
-from bucketscribe.local.speech import (
-    FixedSpeechEngine,
-    Recognition,
-    RecognizedSegment,
-    UnreadableAudio,
-)
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.sdk_request import SdkRequest
@@ -44,6 +35,16 @@ from huaweicloudsdksis.v1 import (
     PushTranscriberJobsRequest,
     SisClient,
     TranscriberConfig,
+)
+
+from bucketscribe.local.faults import FaultPlan
+from bucketscribe.local.http_thread import BackgroundHttpServer
+from bucketscribe.local.sis_server import SisEmulator
+from bucketscribe.local.speech import (
+    FixedSpeechEngine,
+    Recognition,
+    RecognizedSegment,
+    UnreadableAudio,
 )
 
 pytestmark = pytest.mark.integration

@@ -70,7 +70,9 @@ def test_submit_then_fetch_gives_a_canonical_transcript(sis, media_url):
 
 def test_a_wrong_secret_keeps_the_upload_for_a_retry_instead_of_failing_the_file(sis, media_url):
     with pytest.raises(ProviderError) as caught:
-        provider_for(sis, sk="not-the-secret").submit([SubmitItem(job_id="j", media_url=media_url)], Profile())
+        provider_for(sis, sk="not-the-secret").submit(
+            [SubmitItem(job_id="j", media_url=media_url)], Profile()
+        )
     assert caught.value.retryable and caught.value.code.startswith("APIG")
     assert sis.backend.counters().jobs_accepted == 0
 

@@ -33,7 +33,10 @@ def ports(provider: FakeProvider) -> PipelinePorts:
         signer=CallbackSigner(b"unit-test-secret-0123456789"),
         layout=OutputLayout(input_prefix="incoming/", output_prefix="transcripts/"),
         profiles=ProfileSet(
-            profiles=[Profile(), Profile(name="calls", prefix="calls/", language="en", outputs=["json", "txt"])]
+            profiles=[
+                Profile(),
+                Profile(name="calls", prefix="calls/", language="en", outputs=["json", "txt"]),
+            ]
         ),
         callback_base_url="https://cb.example.com/prod",
         limits=Limits(max_media_bytes=1_000_000, max_media_duration_s=60),

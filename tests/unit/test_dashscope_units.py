@@ -15,20 +15,40 @@ pytestmark = pytest.mark.unit
 
 RESULT = {
     "file_url": "https://b.example/a.wav?sig=1",
-    "properties": {"audio_format": "pcm_s16le", "channels": [0], "original_sampling_rate": 16000,
-                   "original_duration_in_milliseconds": 3834},
+    "properties": {
+        "audio_format": "pcm_s16le",
+        "channels": [0],
+        "original_sampling_rate": 16000,
+        "original_duration_in_milliseconds": 3834,
+    },
     "transcripts": [
         {
             "channel_id": 0,
             "content_duration_in_milliseconds": 3720,
             "text": "Hello world. Second one.",
             "sentences": [
-                {"begin_time": 2000, "end_time": 3800, "text": "Second one.", "sentence_id": 2, "speaker_id": 1,
-                 "words": [{"begin_time": 2000, "end_time": 2500, "text": "Second", "punctuation": ""},
-                           {"begin_time": 2500, "end_time": 3800, "text": "one", "punctuation": "."}]},
-                {"begin_time": 100, "end_time": 1900, "text": "Hello world.", "sentence_id": 1, "speaker_id": 0,
-                 "words": [{"begin_time": 100, "end_time": 596, "text": "Hello ", "punctuation": ""},
-                           {"begin_time": 596, "end_time": 1900, "text": "world", "punctuation": "."}]},
+                {
+                    "begin_time": 2000,
+                    "end_time": 3800,
+                    "text": "Second one.",
+                    "sentence_id": 2,
+                    "speaker_id": 1,
+                    "words": [
+                        {"begin_time": 2000, "end_time": 2500, "text": "Second", "punctuation": ""},
+                        {"begin_time": 2500, "end_time": 3800, "text": "one", "punctuation": "."},
+                    ],
+                },
+                {
+                    "begin_time": 100,
+                    "end_time": 1900,
+                    "text": "Hello world.",
+                    "sentence_id": 1,
+                    "speaker_id": 0,
+                    "words": [
+                        {"begin_time": 100, "end_time": 596, "text": "Hello ", "punctuation": ""},
+                        {"begin_time": 596, "end_time": 1900, "text": "world", "punctuation": "."},
+                    ],
+                },
             ],
         }
     ],
@@ -45,10 +65,14 @@ def test_result_maps_sentences_words_and_speakers():
 
 
 def test_two_channel_result_keeps_the_channel():
-    two = {**RESULT, "properties": {"channels": [0, 1]}, "transcripts": [
-        {"channel_id": 1, "sentences": [{"begin_time": 0, "end_time": 10, "text": "right"}]},
-        {"channel_id": 0, "sentences": [{"begin_time": 5, "end_time": 10, "text": "left"}]},
-    ]}
+    two = {
+        **RESULT,
+        "properties": {"channels": [0, 1]},
+        "transcripts": [
+            {"channel_id": 1, "sentences": [{"begin_time": 0, "end_time": 10, "text": "right"}]},
+            {"channel_id": 0, "sentences": [{"begin_time": 5, "end_time": 10, "text": "left"}]},
+        ],
+    }
     t = transcript_from_dashscope(two)
     assert [(s.channel, s.text) for s in t.segments] == [(1, "right"), (0, "left")]
     assert t.channels == 2
@@ -79,7 +103,10 @@ def test_invalid_combinations_are_refused_before_any_submission(options, words):
 
 def test_parameters_are_what_the_sdk_sends():
     params = DashScopeOptions(
-        model="paraformer-v2", language_hints=["en", "zh"], diarization_enabled=True, speaker_count=2,
+        model="paraformer-v2",
+        language_hints=["en", "zh"],
+        diarization_enabled=True,
+        speaker_count=2,
         special_word_filter={"filter_with_empty": {"word_list": ["x"]}},
     ).parameters()
     assert params["language_hints"] == ["en", "zh"] and params["speaker_count"] == 2
@@ -88,8 +115,14 @@ def test_parameters_are_what_the_sdk_sends():
 
 
 def event(**overrides):
-    body = {"specversion": "1.0", "id": "e1", "source": "acs.dashscope", "type": "dashscope:System:AsyncTaskFinish",
-            "time": "2026-11-20T09:00:00Z", "data": {"task_id": "t1", "task_status": "SUCCEEDED"}}
+    body = {
+        "specversion": "1.0",
+        "id": "e1",
+        "source": "acs.dashscope",
+        "type": "dashscope:System:AsyncTaskFinish",
+        "time": "2026-11-20T09:00:00Z",
+        "data": {"task_id": "t1", "task_status": "SUCCEEDED"},
+    }
     body.update(overrides)
     import json
 

@@ -20,20 +20,28 @@ def s3_record(key: str, *, name: str = "ObjectCreated:Put", size: int = 10, sour
 
 def test_keys_are_url_decoded_like_s3_and_moto_encode_them():
     # moto quote_plus-encodes '/' too; real S3 keeps it. Both must decode the same.
-    for encoded in ("incoming/a+b%2Bc/%C3%BCn%C3%AF+c%C3%B4de.wav", "incoming%2Fa+b%2Bc%2F%C3%BCn%C3%AF+c%C3%B4de.wav"):
+    for encoded in (
+        "incoming/a+b%2Bc/%C3%BCn%C3%AF+c%C3%B4de.wav",
+        "incoming%2Fa+b%2Bc%2F%C3%BCn%C3%AF+c%C3%B4de.wav",
+    ):
         (ref,) = object_refs_from_notification({"Records": [s3_record(encoded)]})
         assert ref.key == "incoming/a b+c/ünï côde.wav"
         assert ref.etag == "abc" and ref.version_id == "v1" and ref.bucket == "recordings"
 
 
 def test_obs_shape_is_accepted():
-    (ref,) = object_refs_from_notification({"Records": [s3_record("incoming/x.wav", source="obs", name="ObjectCreated:Post")]})
+    (ref,) = object_refs_from_notification(
+        {"Records": [s3_record("incoming/x.wav", source="obs", name="ObjectCreated:Post")]}
+    )
     assert ref.key == "incoming/x.wav"
 
 
 def test_test_event_and_removals_yield_nothing():
     assert object_refs_from_message_body(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})) == []
-    assert object_refs_from_notification({"Records": [s3_record("incoming/x.wav", name="ObjectRemoved:Delete")]}) == []
+    assert (
+        object_refs_from_notification({"Records": [s3_record("incoming/x.wav", name="ObjectRemoved:Delete")]})
+        == []
+    )
 
 
 def test_sns_wrapped_notification_is_unwrapped():
@@ -42,7 +50,9 @@ def test_sns_wrapped_notification_is_unwrapped():
     assert ref.key == "incoming/y.wav"
 
 
-@pytest.mark.parametrize("body", ["not json", "[1, 2]", json.dumps({"foo": 1}), json.dumps({"Records": [{"x": 1}]})])
+@pytest.mark.parametrize(
+    "body", ["not json", "[1, 2]", json.dumps({"foo": 1}), json.dumps({"Records": [{"x": 1}]})]
+)
 def test_unreadable_bodies_raise_a_named_error(body):
     with pytest.raises(EventShapeError):
         object_refs_from_message_body(body)

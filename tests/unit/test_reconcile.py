@@ -18,7 +18,9 @@ def submitted(ports, name="a.wav"):
 
 
 def transcript():
-    return Transcript(provider="sis", duration_ms=1000, segments=[Segment(start_ms=0, end_ms=900, text="found by polling")])
+    return Transcript(
+        provider="sis", duration_ms=1000, segments=[Segment(start_ms=0, end_ms=900, text="found by polling")]
+    )
 
 
 def test_nothing_is_due_before_the_first_check(ports, provider):

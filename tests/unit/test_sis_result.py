@@ -1,7 +1,7 @@
 import pytest
 
-from bucketscribe.providers.sis import SisProvider
 from bucketscribe.providers.base import TaskStatus
+from bucketscribe.providers.sis import SisProvider
 from bucketscribe.providers.sis_result import SisResultError, transcript_from_sis
 
 pytestmark = pytest.mark.unit
@@ -40,7 +40,12 @@ def test_finished_result_maps_to_ordered_segments_with_speakers_and_words():
 
 
 def test_diarised_mono_roles_become_readable_labels():
-    data = {"status": "FINISHED", "segments": [{"start_time": 0, "end_time": 1, "result": {"text": "a", "analysis_info": {"role": "speaker2"}}}]}
+    data = {
+        "status": "FINISHED",
+        "segments": [
+            {"start_time": 0, "end_time": 1, "result": {"text": "a", "analysis_info": {"role": "speaker2"}}}
+        ],
+    }
     assert transcript_from_sis(data).segments[0].speaker == "Speaker 2"
 
 
@@ -57,7 +62,9 @@ def test_unfinished_result_has_no_transcript():
 
 def test_raw_results_map_to_task_statuses():
     assert SisProvider.result_from_raw("t", {"status": "WAITING"}).status is TaskStatus.PENDING
-    failed = SisProvider.result_from_raw("t", {"status": "ERROR", "error_code": "SIS.0535", "error_msg": "bad audio"})
+    failed = SisProvider.result_from_raw(
+        "t", {"status": "ERROR", "error_code": "SIS.0535", "error_msg": "bad audio"}
+    )
     assert failed.status is TaskStatus.FAILED and failed.files[0].error.code == "SIS.0535"
     done = SisProvider.result_from_raw("t", FINISHED)
     assert done.status is TaskStatus.DONE and done.files[0].raw == FINISHED

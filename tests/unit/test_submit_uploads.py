@@ -24,7 +24,7 @@ def test_a_valid_upload_becomes_one_submitted_job_with_a_signed_callback(ports, 
     job = ports.jobs.get(result.job_id)
     assert job.state is JobState.SUBMITTED and job.provider_task_id == "task-1"
     assert job.profile == "calls" and job.source.etag
-    (items, profile), = provider.submissions
+    ((items, profile),) = provider.submissions
     assert profile.name == "calls"
     assert items[0].media_url.startswith("https://storage.invalid/recordings/incoming/calls/")
     token = ports.signer.token_for(job.id)
@@ -150,7 +150,7 @@ def test_a_video_is_sent_as_its_extracted_speech_track(ports, provider):
     assert result.outcome is UploadOutcome.SUBMITTED
     assert ports.extractor.calls == [("incoming/demo.mp4", "transcripts/demo.mp4.speech.ogg")]
     assert ports.jobs.get(result.job_id).media_key == "transcripts/demo.mp4.speech.ogg"
-    (items, _), = provider.submissions
+    ((items, _),) = provider.submissions
     assert items[0].media_url.startswith("https://storage.invalid/recordings/transcripts/demo.mp4.speech.ogg")
 
 

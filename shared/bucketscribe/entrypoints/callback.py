@@ -102,7 +102,9 @@ def _count(completions: list[Completion]) -> dict[str, int]:
         if completion.outcome is CompletionOutcome.DONE:
             metrics.add_metric(name="JobsCompleted", unit=MetricUnit.Count, value=1)
             if completion.audio_ms:
-                metrics.add_metric(name="AudioSeconds", unit=MetricUnit.Seconds, value=completion.audio_ms / 1000)
+                metrics.add_metric(
+                    name="AudioSeconds", unit=MetricUnit.Seconds, value=completion.audio_ms / 1000
+                )
         elif completion.outcome is CompletionOutcome.FAILED:
             metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
     return counts
@@ -172,7 +174,9 @@ def dashscope_push() -> Response:
         logger.info("Push deferred", extra={"task_id": event.data.task_id, "reason": type(exc).__name__})
         return _json(409, {"message": "Not ready; retry later"})
     except ProviderError as exc:
-        logger.warning("Could not fetch the DashScope task", extra={"task_id": event.data.task_id, "code": exc.code})
+        logger.warning(
+            "Could not fetch the DashScope task", extra={"task_id": event.data.task_id, "code": exc.code}
+        )
         return _json(503, {"message": "Try again later"})
     return _json(200, {"result": counts})
 

@@ -49,7 +49,9 @@ def _uploads(record: dict[str, Any]) -> list[ObjectRef] | EventShapeError:
 def _record_handler(record: SQSRecord, results: dict[str, list[UploadResult] | EventShapeError]) -> None:
     outcome = results[record.message_id]
     if isinstance(outcome, EventShapeError):
-        logger.error("Unreadable notification", extra={"message_id": record.message_id, "reason": str(outcome)})
+        logger.error(
+            "Unreadable notification", extra={"message_id": record.message_id, "reason": str(outcome)}
+        )
         raise outcome
     retry = [r for r in outcome if r.outcome is UploadOutcome.RETRY]
     if retry:
@@ -71,9 +73,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         message_id: refs if isinstance(refs, EventShapeError) else [by_upload[ref.key] for ref in refs]
         for message_id, refs in parsed.items()
     }
-    return process_partial_response(
+    response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
         event=event,
         record_handler=lambda record: _record_handler(record, results),
         processor=processor,
         context=context,
     )
+    return response

@@ -79,9 +79,14 @@ class DynamoJobStore:
             self._db.put_item(
                 TableName=self._table,
                 Item=self._item(job),
-                ConditionExpression="#state = :accepted AND (attribute_not_exists(claimed_until) OR claimed_until < :now)",
+                ConditionExpression=(
+                    "#state = :accepted AND (attribute_not_exists(claimed_until) OR claimed_until < :now)"
+                ),
                 ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":accepted": {"S": JobState.ACCEPTED.value}, ":now": {"S": _iso(now)}},
+                ExpressionAttributeValues={
+                    ":accepted": {"S": JobState.ACCEPTED.value},
+                    ":now": {"S": _iso(now)},
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":

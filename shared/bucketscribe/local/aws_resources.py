@@ -41,7 +41,9 @@ def provision(session: Any, endpoint_url: str, names: LocalAwsNames) -> LocalAws
     dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
 
     dlq_url = sqs.create_queue(QueueName=names.dead_letter_queue)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     queue_url = sqs.create_queue(
         QueueName=names.queue,
         Attributes={
@@ -49,7 +51,9 @@ def provision(session: Any, endpoint_url: str, names: LocalAwsNames) -> LocalAws
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
         },
     )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
 
     s3.create_bucket(Bucket=names.bucket)
     s3.put_public_access_block(

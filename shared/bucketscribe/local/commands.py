@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, ClassVar, TextIO
 
 from bucketscribe.local.stack import LocalStack, LocalStackOptions
 from bucketscribe.media.sniff import kind_by_extension
@@ -15,14 +15,19 @@ from bucketscribe.model import Job, JobState, ObjectRef
 
 # Stereo calls get per-channel (agent/customer) recognition on SIS, dashscope/ goes to
 # DashScope Paraformer, everything else the default (SIS).
-LOCAL_PROFILES = [
+LOCAL_PROFILES: list[dict[str, Any]] = [
     {"name": "default", "prefix": ""},
     {
         "name": "calls",
         "prefix": "calls/",
         "sis": {"property": "chinese_8k_general", "channel": "LEFT_AGENT", "diarization": True},
     },
-    {"name": "dashscope", "prefix": "dashscope/", "provider": "dashscope", "dashscope": {"model": "paraformer-v2"}},
+    {
+        "name": "dashscope",
+        "prefix": "dashscope/",
+        "provider": "dashscope",
+        "dashscope": {"model": "paraformer-v2"},
+    },
 ]
 
 _CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".mp4": "video/mp4"}
@@ -72,7 +77,7 @@ def up(args: argparse.Namespace) -> int:
 class ProgressBoard:
     """One line per file: uploaded → queued → transcribing → done/failed, redrawn in place on a TTY."""
 
-    STEPS = {"uploaded": 1, "queued": 2, "transcribing": 3, "done": 4, "failed": 4}
+    STEPS: ClassVar[dict[str, int]] = {"uploaded": 1, "queued": 2, "transcribing": 3, "done": 4, "failed": 4}
 
     def __init__(self, names: list[str], out: TextIO) -> None:
         self._names = names
@@ -148,7 +153,9 @@ def run_transcription(
         refs: dict[Path, ObjectRef] = {}
         for (path, _), key in zip(usable, keys, strict=True):
             refs[path] = stack.upload(
-                path.read_bytes(), key, content_type=_CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+                path.read_bytes(),
+                key,
+                content_type=_CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
             )
         labels = {ref.key: path.name for path, ref in refs.items()}
         board = ProgressBoard([labels[ref.key] for ref in refs.values()], stream)
@@ -182,7 +189,9 @@ def _download(stack: LocalStack, results: dict[Path, Job | None], out_dir: Path,
             stream.write(f"  {path.name}: not finished in time (see the log)\n")
             failures += 1
             continue
-        keys = job.outputs if job.state is JobState.DONE else [layout.output_key(job.source.key, "error.json")]
+        keys = (
+            job.outputs if job.state is JobState.DONE else [layout.output_key(job.source.key, "error.json")]
+        )
         for key in keys:
             target = out_dir / key[len(layout.output_prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +233,9 @@ def demo(args: argparse.Namespace) -> int:
     out.write(f"Transcribing {len(samples)} bundled samples with the offline Whisper engine...\n")
     # Stereo calls go under calls/, where the per-channel agent/customer profile applies.
     files = [(s.path, "calls/" if s.channel_texts else "") for s in samples]
-    code, results = run_transcription(files, out_dir=args.out, timeout_s=args.timeout, instant=False, stream=out)
+    code, results = run_transcription(
+        files, out_dir=args.out, timeout_s=args.timeout, instant=False, stream=out
+    )
     out.write("\n")
     for sample in samples:
         job = results.get(sample.path)
@@ -253,6 +264,4 @@ def _wer(reference: str, hypothesis: str) -> float:
     )
     # Speaker labels ("Agent: ") are part of the text file, not of the speech.
     spoken = " ".join(line.split(": ", 1)[-1] for line in hypothesis.splitlines())
-    return float(
-        jiwer.wer(reference, spoken, reference_transform=transform, hypothesis_transform=transform)
-    )
+    return float(jiwer.wer(reference, spoken, reference_transform=transform, hypothesis_transform=transform))

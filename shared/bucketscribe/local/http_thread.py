@@ -41,8 +41,8 @@ class BackgroundHttpServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
+        server: Any = site._server  # aiohttp exposes the bound port only on the asyncio server
+        self.port = server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
         if self._runner is not None:

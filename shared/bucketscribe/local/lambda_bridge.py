@@ -173,7 +173,8 @@ class SqsDispatcher:
             self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,
                 Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
                 ],
             )
         self.batches += 1
@@ -199,7 +200,9 @@ def api_gateway_app(handler: LambdaHandler, routes: list[tuple[str, str]]) -> we
     async def invoke(request: web.Request) -> web.Response:
         body = await request.read()
         event = {
-            "resource": request.match_info.route.resource.canonical if request.match_info.route.resource else "",
+            "resource": request.match_info.route.resource.canonical
+            if request.match_info.route.resource
+            else "",
             "path": request.path,
             "httpMethod": request.method,
             "headers": dict(request.headers),
@@ -209,7 +212,9 @@ def api_gateway_app(handler: LambdaHandler, routes: list[tuple[str, str]]) -> we
             "pathParameters": dict(request.match_info) or None,
             "stageVariables": None,
             "requestContext": {
-                "resourcePath": request.match_info.route.resource.canonical if request.match_info.route.resource else "",
+                "resourcePath": request.match_info.route.resource.canonical
+                if request.match_info.route.resource
+                else "",
                 "httpMethod": request.method,
                 "path": request.path,
                 "stage": "local",
@@ -222,7 +227,9 @@ def api_gateway_app(handler: LambdaHandler, routes: list[tuple[str, str]]) -> we
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(None, handler, event, LocalLambdaContext("bucketscribe-callback"))
         headers = {k: v for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
-        return web.Response(status=result.get("statusCode", 502), text=result.get("body") or "", headers=headers)
+        return web.Response(
+            status=result.get("statusCode", 502), text=result.get("body") or "", headers=headers
+        )
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
     for method, resource in routes:

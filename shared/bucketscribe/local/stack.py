@@ -97,11 +97,12 @@ class LocalStack:
         # moto keeps its state per process: start every stack from an empty account.
         import urllib.request
 
-        urllib.request.urlopen(  # noqa: S310 - our own loopback moto server
-            urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=10
-        ).close()
+        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - our loopback moto server
         session = boto3.session.Session(
-            aws_access_key_id=LOCAL_ACCESS_KEY, aws_secret_access_key=LOCAL_SECRET_KEY, region_name=LOCAL_REGION
+            aws_access_key_id=LOCAL_ACCESS_KEY,
+            aws_secret_access_key=LOCAL_SECRET_KEY,
+            region_name=LOCAL_REGION,
         )
         self.resources = provision(session, self.endpoint_url, opts.names)
 
@@ -119,7 +120,9 @@ class LocalStack:
         ).start()
         self.callback_url = self._callback_server.url
         engine = self._engine()
-        self.sis = SisEmulator(engine=engine, faults=opts.faults, workers=opts.sis_workers, port=opts.sis_port)
+        self.sis = SisEmulator(
+            engine=engine, faults=opts.faults, workers=opts.sis_workers, port=opts.sis_port
+        )
         self.sis.start()
         self.push_token = secrets.token_urlsafe(24)
         self.dashscope = DashScopeEmulator(
@@ -162,7 +165,10 @@ class LocalStack:
         from bucketscribe.entrypoints import reconcile
         from bucketscribe.local.lambda_bridge import LocalLambdaContext
 
-        return reconcile.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, LocalLambdaContext("bucketscribe-reconcile"))
+        return reconcile.handler(
+            {"source": "aws.events", "detail-type": "Scheduled Event"},
+            LocalLambdaContext("bucketscribe-reconcile"),
+        )
 
     def stop(self) -> None:
         for part in (self._reconciler, self._dispatcher, self._callback_server, self.sis, self.dashscope):
@@ -271,21 +277,26 @@ class LocalStack:
 
     @property
     def layout(self) -> OutputLayout:
-        return OutputLayout(input_prefix=self.options.names.input_prefix, output_prefix=self.options.output_prefix)
+        return OutputLayout(
+            input_prefix=self.options.names.input_prefix, output_prefix=self.options.output_prefix
+        )
 
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(
+        client: Any = boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint_url,
             region_name=LOCAL_REGION,
             aws_access_key_id=LOCAL_ACCESS_KEY,
             aws_secret_access_key=LOCAL_SECRET_KEY,
         )
+        return client
 
     def upload(self, body: bytes, key: str, *, content_type: str = "application/octet-stream") -> ObjectRef:
-        response = self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        response = self.client("s3").put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
+        )
         return ObjectRef(
             bucket=self.bucket,
             key=key,
@@ -301,14 +312,18 @@ class LocalStack:
             self._jobs = DynamoJobStore(self.options.names.jobs_table, self.client("dynamodb"))
         return self._jobs.get(job_id)
 
-    def wait_for_jobs(self, refs: list[ObjectRef], *, timeout_s: float, poll_s: float = 0.25) -> dict[str, Job]:
+    def wait_for_jobs(
+        self, refs: list[ObjectRef], *, timeout_s: float, poll_s: float = 0.25
+    ) -> dict[str, Job]:
         """Wait until every upload's job is final (or the timeout passes); returns what is known."""
-        jobs: dict[str, Job] = {}
-        for jobs in self.watch(refs, timeout_s=timeout_s, poll_s=poll_s):
-            pass
-        return jobs
+        latest: dict[str, Job] = {}
+        for latest in self.watch(refs, timeout_s=timeout_s, poll_s=poll_s):  # noqa: B007 - keep the last
+            continue
+        return latest
 
-    def watch(self, refs: list[ObjectRef], *, timeout_s: float, poll_s: float = 0.25) -> Iterator[dict[str, Job]]:
+    def watch(
+        self, refs: list[ObjectRef], *, timeout_s: float, poll_s: float = 0.25
+    ) -> Iterator[dict[str, Job]]:
         """Yield the known jobs (by upload key) whenever they change, until all are final."""
         deadline = time.monotonic() + timeout_s
         last: dict[str, str] = {}
@@ -345,7 +360,11 @@ class LocalStack:
 
     def list_keys(self, prefix: str = "") -> list[str]:
         paginator = self.client("s3").get_paginator("list_objects_v2")
-        return [obj["Key"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix) for obj in page.get("Contents", [])]
+        return [
+            obj["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        ]
 
 
 @contextmanager

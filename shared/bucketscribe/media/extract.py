@@ -42,5 +42,8 @@ class SpeechTrackExtractor:
             result = to_speech_opus(original, speech, bitrate=self._bitrate)
             self._storage.upload(source.bucket, dest_key, speech, content_type=OPUS_CONTENT_TYPE)
         return ExtractedAudio(
-            key=dest_key, size=result.output_bytes, duration_ms=result.duration_ms, input_bytes=result.input_bytes
+            key=dest_key,
+            size=result.output_bytes,
+            duration_ms=result.duration_ms,
+            input_bytes=result.input_bytes,
         )

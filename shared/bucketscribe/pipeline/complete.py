@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from bucketscribe.model import Job, JobError, JobState, Transcript
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.submit import fail_job
+from bucketscribe.profiles import ALL_OUTPUTS
 from bucketscribe.providers.base import FileOutcome, TaskResult, TaskStatus
 from bucketscribe.render import CONTENT_TYPES, render
 
@@ -94,7 +95,9 @@ def complete_task(provider_name: str, task_id: str, ports: PipelinePorts) -> lis
 def apply_task_result(job: Job, result: TaskResult, ports: PipelinePorts) -> Completion:
     """Finish ``job`` from what the provider said about its task (pending → nothing changes)."""
     if result.status is TaskStatus.NOT_FOUND:
-        error = result.error or JobError(code="TASK_NOT_FOUND", message="the provider no longer knows this task")
+        error = result.error or JobError(
+            code="TASK_NOT_FOUND", message="the provider no longer knows this task"
+        )
         return _failed(job, error, ports)
     return finish_from_outcome(job, result.outcome_for(job.provider_file), ports)
 
@@ -145,7 +148,7 @@ def _finalize(job: Job, transcript: Transcript, raw: dict | None, ports: Pipelin
             bucket, raw_key, json.dumps(raw, ensure_ascii=False).encode(), content_type="application/json"
         )
         written.append(raw_key)
-    formats = profile.outputs if profile else ["json", "txt", "srt", "vtt"]
+    formats = profile.outputs if profile else list(ALL_OUTPUTS)
     options = profile.render if profile else None
     for fmt in formats:
         key = layout.output_key(job.source.key, fmt)
@@ -168,11 +171,17 @@ def _finalize(job: Job, transcript: Transcript, raw: dict | None, ports: Pipelin
         return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=final)
     logger.info(
         "Transcript written",
-        extra={"job_id": job.id, "key": job.source.key, "outputs": written, "duration_ms": transcript.duration_ms},
+        extra={
+            "job_id": job.id,
+            "key": job.source.key,
+            "outputs": written,
+            "duration_ms": transcript.duration_ms,
+        },
     )
-    return Completion(job_id=job.id, outcome=CompletionOutcome.DONE, job=done, audio_ms=transcript.duration_ms)
+    return Completion(
+        job_id=job.id, outcome=CompletionOutcome.DONE, job=done, audio_ms=transcript.duration_ms
+    )
 
 
 def _has_profile(ports: PipelinePorts, name: str) -> bool:
     return any(p.name == name for p in ports.profiles.profiles)
-

@@ -50,7 +50,12 @@ def reconcile(ports: PipelinePorts, *, limit: int = 500) -> ReconcileReport:
             report.provider_errors += 1
             logger.warning(
                 "Could not ask the provider about a task",
-                extra={"provider": provider, "task_id": task_id, "code": exc.code, "provider_message": exc.message},
+                extra={
+                    "provider": provider,
+                    "task_id": task_id,
+                    "code": exc.code,
+                    "provider_message": exc.message,
+                },
             )
             for job in jobs:
                 _pending(job, now, ports, report, why=f"{exc.code}: {exc.message}")
@@ -82,7 +87,9 @@ def _pending(job: Job, now: datetime, ports: PipelinePorts, report: ReconcileRep
         report.failed += 1
         return
     interval = min(limits.first_check_after * (2**job.checks), limits.max_check_interval)
-    later = job.model_copy(update={"next_check_at": now + interval, "checks": job.checks + 1, "updated_at": now})
+    later = job.model_copy(
+        update={"next_check_at": now + interval, "checks": job.checks + 1, "updated_at": now}
+    )
     ports.jobs.replace(later, expected=[job.state])
     report.still_pending += 1
 

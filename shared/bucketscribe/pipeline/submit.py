@@ -17,8 +17,8 @@ from enum import StrEnum
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from bucketscribe.media.transcode import MediaError
 from bucketscribe.media.sniff import SNIFF_BYTES, MediaKind, kind_by_extension, sniff
+from bucketscribe.media.transcode import MediaError
 from bucketscribe.model import Job, JobError, JobState, ObjectRef
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.profiles import Profile
@@ -184,7 +184,9 @@ def _submit_group(group: list[tuple[Job, Profile]], ports: PipelinePorts) -> lis
             SubmitItem(
                 job_id=job.id,
                 media_url=ports.storage.presign_get(
-                    job.source.bucket, job.media_key or job.source.key, expires_s=ports.limits.presign_expiry_s
+                    job.source.bucket,
+                    job.media_key or job.source.key,
+                    expires_s=ports.limits.presign_expiry_s,
                 ),
                 callback_url=(
                     ports.signer.sis_callback_url(ports.callback_base_url, job.id)
@@ -257,7 +259,12 @@ def _mark_submitted(job: Job, task_id: str, provider_file: str, ports: PipelineP
 def _retry_later(job: Job, exc: ProviderError, ports: PipelinePorts) -> UploadResult:
     now = ports.clock()
     retry = job.model_copy(
-        update={"attempts": job.attempts + 1, "updated_at": now, "error": exc.as_job_error(), "claimed_until": None}
+        update={
+            "attempts": job.attempts + 1,
+            "updated_at": now,
+            "error": exc.as_job_error(),
+            "claimed_until": None,
+        }
     )
     ports.jobs.replace(retry, expected=[JobState.ACCEPTED])
     logger.warning(
@@ -269,7 +276,9 @@ def _retry_later(job: Job, exc: ProviderError, ports: PipelinePorts) -> UploadRe
 
 def _reject(job: Job, error: JobError, ports: PipelinePorts) -> UploadResult:
     fail_job(job, error, ports)
-    return UploadResult(source=job.source, outcome=UploadOutcome.REJECTED, job_id=job.id, reason=error.message)
+    return UploadResult(
+        source=job.source, outcome=UploadOutcome.REJECTED, job_id=job.id, reason=error.message
+    )
 
 
 def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job:

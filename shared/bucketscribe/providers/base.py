@@ -70,7 +70,9 @@ class TaskResult(BaseModel):
             return FileOutcome(status=self.status, error=self.error)
         return FileOutcome(
             status=TaskStatus.FAILED,
-            error=JobError(code="FILE_NOT_IN_TASK", message="the provider's task result does not list this file"),
+            error=JobError(
+                code="FILE_NOT_IN_TASK", message="the provider's task result does not list this file"
+            ),
         )
 
 

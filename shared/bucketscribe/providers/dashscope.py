@@ -36,7 +36,9 @@ QUERY_RATE_PER_S = 20.0
 # Requests are spaced evenly (no bursts) at 90 % of the quota, so no 1-second window of the
 # service's sliding limit ever holds more than it allows.
 QUOTA_SHARE = 0.9
-RETRYABLE_CODES = frozenset({"Throttling", "Throttling.RateQuota", "Throttling.AllocationQuota", "InternalError"})
+RETRYABLE_CODES = frozenset(
+    {"Throttling", "Throttling.RateQuota", "Throttling.AllocationQuota", "InternalError"}
+)
 PENDING_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED"})
 
 
@@ -101,7 +103,9 @@ class DashScopeProvider:
         response = self._with_backoff(call)
         task_id = response.output.task_id if response.output else None
         if not task_id:
-            raise ProviderError("NO_TASK_ID", "DashScope accepted the request but returned no task id", retryable=True)
+            raise ProviderError(
+                "NO_TASK_ID", "DashScope accepted the request but returned no task id", retryable=True
+            )
         return [SubmitReceipt(job_id=item.job_id, task_id=task_id) for item in items]
 
     def fetch(self, task_id: str) -> TaskResult:
@@ -116,7 +120,9 @@ class DashScopeProvider:
         if status in PENDING_STATES:
             return TaskResult(task_id=task_id, status=TaskStatus.PENDING)
         if status == "UNKNOWN":
-            error = JobError(code="TASK_UNKNOWN", message="DashScope does not know this task (expired after 24 h?)")
+            error = JobError(
+                code="TASK_UNKNOWN", message="DashScope does not know this task (expired after 24 h?)"
+            )
             return TaskResult(task_id=task_id, status=TaskStatus.NOT_FOUND, error=error)
         files = [self._file_outcome(item) for item in output.get("results") or []]
         if status in ("FAILED", "CANCELED") and not files:
@@ -142,7 +148,9 @@ class DashScopeProvider:
             transcript = transcript_from_dashscope(raw)
         except (OSError, ValueError, DashScopeResultError) as exc:
             # The result link expires 24 h after the task: a fetch failure is worth a retry later.
-            raise ProviderError("RESULT_UNAVAILABLE", f"cannot read the result file: {exc}", retryable=True) from exc
+            raise ProviderError(
+                "RESULT_UNAVAILABLE", f"cannot read the result file: {exc}", retryable=True
+            ) from exc
         return FileOutcome(status=TaskStatus.DONE, file_url=file_url, transcript=transcript, raw=raw)
 
     def _download_result(self, url: str) -> dict[str, Any]:
@@ -161,7 +169,9 @@ class DashScopeProvider:
             try:
                 response = call()
             except Exception as exc:  # the SDK raises requests/aiohttp errors of many kinds
-                raise ProviderError("DASHSCOPE.UNREACHABLE", str(exc) or type(exc).__name__, retryable=True) from exc
+                raise ProviderError(
+                    "DASHSCOPE.UNREACHABLE", str(exc) or type(exc).__name__, retryable=True
+                ) from exc
             status = int(getattr(response, "status_code", 0) or 0)
             if status == 200:
                 return response

@@ -112,7 +112,9 @@ class SisProvider:
                     speed=options.speed,
                 ),
             )
-            request = PushTranscriberJobsRequest(body=PostTranscriberJobs(config=config, data_url=item.media_url))
+            request = PushTranscriberJobsRequest(
+                body=PostTranscriberJobs(config=config, data_url=item.media_url)
+            )
             try:
                 response = self._call(lambda r=request: self._sdk_client().push_transcriber_jobs(r))
             except ProviderError as exc:
@@ -128,7 +130,9 @@ class SisProvider:
 
         try:
             response = self._call(
-                lambda: self._sdk_client().collect_transcriber_job(CollectTranscriberJobRequest(job_id=task_id))
+                lambda: self._sdk_client().collect_transcriber_job(
+                    CollectTranscriberJobRequest(job_id=task_id)
+                )
             )
         except ProviderError as exc:
             if any(marker in exc.message.lower() for marker in NOT_FOUND_MARKERS) and not exc.retryable:
@@ -159,7 +163,9 @@ class SisProvider:
             code = exc.error_code or f"HTTP.{exc.status_code}"
             # 401/403 mean our credentials or permissions are wrong: a deployment problem, not the
             # file's. Retrying keeps the upload in the queue (then the DLQ) until someone fixes it.
-            retryable = code in RETRYABLE_SIS_CODES or exc.status_code in (401, 403, 429) or exc.status_code >= 500
+            retryable = (
+                code in RETRYABLE_SIS_CODES or exc.status_code in (401, 403, 429) or exc.status_code >= 500
+            )
             raise ProviderError(code, exc.error_msg or str(exc), retryable=retryable) from exc
         except (sdk.ConnectionException, sdk.RequestTimeoutException) as exc:
             raise ProviderError("SIS.UNREACHABLE", exc.error_msg or str(exc), retryable=True) from exc
