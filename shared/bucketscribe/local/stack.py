@@ -97,7 +97,7 @@ class LocalStack:
         # moto keeps its state per process: start every stack from an empty account.
         import urllib.request
 
-        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
         urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - our loopback moto server
         session = boto3.session.Session(
             aws_access_key_id=LOCAL_ACCESS_KEY,
