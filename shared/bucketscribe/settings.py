@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     first_check_after_s: int = Field(default=600, ge=0)
     max_check_interval_s: int = Field(default=1800, ge=1)
     job_deadline_s: int = Field(default=12 * 3600, ge=60)
-    claim_lease_s: int = Field(default=120, ge=1)
+    claim_lease_s: int = Field(default=300, ge=1)
     reconcile_batch: int = Field(default=500, ge=1)
 
     # Huawei SIS

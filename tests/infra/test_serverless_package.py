@@ -9,6 +9,7 @@ moto's HTTPS proxy, which answers as AWS does for a stack that does not exist ye
 from __future__ import annotations
 
 import json
+import re
 import os
 import platform
 import secrets
@@ -339,8 +340,19 @@ def test_no_wildcard_resources_except_namespaced_metrics(packaged: Packaged) -> 
                 assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "bucketscribe"}}
 
 
+def _client_calls(module: str, attribute: str) -> set[str]:
+    """The boto3 client methods an adapter calls (``self._db.put_item(`` → ``PutItem``)."""
+    source = (REPO / "shared" / "bucketscribe" / module).read_text(encoding="utf-8")
+    methods = set(re.findall(rf"self\.{attribute}\.(\w+)\(", source))
+    return {"".join(part.capitalize() for part in method.split("_")) for method in methods}
+
+
 def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
     roles = {name: packaged.resources[_role_id(packaged.resources[_function_id(name)])] for name in HANDLERS}
+    # Derived from the job store's code, so a new DynamoDB call without a permission fails here.
+    job_store_calls = _client_calls("jobs/dynamodb.py", "_db")
+    assert {"PutItem", "GetItem", "Query"} <= job_store_calls
+    jobs_table = {"Fn::GetAtt": ["JobsTable", "Arn"]}
     for name, role in roles.items():
         actions = _actions(role)
         assert not actions & {
@@ -349,27 +361,33 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
             "s3:DeleteObject",
             "s3:PutBucketPolicy",
         }
-        assert [_joined_suffix(r) for r in _resources_for(role, "s3:GetObject")] == ["/incoming/*"], name
+        for call in job_store_calls - {"Query"}:  # Query reads the open-jobs index (reconcile only)
+            assert jobs_table in _resources_for(role, f"dynamodb:{call}"), (name, call)
         assert [_joined_suffix(r) for r in _resources_for(role, "s3:PutObject")] == ["/transcripts/*"], name
         assert {"Ref": "SisCredentialsSecret"} in _resources_for(role, "secretsmanager:GetSecretValue")
 
     submit = roles["submit"]
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= _actions(submit)
     assert _resources_for(submit, "sqs:ReceiveMessage") == [{"Fn::GetAtt": ["UploadQueue", "Arn"]}]
-    assert _resources_for(submit, "dynamodb:PutItem") == [
-        {"Fn::GetAtt": ["JobsTable", "Arn"]},
-        {"Fn::GetAtt": ["IdempotencyTable", "Arn"]},
+    assert _resources_for(submit, "dynamodb:PutItem") == [jobs_table]
+    # It reads uploads, and the speech tracks it extracts and presigns; nothing else.
+    assert sorted(_joined_suffix(r) for r in _resources_for(submit, "s3:GetObject")) == [
+        "/incoming/*",
+        "/transcripts/*.speech.ogg",
     ]
     # Only the status API reads its bearer token.
     assert {"Ref": "StatusApiTokenSecret"} not in _resources_for(submit, "secretsmanager:GetSecretValue")
-    assert {"Ref": "StatusApiTokenSecret"} in _resources_for(
-        roles["callback"], "secretsmanager:GetSecretValue"
-    )
-    assert not any(a.startswith("sqs:") for a in _actions(roles["callback"]))
-    assert _resources_for(roles["callback"], "dynamodb:Query") == [{"Fn::GetAtt": ["JobsTable", "Arn"]}]
+    callback = roles["callback"]
+    assert {"Ref": "StatusApiTokenSecret"} in _resources_for(callback, "secretsmanager:GetSecretValue")
+    assert not any(a.startswith("sqs:") for a in _actions(callback))
+    assert _resources_for(callback, "s3:GetObject") == []
+    assert _resources_for(callback, "dynamodb:Query") == []
+    # One DashScope push per task at a time: the callback holds the idempotency records.
+    assert {"Fn::GetAtt": ["IdempotencyTable", "Arn"]} in _resources_for(callback, "dynamodb:PutItem")
 
     reconcile_queries = _resources_for(roles["reconcile"], "dynamodb:Query")
     assert [_joined_suffix(r) for r in reconcile_queries] == ["/index/by_state_next_check"]
+    assert _resources_for(roles["reconcile"], "s3:GetObject") == []
 
 
 def test_tracing_is_a_package_time_switch(

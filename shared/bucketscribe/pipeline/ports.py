@@ -33,7 +33,7 @@ class Limits:
     job_deadline: timedelta = timedelta(hours=12)
     # How long one worker owns an ACCEPTED job while submitting it; keep it below the
     # queue's visibility timeout so a crashed worker's redelivered message can take over.
-    claim_lease: timedelta = timedelta(minutes=2)
+    claim_lease: timedelta = timedelta(minutes=5)
 
 
 class SpeechExtractor(Protocol):
