@@ -9,9 +9,9 @@ moto's HTTPS proxy, which answers as AWS does for a stack that does not exist ye
 from __future__ import annotations
 
 import json
-import re
 import os
 import platform
+import re
 import secrets
 import shutil
 import socket
