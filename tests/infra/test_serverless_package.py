@@ -379,6 +379,9 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
     assert {"Ref": "StatusApiTokenSecret"} not in _resources_for(submit, "secretsmanager:GetSecretValue")
     callback = roles["callback"]
     assert {"Ref": "StatusApiTokenSecret"} in _resources_for(callback, "secretsmanager:GetSecretValue")
+    for other in ("submit", "reconcile"):
+        assert {"Ref": "PushTokenSecret"} not in _resources_for(roles[other], "secretsmanager:GetSecretValue")
+    assert {"Ref": "PushTokenSecret"} in _resources_for(callback, "secretsmanager:GetSecretValue")
     assert not any(a.startswith("sqs:") for a in _actions(callback))
     assert _resources_for(callback, "s3:GetObject") == []
     assert _resources_for(callback, "dynamodb:Query") == []
@@ -532,6 +535,7 @@ def test_secrets_are_generated_or_empty_never_written_in_the_template(packaged: 
     assert set(secrets_by_id) == {
         "CallbackSecret",
         "StatusApiTokenSecret",
+        "PushTokenSecret",
         "SisCredentialsSecret",
         "DashscopeApiKeySecret",
     }
@@ -539,6 +543,7 @@ def test_secrets_are_generated_or_empty_never_written_in_the_template(packaged: 
         assert "SecretString" not in secret["Properties"], secret_id
     assert "GenerateSecretString" in secrets_by_id["CallbackSecret"]["Properties"]
     assert "GenerateSecretString" in secrets_by_id["StatusApiTokenSecret"]["Properties"]
+    assert "GenerateSecretString" in secrets_by_id["PushTokenSecret"]["Properties"]
 
 
 def test_no_secret_from_the_environment_reaches_template_or_zips(packaged: Packaged) -> None:
