@@ -102,6 +102,27 @@ def test_each_channel_of_the_call_is_recognised_on_its_own(engine: WhisperSpeech
 
 @pytest.mark.slow
 @pytest.mark.integration
+def test_long_silences_stay_silent(engine: WhisperSpeechEngine) -> None:
+    """Speech, 20 s of silence, half the speech again, 20 s of silence: nothing is invented."""
+    import io
+    import wave
+
+    with wave.open(str(sample("hello_en.wav").path)) as clip:
+        params, frames = clip.getparams(), clip.readframes(clip.getnframes())
+    silence = b"\x00\x00" * params.framerate * 20
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames + silence + frames[: len(frames) // 2] + silence)
+    recognition = engine.recognize(buffer.getvalue(), language="en")
+    second_start_ms = (len(frames) // 2 + len(silence) // 2) * 1000 // params.framerate
+    tail_start_ms = second_start_ms + len(frames) // 4 * 1000 // params.framerate
+    assert all(seg.start_ms < tail_start_ms for seg in recognition.segments), recognition.segments
+    assert word_error_rate(sample("hello_en.wav").text, recognition.segments[0].text) <= 0.3
+
+
+@pytest.mark.slow
+@pytest.mark.integration
 def test_translate_of_english_speech_stays_english(engine: WhisperSpeechEngine) -> None:
     clip = sample("hello_en.wav")
     recognition = engine.recognize(clip.path, translate=True)

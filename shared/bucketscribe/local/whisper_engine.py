@@ -50,7 +50,9 @@ class WhisperSettings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str | None = None
     beam_size: int = Field(default=1, ge=1)
-    vad_filter: bool = False
+    # On: Whisper invents text in long silences (hold times, gaps between turns); the Silero VAD
+    # model ships inside faster-whisper, so this works offline.
+    vad_filter: bool = True
     cpu_threads: int = Field(default=0, ge=0)
     num_workers: int = Field(default=1, ge=1)
 
