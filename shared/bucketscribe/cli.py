@@ -48,15 +48,17 @@ def _read_json(path: str) -> Any:
 
 
 def _normalize(args: argparse.Namespace) -> int:
-    from bucketscribe.providers.sis_result import SisResultError, transcript_from_sis
+    from bucketscribe.providers.dashscope_result import transcript_from_dashscope
+    from bucketscribe.providers.sis_result import transcript_from_sis
 
     data = _read_json(args.result)
     normalizers: dict[str, Callable[[Any], Transcript]] = {
         "sis": lambda d: transcript_from_sis(d, model=args.model, language=args.language),
+        "dashscope": lambda d: transcript_from_dashscope(d, model=args.model, language=args.language),
     }
     try:
         transcript = normalizers[args.provider](data)
-    except (SisResultError, ValidationError, ValueError) as exc:
+    except (ValidationError, ValueError) as exc:
         raise BadInput(args.result, str(exc).splitlines()[0]) from None
     sys.stdout.write(transcript.model_dump_json(indent=2) + "\n")
     return 0
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     normalize = sub.add_parser("normalize", help="provider result JSON → canonical transcript JSON")
-    normalize.add_argument("--provider", choices=["sis"], required=True)
+    normalize.add_argument("--provider", choices=["sis", "dashscope"], required=True)
     normalize.add_argument("--model", help="model/property name to record in the transcript")
     normalize.add_argument("--language", help="language code to record in the transcript")
     normalize.add_argument("result", help="path to the provider's JSON result ('-' for stdin)")
