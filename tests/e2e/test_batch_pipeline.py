@@ -205,3 +205,40 @@ def test_a_throttled_submission_is_retried_until_it_goes_through(stack):
     job = stack.wait_for_jobs([ref], timeout_s=TIMEOUT_S)[ref.key]
     assert job.state is JobState.DONE and job.attempts >= 2
     assert stack.list_keys("transcripts/busy/") != []
+
+
+def test_one_unreadable_message_does_not_sink_the_batch(stack):
+    """The real submit handler, given the batch shape Lambda sends: only the bad record fails."""
+    from bucketscribe.entrypoints import submit
+    from bucketscribe.local.lambda_bridge import LocalLambdaContext
+
+    good = stack.upload(tone_wav(1), "incoming/partial/good.wav")
+    # The bucket's own notification for it is in the queue too; drain so only our batch submits it.
+    assert stack.wait_queue_idle(timeout_s=TIMEOUT_S)
+
+    def record(message_id: str, body: str) -> dict[str, Any]:
+        return {
+            "messageId": message_id,
+            "receiptHandle": message_id,
+            "body": body,
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:bucketscribe-uploads",
+            "awsRegion": "us-east-1",
+        }
+
+    event = {
+        "Records": [
+            record("not-json", "this is not a notification"),
+            record("good", notification_body(good)),
+            record("no-records", json.dumps({"Hello": "world"})),
+            record("test-event", json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})),
+        ]
+    }
+    response = submit.handler(event, LocalLambdaContext("bucketscribe-submit"))
+    failed = sorted(item["itemIdentifier"] for item in response["batchItemFailures"])
+    assert failed == ["no-records", "not-json"]
+    job = stack.job(good.job_id())
+    assert job is not None and job.state in (JobState.SUBMITTED, JobState.DONE)
