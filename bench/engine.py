@@ -50,20 +50,9 @@ def peak_rss_mb() -> float:
 
 
 def wer(reference: str, hypothesis: str) -> float:
-    import jiwer
+    from bucketscribe.local.scoring import word_error_rate
 
-    transform = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    return float(
-        jiwer.wer(reference, hypothesis, reference_transform=transform, hypothesis_transform=transform)
-    )
+    return word_error_rate(reference, hypothesis)
 
 
 def tasks() -> list[Task]:

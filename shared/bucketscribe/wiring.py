@@ -11,6 +11,7 @@ import importlib.util
 import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
+from functools import cache
 
 from pydantic import SecretStr
 
@@ -110,3 +111,15 @@ def build_ports(settings: Settings) -> PipelinePorts:
             claim_lease=timedelta(seconds=settings.claim_lease_s),
         ),
     )
+
+
+@cache
+def environment_settings() -> Settings:
+    """The settings of this process (a function instance), read once per cold start."""
+    return Settings()
+
+
+@cache
+def environment_ports() -> PipelinePorts:
+    """The adapters of this process, built once per cold start and reused by warm invocations."""
+    return build_ports(environment_settings())

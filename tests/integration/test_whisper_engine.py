@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import jiwer
 import pytest
 
 from bucketscribe.local.model_store import (
@@ -28,25 +27,13 @@ from bucketscribe.local.model_store import (
     sha256_of,
     whisper_model_dir,
 )
+from bucketscribe.local.scoring import word_error_rate
 from bucketscribe.local.speech import Recognition, UnreadableAudio
 from bucketscribe.local.whisper_engine import WhisperSpeechEngine, shared_engine
 from bucketscribe.media.transcode import probe
 from bucketscribe.samples import Sample, bundled_samples, sample
 
 MAX_WER = 0.3
-_WORDS = jiwer.Compose(
-    [
-        jiwer.ToLowerCase(),
-        jiwer.RemovePunctuation(),
-        jiwer.RemoveMultipleSpaces(),
-        jiwer.Strip(),
-        jiwer.ReduceToListOfListOfWords(),
-    ]
-)
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    return float(jiwer.wer(reference, hypothesis, reference_transform=_WORDS, hypothesis_transform=_WORDS))
 
 
 def assert_sane_word_timings(recognition: Recognition, spoken: str) -> None:

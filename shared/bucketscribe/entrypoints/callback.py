@@ -28,39 +28,27 @@ from bucketscribe.pipeline.complete import (
     complete_sis_callback,
     complete_task,
 )
-from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.status import job_status
 from bucketscribe.providers.base import ProviderError
 from bucketscribe.providers.dashscope_push import PushRejected, TaskFinishedEvent
 from bucketscribe.secret_store import resolve_secret
-from bucketscribe.settings import Settings
-from bucketscribe.wiring import build_ports
+from bucketscribe.wiring import environment_ports, environment_settings
 
 logger = Logger(service="bucketscribe")
 metrics = Metrics(namespace="bucketscribe", service="bucketscribe")
 app = APIGatewayRestResolver()
 
 
-@cache
-def _settings() -> Settings:
-    return Settings()
-
-
-@cache
-def _ports() -> PipelinePorts:
-    return build_ports(_settings())
-
-
 def _status_token() -> str:
     # Not cached here: the secret store caches for five minutes, so a rotated token takes effect.
-    settings = _settings()
+    settings = environment_settings()
     return resolve_secret(
         settings.status_api_token, settings.status_api_token_secret_name, what="the status API token"
     )
 
 
 def _push_token() -> str:
-    settings = _settings()
+    settings = environment_settings()
     return resolve_secret(settings.push_token, settings.push_token_secret_name, what="the push token")
 
 
@@ -75,9 +63,9 @@ def _idempotency_config() -> Any:
 def _finish_task_once() -> Any:
     """``complete_task`` behind a Powertools idempotency lock on the task id: two copies of a
     push (EventBridge delivers at least once) never finish the same task twice at once."""
-    settings = _settings()
+    settings = environment_settings()
     if not settings.idempotency_table:
-        return lambda task_id: _count(complete_task("dashscope", task_id, _ports()))
+        return lambda task_id: _count(complete_task("dashscope", task_id, environment_ports()))
     import boto3
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 
@@ -90,7 +78,7 @@ def _finish_task_once() -> Any:
         data_keyword_argument="task_id", persistence_store=persistence, config=_idempotency_config()
     )
     def finish(task_id: str) -> dict[str, int]:
-        return _count(complete_task("dashscope", task_id, _ports()))
+        return _count(complete_task("dashscope", task_id, environment_ports()))
 
     return lambda task_id: finish(task_id=task_id)
 
@@ -122,12 +110,12 @@ def sis_callback(job_id: str) -> Response:
     logger.set_correlation_id(job_id)
     metrics.add_metric(name="CallbacksReceived", unit=MetricUnit.Count, value=1)
     raw = app.current_event.body or ""
-    if len(raw.encode("utf-8")) > _settings().max_callback_body_bytes:
+    if len(raw.encode("utf-8")) > environment_settings().max_callback_body_bytes:
         logger.warning("Callback body too large; refused", extra={"job_id": job_id, "bytes": len(raw)})
         return _json(413, {"message": "Payload too large"})
     token = app.current_event.get_query_string_value("token")
     try:
-        completion = complete_sis_callback(job_id, token, _claimed_task_id(raw), _ports())
+        completion = complete_sis_callback(job_id, token, _claimed_task_id(raw), environment_ports())
     except ProviderError as exc:
         # The provider could not be asked; answer non-200 so the callback is retried.
         logger.warning("Could not re-fetch the SIS job", extra={"job_id": job_id, "code": exc.code})
@@ -142,7 +130,7 @@ def sis_callback(job_id: str) -> Response:
 @app.post("/callbacks/dashscope")
 def dashscope_push() -> Response:
     metrics.add_metric(name="PushesReceived", unit=MetricUnit.Count, value=1)
-    settings = _settings()
+    settings = environment_settings()
     raw = app.current_event.body or ""
     if len(raw.encode("utf-8")) > settings.max_callback_body_bytes:
         return _json(413, {"message": "Payload too large"})
@@ -205,7 +193,7 @@ def get_job(job_id: str) -> Response:
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), _status_token().encode()):
         return _json(401, {"message": "Unauthorized"})
-    view = job_status(job_id, _ports().jobs)
+    view = job_status(job_id, environment_ports().jobs)
     if view is None:
         return _json(404, NOT_FOUND)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=view.model_dump_json())

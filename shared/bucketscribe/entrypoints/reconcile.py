@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
-from bucketscribe.settings import Settings
-from bucketscribe.wiring import build_ports
+from bucketscribe.wiring import environment_ports, environment_settings
 
 logger = Logger(service="bucketscribe")
 metrics = Metrics(namespace="bucketscribe", service="bucketscribe")
 
 
-@cache
-def _settings() -> Settings:
-    return Settings()
-
-
-@cache
-def _ports() -> PipelinePorts:
-    return build_ports(_settings())
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = reconcile(_ports(), limit=_settings().reconcile_batch)
+    report = reconcile(environment_ports(), limit=environment_settings().reconcile_batch)
     metrics.add_metric(name="ReconcileJobsDue", unit=MetricUnit.Count, value=report.due)
     metrics.add_metric(name="JobsCompleted", unit=MetricUnit.Count, value=report.finished)
     metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=report.failed)

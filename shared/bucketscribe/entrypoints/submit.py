@@ -9,7 +9,6 @@ redelivers them and finally moves them to the DLQ.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -20,10 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bucketscribe.events import EventShapeError, object_refs_from_message_body
 from bucketscribe.model import ObjectRef
-from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.submit import UploadOutcome, UploadResult, submit_uploads
-from bucketscribe.settings import Settings
-from bucketscribe.wiring import build_ports
+from bucketscribe.wiring import environment_ports
 
 logger = Logger(service="bucketscribe")
 metrics = Metrics(namespace="bucketscribe", service="bucketscribe")
@@ -32,11 +29,6 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 class SubmitLater(RuntimeError):
     """The provider is busy or unreachable; the message must be delivered again."""
-
-
-@cache
-def _ports() -> PipelinePorts:
-    return build_ports(Settings())
 
 
 def _uploads(record: dict[str, Any]) -> list[ObjectRef] | EventShapeError:
@@ -66,7 +58,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = {record["messageId"]: _uploads(record) for record in records}
     uploads = [ref for refs in parsed.values() if not isinstance(refs, EventShapeError) for ref in refs]
     by_upload: dict[str, UploadResult] = {}
-    for result in submit_uploads(uploads, _ports()):
+    for result in submit_uploads(uploads, environment_ports()):
         by_upload[result.source.key] = result
         metrics.add_metric(name=f"Uploads{result.outcome.value.title()}", unit=MetricUnit.Count, value=1)
     results: dict[str, list[UploadResult] | EventShapeError] = {

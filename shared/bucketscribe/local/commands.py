@@ -87,6 +87,16 @@ class ProgressBoard:
         self._started = time.monotonic()
         self._drawn = False
         self._width = max(len(n) for n in names)
+        self._announce()
+
+    def _announce(self) -> None:
+        """Every file's first state, so each one shows up before anything happens to it."""
+        if self._tty:
+            self._redraw()
+        else:
+            for name in self._names:
+                self._out.write(f"  {self._elapsed()}  {name:<{self._width}}  {self._states[name]}\n")
+        self._out.flush()
 
     def update(self, states: dict[str, str]) -> None:
         changed = {n: s for n, s in states.items() if self._states.get(n) != s}
@@ -251,17 +261,8 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def _wer(reference: str, hypothesis: str) -> float:
-    import jiwer
+    from bucketscribe.local.scoring import word_error_rate
 
-    transform = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
     # Speaker labels ("Agent: ") are part of the text file, not of the speech.
     spoken = " ".join(line.split(": ", 1)[-1] for line in hypothesis.splitlines())
-    return float(jiwer.wer(reference, spoken, reference_transform=transform, hypothesis_transform=transform))
+    return word_error_rate(reference, spoken)
