@@ -123,34 +123,40 @@ class FakeProvider:
         self._counter = 0
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
+        """One task for all ``items`` (at most ``max_files_per_task``), like DashScope; SIS sends one."""
         if self.submit_error is not None:
             raise self.submit_error
         self.submissions.append((list(items), profile))
-        receipts = []
-        for item in items:
-            self._counter += 1
-            task_id = f"task-{self._counter}"
-            self.results[task_id] = TaskResult(
-                task_id=task_id, status=TaskStatus.PENDING, files=[FileOutcome(status=TaskStatus.PENDING)]
-            )
-            receipts.append(SubmitReceipt(job_id=item.job_id, task_id=task_id))
-        return receipts
+        self._counter += 1
+        task_id = f"task-{self._counter}"
+        self.results[task_id] = TaskResult(
+            task_id=task_id,
+            status=TaskStatus.PENDING,
+            files=[FileOutcome(status=TaskStatus.PENDING, file_url=item.media_url) for item in items],
+        )
+        return [SubmitReceipt(job_id=item.job_id, task_id=task_id) for item in items]
 
     def finish(self, task_id: str, transcript: Transcript, raw: dict[str, Any] | None = None) -> None:
-        self.results[task_id] = TaskResult(
-            task_id=task_id,
-            status=TaskStatus.DONE,
-            files=[
-                FileOutcome(status=TaskStatus.DONE, transcript=transcript, raw=raw or {"status": "FINISHED"})
-            ],
-        )
+        files = [
+            FileOutcome(
+                status=TaskStatus.DONE,
+                file_url=f.file_url,
+                transcript=transcript,
+                raw=raw or {"status": "FINISHED"},
+            )
+            for f in self.results[task_id].files
+        ]
+        self.results[task_id] = TaskResult(task_id=task_id, status=TaskStatus.DONE, files=files)
 
     def fail(self, task_id: str, error: JobError) -> None:
-        self.results[task_id] = TaskResult(
-            task_id=task_id,
-            status=TaskStatus.FAILED,
-            files=[FileOutcome(status=TaskStatus.FAILED, error=error)],
-        )
+        files = [
+            FileOutcome(status=TaskStatus.FAILED, file_url=f.file_url, error=error)
+            for f in self.results[task_id].files
+        ]
+        self.results[task_id] = TaskResult(task_id=task_id, status=TaskStatus.FAILED, files=files)
+
+    def load_result(self, outcome: FileOutcome) -> FileOutcome:
+        return outcome
 
     def fetch(self, task_id: str) -> TaskResult:
         self.fetches.append(task_id)

@@ -97,8 +97,7 @@ def test_jobs_of_one_task_are_fetched_once(ports, provider):
     submit_uploads(refs, ports)
     ports.clock.now += ports.limits.first_check_after
     report = reconcile(ports)
-    # FakeProvider gives each file its own task id; the grouping key is (provider, task).
-    assert report.tasks_fetched == len({j.provider_task_id for j in ports.jobs.jobs.values()})
+    assert (report.due, report.tasks_fetched) == (3, 1)  # one query for the three files of the task
 
 
 def test_an_upload_never_submitted_fails_at_the_deadline_naming_the_dead_letter_queue(ports, provider):
@@ -112,3 +111,41 @@ def test_an_upload_never_submitted_fails_at_the_deadline_naming_the_dead_letter_
     failed = ports.jobs.get(result.job_id)
     assert failed.error.code == "NEVER_SUBMITTED" and "dead-letter queue" in failed.error.message
     assert "busy" in failed.error.message
+
+
+def test_a_push_out_of_time_leaves_the_rest_due_for_the_reconciler(ports, provider):
+    from bucketscribe.pipeline.complete import CompletionOutcome, complete_task
+
+    provider.max_files_per_task = 10
+    provider.accepts_callback_url = False  # push-style: the task's files are recorded at submit
+    names = [f"{i}.wav" for i in range(4)]
+    for name in names:
+        ports.storage.add("recordings", f"incoming/{name}", tone_wav(1))
+    submit_uploads([ObjectRef(bucket="recordings", key=f"incoming/{n}") for n in names], ports)
+    (task,) = {job.provider_task_id for job in ports.jobs.jobs.values()}
+    provider.finish(task, transcript())
+    budget = iter([False, False, True, True])
+    done = complete_task("sis", task, ports, out_of_time=lambda: next(budget))
+    outcomes = sorted(c.outcome.value for c in done)
+    assert outcomes == ["DEFERRED", "DEFERRED", "DONE", "DONE"]
+    deferred = [c.job_id for c in done if c.outcome is CompletionOutcome.DEFERRED]
+    assert all(ports.jobs.get(j).next_check_at == ports.clock.now for j in deferred)
+    report = reconcile(ports)
+    assert (report.tasks_fetched, report.finished) == (1, 2)
+    assert {job.state for job in ports.jobs.jobs.values()} == {JobState.DONE}
+    # A repeated push for the task writes nothing and does not even ask the provider.
+    fetches = len(provider.fetches)
+    again = complete_task("sis", task, ports)
+    assert {c.outcome for c in again} == {CompletionOutcome.ALREADY_FINAL} and len(
+        provider.fetches
+    ) == fetches
+
+
+def test_a_reconcile_run_out_of_time_leaves_jobs_due(ports, provider):
+    for name in ("1.wav", "2.wav"):
+        job = submitted(ports, name)
+        provider.finish(job.provider_task_id, transcript())
+    ports.clock.now += ports.limits.first_check_after
+    report = reconcile(ports, out_of_time=lambda: True)
+    assert (report.due, report.finished, report.left_for_next_run) == (2, 0, 2)
+    assert reconcile(ports).finished == 2

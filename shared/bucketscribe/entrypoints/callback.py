@@ -65,7 +65,7 @@ def _finish_task_once() -> Any:
     push (EventBridge delivers at least once) never finish the same task twice at once."""
     settings = environment_settings()
     if not settings.idempotency_table:
-        return lambda task_id: _count(complete_task("dashscope", task_id, environment_ports()))
+        return lambda task_id: _count(_finish(task_id))
     import boto3
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 
@@ -78,9 +78,20 @@ def _finish_task_once() -> Any:
         data_keyword_argument="task_id", persistence_store=persistence, config=_idempotency_config()
     )
     def finish(task_id: str) -> dict[str, int]:
-        return _count(complete_task("dashscope", task_id, environment_ports()))
+        return _count(_finish(task_id))
 
     return lambda task_id: finish(task_id=task_id)
+
+
+def _finish(task_id: str) -> list[Completion]:
+    # API Gateway gives up after 29 s: stop with a margin and leave the rest to the reconciler.
+    context = app.lambda_context
+    return complete_task(
+        "dashscope",
+        task_id,
+        environment_ports(),
+        out_of_time=lambda: context.get_remaining_time_in_millis() < PUSH_MARGIN_MS,
+    )
 
 
 def _count(completions: list[Completion]) -> dict[str, int]:
@@ -103,6 +114,7 @@ def _json(status: int, body: dict[str, Any]) -> Response:
 
 
 NOT_FOUND = {"message": "Not found"}
+PUSH_MARGIN_MS = 8_000
 
 
 @app.post("/callbacks/sis/<job_id>")

@@ -9,6 +9,7 @@ write nothing twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger
@@ -28,6 +29,7 @@ class CompletionOutcome(StrEnum):
     DONE = "DONE"
     FAILED = "FAILED"
     PENDING = "PENDING"
+    DEFERRED = "DEFERRED"
     ALREADY_FINAL = "ALREADY_FINAL"
     UNKNOWN_JOB = "UNKNOWN_JOB"
 
@@ -65,10 +67,18 @@ class UnknownTask(LookupError):
     """No job is recorded for a task yet: the push beat our bookkeeping (retry later) or is bogus."""
 
 
-def complete_task(provider_name: str, task_id: str, ports: PipelinePorts) -> list[Completion]:
+def complete_task(
+    provider_name: str,
+    task_id: str,
+    ports: PipelinePorts,
+    *,
+    out_of_time: Callable[[], bool] = lambda: False,
+) -> list[Completion]:
     """A provider says a task ended (push or poll): finish every job the task carries.
 
-    Jobs already final are left alone, so a repeated push fetches and writes nothing.
+    Jobs already final are left alone, so a repeated push fetches and writes nothing. When
+    ``out_of_time`` says so (an HTTP caller gives up after ~29 s), the remaining jobs are
+    left due for the reconciler at once instead (DEFERRED).
     """
     files = ports.jobs.task_files(provider_name, task_id)
     if not files:
@@ -88,8 +98,18 @@ def complete_task(provider_name: str, task_id: str, ports: PipelinePorts) -> lis
         return completions
     result = ports.provider(provider_name).fetch(task_id)
     for job in open_jobs:
+        if out_of_time():
+            completions.append(_defer(job, ports))
+            continue
         completions.append(apply_task_result(job, result, ports))
     return completions
+
+
+def _defer(job: Job, ports: PipelinePorts) -> Completion:
+    now = ports.clock()
+    due = job.model_copy(update={"next_check_at": now, "updated_at": now})
+    ports.jobs.replace(due, expected=[JobState.ACCEPTED, JobState.SUBMITTED])
+    return Completion(job_id=job.id, outcome=CompletionOutcome.DEFERRED, job=due)
 
 
 def apply_task_result(job: Job, result: TaskResult, ports: PipelinePorts) -> Completion:
@@ -99,7 +119,10 @@ def apply_task_result(job: Job, result: TaskResult, ports: PipelinePorts) -> Com
             code="TASK_NOT_FOUND", message="the provider no longer knows this task"
         )
         return _failed(job, error, ports)
-    return finish_from_outcome(job, result.outcome_for(job.provider_file), ports)
+    outcome = result.outcome_for(job.provider_file)
+    if outcome.status is TaskStatus.DONE:
+        outcome = ports.provider(job.provider).load_result(outcome)
+    return finish_from_outcome(job, outcome, ports)
 
 
 def complete_job(job: Job, ports: PipelinePorts) -> Completion:

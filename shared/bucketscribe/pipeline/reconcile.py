@@ -9,6 +9,7 @@ what is not, and fails, with the reason, what is still unfinished at the deadlin
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
@@ -30,10 +31,14 @@ class ReconcileReport(BaseModel):
     failed: int = 0
     still_pending: int = 0
     provider_errors: int = 0
+    left_for_next_run: int = 0
     audio_ms: int = 0
 
 
-def reconcile(ports: PipelinePorts, *, limit: int = 500) -> ReconcileReport:
+def reconcile(
+    ports: PipelinePorts, *, limit: int = 500, out_of_time: Callable[[], bool] = lambda: False
+) -> ReconcileReport:
+    """One pass over the due jobs; stops early when ``out_of_time`` (the rest stay due)."""
     now = ports.clock()
     due = ports.jobs.due(now, limit=limit)
     report = ReconcileReport(due=len(due))
@@ -41,6 +46,9 @@ def reconcile(ports: PipelinePorts, *, limit: int = 500) -> ReconcileReport:
     for job in due:
         by_task[(job.provider, job.provider_task_id)].append(job)
     for (provider, task_id), jobs in by_task.items():
+        if out_of_time():
+            report.left_for_next_run += len(jobs)
+            continue
         if task_id is None:
             _never_submitted(jobs, now, ports, report)
             continue
@@ -62,6 +70,9 @@ def reconcile(ports: PipelinePorts, *, limit: int = 500) -> ReconcileReport:
             continue
         report.tasks_fetched += 1
         for job in jobs:
+            if out_of_time():
+                report.left_for_next_run += 1
+                continue
             completion = apply_task_result(job, result, ports)
             if completion.outcome is CompletionOutcome.DONE:
                 report.finished += 1

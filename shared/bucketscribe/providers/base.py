@@ -47,6 +47,9 @@ class FileOutcome(BaseModel):
 
     status: TaskStatus
     file_url: str | None = None
+    # Where a finished file's result can be downloaded when it is not inline (DashScope's
+    # transcription_url); ``Provider.load_result`` fills ``transcript`` and ``raw`` from it.
+    result_url: str | None = None
     transcript: Transcript | None = None
     raw: dict[str, Any] | None = None
     error: JobError | None = None
@@ -105,4 +108,8 @@ class Provider(Protocol):
 
     def fetch(self, task_id: str) -> TaskResult:
         """Ask the provider, over its authenticated API, where a task stands."""
+        ...
+
+    def load_result(self, outcome: FileOutcome) -> FileOutcome:
+        """A finished file's transcript, downloaded if the task status only pointed at it."""
         ...

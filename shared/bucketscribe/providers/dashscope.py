@@ -142,16 +142,22 @@ class DashScopeProvider:
                 message=str(item.get("message") or "DashScope could not transcribe this file"),
             )
             return FileOutcome(status=TaskStatus.FAILED, file_url=file_url, error=error)
+        # Downloaded per job by load_result, so a caller with a time budget pays only for what it uses.
         url = str(item.get("transcription_url") or "")
+        return FileOutcome(status=TaskStatus.DONE, file_url=file_url, result_url=url)
+
+    def load_result(self, outcome: FileOutcome) -> FileOutcome:
+        if outcome.transcript is not None or not outcome.result_url:
+            return outcome
         try:
-            raw = self._download_result(url)
+            raw = self._download_result(outcome.result_url)
             transcript = transcript_from_dashscope(raw)
         except (OSError, ValueError, DashScopeResultError) as exc:
             # The result link expires 24 h after the task: a fetch failure is worth a retry later.
             raise ProviderError(
                 "RESULT_UNAVAILABLE", f"cannot read the result file: {exc}", retryable=True
             ) from exc
-        return FileOutcome(status=TaskStatus.DONE, file_url=file_url, transcript=transcript, raw=raw)
+        return outcome.model_copy(update={"transcript": transcript, "raw": raw})
 
     def _download_result(self, url: str) -> dict[str, Any]:
         if urlsplit(url).scheme not in ("http", "https"):

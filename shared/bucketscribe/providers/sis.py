@@ -142,6 +142,9 @@ class SisProvider:
         raw = response.to_json_object() or {}
         return self.result_from_raw(task_id, raw)
 
+    def load_result(self, outcome: FileOutcome) -> FileOutcome:
+        return outcome  # SIS answers with the transcript inline
+
     @staticmethod
     def result_from_raw(task_id: str, raw: dict[str, Any]) -> TaskResult:
         parsed = SisJobResult.parse(raw)
