@@ -82,6 +82,14 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job_id(args: argparse.Namespace) -> int:
+    from bucketscribe.model import ObjectRef
+
+    ref = ObjectRef(bucket=args.bucket, key=args.key, etag=args.etag, version_id=args.version_id)
+    sys.stdout.write(ref.job_id() + "\n")
+    return 0
+
+
 def _local(command: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from bucketscribe.local import commands
@@ -108,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-speakers", action="store_true", help="leave out speaker labels")
     render.add_argument("transcript", help="path to a canonical transcript JSON ('-' for stdin)")
     render.set_defaults(run=_render)
+
+    job_id = sub.add_parser("job-id", help="the job id of an upload, for GET /jobs/{id}")
+    job_id.add_argument("bucket")
+    job_id.add_argument("key", help="the object key, as uploaded (not URL-encoded)")
+    revision = job_id.add_mutually_exclusive_group(required=True)
+    revision.add_argument("--etag", help="the ETag the upload returned")
+    revision.add_argument("--version-id", help="the version id (versioned buckets)")
+    job_id.set_defaults(run=_job_id)
 
     up = sub.add_parser("up", help="run the local stack until Ctrl-C")
     up.add_argument("--port", type=int, default=4566, help="S3/DynamoDB/SQS endpoint port (moto)")

@@ -87,3 +87,13 @@ def test_a_directory_or_a_non_transcript_is_refused_with_the_reason(tmp_path, ca
 def test_unknown_format_is_an_argparse_error(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "render", "--format", "docx", "x.json")
     assert code == 2 and "invalid choice" in err
+
+
+def test_job_id_matches_the_pipelines_job_id(capsys):
+    from bucketscribe.model import ObjectRef
+
+    code, out, _ = run(capsys, "job-id", "recordings", "incoming/a b+c/ünï.wav", "--etag", '"abc"')
+    assert code == 0
+    assert out.strip() == ObjectRef(bucket="recordings", key="incoming/a b+c/ünï.wav", etag="abc").job_id()
+    code, _, err = run(capsys, "job-id", "recordings", "incoming/x.wav")
+    assert code == 2 and "--etag" in err
