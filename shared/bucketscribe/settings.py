@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,11 @@ class Settings(BaseSettings):
     input_prefix: str = "incoming/"
     output_prefix: str = "transcripts/"
     aws_endpoint_url: str | None = None
+    # "obs": Huawei OBS through esdk-obs-python (a FunctionGraph deployment); credentials from
+    # HUAWEICLOUD_SDK_AK / HUAWEICLOUD_SDK_SK, as for SIS.
+    storage: Literal["s3", "obs"] = "s3"
+    obs_server: str | None = None
+    obs_region: str = "cn-north-4"
 
     # Callbacks
     callback_base_url: str = "http://127.0.0.1:8080"

@@ -23,6 +23,7 @@ from bucketscribe.pipeline.ports import Limits, PipelinePorts
 from bucketscribe.providers.base import Provider
 from bucketscribe.secret_store import MissingSecret, resolve_json_secret, resolve_secret
 from bucketscribe.settings import Settings
+from bucketscribe.storage.base import ObjectStorage
 from bucketscribe.storage.s3 import S3Storage
 
 
@@ -87,8 +88,16 @@ def callback_signer(settings: Settings) -> CallbackSigner:
     return CallbackSigner(secret.encode("utf-8"))
 
 
+def object_storage(settings: Settings) -> ObjectStorage:
+    if settings.storage == "obs":
+        from bucketscribe.storage.obs import ObsStorage
+
+        return ObsStorage(server=settings.obs_server, region=settings.obs_region)
+    return S3Storage(endpoint_url=settings.aws_endpoint_url)
+
+
 def build_ports(settings: Settings) -> PipelinePorts:
-    storage = S3Storage(endpoint_url=settings.aws_endpoint_url)
+    storage = object_storage(settings)
     extractor = SpeechTrackExtractor(storage) if importlib.util.find_spec("av") else None
     return PipelinePorts(
         storage=storage,

@@ -324,3 +324,18 @@ def test_an_unreachable_server_raises_a_storage_error() -> None:
     with pytest.raises(ObsStorageError) as unreachable:
         ObsStorage(sdk).get(BUCKET, KEY)
     assert unreachable.value.status is None and f"obs://{BUCKET}/{KEY}" in str(unreachable.value)
+
+
+def test_settings_select_the_obs_adapter(aws, monkeypatch):
+    """BUCKETSCRIBE_STORAGE=obs makes the functions use OBS for every storage call."""
+    from bucketscribe.settings import Settings
+    from bucketscribe.storage.obs import ObsStorage as Selected
+    from bucketscribe.wiring import object_storage
+
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "ak")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "sk")
+    storage = object_storage(Settings(storage="obs", obs_server=aws, obs_region="us-east-1"))
+    assert isinstance(storage, Selected)
+    client("s3", aws).create_bucket(Bucket="via-settings")
+    storage.put("via-settings", "k.txt", b"hello", content_type="text/plain")
+    assert storage.get("via-settings", "k.txt") == b"hello"

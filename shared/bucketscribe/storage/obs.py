@@ -70,7 +70,6 @@ class ObsStorage:
         signature: str = "v4",
         path_style: bool = False,
     ) -> None:
-        self._signature = signature if client is None else str(getattr(client, "signature", signature))
         if client is None:
             from obs import ObsClient
 
@@ -98,6 +97,8 @@ class ObsStorage:
                 is_signature_negotiation=False,
             )
         self._obs = client
+        # What the SDK settled on: it turns "obs" into "v2" for path-style addressing.
+        self._signature = str(getattr(client, "signature", signature))
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         # getObjectMetadata, not headObject: only it parses the headers into a body.
