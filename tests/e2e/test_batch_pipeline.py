@@ -237,7 +237,7 @@ def test_one_unreadable_message_does_not_sink_the_batch(stack):
             record("test-event", json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})),
         ]
     }
-    response = submit.handler(event, LocalLambdaContext("bucketscribe-submit"))
+    response = submit.handler(event, LocalLambdaContext("bucketscribe-submit", timeout_s=300))
     failed = sorted(item["itemIdentifier"] for item in response["batchItemFailures"])
     assert failed == ["no-records", "not-json"]
     job = stack.job(good.job_id())

@@ -160,3 +160,26 @@ def test_rate_limiter_spaces_requests():
         limiter.acquire()
     # 20 at once (the burst), then 40 more at 20/s: about 2 s of waiting in all.
     assert 1.9 <= sum(sleeps) <= 2.1
+
+
+def test_files_are_matched_whatever_encoding_the_service_echoes():
+    from bucketscribe.providers.base import FileOutcome, TaskResult, TaskStatus, file_key
+
+    sent = "https://b.s3.amazonaws.com/incoming/a%20b%2Bc/%C3%BCn%C3%AF.wav?X-Amz-Signature=1"
+    echoed = "https://b.s3.amazonaws.com/incoming/a b+c/ünï.wav?X-Amz-Signature=2"
+    other = "https://b.s3.amazonaws.com/incoming/other.wav"
+    result = TaskResult(
+        task_id="t",
+        status=TaskStatus.DONE,
+        files=[
+            FileOutcome(status=TaskStatus.FAILED, file_url=other),
+            FileOutcome(status=TaskStatus.DONE, file_url=echoed),
+        ],
+    )
+    assert file_key(sent) == file_key(echoed)
+    assert result.outcome_for(file_key(sent)).status is TaskStatus.DONE
+    lone = TaskResult(
+        task_id="t", status=TaskStatus.DONE, files=[FileOutcome(status=TaskStatus.DONE, file_url="x")]
+    )
+    assert lone.outcome_for(file_key(sent)).status is TaskStatus.DONE
+    assert result.outcome_for("b.s3.amazonaws.com/incoming/missing.wav").error.code == "FILE_NOT_IN_TASK"

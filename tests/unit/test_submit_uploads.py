@@ -202,7 +202,47 @@ def test_an_unexpected_error_releases_the_claim(ports, provider):
         raise RuntimeError("bug")
 
     provider.submit = explode
-    with pytest.raises(RuntimeError):
-        submit_uploads([ref], ports)
+    (result,) = submit_uploads([ref], ports)
+    assert result.outcome is UploadOutcome.RETRY and "RuntimeError: bug" in result.reason
     (job,) = ports.jobs.jobs.values()
     assert job.state is JobState.ACCEPTED and job.claimed_until is None
+
+
+def test_one_uploads_unexpected_error_does_not_stop_the_others(ports, provider):
+    good = upload(ports, "incoming/good.wav", tone_wav(1))
+    bad = upload(ports, "incoming/bad.wav", tone_wav(1))
+    real_head = ports.storage.head
+
+    def flaky_head(bucket, key):
+        if key == bad.key:
+            raise PermissionError("AccessDenied")
+        return real_head(bucket, key)
+
+    ports.storage.head = flaky_head
+    outcomes = {r.source.key: r.outcome for r in submit_uploads([bad, good], ports)}
+    assert outcomes == {bad.key: UploadOutcome.RETRY, good.key: UploadOutcome.SUBMITTED}
+
+
+def test_out_of_time_hands_the_rest_back_for_redelivery(ports, provider):
+    refs = [upload(ports, f"incoming/{i}.wav", tone_wav(1)) for i in range(3)]
+    budget = iter([False, True, True])
+    results = submit_uploads(refs, ports, out_of_time=lambda: next(budget))
+    assert [r.outcome for r in results] == [UploadOutcome.RETRY, UploadOutcome.RETRY, UploadOutcome.SUBMITTED]
+    assert len(ports.jobs.jobs) == 1
+
+
+def test_a_never_submitted_upload_redriven_from_the_dlq_is_tried_again(ports, provider):
+    from datetime import timedelta
+
+    from bucketscribe.pipeline.reconcile import reconcile
+
+    ref = upload(ports, "incoming/redrive.wav", tone_wav(1))
+    provider.submit_error = ProviderError("SIS.0312", "busy", retryable=True)
+    submit_uploads([ref], ports)
+    ports.clock.now += ports.limits.job_deadline + timedelta(minutes=1)
+    reconcile(ports)
+    (job,) = ports.jobs.jobs.values()
+    assert job.state is JobState.FAILED and job.error.code == "NEVER_SUBMITTED"
+    provider.submit_error = None
+    (result,) = submit_uploads([ref], ports)  # the re-driven notification
+    assert result.outcome is UploadOutcome.SUBMITTED and len(provider.submissions) == 1

@@ -114,7 +114,8 @@ def _json(status: int, body: dict[str, Any]) -> Response:
 
 
 NOT_FOUND = {"message": "Not found"}
-PUSH_MARGIN_MS = 8_000
+# Room for one more job after the check: a result download (timeout 8 s) and five small writes.
+PUSH_MARGIN_MS = 15_000
 
 
 @app.post("/callbacks/sis/<job_id>")
@@ -184,7 +185,9 @@ def dashscope_push() -> Response:
 def _sent_at(header: str | None, event: TaskFinishedEvent) -> datetime | None:
     """EventBridge's signing timestamp (epoch ms) if present, else the event's own time."""
     if header and header.isdigit():
-        return datetime.fromtimestamp(int(header) / 1000, tz=UTC)
+        value = int(header)
+        # Epoch milliseconds, or seconds: 1e11 s is the year 5138, 1e11 ms is 1973.
+        return datetime.fromtimestamp(value / 1000 if value >= 100_000_000_000 else value, tz=UTC)
     return event.time if event.time and event.time.tzinfo else None
 
 

@@ -25,6 +25,7 @@ from bucketscribe.wiring import environment_ports
 logger = Logger(service="bucketscribe")
 metrics = Metrics(namespace="bucketscribe", service="bucketscribe")
 processor = BatchProcessor(event_type=EventType.SQS)
+SUBMIT_MARGIN_MS = 60_000
 
 
 class SubmitLater(RuntimeError):
@@ -58,7 +59,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = {record["messageId"]: _uploads(record) for record in records}
     uploads = [ref for refs in parsed.values() if not isinstance(refs, EventShapeError) for ref in refs]
     by_upload: dict[str, UploadResult] = {}
-    for result in submit_uploads(uploads, environment_ports()):
+    # Stop accepting with a margin for submitting what was accepted; the rest is redelivered.
+    out_of_time = lambda: context.get_remaining_time_in_millis() < SUBMIT_MARGIN_MS  # noqa: E731
+    for result in submit_uploads(uploads, environment_ports(), out_of_time=out_of_time):
         by_upload[result.source.key] = result
         metrics.add_metric(name=f"Uploads{result.outcome.value.title()}", unit=MetricUnit.Count, value=1)
     results: dict[str, list[UploadResult] | EventShapeError] = {

@@ -27,6 +27,7 @@ log = logging.getLogger("bucketscribe.local")
 @dataclass
 class LocalLambdaContext:
     function_name: str
+    # The deployed timeouts: submit and reconcile 300 s, callback 28 s (serverless.yml).
     timeout_s: float = 60.0
     memory_limit_in_mb: int = 512
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -166,7 +167,7 @@ class SqsDispatcher:
                 time.sleep(0.05)
         messages = list(gathered.values())
         event = {"Records": [self._record(m) for m in messages]}
-        result = self._handler(event, LocalLambdaContext("bucketscribe-submit"))
+        result = self._handler(event, LocalLambdaContext("bucketscribe-submit", timeout_s=300))
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):  # SQS deletes at most 10 per call
@@ -225,7 +226,9 @@ def api_gateway_app(handler: LambdaHandler, routes: list[tuple[str, str]]) -> we
             "isBase64Encoded": False,
         }
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(None, handler, event, LocalLambdaContext("bucketscribe-callback"))
+        result = await loop.run_in_executor(
+            None, handler, event, LocalLambdaContext("bucketscribe-callback", timeout_s=28)
+        )
         headers = {k: v for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
         return web.Response(
             status=result.get("statusCode", 502), text=result.get("body") or "", headers=headers

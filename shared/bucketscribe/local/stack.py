@@ -167,7 +167,7 @@ class LocalStack:
 
         return reconcile.handler(
             {"source": "aws.events", "detail-type": "Scheduled Event"},
-            LocalLambdaContext("bucketscribe-reconcile"),
+            LocalLambdaContext("bucketscribe-reconcile", timeout_s=300),
         )
 
     def stop(self) -> None:

@@ -108,7 +108,7 @@ def complete_task(
 def _defer(job: Job, ports: PipelinePorts) -> Completion:
     now = ports.clock()
     due = job.model_copy(update={"next_check_at": now, "updated_at": now})
-    ports.jobs.replace(due, expected=[JobState.ACCEPTED, JobState.SUBMITTED])
+    ports.jobs.replace(due, expected=[job.state])
     return Completion(job_id=job.id, outcome=CompletionOutcome.DEFERRED, job=due)
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from bucketscribe.model import Job, JobError, JobState
 from bucketscribe.pipeline.complete import CompletionOutcome, apply_task_result
 from bucketscribe.pipeline.ports import PipelinePorts
-from bucketscribe.pipeline.submit import fail_job
+from bucketscribe.pipeline.submit import NEVER_SUBMITTED, fail_job
 from bucketscribe.providers.base import ProviderError
 
 logger = Logger(child=True)
@@ -73,7 +73,15 @@ def reconcile(
             if out_of_time():
                 report.left_for_next_run += 1
                 continue
-            completion = apply_task_result(job, result, ports)
+            try:
+                completion = apply_task_result(job, result, ports)
+            except Exception as exc:
+                # One job's trouble (an expired result link, an odd reply, a storage error)
+                # must not stop the others: it backs off and fails at the deadline if it lasts.
+                logger.exception("Could not finish a job", extra={"job_id": job.id, "task_id": task_id})
+                report.provider_errors += 1
+                _pending(job, now, ports, report, why=f"{type(exc).__name__}: {exc}")
+                continue
             if completion.outcome is CompletionOutcome.DONE:
                 report.finished += 1
                 report.audio_ms += completion.audio_ms or 0
@@ -112,7 +120,7 @@ def _never_submitted(jobs: list[Job], now: datetime, ports: PipelinePorts, repor
         if now - job.created_at > ports.limits.job_deadline:
             reason = job.error.message if job.error else "no attempt got through"
             error = JobError(
-                code="NEVER_SUBMITTED",
+                code=NEVER_SUBMITTED,
                 message=f"the upload could not be submitted to {job.provider} ({reason}); "
                 "its notification is in the dead-letter queue and can be re-driven",
             )

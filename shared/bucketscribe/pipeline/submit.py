@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger
@@ -25,6 +25,9 @@ from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import ProviderError, SubmitItem, file_key
 
 logger = Logger(child=True)
+
+# The reconciler's code for an upload the queue never got through; a re-drive may retry it.
+NEVER_SUBMITTED = "NEVER_SUBMITTED"
 
 
 class UploadOutcome(StrEnum):
@@ -48,18 +51,45 @@ class _Rejection(Exception):
         self.error = JobError(code=code, message=message)
 
 
-def submit_uploads(refs: Iterable[ObjectRef], ports: PipelinePorts) -> list[UploadResult]:
+def submit_uploads(
+    refs: Iterable[ObjectRef], ports: PipelinePorts, *, out_of_time: Callable[[], bool] = lambda: False
+) -> list[UploadResult]:
+    """Accept and submit ``refs``; one upload's unexpected error never stops the others.
+
+    When ``out_of_time`` says so, uploads not yet accepted are handed back (RETRY) for the
+    queue to redeliver, so a batch of long videos still makes progress run after run.
+    """
     results: list[UploadResult] = []
     ready: dict[str, list[tuple[Job, Profile]]] = defaultdict(list)
     for ref in refs:
-        accepted = _accept(ref, ports)
+        if out_of_time():
+            results.append(
+                UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason="out of time in this run")
+            )
+            continue
+        try:
+            accepted = _accept(ref, ports)
+        except Exception as exc:
+            logger.exception("Could not accept an upload; it will be retried", extra={"key": ref.key})
+            reason = f"{type(exc).__name__}: {exc}"
+            results.append(UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason=reason))
+            continue
         if isinstance(accepted, UploadResult):
             results.append(accepted)
         else:
             job, profile = accepted
             ready[profile.name].append((job, profile))
     for group in ready.values():
-        results.extend(_submit_group(group, ports))
+        try:
+            results.extend(_submit_group(group, ports))
+        except Exception as exc:
+            # _submit_group released the claims; the messages come back and try again.
+            logger.exception("Submitting a group failed; it will be retried", extra={"uploads": len(group)})
+            reason = f"{type(exc).__name__}: {exc}"
+            results.extend(
+                UploadResult(source=job.source, outcome=UploadOutcome.RETRY, job_id=job.id, reason=reason)
+                for job, _ in group
+            )
     return results
 
 
@@ -93,6 +123,11 @@ def _accept(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, P
     )
     if not ports.jobs.create(job):
         existing = ports.jobs.get(job.id)
+        if existing is not None and existing.error and existing.error.code == NEVER_SUBMITTED:
+            # Re-driven from the dead-letter queue after the reconciler gave up on it: try again.
+            reopened = existing.model_copy(update={"state": JobState.ACCEPTED, "finished_at": None})
+            if ports.jobs.replace(reopened, expected=[JobState.FAILED]):
+                existing = reopened
         # ACCEPTED and unclaimed: an earlier attempt died or the provider was busy; take it over.
         retaken = existing.model_copy(update={"claimed_until": lease}) if existing else None
         if retaken is None or not ports.jobs.claim(retaken, now=now):
@@ -139,7 +174,11 @@ def _prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelineP
         profile.extract_audio == "auto" and (kind is MediaKind.VIDEO or unsupported or too_big)
     )
     duration_ms = sniffed.duration_ms
-    if wanted and ports.extractor is not None:
+    # Extracted by an earlier attempt that did not get as far as submitting?
+    earlier_track = ports.storage.head(ref.bucket, job.media_key) if wanted and job.media_key else None
+    if earlier_track is not None:
+        size, duration_ms = earlier_track.size, None
+    elif wanted and ports.extractor is not None:
         try:
             extracted = ports.extractor.extract(ref, ports.layout.output_key(ref.key, "speech.ogg"))
         except MediaError as exc:
@@ -149,6 +188,7 @@ def _prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelineP
             extra={"job_id": job.id, "key": ref.key, "bytes_in": size, "bytes_out": extracted.size},
         )
         job = job.model_copy(update={"media_key": extracted.key})
+        ports.jobs.replace(job, expected=[JobState.ACCEPTED])  # a retry reuses the extracted track
         size, duration_ms = extracted.size, extracted.duration_ms
     if size > limits.max_media_bytes:
         raise _Rejection(
@@ -295,7 +335,8 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job:
         }
     )
     error_key = ports.layout.output_key(job.source.key, "error.json")
-    if not ports.jobs.replace(failed, expected=[JobState.ACCEPTED, JobState.SUBMITTED]):
+    # Only from the state the caller saw: a stale copy must not overwrite newer progress.
+    if not ports.jobs.replace(failed, expected=[job.state]):
         return ports.jobs.get(job.id) or failed
     report = {
         "source": {"bucket": job.source.bucket, "key": job.source.key, "etag": job.source.etag},

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -18,9 +18,10 @@ from bucketscribe.profiles import Profile
 
 
 def file_key(url: str) -> str:
-    """What identifies a media URL across a round trip: host and path (the query holds signatures)."""
+    """What identifies a media URL across a round trip: host and decoded path (the query holds
+    signatures, and a service may echo the path with its own percent-encoding)."""
     parts = urlsplit(url)
-    return f"{parts.netloc}{parts.path}"
+    return f"{parts.netloc}{unquote(parts.path)}"
 
 
 class SubmitItem(BaseModel):
@@ -67,7 +68,8 @@ class TaskResult(BaseModel):
             for outcome in self.files:
                 if outcome.file_url and file_key(outcome.file_url) == provider_file:
                     return outcome
-        if len(self.files) == 1 and (provider_file is None or not self.files[0].file_url):
+        if len(self.files) == 1:
+            # One file, one job: it is this job's whatever form the service echoed its URL in.
             return self.files[0]
         if self.status in (TaskStatus.PENDING, TaskStatus.NOT_FOUND) or not self.files:
             return FileOutcome(status=self.status, error=self.error)

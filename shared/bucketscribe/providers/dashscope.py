@@ -49,7 +49,8 @@ class DashScopeConfig(BaseModel):
     max_files_per_task: int = DEFAULT_MAX_FILES_PER_TASK
     throttle_retries: int = 4
     throttle_backoff_s: float = 0.5
-    result_timeout_s: float = 30.0
+    # Result files are small JSON; a short timeout keeps a push inside API Gateway's 29 s.
+    result_timeout_s: float = 8.0
 
 
 class DashScopeProvider:
