@@ -125,7 +125,14 @@ def _accept(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, P
         existing = ports.jobs.get(job.id)
         if existing is not None and existing.error and existing.error.code == NEVER_SUBMITTED:
             # Re-driven from the dead-letter queue after the reconciler gave up on it: try again.
-            reopened = existing.model_copy(update={"state": JobState.ACCEPTED, "finished_at": None})
+            reopened = existing.model_copy(
+                update={
+                    "state": JobState.ACCEPTED,
+                    "finished_at": None,
+                    "updated_at": now,
+                    "next_check_at": now + ports.limits.job_deadline,
+                }
+            )
             if ports.jobs.replace(reopened, expected=[JobState.FAILED]):
                 existing = reopened
         # ACCEPTED and unclaimed: an earlier attempt died or the provider was busy; take it over.
