@@ -77,7 +77,6 @@ class Job(BaseModel):
     media_key: str | None = None
     # Which file of a multi-file provider task is this job's (host + path of the media URL).
     provider_file: str | None = None
-    media_url_expires_at: datetime | None = None
     attempts: int = 0
     error: JobError | None = None
     outputs: list[str] = Field(default_factory=list)

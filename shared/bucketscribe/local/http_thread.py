@@ -27,10 +27,6 @@ class BackgroundHttpServer:
     def url(self) -> str:
         return f"http://{self._host}:{self.port}"
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
     def start(self) -> BackgroundHttpServer:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
