@@ -246,3 +246,22 @@ def test_a_never_submitted_upload_redriven_from_the_dlq_is_tried_again(ports, pr
     provider.submit_error = None
     (result,) = submit_uploads([ref], ports)  # the re-driven notification
     assert result.outcome is UploadOutcome.SUBMITTED and len(provider.submissions) == 1
+
+
+def test_a_lost_error_report_is_written_when_the_event_comes_again(ports, provider):
+    ref = upload(ports, "incoming/empty-again.wav", b"")
+    real_put = ports.storage.put
+
+    def failing_put(bucket, key, body, *, content_type):
+        raise ConnectionError("S3 unreachable")
+
+    ports.storage.put = failing_put
+    (first,) = submit_uploads([ref], ports)
+    assert first.outcome is UploadOutcome.RETRY  # the job is FAILED, but the report is not there
+    (job,) = ports.jobs.jobs.values()
+    assert job.state is JobState.FAILED
+    ports.storage.put = real_put
+    (again,) = submit_uploads([ref], ports)
+    assert again.outcome is UploadOutcome.DUPLICATE
+    report = json.loads(ports.storage.get(BUCKET, "transcripts/empty-again.wav.error.json"))
+    assert report["error"]["code"] == "EMPTY_FILE"

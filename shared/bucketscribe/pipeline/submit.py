@@ -138,6 +138,11 @@ def _accept(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, P
         # ACCEPTED and unclaimed: an earlier attempt died or the provider was busy; take it over.
         retaken = existing.model_copy(update={"claimed_until": lease}) if existing else None
         if retaken is None or not ports.jobs.claim(retaken, now=now):
+            if existing is not None and existing.state is JobState.FAILED:
+                # The earlier attempt may have died between marking it and writing the report.
+                error_key = ports.layout.output_key(ref.key, "error.json")
+                if ports.storage.head(ref.bucket, error_key) is None:
+                    write_error_report(existing, ports)
             state = existing.state.value if existing else "unknown"
             if existing is not None and existing.state is JobState.ACCEPTED:
                 state = "being submitted by another worker"
@@ -341,27 +346,32 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job:
             "next_check_at": None,
         }
     )
-    error_key = ports.layout.output_key(job.source.key, "error.json")
     # Only from the state the caller saw: a stale copy must not overwrite newer progress.
     if not ports.jobs.replace(failed, expected=[job.state]):
         return ports.jobs.get(job.id) or failed
-    report = {
-        "source": {"bucket": job.source.bucket, "key": job.source.key, "etag": job.source.etag},
-        "job_id": job.id,
-        "error": error.model_dump(),
-        "failed_at": now.isoformat(),
-    }
-    ports.storage.put(
-        job.source.bucket,
-        error_key,
-        json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"),
-        content_type="application/json",
-    )
+    write_error_report(failed, ports)
     logger.warning(
         "Job failed",
         extra={"job_id": job.id, "key": job.source.key, "code": error.code, "reason": error.message},
     )
     return failed
+
+
+def write_error_report(job: Job, ports: PipelinePorts) -> None:
+    """``<key>.error.json``: what failed and why, beside where the transcript would be."""
+    error = job.error or JobError(code="UNKNOWN", message="the job failed without a recorded reason")
+    report = {
+        "source": {"bucket": job.source.bucket, "key": job.source.key, "etag": job.source.etag},
+        "job_id": job.id,
+        "error": error.model_dump(),
+        "failed_at": (job.finished_at or job.updated_at).isoformat(),
+    }
+    ports.storage.put(
+        job.source.bucket,
+        ports.layout.output_key(job.source.key, "error.json"),
+        json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"),
+        content_type="application/json",
+    )
 
 
 def _skip(ref: ObjectRef, reason: str) -> UploadResult:
