@@ -3,6 +3,7 @@
 - ``normalize --provider sis RESULT.json``: a raw provider result → canonical JSON on stdout
 - ``render --format txt|srt|vtt|json TRANSCRIPT.json``: canonical JSON → a format on stdout
 - ``up`` / ``transcribe FILE...`` / ``demo``: the embedded local stack (``bucketscribe.local``)
+- ``stream FILE... [--translate en]``: many files at once over DashScope's real-time API (gummy)
 
 Bad input gives one line on stderr naming the file and the problem, and exit code 2.
 """
@@ -100,6 +101,12 @@ def _local(command: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _stream(args: argparse.Namespace) -> int:
+    from bucketscribe.local.streaming import stream
+
+    return stream(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bucketscribe", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for all files")
     transcribe.add_argument("--instant", action="store_true", help="skip the speech engine (fixed text)")
     transcribe.set_defaults(run=_local("transcribe"))
+
+    stream = sub.add_parser(
+        "stream", help="stream local files at once over DashScope real-time (gummy), optionally translated"
+    )
+    stream.add_argument("files", nargs="+", type=Path)
+    stream.add_argument(
+        "--translate", metavar="LANG", default=None, help="also translate into LANG (e.g. en)"
+    )
+    stream.add_argument(
+        "--source-language", default="auto", help="spoken language: auto (default), en, zh, ..."
+    )
+    stream.add_argument("--out", type=Path, default=Path("transcripts"), help="where to write outputs")
+    stream.add_argument("--concurrency", type=int, default=4, help="files streamed at the same time")
+    stream.set_defaults(run=_stream)
 
     demo = sub.add_parser("demo", help="transcribe the bundled samples and print the transcripts")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write outputs")

@@ -72,11 +72,17 @@ def test_250_uploads_go_in_3_tasks_of_at_most_100_and_all_get_transcripts(stack)
 
 
 def test_one_bad_file_fails_alone_with_dashscopes_code_and_message(stack):
-    stack.set_faults(FaultPlan(processing_delay_s=1.5))
-    stack.set_batching(3, 2.0)
+    # DashScope starts on the task only after this delay: time to make one file disappear.
+    stack.set_faults(FaultPlan(processing_delay_s=6.0))
+    stack.set_batching(3, 20.0)  # the three uploads in one batch, so in one task
     try:
-        refs = upload_many(stack, [f"incoming/ds/mixed/{n}.wav" for n in ("a", "gone", "b")], tone_wav(0.3))
-        deadline = time.monotonic() + TIMEOUT_S
+        with stack.dispatch_paused():
+            refs = upload_many(
+                stack, [f"incoming/ds/mixed/{n}.wav" for n in ("a", "gone", "b")], tone_wav(0.3)
+            )
+            deadline = time.monotonic() + TIMEOUT_S
+            while stack.queue_depth() < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
         while time.monotonic() < deadline:
             jobs = {ref.key: stack.job(ref.job_id()) for ref in refs}
             if all(job and job.state is JobState.SUBMITTED for job in jobs.values()):
