@@ -32,3 +32,22 @@ def client(service: str, endpoint: str):  # type: ignore[no-untyped-def]
         aws_access_key_id="t",
         aws_secret_access_key="t",
     )
+
+
+@pytest.fixture(scope="session")
+def media() -> Iterator[str]:
+    """A plain HTTP server standing in for a bucket's presigned URLs: every path is a short WAV."""
+    from aiohttp import web
+
+    from bucketscribe.local.http_thread import BackgroundHttpServer
+    from tests.audio import tone_wav
+
+    app = web.Application()
+    body = tone_wav(0.5)
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="audio/wav")
+
+    app.router.add_get("/media/{name}", serve)
+    with BackgroundHttpServer(app) as server:
+        yield f"{server.url}/media"

@@ -6,34 +6,18 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from bucketscribe.local.dashscope_server import DashScopeEmulator
 from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.http_thread import BackgroundHttpServer
 from bucketscribe.local.speech import FixedSpeechEngine
 from bucketscribe.profiles import DashScopeOptions, Profile
 from bucketscribe.providers.base import ProviderError, SubmitItem, TaskStatus, file_key
 from bucketscribe.providers.dashscope import DashScopeConfig, DashScopeProvider
-from tests.audio import tone_wav
 
 pytestmark = pytest.mark.integration
 
 KEY = "sk-integration"
-
-
-@pytest.fixture(scope="module")
-def media() -> Iterator[str]:
-    app = web.Application()
-    body = tone_wav(0.5)
-
-    async def serve(_: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="audio/wav")
-
-    app.router.add_get("/media/{name}", serve)
-    with BackgroundHttpServer(app) as server:
-        yield f"{server.url}/media"
 
 
 @pytest.fixture

@@ -6,32 +6,21 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.http_thread import BackgroundHttpServer
 from bucketscribe.local.sis_server import SisEmulator
 from bucketscribe.local.speech import FixedSpeechEngine
 from bucketscribe.profiles import Profile, SisOptions
 from bucketscribe.providers.base import ProviderError, SubmitItem, TaskStatus
 from bucketscribe.providers.sis import SisCredentials, SisProvider
-from tests.audio import tone_wav
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def media_url() -> Iterator[str]:
-    app = web.Application()
-    body = tone_wav(0.5)
-
-    async def serve(_: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="audio/wav")
-
-    app.router.add_get("/a.wav", serve)
-    with BackgroundHttpServer(app) as server:
-        yield f"{server.url}/a.wav"
+@pytest.fixture
+def media_url(media: str) -> str:
+    return f"{media}/a.wav"
 
 
 @pytest.fixture
