@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -26,7 +27,7 @@ from tests.audio import tone_wav
 pytestmark = pytest.mark.e2e
 
 FIXED_TEXT = "this is a fixed transcript from the instant engine"
-TIMEOUT_S = 30
+TIMEOUT_S = 60  # generous: the waits return as soon as the jobs are final
 
 
 def http(
@@ -195,15 +196,18 @@ def test_a_throttled_submission_is_retried_until_it_goes_through(stack):
     stack.sis.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=429))
     try:
         ref = stack.upload(tone_wav(1), "incoming/busy/retry.wav")
-        jobs = stack.wait_for_jobs([ref], timeout_s=5)
-        # Wait for the first refused attempt to be recorded.
-        while ref.key not in jobs or jobs[ref.key].attempts == 0:
+        # Wait (bounded) for the first refused attempt to be recorded.
+        deadline = time.monotonic() + TIMEOUT_S
+        jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
+        while (ref.key not in jobs or jobs[ref.key].attempts == 0) and time.monotonic() < deadline:
             jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
-        assert jobs[ref.key].state is JobState.ACCEPTED and jobs[ref.key].error.code == "SIS.0312"
+        refused = jobs[ref.key]
+        assert refused.state is JobState.ACCEPTED, refused
+        assert refused.error is not None and refused.error.code == "SIS.0312", refused.error
     finally:
         stack.sis.set_faults(FaultPlan())
     job = stack.wait_for_jobs([ref], timeout_s=TIMEOUT_S)[ref.key]
-    assert job.state is JobState.DONE and job.attempts >= 2
+    assert job.state is JobState.DONE and job.attempts >= 2, job
     assert stack.list_keys("transcripts/busy/") != []
 
 
