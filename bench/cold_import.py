@@ -17,16 +17,15 @@ import argparse
 import faulthandler
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from results_file import publish  # bench/ is on sys.path when run as a script
+
 ENTRY_POINTS = ("bucketscribe.entrypoints.submit", "bucketscribe.entrypoints.callback")
 ROWS: tuple[tuple[str, str], ...] = (
     ("interpreter only (pass)", "pass"),
@@ -167,12 +166,6 @@ def main() -> int:
         "rows": measure(runs),
         "loaded_after": {entry_point: loaded_modules(entry_point) for entry_point in ENTRY_POINTS},
         "importtime_submit": import_time_by_package(ENTRY_POINTS[0], top=10),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
-        "quick": bool(args.quick),
     }
     checks = {
         f"{module} not loaded by {entry_point}": not loaded[module]
@@ -180,11 +173,7 @@ def main() -> int:
         for module in MUST_STAY_LAZY
     }
     result["checks"] = checks
-    print_table(result)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / "cold_import.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {out}")
+    publish("cold_import", result, quick=bool(args.quick), show=print_table)
     return 0 if all(checks.values()) else 1
 
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
-import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -30,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from results_file import publish  # bench/ is on sys.path when run as a script
+
 RANDOM_SEED = 0
 BEAM_SIZES = (1, 5)
 
@@ -225,17 +224,7 @@ def main() -> int:
     # Whisper can, rarely, decode for a very long time; a benchmark must end, and say where it was.
     faulthandler.dump_traceback_later(args.watchdog, exit=True)
     result = run(1 if args.quick else 3)
-    result["machine"] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-    }
-    result["quick"] = bool(args.quick)
-    print_table(result)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / "engine.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {out}")
+    publish("engine", result, quick=bool(args.quick), show=print_table)
     return 0
 
 

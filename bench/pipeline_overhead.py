@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
-import platform
 import resource
 import statistics
 import sys
@@ -26,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from results_file import publish  # bench/ is on sys.path when run as a script
+
 SAMPLE_RATE = 16_000
 
 
@@ -191,13 +190,7 @@ def main() -> int:
     args = parser.parse_args()
     files = args.files or (10 if args.quick else 50)
     result = run(files, args.timeout)
-    result["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
-    result["quick"] = bool(args.quick)
-    print_table(result)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / "pipeline_overhead.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
+    publish("pipeline_overhead", result, quick=bool(args.quick), show=print_table)
     checks = result["check_submissions_equal_files"] and result["check_all_done"]
     return 0 if checks else 1
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
-import json
 import math
-import platform
 import resource
 import shutil
 import statistics
@@ -33,7 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from results_file import publish  # bench/ is on sys.path when run as a script
+
 BITRATE = 24_000
 
 # Plain words only: no digits or hyphens, whose spelling Whisper may choose differently.
@@ -409,13 +408,7 @@ def main() -> int:
         del row["opus_path"]
     result["files"] = rows
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    result["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
-    result["quick"] = bool(args.quick)
-    print_table(result)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / "transcode.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {out}")
+    publish("transcode", result, quick=bool(args.quick), show=print_table)
     return 0
 
 
