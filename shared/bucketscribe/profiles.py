@@ -140,8 +140,6 @@ class ProfileSet(BaseModel):
             )
         return best
 
-    def by_name(self, name: str) -> Profile:
-        for profile in self.profiles:
-            if profile.name == name:
-                return profile
-        raise LookupError(f"unknown profile {name!r}")
+    def find(self, name: str) -> Profile | None:
+        """The profile called ``name``; None if it was removed since a job was made with it."""
+        return next((profile for profile in self.profiles if profile.name == name), None)

@@ -123,8 +123,7 @@ def sis_callback(job_id: str) -> Response:
     logger.set_correlation_id(job_id)
     metrics.add_metric(name="CallbacksReceived", unit=MetricUnit.Count, value=1)
     raw = app.current_event.body or ""
-    if len(raw.encode("utf-8")) > environment_settings().max_callback_body_bytes:
-        logger.warning("Callback body too large; refused", extra={"job_id": job_id, "bytes": len(raw)})
+    if _oversized(raw):
         return _json(413, {"message": "Payload too large"})
     token = app.current_event.get_query_string_value("token")
     try:
@@ -145,7 +144,7 @@ def dashscope_push() -> Response:
     metrics.add_metric(name="PushesReceived", unit=MetricUnit.Count, value=1)
     settings = environment_settings()
     raw = app.current_event.body or ""
-    if len(raw.encode("utf-8")) > settings.max_callback_body_bytes:
+    if _oversized(raw):
         return _json(413, {"message": "Payload too large"})
     headers = app.current_event.headers
     try:
@@ -189,6 +188,16 @@ def _sent_at(header: str | None, event: TaskFinishedEvent) -> datetime | None:
         # Epoch milliseconds, or seconds: 1e11 s is the year 5138, 1e11 ms is 1973.
         return datetime.fromtimestamp(value / 1000 if value >= 100_000_000_000 else value, tz=UTC)
     return event.time if event.time and event.time.tzinfo else None
+
+
+def _oversized(raw: str) -> bool:
+    size = len(raw.encode("utf-8"))
+    if size > environment_settings().max_callback_body_bytes:
+        logger.warning(
+            "Callback body too large; refused", extra={"path": app.current_event.path, "bytes": size}
+        )
+        return True
+    return False
 
 
 def _claimed_task_id(raw: str) -> str | None:

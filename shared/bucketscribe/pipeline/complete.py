@@ -153,7 +153,7 @@ def _finalize(job: Job, transcript: Transcript, raw: dict | None, ports: Pipelin
     current = ports.jobs.get(job.id)
     if current is not None and current.state.is_final:
         return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=current)
-    profile = ports.profiles.by_name(job.profile) if _has_profile(ports, job.profile) else None
+    profile = ports.profiles.find(job.profile)
     transcript = transcript.model_copy(
         update={
             "source": job.source,
@@ -204,7 +204,3 @@ def _finalize(job: Job, transcript: Transcript, raw: dict | None, ports: Pipelin
     return Completion(
         job_id=job.id, outcome=CompletionOutcome.DONE, job=done, audio_ms=transcript.duration_ms
     )
-
-
-def _has_profile(ports: PipelinePorts, name: str) -> bool:
-    return any(p.name == name for p in ports.profiles.profiles)
