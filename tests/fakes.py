@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from bucketscribe.model import Job, JobError, JobState, Transcript
+from bucketscribe.callback_auth import CallbackClaim
+from bucketscribe.job import Job, JobError, JobState
+from bucketscribe.model import Transcript
+from bucketscribe.pipeline.ports import DeadLetter
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import (
     FileOutcome,
     ProviderError,
+    Push,
+    PushRejected,
     SubmitItem,
     SubmitReceipt,
     TaskResult,
+    TaskSearch,
     TaskStatus,
+    file_key,
 )
 from bucketscribe.storage.base import ObjectInfo
 
@@ -25,6 +33,7 @@ class InMemoryStorage:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.puts: list[tuple[str, str]] = []
+        self.deletes: list[tuple[str, str]] = []
 
     def add(self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         self.objects[(bucket, key)] = (body, content_type)
@@ -55,23 +64,25 @@ class InMemoryStorage:
     def upload(self, bucket: str, key: str, src: Path, *, content_type: str) -> None:
         self.put(bucket, key, src.read_bytes(), content_type=content_type)
 
-    def presign_get(self, bucket: str, key: str, *, expires_s: int) -> str:
-        return f"https://storage.invalid/{bucket}/{key}?expires={expires_s}"
+    def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
+        self.deletes.append((bucket, key))
+
+    def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
+        version = f"&versionId={version_id}" if version_id else ""
+        return f"https://storage.invalid/{bucket}/{key}?expires={expires_s}{version}"
 
     def keys(self, prefix: str = "") -> list[str]:
         return sorted(k for (_, k) in self.objects if k.startswith(prefix))
 
 
 class InMemoryJobStore:
+    """The job store's contract in memory: writes only over the version they were derived from."""
+
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.tasks: dict[tuple[str, str], dict[str, str]] = {}
-
-    def record_task(self, provider: str, task_id: str, files: dict[str, str]) -> None:
-        self.tasks[(provider, task_id)] = dict(files)
-
-    def task_files(self, provider: str, task_id: str) -> dict[str, str]:
-        return dict(self.tasks.get((provider, task_id), {}))
+        self.saves = 0
 
     def create(self, job: Job) -> bool:
         if job.id in self.jobs:
@@ -82,21 +93,26 @@ class InMemoryJobStore:
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
 
-    def claim(self, job: Job, *, now: datetime) -> bool:
+    def save(self, job: Job) -> bool:
         current = self.jobs.get(job.id)
-        if current is None or current.state is not JobState.ACCEPTED:
-            return False
-        if current.claimed_until is not None and current.claimed_until >= now:
+        if current is None or current.version != job.version - 1:
             return False
         self.jobs[job.id] = job
+        self.saves += 1
         return True
 
-    def replace(self, job: Job, *, expected: Iterable[JobState]) -> bool:
-        current = self.jobs.get(job.id)
-        if current is None or current.state not in set(expected):
-            return False
-        self.jobs[job.id] = job
-        return True
+    def bind_task(
+        self, provider: str, task_id: str, files: dict[str, str], *, exclusive: bool = False
+    ) -> dict[str, str]:
+        stored = self.tasks.get((provider, task_id), {})
+        if stored and exclusive and not files.keys() & stored.keys():
+            return dict(stored)
+        merged = {**files, **stored}
+        self.tasks[(provider, task_id)] = merged
+        return dict(merged)
+
+    def task_files(self, provider: str, task_id: str) -> dict[str, str]:
+        return dict(self.tasks.get((provider, task_id), {}))
 
     def due(self, now: datetime, *, limit: int) -> list[Job]:
         open_jobs = [
@@ -106,20 +122,45 @@ class InMemoryJobStore:
         ]
         return sorted(open_jobs, key=lambda j: j.next_check_at or now)[:limit]
 
+    def for_source(self, bucket: str, key: str, *, limit: int = 10) -> list[Job]:
+        mine = [j for j in self.jobs.values() if j.source.bucket == bucket and j.source.key == key]
+        return sorted(mine, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def listing(
+        self, *, state: JobState | None, since: datetime | None, key_prefix: str | None, limit: int
+    ) -> list[Job]:
+        chosen = [
+            j
+            for j in self.jobs.values()
+            if (state is None or j.state is state)
+            and (since is None or j.updated_at >= since)
+            and (key_prefix is None or f"{j.source.bucket}/{j.source.key}".startswith(key_prefix))
+        ]
+        return sorted(chosen, key=lambda j: j.updated_at, reverse=True)[:limit]
+
 
 class FakeProvider:
-    """Records submissions; results are set by the test through ``finish`` / ``fail``."""
+    """Records submissions; results are set by the test through ``finish`` / ``fail`` / ``expire``.
+
+    ``lose_answer`` makes the next submissions create their task and then fail with that error
+    (an answer lost on the way back); ``can_search_tasks`` makes it list tasks by creation time
+    the way DashScope does (a task's files show only once it has finished).
+    """
 
     name = "sis"
     accepts_callback_url = True
     accepted_containers: frozenset[str] | None = frozenset({"wav", "mp3", "mp4", "ogg-opus"})
 
-    def __init__(self, max_files_per_task: int = 1) -> None:
+    def __init__(self, max_files_per_task: int = 1, *, can_search_tasks: bool = False) -> None:
         self.max_files_per_task = max_files_per_task
+        self.can_search_tasks = can_search_tasks
         self.submissions: list[tuple[list[SubmitItem], Profile]] = []
         self.results: dict[str, TaskResult] = {}
         self.fetches: list[str] = []
+        self.searches: list[tuple[datetime, datetime, set[str]]] = []
         self.submit_error: ProviderError | None = None
+        self.lose_answer: ProviderError | None = None
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._counter = 0
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
@@ -133,27 +174,35 @@ class FakeProvider:
             task_id=task_id,
             status=TaskStatus.PENDING,
             files=[FileOutcome(status=TaskStatus.PENDING, file_url=item.media_url) for item in items],
+            created_at=self.clock(),
         )
+        if self.lose_answer is not None:
+            raise self.lose_answer
         return [SubmitReceipt(job_id=item.job_id, task_id=task_id) for item in items]
 
-    def finish(self, task_id: str, transcript: Transcript, raw: dict[str, Any] | None = None) -> None:
-        files = [
-            FileOutcome(
-                status=TaskStatus.DONE,
-                file_url=f.file_url,
-                transcript=transcript,
-                raw=raw or {"status": "FINISHED"},
-            )
-            for f in self.results[task_id].files
+    def tasks_for(self, job_id: str) -> list[str]:
+        """The tasks created for a job (counted at the provider, as a bill would)."""
+        return [
+            f"task-{number}"
+            for number, (items, _) in enumerate(self.submissions, start=1)
+            if any(item.job_id == job_id for item in items)
         ]
-        self.results[task_id] = TaskResult(task_id=task_id, status=TaskStatus.DONE, files=files)
+
+    def _replace_files(self, task_id: str, status: TaskStatus, **outcome: Any) -> None:
+        task = self.results[task_id]
+        files = [FileOutcome(status=status, file_url=f.file_url, **outcome) for f in task.files]
+        self.results[task_id] = task.model_copy(update={"status": status, "files": files})
+
+    def finish(self, task_id: str, transcript: Transcript, raw: dict[str, Any] | None = None) -> None:
+        self._replace_files(
+            task_id, TaskStatus.DONE, transcript=transcript, raw=raw or {"status": "FINISHED"}
+        )
 
     def fail(self, task_id: str, error: JobError) -> None:
-        files = [
-            FileOutcome(status=TaskStatus.FAILED, file_url=f.file_url, error=error)
-            for f in self.results[task_id].files
-        ]
-        self.results[task_id] = TaskResult(task_id=task_id, status=TaskStatus.FAILED, files=files)
+        self._replace_files(task_id, TaskStatus.FAILED, error=error)
+
+    def expire(self, task_id: str) -> None:
+        self.results[task_id] = TaskResult(task_id=task_id, status=TaskStatus.NOT_FOUND)
 
     def load_result(self, outcome: FileOutcome) -> FileOutcome:
         return outcome
@@ -161,3 +210,46 @@ class FakeProvider:
     def fetch(self, task_id: str) -> TaskResult:
         self.fetches.append(task_id)
         return self.results.get(task_id) or TaskResult(task_id=task_id, status=TaskStatus.NOT_FOUND)
+
+    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
+        if not self.can_search_tasks:
+            raise NotImplementedError("this fake provider cannot list tasks")
+        self.searches.append((start, end, set(files)))
+        search = TaskSearch()
+        for task in self.results.values():
+            if task.created_at is None or not start <= task.created_at <= end:
+                continue
+            if task.status is TaskStatus.PENDING:
+                search.undecided += 1
+                continue
+            for outcome in task.files:
+                if outcome.file_url and file_key(outcome.file_url) in files:
+                    search.found[file_key(outcome.file_url)] = task.task_id
+        return search
+
+    def parse_push(self, body: str) -> Push:
+        raise PushRejected("the fake provider does not push")
+
+
+def claim_from_callback_url(url: str) -> tuple[str, CallbackClaim | None]:
+    """The job id and claim a provider presents when it calls ``url`` back (as the route reads them)."""
+    parts = urlsplit(url)
+    job_id = unquote(parts.path.rsplit("/", 1)[-1])
+    return job_id, CallbackClaim.from_query(job_id, dict(parse_qsl(parts.query)))
+
+
+class InMemoryDeadLetters:
+    """A dead-letter queue: messages in, settled messages deleted."""
+
+    def __init__(self, bodies: Sequence[str] = ()) -> None:
+        self.letters = [
+            DeadLetter(message_id=f"m{i}", body=body, receipt=f"r{i}") for i, body in enumerate(bodies)
+        ]
+        self.deleted: list[str] = []
+
+    def receive(self, max_messages: int) -> list[DeadLetter]:
+        waiting = [letter for letter in self.letters if letter.message_id not in self.deleted]
+        return waiting[:max_messages]
+
+    def delete(self, letter: DeadLetter) -> None:
+        self.deleted.append(letter.message_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -43,58 +42,6 @@ class ObjectRef(BaseModel):
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
-
-
-class JobState(StrEnum):
-    ACCEPTED = "ACCEPTED"
-    SUBMITTED = "SUBMITTED"
-    DONE = "DONE"
-    FAILED = "FAILED"
-
-    @property
-    def is_final(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED)
-
-
-class JobError(BaseModel):
-    """Why a job failed, in words a user can act on, plus the provider's own code."""
-
-    code: str
-    message: str
-    retryable: bool = False
-
-
-class Job(BaseModel):
-    id: str
-    source: ObjectRef
-    profile: str = "default"
-    provider: str
-    model: str | None = None
-    state: JobState = JobState.ACCEPTED
-    provider_task_id: str | None = None
-    # The object actually sent to the provider when it is not the upload itself
-    # (the 16 kHz mono Opus extracted from a video, say).
-    media_key: str | None = None
-    # Which file of a multi-file provider task is this job's (host + path of the media URL).
-    provider_file: str | None = None
-    attempts: int = 0
-    error: JobError | None = None
-    outputs: list[str] = Field(default_factory=list)
-    created_at: datetime = Field(default_factory=utc_now)
-    updated_at: datetime = Field(default_factory=utc_now)
-    submitted_at: datetime | None = None
-    finished_at: datetime | None = None
-    # When the reconciler should next ask the provider about this job (unfinished jobs only),
-    # and how many times it has asked.
-    next_check_at: datetime | None = None
-    checks: int = 0
-    # An ACCEPTED job is being submitted by one worker until then; a duplicate event that
-    # arrives meanwhile leaves it alone (a crashed worker's message comes back after this).
-    claimed_until: datetime | None = None
-
-    @classmethod
-    def for_upload(cls, source: ObjectRef, *, profile: str, provider: str, model: str | None = None) -> Job:
-        return cls(id=source.job_id(), source=source, profile=profile, provider=provider, model=model)
 
 
 class Word(BaseModel):

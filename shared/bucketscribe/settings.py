@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bucketscribe.profiles import Profile, ProfileSet
@@ -20,6 +20,9 @@ from bucketscribe.profiles import Profile, ProfileSet
 # SIS promises a result within 6 h and DashScope may queue for hours; the media
 # URL must outlive both, or the provider fetches an expired link.
 DEFAULT_PRESIGN_EXPIRY_S = 12 * 3600
+# What each provider promises or keeps (providers.md §1.6, §4.5).
+SIS_RESULT_WITHIN_S = 6 * 3600
+RESULT_RETENTION_S = {"sis": 72 * 3600, "dashscope": 24 * 3600}
 
 
 class Settings(BaseSettings):
@@ -27,7 +30,6 @@ class Settings(BaseSettings):
 
     # Where things are
     jobs_table: str = "bucketscribe-jobs"
-    idempotency_table: str | None = None
     input_prefix: str = "incoming/"
     output_prefix: str = "transcripts/"
     aws_endpoint_url: str | None = None
@@ -41,6 +43,9 @@ class Settings(BaseSettings):
     callback_base_url: str = "http://127.0.0.1:8080"
     callback_secret: SecretStr | None = None
     callback_secret_name: str | None = None
+    # During a rotation the previous secret still verifies callback URLs handed out before it.
+    callback_secret_previous: SecretStr | None = None
+    callback_secret_previous_name: str | None = None
     status_api_token: SecretStr | None = None
     status_api_token_secret_name: str | None = None
     max_callback_body_bytes: int = 2 * 1024 * 1024
@@ -59,7 +64,15 @@ class Settings(BaseSettings):
     max_check_interval_s: int = Field(default=1800, ge=1)
     job_deadline_s: int = Field(default=12 * 3600, ge=60)
     claim_lease_s: int = Field(default=300, ge=1)
+    # The upload queue's visibility timeout, as deployed: the claim lease must be shorter, so a
+    # dead worker's redelivered message finds its lease run out.
+    queue_visibility_timeout_s: int | None = Field(default=None, ge=1)
+    dead_letter_queue_url: str | None = None
     reconcile_batch: int = Field(default=500, ge=1)
+    submit_retry_after_s: int = Field(default=60, ge=1)
+    max_submit_attempts: int = Field(default=8, ge=1)
+    search_delay_s: int = Field(default=30, ge=0)
+    evidence_wait_s: int = Field(default=3600, ge=1)
 
     # Huawei SIS
     sis_region: str = "cn-north-4"
@@ -92,6 +105,53 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """Refuse settings that contradict each other, naming both and why."""
+        problems = []
+        if (
+            self.queue_visibility_timeout_s is not None
+            and self.claim_lease_s >= self.queue_visibility_timeout_s
+        ):
+            problems.append(
+                f"BUCKETSCRIBE_CLAIM_LEASE_S ({self.claim_lease_s}) must be shorter than the queue's "
+                f"visibility timeout ({self.queue_visibility_timeout_s}): a crashed worker's message "
+                "would come back while its claim still holds"
+            )
+        if self.first_check_after_s > self.max_check_interval_s:
+            problems.append(
+                "BUCKETSCRIBE_FIRST_CHECK_AFTER_S must not exceed BUCKETSCRIBE_MAX_CHECK_INTERVAL_S"
+            )
+        if self.evidence_wait_s >= self.job_deadline_s:
+            problems.append(
+                f"BUCKETSCRIBE_EVIDENCE_WAIT_S ({self.evidence_wait_s}) must be shorter than the job "
+                f"deadline ({self.job_deadline_s}): a lost submission would fail before it is retried"
+            )
+        for provider in self.providers_in_use:
+            retention = RESULT_RETENTION_S[provider]
+            if self.job_deadline_s > retention:
+                problems.append(
+                    f"BUCKETSCRIBE_JOB_DEADLINE_S ({self.job_deadline_s}) is longer than {provider} keeps "
+                    f"results ({retention} s): a job could wait for a result already deleted"
+                )
+        if "sis" in self.providers_in_use and self.presign_expiry_s < SIS_RESULT_WITHIN_S:
+            problems.append(
+                f"BUCKETSCRIBE_PRESIGN_EXPIRY_S ({self.presign_expiry_s}) is shorter than the "
+                f"{SIS_RESULT_WITHIN_S} s in which SIS promises to fetch and transcribe a file"
+            )
+        if "dashscope" in self.providers_in_use and self.presign_expiry_s < self.job_deadline_s:
+            problems.append(
+                f"BUCKETSCRIBE_PRESIGN_EXPIRY_S ({self.presign_expiry_s}) is shorter than the job deadline "
+                f"({self.job_deadline_s}): DashScope queues without a promise and could fetch an expired link"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def providers_in_use(self) -> set[str]:
+        return {profile.provider for profile in self.profile_set.profiles}
 
     @cached_property
     def profile_set(self) -> ProfileSet:

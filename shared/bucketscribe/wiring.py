@@ -19,10 +19,10 @@ from bucketscribe.callback_auth import CallbackSigner
 from bucketscribe.jobs.dynamodb import DynamoJobStore
 from bucketscribe.media.extract import SpeechTrackExtractor
 from bucketscribe.output_keys import OutputLayout
-from bucketscribe.pipeline.ports import Limits, PipelinePorts
+from bucketscribe.pipeline.ports import DeadLetters, Limits, PipelinePorts
 from bucketscribe.providers.base import Provider
 from bucketscribe.secret_store import MissingSecret, resolve_json_secret, resolve_secret
-from bucketscribe.settings import Settings
+from bucketscribe.settings import RESULT_RETENTION_S, Settings
 from bucketscribe.storage.base import ObjectStorage
 from bucketscribe.storage.s3 import S3Storage
 
@@ -85,7 +85,14 @@ def callback_signer(settings: Settings) -> CallbackSigner:
     secret = resolve_secret(
         settings.callback_secret, settings.callback_secret_name, what="the callback secret"
     )
-    return CallbackSigner(secret.encode("utf-8"))
+    previous = None
+    if settings.callback_secret_previous or settings.callback_secret_previous_name:
+        previous = resolve_secret(
+            settings.callback_secret_previous,
+            settings.callback_secret_previous_name,
+            what="the previous callback secret",
+        ).encode("utf-8")
+    return CallbackSigner(secret.encode("utf-8"), previous=previous)
 
 
 def object_storage(settings: Settings) -> ObjectStorage:
@@ -110,16 +117,36 @@ def build_ports(settings: Settings) -> PipelinePorts:
         layout=OutputLayout(input_prefix=settings.input_prefix, output_prefix=settings.output_prefix),
         profiles=settings.profile_set,
         callback_base_url=settings.callback_base_url,
-        limits=Limits(
-            max_media_bytes=settings.max_media_bytes,
-            max_media_duration_s=settings.max_media_duration_s,
-            presign_expiry_s=settings.presign_expiry_s,
-            first_check_after=timedelta(seconds=settings.first_check_after_s),
-            max_check_interval=timedelta(seconds=settings.max_check_interval_s),
-            job_deadline=timedelta(seconds=settings.job_deadline_s),
-            claim_lease=timedelta(seconds=settings.claim_lease_s),
-        ),
+        limits=limits(settings),
+        dead_letters=dead_letters(settings),
     )
+
+
+def limits(settings: Settings) -> Limits:
+    deadline = timedelta(seconds=settings.job_deadline_s)
+    return Limits(
+        max_media_bytes=settings.max_media_bytes,
+        max_media_duration_s=settings.max_media_duration_s,
+        presign_expiry_s=settings.presign_expiry_s,
+        first_check_after=timedelta(seconds=settings.first_check_after_s),
+        max_check_interval=timedelta(seconds=settings.max_check_interval_s),
+        job_deadline=deadline,
+        claim_lease=timedelta(seconds=settings.claim_lease_s),
+        submit_retry_after=timedelta(seconds=settings.submit_retry_after_s),
+        max_submit_attempts=settings.max_submit_attempts,
+        search_delay=timedelta(seconds=settings.search_delay_s),
+        evidence_wait=timedelta(seconds=settings.evidence_wait_s),
+        # A callback can come until the provider drops the result after the deadline.
+        callback_token_ttl=deadline + timedelta(seconds=max(RESULT_RETENTION_S.values())),
+    )
+
+
+def dead_letters(settings: Settings) -> DeadLetters | None:
+    if not settings.dead_letter_queue_url:
+        return None
+    from bucketscribe.queues.sqs import SqsDeadLetters
+
+    return SqsDeadLetters(settings.dead_letter_queue_url, endpoint_url=settings.aws_endpoint_url)
 
 
 @cache

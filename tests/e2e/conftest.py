@@ -29,7 +29,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         reconcile_interval_s=0.5,
         first_check_after_s=1,
         max_check_interval_s=2,
-        names=LocalAwsNames(notification_prefix="", visibility_timeout_s=8),
+        names=LocalAwsNames(notification_prefix="", visibility_timeout_s=30),
+        claim_lease_s=20,
         log_file=tmp_path_factory.mktemp("stack") / "functions.log",
         metrics=True,
     )

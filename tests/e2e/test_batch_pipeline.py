@@ -12,6 +12,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,9 +20,10 @@ import srt
 import webvtt
 
 from bucketscribe.callback_auth import CallbackSigner
+from bucketscribe.job import AttemptState, JobState
 from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.stack import LocalStack
-from bucketscribe.model import JobState, ObjectRef, Transcript
+from bucketscribe.model import ObjectRef, Transcript
 from tests.audio import tone_wav
 
 pytestmark = pytest.mark.e2e
@@ -66,6 +68,12 @@ def notification_body(ref: ObjectRef) -> str:
 
 def signer() -> CallbackSigner:
     return CallbackSigner(os.environ["BUCKETSCRIBE_CALLBACK_SECRET"].encode())
+
+
+def callback_url(stack: LocalStack, job_id: str, attempt: int = 1) -> str:
+    """A genuine callback URL of the job's attempt, as the submission handed it to SIS."""
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    return signer().sis_callback_url(stack.callback_url, job_id, attempt, expires)
 
 
 def test_an_upload_with_an_awkward_key_becomes_transcripts_beside_it(stack):
@@ -162,23 +170,26 @@ def test_forged_callbacks_are_refused_or_ignored(stack):
         job_id = ref.job_id()
         base = f"{stack.callback_url}/callbacks/sis"
         # Wrong token and unknown job: the same 404, and nothing is fetched or written.
-        assert http("POST", f"{base}/{job_id}?token={'0' * 64}", FORGED) == (404, {"message": "Not found"})
-        assert http("POST", f"{base}/{job_id}", FORGED) == (404, {"message": "Not found"})
-        unknown = "f" * 32
-        assert http("POST", f"{base}/{unknown}?token={signer().token_for(unknown)}", FORGED) == (
+        assert http("POST", f"{base}/{job_id}?attempt=1&exp=4102444800&token={'0' * 64}", FORGED) == (
             404,
             {"message": "Not found"},
         )
+        assert http("POST", f"{base}/{job_id}", FORGED) == (404, {"message": "Not found"})
+        assert http("POST", f"{base}/{job_id}?attempt=1&exp=1&token=%C3%A9", FORGED)[0] == 404
+        assert http("POST", callback_url(stack, "f" * 32), FORGED) == (404, {"message": "Not found"})
         # The right token with a tampered body while SIS is still working: the body is ignored.
-        jobs = stack.wait_for_jobs([ref], timeout_s=0.1)
-        while ref.key not in jobs or jobs[ref.key].state is JobState.ACCEPTED:
+        deadline = time.monotonic() + TIMEOUT_S
+        jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
+        while (
+            ref.key not in jobs or jobs[ref.key].state is not JobState.SUBMITTED
+        ) and time.monotonic() < deadline:
             jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
-        status, answer = http("POST", f"{base}/{job_id}?token={signer().token_for(job_id)}", FORGED)
+        status, answer = http("POST", callback_url(stack, job_id), FORGED)
         assert (status, answer) == (200, {"result": "PENDING"})
         assert stack.list_keys("transcripts/forged/") == []
         # Oversized bodies are refused before anything else happens.
         big = b"{" + b" " * (9 * 1024 * 1024) + b"}"
-        assert http("POST", f"{base}/{job_id}?token={signer().token_for(job_id)}", big)[0] == 413
+        assert http("POST", callback_url(stack, job_id), big)[0] == 413
     finally:
         stack.sis.set_faults(FaultPlan())
     job = stack.wait_for_jobs([ref], timeout_s=TIMEOUT_S)[ref.key]
@@ -186,9 +197,7 @@ def test_forged_callbacks_are_refused_or_ignored(stack):
     written = stack.read_output("transcripts/forged/target.wav.json")
     assert b"FORGED" not in written and FIXED_TEXT.encode() in written
     # A forged body after the job is done changes nothing either.
-    assert http("POST", f"{base}/{job_id}?token={signer().token_for(job_id)}", FORGED)[1] == {
-        "result": "ALREADY_FINAL"
-    }
+    assert http("POST", callback_url(stack, job_id), FORGED)[1] == {"result": "ALREADY_FINAL"}
     assert stack.read_output("transcripts/forged/target.wav.json") == written
 
 
@@ -199,15 +208,20 @@ def test_a_throttled_submission_is_retried_until_it_goes_through(stack):
         # Wait (bounded) for the first refused attempt to be recorded.
         deadline = time.monotonic() + TIMEOUT_S
         jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
-        while (ref.key not in jobs or jobs[ref.key].attempts == 0) and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (
+            ref.key not in jobs
+            or not jobs[ref.key].attempts
+            or jobs[ref.key].attempts[0].state is AttemptState.IN_FLIGHT
+        ):
             jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
         refused = jobs[ref.key]
-        assert refused.state is JobState.ACCEPTED, refused
+        assert refused.attempts[0].state is AttemptState.REFUSED, refused
         assert refused.error is not None and refused.error.code == "SIS.0312", refused.error
     finally:
         stack.sis.set_faults(FaultPlan())
     job = stack.wait_for_jobs([ref], timeout_s=TIMEOUT_S)[ref.key]
-    assert job.state is JobState.DONE and job.attempts >= 2, job
+    assert job.state is JobState.DONE, job
+    assert job.attempts[0].state is AttemptState.REFUSED and job.attempts[-1].state is AttemptState.ACCEPTED
     assert stack.list_keys("transcripts/busy/") != []
 
 

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
+from bucketscribe.job import AttemptState, JobState
 from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.stack import LocalStack
-from bucketscribe.model import JobState, ObjectRef, Transcript
+from bucketscribe.model import ObjectRef, Transcript
 from tests.audio import tone_wav
 
 pytestmark = pytest.mark.e2e
@@ -128,11 +129,15 @@ def test_when_every_push_and_callback_is_lost_the_reconciler_finishes_the_jobs(s
 def test_a_push_delivered_twice_writes_the_outputs_once(stack):
     s3 = stack.client("s3")
     s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Enabled"})
+    sent_before = counters(stack).pushes_sent
     stack.set_faults(FaultPlan(duplicate_callback_rate=1.0))
     try:
         refs = upload_many(stack, [f"incoming/ds/twice/{i}.wav" for i in range(3)], tone_wav(0.3))
-        finished(stack, refs)
-        time.sleep(1.0)  # let the duplicate pushes land
+        tasks = {job.provider_task_id for job in finished(stack, refs).values()}
+        # Every task's push and its duplicate answered, before the versions are counted.
+        deadline = time.monotonic() + TIMEOUT_S
+        while counters(stack).pushes_sent - sent_before < 2 * len(tasks) and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         stack.set_faults(FaultPlan())
         s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Suspended"})
@@ -214,12 +219,19 @@ def test_throttled_submissions_back_off_and_nothing_is_lost(stack):
         deadline = time.monotonic() + TIMEOUT_S
         while time.monotonic() < deadline:
             jobs = [stack.job(ref.job_id()) for ref in refs]
-            if all(job and job.attempts >= 1 for job in jobs):
+            # Each first attempt answered (not still in flight).
+            if all(
+                job and job.attempts and job.attempts[0].state is not AttemptState.IN_FLIGHT for job in jobs
+            ):
                 break
             time.sleep(0.1)
-        assert all(job.state is JobState.ACCEPTED and job.error.code.startswith("Throttling") for job in jobs)
+        first_attempts = [job.attempts[0] for job in jobs]
+        assert all(
+            a.state is AttemptState.REFUSED and a.error.code.startswith("Throttling") for a in first_attempts
+        ), first_attempts
     finally:
         stack.set_faults(FaultPlan())
     jobs_done = finished(stack, refs)
     assert {job.state for job in jobs_done.values()} == {JobState.DONE}
-    assert all(job.attempts >= 2 for job in jobs_done.values())
+    assert all(job.attempts[0].state is AttemptState.REFUSED for job in jobs_done.values())
+    assert all(job.attempts[-1].state is AttemptState.ACCEPTED for job in jobs_done.values())

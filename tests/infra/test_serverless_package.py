@@ -244,7 +244,6 @@ def test_three_functions_on_python312_arm64_with_the_core_layer(packaged: Packag
 def test_function_environment_names_secrets_and_builds_the_callback_url(packaged: Packaged) -> None:
     env = packaged.props(_function_id("callback"))["Environment"]["Variables"]
     assert env["BUCKETSCRIBE_JOBS_TABLE"] == {"Ref": "JobsTable"}
-    assert env["BUCKETSCRIBE_IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
     assert env["BUCKETSCRIBE_INPUT_PREFIX"] == "incoming/"
     assert env["BUCKETSCRIBE_OUTPUT_PREFIX"] == "transcripts/"
     assert env["BUCKETSCRIBE_PROFILES"] == PROFILES_PARAM
@@ -303,6 +302,7 @@ def test_callback_api_routes_without_gateway_auth(packaged: Packaged) -> None:
         ("POST", "/callbacks/sis/{job_id}"),
         ("POST", "/callbacks/dashscope"),
         ("GET", "/jobs/{job_id}"),
+        ("GET", "/jobs"),
     }
     callback_arn = {"Fn::GetAtt": [_function_id("callback"), "Arn"]}
     for props in routes.values():
@@ -347,6 +347,10 @@ def _client_calls(module: str, attribute: str) -> set[str]:
     return {"".join(part.capitalize() for part in method.split("_")) for method in methods}
 
 
+def _suffixes(role: dict[str, Any], action: str) -> list[str]:
+    return sorted(_joined_suffix(r) for r in _resources_for(role, action) if "Fn::Join" in r)
+
+
 def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
     roles = {name: packaged.resources[_role_id(packaged.resources[_function_id(name)])] for name in HANDLERS}
     # Derived from the job store's code, so a new DynamoDB call without a permission fails here.
@@ -358,39 +362,58 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
         assert not actions & {
             "dynamodb:Scan",
             "dynamodb:DeleteTable",
-            "s3:DeleteObject",
             "s3:PutBucketPolicy",
+            "s3:DeleteBucket",
         }
-        for call in job_store_calls - {"Query"}:  # Query reads the open-jobs index (reconcile only)
-            assert jobs_table in _resources_for(role, f"dynamodb:{call}"), (name, call)
-        assert [_joined_suffix(r) for r in _resources_for(role, "s3:PutObject")] == ["/transcripts/*"], name
+        for call in job_store_calls - {"Query"}:  # Query reads indexes, each granted where used
+            assert _resources_for(role, f"dynamodb:{call}") == [jobs_table], (name, call)
+        assert _suffixes(role, "s3:PutObject") == ["/transcripts/*"], name
+        # The only deletions: an earlier failure's report, replaced by a transcript.
+        assert _suffixes(role, "s3:DeleteObject") in ([], ["/transcripts/*.error.json"]), name
+        # Every role that heads objects may list, so a missing object is a 404, not a 403.
+        assert _resources_for(role, "s3:ListBucket") == [{"Fn::GetAtt": ["RecordingsBucket", "Arn"]}], name
         assert {"Ref": "SisCredentialsSecret"} in _resources_for(role, "secretsmanager:GetSecretValue")
 
-    submit = roles["submit"]
+    submit, callback, reconcile = roles["submit"], roles["callback"], roles["reconcile"]
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= _actions(submit)
     assert _resources_for(submit, "sqs:ReceiveMessage") == [{"Fn::GetAtt": ["UploadQueue", "Arn"]}]
-    assert _resources_for(submit, "dynamodb:PutItem") == [jobs_table]
-    # It reads uploads, and the speech tracks it extracts and presigns; nothing else.
-    assert sorted(_joined_suffix(r) for r in _resources_for(submit, "s3:GetObject")) == [
-        "/incoming/*",
-        "/transcripts/*.speech.ogg",
+    # Uploads, the speech tracks it extracts and presigns, and the error reports it looks for
+    # when an event comes again (HeadObject needs GetObject); nothing else.
+    reads = ["/incoming/*", "/transcripts/*.error.json", "/transcripts/*.speech.ogg"]
+    assert _suffixes(submit, "s3:GetObject") == reads
+    # The reconciler submits again what needs it, so it reads what the submit function reads,
+    # and drains the dead-letter queue; it queries only the index of due jobs.
+    assert _suffixes(reconcile, "s3:GetObject") == reads
+    assert _suffixes(reconcile, "s3:DeleteObject") == ["/transcripts/*.error.json"]
+    assert _resources_for(reconcile, "sqs:ReceiveMessage") == [
+        {"Fn::GetAtt": ["UploadDeadLetterQueue", "Arn"]}
     ]
-    # Only the status API reads its bearer token.
+    assert _suffixes(reconcile, "dynamodb:Query") == ["/index/by_state_next_check"]
+    # The callback writes outputs, replaces error reports, checks an upload is still there for
+    # a result to be fetched again, and finds jobs by upload for the status API.
+    assert _suffixes(callback, "s3:GetObject") == ["/incoming/*", "/transcripts/*.error.json"]
+    assert _suffixes(callback, "s3:DeleteObject") == ["/transcripts/*.error.json"]
+    assert _suffixes(callback, "dynamodb:Query") == ["/index/by_source"]
+    assert not any(a.startswith("sqs:") for a in _actions(callback))
+    assert _resources_for(submit, "dynamodb:Query") == []
+    # Only the status API reads its bearer token; only the push route reads the push token.
     assert {"Ref": "StatusApiTokenSecret"} not in _resources_for(submit, "secretsmanager:GetSecretValue")
-    callback = roles["callback"]
     assert {"Ref": "StatusApiTokenSecret"} in _resources_for(callback, "secretsmanager:GetSecretValue")
     for other in ("submit", "reconcile"):
         assert {"Ref": "PushTokenSecret"} not in _resources_for(roles[other], "secretsmanager:GetSecretValue")
     assert {"Ref": "PushTokenSecret"} in _resources_for(callback, "secretsmanager:GetSecretValue")
-    assert not any(a.startswith("sqs:") for a in _actions(callback))
-    assert _resources_for(callback, "s3:GetObject") == []
-    assert _resources_for(callback, "dynamodb:Query") == []
-    # One DashScope push per task at a time: the callback holds the idempotency records.
-    assert {"Fn::GetAtt": ["IdempotencyTable", "Arn"]} in _resources_for(callback, "dynamodb:PutItem")
+    assert "IdempotencyTable" not in packaged.resources  # one mechanism: the job store's own writes
 
-    reconcile_queries = _resources_for(roles["reconcile"], "dynamodb:Query")
-    assert [_joined_suffix(r) for r in reconcile_queries] == ["/index/by_state_next_check"]
-    assert _resources_for(roles["reconcile"], "s3:GetObject") == []
+
+def test_the_claim_lease_is_shorter_than_the_queues_visibility_timeout(packaged: Packaged) -> None:
+    visibility = packaged.props("UploadQueue")["VisibilityTimeout"]
+    for name in ("submit", "reconcile"):
+        env = packaged.props(_function_id(name))["Environment"]["Variables"]
+        assert int(env["BUCKETSCRIBE_CLAIM_LEASE_S"]) < int(visibility), name
+    submit_env = packaged.props(_function_id("submit"))["Environment"]["Variables"]
+    assert int(submit_env["BUCKETSCRIBE_QUEUE_VISIBILITY_TIMEOUT_S"]) == int(visibility)
+    reconcile_env = packaged.props(_function_id("reconcile"))["Environment"]["Variables"]
+    assert reconcile_env["BUCKETSCRIBE_DEAD_LETTER_QUEUE_URL"] == {"Ref": "UploadDeadLetterQueue"}
 
 
 def test_tracing_is_a_package_time_switch(
@@ -509,25 +532,25 @@ def test_upload_queue_has_a_dead_letter_queue_and_an_alarm(packaged: Packaged) -
     assert alarms[0]["MetricName"] == "ApproximateNumberOfMessagesVisible"
 
 
-def test_jobs_table_indexes_unfinished_jobs_and_expires_old_ones(packaged: Packaged) -> None:
+def test_jobs_table_indexes_what_the_adapter_queries_and_expires_old_jobs(packaged: Packaged) -> None:
+    from bucketscribe.jobs.dynamodb import jobs_table_definition
+
     jobs = packaged.props("JobsTable")
-    assert jobs["BillingMode"] == "PAY_PER_REQUEST"
-    assert jobs["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
-    (index,) = jobs["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by_state_next_check"
-    assert index["KeySchema"] == [
+    local = jobs_table_definition("jobs")  # what the local stack and the tests create
+    assert jobs["BillingMode"] == local["BillingMode"] == "PAY_PER_REQUEST"
+    assert jobs["KeySchema"] == local["KeySchema"]
+    indexes = {i["IndexName"]: i["KeySchema"] for i in jobs["GlobalSecondaryIndexes"]}
+    assert indexes == {i["IndexName"]: i["KeySchema"] for i in local["GlobalSecondaryIndexes"]}
+    assert indexes["by_state_next_check"] == [
         {"AttributeName": "open_state", "KeyType": "HASH"},
         {"AttributeName": "next_check_at", "KeyType": "RANGE"},
     ]
+    assert {i["Projection"]["ProjectionType"] for i in jobs["GlobalSecondaryIndexes"]} == {"ALL"}
     types = {a["AttributeName"]: a["AttributeType"] for a in jobs["AttributeDefinitions"]}
-    assert types == {"id": "S", "open_state": "S", "next_check_at": "S"}
+    assert types == {a["AttributeName"]: a["AttributeType"] for a in local["AttributeDefinitions"]}
     assert jobs["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert jobs["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert jobs["SSESpecification"]["SSEEnabled"] is True
-
-    idempotency = packaged.props("IdempotencyTable")
-    assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
-    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
 def test_secrets_are_generated_or_empty_never_written_in_the_template(packaged: Packaged) -> None:

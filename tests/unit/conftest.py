@@ -26,6 +26,8 @@ def provider() -> FakeProvider:
 
 @pytest.fixture
 def ports(provider: FakeProvider) -> PipelinePorts:
+    clock = Clock()
+    provider.clock = clock
     return PipelinePorts(
         storage=InMemoryStorage(),
         jobs=InMemoryJobStore(),
@@ -40,5 +42,5 @@ def ports(provider: FakeProvider) -> PipelinePorts:
         ),
         callback_base_url="https://cb.example.com/prod",
         limits=Limits(max_media_bytes=1_000_000, max_media_duration_s=60),
-        clock=Clock(),
+        clock=clock,
     )

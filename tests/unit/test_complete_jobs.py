@@ -1,15 +1,22 @@
 import json
+from datetime import timedelta
 
 import pytest
 
-from bucketscribe.model import JobError, JobState, ObjectRef, Segment, Transcript, Word
-from bucketscribe.pipeline.complete import CompletionOutcome, complete_job, complete_sis_callback
+from bucketscribe.callback_auth import CallbackClaim, CallbackSigner
+from bucketscribe.job import AttemptState, JobError, JobState
+from bucketscribe.model import ObjectRef, Segment, Transcript, Word
+from bucketscribe.pipeline.complete import CompletionOutcome, complete_sis_callback, complete_task
+from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
+from bucketscribe.providers.base import ProviderError
 from tests.audio import tone_wav
+from tests.fakes import claim_from_callback_url
 
 pytestmark = pytest.mark.unit
 
 BUCKET = "recordings"
+LOST = ProviderError("SIS.UNREACHABLE", "Read timed out", retryable=True, maybe_done=True)
 
 
 def submitted(ports, key="incoming/calls/2026-11-20 agent+42.wav"):
@@ -28,10 +35,17 @@ def transcript(text="hello from the provider"):
     )
 
 
+def callback(ports, provider, *, submission=-1, body_task_id=None):
+    """The provider calls the URL it was given in a submission (the last one by default)."""
+    items, _ = provider.submissions[submission]
+    job_id, claim = claim_from_callback_url(items[0].callback_url)
+    return complete_sis_callback(job_id, claim, body_task_id, ports)
+
+
 def test_an_authentic_callback_refetches_and_writes_the_profile_outputs(ports, provider):
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript(), raw={"status": "FINISHED", "segments": []})
-    completion = complete_sis_callback(job.id, ports.signer.token_for(job.id), None, ports)
+    completion = callback(ports, provider)
     assert completion.outcome is CompletionOutcome.DONE
     assert provider.fetches == [job.provider_task_id]
     keys = ports.storage.keys("transcripts/")
@@ -45,59 +59,248 @@ def test_an_authentic_callback_refetches_and_writes_the_profile_outputs(ports, p
     assert done.state is JobState.DONE and done.outputs == [f"{base}.sis.json", f"{base}.json", f"{base}.txt"]
 
 
-@pytest.mark.parametrize("token", [None, "", "0" * 64, "wrong"])
-def test_a_callback_with_a_bad_token_is_refused_and_fetches_nothing(ports, provider, token):
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"attempt": "1", "exp": "4102444800", "token": ""},
+        {"attempt": "1", "exp": "4102444800", "token": "0" * 64},
+        {"attempt": "1", "exp": "4102444800", "token": "é"},  # non-ASCII: refused, never a TypeError
+        {"attempt": "1", "exp": "9" * 40, "token": "x"},
+        {"attempt": "-1", "exp": "1", "token": "x"},
+    ],
+)
+def test_a_callback_with_a_bad_token_is_refused_and_fetches_nothing(ports, provider, query):
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript())
-    completion = complete_sis_callback(job.id, token, None, ports)
+    claim = CallbackClaim.from_query(job.id, query)
+    completion = complete_sis_callback(job.id, claim, None, ports)
     assert completion.outcome is CompletionOutcome.UNKNOWN_JOB
     assert provider.fetches == [] and ports.storage.keys("transcripts/") == []
 
 
+def test_a_token_stops_working_after_its_expiry(ports, provider):
+    job = submitted(ports)
+    provider.finish(job.provider_task_id, transcript())
+    ports.clock.now += ports.limits.callback_token_ttl + timedelta(seconds=1)
+    assert callback(ports, provider).outcome is CompletionOutcome.UNKNOWN_JOB
+    assert provider.fetches == []
+
+
+def test_a_token_of_one_attempt_does_not_open_another(ports, provider):
+    job = submitted(ports)
+    _, claim = claim_from_callback_url(provider.submissions[0][0][0].callback_url)
+    forged = claim.model_copy(update={"attempt": 2})
+    assert complete_sis_callback(job.id, forged, None, ports).outcome is CompletionOutcome.UNKNOWN_JOB
+
+
+def test_callbacks_signed_with_the_previous_secret_work_during_a_rotation(ports, provider):
+    old_signer = ports.signer
+    job = submitted(ports)
+    provider.finish(job.provider_task_id, transcript())
+    ports.signer = CallbackSigner(b"the-new-secret-0123456789", previous=b"unit-test-secret-0123456789")
+    assert callback(ports, provider).outcome is CompletionOutcome.DONE
+    ports.signer = CallbackSigner(b"the-new-secret-0123456789")  # rotation over: the old URLs stop
+    assert not ports.signer.verify(
+        claim_from_callback_url(provider.submissions[0][0][0].callback_url)[1], ports.clock()
+    )
+    assert old_signer is not ports.signer
+
+
 def test_an_unknown_job_looks_the_same_as_a_bad_token(ports, provider):
-    completion = complete_sis_callback("nope", ports.signer.token_for("nope"), None, ports)
+    exp = int((ports.clock() + timedelta(hours=1)).timestamp())
+    claim = CallbackClaim(job_id="nope", attempt=1, expires=exp, token=ports.signer.token_for("nope", 1, exp))
+    completion = complete_sis_callback("nope", claim, None, ports)
     assert completion.outcome is CompletionOutcome.UNKNOWN_JOB and provider.fetches == []
 
 
 def test_duplicate_callbacks_write_outputs_once(ports, provider):
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript())
-    token = ports.signer.token_for(job.id)
-    first = complete_sis_callback(job.id, token, None, ports)
+    first = callback(ports, provider)
     writes = len(ports.storage.puts)
-    second = complete_sis_callback(job.id, token, None, ports)
+    second = callback(ports, provider)
     assert (first.outcome, second.outcome) == (CompletionOutcome.DONE, CompletionOutcome.ALREADY_FINAL)
     assert len(ports.storage.puts) == writes
 
 
 def test_a_callback_before_the_task_is_done_changes_nothing(ports, provider):
-    job = submitted(ports)
-    completion = complete_sis_callback(job.id, ports.signer.token_for(job.id), None, ports)
+    submitted(ports)
+    completion = callback(ports, provider)
     assert completion.outcome is CompletionOutcome.PENDING
-    assert ports.jobs.get(job.id).state is JobState.SUBMITTED
 
 
-def test_a_callback_before_the_task_id_is_recorded_asks_the_provider_about_the_claimed_task(ports, provider):
-    job = submitted(ports)
-    task_id = job.provider_task_id
-    # Simulate the race: the provider called back before we stored its task id.
-    ports.jobs.jobs[job.id] = job.model_copy(update={"state": JobState.ACCEPTED, "provider_task_id": None})
-    provider.finish(task_id, transcript())
-    completion = complete_sis_callback(job.id, ports.signer.token_for(job.id), task_id, ports)
-    assert completion.outcome is CompletionOutcome.DONE and provider.fetches == [task_id]
+def test_a_recorded_task_is_asked_about_whatever_task_the_body_names(ports, provider):
+    victim = submitted(ports, "incoming/victim.wav")
+    attacker = submitted(ports, "incoming/attacker.wav")
+    provider.finish(victim.provider_task_id, transcript("the victim's private words"))
+    completion = callback(ports, provider, body_task_id=victim.provider_task_id)  # attacker's URL
+    assert completion.outcome is CompletionOutcome.PENDING  # attacker's own task, still running
+    assert provider.fetches == [attacker.provider_task_id]
+    assert ports.storage.keys("transcripts/") == []
+
+
+def test_a_callback_naming_another_jobs_task_binds_nothing_and_fails_nothing(ports, provider):
+    victim = submitted(ports, "incoming/victim.wav")
+    provider.finish(victim.provider_task_id, transcript("the victim's private words"))
+    # The attacker's own job never got a task recorded (its answer was lost) ...
+    provider.lose_answer = LOST
+    attacker = submitted(ports, "incoming/attacker.wav")
+    provider.lose_answer = None
+    # ... and holding that job's callback URL, it names the victim's task, then a made-up one.
+    stolen = callback(ports, provider, body_task_id=victim.provider_task_id)
+    made_up = callback(ports, provider, body_task_id="made-up-task")
+    assert (stolen.outcome, made_up.outcome) == (CompletionOutcome.IGNORED, CompletionOutcome.IGNORED)
+    assert "another job" in stolen.reason
+    job = ports.jobs.get(attacker.id)
+    assert job.state is JobState.SUBMITTING and job.error is None
+    assert ports.storage.keys("transcripts/") == []
+
+
+def test_a_task_created_outside_the_attempts_window_is_not_bound(ports, provider):
+    provider.lose_answer = LOST
+    job = submitted(ports, "incoming/lost.wav")
+    provider.lose_answer = None
+    # A task of someone else's, created hours later, that no job of ours recorded.
+    ports.clock.now += timedelta(hours=3)
+    provider.submit([], ports.profiles.profiles[0])
+    task_id = f"task-{len(provider.submissions)}"
+    provider.finish(task_id, transcript("not yours"))
+    completion = callback(ports, provider, submission=0, body_task_id=task_id)
+    assert completion.outcome is CompletionOutcome.IGNORED and "not created while" in completion.reason
+    assert ports.jobs.get(job.id).state is JobState.SUBMITTING
+
+
+def test_the_callback_of_an_attempt_whose_answer_was_lost_binds_its_task_and_finishes(ports, provider):
+    provider.lose_answer = LOST
+    job = submitted(ports, "incoming/lost.wav")
+    provider.lose_answer = None
+    (task_id,) = provider.tasks_for(job.id)
+    provider.finish(task_id, transcript("found through the callback"))
+    completion = callback(ports, provider, body_task_id=task_id)
+    assert completion.outcome is CompletionOutcome.DONE
+    done = ports.jobs.get(job.id)
+    assert done.attempts[0].state is AttemptState.ACCEPTED and done.attempts[0].bound_by == "callback"
+    assert ports.jobs.task_files("sis", task_id) == {job.id: done.attempts[0].provider_file}
+    assert provider.tasks_for(job.id) == [task_id]
+
+
+def test_a_late_task_of_an_abandoned_attempt_is_used_and_the_second_is_not_written_again(ports, provider):
+    provider.lose_answer = LOST
+    job = submitted(ports, "incoming/late.wav")
+    provider.lose_answer = None
+    # No callback within the evidence wait: a second attempt is made (the documented residual).
+    ports.clock.now += ports.limits.evidence_wait + timedelta(seconds=1)
+    report = reconcile(ports)
+    assert (report.abandoned, report.submitted) == (1, 1)
+    first, second = provider.tasks_for(job.id)
+    provider.finish(first, transcript("the first attempt's result"))
+    assert callback(ports, provider, submission=0, body_task_id=first).outcome is CompletionOutcome.DONE
+    writes = len(ports.storage.puts)
+    provider.finish(second, transcript("the second attempt's result"))
+    assert callback(ports, provider, submission=1).outcome is CompletionOutcome.ALREADY_FINAL
+    assert len(ports.storage.puts) == writes
+    assert "first attempt" in ports.storage.get(BUCKET, "transcripts/late.wav.txt").decode()
 
 
 def test_a_failed_provider_task_fails_the_job_with_its_reason(ports, provider):
     job = submitted(ports)
     provider.fail(job.provider_task_id, JobError(code="SIS.0535", message="Audio format is invalid!"))
-    completion = complete_job(job, ports)
+    completion = callback(ports, provider)
     assert completion.outcome is CompletionOutcome.FAILED
     report = json.loads(ports.storage.get(BUCKET, "transcripts/calls/2026-11-20 agent+42.wav.error.json"))
     assert report["error"]["code"] == "SIS.0535"
     assert ports.jobs.get(job.id).error.message == "Audio format is invalid!"
 
 
-def test_an_expired_provider_task_fails_the_job(ports, provider):
+def test_an_expired_result_gets_one_new_attempt_while_the_upload_is_there(ports, provider):
     job = submitted(ports)
-    del provider.results[job.provider_task_id]
-    assert complete_job(job, ports).outcome is CompletionOutcome.FAILED
+    provider.expire(job.provider_task_id)
+    assert callback(ports, provider).outcome is CompletionOutcome.RESUBMIT
+    ports.clock.now += timedelta(seconds=1)
+    assert reconcile(ports).submitted == 1
+    again = ports.jobs.get(job.id)
+    assert [a.state for a in again.attempts] == [AttemptState.EXPIRED, AttemptState.ACCEPTED]
+    provider.expire(again.provider_task_id)  # and once more: now it fails, saying why
+    assert callback(ports, provider).outcome is CompletionOutcome.FAILED
+    failed = ports.jobs.get(job.id)
+    assert failed.error.code == "RESULT_EXPIRED" and "expired twice" in failed.error.message
+
+
+def test_an_expired_result_of_a_deleted_upload_fails_with_the_reason(ports, provider):
+    job = submitted(ports)
+    provider.expire(job.provider_task_id)
+    ports.storage.delete(BUCKET, job.source.key)
+    assert callback(ports, provider).outcome is CompletionOutcome.FAILED
+    assert "the upload is gone" in ports.jobs.get(job.id).error.message
+
+
+def test_a_result_after_the_deadline_failure_wins_and_replaces_the_error_report(ports, provider):
+    job = submitted(ports)
+    ports.clock.now += ports.limits.job_deadline + timedelta(minutes=1)
+    reconcile(ports)
+    report_key = "transcripts/calls/2026-11-20 agent+42.wav.error.json"
+    assert ports.jobs.get(job.id).error.code == "PROVIDER_TIMEOUT" and ports.storage.head(BUCKET, report_key)
+    provider.finish(job.provider_task_id, transcript("late but good"))
+    assert callback(ports, provider).outcome is CompletionOutcome.DONE
+    assert ports.jobs.get(job.id).state is JobState.DONE
+    assert ports.storage.head(BUCKET, report_key) is None
+
+
+def test_a_success_removes_an_earlier_uploads_error_report(ports, provider):
+    key = "incoming/retry.wav"
+    ports.storage.add(BUCKET, key, b"")
+    submit_uploads([ObjectRef(bucket=BUCKET, key=key)], ports)
+    assert ports.storage.head(BUCKET, "transcripts/retry.wav.error.json")
+    job = submitted(ports, key)  # a good re-upload of the same key
+    provider.finish(job.provider_task_id, transcript())
+    assert callback(ports, provider).outcome is CompletionOutcome.DONE
+    assert ports.storage.head(BUCKET, "transcripts/retry.wav.error.json") is None
+
+
+def test_two_pushes_of_one_task_write_the_outputs_once(ports, provider):
+    provider.max_files_per_task = 10
+    provider.accepts_callback_url = False
+    job = submitted(ports, "incoming/pushed.wav")
+    provider.finish(job.provider_task_id, transcript())
+    # The first push is writing (it holds the finishing lease) when the second arrives.
+    held = ports.jobs.get(job.id).begin_finishing(
+        ports.clock(), until=ports.clock() + timedelta(minutes=1), owner="the-first-push"
+    )
+    assert ports.jobs.save(held)
+    (busy,) = complete_task("sis", job.provider_task_id, ports)
+    assert busy.outcome is CompletionOutcome.BUSY and ports.storage.keys("transcripts/") == []
+
+
+def test_a_push_for_a_task_that_is_not_ours_is_ignored_and_one_not_bound_yet_is_deferred(ports, provider):
+    from bucketscribe.pipeline.complete import UnknownTask
+
+    assert complete_task("sis", "someone-elses-task", ports) == []
+    provider.lose_answer = LOST
+    job = submitted(ports, "incoming/lost.wav")
+    provider.lose_answer = None
+    (task_id,) = provider.tasks_for(job.id)
+    with pytest.raises(UnknownTask):
+        complete_task("sis", task_id, ports)
+
+
+def test_a_callback_racing_the_workers_own_record_of_the_task_still_finishes_the_job(ports, provider):
+    from bucketscribe.pipeline import complete
+
+    job = submitted(ports, "incoming/fast.wav")
+    task_id = job.provider_task_id
+    provider.finish(task_id, transcript("fast provider"))
+    # The callback arrived while the attempt was still unrecorded; the worker records the task
+    # between the callback's read of the job and its own write.
+    unrecorded = job.model_copy(
+        update={
+            "state": JobState.SUBMITTING,
+            "version": job.version - 1,
+            "attempts": [
+                job.attempts[0].model_copy(update={"state": AttemptState.IN_FLIGHT, "task_id": None})
+            ],
+        }
+    )
+    attempt = unrecorded.attempts[0]
+    completion = complete._bind_claimed_task(unrecorded, attempt, task_id, ports)
+    assert completion.outcome is CompletionOutcome.DONE

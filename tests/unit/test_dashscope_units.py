@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from bucketscribe.callback_auth import push_refusal
+from bucketscribe.callback_auth import same_secret, stale
 from bucketscribe.profiles import DashScopeOptions, Profile
-from bucketscribe.providers.dashscope_push import PushRejected, TaskFinishedEvent
+from bucketscribe.providers.base import PushRejected
+from bucketscribe.providers.dashscope_push import TaskFinishedEvent
 from bucketscribe.providers.dashscope_result import DashScopeResultError, transcript_from_dashscope
 from bucketscribe.rate_limit import RateLimiter
 
@@ -132,19 +133,21 @@ def event(**overrides):
 def test_push_event_parsing():
     parsed = TaskFinishedEvent.parse(event())
     assert parsed.data.task_id == "t1" and parsed.time == datetime(2026, 11, 20, 9, tzinfo=UTC)
+    assert parsed.as_push().sent_at == parsed.time
     for bad in (event(source="acs.other"), event(type="x"), event(data={}), "nope", "[]"):
         with pytest.raises(PushRejected):
             TaskFinishedEvent.parse(bad)
 
 
-def test_push_refusals():
+def test_push_credentials_and_freshness():
     now = datetime(2026, 11, 20, 9, tzinfo=UTC)
-    assert push_refusal("secret", "secret", now - timedelta(seconds=59), now) is None
-    assert push_refusal("secret", "secret", now + timedelta(seconds=30), now) is None
-    assert "credential" in push_refusal(None, "secret", now, now)
-    assert "credential" in push_refusal("wrong", "secret", now, now)
-    assert "timestamp" in push_refusal("secret", "secret", None, now)
-    assert "more than 60 s" in push_refusal("secret", "secret", now - timedelta(seconds=61), now)
+    assert same_secret("secret", "secret")
+    assert not same_secret(None, "secret") and not same_secret("wrong", "secret")
+    assert not same_secret("sécret", "secret")  # any text is safe to compare
+    assert stale(now - timedelta(seconds=59), now) is None
+    assert stale(now + timedelta(seconds=30), now) is None
+    assert "timestamp" in stale(None, now)
+    assert "more than 60 s" in stale(now - timedelta(seconds=61), now)
 
 
 def test_rate_limiter_spaces_requests():

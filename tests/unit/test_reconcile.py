@@ -2,7 +2,8 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.model import JobError, JobState, ObjectRef, Segment, Transcript
+from bucketscribe.job import AttemptState, JobError, JobState
+from bucketscribe.model import ObjectRef, Segment, Transcript
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
 from bucketscribe.providers.base import ProviderError
@@ -100,17 +101,76 @@ def test_jobs_of_one_task_are_fetched_once(ports, provider):
     assert (report.due, report.tasks_fetched) == (3, 1)  # one query for the three files of the task
 
 
-def test_an_upload_never_submitted_fails_at_the_deadline_naming_the_dead_letter_queue(ports, provider):
+def test_an_upload_never_submitted_fails_at_the_deadline_with_the_last_reason(ports, provider):
     provider.submit_error = ProviderError("SIS.0312", "busy", retryable=True)
     ports.storage.add("recordings", "incoming/stuck.wav", tone_wav(1))
     (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/stuck.wav")], ports)
-    ports.clock.now += ports.limits.first_check_after
-    assert reconcile(ports).due == 0  # the queue still owns it
-    ports.clock.now += ports.limits.job_deadline
+    ports.clock.now += ports.limits.job_deadline + timedelta(seconds=1)
     assert reconcile(ports).failed == 1
     failed = ports.jobs.get(result.job_id)
-    assert failed.error.code == "NEVER_SUBMITTED" and "dead-letter queue" in failed.error.message
-    assert "busy" in failed.error.message
+    assert failed.error.code == "NEVER_SUBMITTED" and "busy" in failed.error.message
+    assert "bucketscribe redrive" in failed.error.message
+    assert ports.storage.get("recordings", "transcripts/stuck.wav.error.json")
+
+
+def test_a_job_a_worker_is_still_submitting_is_not_failed_or_taken_over(ports, provider):
+    ports.storage.add("recordings", "incoming/slow.wav", tone_wav(1))
+    ref = ObjectRef(bucket="recordings", key="incoming/slow.wav")
+    from bucketscribe.pipeline.intake import accept_upload
+
+    job, _ = accept_upload(ref, ports)  # claimed: the worker is extracting a long video, say
+    ports.clock.now += ports.limits.claim_lease / 2
+    report = reconcile(ports)
+    assert report.failed == 0 and provider.submissions == []
+    current = ports.jobs.get(job.id)
+    assert current.state is JobState.ACCEPTED and current.next_check_at == current.claimed_until
+
+
+def test_a_dead_workers_submission_is_resolved_from_the_providers_listing(ports, provider):
+    provider.can_search_tasks = True
+    provider.max_files_per_task = 10
+    provider.lose_answer = ProviderError("HTTP.500", "InternalError", retryable=True, maybe_done=True)
+    ports.storage.add("recordings", "incoming/batch.wav", tone_wav(1))
+    (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/batch.wav")], ports)
+    provider.lose_answer = None
+    (task_id,) = provider.tasks_for(result.job_id)
+    # The listing only shows a task's files once it has finished: until then, wait.
+    ports.clock.now += ports.limits.search_delay
+    report = reconcile(ports)
+    assert (report.resolved, report.abandoned, report.still_pending) == (0, 0, 1)
+    provider.finish(task_id, transcript())
+    ports.clock.now = ports.jobs.get(result.job_id).next_check_at
+    report = reconcile(ports)
+    assert (report.resolved, report.finished, report.submitted) == (1, 1, 0)
+    done = ports.jobs.get(result.job_id)
+    assert done.state is JobState.DONE and done.attempts[0].bound_by == "listing"
+    assert provider.tasks_for(result.job_id) == [task_id]
+
+
+def test_a_submission_the_provider_never_received_is_made_again_once_the_listing_shows_none(ports, provider):
+    provider.can_search_tasks = True
+    ports.storage.add("recordings", "incoming/never-arrived.wav", tone_wav(1))
+    provider.submit_error = ProviderError("HTTP.503", "reset", retryable=True, maybe_done=True)
+    (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/never-arrived.wav")], ports)
+    provider.submit_error = None
+    ports.clock.now += ports.limits.search_delay
+    report = reconcile(ports)
+    assert (report.abandoned, report.submitted) == (1, 1)
+    job = ports.jobs.get(result.job_id)
+    assert [a.state for a in job.attempts] == [AttemptState.ABANDONED, AttemptState.ACCEPTED]
+    assert len(provider.submissions) == 1
+
+
+def test_without_a_listing_the_attempts_callback_is_awaited_for_the_evidence_wait(ports, provider):
+    ports.storage.add("recordings", "incoming/sis.wav", tone_wav(1))
+    provider.lose_answer = ProviderError("SIS.UNREACHABLE", "timed out", retryable=True, maybe_done=True)
+    (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/sis.wav")], ports)
+    provider.lose_answer = None
+    ports.clock.now += ports.limits.search_delay
+    assert reconcile(ports).due == 0  # nothing to do before the wait is over
+    ports.clock.now = ports.jobs.get(result.job_id).next_check_at
+    assert reconcile(ports).abandoned == 1
+    assert len(provider.tasks_for(result.job_id)) == 2  # the documented residual: answer and callback lost
 
 
 def test_a_push_out_of_time_leaves_the_rest_due_for_the_reconciler(ports, provider):
@@ -149,3 +209,21 @@ def test_a_reconcile_run_out_of_time_leaves_jobs_due(ports, provider):
     report = reconcile(ports, out_of_time=lambda: True)
     assert (report.due, report.finished, report.left_for_next_run) == (2, 0, 2)
     assert reconcile(ports).finished == 2
+
+
+def test_one_jobs_storage_error_does_not_abort_the_run(ports, provider):
+    broken = submitted(ports, "broken.wav")
+    fine = submitted(ports, "fine.wav")
+    real_put = ports.storage.put
+
+    def put(bucket, key, body, *, content_type):
+        if key.startswith("transcripts/broken.wav"):
+            raise ConnectionError("S3 refused the write")
+        real_put(bucket, key, body, content_type=content_type)
+
+    ports.storage.put = put
+    ports.clock.now += ports.limits.job_deadline + timedelta(minutes=1)
+    report = reconcile(ports)
+    assert ports.jobs.get(fine.id).state is JobState.FAILED
+    assert ports.storage.head("recordings", "transcripts/fine.wav.error.json") is not None
+    assert report.provider_errors == 1 and ports.jobs.get(broken.id).state is JobState.FAILED

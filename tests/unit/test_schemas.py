@@ -10,7 +10,8 @@ from types import ModuleType
 
 import pytest
 
-from bucketscribe.model import Job, ObjectRef, Segment, Transcript, Word
+from bucketscribe.job import Job
+from bucketscribe.model import ObjectRef, Segment, Transcript, Word, utc_now
 from bucketscribe.render import render
 
 pytestmark = pytest.mark.unit
@@ -73,7 +74,12 @@ def test_rendered_transcript_and_job_validate_against_their_schemas(generator: M
     jsonschema.validate(json.loads(render(transcript, "json")), transcript_schema)
     job_schema = json.loads((generator.SCHEMA_DIR / "job.schema.json").read_text(encoding="utf-8"))
     jsonschema.validate(
-        json.loads(Job.for_upload(source, profile="default", provider="sis").model_dump_json()), job_schema
+        json.loads(
+            Job.for_upload(
+                source, profile="default", provider="sis", model=None, now=utc_now()
+            ).model_dump_json()
+        ),
+        job_schema,
     )
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"provider": "sis", "segments": [{"start_ms": -1}]}, transcript_schema)

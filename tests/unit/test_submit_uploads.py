@@ -1,15 +1,21 @@
 import json
+from datetime import timedelta
 
 import pytest
 
-from bucketscribe.model import JobState, ObjectRef
+from bucketscribe.job import AttemptState, JobState
+from bucketscribe.model import ObjectRef
+from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
 from bucketscribe.providers.base import ProviderError
 from tests.audio import tone_wav
+from tests.fakes import claim_from_callback_url
 
 pytestmark = pytest.mark.unit
 
 BUCKET = "recordings"
+BUSY = ProviderError("SIS.0312", "too many concurrent jobs", retryable=True)
+LOST = ProviderError("SIS.UNREACHABLE", "Read timed out", retryable=True, maybe_done=True)
 
 
 def upload(ports, key: str, body: bytes) -> ObjectRef:
@@ -17,18 +23,22 @@ def upload(ports, key: str, body: bytes) -> ObjectRef:
     return ObjectRef(bucket=BUCKET, key=key)
 
 
-def test_a_valid_upload_becomes_one_submitted_job_with_a_signed_callback(ports, provider):
+def test_a_valid_upload_becomes_one_submitted_job_with_an_attempt_bound_callback(ports, provider):
     ref = upload(ports, "incoming/calls/2026-11-20 agent+42.wav", tone_wav(1))
     (result,) = submit_uploads([ref], ports)
     assert result.outcome is UploadOutcome.SUBMITTED
     job = ports.jobs.get(result.job_id)
     assert job.state is JobState.SUBMITTED and job.provider_task_id == "task-1"
     assert job.profile == "calls" and job.source.etag
+    assert [(a.number, a.state, a.bound_by) for a in job.attempts] == [(1, AttemptState.ACCEPTED, "answer")]
     ((items, profile),) = provider.submissions
     assert profile.name == "calls"
     assert items[0].media_url.startswith("https://storage.invalid/recordings/incoming/calls/")
-    token = ports.signer.token_for(job.id)
-    assert items[0].callback_url == f"https://cb.example.com/prod/callbacks/sis/{job.id}?token={token}"
+    assert items[0].callback_url.startswith(
+        f"https://cb.example.com/prod/callbacks/sis/{job.id}?attempt=1&exp="
+    )
+    job_id, claim = claim_from_callback_url(items[0].callback_url)
+    assert job_id == job.id and ports.signer.verify(claim, ports.clock())
 
 
 def test_the_same_upload_three_times_submits_once(ports, provider):
@@ -38,11 +48,33 @@ def test_the_same_upload_three_times_submits_once(ports, provider):
     assert len(provider.submissions) == 1
 
 
+def test_one_batch_holding_the_same_upload_twice_submits_it_once(ports, provider):
+    ref = upload(ports, "incoming/twice.wav", tone_wav(1))
+    results = submit_uploads([ref, ref], ports)
+    assert [r.outcome for r in results] == [UploadOutcome.SUBMITTED, UploadOutcome.DUPLICATE]
+    assert len(provider.submissions) == 1
+
+
 def test_a_reupload_with_new_content_is_a_new_job(ports, provider):
     first = submit_uploads([upload(ports, "incoming/a.wav", tone_wav(1))], ports)[0]
     second = submit_uploads([upload(ports, "incoming/a.wav", tone_wav(2))], ports)[0]
     assert second.outcome is UploadOutcome.SUBMITTED and second.job_id != first.job_id
     assert len(provider.submissions) == 2
+
+
+def test_the_presigned_media_url_pins_the_version_the_job_recorded(ports, provider):
+    ref = upload(ports, "incoming/v.wav", tone_wav(1))
+    real_head = ports.storage.head
+
+    def versioned_head(bucket, key):
+        info = real_head(bucket, key)
+        return info.model_copy(update={"version_id": "v-3HL4kqt"}) if info else None
+
+    ports.storage.head = versioned_head
+    (result,) = submit_uploads([ref], ports)
+    ((items, _),) = provider.submissions
+    assert "versionId=v-3HL4kqt" in items[0].media_url
+    assert ports.jobs.get(result.job_id).source.version_id == "v-3HL4kqt"
 
 
 @pytest.mark.parametrize(
@@ -88,17 +120,103 @@ def test_bad_input_is_rejected_with_an_error_file_and_a_failed_job(ports, provid
     assert ports.storage.get(BUCKET, key) == body
 
 
-def test_a_busy_provider_means_retry_later_and_the_next_attempt_submits(ports, provider):
-    ref = upload(ports, "incoming/a.wav", tone_wav(1))
-    provider.submit_error = ProviderError("SIS.0312", "too many concurrent jobs", retryable=True)
-    (result,) = submit_uploads([ref], ports)
-    assert result.outcome is UploadOutcome.RETRY
+def test_a_key_too_long_for_its_outputs_is_refused_up_front_with_a_report_under_a_short_key(ports, provider):
+    key = "incoming/" + "d" * 995 + ".wav"  # fits S3's 1 024 bytes; "transcripts/…speech.ogg" would not
+    (result,) = submit_uploads([upload(ports, key, tone_wav(1))], ports)
+    assert result.outcome is UploadOutcome.REJECTED and "1 024-byte key limit" in result.reason
     job = ports.jobs.get(result.job_id)
-    assert job.state is JobState.ACCEPTED and job.attempts == 1 and job.error.code == "SIS.0312"
+    assert job.error.code == "KEY_TOO_LONG" and provider.submissions == []
+    report = json.loads(ports.storage.get(BUCKET, f"transcripts/_errors/{job.id}.error.json"))
+    assert report["source"]["key"] == key
+
+
+def test_a_busy_provider_is_retried_later_by_the_reconciler_not_the_queue(ports, provider):
+    ref = upload(ports, "incoming/a.wav", tone_wav(1))
+    provider.submit_error = BUSY
+    (result,) = submit_uploads([ref], ports)
+    # The job is recorded and owns its retries: the notification is done with.
+    assert result.outcome is UploadOutcome.DEFERRED
+    job = ports.jobs.get(result.job_id)
+    assert job.state is JobState.ACCEPTED and job.error.code == "SIS.0312"
+    assert job.next_check_at == ports.clock.now + ports.limits.submit_retry_after
     provider.submit_error = None
-    (again,) = submit_uploads([ref], ports)
-    assert again.outcome is UploadOutcome.SUBMITTED
-    assert ports.jobs.get(result.job_id).attempts == 2
+    ports.clock.now = job.next_check_at
+    assert reconcile(ports).submitted == 1
+    again = ports.jobs.get(result.job_id)
+    assert again.state is JobState.SUBMITTED
+    assert [a.state for a in again.attempts] == [AttemptState.REFUSED, AttemptState.ACCEPTED]
+    assert again.attempts[1].reason == "retry after SIS.0312"
+
+
+def test_refusals_back_off_and_fail_with_the_last_reason_after_the_last_attempt(ports, provider):
+    ref = upload(ports, "incoming/never.wav", tone_wav(1))
+    provider.submit_error = BUSY
+    (result,) = submit_uploads([ref], ports)
+    waits = []
+    while (job := ports.jobs.get(result.job_id)).state is JobState.ACCEPTED:
+        waits.append(job.next_check_at - ports.clock.now)
+        ports.clock.now = job.next_check_at
+        reconcile(ports)
+    assert len(job.attempts) == ports.limits.max_submit_attempts
+    assert waits == sorted(waits) and waits[0] == ports.limits.submit_retry_after
+    assert job.state is JobState.FAILED and job.error.code == "NEVER_SUBMITTED"
+    assert "too many concurrent jobs" in job.error.message and "bucketscribe redrive" in job.error.message
+    assert json.loads(ports.storage.get(BUCKET, "transcripts/never.wav.error.json"))["error"]["code"] == (
+        "NEVER_SUBMITTED"
+    )
+
+
+def test_a_lost_answer_is_never_resubmitted_blindly(ports, provider):
+    ref = upload(ports, "incoming/lost.wav", tone_wav(1))
+    provider.lose_answer = LOST  # the provider creates the job, then the answer is lost
+    (result,) = submit_uploads([ref], ports)
+    assert result.outcome is UploadOutcome.DEFERRED
+    job = ports.jobs.get(result.job_id)
+    assert job.state is JobState.SUBMITTING and job.current_attempt.state is AttemptState.UNCERTAIN
+    provider.lose_answer = None
+    # The queue redelivers the notification (and again): nothing is sent twice.
+    for _ in range(2):
+        assert submit_uploads([ref], ports)[0].outcome is UploadOutcome.DUPLICATE
+    assert provider.tasks_for(job.id) == ["task-1"]
+
+
+def test_a_failed_write_after_the_provider_accepted_is_retried_not_the_submission(ports, provider):
+    ref = upload(ports, "incoming/outage.wav", tone_wav(1))
+    real_save = ports.jobs.save
+    failures = iter([False, True, True])  # the attempt is written, then two writes fail
+
+    def flaky_save(job):
+        if next(failures, False):
+            raise ConnectionError("job store unavailable")
+        return real_save(job)
+
+    ports.jobs.save = flaky_save
+    import bucketscribe.pipeline.job_writes as job_writes
+
+    sleeps = []
+    original = job_writes.with_store_retries.__kwdefaults__["sleep"]
+    job_writes.with_store_retries.__kwdefaults__["sleep"] = sleeps.append
+    try:
+        (result,) = submit_uploads([ref], ports)
+    finally:
+        job_writes.with_store_retries.__kwdefaults__["sleep"] = original
+    assert result.outcome is UploadOutcome.SUBMITTED and len(sleeps) == 2
+    assert ports.jobs.get(result.job_id).state is JobState.SUBMITTED
+    assert len(provider.submissions) == 1
+
+
+def test_an_unexpected_error_in_the_provider_call_is_treated_as_ambiguous(ports, provider):
+    ref = upload(ports, "incoming/boom.wav", tone_wav(1))
+
+    def explode(items, profile):
+        raise RuntimeError("bug in the SDK after sending")
+
+    provider.submit = explode
+    (result,) = submit_uploads([ref], ports)
+    assert result.outcome is UploadOutcome.DEFERRED
+    (job,) = ports.jobs.jobs.values()
+    assert job.state is JobState.SUBMITTING and job.current_attempt.state is AttemptState.UNCERTAIN
+    assert "RuntimeError" in job.current_attempt.error.message
 
 
 def test_a_permanent_provider_error_fails_the_job_with_the_providers_message(ports, provider):
@@ -116,12 +234,21 @@ def test_one_bad_upload_does_not_stop_the_others(ports, provider):
         upload(ports, "incoming/good.wav", tone_wav(1)),
         upload(ports, "incoming/readme.md", b"# hi"),
     ]
-    outcomes = {r.source.key: r.outcome for r in submit_uploads(refs, ports)}
-    assert outcomes == {
-        "incoming/empty.wav": UploadOutcome.REJECTED,
-        "incoming/good.wav": UploadOutcome.SUBMITTED,
-        "incoming/readme.md": UploadOutcome.SKIPPED,
-    }
+    outcomes = [r.outcome for r in submit_uploads(refs, ports)]
+    assert outcomes == [UploadOutcome.REJECTED, UploadOutcome.SUBMITTED, UploadOutcome.SKIPPED]
+
+
+def test_results_follow_the_order_of_the_uploads_even_for_the_same_key_in_two_buckets(ports, provider):
+    ports.storage.add("other-bucket", "incoming/same.wav", b"")
+    refs = [
+        upload(ports, "incoming/same.wav", tone_wav(1)),
+        ObjectRef(bucket="other-bucket", key="incoming/same.wav"),
+    ]
+    results = submit_uploads(refs, ports)
+    assert [(r.source.bucket, r.outcome) for r in results] == [
+        (BUCKET, UploadOutcome.SUBMITTED),
+        ("other-bucket", UploadOutcome.REJECTED),
+    ]
 
 
 class FakeExtractor:
@@ -144,14 +271,15 @@ class FakeExtractor:
 MP4_HEAD = b"\x00\x00\x00\x20ftypisom" + b"\x00" * 200
 
 
-def test_a_video_is_sent_as_its_extracted_speech_track(ports, provider):
+def test_a_video_is_sent_as_its_extracted_speech_track_named_for_its_revision(ports, provider):
     ports.extractor = FakeExtractor(ports.storage)
     (result,) = submit_uploads([upload(ports, "incoming/demo.mp4", MP4_HEAD)], ports)
     assert result.outcome is UploadOutcome.SUBMITTED
-    assert ports.extractor.calls == [("incoming/demo.mp4", "transcripts/demo.mp4.speech.ogg")]
-    assert ports.jobs.get(result.job_id).media_key == "transcripts/demo.mp4.speech.ogg"
+    track = f"transcripts/demo.mp4.{result.job_id[:12]}.speech.ogg"
+    assert ports.extractor.calls == [("incoming/demo.mp4", track)]
+    assert ports.jobs.get(result.job_id).media_key == track
     ((items, _),) = provider.submissions
-    assert items[0].media_url.startswith("https://storage.invalid/recordings/transcripts/demo.mp4.speech.ogg")
+    assert items[0].media_url.startswith(f"https://storage.invalid/recordings/{track}")
 
 
 def test_a_supported_audio_file_is_sent_as_it_is(ports, provider):
@@ -174,38 +302,40 @@ def test_a_video_without_audio_is_rejected_with_the_reason(ports, provider):
     assert "no audio stream" in result.reason and provider.submissions == []
 
 
-def test_a_duplicate_event_while_another_worker_submits_is_left_alone(ports, provider):
-    from datetime import timedelta
-
+def test_a_duplicate_event_while_another_worker_submits_is_left_to_it_and_then_to_the_reconciler(
+    ports, provider
+):
     ref = upload(ports, "incoming/race.wav", tone_wav(1))
-    provider.submit_error = ProviderError("SIS.0312", "busy", retryable=True)
-    submit_uploads([ref], ports)  # leaves the job ACCEPTED, claim released
+    provider.submit_error = BUSY
+    (first,) = submit_uploads([ref], ports)  # leaves the job ACCEPTED, due for a retry
     provider.submit_error = None
-    job_id = ref.job_id() if ref.etag else next(iter(ports.jobs.jobs))
-    # Another worker holds the claim (it is submitting right now).
-    held = ports.jobs.get(job_id).model_copy(update={"claimed_until": ports.clock() + timedelta(minutes=1)})
-    ports.jobs.jobs[job_id] = held
+    job = ports.jobs.get(first.job_id)
+    # Another worker claims it (it is submitting right now) ...
+    held = job.claim(ports.clock(), until=ports.clock() + timedelta(minutes=1), owner="another-worker")
+    assert ports.jobs.save(held)
     (result,) = submit_uploads([ref], ports)
     assert result.outcome is UploadOutcome.DUPLICATE and "another worker" in result.reason
     assert provider.submissions == []
-    # The other worker died: once its claim has run out, a redelivery takes the job over.
+    # ... and dies. The reconciler looks once the claim has run out and takes the job over.
     ports.clock.now += timedelta(minutes=2)
-    (result,) = submit_uploads([ref], ports)
-    assert result.outcome is UploadOutcome.SUBMITTED and len(provider.submissions) == 1
-    assert ports.jobs.get(job_id).claimed_until is None
+    assert reconcile(ports).submitted == 1 and len(provider.submissions) == 1
+    assert ports.jobs.get(first.job_id).state is JobState.SUBMITTED
 
 
-def test_an_unexpected_error_releases_the_claim(ports, provider):
+def test_an_unexpected_error_before_the_provider_call_releases_the_claim(ports, provider):
     ref = upload(ports, "incoming/boom.wav", tone_wav(1))
+    real_read = ports.storage.read_head
 
-    def explode(items, profile):
-        raise RuntimeError("bug")
+    def broken(bucket, key, length):
+        raise ConnectionError("S3 read failed")
 
-    provider.submit = explode
+    ports.storage.read_head = broken
     (result,) = submit_uploads([ref], ports)
-    assert result.outcome is UploadOutcome.RETRY and "RuntimeError: bug" in result.reason
+    assert result.outcome is UploadOutcome.RETRY and "S3 read failed" in result.reason
     (job,) = ports.jobs.jobs.values()
     assert job.state is JobState.ACCEPTED and job.claimed_until is None
+    ports.storage.read_head = real_read
+    assert submit_uploads([ref], ports)[0].outcome is UploadOutcome.SUBMITTED
 
 
 def test_one_uploads_unexpected_error_does_not_stop_the_others(ports, provider):
@@ -219,33 +349,25 @@ def test_one_uploads_unexpected_error_does_not_stop_the_others(ports, provider):
         return real_head(bucket, key)
 
     ports.storage.head = flaky_head
-    outcomes = {r.source.key: r.outcome for r in submit_uploads([bad, good], ports)}
-    assert outcomes == {bad.key: UploadOutcome.RETRY, good.key: UploadOutcome.SUBMITTED}
+    outcomes = [r.outcome for r in submit_uploads([bad, good], ports)]
+    assert outcomes == [UploadOutcome.RETRY, UploadOutcome.SUBMITTED]
 
 
 def test_out_of_time_hands_the_rest_back_for_redelivery(ports, provider):
     refs = [upload(ports, f"incoming/{i}.wav", tone_wav(1)) for i in range(3)]
     budget = iter([False, True, True])
     results = submit_uploads(refs, ports, out_of_time=lambda: next(budget))
-    assert [r.outcome for r in results] == [UploadOutcome.RETRY, UploadOutcome.RETRY, UploadOutcome.SUBMITTED]
+    assert [r.outcome for r in results] == [UploadOutcome.SUBMITTED, UploadOutcome.RETRY, UploadOutcome.RETRY]
     assert len(ports.jobs.jobs) == 1
 
 
-def test_a_never_submitted_upload_redriven_from_the_dlq_is_tried_again(ports, provider):
-    from datetime import timedelta
-
-    from bucketscribe.pipeline.reconcile import reconcile
-
-    ref = upload(ports, "incoming/redrive.wav", tone_wav(1))
-    provider.submit_error = ProviderError("SIS.0312", "busy", retryable=True)
-    submit_uploads([ref], ports)
-    ports.clock.now += ports.limits.job_deadline + timedelta(minutes=1)
-    reconcile(ports)
-    (job,) = ports.jobs.jobs.values()
-    assert job.state is JobState.FAILED and job.error.code == "NEVER_SUBMITTED"
-    provider.submit_error = None
-    (result,) = submit_uploads([ref], ports)  # the re-driven notification
-    assert result.outcome is UploadOutcome.SUBMITTED and len(provider.submissions) == 1
+def test_a_failed_job_is_not_reopened_by_a_duplicate_event(ports, provider):
+    ref = upload(ports, "incoming/empty.wav", b"")
+    (first,) = submit_uploads([ref], ports)
+    assert first.outcome is UploadOutcome.REJECTED
+    ports.storage.add(BUCKET, "incoming/empty.wav", b"")  # the same revision, notified again
+    (again,) = submit_uploads([ref], ports)
+    assert again.outcome is UploadOutcome.DUPLICATE and ports.jobs.get(first.job_id).state is JobState.FAILED
 
 
 def test_a_lost_error_report_is_written_when_the_event_comes_again(ports, provider):

@@ -1,29 +1,39 @@
-"""DynamoDB adapter for the job store (boto3, imported lazily).
+"""DynamoDB adapter for the job store (boto3, imported lazily); also serves Huawei GeminiDB's
+DynamoDB-compatible API, so it uses only what both support: conditions with comparisons and
+``attribute_not_exists``, ``begins_with`` filters, whole-item puts, no transactions.
 
-Item layout: ``id`` (partition key), ``state``, the whole job as JSON in ``doc``,
-and for unfinished jobs only ``open_state`` + ``next_check_at``: the sparse GSI
-``by_state_next_check`` then holds exactly the jobs the reconciler must look at,
-so it queries instead of scanning.
+Item layout: ``id`` (partition key), ``version``, ``state``, the whole job as JSON in ``doc``,
+``source_key`` (bucket/key) with ``created_at`` for finding the jobs of an upload, ``updated_at``
+for operator listings, and for unfinished jobs only ``open_state`` + ``next_check_at``: the sparse
+index ``by_state_next_check`` then holds exactly the jobs the reconciler must look at, so it
+queries instead of scanning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bucketscribe.model import Job, JobState, utc_now
+from bucketscribe.job import Job, JobState
+from bucketscribe.model import utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 OPEN_JOBS_INDEX = "by_state_next_check"
-# Finished job records are kept this long for GET /jobs/{id}, then expire (DynamoDB TTL).
+SOURCE_INDEX = "by_source"
+STATE_INDEX = "by_state_updated"
+# Finished job records are kept this long for the status API, then expire (DynamoDB TTL).
 FINISHED_JOB_RETENTION = timedelta(days=90)
 
 
 def _iso(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")
+
+
+def source_key(bucket: str, key: str) -> str:
+    return f"{bucket}/{key}"
 
 
 class DynamoJobStore:
@@ -32,19 +42,26 @@ class DynamoJobStore:
     ) -> None:
         if client is None:
             import boto3
+            from botocore.config import Config
 
-            client = boto3.client("dynamodb", endpoint_url=endpoint_url)
+            client = boto3.client(
+                "dynamodb",
+                endpoint_url=endpoint_url,
+                config=Config(retries={"mode": "standard", "max_attempts": 3}),
+            )
         self._db = client
         self._table = table_name
 
     def _item(self, job: Job) -> dict[str, Any]:
         item: dict[str, Any] = {
             "id": {"S": job.id},
+            "version": {"N": str(job.version)},
             "state": {"S": job.state.value},
             "doc": {"S": job.model_dump_json()},
+            "source_key": {"S": source_key(job.source.bucket, job.source.key)},
+            "created_at": {"S": _iso(job.created_at)},
+            "updated_at": {"S": _iso(job.updated_at)},
         }
-        if job.claimed_until is not None:
-            item["claimed_until"] = {"S": _iso(job.claimed_until)}
         if not job.state.is_final:
             item["open_state"] = {"S": "OPEN"}
             item["next_check_at"] = {"S": _iso(job.next_check_at or job.updated_at)}
@@ -52,124 +69,166 @@ class DynamoJobStore:
             item["expires_at"] = {"N": str(int((job.updated_at + FINISHED_JOB_RETENTION).timestamp()))}
         return item
 
-    def create(self, job: Job) -> bool:
+    def _conditional_put(self, item: dict[str, Any], condition: str, values: dict[str, Any] | None) -> bool:
         from botocore.exceptions import ClientError
 
+        kwargs: dict[str, Any] = {"TableName": self._table, "Item": item, "ConditionExpression": condition}
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=self._item(job),
-                ConditionExpression="attribute_not_exists(id)",
-            )
+            self._db.put_item(**kwargs)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True
+
+    def create(self, job: Job) -> bool:
+        return self._conditional_put(self._item(job), "attribute_not_exists(id)", None)
 
     def get(self, job_id: str) -> Job | None:
         response = self._db.get_item(TableName=self._table, Key={"id": {"S": job_id}}, ConsistentRead=True)
         item = response.get("Item")
         return Job.model_validate_json(item["doc"]["S"]) if item else None
 
-    def claim(self, job: Job, *, now: datetime) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=self._item(job),
-                ConditionExpression=(
-                    "#state = :accepted AND (attribute_not_exists(claimed_until) OR claimed_until < :now)"
-                ),
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":accepted": {"S": JobState.ACCEPTED.value},
-                    ":now": {"S": _iso(now)},
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def replace(self, job: Job, *, expected: Iterable[JobState]) -> bool:
-        from botocore.exceptions import ClientError
-
-        states = list(expected)
-        names = {f":s{i}": {"S": state.value} for i, state in enumerate(states)}
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=self._item(job),
-                ConditionExpression=f"#state IN ({', '.join(names)})",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=names,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def record_task(self, provider: str, task_id: str, files: dict[str, str]) -> None:
-        # Same table, another key space: "task#<provider>#<id>" never collides with a job id (hex).
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                "id": {"S": _task_key(provider, task_id)},
-                "files": {"M": {job_id: {"S": file} for job_id, file in files.items()}},
-                "expires_at": {"N": str(int((utc_now() + FINISHED_JOB_RETENTION).timestamp()))},
-            },
+    def save(self, job: Job) -> bool:
+        return self._conditional_put(
+            self._item(job), "version = :previous", {":previous": {"N": str(job.version - 1)}}
         )
 
-    def task_files(self, provider: str, task_id: str) -> dict[str, str]:
+    def bind_task(
+        self, provider: str, task_id: str, files: dict[str, str], *, exclusive: bool = False
+    ) -> dict[str, str]:
+        # Same table, another key space: "task#<provider>#<id>" never collides with a job id (hex).
+        # Read, merge, and write over the revision read (optimistic, like the jobs themselves).
+        for _ in range(8):
+            stored, revision = self._task_item(provider, task_id)
+            merged = {**files, **stored}
+            if stored and (merged == stored or (exclusive and not files.keys() & stored.keys())):
+                return stored
+            item = {
+                "id": {"S": _task_key(provider, task_id)},
+                "files": {"M": {job_id: {"S": file} for job_id, file in merged.items()}},
+                "revision": {"N": str(revision + 1)},
+                "expires_at": {"N": str(int((utc_now() + FINISHED_JOB_RETENTION).timestamp()))},
+            }
+            if revision == 0:
+                written = self._conditional_put(item, "attribute_not_exists(id)", None)
+            else:
+                written = self._conditional_put(
+                    item, "revision = :revision", {":revision": {"N": str(revision)}}
+                )
+            if written:
+                return merged
+        raise RuntimeError(f"the record of {provider} task {task_id} kept changing")
+
+    def _task_item(self, provider: str, task_id: str) -> tuple[dict[str, str], int]:
         item = self._db.get_item(
             TableName=self._table, Key={"id": {"S": _task_key(provider, task_id)}}, ConsistentRead=True
         ).get("Item")
-        return {job_id: value["S"] for job_id, value in item["files"]["M"].items()} if item else {}
+        if not item:
+            return {}, 0
+        files = {job_id: value["S"] for job_id, value in item["files"]["M"].items()}
+        return files, int(item.get("revision", {}).get("N", "1"))
 
-    def due(self, now: datetime, *, limit: int) -> list[Job]:
+    def task_files(self, provider: str, task_id: str) -> dict[str, str]:
+        return self._task_item(provider, task_id)[0]
+
+    def _query(self, limit: int, **kwargs: Any) -> list[Job]:
         jobs: list[Job] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": OPEN_JOBS_INDEX,
-            "KeyConditionExpression": "open_state = :open AND next_check_at <= :now",
-            "ExpressionAttributeValues": {":open": {"S": "OPEN"}, ":now": {"S": _iso(now)}},
-        }
         while len(jobs) < limit:
-            response = self._db.query(Limit=limit - len(jobs), **kwargs)
+            response = self._db.query(TableName=self._table, Limit=limit - len(jobs), **kwargs)
             jobs.extend(Job.model_validate_json(item["doc"]["S"]) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return jobs
 
+    def due(self, now: datetime, *, limit: int) -> list[Job]:
+        return self._query(
+            limit,
+            IndexName=OPEN_JOBS_INDEX,
+            KeyConditionExpression="open_state = :open AND next_check_at <= :now",
+            ExpressionAttributeValues={":open": {"S": "OPEN"}, ":now": {"S": _iso(now)}},
+        )
+
+    def for_source(self, bucket: str, key: str, *, limit: int = 10) -> list[Job]:
+        return self._query(
+            limit,
+            IndexName=SOURCE_INDEX,
+            KeyConditionExpression="source_key = :source",
+            ExpressionAttributeValues={":source": {"S": source_key(bucket, key)}},
+            ScanIndexForward=False,
+        )
+
+    def listing(
+        self, *, state: JobState | None, since: datetime | None, key_prefix: str | None, limit: int
+    ) -> list[Job]:
+        per_state = [self._by_state(s, since, key_prefix, limit) for s in ([state] if state else JobState)]
+        merged = heapq.merge(*per_state, key=lambda job: job.updated_at, reverse=True)
+        return [job for _, job in zip(range(limit), merged, strict=False)]
+
+    def _by_state(
+        self, state: JobState, since: datetime | None, key_prefix: str | None, limit: int
+    ) -> list[Job]:
+        condition = "#state = :state"
+        values: dict[str, Any] = {":state": {"S": state.value}}
+        if since is not None:
+            condition += " AND updated_at >= :since"
+            values[":since"] = {"S": _iso(since)}
+        kwargs: dict[str, Any] = {
+            "IndexName": STATE_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+        }
+        if key_prefix:
+            kwargs["FilterExpression"] = "begins_with(source_key, :prefix)"
+            values[":prefix"] = {"S": key_prefix}
+        return self._query(limit, **kwargs)
+
 
 def _task_key(provider: str, task_id: str) -> str:
     return f"task#{provider}#{task_id}"
 
 
+def jobs_table_definition(table_name: str) -> dict[str, Any]:
+    """The table as infra/ defines it (CreateTable arguments), for the local stack and tests."""
+
+    def index(name: str, hash_key: str, range_key: str) -> dict[str, Any]:
+        return {
+            "IndexName": name,
+            "KeySchema": [
+                {"AttributeName": hash_key, "KeyType": "HASH"},
+                {"AttributeName": range_key, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (
+                "id",
+                "open_state",
+                "next_check_at",
+                "source_key",
+                "created_at",
+                "state",
+                "updated_at",
+            )
+        ],
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            index(OPEN_JOBS_INDEX, "open_state", "next_check_at"),
+            index(SOURCE_INDEX, "source_key", "created_at"),
+            index(STATE_INDEX, "state", "updated_at"),
+        ],
+    }
+
+
 def create_jobs_table(client: DynamoDBClient, table_name: str) -> None:
-    """The table as infra/ defines it, for the local stack and tests."""
-    client.create_table(
-        TableName=table_name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "id", "AttributeType": "S"},
-            {"AttributeName": "open_state", "AttributeType": "S"},
-            {"AttributeName": "next_check_at", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": OPEN_JOBS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "open_state", "KeyType": "HASH"},
-                    {"AttributeName": "next_check_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    client.create_table(**jobs_table_definition(table_name))

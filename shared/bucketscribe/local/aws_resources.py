@@ -1,8 +1,7 @@
 """The AWS side of the local stack, provisioned on moto server like infra/ provisions it on AWS.
 
 A private bucket whose uploads under the input prefix notify an SQS queue
-(with a dead-letter queue), the jobs table with its open-jobs index, and the
-idempotency table.
+(with a dead-letter queue) and the jobs table with its indexes.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from bucketscribe.jobs.dynamodb import create_jobs_table
 class LocalAwsNames(BaseModel):
     bucket: str = "recordings"
     jobs_table: str = "bucketscribe-jobs"
-    idempotency_table: str = "bucketscribe-idempotency"
     queue: str = "bucketscribe-uploads"
     dead_letter_queue: str = "bucketscribe-uploads-dlq"
     input_prefix: str = "incoming/"
@@ -26,7 +24,8 @@ class LocalAwsNames(BaseModel):
     # riskiest set-up: our own outputs then reach the submit function and must be skipped.
     notification_prefix: str | None = None
     # Short locally so a retried message comes back quickly; AWS uses 6 × the function timeout.
-    visibility_timeout_s: int = 10
+    # The claim lease (LocalStackOptions.claim_lease_s) must stay below it.
+    visibility_timeout_s: int = 30
 
 
 class LocalAwsResources(BaseModel):
@@ -73,10 +72,4 @@ def provision(session: Any, endpoint_url: str, names: LocalAwsNames) -> LocalAws
         Bucket=names.bucket, NotificationConfiguration={"QueueConfigurations": [notify]}
     )
     create_jobs_table(dynamodb, names.jobs_table)
-    dynamodb.create_table(
-        TableName=names.idempotency_table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
     return LocalAwsResources(names=names, queue_url=queue_url, dead_letter_queue_url=dlq_url)

@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
+from bucketscribe.job import Job, JobState
 from bucketscribe.local.stack import LocalStack, LocalStackOptions
 from bucketscribe.media.sniff import kind_by_extension
-from bucketscribe.model import Job, JobState, ObjectRef
+from bucketscribe.model import ObjectRef
 
 # Stereo calls get per-channel (agent/customer) recognition on SIS, dashscope/ goes to
 # DashScope Paraformer, everything else the default (SIS).
@@ -127,6 +128,7 @@ def _state_word(job: Job | None) -> str:
         return "uploaded"
     return {
         JobState.ACCEPTED: "queued",
+        JobState.SUBMITTING: "queued",
         JobState.SUBMITTED: "transcribing",
         JobState.DONE: "done",
         JobState.FAILED: "failed",

@@ -23,9 +23,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from bucketscribe.job import Job
 from bucketscribe.local.aws_resources import LocalAwsNames, LocalAwsResources, provision
 from bucketscribe.local.faults import FaultPlan
-from bucketscribe.model import Job, ObjectRef
+from bucketscribe.model import ObjectRef
 from bucketscribe.output_keys import OutputLayout
 
 log = logging.getLogger("bucketscribe.local")
@@ -53,6 +54,12 @@ class LocalStackOptions(BaseModel):
     reconcile_interval_s: float = 30.0
     first_check_after_s: int = 60
     max_check_interval_s: int = 300
+    # How long a worker owns a job it submits (below the queue's visibility timeout), how long a
+    # submission whose answer was lost waits for evidence, and when a refused one is retried.
+    claim_lease_s: int = 20
+    evidence_wait_s: int = 60
+    search_delay_s: int = 2
+    submit_retry_after_s: int = 2
     profiles_json: str | None = None
     log_file: Path | None = None
     metrics: bool = False
@@ -138,6 +145,7 @@ class LocalStack:
         self.dashscope.start()
         self.status_token = secrets.token_urlsafe(24)
         self._configure_environment()
+        self._load_settings()
         self._route_function_logs()
 
         from bucketscribe.entrypoints import submit
@@ -197,6 +205,7 @@ class LocalStack:
     def _configure_environment(self) -> None:
         opts = self.options
         names = opts.names
+        assert self.resources is not None
         env = {
             "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
@@ -206,7 +215,12 @@ class LocalStack:
             "POWERTOOLS_METRICS_DISABLED": "false" if opts.metrics else "true",
             "BUCKETSCRIBE_AWS_ENDPOINT_URL": self.endpoint_url,
             "BUCKETSCRIBE_JOBS_TABLE": names.jobs_table,
-            "BUCKETSCRIBE_IDEMPOTENCY_TABLE": names.idempotency_table,
+            "BUCKETSCRIBE_DEAD_LETTER_QUEUE_URL": self.resources.dead_letter_queue_url,
+            "BUCKETSCRIBE_QUEUE_VISIBILITY_TIMEOUT_S": str(names.visibility_timeout_s),
+            "BUCKETSCRIBE_CLAIM_LEASE_S": str(opts.claim_lease_s),
+            "BUCKETSCRIBE_EVIDENCE_WAIT_S": str(opts.evidence_wait_s),
+            "BUCKETSCRIBE_SEARCH_DELAY_S": str(opts.search_delay_s),
+            "BUCKETSCRIBE_SUBMIT_RETRY_AFTER_S": str(opts.submit_retry_after_s),
             "BUCKETSCRIBE_INPUT_PREFIX": names.input_prefix,
             "BUCKETSCRIBE_OUTPUT_PREFIX": opts.output_prefix,
             "BUCKETSCRIBE_CALLBACK_BASE_URL": self.callback_url,
@@ -226,6 +240,16 @@ class LocalStack:
         if opts.profiles_json:
             env["BUCKETSCRIBE_PROFILES"] = opts.profiles_json
         os.environ.update(env)
+
+    @staticmethod
+    def _load_settings() -> None:
+        """The functions' settings, as they will read them: refused here, at start, if inconsistent.
+        Settings and ports cached by an earlier stack in this process are dropped."""
+        from bucketscribe.wiring import environment_ports, environment_settings
+
+        environment_settings.cache_clear()
+        environment_ports.cache_clear()
+        environment_settings()
 
     def _route_function_logs(self) -> None:
         """Function logs (Powertools JSON) go to a file, so the console shows progress, not noise."""

@@ -1,9 +1,11 @@
 """Use cases: a provider says a task is done (callback, push or poll) → outputs in the bucket.
 
-Nothing a callback *says* is trusted: the callback only names a job; the result
-is always re-fetched from the provider's authenticated API. Finishing is
-idempotent: a job that is already final is left alone, so repeated callbacks
-write nothing twice.
+Nothing a callback *says* is trusted. A callback binds a task to a job only when our submission
+recorded it, or when it is proven ours: the callback URL's token names the attempt, the task is
+bound to no other job, and the provider's own record shows it was created while that attempt
+was being submitted. Anything else is ignored (logged, counted): nothing written, nothing
+failed. The result is always re-fetched from the provider's authenticated API, and the outputs
+are written once, by the one worker that holds the job's finishing lease.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from enum import StrEnum
+from functools import partial
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from bucketscribe.model import Job, JobError, JobState, Transcript
+from bucketscribe.callback_auth import CallbackClaim
+from bucketscribe.job import Attempt, AttemptState, Job, JobError
+from bucketscribe.model import Transcript
+from bucketscribe.pipeline.failures import fail_job, remove_stale_error_report
+from bucketscribe.pipeline.intake import new_owner
+from bucketscribe.pipeline.job_writes import apply
 from bucketscribe.pipeline.ports import PipelinePorts
-from bucketscribe.pipeline.submit import fail_job
 from bucketscribe.profiles import ALL_OUTPUTS
-from bucketscribe.providers.base import FileOutcome, TaskResult, TaskStatus
+from bucketscribe.providers.base import TaskResult, TaskStatus
 from bucketscribe.render import CONTENT_TYPES, render
 
 logger = Logger(child=True)
@@ -29,9 +37,12 @@ class CompletionOutcome(StrEnum):
     DONE = "DONE"
     FAILED = "FAILED"
     PENDING = "PENDING"
-    DEFERRED = "DEFERRED"
+    DEFERRED = "DEFERRED"  # out of time: left due for the reconciler
     ALREADY_FINAL = "ALREADY_FINAL"
-    UNKNOWN_JOB = "UNKNOWN_JOB"
+    BUSY = "BUSY"  # another worker is writing the outputs right now
+    RESUBMIT = "RESUBMIT"  # the result expired at the provider: the upload gets a new attempt
+    UNKNOWN_JOB = "UNKNOWN_JOB"  # not authentic, or no such job/attempt (answered like a bad token)
+    IGNORED = "IGNORED"  # authentic, but names a task that is not this job's
 
 
 class Completion(BaseModel):
@@ -39,32 +50,87 @@ class Completion(BaseModel):
     outcome: CompletionOutcome
     job: Job | None = None
     audio_ms: int | None = None
+    reason: str | None = None
 
 
 def complete_sis_callback(
-    job_id: str, token: str | None, claimed_task_id: str | None, ports: PipelinePorts
+    job_id: str, claim: CallbackClaim | None, claimed_task_id: str | None, ports: PipelinePorts
 ) -> Completion:
-    """Handle ``POST /callbacks/sis/{job_id}?token=…``.
+    """Handle ``POST /callbacks/sis/{job_id}?attempt=…&exp=…&token=…``.
 
-    A wrong token and an unknown job give the same answer, so the endpoint
-    reveals nothing about which jobs exist.
+    A wrong or expired token, an unknown job and an unknown attempt give the same answer, so the
+    endpoint reveals nothing about which jobs exist.
     """
-    if not ports.signer.verify(job_id, token):
-        logger.warning("Callback with a bad token refused", extra={"job_id": job_id})
+    now = ports.clock()
+    if not ports.signer.verify(claim, now):
+        logger.warning("Callback with a bad or expired token refused", extra={"job_id": job_id})
         return Completion(job_id=job_id, outcome=CompletionOutcome.UNKNOWN_JOB)
+    assert claim is not None
     job = ports.jobs.get(job_id)
-    if job is None:
-        logger.warning("Callback for a job we do not know", extra={"job_id": job_id})
+    attempt = job.attempt(claim.attempt) if job else None
+    if job is None or attempt is None:
+        logger.warning("Callback for a job or attempt we do not know", extra={"job_id": job_id})
         return Completion(job_id=job_id, outcome=CompletionOutcome.UNKNOWN_JOB)
-    if job.provider_task_id is None and claimed_task_id:
-        # The provider answered before we recorded its task id. The claimed id is
-        # only used to ask the provider itself, with our credentials.
-        job = job.model_copy(update={"provider_task_id": claimed_task_id})
-    return complete_job(job, ports)
+    if attempt.task_id is not None:
+        # Recorded by our submission: whatever task the body names, this one is asked about.
+        return finish_job(job, attempt.task_id, ports.provider(job.provider).fetch(attempt.task_id), ports)
+    if not attempt.state.unresolved or not claimed_task_id:
+        return _ignored(job, claimed_task_id, "the attempt has no task to bind")
+    return _bind_claimed_task(job, attempt, claimed_task_id, ports)
+
+
+def _bind_claimed_task(job: Job, attempt: Attempt, task_id: str, ports: PipelinePorts) -> Completion:
+    """The callback of an attempt whose submit answer we never recorded names its task: bind it
+    if the provider's own record proves it belongs to that attempt."""
+    limits = ports.limits
+    bound_elsewhere = ports.jobs.task_files(job.provider, task_id)
+    if bound_elsewhere and job.id not in bound_elsewhere:
+        return _ignored(job, task_id, "the task belongs to another job")
+    result = ports.provider(job.provider).fetch(task_id)
+    if result.status is TaskStatus.NOT_FOUND:
+        return _ignored(job, task_id, "the provider does not know the task")
+    window_end = (attempt.ended_at or attempt.started_at) + limits.clock_skew
+    if result.created_at is None or not (
+        attempt.started_at - limits.clock_skew <= result.created_at <= window_end + limits.search_delay
+    ):
+        return _ignored(job, task_id, "the task was not created while this attempt was submitted")
+    files = {job.id: attempt.provider_file or ""}
+    if job.id not in ports.jobs.bind_task(job.provider, task_id, files):
+        return _ignored(job, task_id, "the task belongs to another job")
+    now = ports.clock()
+    bound = apply(
+        ports.jobs,
+        job,
+        lambda current: current.bind_task(
+            now,
+            number=attempt.number,
+            task_id=task_id,
+            provider_file=attempt.provider_file,
+            check_at=now + limits.first_check_after,
+            bound_by="callback",
+        ),
+    )
+    if bound is None:
+        # Often the submitting worker recorded the same task meanwhile (a fast provider called
+        # back before the answer was written): then the task is the job's all the same.
+        bound = ports.jobs.get(job.id)
+        recorded = bound.attempt(attempt.number) if bound else None
+        if bound is None or recorded is None or recorded.task_id != task_id:
+            return _ignored(job, task_id, "the job moved on")
+    logger.info(
+        "Bound a task found through its callback",
+        extra={"job_id": job.id, "task_id": task_id, "attempt": attempt.number},
+    )
+    return finish_job(bound, task_id, result, ports)
+
+
+def _ignored(job: Job, task_id: str | None, why: str) -> Completion:
+    logger.warning("Callback ignored", extra={"job_id": job.id, "claimed_task_id": task_id, "reason": why})
+    return Completion(job_id=job.id, outcome=CompletionOutcome.IGNORED, job=job, reason=why)
 
 
 class UnknownTask(LookupError):
-    """No job is recorded for a task yet: the push beat our bookkeeping (retry later) or is bogus."""
+    """The provider has this task but no job is bound to it yet: our bookkeeping lags (retry later)."""
 
 
 def complete_task(
@@ -74,124 +140,113 @@ def complete_task(
     *,
     out_of_time: Callable[[], bool] = lambda: False,
 ) -> list[Completion]:
-    """A provider says a task ended (push or poll): finish every job the task carries.
+    """A provider says a task ended (push or poll): finish every job bound to it.
 
-    Jobs already final are left alone, so a repeated push fetches and writes nothing. When
-    ``out_of_time`` says so (an HTTP caller gives up after ~29 s), the remaining jobs are
-    left due for the reconciler at once instead (DEFERRED).
+    A task bound to no job is ignored when the provider does not know it either (not ours);
+    when it does, ``UnknownTask`` asks the caller to come back once the reconciler has bound it.
+    Jobs already final are left alone, so a repeated push writes nothing. When ``out_of_time``
+    says so, the remaining jobs are left due for the reconciler at once (DEFERRED).
     """
     files = ports.jobs.task_files(provider_name, task_id)
     if not files:
-        raise UnknownTask(f"no jobs recorded for {provider_name} task {task_id}")
-    jobs = [
-        job.model_copy(update={"provider_task_id": task_id, "provider_file": files[job.id]})
-        for job in (ports.jobs.get(i) for i in sorted(files))
-        if job is not None
-    ]
-    open_jobs = [job for job in jobs if not job.state.is_final]
+        if ports.provider(provider_name).fetch(task_id).status is TaskStatus.NOT_FOUND:
+            logger.warning("Push for a task that is not ours ignored", extra={"task_id": task_id})
+            return []
+        raise UnknownTask(f"no job is bound to {provider_name} task {task_id} yet")
+    jobs = [job for job in (ports.jobs.get(job_id) for job_id in sorted(files)) if job is not None]
     completions = [
         Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)
         for job in jobs
-        if job.state.is_final
+        if job.state.is_final and not job.accepts_late_result
     ]
+    open_jobs = [job for job in jobs if not job.state.is_final or job.accepts_late_result]
     if not open_jobs:
-        return completions
+        return completions  # a repeated push: nothing is fetched or written
     result = ports.provider(provider_name).fetch(task_id)
     for job in open_jobs:
         if out_of_time():
             completions.append(_defer(job, ports))
             continue
-        completions.append(apply_task_result(job, result, ports))
+        completions.append(finish_job(job, task_id, result, ports))
     return completions
 
 
 def _defer(job: Job, ports: PipelinePorts) -> Completion:
     now = ports.clock()
-    due = job.model_copy(update={"next_check_at": now, "updated_at": now})
-    ports.jobs.replace(due, expected=[job.state])
-    return Completion(job_id=job.id, outcome=CompletionOutcome.DEFERRED, job=due)
+    due = apply(ports.jobs, job, lambda current: current.check_later(now, at=now))
+    return Completion(job_id=job.id, outcome=CompletionOutcome.DEFERRED, job=due or job)
 
 
-def apply_task_result(job: Job, result: TaskResult, ports: PipelinePorts) -> Completion:
-    """Finish ``job`` from what the provider said about its task (pending → nothing changes)."""
-    if result.status is TaskStatus.NOT_FOUND:
-        error = result.error or JobError(
-            code="TASK_NOT_FOUND", message="the provider no longer knows this task"
-        )
-        return _failed(job, error, ports)
-    outcome = result.outcome_for(job.provider_file)
-    if outcome.status is TaskStatus.DONE:
-        outcome = ports.provider(job.provider).load_result(outcome)
-    return finish_from_outcome(job, outcome, ports)
-
-
-def complete_job(job: Job, ports: PipelinePorts) -> Completion:
-    """Ask the provider where the job's task stands and finish the job if it can be finished."""
-    if job.state.is_final:
+def finish_job(job: Job, task_id: str, result: TaskResult, ports: PipelinePorts) -> Completion:
+    """Finish ``job`` from what the provider says about its task ``task_id`` (pending → nothing)."""
+    attempt = next((a for a in job.attempts if a.task_id == task_id), None)
+    if attempt is None:
+        return _ignored(job, task_id, "the task is not bound to this job")
+    if job.state.is_final and not job.accepts_late_result:
         return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)
-    if job.provider_task_id is None:
-        return Completion(job_id=job.id, outcome=CompletionOutcome.PENDING, job=job)
-    result = ports.provider(job.provider).fetch(job.provider_task_id)
-    return apply_task_result(job, result, ports)
-
-
-def finish_from_outcome(job: Job, outcome: FileOutcome, ports: PipelinePorts) -> Completion:
+    if result.status is TaskStatus.NOT_FOUND:
+        return _result_gone(job, attempt, result, ports)
+    outcome = result.outcome_for(attempt.provider_file)
     if outcome.status is TaskStatus.PENDING:
         return Completion(job_id=job.id, outcome=CompletionOutcome.PENDING, job=job)
-    if outcome.status is TaskStatus.DONE and outcome.transcript is not None:
-        return _finalize(job, outcome.transcript, outcome.raw, ports)
+    if outcome.status is TaskStatus.DONE:
+        loaded = ports.provider(job.provider).load_result(outcome)
+        if loaded.transcript is not None:
+            return _finalize(job, loaded.transcript, loaded.raw, ports)
     error = outcome.error or JobError(code="PROVIDER_FAILED", message="the provider reported a failure")
     return _failed(job, error, ports)
 
 
+def _result_gone(job: Job, attempt: Attempt, result: TaskResult, ports: PipelinePorts) -> Completion:
+    """The provider no longer has the task: one new attempt while the upload is still there."""
+    error = result.error or JobError(code="TASK_NOT_FOUND", message="the provider no longer knows this task")
+    if attempt.state is not AttemptState.ACCEPTED or job.state.is_final:
+        return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)
+    source = job.source
+    info = ports.storage.head(source.bucket, source.key)
+    still_there = info is not None and (info.version_id or info.etag) == source.revision
+    if job.attempts_in(AttemptState.EXPIRED) >= 1 or not still_there:
+        why = "the upload is gone" if not still_there else "it expired twice"
+        expired = JobError(
+            code="RESULT_EXPIRED",
+            message=f"the provider dropped the result before it could be fetched ({error.message}); "
+            f"not submitted again: {why}",
+        )
+        return _failed(job, expired, ports)
+    now = ports.clock()
+    again = apply(ports.jobs, job, lambda current: current.result_expired(now, error))
+    logger.warning("The provider dropped the result; the upload is submitted again", extra={"job_id": job.id})
+    return Completion(job_id=job.id, outcome=CompletionOutcome.RESUBMIT, job=again or job)
+
+
 def _failed(job: Job, error: JobError, ports: PipelinePorts) -> Completion:
     failed = fail_job(job, error, ports)
+    if failed is None:
+        return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=ports.jobs.get(job.id))
     return Completion(job_id=job.id, outcome=CompletionOutcome.FAILED, job=failed)
 
 
-def _finalize(job: Job, transcript: Transcript, raw: dict | None, ports: PipelinePorts) -> Completion:
-    current = ports.jobs.get(job.id)
-    if current is not None and current.state.is_final:
-        return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=current)
-    profile = ports.profiles.find(job.profile)
-    transcript = transcript.model_copy(
-        update={
-            "source": job.source,
-            "provider": job.provider,
-            "model": job.model,
-            "language": transcript.language or (profile.language if profile else None),
-        }
-    )
-    layout = ports.layout
-    bucket = job.source.bucket
-    written: list[str] = []
-    if raw is not None:
-        raw_key = layout.output_key(job.source.key, f"{job.provider}.json")
-        ports.storage.put(
-            bucket, raw_key, json.dumps(raw, ensure_ascii=False).encode(), content_type="application/json"
-        )
-        written.append(raw_key)
-    formats = profile.outputs if profile else list(ALL_OUTPUTS)
-    options = profile.render if profile else None
-    for fmt in formats:
-        key = layout.output_key(job.source.key, fmt)
-        body = render(transcript, fmt, options).encode("utf-8")
-        ports.storage.put(bucket, key, body, content_type=CONTENT_TYPES[fmt])
-        written.append(key)
+def _finalize(
+    job: Job, transcript: Transcript, raw: dict[str, Any] | None, ports: PipelinePorts
+) -> Completion:
     now = ports.clock()
-    done = job.model_copy(
-        update={
-            "state": JobState.DONE,
-            "outputs": written,
-            "updated_at": now,
-            "finished_at": now,
-            "next_check_at": None,
-            "error": None,
-        }
+    owner = new_owner()
+    finishing = apply(
+        ports.jobs,
+        job,
+        partial(Job.begin_finishing, now=now, until=now + ports.limits.finish_lease, owner=owner),
     )
-    if not ports.jobs.replace(done, expected=[JobState.ACCEPTED, JobState.SUBMITTED]):
-        final = ports.jobs.get(job.id)
-        return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=final)
+    if finishing is None:
+        current = ports.jobs.get(job.id)
+        outcome = (
+            CompletionOutcome.ALREADY_FINAL if current and current.state.is_final else CompletionOutcome.BUSY
+        )
+        return Completion(job_id=job.id, outcome=outcome, job=current)
+    written = _write_outputs(finishing, transcript, raw, ports)
+    remove_stale_error_report(finishing, ports)
+    done = apply(ports.jobs, finishing, partial(Job.finish, now=ports.clock(), outputs=written, owner=owner))
+    if done is None:
+        return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=ports.jobs.get(job.id))
     logger.info(
         "Transcript written",
         extra={
@@ -204,3 +259,34 @@ def _finalize(job: Job, transcript: Transcript, raw: dict | None, ports: Pipelin
     return Completion(
         job_id=job.id, outcome=CompletionOutcome.DONE, job=done, audio_ms=transcript.duration_ms
     )
+
+
+def _write_outputs(
+    job: Job, transcript: Transcript, raw: dict[str, Any] | None, ports: PipelinePorts
+) -> list[str]:
+    profile = ports.profiles.find(job.profile)
+    transcript = transcript.model_copy(
+        update={
+            "source": job.source,
+            "provider": job.provider,
+            "model": transcript.model or job.model,
+            "language": transcript.language or (profile.language if profile else None),
+        }
+    )
+    layout, bucket = ports.layout, job.source.bucket
+    written: list[str] = []
+    if raw is not None:
+        raw_key = layout.output_key(job.source.key, f"{job.provider}.json")
+        ports.storage.put(
+            bucket, raw_key, json.dumps(raw, ensure_ascii=False).encode(), content_type="application/json"
+        )
+        written.append(raw_key)
+    formats = profile.outputs if profile else list(ALL_OUTPUTS)
+    options = profile.render if profile else None
+    for fmt in formats:
+        key = layout.output_key(job.source.key, fmt)
+        ports.storage.put(
+            bucket, key, render(transcript, fmt, options).encode("utf-8"), content_type=CONTENT_TYPES[fmt]
+        )
+        written.append(key)
+    return written

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from bucketscribe.callback_auth import CallbackSigner
 from bucketscribe.jobs.base import JobStore
 from bucketscribe.media.extract import ExtractedAudio
@@ -31,15 +33,45 @@ class Limits:
     first_check_after: timedelta = timedelta(minutes=10)
     max_check_interval: timedelta = timedelta(minutes=30)
     job_deadline: timedelta = timedelta(hours=12)
-    # How long one worker owns an ACCEPTED job while submitting it; keep it below the
-    # queue's visibility timeout so a crashed worker's redelivered message can take over.
+    # How long one worker owns a job while preparing and submitting it. Shorter than the queue's
+    # visibility timeout (checked when the settings load), so a dead worker's job is taken over.
     claim_lease: timedelta = timedelta(minutes=5)
+    # How long a worker owns a job while writing its outputs (the outputs are written once).
+    finish_lease: timedelta = timedelta(minutes=2)
+    # A provider that refused a submission for now (throttled, busy, unreachable before sending)
+    # is asked again after this, doubling up to max_check_interval, at most max_submit_attempts
+    # times; then the job fails with the last reason (re-drive it with `bucketscribe redrive`).
+    submit_retry_after: timedelta = timedelta(minutes=1)
+    max_submit_attempts: int = 8
+    # A submission whose answer was lost: the provider's listing is consulted after
+    # search_delay (time for the task to show up); without a listing (SIS) only the attempt's
+    # callback is evidence, awaited for evidence_wait before a new attempt is made.
+    search_delay: timedelta = timedelta(seconds=30)
+    evidence_wait: timedelta = timedelta(hours=1)
+    # The provider's clock may differ from ours by this much when matching task creation times.
+    clock_skew: timedelta = timedelta(minutes=5)
+    # Callback URLs stop working this long after their attempt started (deadline + retention).
+    callback_token_ttl: timedelta = timedelta(hours=12 + 72)
 
 
 class SpeechExtractor(Protocol):
     def extract(self, source: ObjectRef, dest_key: str) -> ExtractedAudio:
         """Store the upload's speech track as 16 kHz mono Opus at ``dest_key``."""
         ...
+
+
+class DeadLetter(BaseModel):
+    message_id: str
+    body: str
+    receipt: str
+
+
+class DeadLetters(Protocol):
+    """Upload notifications that failed every delivery (the queue's dead-letter queue)."""
+
+    def receive(self, max_messages: int) -> list[DeadLetter]: ...
+
+    def delete(self, letter: DeadLetter) -> None: ...
 
 
 @dataclass
@@ -54,6 +86,8 @@ class PipelinePorts:
     limits: Limits = field(default_factory=Limits)
     # None where PyAV is not installed: uploads then go to the provider as they are.
     extractor: SpeechExtractor | None = None
+    # None where no queue feeds the submit function (FunctionGraph's direct OBS trigger).
+    dead_letters: DeadLetters | None = None
     clock: Callable[[], datetime] = utc_now
 
     def provider(self, name: str) -> Provider:

@@ -1,9 +1,18 @@
-"""Use case: finish the jobs whose completion never arrived, so a lost callback never loses a file.
+"""Use case: carry every unfinished job on, so no upload is ever left without an answer.
 
-Runs on a schedule. It reads only the jobs that are due (an index on open state +
-next-check time, never a table scan), asks the provider once per task (within the
-provider's query rate), finishes what is finished, backs off exponentially on
-what is not, and fails, with the reason, what is still unfinished at the deadline.
+Runs on a schedule. It reads only the jobs that are due (an index on open state + next-check
+time, never a table scan; the index may lag, so each job is re-read before acting) and:
+
+- ACCEPTED (refused before, a dead worker's, a re-drive, an expired result): submits it again;
+- SUBMITTING whose worker died or whose answer was lost: resolves the attempt from evidence —
+  the provider's listing where it has one, else the attempt's callback awaited for a bounded
+  time — binding the task found, or abandoning the attempt and submitting anew;
+- SUBMITTED: asks the provider once per task (within its query rate), finishes what is finished
+  and backs off exponentially on what is not;
+- anything past its deadline: FAILED with the reason and ``<key>.error.json``.
+
+It also drains the dead-letter queue: notifications that failed every delivery are tried once
+more, and an upload that still cannot be accepted gets a FAILED job and an error report.
 """
 
 from __future__ import annotations
@@ -15,11 +24,15 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from bucketscribe.model import Job, JobError, JobState
-from bucketscribe.pipeline.complete import CompletionOutcome, apply_task_result
+from bucketscribe.job import Job, JobError, JobState
+from bucketscribe.pipeline.complete import CompletionOutcome, finish_job
+from bucketscribe.pipeline.dead_letters import drain_dead_letters
+from bucketscribe.pipeline.evidence import resolve_uncertain
+from bucketscribe.pipeline.failures import fail_job
+from bucketscribe.pipeline.job_writes import apply
 from bucketscribe.pipeline.ports import PipelinePorts
-from bucketscribe.pipeline.submit import NEVER_SUBMITTED, fail_job
-from bucketscribe.providers.base import ProviderError
+from bucketscribe.pipeline.submit import NEVER_SUBMITTED, UploadOutcome, continue_accepted
+from bucketscribe.providers.base import ProviderError, TaskResult
 
 logger = Logger(child=True)
 
@@ -30,8 +43,12 @@ class ReconcileReport(BaseModel):
     finished: int = 0
     failed: int = 0
     still_pending: int = 0
+    submitted: int = 0
+    resolved: int = 0
+    abandoned: int = 0
     provider_errors: int = 0
     left_for_next_run: int = 0
+    dead_letters: int = 0
     audio_ms: int = 0
 
 
@@ -39,18 +56,85 @@ def reconcile(
     ports: PipelinePorts, *, limit: int = 500, out_of_time: Callable[[], bool] = lambda: False
 ) -> ReconcileReport:
     """One pass over the due jobs; stops early when ``out_of_time`` (the rest stay due)."""
+    report = ReconcileReport()
+    if ports.dead_letters is not None:
+        report.dead_letters = drain_dead_letters(ports, out_of_time=out_of_time)
     now = ports.clock()
-    due = ports.jobs.due(now, limit=limit)
-    report = ReconcileReport(due=len(due))
-    by_task: dict[tuple[str, str | None], list[Job]] = defaultdict(list)
-    for job in due:
-        by_task[(job.provider, job.provider_task_id)].append(job)
-    for (provider, task_id), jobs in by_task.items():
-        if out_of_time():
-            report.left_for_next_run += len(jobs)
+    listed = ports.jobs.due(now, limit=limit)
+    report.due = len(listed)
+    by_state: dict[JobState, list[Job]] = defaultdict(list)
+    for stale in listed:
+        try:
+            job = _fresh_and_due(stale, now, ports, report)
+        except Exception:
+            # One job's trouble (a storage error writing its report, say) never stops the run.
+            logger.exception("Could not look at a due job; it stays due", extra={"job_id": stale.id})
+            report.provider_errors += 1
             continue
-        if task_id is None:
-            _never_submitted(jobs, now, ports, report)
+        if job is not None:
+            by_state[job.state].append(job)
+    # Resolution binds found tasks (polled now) and abandons attempts without evidence (their
+    # jobs are submitted again in this same run).
+    resolution = resolve_uncertain(by_state[JobState.SUBMITTING], ports, report, out_of_time)
+    _poll_submitted(by_state[JobState.SUBMITTED] + resolution.bound, now, ports, report, out_of_time)
+    _submit_again(by_state[JobState.ACCEPTED] + resolution.abandoned, ports, report, out_of_time)
+    logger.info("Reconciled", extra=report.model_dump())
+    return report
+
+
+def _fresh_and_due(stale: Job, now: datetime, ports: PipelinePorts, report: ReconcileReport) -> Job | None:
+    """The job as stored now, if it still needs looking at; deadlines are enforced here."""
+    job = ports.jobs.get(stale.id)
+    if job is None or job.state.is_final or (job.next_check_at and job.next_check_at > now):
+        return None
+    if job.leased(now):
+        # A worker holds it (or the index showed it early): look again when its lease ends.
+        apply(ports.jobs, job, lambda current: current.check_later(now, at=current.claimed_until or now))
+        return None
+    if now - job.deadline_from > ports.limits.job_deadline:
+        _fail_at_deadline(job, ports)
+        report.failed += 1
+        return None
+    return job
+
+
+def _fail_at_deadline(job: Job, ports: PipelinePorts) -> None:
+    hours = ports.limits.job_deadline.total_seconds() / 3600
+    last = job.error.message if job.error else None
+    if job.state is JobState.ACCEPTED:
+        error = JobError(
+            code=NEVER_SUBMITTED,
+            message=f"the upload could not be submitted to {job.provider} within {hours:g} h"
+            + (f" (last answer: {last})" if last else "")
+            + f"; re-drive it with `bucketscribe redrive {job.id}`",
+            retryable=True,
+        )
+    else:
+        task = job.provider_task_id
+        error = JobError(
+            code="PROVIDER_TIMEOUT",
+            message=f"{job.provider} did not finish "
+            + (f"task {task}" if task else "the submission")
+            + f" within {hours:g} h; a result that arrives later still replaces this report",
+            retryable=True,
+        )
+    fail_job(job, error, ports)
+
+
+def _poll_submitted(
+    jobs: list[Job],
+    now: datetime,
+    ports: PipelinePorts,
+    report: ReconcileReport,
+    out_of_time: Callable[[], bool],
+) -> None:
+    by_task: dict[tuple[str, str], list[Job]] = defaultdict(list)
+    for job in jobs:
+        if job.provider_task_id is not None:
+            by_task[(job.provider, job.provider_task_id)].append(job)
+    for (provider, task_id), task_jobs in by_task.items():
+        if out_of_time():
+            report.left_for_next_run += len(task_jobs)
             continue
         try:
             result = ports.provider(provider).fetch(task_id)
@@ -65,66 +149,73 @@ def reconcile(
                     "provider_message": exc.message,
                 },
             )
-            for job in jobs:
-                _pending(job, now, ports, report, why=f"{exc.code}: {exc.message}")
+            for job in task_jobs:
+                back_off(job, now, ports)
+                report.still_pending += 1
             continue
         report.tasks_fetched += 1
-        for job in jobs:
-            if out_of_time():
-                report.left_for_next_run += 1
-                continue
-            try:
-                completion = apply_task_result(job, result, ports)
-            except Exception as exc:
-                # One job's trouble (an expired result link, an odd reply, a storage error)
-                # must not stop the others: it backs off and fails at the deadline if it lasts.
-                logger.exception("Could not finish a job", extra={"job_id": job.id, "task_id": task_id})
-                report.provider_errors += 1
-                _pending(job, now, ports, report, why=f"{type(exc).__name__}: {exc}")
-                continue
-            if completion.outcome is CompletionOutcome.DONE:
-                report.finished += 1
-                report.audio_ms += completion.audio_ms or 0
-            elif completion.outcome is CompletionOutcome.FAILED:
-                report.failed += 1
-            elif completion.outcome is CompletionOutcome.PENDING:
-                _pending(job, now, ports, report, why="the provider is still working on it")
-    logger.info("Reconciled", extra=report.model_dump())
-    return report
+        for job in task_jobs:
+            _finish_one(job, task_id, result, now, ports, report, out_of_time)
 
 
-def _pending(job: Job, now: datetime, ports: PipelinePorts, report: ReconcileReport, *, why: str) -> None:
-    limits = ports.limits
-    started = job.submitted_at or job.created_at
-    if now - started > limits.job_deadline:
-        hours = limits.job_deadline.total_seconds() / 3600
-        error = JobError(
-            code="PROVIDER_TIMEOUT",
-            message=f"{job.provider} did not finish task {job.provider_task_id} within {hours:g} h ({why})",
-        )
-        fail_job(job, error, ports)
-        report.failed += 1
+def _finish_one(
+    job: Job,
+    task_id: str,
+    result: TaskResult,
+    now: datetime,
+    ports: PipelinePorts,
+    report: ReconcileReport,
+    out_of_time: Callable[[], bool],
+) -> None:
+    if out_of_time():
+        report.left_for_next_run += 1
         return
+    try:
+        completion = finish_job(job, task_id, result, ports)
+    except Exception as exc:
+        # One job's trouble (an expired result link, an odd reply, a storage error) must not
+        # stop the others: it backs off and fails at the deadline if it lasts.
+        logger.exception("Could not finish a job", extra={"job_id": job.id, "task_id": task_id})
+        report.provider_errors += 1
+        back_off(job, now, ports, why=f"{type(exc).__name__}: {exc}")
+        return
+    if completion.outcome is CompletionOutcome.DONE:
+        report.finished += 1
+        report.audio_ms += completion.audio_ms or 0
+    elif completion.outcome is CompletionOutcome.FAILED:
+        report.failed += 1
+    elif completion.outcome is CompletionOutcome.PENDING:
+        back_off(job, now, ports)
+        report.still_pending += 1
+
+
+def back_off(job: Job, now: datetime, ports: PipelinePorts, *, why: str | None = None) -> None:
+    """Look at the job again later, exponentially less often up to the cap."""
+    limits = ports.limits
     interval = min(limits.first_check_after * (2**job.checks), limits.max_check_interval)
-    later = job.model_copy(
-        update={"next_check_at": now + interval, "checks": job.checks + 1, "updated_at": now}
-    )
-    ports.jobs.replace(later, expected=[job.state])
-    report.still_pending += 1
+    apply(ports.jobs, job, lambda current: current.check_later(now, at=now + interval))
+    if why:
+        logger.info("Job checked; trying again later", extra={"job_id": job.id, "reason": why})
 
 
-def _never_submitted(jobs: list[Job], now: datetime, ports: PipelinePorts, report: ReconcileReport) -> None:
-    for job in jobs:
-        if job.state is not JobState.ACCEPTED:
-            continue
-        if now - job.created_at > ports.limits.job_deadline:
-            reason = job.error.message if job.error else "no attempt got through"
-            error = JobError(
-                code=NEVER_SUBMITTED,
-                message=f"the upload could not be submitted to {job.provider} ({reason}); "
-                "its notification is in the dead-letter queue and can be re-driven",
-            )
-            fail_job(job, error, ports)
+def _submit_again(
+    jobs: list[Job], ports: PipelinePorts, report: ReconcileReport, out_of_time: Callable[[], bool]
+) -> None:
+    if not jobs:
+        return
+    if out_of_time():
+        report.left_for_next_run += len(jobs)
+        return
+    try:
+        results = continue_accepted(jobs, ports)
+    except Exception:
+        logger.exception("Submitting due jobs failed; they stay due", extra={"jobs": len(jobs)})
+        report.provider_errors += 1
+        return
+    for result in results:
+        if result.outcome is UploadOutcome.SUBMITTED:
+            report.submitted += 1
+        elif result.outcome is UploadOutcome.REJECTED:
             report.failed += 1
-        else:
-            _pending(job, now, ports, report, why="not submitted yet")
+        elif result.outcome in (UploadOutcome.DEFERRED, UploadOutcome.RETRY):
+            report.still_pending += 1

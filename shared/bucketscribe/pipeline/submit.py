@@ -1,379 +1,372 @@
-"""Use case: uploads → validated jobs → provider tasks.
+"""Use case, second half: claimed jobs → provider tasks, exactly one per upload.
 
-Every upload ends in exactly one of: SUBMITTED (a provider task is running),
-SKIPPED (not ours: outside the input prefix, our own output, not a media file),
-DUPLICATE (this exact upload already has a job), REJECTED (bad input: the user
-gets ``<key>.error.json`` and a FAILED job saying why), or RETRY (the provider
-is busy or down: the message goes back to the queue and nothing is lost).
+The intent to submit is durable before the provider is called (the job is SUBMITTING with a new
+attempt and a lease). The provider's answer then decides:
+
+- a task id: recorded (retried through short job-store outages) → SUBMITTED;
+- a certain refusal for now (throttled, busy, unreachable before sending) → ACCEPTED again,
+  retried later with backoff, at most ``max_submit_attempts`` times;
+- an ambiguous failure (timeout, connection lost after sending, 5xx, a crash in the SDK) → the
+  attempt is UNCERTAIN and is resolved from evidence by the reconciler, never re-sent blindly;
+- a refused input → FAILED with the provider's code and message.
+
+Uploads that share a profile ride together (DashScope takes up to 100 files per task).
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from enum import StrEnum
+from functools import partial
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel
 
-from bucketscribe.media.sniff import SNIFF_BYTES, MediaKind, kind_by_extension, sniff
-from bucketscribe.media.transcode import MediaError
-from bucketscribe.model import Job, JobError, JobState, ObjectRef
+from bucketscribe.job import AttemptState, Job, JobError, JobState
+from bucketscribe.media.sniff import kind_by_extension
+from bucketscribe.model import ObjectRef
+from bucketscribe.pipeline.failures import fail_job
+from bucketscribe.pipeline.intake import (
+    Rejection,
+    UploadOutcome,
+    UploadResult,
+    accept_upload,
+    new_owner,
+    prepare_media,
+    reject,
+    release,
+)
+from bucketscribe.pipeline.job_writes import apply, with_store_retries
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.profiles import Profile
-from bucketscribe.providers.base import ProviderError, SubmitItem, file_key
+from bucketscribe.providers.base import Provider, ProviderError, SubmitItem, SubmitReceipt, file_key
 
 logger = Logger(child=True)
 
-# The reconciler's code for an upload the queue never got through; a re-drive may retry it.
+# The code of a job whose upload could not be submitted within the retries or the deadline.
 NEVER_SUBMITTED = "NEVER_SUBMITTED"
-
-
-class UploadOutcome(StrEnum):
-    SUBMITTED = "SUBMITTED"
-    SKIPPED = "SKIPPED"
-    DUPLICATE = "DUPLICATE"
-    REJECTED = "REJECTED"
-    RETRY = "RETRY"
-
-
-class UploadResult(BaseModel):
-    source: ObjectRef
-    outcome: UploadOutcome
-    job_id: str | None = None
-    reason: str | None = None
-
-
-class _Rejection(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.error = JobError(code=code, message=message)
 
 
 def submit_uploads(
     refs: Iterable[ObjectRef], ports: PipelinePorts, *, out_of_time: Callable[[], bool] = lambda: False
 ) -> list[UploadResult]:
-    """Accept and submit ``refs``; one upload's unexpected error never stops the others.
-
-    When ``out_of_time`` says so, uploads not yet accepted are handed back (RETRY) for the
-    queue to redeliver, so a batch of long videos still makes progress run after run.
-    """
-    results: list[UploadResult] = []
-    ready: dict[str, list[tuple[Job, Profile]]] = defaultdict(list)
-    for ref in refs:
+    """Accept and submit ``refs``; one result per ref, in order. One upload's unexpected error
+    never stops the others; when ``out_of_time`` says so, the rest are handed back (RETRY)."""
+    refs = list(refs)
+    results: list[UploadResult | None] = [None] * len(refs)
+    ready: dict[str, list[tuple[int, Job, Profile]]] = defaultdict(list)
+    for index, ref in enumerate(refs):
         if out_of_time():
-            results.append(
-                UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason="out of time in this run")
+            results[index] = UploadResult(
+                source=ref, outcome=UploadOutcome.RETRY, reason="out of time in this run"
             )
             continue
         try:
-            accepted = _accept(ref, ports)
+            accepted = accept_upload(ref, ports)
         except Exception as exc:
             logger.exception("Could not accept an upload; it will be retried", extra={"key": ref.key})
-            reason = f"{type(exc).__name__}: {exc}"
-            results.append(UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason=reason))
+            results[index] = UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason=_describe(exc))
             continue
         if isinstance(accepted, UploadResult):
-            results.append(accepted)
+            results[index] = accepted
         else:
             job, profile = accepted
-            ready[profile.name].append((job, profile))
+            ready[profile.name].append((index, job, profile))
     for group in ready.values():
-        try:
-            results.extend(_submit_group(group, ports))
-        except Exception as exc:
-            # _submit_group released the claims; the messages come back and try again.
-            logger.exception("Submitting a group failed; it will be retried", extra={"uploads": len(group)})
-            reason = f"{type(exc).__name__}: {exc}"
-            results.extend(
-                UploadResult(source=job.source, outcome=UploadOutcome.RETRY, job_id=job.id, reason=reason)
-                for job, _ in group
-            )
-    return results
+        outcomes = submit_jobs([job for _, job, _ in group], group[0][2], ports)
+        for (index, _, _), outcome in zip(group, outcomes, strict=True):
+            results[index] = outcome
+    return [result for result in results if result is not None]
 
 
-def _accept(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, Profile]:
-    """Skip what is not ours, validate the rest, and claim a job for it."""
-    layout = ports.layout
-    if layout.is_output(ref.key):
-        return _skip(ref, "the key is under the output prefix (our own result)")
-    if not layout.is_input(ref.key):
-        return _skip(ref, f"the key is outside the input prefix {layout.input_prefix!r}")
-    kind = kind_by_extension(ref.key)
-    if kind is None:
-        return _skip(ref, "the file extension is not an audio or video type")
-    info = ports.storage.head(ref.bucket, ref.key)
-    if info is None:
-        return _skip(ref, "the object no longer exists")
-    # The head is the truth: an event may lack the ETag/version, or describe an older upload.
-    ref = ref.model_copy(update={"size": info.size, "etag": info.etag, "version_id": info.version_id})
-    profile = ports.profiles.match(layout.relative(ref.key))
-    now = ports.clock()
-    lease = now + ports.limits.claim_lease
-    job = Job.for_upload(ref, profile=profile.name, provider=profile.provider, model=profile.model_name)
-    # Until it is submitted the queue owns the job; the reconciler looks only once the deadline passed.
-    job = job.model_copy(
-        update={
-            "claimed_until": lease,
-            "created_at": now,
-            "updated_at": now,
-            "next_check_at": now + ports.limits.job_deadline,
-        }
-    )
-    if not ports.jobs.create(job):
-        existing = ports.jobs.get(job.id)
-        if existing is not None and existing.error and existing.error.code == NEVER_SUBMITTED:
-            # Re-driven from the dead-letter queue after the reconciler gave up on it: try again.
-            reopened = existing.model_copy(
-                update={
-                    "state": JobState.ACCEPTED,
-                    "finished_at": None,
-                    "updated_at": now,
-                    "next_check_at": now + ports.limits.job_deadline,
-                }
-            )
-            if ports.jobs.replace(reopened, expected=[JobState.FAILED]):
-                existing = reopened
-        # ACCEPTED and unclaimed: an earlier attempt died or the provider was busy; take it over.
-        retaken = existing.model_copy(update={"claimed_until": lease}) if existing else None
-        if retaken is None or not ports.jobs.claim(retaken, now=now):
-            if existing is not None and existing.state is JobState.FAILED:
-                # The earlier attempt may have died between marking it and writing the report.
-                error_key = ports.layout.output_key(ref.key, "error.json")
-                if ports.storage.head(ref.bucket, error_key) is None:
-                    write_error_report(existing, ports)
-            state = existing.state.value if existing else "unknown"
-            if existing is not None and existing.state is JobState.ACCEPTED:
-                state = "being submitted by another worker"
-            logger.info("Duplicate upload event", extra={"key": ref.key, "job_id": job.id, "state": state})
-            return UploadResult(source=ref, outcome=UploadOutcome.DUPLICATE, job_id=job.id, reason=state)
-        job = retaken
-    try:
-        job = _prepare_media(job, kind, profile, ports)
-    except _Rejection as rejection:
-        return _reject(job, rejection.error, ports)
-    except Exception:
-        _release(job, ports)
-        raise
-    return job, profile
-
-
-def _release(job: Job, ports: PipelinePorts) -> None:
-    """Give up a claim after an unexpected error, so the redelivered message can retry at once."""
-    ports.jobs.replace(job.model_copy(update={"claimed_until": None}), expected=[JobState.ACCEPTED])
-
-
-def _prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePorts) -> Job:
-    """Check the upload is media within limits; extract its speech track where that helps."""
-    ref, limits = job.source, ports.limits
-    size = ref.size or 0
-    if size == 0:
-        raise _Rejection("EMPTY_FILE", "the file is empty (0 bytes)")
-    head = ports.storage.read_head(ref.bucket, ref.key, SNIFF_BYTES)
-    sniffed = sniff(head, total_size=size)
-    if sniffed is None:
-        looks = "text" if _looks_like_text(head) else "unknown binary data"
-        raise _Rejection(
-            "NOT_MEDIA",
-            f"the content is not audio or video (the first bytes look like {looks}), "
-            f"although the name ends in {ref.key.rsplit('.', 1)[-1]!r}",
-        )
-    too_big = size > limits.max_media_bytes
-    accepted = ports.provider(profile.provider).accepted_containers
-    unsupported = accepted is not None and (sniffed.container not in accepted or kind is MediaKind.VIDEO)
-    wanted = profile.extract_audio == "always" or (
-        profile.extract_audio == "auto" and (kind is MediaKind.VIDEO or unsupported or too_big)
-    )
-    duration_ms = sniffed.duration_ms
-    # Extracted by an earlier attempt that did not get as far as submitting?
-    earlier_track = ports.storage.head(ref.bucket, job.media_key) if wanted and job.media_key else None
-    if earlier_track is not None:
-        size, duration_ms = earlier_track.size, None
-    elif wanted and ports.extractor is not None:
-        try:
-            extracted = ports.extractor.extract(ref, ports.layout.output_key(ref.key, "speech.ogg"))
-        except MediaError as exc:
-            raise _Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
-        logger.info(
-            "Extracted the speech track",
-            extra={"job_id": job.id, "key": ref.key, "bytes_in": size, "bytes_out": extracted.size},
-        )
-        job = job.model_copy(update={"media_key": extracted.key})
-        ports.jobs.replace(job, expected=[JobState.ACCEPTED])  # a retry reuses the extracted track
-        size, duration_ms = extracted.size, extracted.duration_ms
-    if size > limits.max_media_bytes:
-        raise _Rejection(
-            "FILE_TOO_LARGE",
-            f"the file is {size / 1e6:.1f} MB; the limit is {limits.max_media_bytes / 1e6:.0f} MB",
-        )
-    if duration_ms is not None and duration_ms > limits.max_media_duration_s * 1000:
-        raise _Rejection(
-            "AUDIO_TOO_LONG",
-            f"the audio lasts {duration_ms / 3_600_000:.2f} h; "
-            f"the limit is {limits.max_media_duration_s / 3600:.1f} h",
-        )
-    return job
-
-
-def _looks_like_text(head: bytes) -> bool:
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    printable = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n")
-    return bool(text) and printable / len(text) > 0.95
-
-
-def _submit_group(group: list[tuple[Job, Profile]], ports: PipelinePorts) -> list[UploadResult]:
-    profile = group[0][1]
+def submit_jobs(jobs: list[Job], profile: Profile, ports: PipelinePorts) -> list[UploadResult]:
+    """Submit claimed, prepared ACCEPTED jobs of one profile; one result per job, in order."""
     provider = ports.provider(profile.provider)
-    results: list[UploadResult] = []
     size = max(provider.max_files_per_task, 1)
-    for start in range(0, len(group), size):
-        jobs = [job for job, _ in group[start : start + size]]
-        items = [
-            SubmitItem(
-                job_id=job.id,
-                media_url=ports.storage.presign_get(
-                    job.source.bucket,
-                    job.media_key or job.source.key,
-                    expires_s=ports.limits.presign_expiry_s,
-                ),
-                callback_url=(
-                    ports.signer.sis_callback_url(ports.callback_base_url, job.id)
-                    if provider.accepts_callback_url
-                    else None
-                ),
-            )
-            for job in jobs
-        ]
+    results: list[UploadResult] = []
+    for start in range(0, len(jobs), size):
+        chunk = jobs[start : start + size]
         try:
-            receipts = provider.submit(items, profile)
-        except ProviderError as exc:
-            if exc.retryable:
-                results.extend(_retry_later(job, exc, ports) for job in jobs)
-            else:
-                results.extend(_reject(job, exc.as_job_error(), ports) for job in jobs)
-            continue
-        except Exception:
-            for job in jobs:
-                _release(job, ports)
-            raise
-        by_job = {receipt.job_id: receipt for receipt in receipts}
-        if not provider.accepts_callback_url:
-            # A push names the task, not the files: record what it carries before anything else,
-            # since a fast provider may push while the jobs are still being marked submitted.
-            task_files: dict[str, dict[str, str]] = defaultdict(dict)
-            for item in items:
-                receipt = by_job.get(item.job_id)
-                if receipt is not None and receipt.task_id is not None:
-                    task_files[receipt.task_id][item.job_id] = file_key(item.media_url)
-            for task_id, files in task_files.items():
-                ports.jobs.record_task(provider.name, task_id, files)
-        for job, item in zip(jobs, items, strict=True):
-            receipt = by_job.get(job.id)
-            if receipt is None or receipt.task_id is None:
-                error = (receipt.error if receipt else None) or JobError(
-                    code="NO_TASK_ID", message="the provider accepted the request but returned no task id"
-                )
-                results.append(_reject(job, error, ports))
-                continue
-            results.append(_mark_submitted(job, receipt.task_id, file_key(item.media_url), ports))
+            results.extend(_submit_chunk(chunk, profile, provider, ports))
+        except Exception as exc:
+            # Before any attempt started (e.g. the job store is down): nothing reached the provider.
+            logger.exception(
+                "Submitting failed before the provider was called", extra={"uploads": len(chunk)}
+            )
+            for job in chunk:
+                _release_quietly(job, ports)
+            results.extend(_retry(job, exc) for job in chunk)
     return results
 
 
-def _mark_submitted(job: Job, task_id: str, provider_file: str, ports: PipelinePorts) -> UploadResult:
+def _submit_chunk(
+    jobs: list[Job], profile: Profile, provider: Provider, ports: PipelinePorts
+) -> list[UploadResult]:
+    results: dict[str, UploadResult] = {}
+    started: list[tuple[Job, SubmitItem]] = []
     now = ports.clock()
-    submitted = job.model_copy(
-        update={
-            "state": JobState.SUBMITTED,
-            "provider_task_id": task_id,
-            "provider_file": provider_file,
-            "attempts": job.attempts + 1,
-            "submitted_at": now,
-            "updated_at": now,
-            "next_check_at": now + ports.limits.first_check_after,
-            "claimed_until": None,
-            "error": None,
-        }
-    )
-    if not ports.jobs.replace(submitted, expected=[JobState.ACCEPTED]):
-        # A callback already finished it (fast provider): that is fine.
-        logger.info("Job moved on before its submission was recorded", extra={"job_id": job.id})
+    for job in jobs:
+        media_url = _media_url(job, ports)
+        begun = apply(
+            ports.jobs,
+            job,
+            partial(
+                Job.start_attempt,
+                now=now,
+                lease_until=now + ports.limits.claim_lease,
+                owner=job.claimed_by or "",
+                provider_file=file_key(media_url),
+            ),
+        )
+        if begun is None:
+            results[job.id] = UploadResult(
+                source=job.source,
+                outcome=UploadOutcome.DUPLICATE,
+                job_id=job.id,
+                reason="taken over by another worker",
+            )
+            continue
+        started.append(
+            (
+                begun,
+                SubmitItem(
+                    job_id=job.id, media_url=media_url, callback_url=_callback_url(begun, provider, ports)
+                ),
+            )
+        )
+    if started:
+        for job, outcome in zip(
+            [j for j, _ in started], _call_provider(started, profile, provider, ports), strict=True
+        ):
+            results[job.id] = outcome
+    return [results[job.id] for job in jobs]
+
+
+def _call_provider(
+    started: list[tuple[Job, SubmitItem]], profile: Profile, provider: Provider, ports: PipelinePorts
+) -> list[UploadResult]:
+    items = [item for _, item in started]
+    try:
+        receipts = provider.submit(items, profile)
+    except ProviderError as exc:
+        return [_unsuccessful(job, exc, provider, ports) for job, _ in started]
+    except Exception as exc:
+        # An error inside the SDK after the request may have gone out: treat it as ambiguous.
+        logger.exception("The provider call failed unexpectedly", extra={"uploads": len(items)})
+        error = ProviderError("SUBMIT_FAILED", _describe(exc), retryable=True, maybe_done=True)
+        return [_unsuccessful(job, error, provider, ports) for job, _ in started]
+    return _record_receipts(started, receipts, provider, ports)
+
+
+def _record_receipts(
+    started: list[tuple[Job, SubmitItem]],
+    receipts: list[SubmitReceipt],
+    provider: Provider,
+    ports: PipelinePorts,
+) -> list[UploadResult]:
+    by_job = {receipt.job_id: receipt for receipt in receipts}
+    # A callback or push names the task, not the files: record which jobs it carries first,
+    # since a fast provider may call back while the jobs are still being marked submitted.
+    tasks: dict[str, dict[str, str]] = defaultdict(dict)
+    for job, item in started:
+        receipt = by_job.get(job.id)
+        if receipt is not None and receipt.task_id:
+            tasks[receipt.task_id][job.id] = file_key(item.media_url)
+    try:
+        for task_id, files in tasks.items():
+            with_store_retries(
+                partial(ports.jobs.bind_task, provider.name, task_id, files), what="task record"
+            )
+    except Exception:
+        logger.exception(
+            "Could not record the provider's answer; the reconciler will find the task",
+            extra={"tasks": list(tasks)},
+        )
+        return [_deferred(job, "the submission could not be recorded yet") for job, _ in started]
+    return [_record_one(job, item, by_job.get(job.id), provider, ports) for job, item in started]
+
+
+def _record_one(
+    job: Job, item: SubmitItem, receipt: SubmitReceipt | None, provider: Provider, ports: PipelinePorts
+) -> UploadResult:
+    if receipt is None or not receipt.task_id:
+        error = (receipt.error if receipt else None) or JobError(
+            code="NO_TASK_ID", message="the provider accepted the request but returned no task id"
+        )
+        return reject(job, error, ports)
+    task_id = receipt.task_id
+    now = ports.clock()
+    number = job.attempts[-1].number
+
+    def bind(current: Job) -> Job:
+        return current.bind_task(
+            now,
+            number=number,
+            task_id=task_id,
+            provider_file=file_key(item.media_url),
+            check_at=now + ports.limits.first_check_after,
+            bound_by="answer",
+        )
+
+    try:
+        bound = with_store_retries(lambda: apply(ports.jobs, job, bind), what="submitted job")
+    except Exception:
+        logger.exception(
+            "Could not record the submission; the reconciler will bind the task",
+            extra={"job_id": job.id, "task_id": task_id},
+        )
+        return _deferred(job, "the submission could not be recorded yet")
+    if bound is None:
+        logger.info(
+            "Job moved on before its submission was recorded", extra={"job_id": job.id, "task_id": task_id}
+        )
     logger.info(
         "Submitted",
-        extra={"job_id": job.id, "key": job.source.key, "provider": job.provider, "task_id": task_id},
+        extra={
+            "job_id": job.id,
+            "key": job.source.key,
+            "provider": provider.name,
+            "task_id": task_id,
+            "attempt": number,
+        },
     )
     return UploadResult(source=job.source, outcome=UploadOutcome.SUBMITTED, job_id=job.id)
 
 
-def _retry_later(job: Job, exc: ProviderError, ports: PipelinePorts) -> UploadResult:
+def _unsuccessful(job: Job, exc: ProviderError, provider: Provider, ports: PipelinePorts) -> UploadResult:
     now = ports.clock()
-    retry = job.model_copy(
-        update={
-            "attempts": job.attempts + 1,
-            "updated_at": now,
-            "error": exc.as_job_error(),
-            "claimed_until": None,
-        }
-    )
-    ports.jobs.replace(retry, expected=[JobState.ACCEPTED])
+    limits = ports.limits
+    error = exc.as_job_error()
+    if exc.maybe_done:
+        # The provider may hold a task for this attempt: find out before submitting again.
+        wait = limits.search_delay if provider.can_search_tasks else limits.evidence_wait
+        apply(ports.jobs, job, lambda current: current.attempt_uncertain(now, error, check_at=now + wait))
+        logger.warning(
+            "The provider's answer was lost; the attempt will be resolved from evidence",
+            extra={
+                "job_id": job.id,
+                "key": job.source.key,
+                "code": exc.code,
+                "provider_message": exc.message,
+            },
+        )
+        return _deferred(job, f"outcome unknown ({exc.code}); resolving from evidence")
+    if not exc.retryable:
+        return reject(job, error, ports)
+    refusals = job.attempts_in(AttemptState.REFUSED) + 1
+    if refusals >= limits.max_submit_attempts:
+        gave_up = JobError(
+            code=NEVER_SUBMITTED,
+            message=f"{job.provider} refused the upload {refusals} times; the last answer was {exc.code}: "
+            f"{exc.message}. Re-drive it with `bucketscribe redrive {job.id}`",
+            retryable=True,
+        )
+        return reject(job, gave_up, ports)
+    retry_at = now + min(limits.submit_retry_after * 2 ** (refusals - 1), limits.max_check_interval)
+    apply(ports.jobs, job, lambda current: current.attempt_refused(now, error, retry_at=retry_at))
     logger.warning(
         "Provider busy or unreachable; the upload will be retried",
-        extra={"job_id": job.id, "key": job.source.key, "code": exc.code, "provider_message": exc.message},
+        extra={
+            "job_id": job.id,
+            "key": job.source.key,
+            "code": exc.code,
+            "provider_message": exc.message,
+            "retry_at": retry_at.isoformat(),
+        },
     )
-    return UploadResult(source=job.source, outcome=UploadOutcome.RETRY, job_id=job.id, reason=str(exc))
+    return _deferred(job, f"{exc.code}: {exc.message}; retried at {retry_at.isoformat()}")
 
 
-def _reject(job: Job, error: JobError, ports: PipelinePorts) -> UploadResult:
-    fail_job(job, error, ports)
-    return UploadResult(
-        source=job.source, outcome=UploadOutcome.REJECTED, job_id=job.id, reason=error.message
-    )
+def continue_accepted(jobs: list[Job], ports: PipelinePorts) -> list[UploadResult]:
+    """The reconciler's share of submitting: due ACCEPTED jobs (refused before, a dead worker's,
+    an abandoned or expired attempt, a re-drive) are claimed, checked and submitted again."""
+    ready: dict[str, list[tuple[Job, Profile]]] = defaultdict(list)
+    results: list[UploadResult] = []
+    for job in jobs:
+        claimed = _reclaim(job, ports)
+        if isinstance(claimed, UploadResult):
+            results.append(claimed)
+        elif claimed is not None:
+            ready[claimed[1].name].append(claimed)
+    for group in ready.values():
+        results.extend(submit_jobs([job for job, _ in group], group[0][1], ports))
+    return results
 
 
-def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job:
-    """Mark a job FAILED and leave ``<key>.error.json`` beside where its transcript would be."""
+def _reclaim(job: Job, ports: PipelinePorts) -> tuple[Job, Profile] | UploadResult | None:
     now = ports.clock()
-    failed = job.model_copy(
-        update={
-            "state": JobState.FAILED,
-            "error": error,
-            "updated_at": now,
-            "finished_at": now,
-            "claimed_until": None,
-            "next_check_at": None,
-        }
+    owner = new_owner()
+    claimed = apply(
+        ports.jobs, job, partial(Job.claim, now=now, until=now + ports.limits.claim_lease, owner=owner)
     )
-    # Only from the state the caller saw: a stale copy must not overwrite newer progress.
-    if not ports.jobs.replace(failed, expected=[job.state]):
-        return ports.jobs.get(job.id) or failed
-    write_error_report(failed, ports)
-    logger.warning(
-        "Job failed",
-        extra={"job_id": job.id, "key": job.source.key, "code": error.code, "reason": error.message},
+    if claimed is None:
+        return None
+    profile = ports.profiles.find(claimed.profile) or ports.profiles.match(
+        ports.layout.relative(claimed.source.key)
     )
-    return failed
+    info = ports.storage.head(claimed.source.bucket, claimed.source.key)
+    revision = info.version_id or info.etag if info else None
+    if info is None or revision != claimed.source.revision:
+        gone = JobError(
+            code="UPLOAD_GONE",
+            message="the upload was deleted or replaced before it could be transcribed; "
+            "a replacement gets a job of its own",
+        )
+        return reject(claimed, gone, ports)
+    kind = kind_by_extension(claimed.source.key)
+    try:
+        if kind is None:
+            raise Rejection("NOT_MEDIA", "the file extension is not an audio or video type")
+        return prepare_media(claimed, kind, profile, ports), profile
+    except Rejection as rejection:
+        return reject(claimed, rejection.error, ports)
+    except Exception:
+        release(claimed, ports)
+        raise
 
 
-def write_error_report(job: Job, ports: PipelinePorts) -> None:
-    """``<key>.error.json``: what failed and why, beside where the transcript would be."""
-    error = job.error or JobError(code="UNKNOWN", message="the job failed without a recorded reason")
-    report = {
-        "source": {"bucket": job.source.bucket, "key": job.source.key, "etag": job.source.etag},
-        "job_id": job.id,
-        "error": error.model_dump(),
-        "failed_at": (job.finished_at or job.updated_at).isoformat(),
-    }
-    ports.storage.put(
-        job.source.bucket,
-        ports.layout.output_key(job.source.key, "error.json"),
-        json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"),
-        content_type="application/json",
+def _media_url(job: Job, ports: PipelinePorts) -> str:
+    expires = ports.limits.presign_expiry_s
+    if job.media_key:
+        # Our extracted track: one key per upload revision, so no version is needed.
+        return ports.storage.presign_get(job.source.bucket, job.media_key, expires_s=expires)
+    return ports.storage.presign_get(
+        job.source.bucket, job.source.key, expires_s=expires, version_id=job.source.version_id
     )
 
 
-def _skip(ref: ObjectRef, reason: str) -> UploadResult:
-    logger.info("Skipped upload", extra={"key": ref.key, "bucket": ref.bucket, "reason": reason})
-    return UploadResult(source=ref, outcome=UploadOutcome.SKIPPED, reason=reason)
+def _callback_url(job: Job, provider: Provider, ports: PipelinePorts) -> str | None:
+    if not provider.accepts_callback_url:
+        return None
+    attempt = job.attempts[-1]
+    expires = attempt.started_at + ports.limits.callback_token_ttl
+    return ports.signer.sis_callback_url(ports.callback_base_url, job.id, attempt.number, expires)
+
+
+def _deferred(job: Job, reason: str) -> UploadResult:
+    return UploadResult(source=job.source, outcome=UploadOutcome.DEFERRED, job_id=job.id, reason=reason)
+
+
+def _retry(job: Job, exc: Exception) -> UploadResult:
+    return UploadResult(source=job.source, outcome=UploadOutcome.RETRY, job_id=job.id, reason=_describe(exc))
+
+
+def _release_quietly(job: Job, ports: PipelinePorts) -> None:
+    try:
+        if job.state is JobState.ACCEPTED:
+            release(job, ports)
+    except Exception:
+        logger.exception("Could not release a claim; it runs out by itself", extra={"job_id": job.id})
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+__all__ = [
+    "NEVER_SUBMITTED",
+    "UploadOutcome",
+    "UploadResult",
+    "continue_accepted",
+    "fail_job",
+    "submit_uploads",
+]

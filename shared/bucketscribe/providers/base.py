@@ -7,21 +7,24 @@ only for the provider it uses.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BaseModel, Field
 
-from bucketscribe.model import JobError, Transcript
+from bucketscribe.job import JobError
+from bucketscribe.model import Transcript
 from bucketscribe.profiles import Profile
 
 
 def file_key(url: str) -> str:
-    """What identifies a media URL across a round trip: host and decoded path (the query holds
-    signatures, and a service may echo the path with its own percent-encoding)."""
+    """What identifies a media URL across a round trip: host, decoded path and the object version
+    (the rest of the query holds signatures, and a service may re-encode the path)."""
     parts = urlsplit(url)
-    return f"{parts.netloc}{unquote(parts.path)}"
+    version = dict(parse_qsl(parts.query)).get("versionId")
+    return f"{parts.netloc}{unquote(parts.path)}" + (f"?versionId={version}" if version else "")
 
 
 class SubmitItem(BaseModel):
@@ -61,6 +64,8 @@ class TaskResult(BaseModel):
     status: TaskStatus
     files: list[FileOutcome] = Field(default_factory=list)
     error: JobError | None = None
+    # When the provider created the task, where it says (binds a task found late to an attempt).
+    created_at: datetime | None = None
 
     def outcome_for(self, provider_file: str | None) -> FileOutcome:
         """This job's file of the task: matched by URL path, or the only file there is."""
@@ -82,22 +87,51 @@ class TaskResult(BaseModel):
 
 
 class ProviderError(Exception):
-    """A whole request to the provider failed; ``retryable`` says whether to try again later."""
+    """A whole request to the provider failed; ``retryable`` says whether to try again later.
 
-    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+    ``maybe_done`` marks an *ambiguous* failure: the request may have reached the provider and
+    taken effect (a timeout after sending, a dropped connection, a 5xx), so a submission that
+    failed this way must not simply be sent again.
+    """
+
+    def __init__(self, code: str, message: str, *, retryable: bool, maybe_done: bool = False) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retryable = retryable
+        self.maybe_done = maybe_done
 
     def as_job_error(self) -> JobError:
         return JobError(code=self.code, message=self.message, retryable=self.retryable)
+
+
+class PushRejected(ValueError):
+    """The request is not a task-finished push of this provider."""
+
+
+class Push(BaseModel):
+    """What a provider's task-finished push says (only a hint: the task is fetched again)."""
+
+    task_id: str
+    sent_at: datetime | None = None
+
+
+class TaskSearch(BaseModel):
+    """What the provider's own records say about tasks created in a time window."""
+
+    # file key → task id, for each of the asked-for files found in a task of the window
+    found: dict[str, str] = Field(default_factory=dict)
+    # tasks of the window that do not show their files yet (still queued or running)
+    undecided: int = 0
 
 
 class Provider(Protocol):
     name: str
     max_files_per_task: int
     accepts_callback_url: bool
+    # Whether ``search_tasks`` can find a task whose submit answer was lost (DashScope lists
+    # tasks by time; SIS has no listing, so only the attempt's callback is evidence there).
+    can_search_tasks: bool
     # Containers (as ``media.sniff`` names them) the service decodes itself; None = any.
     accepted_containers: frozenset[str] | None
 
@@ -114,4 +148,12 @@ class Provider(Protocol):
 
     def load_result(self, outcome: FileOutcome) -> FileOutcome:
         """A finished file's transcript, downloaded if the task status only pointed at it."""
+        ...
+
+    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
+        """Tasks created between ``start`` and ``end`` that carry any of ``files`` (file keys)."""
+        ...
+
+    def parse_push(self, body: str) -> Push:
+        """The task a pushed task-finished event names; ``PushRejected`` if it is not one."""
         ...

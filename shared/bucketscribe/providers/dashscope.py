@@ -12,22 +12,28 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
-from bucketscribe.model import JobError
+from bucketscribe.job import JobError
 from bucketscribe.profiles import DASHSCOPE_V2_MODELS, Profile
 from bucketscribe.providers.base import (
     FileOutcome,
     ProviderError,
+    Push,
     SubmitItem,
     SubmitReceipt,
     TaskResult,
+    TaskSearch,
     TaskStatus,
+    file_key,
 )
+from bucketscribe.providers.dashscope_push import TaskFinishedEvent
 from bucketscribe.providers.dashscope_result import DashScopeResultError, transcript_from_dashscope
+from bucketscribe.providers.wire_errors import request_may_have_arrived, status_may_have_taken_effect
 from bucketscribe.rate_limit import RateLimiter
 
 # The API overview allows 100 URLs per task; a newer SDK page says 1. Both work here (a setting).
@@ -40,6 +46,10 @@ RETRYABLE_CODES = frozenset(
     {"Throttling", "Throttling.RateQuota", "Throttling.AllocationQuota", "InternalError"}
 )
 PENDING_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED"})
+# DashScope writes task times in Beijing time without a zone ("2025-02-13 17:31:20.681"), and the
+# task listing takes its window as "YYYYMMDDhhmmss" in the same clock.
+BEIJING = timezone(timedelta(hours=8))
+LIST_PAGE_SIZE = 100
 
 
 class DashScopeConfig(BaseModel):
@@ -56,6 +66,7 @@ class DashScopeConfig(BaseModel):
 class DashScopeProvider:
     name = "dashscope"
     accepts_callback_url = False
+    can_search_tasks = True
     accepted_containers: frozenset[str] | None = None  # it decodes audio and video containers itself
 
     def __init__(self, config: DashScopeConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -118,8 +129,9 @@ class DashScopeProvider:
 
         output = dict(self._with_backoff(call).output or {})
         status = str(output.get("task_status", "UNKNOWN"))
+        created_at = _beijing_time(output.get("submit_time"))
         if status in PENDING_STATES:
-            return TaskResult(task_id=task_id, status=TaskStatus.PENDING)
+            return TaskResult(task_id=task_id, status=TaskStatus.PENDING, created_at=created_at)
         if status == "UNKNOWN":
             error = JobError(
                 code="TASK_UNKNOWN", message="DashScope does not know this task (expired after 24 h?)"
@@ -131,9 +143,50 @@ class DashScopeProvider:
                 code=str(output.get("code") or f"TASK_{status}"),
                 message=str(output.get("message") or f"the DashScope task was {status.lower()}"),
             )
-            return TaskResult(task_id=task_id, status=TaskStatus.FAILED, error=error)
+            return TaskResult(task_id=task_id, status=TaskStatus.FAILED, error=error, created_at=created_at)
         overall = TaskStatus.DONE if any(f.status is TaskStatus.DONE for f in files) else TaskStatus.FAILED
-        return TaskResult(task_id=task_id, status=overall, files=files)
+        return TaskResult(task_id=task_id, status=overall, files=files, created_at=created_at)
+
+    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
+        """List this key's tasks created in the window; a finished one names its files."""
+        search = TaskSearch()
+        for task_id in self._listed_task_ids(start, end):
+            result = self.fetch(task_id)
+            if result.status is TaskStatus.PENDING:
+                search.undecided += 1
+                continue
+            for outcome in result.files:
+                key = file_key(outcome.file_url) if outcome.file_url else None
+                if key in files:
+                    search.found[key] = task_id
+        return search
+
+    def parse_push(self, body: str) -> Push:
+        return TaskFinishedEvent.parse(body).as_push()
+
+    def _listed_task_ids(self, start: datetime, end: datetime) -> list[str]:
+        transcription = self._sdk()
+        window = {
+            "start_time": start.astimezone(BEIJING).strftime("%Y%m%d%H%M%S"),
+            "end_time": end.astimezone(BEIJING).strftime("%Y%m%d%H%M%S"),
+        }
+        task_ids: list[str] = []
+        for page in range(1, 1000):
+
+            def call(page_no: int = page) -> Any:
+                self._query_limit.acquire()
+                return transcription.list(
+                    page_no=page_no, page_size=LIST_PAGE_SIZE, **window, **self._common()
+                )
+
+            output = dict(self._with_backoff(call).output or {})
+            listed = output.get("data") or []
+            task_ids.extend(
+                str(item["task_id"]) for item in listed if isinstance(item, dict) and item.get("task_id")
+            )
+            if len(listed) < LIST_PAGE_SIZE or page >= int(output.get("total_page") or page):
+                break
+        return task_ids
 
     def _file_outcome(self, item: dict[str, Any]) -> FileOutcome:
         file_url = str(item.get("file_url") or "")
@@ -177,7 +230,10 @@ class DashScopeProvider:
                 response = call()
             except Exception as exc:  # the SDK raises requests/aiohttp errors of many kinds
                 raise ProviderError(
-                    "DASHSCOPE.UNREACHABLE", str(exc) or type(exc).__name__, retryable=True
+                    "DASHSCOPE.UNREACHABLE",
+                    str(exc) or type(exc).__name__,
+                    retryable=True,
+                    maybe_done=request_may_have_arrived(exc),
                 ) from exc
             status = int(getattr(response, "status_code", 0) or 0)
             if status == 200:
@@ -190,5 +246,17 @@ class DashScopeProvider:
                 delay *= 2
                 continue
             retryable = throttled or code in RETRYABLE_CODES or status >= 500 or status in (401, 403)
-            raise ProviderError(code, message, retryable=retryable)
+            raise ProviderError(
+                code, message, retryable=retryable, maybe_done=status_may_have_taken_effect(status)
+            )
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _beijing_time(value: object) -> datetime | None:
+    """A DashScope task time ("2025-02-13 17:31:20.681", Beijing) as an aware time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=BEIJING)
+    except ValueError:
+        return None

@@ -11,11 +11,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bucketscribe.providers.base import Push, PushRejected
+
 TASK_FINISHED_TYPE = "dashscope:System:AsyncTaskFinish"
-
-
-class PushRejected(ValueError):
-    """The request is not a DashScope task-finished event."""
 
 
 class _TaskData(BaseModel):
@@ -36,8 +34,12 @@ class TaskFinishedEvent(BaseModel):
     def parse(cls, body: str) -> TaskFinishedEvent:
         try:
             event = cls.model_validate(json.loads(body))
-        except (json.JSONDecodeError, ValidationError, TypeError) as exc:
+        except (json.JSONDecodeError, ValidationError, TypeError, RecursionError) as exc:
             raise PushRejected("not a CloudEvent with data.task_id") from exc
         if event.source != "acs.dashscope" or event.type != TASK_FINISHED_TYPE:
-            raise PushRejected(f"unexpected event {event.source}/{event.type}")
+            raise PushRejected(f"unexpected event {event.source[:40]}/{event.type[:60]}")
         return event
+
+    def as_push(self) -> Push:
+        sent = self.time if self.time is not None and self.time.tzinfo is not None else None
+        return Push(task_id=self.data.task_id, sent_at=sent)

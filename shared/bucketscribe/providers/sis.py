@@ -10,21 +10,26 @@ provider's own code and message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-from bucketscribe.model import JobError
+from bucketscribe.job import JobError
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import (
     FileOutcome,
     ProviderError,
+    Push,
+    PushRejected,
     SubmitItem,
     SubmitReceipt,
     TaskResult,
+    TaskSearch,
     TaskStatus,
 )
 from bucketscribe.providers.sis_result import SisJobResult, transcript_from_sis
+from bucketscribe.providers.wire_errors import request_may_have_arrived, status_may_have_taken_effect
 
 RETRYABLE_SIS_CODES = frozenset({"SIS.0312", "SIS.0001", "SIS.0100", "SIS.0033", "APIG.0201", "APIG.0308"})
 NOT_FOUND_MARKERS = ("task id is not found", "not found")
@@ -40,6 +45,9 @@ class SisProvider:
     name = "sis"
     max_files_per_task = 1
     accepts_callback_url = True
+    # SIS has no way to list or find jobs (only submit and query by id): a job whose submit
+    # answer was lost is found only through the callback its attempt's URL carries.
+    can_search_tasks = False
     # What audio_format "auto" detects (providers.md §4.2); anything else is extracted to Opus first.
     accepted_containers: frozenset[str] | None = frozenset(
         {"wav", "mp3", "mp4", "ogg-opus", "ogg-speex", "amr", "asf"}
@@ -118,7 +126,7 @@ class SisProvider:
             try:
                 response = self._call(lambda r=request: self._sdk_client().push_transcriber_jobs(r))
             except ProviderError as exc:
-                if exc.retryable or len(items) > 1:
+                if exc.retryable or exc.maybe_done or len(items) > 1:
                     raise
                 receipts.append(SubmitReceipt(job_id=item.job_id, error=exc.as_job_error()))
                 continue
@@ -145,19 +153,33 @@ class SisProvider:
     def load_result(self, outcome: FileOutcome) -> FileOutcome:
         return outcome  # SIS answers with the transcript inline
 
+    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
+        raise NotImplementedError("SIS cannot list transcriber jobs")
+
+    def parse_push(self, body: str) -> Push:
+        raise PushRejected("SIS does not push task events; it calls each job's callback URL")
+
     @staticmethod
     def result_from_raw(task_id: str, raw: dict[str, Any]) -> TaskResult:
         parsed = SisJobResult.parse(raw)
+        created_at = parsed.created_at
         if parsed.status == "FINISHED":
             outcome = FileOutcome(status=TaskStatus.DONE, transcript=transcript_from_sis(parsed), raw=raw)
         elif parsed.status == "ERROR":
             outcome = FileOutcome(status=TaskStatus.FAILED, raw=raw, error=parsed.failure)
         else:
             outcome = FileOutcome(status=TaskStatus.PENDING, raw=raw)
-        return TaskResult(task_id=task_id, status=outcome.status, files=[outcome], error=outcome.error)
+        return TaskResult(
+            task_id=task_id,
+            status=outcome.status,
+            files=[outcome],
+            error=outcome.error,
+            created_at=created_at,
+        )
 
     @staticmethod
     def _call(operation: Any) -> Any:
+        import requests
         from huaweicloudsdkcore.exceptions import exceptions as sdk
 
         try:
@@ -165,10 +187,19 @@ class SisProvider:
         except sdk.ServiceResponseException as exc:
             code = exc.error_code or f"HTTP.{exc.status_code}"
             # 401/403 mean our credentials or permissions are wrong: a deployment problem, not the
-            # file's. Retrying keeps the upload in the queue (then the DLQ) until someone fixes it.
+            # file's. Retrying keeps the job waiting until someone fixes it (or its deadline).
             retryable = (
                 code in RETRYABLE_SIS_CODES or exc.status_code in (401, 403, 429) or exc.status_code >= 500
             )
-            raise ProviderError(code, exc.error_msg or str(exc), retryable=retryable) from exc
-        except (sdk.ConnectionException, sdk.RequestTimeoutException) as exc:
-            raise ProviderError("SIS.UNREACHABLE", exc.error_msg or str(exc), retryable=True) from exc
+            raise ProviderError(
+                code,
+                exc.error_msg or str(exc),
+                retryable=retryable,
+                maybe_done=status_may_have_taken_effect(exc.status_code),
+            ) from exc
+        except (sdk.SdkException, requests.exceptions.RequestException) as exc:
+            # Connection failures and timeouts; the SDK lets read timeouts through unwrapped.
+            message = getattr(exc, "error_msg", None) or str(exc) or type(exc).__name__
+            raise ProviderError(
+                "SIS.UNREACHABLE", message, retryable=True, maybe_done=request_may_have_arrived(exc)
+            ) from exc

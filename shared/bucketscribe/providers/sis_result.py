@@ -7,11 +7,13 @@ it cheaply. Shape: providers.md §4.3.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bucketscribe.model import JobError, Segment, Transcript, Word
+from bucketscribe.job import JobError
+from bucketscribe.model import Segment, Transcript, Word
 
 
 class SisResultError(ValueError):
@@ -67,6 +69,14 @@ class SisJobResult(BaseModel):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise SisResultError(f"not a SIS result: {where}: {first['msg']}") from exc
+
+    @property
+    def created_at(self) -> datetime | None:
+        """``create_time`` (RFC 3339) as a time; ``None`` when absent or unreadable."""
+        try:
+            return datetime.fromisoformat(self.create_time) if self.create_time else None
+        except ValueError:
+            return None
 
     @property
     def failure(self) -> JobError:

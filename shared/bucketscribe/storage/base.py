@@ -34,6 +34,11 @@ class ObjectStorage(Protocol):
 
     def upload(self, bucket: str, key: str, src: Path, *, content_type: str) -> None: ...
 
-    def presign_get(self, bucket: str, key: str, *, expires_s: int) -> str:
-        """A URL the provider can fetch the object from without our credentials."""
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object of ours (a stale error report); absent objects are fine."""
+        ...
+
+    def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
+        """A URL the provider can fetch the object from without our credentials; with
+        ``version_id`` it fetches exactly that version, even after the key is overwritten."""
         ...

@@ -198,8 +198,16 @@ class ObsStorage:
         )
         self._raise_for_status("upload", bucket, key, result)
 
-    def presign_get(self, bucket: str, key: str, *, expires_s: int) -> str:
-        signed = self._obs.createSignedUrl("GET", bucket, key, expires=expires_s)
+    def delete(self, bucket: str, key: str) -> None:
+        result = self._call(
+            "delete", bucket, key, lambda: self._obs.deleteObject(bucket, key, **self._extra())
+        )
+        if result.status != 404:
+            self._raise_for_status("delete", bucket, key, result)
+
+    def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
+        query = {"versionId": version_id} if version_id else None
+        signed = self._obs.createSignedUrl("GET", bucket, key, expires=expires_s, queryParams=query)
         return str(signed.signedUrl)
 
     def _extra(self) -> dict[str, Any]:

@@ -57,7 +57,11 @@ class S3Storage:
     def upload(self, bucket: str, key: str, src: Path, *, content_type: str) -> None:
         self._s3.upload_file(str(src), bucket, key, ExtraArgs={"ContentType": content_type})
 
-    def presign_get(self, bucket: str, key: str, *, expires_s: int) -> str:
-        return self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
-        )
+    def delete(self, bucket: str, key: str) -> None:
+        self._s3.delete_object(Bucket=bucket, Key=key)
+
+    def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
+        params = {"Bucket": bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)

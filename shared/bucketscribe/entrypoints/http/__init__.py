@@ -1,0 +1,1 @@
+"""The callback function's HTTP routes, one module per route family, shared by every platform."""

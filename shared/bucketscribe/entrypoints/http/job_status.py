@@ -1,0 +1,56 @@
+"""``GET /jobs/{job_id}`` and ``GET /jobs?bucket=B&key=K``: where a job stands (bearer token).
+
+By key, the answer is the latest job for that key (each revision of an upload has its own) with
+its attempts, plus the ids of the jobs of earlier revisions; no ETag needs digging out.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from bucketscribe.callback_auth import same_secret
+from bucketscribe.entrypoints.http.replies import NOT_FOUND, UNAUTHORIZED, json_reply
+from bucketscribe.observability import count
+from bucketscribe.pipeline.status import job_status, jobs_for_upload
+from bucketscribe.secret_store import resolve_secret
+from bucketscribe.wiring import environment_ports, environment_settings
+
+router = APIGatewayRouter()
+MAX_KEY_CHARS = 1024
+
+
+def _status_token() -> str:
+    # Not cached here: the secret store caches for five minutes, so a rotated token takes effect.
+    settings = environment_settings()
+    return resolve_secret(
+        settings.status_api_token, settings.status_api_token_secret_name, what="the status API token"
+    )
+
+
+def _authorized() -> bool:
+    header = router.current_event.headers.get("Authorization") or ""
+    scheme, _, presented = header.partition(" ")
+    return scheme.lower() == "bearer" and same_secret(presented, _status_token())
+
+
+@router.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    count("StatusRequests")
+    if not _authorized():
+        return json_reply(401, UNAUTHORIZED)
+    view = job_status(job_id, environment_ports().jobs)
+    return json_reply(200, view.model_dump_json()) if view else json_reply(404, NOT_FOUND)
+
+
+@router.get("/jobs")
+def find_jobs() -> Response:
+    count("StatusRequests")
+    if not _authorized():
+        return json_reply(401, UNAUTHORIZED)
+    query = router.current_event.query_string_parameters or {}
+    bucket, key = query.get("bucket") or "", query.get("key") or ""
+    if not bucket or not key or len(key) > MAX_KEY_CHARS or len(bucket) > 255:
+        return json_reply(400, {"message": "give ?bucket=NAME&key=OBJECT_KEY (the key as uploaded)"})
+    found = jobs_for_upload(bucket, key, environment_ports().jobs)
+    return json_reply(200, found.model_dump_json()) if found else json_reply(404, NOT_FOUND)

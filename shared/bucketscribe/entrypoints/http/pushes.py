@@ -1,0 +1,97 @@
+"""``POST /callbacks/{provider}``: a provider's task-finished push (DashScope via EventBridge).
+
+The connection's header token is checked first, in constant time; then the signing timestamp
+must be within ``push_max_skew_s`` of now (replay protection); only then is the body parsed,
+by the provider's own adapter. The task is fetched from the provider and every job bound to it
+finished; the job store's finishing lease makes a repeated push write nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from bucketscribe.callback_auth import same_secret, stale
+from bucketscribe.entrypoints.http.replies import NOT_FOUND, TRY_LATER, UNAUTHORIZED, json_reply, oversized
+from bucketscribe.model import utc_now
+from bucketscribe.observability import count, logger, record_completions
+from bucketscribe.pipeline.complete import UnknownTask, complete_task
+from bucketscribe.providers.base import ProviderError, PushRejected
+from bucketscribe.secret_store import resolve_secret
+from bucketscribe.wiring import environment_ports, environment_settings
+
+router = APIGatewayRouter()
+# Room for one more job after the check: a result download (timeout 8 s) and five small writes.
+PUSH_MARGIN_MS = 15_000
+# Epoch milliseconds have 13 digits until the year 2286; anything longer is not a timestamp.
+MAX_TIMESTAMP_DIGITS = 13
+
+
+def _push_token() -> str:
+    # Not cached here: the secret store caches for five minutes, so a rotated token takes effect.
+    settings = environment_settings()
+    return resolve_secret(settings.push_token, settings.push_token_secret_name, what="the push token")
+
+
+@router.post("/callbacks/<provider_name>")
+def provider_push(provider_name: str) -> Response:
+    count("PushesReceived")
+    settings = environment_settings()
+    ports = environment_ports()
+    if provider_name not in ports.providers:
+        return json_reply(404, NOT_FOUND)
+    event = router.current_event
+    if not same_secret(event.headers.get(settings.push_token_header), _push_token()):
+        return _refused("missing or wrong push credential")
+    raw = event.body or ""
+    if oversized(raw, event.path):
+        return json_reply(413, {"message": "Payload too large"})
+    try:
+        push = ports.provider(provider_name).parse_push(raw)
+    except PushRejected as exc:
+        return _refused(str(exc))
+    signed_at = sent_at(event.headers.get("x-eventbridge-signature-timestamp")) or push.sent_at
+    staleness = stale(signed_at, utc_now(), max_skew_s=settings.push_max_skew_s)
+    if staleness:
+        return _refused(staleness)
+    logger.set_correlation_id(push.task_id)
+    return _finish(provider_name, push.task_id)
+
+
+def _refused(reason: str) -> Response:
+    logger.warning("Push refused", extra={"reason": reason})
+    count("CallbacksRefused")
+    return json_reply(401, UNAUTHORIZED)
+
+
+def _finish(provider_name: str, task_id: str) -> Response:
+    context = router.lambda_context
+    try:
+        completions = complete_task(
+            provider_name,
+            task_id,
+            environment_ports(),
+            out_of_time=lambda: context.get_remaining_time_in_millis() < PUSH_MARGIN_MS,
+        )
+    except UnknownTask:
+        # Our record of the task is not there yet (or the reconciler will find it): redeliver.
+        logger.info("Push deferred: task not bound to a job yet", extra={"task_id": task_id})
+        return json_reply(409, {"message": "Not ready; retry later"})
+    except ProviderError as exc:
+        logger.warning("Could not fetch the task", extra={"task_id": task_id, "code": exc.code})
+        return json_reply(503, TRY_LATER)
+    except Exception:
+        logger.exception("Could not handle the push now", extra={"task_id": task_id})
+        return json_reply(503, TRY_LATER)
+    return json_reply(200, {"result": record_completions(completions)})
+
+
+def sent_at(header: str | None) -> datetime | None:
+    """EventBridge's signing timestamp (epoch ms or s); ``None`` when absent or not a sane number."""
+    if not header or not header.isascii() or not header.isdigit() or len(header) > MAX_TIMESTAMP_DIGITS:
+        return None
+    value = int(header)
+    # Epoch milliseconds, or seconds: 1e11 s is the year 5138, 1e11 ms is 1973.
+    return datetime.fromtimestamp(value / 1000 if value >= 100_000_000_000 else value, tz=UTC)

@@ -1,0 +1,29 @@
+"""Small shared pieces of the HTTP routes: JSON answers and the body-size guard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+
+from bucketscribe.observability import logger
+from bucketscribe.wiring import environment_settings
+
+NOT_FOUND = {"message": "Not found"}
+UNAUTHORIZED = {"message": "Unauthorized"}
+TRY_LATER = {"message": "Try again later"}
+
+
+def json_reply(status: int, body: dict[str, Any] | str) -> Response:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=text)
+
+
+def oversized(raw: str, path: str) -> bool:
+    """Bodies over the configured cap are refused before anything reads them."""
+    size = len(raw.encode("utf-8", errors="replace"))
+    if size > environment_settings().max_callback_body_bytes:
+        logger.warning("Callback body too large; refused", extra={"path": path, "bytes": size})
+        return True
+    return False

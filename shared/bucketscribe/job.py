@@ -1,0 +1,424 @@
+"""The job: one per upload, and the one state machine every use case moves it through.
+
+```
+ACCEPTED ─start_attempt─> SUBMITTING(attempt n) ─bind_task─> SUBMITTED(task id) ─finish─> DONE
+   ▲  │                        │ the call ended without a clear answer (timeout, 5xx, our write
+   │  │                        │ failed, the worker died): attempt n is UNCERTAIN; evidence (its
+   │  │                        │ callback, the provider's own records) binds its task later, or
+   │  │                        └─ after a bounded wait with none ─abandon_attempt─> ACCEPTED
+   │  │  refused for certain (throttled, busy) ─attempt_refused─> ACCEPTED (retried later)
+   │  └─ refused input / exhausted retries / deadline ─fail─> FAILED(reason) + .error.json
+   └─ result expired at the provider (once) / a deliberate re-drive of a FAILED job
+DONE arriving after FAILED(deadline) wins.
+```
+
+Every transition returns a new ``Job`` with ``version`` one higher; the job store writes it only
+if the stored copy still has the version it was derived from (optimistic concurrency), so a
+stale copy or a racing writer can never overwrite newer progress. A transition that the current
+state does not allow raises ``InvalidTransition`` instead of writing anything.
+
+A lease (``claimed_until``) marks a worker that is submitting or finishing the job: nobody else
+takes the job over until it runs out, and the reconciler looks at the job when it does, so a
+worker that dies never leaves the job stranded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from bucketscribe.model import ObjectRef, utc_now
+
+
+class JobState(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    SUBMITTING = "SUBMITTING"
+    SUBMITTED = "SUBMITTED"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED)
+
+
+class JobError(BaseModel):
+    """Why a job failed, in words a user can act on, plus the provider's own code."""
+
+    code: str
+    message: str
+    retryable: bool = False
+
+
+# A job failed with one of these codes may still have a task at the provider whose result can
+# arrive later; when it does, the result wins and replaces the error report.
+LATE_RESULT_CODES = frozenset({"PROVIDER_TIMEOUT"})
+
+
+class AttemptState(StrEnum):
+    IN_FLIGHT = "IN_FLIGHT"  # intent recorded; the provider has not answered (or the worker died)
+    UNCERTAIN = "UNCERTAIN"  # the call ended without a clear answer: resolved from evidence
+    ACCEPTED = "ACCEPTED"  # the provider created task ``task_id`` for it
+    REFUSED = "REFUSED"  # the provider certainly created nothing (throttled, busy, refused)
+    ABANDONED = "ABANDONED"  # no evidence of a task within the bound; the next attempt follows
+    EXPIRED = "EXPIRED"  # its result expired at the provider before we fetched it
+
+    @property
+    def unresolved(self) -> bool:
+        """Whether the provider may hold a task for this attempt that we have not bound yet."""
+        return self in (AttemptState.IN_FLIGHT, AttemptState.UNCERTAIN, AttemptState.ABANDONED)
+
+
+class Attempt(BaseModel):
+    """One submission of the job to its provider (at most one provider task)."""
+
+    number: int = Field(ge=1)
+    state: AttemptState = AttemptState.IN_FLIGHT
+    reason: str = "upload"
+    started_at: datetime
+    ended_at: datetime | None = None
+    task_id: str | None = None
+    # Which file of a multi-file provider task is ours (host + path of the media URL).
+    provider_file: str | None = None
+    # How the task became known: the submit answer, the attempt's callback, the provider's listing.
+    bound_by: str | None = None
+    error: JobError | None = None
+
+
+class InvalidTransition(RuntimeError):
+    """The job's current state does not allow the change; nothing was written."""
+
+
+class Job(BaseModel):
+    id: str
+    source: ObjectRef
+    profile: str = "default"
+    provider: str
+    model: str | None = None
+    state: JobState = JobState.ACCEPTED
+    # Bumped by every transition; the store writes only over the version a change was made from.
+    version: int = 0
+    attempts: list[Attempt] = Field(default_factory=list)
+    # The object actually sent to the provider when it is not the upload itself
+    # (the 16 kHz mono Opus extracted from a video, say).
+    media_key: str | None = None
+    error: JobError | None = None
+    outputs: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+    # When the reconciler should next look at this job (unfinished jobs only) and how many
+    # times it has looked since the last change of state.
+    next_check_at: datetime | None = None
+    checks: int = 0
+    # A worker submitting or finishing the job owns it until then; ``claimed_by`` names the
+    # worker, so one whose lease ran out cannot carry on over another that took the job over.
+    claimed_until: datetime | None = None
+    claimed_by: str | None = None
+    redrives: int = 0
+    # Since when the job has been trying (its creation, or its latest re-drive): deadlines count from here.
+    active_since: datetime = Field(default_factory=utc_now)
+    # Why the next attempt will be made (set when the job goes back to ACCEPTED).
+    next_attempt_reason: str = "upload"
+
+    @classmethod
+    def for_upload(
+        cls, source: ObjectRef, *, profile: str, provider: str, model: str | None, now: datetime
+    ) -> Job:
+        return cls(
+            id=source.job_id(),
+            source=source,
+            profile=profile,
+            provider=provider,
+            model=model,
+            created_at=now,
+            updated_at=now,
+            active_since=now,
+            next_check_at=now,
+        )
+
+    # ----- what the job knows ------------------------------------------------------------------
+
+    @property
+    def current_attempt(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    def attempt(self, number: int) -> Attempt | None:
+        return next((a for a in self.attempts if a.number == number), None)
+
+    @property
+    def bound_attempt(self) -> Attempt | None:
+        """The latest attempt whose provider task is known and still worth asking about."""
+        return next((a for a in reversed(self.attempts) if a.state is AttemptState.ACCEPTED), None)
+
+    @property
+    def provider_task_id(self) -> str | None:
+        bound = self.bound_attempt
+        return bound.task_id if bound else None
+
+    @property
+    def provider_file(self) -> str | None:
+        bound = self.bound_attempt
+        return bound.provider_file if bound else None
+
+    def task_ids(self) -> set[str]:
+        """Every provider task ever bound to this job (a late result of any of them counts)."""
+        return {a.task_id for a in self.attempts if a.task_id}
+
+    def leased(self, now: datetime) -> bool:
+        return self.claimed_until is not None and self.claimed_until > now
+
+    def attempts_in(self, *states: AttemptState) -> int:
+        return sum(1 for a in self.attempts if a.state in states)
+
+    @property
+    def deadline_from(self) -> datetime:
+        """Where the job's deadline counts from: the provider's start on it, or since it is trying."""
+        if self.state is JobState.SUBMITTED and self.submitted_at is not None:
+            return self.submitted_at
+        return self.active_since
+
+    @property
+    def accepts_late_result(self) -> bool:
+        return (
+            self.state is JobState.FAILED and self.error is not None and self.error.code in LATE_RESULT_CODES
+        )
+
+    # ----- transitions -------------------------------------------------------------------------
+
+    def _next(self, now: datetime, **changes: object) -> Job:
+        return self.model_copy(update={"version": self.version + 1, "updated_at": now, **changes})
+
+    def _require(self, allowed: bool, what: str) -> None:
+        if not allowed:
+            attempt = self.current_attempt
+            where = f"{self.state.value}" + (
+                f", attempt {attempt.number} {attempt.state.value}" if attempt else ""
+            )
+            raise InvalidTransition(f"job {self.id} cannot {what} while {where}")
+
+    def _with_attempt(self, number: int, **changes: object) -> list[Attempt]:
+        return [a.model_copy(update=changes) if a.number == number else a for a in self.attempts]
+
+    def claim(self, now: datetime, *, until: datetime, owner: str) -> Job:
+        """A worker takes the job over to prepare and submit it (nobody else meanwhile)."""
+        self._require(self.state is JobState.ACCEPTED and not self.leased(now), "be claimed")
+        return self._next(now, claimed_until=until, claimed_by=owner, next_check_at=until)
+
+    def _owned_by(self, owner: str) -> bool:
+        return self.claimed_by == owner
+
+    def release(self, now: datetime, *, retry_at: datetime, owner: str) -> Job:
+        """Give up a claim without submitting (an unexpected error): look again at ``retry_at``."""
+        self._require(self.state is JobState.ACCEPTED and self._owned_by(owner), "be released")
+        return self._next(now, claimed_until=None, claimed_by=None, next_check_at=retry_at)
+
+    def with_media(self, now: datetime, media_key: str, *, owner: str) -> Job:
+        """Remember the extracted speech track, so a retry reuses it."""
+        self._require(self.state is JobState.ACCEPTED and self._owned_by(owner), "record its media")
+        return self._next(now, media_key=media_key)
+
+    def start_attempt(
+        self, now: datetime, *, lease_until: datetime, owner: str, provider_file: str | None = None
+    ) -> Job:
+        """The durable intent to submit, written before the provider is called, by the worker that
+        claimed the job. ``provider_file`` names the media as the provider will see it, so a task
+        found later can be matched."""
+        self._require(self.state is JobState.ACCEPTED and self._owned_by(owner), "start an attempt")
+        attempt = Attempt(
+            number=len(self.attempts) + 1,
+            reason=self.next_attempt_reason,
+            started_at=now,
+            provider_file=provider_file,
+        )
+        return self._next(
+            now,
+            state=JobState.SUBMITTING,
+            attempts=[*self.attempts, attempt],
+            claimed_until=lease_until,
+            next_check_at=lease_until,
+        )
+
+    def bind_task(
+        self,
+        now: datetime,
+        *,
+        number: int,
+        task_id: str,
+        provider_file: str | None,
+        check_at: datetime,
+        bound_by: str,
+    ) -> Job:
+        """Attempt ``number`` created provider task ``task_id`` (its answer, callback or a listing).
+
+        An abandoned attempt's task found late is bound too: its result is as good as any.
+        """
+        attempt = self.attempt(number)
+        self._require(
+            attempt is not None and attempt.state.unresolved and not self.state.is_final, "bind a task"
+        )
+        attempts = self._with_attempt(
+            number,
+            state=AttemptState.ACCEPTED,
+            task_id=task_id,
+            provider_file=provider_file,
+            bound_by=bound_by,
+            ended_at=now,
+        )
+        if self.state is JobState.SUBMITTED:
+            return self._next(now, attempts=attempts)
+        current = self.current_attempt
+        keep_lease = current is not None and current.number != number and self.leased(now)
+        return self._next(
+            now,
+            state=JobState.SUBMITTED,
+            attempts=attempts,
+            submitted_at=now,
+            next_check_at=check_at,
+            checks=0,
+            claimed_until=self.claimed_until if keep_lease else None,
+            claimed_by=self.claimed_by if keep_lease else None,
+            error=None,
+        )
+
+    def attempt_refused(self, now: datetime, error: JobError, *, retry_at: datetime) -> Job:
+        """The provider certainly created nothing (throttled, busy): back to ACCEPTED, retried later."""
+        attempt = self.current_attempt
+        self._require(
+            self.state is JobState.SUBMITTING
+            and attempt is not None
+            and attempt.state is AttemptState.IN_FLIGHT,
+            "record a refused attempt",
+        )
+        assert attempt is not None
+        attempts = self._with_attempt(attempt.number, state=AttemptState.REFUSED, error=error, ended_at=now)
+        return self._next(
+            now,
+            state=JobState.ACCEPTED,
+            attempts=attempts,
+            error=error,
+            claimed_until=None,
+            claimed_by=None,
+            next_check_at=retry_at,
+            next_attempt_reason=f"retry after {error.code}",
+        )
+
+    def attempt_uncertain(self, now: datetime, error: JobError, *, check_at: datetime) -> Job:
+        """The call ended without a clear answer: the provider may or may not have a task."""
+        attempt = self.current_attempt
+        self._require(
+            self.state is JobState.SUBMITTING
+            and attempt is not None
+            and attempt.state is AttemptState.IN_FLIGHT,
+            "record an uncertain attempt",
+        )
+        assert attempt is not None
+        attempts = self._with_attempt(attempt.number, state=AttemptState.UNCERTAIN, error=error)
+        return self._next(now, attempts=attempts, claimed_until=None, claimed_by=None, next_check_at=check_at)
+
+    def abandon_attempt(self, now: datetime, *, why: str) -> Job:
+        """No evidence of a task within the bound: the next attempt may start (a late task of this
+        one is still recognised and bound)."""
+        attempt = self.current_attempt
+        self._require(
+            self.state is JobState.SUBMITTING
+            and attempt is not None
+            and attempt.state in (AttemptState.IN_FLIGHT, AttemptState.UNCERTAIN)
+            and not self.leased(now),
+            "abandon its attempt",
+        )
+        assert attempt is not None
+        error = JobError(code="NO_EVIDENCE", message=why, retryable=True)
+        attempts = self._with_attempt(attempt.number, state=AttemptState.ABANDONED, error=error, ended_at=now)
+        return self._next(
+            now,
+            state=JobState.ACCEPTED,
+            attempts=attempts,
+            claimed_until=None,
+            claimed_by=None,
+            next_check_at=now,
+            next_attempt_reason=f"no evidence that attempt {attempt.number} reached the provider",
+        )
+
+    def result_expired(self, now: datetime, error: JobError) -> Job:
+        """The provider dropped the result before we fetched it: the upload gets one new attempt."""
+        attempt = self.bound_attempt
+        self._require(self.state is JobState.SUBMITTED and attempt is not None, "expire its result")
+        assert attempt is not None
+        attempts = self._with_attempt(attempt.number, state=AttemptState.EXPIRED, error=error, ended_at=now)
+        return self._next(
+            now,
+            state=JobState.ACCEPTED,
+            attempts=attempts,
+            claimed_until=None,
+            claimed_by=None,
+            next_check_at=now,
+            checks=0,
+            next_attempt_reason=f"the result of attempt {attempt.number} expired at the provider",
+        )
+
+    def begin_finishing(self, now: datetime, *, until: datetime, owner: str) -> Job:
+        """A worker takes the right to write the outputs (so they are written once)."""
+        self._require(
+            (not self.state.is_final or self.accepts_late_result) and not self.leased(now), "begin finishing"
+        )
+        return self._next(now, claimed_until=until, claimed_by=owner)
+
+    def finish(self, now: datetime, *, outputs: list[str], owner: str) -> Job:
+        self._require(
+            (not self.state.is_final or self.accepts_late_result) and self._owned_by(owner), "finish"
+        )
+        return self._next(
+            now,
+            state=JobState.DONE,
+            outputs=outputs,
+            error=None,
+            finished_at=now,
+            claimed_until=None,
+            claimed_by=None,
+            next_check_at=None,
+        )
+
+    def fail(self, now: datetime, error: JobError) -> Job:
+        self._require(not self.state.is_final, "fail")
+        attempt = self.current_attempt
+        attempts = self.attempts
+        if attempt is not None and attempt.state is AttemptState.IN_FLIGHT:
+            attempts = self._with_attempt(
+                attempt.number, state=AttemptState.REFUSED, error=error, ended_at=now
+            )
+        return self._next(
+            now,
+            state=JobState.FAILED,
+            attempts=attempts,
+            error=error,
+            finished_at=now,
+            claimed_until=None,
+            claimed_by=None,
+            next_check_at=None,
+        )
+
+    def check_later(self, now: datetime, *, at: datetime) -> Job:
+        """Nothing new: the reconciler looks again at ``at``."""
+        self._require(not self.state.is_final, "be checked later")
+        return self._next(now, next_check_at=at, checks=self.checks + 1)
+
+    def redrive(self, now: datetime, *, reason: str) -> Job:
+        """A deliberate re-run of a finished job: the next attempt is linked to the earlier ones."""
+        self._require(self.state.is_final and not self.leased(now), "be re-driven")
+        return self._next(
+            now,
+            state=JobState.ACCEPTED,
+            error=None,
+            finished_at=None,
+            next_check_at=now,
+            checks=0,
+            claimed_until=None,
+            claimed_by=None,
+            redrives=self.redrives + 1,
+            active_since=now,
+            next_attempt_reason=f"re-driven: {reason}",
+        )

@@ -1,0 +1,38 @@
+"""The one logger and one metrics publisher every entry point shares (Powertools), and the
+counters the use cases' outcomes turn into."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from bucketscribe.pipeline.complete import Completion, CompletionOutcome
+
+SERVICE = "bucketscribe"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=SERVICE, service=SERVICE)
+
+
+def count(name: str, value: float = 1) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def record_completions(completions: Iterable[Completion]) -> dict[str, int]:
+    """Count finished/failed jobs and the audio they carried; returns counts by outcome."""
+    counts: dict[str, int] = {}
+    for completion in completions:
+        counts[completion.outcome.value] = counts.get(completion.outcome.value, 0) + 1
+        if completion.outcome is CompletionOutcome.DONE:
+            count("JobsCompleted")
+            if completion.audio_ms:
+                metrics.add_metric(
+                    name="AudioSeconds", unit=MetricUnit.Seconds, value=completion.audio_ms / 1000
+                )
+        elif completion.outcome is CompletionOutcome.FAILED:
+            count("JobsFailed")
+        elif completion.outcome is CompletionOutcome.IGNORED:
+            count("CallbacksIgnored")
+    return counts

@@ -1,0 +1,207 @@
+"""Resolving submissions whose outcome is unknown, from evidence — never by sending them blindly again.
+
+An attempt is unresolved when its worker died after writing the intent, or the provider's answer
+was lost (timeout, connection reset, 5xx, our own write failing). Evidence that it created a
+task, in the order it is looked for:
+
+1. its callback (SIS): the URL's token names the attempt, so ``complete_sis_callback`` binds the
+   task the callback names once the provider confirms when it was created — nothing to do here
+   but wait for it, up to ``evidence_wait``;
+2. the provider's own records (DashScope): tasks listed by creation time around the attempt,
+   each finished one naming its files, matched against the media the attempt sent.
+
+Only when the bounded wait passes with no evidence is the attempt abandoned and a new one made;
+a task of the abandoned attempt that surfaces later is still recognised and bound, so its
+result is used, not paid for and thrown away. For SIS that leaves one residual case, documented
+in the README: the answer lost *and* the callback lost → a second SIS job after ``evidence_wait``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, Field
+
+from bucketscribe.job import Attempt, Job
+from bucketscribe.pipeline.job_writes import apply
+from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.providers.base import Provider, ProviderError
+
+if TYPE_CHECKING:
+    from bucketscribe.pipeline.reconcile import ReconcileReport
+
+logger = Logger(child=True)
+
+# Attempts started this close together are searched with one listing.
+SEARCH_CLUSTER_GAP = timedelta(minutes=10)
+
+
+class Resolution(BaseModel):
+    bound: list[Job] = Field(default_factory=list)  # a task was found: poll it now
+    abandoned: list[Job] = Field(default_factory=list)  # no evidence within the bound: submit again
+
+
+def resolve_uncertain(
+    jobs: list[Job], ports: PipelinePorts, report: ReconcileReport, out_of_time: Callable[[], bool]
+) -> Resolution:
+    resolution = Resolution()
+    by_provider: dict[str, list[Job]] = defaultdict(list)
+    for job in jobs:
+        by_provider[job.provider].append(job)
+    for name, group in by_provider.items():
+        if out_of_time():
+            report.left_for_next_run += len(group)
+            continue
+        provider = ports.provider(name)
+        try:
+            if provider.can_search_tasks:
+                _search(provider, group, ports, report, resolution)
+            else:
+                _await_callbacks(group, ports, report, resolution)
+        except Exception:
+            logger.exception(
+                "Could not resolve uncertain submissions; they stay due", extra={"provider": name}
+            )
+            report.provider_errors += 1
+    report.resolved += len(resolution.bound)
+    report.abandoned += len(resolution.abandoned)
+    return resolution
+
+
+def _attempt(job: Job) -> Attempt:
+    attempt = job.current_attempt
+    assert attempt is not None, "a SUBMITTING job has an attempt"
+    return attempt
+
+
+def _await_callbacks(
+    jobs: list[Job], ports: PipelinePorts, report: ReconcileReport, resolution: Resolution
+) -> None:
+    now = ports.clock()
+    for job in jobs:
+        waited_until = _attempt(job).started_at + ports.limits.evidence_wait
+        if now < waited_until:
+            apply(ports.jobs, job, partial(Job.check_later, now=now, at=waited_until))
+            report.still_pending += 1
+        else:
+            _abandon(job, ports, resolution, why=f"no callback within {_hours(ports.limits.evidence_wait)}")
+
+
+def _search(
+    provider: Provider, jobs: list[Job], ports: PipelinePorts, report: ReconcileReport, resolution: Resolution
+) -> None:
+    now = ports.clock()
+    limits = ports.limits
+    ready: list[Job] = []
+    for job in jobs:
+        listable_at = _attempt(job).started_at + limits.search_delay
+        if now < listable_at:
+            apply(ports.jobs, job, partial(Job.check_later, now=now, at=listable_at))
+        else:
+            ready.append(job)
+    for cluster in _clusters(ready):
+        starts = [_attempt(job).started_at for job in cluster]
+        files = {f for job in cluster if (f := _attempt(job).provider_file)}
+        try:
+            search = provider.search_tasks(
+                min(starts) - limits.clock_skew, max(starts) + limits.clock_skew + limits.search_delay, files
+            )
+        except ProviderError as exc:
+            report.provider_errors += 1
+            logger.warning(
+                "Could not list the provider's tasks",
+                extra={"code": exc.code, "provider_message": exc.message},
+            )
+            for job in cluster:
+                _check_again(job, now, ports)
+            continue
+        _bind_found(provider, cluster, search.found, ports, resolution)
+        bound = {job.id for job in resolution.bound}
+        for job in cluster:
+            if job.id in bound or _attempt(job).provider_file in search.found:
+                continue
+            if search.undecided and now < _attempt(job).started_at + limits.evidence_wait:
+                # Some task of the window has not finished, so it does not show its files yet.
+                _check_again(job, now, ports)
+                report.still_pending += 1
+            else:
+                _abandon(job, ports, resolution, why="the provider lists no task carrying this file")
+
+
+def _bind_found(
+    provider: Provider, jobs: list[Job], found: dict[str, str], ports: PipelinePorts, resolution: Resolution
+) -> None:
+    by_task: dict[str, dict[str, Job]] = defaultdict(dict)
+    for job in jobs:
+        file = _attempt(job).provider_file
+        if file in found:
+            by_task[found[file]][job.id] = job
+    for task_id, task_jobs in by_task.items():
+        files = {job_id: _attempt(job).provider_file or "" for job_id, job in task_jobs.items()}
+        recorded = ports.jobs.bind_task(
+            provider.name, task_id, files, exclusive=provider.max_files_per_task == 1
+        )
+        now = ports.clock()
+        for job_id, job in task_jobs.items():
+            attempt = _attempt(job)
+            if recorded.get(job_id) != attempt.provider_file:
+                continue
+            bound = apply(
+                ports.jobs,
+                job,
+                partial(
+                    Job.bind_task,
+                    now=now,
+                    number=attempt.number,
+                    task_id=task_id,
+                    provider_file=attempt.provider_file,
+                    check_at=now,
+                    bound_by="listing",
+                ),
+            )
+            if bound is not None:
+                logger.info(
+                    "Bound a task found in the provider's listing",
+                    extra={"job_id": job_id, "task_id": task_id, "attempt": attempt.number},
+                )
+                resolution.bound.append(bound)
+
+
+def _clusters(jobs: list[Job]) -> list[list[Job]]:
+    ordered = sorted(jobs, key=lambda job: _attempt(job).started_at)
+    clusters: list[list[Job]] = []
+    for job in ordered:
+        if (
+            clusters
+            and _attempt(job).started_at - _attempt(clusters[-1][-1]).started_at <= SEARCH_CLUSTER_GAP
+        ):
+            clusters[-1].append(job)
+        else:
+            clusters.append([job])
+    return clusters
+
+
+def _check_again(job: Job, now: datetime, ports: PipelinePorts) -> None:
+    limits = ports.limits
+    interval = min(limits.search_delay * (2**job.checks), limits.max_check_interval)
+    apply(ports.jobs, job, lambda current: current.check_later(now, at=now + interval))
+
+
+def _abandon(job: Job, ports: PipelinePorts, resolution: Resolution, *, why: str) -> None:
+    now = ports.clock()
+    abandoned = apply(ports.jobs, job, lambda current: current.abandon_attempt(now, why=why))
+    if abandoned is not None:
+        logger.warning(
+            "No evidence that the attempt reached the provider; submitting again",
+            extra={"job_id": job.id, "attempt": _attempt(job).number, "reason": why},
+        )
+        resolution.abandoned.append(abandoned)
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g} h"

@@ -1,0 +1,214 @@
+"""Use case, first half: an upload → a claimed job whose media is checked and ready to send.
+
+Decides what is not ours (SKIPPED, with the reason logged), what this exact upload already has
+a job for (DUPLICATE), what is bad input (REJECTED: a FAILED job and ``<key>.error.json`` say
+why), and claims the rest for this worker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from functools import partial
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel
+
+from bucketscribe.job import Job, JobError, JobState
+from bucketscribe.media.sniff import SNIFF_BYTES, MediaKind, kind_by_extension, sniff
+from bucketscribe.media.transcode import MediaError
+from bucketscribe.model import ObjectRef
+from bucketscribe.pipeline.failures import error_report_missing, fail_job, output_keys_fit, write_error_report
+from bucketscribe.pipeline.job_writes import apply
+from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.profiles import Profile
+
+logger = Logger(child=True)
+
+
+class UploadOutcome(StrEnum):
+    SUBMITTED = "SUBMITTED"  # a provider task is running for it
+    DEFERRED = "DEFERRED"  # its job is recorded; the reconciler carries it on (busy provider, lost answer)
+    SKIPPED = "SKIPPED"  # not ours: outside the input prefix, our own output, not media by name
+    DUPLICATE = "DUPLICATE"  # this exact upload already has a job, in the hands of someone else
+    REJECTED = "REJECTED"  # bad input: FAILED job + error report
+    RETRY = "RETRY"  # nothing durable happened: the notification must be delivered again
+
+
+class UploadResult(BaseModel):
+    source: ObjectRef
+    outcome: UploadOutcome
+    job_id: str | None = None
+    reason: str | None = None
+
+
+class Rejection(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error = JobError(code=code, message=message)
+
+
+def accept_upload(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, Profile]:
+    """Skip what is not ours, find or create the upload's job and claim it, check its media."""
+    layout = ports.layout
+    if layout.is_output(ref.key):
+        return _skip(ref, "the key is under the output prefix (our own result)")
+    if not layout.is_input(ref.key):
+        return _skip(ref, f"the key is outside the input prefix {layout.input_prefix!r}")
+    kind = kind_by_extension(ref.key)
+    if kind is None:
+        return _skip(ref, "the file extension is not an audio or video type")
+    info = ports.storage.head(ref.bucket, ref.key)
+    if info is None:
+        return _skip(ref, "the object no longer exists")
+    # The head is the truth: an event may lack the ETag/version, or describe an older upload.
+    ref = ref.model_copy(update={"size": info.size, "etag": info.etag, "version_id": info.version_id})
+    profile = ports.profiles.match(layout.relative(ref.key))
+    claimed = claim_job(ref, profile, ports)
+    if isinstance(claimed, UploadResult):
+        return claimed
+    if not output_keys_fit(ref.key, ports):
+        return reject(claimed, Rejection("KEY_TOO_LONG", _too_long(ref, ports)).error, ports)
+    try:
+        return prepare_media(claimed, kind, profile, ports), profile
+    except Rejection as rejection:
+        return reject(claimed, rejection.error, ports)
+    except Exception:
+        release(claimed, ports)
+        raise
+
+
+def claim_job(ref: ObjectRef, profile: Profile, ports: PipelinePorts) -> Job | UploadResult:
+    """This upload's job, claimed for this worker; a DUPLICATE result when someone else has it."""
+    now = ports.clock()
+    lease = now + ports.limits.claim_lease
+    owner = new_owner()
+    fresh = Job.for_upload(
+        ref, profile=profile.name, provider=profile.provider, model=profile.model_name, now=now
+    )
+    claimed = fresh.claim(now, until=lease, owner=owner)
+    if ports.jobs.create(claimed):
+        return claimed
+    existing = ports.jobs.get(fresh.id)
+    claim = partial(Job.claim, now=now, until=lease, owner=owner)
+    taken = apply(ports.jobs, existing, claim) if existing else None
+    if taken is not None:
+        return taken
+    current = ports.jobs.get(fresh.id) or existing
+    if current is not None and current.state is JobState.FAILED and error_report_missing(current, ports):
+        # The earlier run may have died between marking the job and writing its report.
+        write_error_report(current, ports)
+    state = _described(current)
+    logger.info("Duplicate upload event", extra={"key": ref.key, "job_id": fresh.id, "state": state})
+    return UploadResult(source=ref, outcome=UploadOutcome.DUPLICATE, job_id=fresh.id, reason=state)
+
+
+def new_owner() -> str:
+    """A name for this worker's claim (one per use-case run)."""
+    return uuid.uuid4().hex[:16]
+
+
+def _described(job: Job | None) -> str:
+    if job is None:
+        return "unknown"
+    if job.state in (JobState.ACCEPTED, JobState.SUBMITTING) and job.claimed_until is not None:
+        return f"{job.state.value.lower()} by another worker"
+    return job.state.value
+
+
+def release(job: Job, ports: PipelinePorts) -> None:
+    """Give up a claim after an unexpected error, so the redelivered message can retry at once."""
+    now = ports.clock()
+    retry_at = now + ports.limits.submit_retry_after
+    apply(ports.jobs, job, partial(Job.release, now=now, retry_at=retry_at, owner=job.claimed_by or ""))
+
+
+def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePorts) -> Job:
+    """Check the upload is media within limits; extract its speech track where that helps."""
+    ref, limits = job.source, ports.limits
+    size = ref.size or 0
+    if size == 0:
+        raise Rejection("EMPTY_FILE", "the file is empty (0 bytes)")
+    head = ports.storage.read_head(ref.bucket, ref.key, SNIFF_BYTES)
+    sniffed = sniff(head, total_size=size)
+    if sniffed is None:
+        looks = "text" if _looks_like_text(head) else "unknown binary data"
+        raise Rejection(
+            "NOT_MEDIA",
+            f"the content is not audio or video (the first bytes look like {looks}), "
+            f"although the name ends in {ref.key.rsplit('.', 1)[-1]!r}",
+        )
+    too_big = size > limits.max_media_bytes
+    accepted = ports.provider(profile.provider).accepted_containers
+    unsupported = accepted is not None and (sniffed.container not in accepted or kind is MediaKind.VIDEO)
+    wanted = profile.extract_audio == "always" or (
+        profile.extract_audio == "auto" and (kind is MediaKind.VIDEO or unsupported or too_big)
+    )
+    duration_ms = sniffed.duration_ms
+    # Extracted by an earlier attempt that did not get as far as submitting?
+    earlier_track = ports.storage.head(ref.bucket, job.media_key) if wanted and job.media_key else None
+    if earlier_track is not None:
+        size, duration_ms = earlier_track.size, None
+    elif wanted and ports.extractor is not None:
+        try:
+            extracted = ports.extractor.extract(ref, speech_track_key(job, ports))
+        except MediaError as exc:
+            raise Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
+        logger.info(
+            "Extracted the speech track",
+            extra={"job_id": job.id, "key": ref.key, "bytes_in": size, "bytes_out": extracted.size},
+        )
+        now = ports.clock()
+        # Remembered on the job, so a retry reuses the extracted track.
+        recorded = apply(
+            ports.jobs,
+            job,
+            partial(Job.with_media, now=now, media_key=extracted.key, owner=job.claimed_by or ""),
+        )
+        job = recorded or job.model_copy(update={"media_key": extracted.key})
+        size, duration_ms = extracted.size, extracted.duration_ms
+    if size > limits.max_media_bytes:
+        raise Rejection(
+            "FILE_TOO_LARGE",
+            f"the file is {size / 1e6:.1f} MB; the limit is {limits.max_media_bytes / 1e6:.0f} MB",
+        )
+    if duration_ms is not None and duration_ms > limits.max_media_duration_s * 1000:
+        raise Rejection(
+            "AUDIO_TOO_LONG",
+            f"the audio lasts {duration_ms / 3_600_000:.2f} h; "
+            f"the limit is {limits.max_media_duration_s / 3600:.1f} h",
+        )
+    return job
+
+
+def speech_track_key(job: Job, ports: PipelinePorts) -> str:
+    """Where the extracted speech track goes: one per upload revision (the job id names it)."""
+    return ports.layout.output_key(job.source.key, f"{job.id[:12]}.speech.ogg")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    printable = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n")
+    return bool(text) and printable / len(text) > 0.95
+
+
+def _too_long(ref: ObjectRef, ports: PipelinePorts) -> str:
+    size = len(ref.key.encode("utf-8"))
+    return (
+        f"the key is {size} bytes long; with the output prefix and suffixes its transcript keys would "
+        "exceed the storage's 1 024-byte key limit (shorten the file name or the folders)"
+    )
+
+
+def reject(job: Job, error: JobError, ports: PipelinePorts) -> UploadResult:
+    failed = fail_job(job, error, ports)
+    outcome = UploadOutcome.REJECTED if failed is not None else UploadOutcome.DUPLICATE
+    return UploadResult(source=job.source, outcome=outcome, job_id=job.id, reason=error.message)
+
+
+def _skip(ref: ObjectRef, reason: str) -> UploadResult:
+    logger.info("Skipped upload", extra={"key": ref.key, "bucket": ref.bucket, "reason": reason})
+    return UploadResult(source=ref, outcome=UploadOutcome.SKIPPED, reason=reason)

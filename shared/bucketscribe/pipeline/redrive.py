@@ -1,0 +1,68 @@
+"""Use case: an operator deliberately runs finished jobs again.
+
+A re-drive sends the job back to ACCEPTED, due at once: the reconciler's next run submits it as
+a new attempt, linked to the earlier ones in the job's record. A job that is still in flight is
+never re-driven (that would pay for it twice); a DONE job only when asked for explicitly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from bucketscribe.job import JobState
+from bucketscribe.pipeline.job_writes import apply
+from bucketscribe.pipeline.ports import PipelinePorts
+
+
+class RedriveOutcome(StrEnum):
+    REDRIVEN = "REDRIVEN"
+    IN_FLIGHT = "IN_FLIGHT"
+    ALREADY_DONE = "ALREADY_DONE"
+    NOT_FOUND = "NOT_FOUND"
+
+
+class RedriveResult(BaseModel):
+    job_id: str
+    outcome: RedriveOutcome
+    detail: str
+
+
+def redrive_job(
+    job_id: str, ports: PipelinePorts, *, reason: str, include_done: bool = False
+) -> RedriveResult:
+    job = ports.jobs.get(job_id)
+    if job is None:
+        return RedriveResult(job_id=job_id, outcome=RedriveOutcome.NOT_FOUND, detail="no such job")
+    if not job.state.is_final:
+        return RedriveResult(
+            job_id=job_id,
+            outcome=RedriveOutcome.IN_FLIGHT,
+            detail=f"the job is still {job.state.value}; nothing was changed",
+        )
+    if job.state is JobState.DONE and not include_done:
+        return RedriveResult(
+            job_id=job_id,
+            outcome=RedriveOutcome.ALREADY_DONE,
+            detail="the job is DONE; pass --include-done to transcribe it again",
+        )
+    now = ports.clock()
+    redriven = apply(ports.jobs, job, lambda current: current.redrive(now, reason=reason))
+    if redriven is None:
+        return RedriveResult(
+            job_id=job_id, outcome=RedriveOutcome.IN_FLIGHT, detail="the job changed meanwhile"
+        )
+    return RedriveResult(
+        job_id=job_id,
+        outcome=RedriveOutcome.REDRIVEN,
+        detail=f"attempt {len(redriven.attempts) + 1} will be submitted by the reconciler's next run",
+    )
+
+
+def redrive_failed(
+    ports: PipelinePorts, *, reason: str, since: datetime | None, limit: int = 1000
+) -> list[RedriveResult]:
+    failed = ports.jobs.listing(state=JobState.FAILED, since=since, key_prefix=None, limit=limit)
+    return [redrive_job(job.id, ports, reason=reason) for job in failed]

@@ -1,0 +1,1 @@
+"""Queue adapters (the dead-letter queue the reconciler drains)."""

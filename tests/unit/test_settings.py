@@ -1,0 +1,60 @@
+"""Settings that contradict each other are refused when they load, naming both and why."""
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from bucketscribe.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+DASHSCOPE = json.dumps([{"name": "default", "prefix": "", "provider": "dashscope"}])
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("BUCKETSCRIBE_"):
+            monkeypatch.delenv(name)
+
+
+def test_the_defaults_are_consistent():
+    settings = Settings()
+    assert settings.claim_lease_s < 1800 and settings.evidence_wait_s < settings.job_deadline_s
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        (
+            {"BUCKETSCRIBE_CLAIM_LEASE_S": "300", "BUCKETSCRIBE_QUEUE_VISIBILITY_TIMEOUT_S": "10"},
+            "must be shorter than the queue's visibility timeout",
+        ),
+        (
+            {"BUCKETSCRIBE_JOB_DEADLINE_S": str(30 * 3600), "BUCKETSCRIBE_PROFILES": DASHSCOPE},
+            "dashscope keeps",
+        ),
+        ({"BUCKETSCRIBE_JOB_DEADLINE_S": str(80 * 3600)}, "sis keeps results"),
+        ({"BUCKETSCRIBE_PRESIGN_EXPIRY_S": "3600"}, "SIS promises"),
+        (
+            {"BUCKETSCRIBE_PRESIGN_EXPIRY_S": "21600", "BUCKETSCRIBE_PROFILES": DASHSCOPE},
+            "DashScope queues without a promise",
+        ),
+        ({"BUCKETSCRIBE_EVIDENCE_WAIT_S": "50000"}, "must be shorter than the job deadline"),
+        ({"BUCKETSCRIBE_FIRST_CHECK_AFTER_S": "4000"}, "FIRST_CHECK_AFTER_S must not exceed"),
+    ],
+)
+def test_contradictions_are_refused_with_the_reason(monkeypatch, env, words):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=words):
+        Settings()
+
+
+def test_a_lease_shorter_than_the_visibility_timeout_is_fine(monkeypatch):
+    monkeypatch.setenv("BUCKETSCRIBE_CLAIM_LEASE_S", "300")
+    monkeypatch.setenv("BUCKETSCRIBE_QUEUE_VISIBILITY_TIMEOUT_S", "1800")
+    assert Settings().claim_lease_s == 300
