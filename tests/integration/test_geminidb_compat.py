@@ -1,8 +1,9 @@
 """Every request the DynamoDB job store sends stays inside what GeminiDB's DynamoDB API supports.
 
 The adapter runs against moto server (the real wire, as in test_dynamo_job_store.py) while a
-botocore hook records each operation and its parameters as the adapter passed them; every
-record then goes through ``tests.geminidb.geminidb_violations``. The adapter is driven through
+botocore hook (``before-parameter-build``, so after any ``provide-client-params`` rewriting)
+records each operation and its parameters as they go to serialisation; every record then goes
+through ``tests.geminidb.geminidb_violations``. The adapter is driven through
 every public method it has, with arguments chosen from each parameter's type, so a method added
 or changed later is covered without editing this file (or fails here, saying what it needs).
 """
@@ -10,18 +11,20 @@ or changed later is covered without editing this file (or fails here, saying wha
 from __future__ import annotations
 
 import copy
+import importlib.util
 import inspect
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from bucketscribe.jobs.dynamodb import DynamoJobStore, create_jobs_table
+from bucketscribe.jobs.dynamodb import OPEN_JOBS_INDEX, DynamoJobStore, create_jobs_table
 from bucketscribe.model import Job, JobState, ObjectRef, utc_now
 from tests.geminidb import geminidb_undocumented, geminidb_violations
 
@@ -33,7 +36,7 @@ UPLOAD_KEY = "incoming/a b+c/ünï côde.wav"
 
 @dataclass
 class Recorder:
-    """The (operation, parameters) of every DynamoDB call a client makes."""
+    """The (operation, parameters) of every DynamoDB call a client makes, as sent."""
 
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -52,7 +55,7 @@ def recorded(aws: str) -> Iterator[tuple[DynamoJobStore, Recorder]]:
     )
     create_jobs_table(db, TABLE)
     recorder = Recorder()
-    db.meta.events.register("provide-client-params.dynamodb.*", recorder)
+    db.meta.events.register("before-parameter-build.dynamodb.*", recorder)
     yield DynamoJobStore(TABLE, db), recorder
 
 
@@ -164,3 +167,42 @@ def test_the_adapter_avoids_condition_keywords_the_page_does_not_document(
         {found for operation, params in recorder.calls for found in geminidb_undocumented(operation, params)}
     )
     assert undocumented == []
+
+
+def load_table_script() -> types.ModuleType:
+    path = Path(__file__).resolve().parents[2] / "infra" / "huawei" / "create_jobs_table.py"
+    spec = importlib.util.spec_from_file_location("create_jobs_table", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_huawei_table_script_sends_only_what_geminidb_supports(aws: str) -> None:
+    script = load_table_script()
+    db = boto3.client(
+        "dynamodb",
+        endpoint_url=aws,
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
+    )
+    recorder = Recorder()
+    db.meta.events.register("before-parameter-build.dynamodb.*", recorder)
+    assert script.create_geminidb_jobs_table(db, TABLE) is True
+    assert script.create_geminidb_jobs_table(db, TABLE) is False  # a second run changes nothing
+    assert [operation for operation, _ in recorder.calls] == [
+        "CreateTable",
+        "UpdateTimeToLive",
+        "CreateTable",
+        "UpdateTimeToLive",
+    ]
+    violations = [p for operation, params in recorder.calls for p in geminidb_violations(operation, params)]
+    assert violations == []
+    table = db.describe_table(TableName=TABLE)["Table"]
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == [OPEN_JOBS_INDEX]
+    ttl = db.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    # The job store works on the table it made.
+    store = DynamoJobStore(TABLE, db)
+    assert store.create(upload_job()) is True
