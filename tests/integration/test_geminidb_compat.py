@@ -44,18 +44,25 @@ class Recorder:
         self.calls.append((model.name, copy.deepcopy(params)))
 
 
-@pytest.fixture
-def recorded(aws: str) -> Iterator[tuple[DynamoJobStore, Recorder]]:
+def recorded_client(endpoint: str) -> tuple[Any, Recorder]:
+    """A DynamoDB client on moto whose every request from now on is recorded."""
     db = boto3.client(
         "dynamodb",
-        endpoint_url=aws,
+        endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="t",
         aws_secret_access_key="t",
     )
-    create_jobs_table(db, TABLE)
     recorder = Recorder()
     db.meta.events.register("before-parameter-build.dynamodb.*", recorder)
+    return db, recorder
+
+
+@pytest.fixture
+def recorded(aws: str) -> Iterator[tuple[DynamoJobStore, Recorder]]:
+    db, recorder = recorded_client(aws)
+    create_jobs_table(db, TABLE)
+    recorder.calls.clear()  # the table set-up is not the adapter's
     yield DynamoJobStore(TABLE, db), recorder
 
 
@@ -180,15 +187,7 @@ def load_table_script() -> types.ModuleType:
 
 def test_the_huawei_table_script_sends_only_what_geminidb_supports(aws: str) -> None:
     script = load_table_script()
-    db = boto3.client(
-        "dynamodb",
-        endpoint_url=aws,
-        region_name="us-east-1",
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    )
-    recorder = Recorder()
-    db.meta.events.register("before-parameter-build.dynamodb.*", recorder)
+    db, recorder = recorded_client(aws)
     assert script.create_geminidb_jobs_table(db, TABLE) is True
     assert script.create_geminidb_jobs_table(db, TABLE) is False  # a second run changes nothing
     assert [operation for operation, _ in recorder.calls] == [
