@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit integration e2e infra bench clean
+.PHONY: demo test lint typecheck unit integration e2e infra huawei-package bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ e2e: $(VENV)/.dev-installed
 
 infra: $(VENV)/.dev-installed node_modules/.installed
 	$(BIN)/python -m pytest -m infra
+
+# The FunctionGraph code package for infra/huawei (Terraform uploads it): .build/huawei/*.zip
+huawei-package: $(VENV)/.dev-installed
+	$(BIN)/python infra/huawei/build_package.py
 
 bench: $(VENV)/.dev-installed
 	for b in cold_import pipeline_overhead transcode engine; do $(BIN)/python bench/$$b.py || exit 1; done

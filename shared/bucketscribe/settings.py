@@ -2,7 +2,7 @@
 
 Secrets never live in plain settings fields that get logged: they are
 ``SecretStr`` and may instead name a secret in a secret store (``*_SECRET_NAME``),
-resolved by ``bucketscribe.secrets``.
+resolved by ``bucketscribe.secret_store``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     storage: Literal["s3", "obs"] = "s3"
     obs_server: str | None = None
     obs_region: str = "cn-north-4"
+    # The job store's DynamoDB endpoint when it is not AWS's: a GeminiDB DynamoDB-compatible
+    # instance (its load-balancer address inside the VPC) on Huawei Cloud.
+    jobs_endpoint_url: str | None = None
+
+    # Where ``*_SECRET_NAME`` secrets live: AWS Secrets Manager, or Huawei CSMS (DEW), read with
+    # the function's agency credentials (see bucketscribe.secret_store).
+    secret_store: Literal["aws", "csms"] = "aws"  # noqa: S105 - a store name
+    csms_region: str = "cn-north-4"
+    csms_endpoint: str | None = None
+    # The project the secrets belong to; FunctionGraph sets RUNTIME_PROJECT_ID for the function's.
+    csms_project_id: str | None = None
 
     # Callbacks
     callback_base_url: str = "http://127.0.0.1:8080"

@@ -1,0 +1,82 @@
+# The functions and their settings, as infra/functions.toml lists them for both deploys
+# (tests/infra/test_deploy_manifest.py holds this file, serverless.yml and the manifest together).
+locals {
+  name = "bucketscribe-${var.stage}"
+  tags = { service = "bucketscribe", stage = var.stage }
+
+  functions = {
+    submit = {
+      description     = "Upload notifications -> submit transcription jobs"
+      handler         = "submit.handler"
+      timeout_s       = 300
+      memory_mb       = 1024
+      max_concurrency = 5
+    }
+    callback = {
+      description = "Provider callbacks (SIS, DashScope push) and the job status API"
+      handler     = "callback.handler"
+      # API Gateway's backend timeout is set to the same 28 s (api.tf).
+      timeout_s = 28
+      memory_mb = 1024
+      # FunctionGraph's default: callbacks are not throttled by us.
+      max_concurrency = 400
+    }
+    reconcile = {
+      description = "Carry on unfinished jobs (poll, resolve lost submissions, resubmit), drain the DLQ"
+      handler     = "reconcile.handler"
+      timeout_s   = 300
+      memory_mb   = 1024
+      # One poller at a time keeps DashScope queries under the account's 20 requests/s.
+      max_concurrency = 1
+    }
+  }
+
+  # Environment only one function gets (an object indexed by function name, not a for_each map).
+  function_environment = {
+    submit = {
+      # The claim lease equals the timeout: a crashed submission is retried after it.
+      BUCKETSCRIBE_CLAIM_LEASE_S = "300"
+    }
+    callback = {}
+    reconcile = {
+      # It claims jobs it submits again, as the submit function does.
+      BUCKETSCRIBE_CLAIM_LEASE_S = "300"
+    }
+  }
+
+  # FunctionGraph passes these as environment variables (user_data). Secret *names* only: the
+  # functions read the values from CSMS at run time with their agency's temporary key.
+  environment = {
+    BUCKETSCRIBE_JOBS_TABLE                    = var.jobs_table
+    BUCKETSCRIBE_JOBS_ENDPOINT_URL             = var.jobs_endpoint_url
+    BUCKETSCRIBE_INPUT_PREFIX                  = var.input_prefix
+    BUCKETSCRIBE_OUTPUT_PREFIX                 = var.output_prefix
+    BUCKETSCRIBE_CALLBACK_BASE_URL             = "https://${var.callback_domain}"
+    BUCKETSCRIBE_STORAGE                       = "obs"
+    BUCKETSCRIBE_OBS_REGION                    = var.region
+    BUCKETSCRIBE_SECRET_STORE                  = "csms"
+    BUCKETSCRIBE_CSMS_REGION                   = var.region
+    BUCKETSCRIBE_CALLBACK_SECRET_NAME          = huaweicloud_csms_secret.generated["callback"].name
+    BUCKETSCRIBE_STATUS_API_TOKEN_SECRET_NAME  = huaweicloud_csms_secret.generated["status_api_token"].name
+    BUCKETSCRIBE_PUSH_TOKEN_SECRET_NAME        = huaweicloud_csms_secret.generated["push_token"].name
+    BUCKETSCRIBE_SIS_CREDENTIALS_SECRET_NAME   = huaweicloud_csms_secret.operator["sis_credentials"].name
+    BUCKETSCRIBE_DASHSCOPE_API_KEY_SECRET_NAME = huaweicloud_csms_secret.operator["dashscope_api_key"].name
+    BUCKETSCRIBE_PROFILES                      = var.profiles
+    BUCKETSCRIBE_SIS_REGION                    = var.sis_region
+    BUCKETSCRIBE_SIS_PROJECT_ID                = var.sis_project_id
+    POWERTOOLS_SERVICE_NAME                    = "bucketscribe"
+    POWERTOOLS_METRICS_NAMESPACE               = "bucketscribe"
+    POWERTOOLS_LOG_LEVEL                       = var.log_level
+    # No X-Ray on Huawei Cloud.
+    POWERTOOLS_TRACE_DISABLED = "true"
+  }
+
+  # Secret name in CSMS for each secret of the manifest.
+  secret_names = {
+    callback          = "${local.name}-callback-secret"
+    status_api_token  = "${local.name}-status-api-token"
+    push_token        = "${local.name}-push-token"
+    sis_credentials   = "${local.name}-sis-credentials"
+    dashscope_api_key = "${local.name}-dashscope-api-key"
+  }
+}

@@ -1,0 +1,42 @@
+output "recordings_bucket" {
+  description = "Upload recordings under input_prefix of this bucket"
+  value       = huaweicloud_obs_bucket.recordings.bucket
+}
+
+output "callback_base_url" {
+  description = "Base URL of the callback / status API (SIS callbacks go to /callbacks/sis/{job_id})"
+  value       = "https://${var.callback_domain}"
+}
+
+output "dashscope_callback_url" {
+  description = "HTTPS target for the Alibaba Cloud EventBridge rule on DashScope task events"
+  value       = "https://${var.callback_domain}/callbacks/dashscope"
+}
+
+output "callback_domain_cname_target" {
+  description = "Point callback_domain at this name (DNS CNAME)"
+  value       = try(data.huaweicloud_apig_groups.callbacks.groups[0].sl_domain, null)
+}
+
+output "secret_names" {
+  description = "CSMS secrets; put the SIS key and the DashScope API key into the *_credentials / *_api_key ones"
+  value       = local.secret_names
+}
+
+output "function_urns" {
+  value = { for name, function in huaweicloud_fgs_function.this : name => function.urn }
+}
+
+output "log_group_id" {
+  description = "LTS log group of the three functions (one stream each)"
+  value       = huaweicloud_lts_group.functions.id
+}
+
+output "log_stream_ids" {
+  value = { for name, stream in huaweicloud_lts_stream.function : name => stream.id }
+}
+
+output "package_url" {
+  description = "The code package the functions run (a rollback points code_url at an older one)"
+  value       = local.package_url
+}

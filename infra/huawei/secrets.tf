@@ -1,0 +1,39 @@
+# Secrets live in CSMS only; the functions get their names (BUCKETSCRIBE_*_SECRET_NAME) and read
+# the values at run time with their agency's temporary key. Keep the Terraform state encrypted and
+# private (docs/deploy.md): the generated values pass through it, as they would on any IaC tool.
+
+# Signs per-job callback tokens; bearer token of GET /jobs; header token of DashScope pushes.
+resource "random_password" "generated" {
+  for_each = toset(["callback", "status_api_token", "push_token"])
+
+  length  = 48
+  special = false
+}
+
+resource "huaweicloud_csms_secret" "generated" {
+  for_each = random_password.generated
+
+  name        = local.secret_names[each.key]
+  description = "bucketscribe ${var.stage}: ${replace(each.key, "_", " ")} (generated)"
+  secret_text = each.value.result
+  tags        = local.tags
+}
+
+# Filled in by the operator after the first deploy (docs/deploy.md): the SIS access key as JSON
+# {"ak": ..., "sk": ..., "project_id": ...} and the DashScope API key. Terraform writes a
+# placeholder once and never looks at the value again.
+resource "huaweicloud_csms_secret" "operator" {
+  for_each = {
+    sis_credentials   = "{}"
+    dashscope_api_key = "set-me"
+  }
+
+  name        = local.secret_names[each.key]
+  description = "bucketscribe ${var.stage}: ${replace(each.key, "_", " ")} (fill in after deploy)"
+  secret_text = each.value
+  tags        = local.tags
+
+  lifecycle {
+    ignore_changes = [secret_text]
+  }
+}

@@ -1,0 +1,326 @@
+"""The Huawei Cloud deploy, checked offline: Terraform's registry is out of reach here and in CI.
+
+- python-hcl2 parses infra/huawei/*.tf; the tests below read the parsed resources.
+- checkov runs over it with zero failed checks. checkov ships no huaweicloud_* checks, so its
+  built-in run alone would pass anything: the project's own checks (infra/huawei/checks) carry
+  the policy, and they must fail on a deliberately insecure fixture. checkov pins boto3 < 1.36,
+  so it lives in its own venv (.build/checkov-venv), installed here on first use.
+- infra/huawei/build_package.py builds the FunctionGraph package; the zip's contents and size are
+  checked and a python3.12 imports the handlers from it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.deploy_sources import HUAWEI, REPO, manifest, reference, render_policy, terraform
+from tests.infra.test_serverless_package import _find_python312
+
+pytestmark = pytest.mark.infra
+
+CHECKS = HUAWEI / "checks"
+INSECURE_FIXTURE = Path(__file__).parent / "fixtures" / "huawei_insecure"
+CHECKOV_VENV = REPO / ".build" / "checkov-venv"
+CUSTOM_CHECK_IDS = sorted(
+    re.search(r'id: "(CKV2_BSCRIBE_\d+)"', path.read_text(encoding="utf-8")).group(1)  # type: ignore[union-attr]
+    for path in CHECKS.glob("*.yaml")
+)
+# FunctionGraph: a code package from OBS may be up to 300 MB zipped and 1.5 GB unpacked
+# (https://support.huaweicloud.com/productdesc-functiongraph/functiongraph_01_0150.html).
+MAX_ZIPPED_BYTES = 300 * 2**20
+MAX_UNPACKED_BYTES = 1500 * 2**20
+
+
+def _run(
+    cmd: list[str], *, timeout_s: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{cmd[0]} did not finish in {timeout_s} s: {exc}")
+
+
+# -- checkov ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkov() -> str:
+    """checkov from its own venv, (re)installed when infra/huawei/checks/requirements.txt changes."""
+    requirements = (CHECKS / "requirements.txt").read_text(encoding="utf-8")
+    stamp = CHECKOV_VENV / "installed-requirements.txt"
+    executable = CHECKOV_VENV / "bin" / "checkov"
+    if not (executable.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == requirements):
+        created = _run([sys.executable, "-m", "venv", "--clear", str(CHECKOV_VENV)], timeout_s=120)
+        assert created.returncode == 0, created.stderr
+        pip = [
+            str(CHECKOV_VENV / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ]
+        installed = _run([*pip, "-r", str(CHECKS / "requirements.txt")], timeout_s=600)
+        assert installed.returncode == 0, (
+            f"installing checkov failed:\n{installed.stdout}\n{installed.stderr}"
+        )
+        stamp.write_text(requirements, encoding="utf-8")
+    return str(executable)
+
+
+def run_checkov(checkov: str, directory: Path) -> list[dict[str, Any]]:
+    env = {
+        **os.environ,
+        # Offline: no guideline download from Prisma Cloud, no version check.
+        "BC_SKIP_MAPPING": "TRUE",
+        "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
+        "LOG_LEVEL": "ERROR",
+    }
+    cmd = [checkov, "--directory", str(directory), "--framework", "terraform", "secrets"]
+    cmd += ["--external-checks-dir", str(CHECKS), "--output", "json", "--skip-download"]
+    done = _run(cmd, timeout_s=300, env=env)
+    assert done.returncode in (0, 1), f"checkov exited {done.returncode}:\n{done.stderr[-4000:]}"
+    reports = json.loads(done.stdout)
+    return [report for report in (reports if isinstance(reports, list) else [reports]) if "results" in report]
+
+
+def test_checkov_finds_nothing_to_fix_in_the_huawei_deploy(checkov: str) -> None:
+    reports = run_checkov(checkov, HUAWEI)
+    by_type = {report["check_type"]: report for report in reports}
+    terraform_report = by_type["terraform"]
+    assert terraform_report["summary"]["parsing_errors"] == 0
+    assert terraform_report["summary"]["resource_count"] >= 30
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})"
+        for r in reports
+        for c in r["results"]["failed_checks"]
+    ]
+    assert failed == [], "\n".join(failed)
+    passed_ids = {c["check_id"] for c in terraform_report["results"]["passed_checks"]}
+    assert set(CUSTOM_CHECK_IDS) <= passed_ids, "a custom check matched no resource: it checked nothing"
+    for skipped in terraform_report["results"]["skipped_checks"]:
+        assert skipped.get("suppress_comment", "").strip(), f"suppression without a reason: {skipped}"
+
+
+def test_the_custom_checks_fail_on_an_insecure_configuration(checkov: str) -> None:
+    (report,) = [r for r in run_checkov(checkov, INSECURE_FIXTURE) if r["check_type"] == "terraform"]
+    failed_ids = {c["check_id"] for c in report["results"]["failed_checks"]}
+    assert failed_ids == set(CUSTOM_CHECK_IDS)
+
+
+# -- what the Terraform says ----------------------------------------------------------------------
+
+
+def test_no_credentials_in_the_provider_or_the_function_environment() -> None:
+    tf = terraform()
+    assert set(tf.providers["huaweicloud"]) == {"region"}
+    for name, value in tf.locals["environment"].items():
+        assert "random_password" not in str(value) and "secret_text" not in str(value), name
+    generated = tf.resource("huaweicloud_csms_secret", "generated")
+    assert reference(generated["secret_text"]) == "each.value.result"
+    operator = tf.resource("huaweicloud_csms_secret", "operator")
+    assert set(operator["for_each"].values()) == {"{}", "set-me"}, "operator secrets hold placeholders only"
+    (lifecycle,) = operator["lifecycle"]
+    assert lifecycle["ignore_changes"] == ["secret_text"]
+
+
+def test_the_recordings_bucket_is_private_encrypted_versioned_and_kept() -> None:
+    bucket = terraform().resource("huaweicloud_obs_bucket", "recordings")
+    assert bucket["acl"] == "private" and bucket["encryption"] is True and bucket["versioning"] is True
+    # SSE-OBS: presigned GETs for SIS/DashScope need no KMS grant (as SSE-S3 on AWS).
+    assert bucket["sse_algorithm"] == "AES256"
+    (rule,) = bucket["lifecycle_rule"]
+    assert rule["abort_incomplete_multipart_upload"] == [{"days": 1}]
+    assert rule["noncurrent_version_expiration"] == [{"days": 30}]
+    assert bucket["lifecycle"] == [{"prevent_destroy": True}]
+    assert bucket["force_destroy"] is False
+
+
+def test_every_bucket_refuses_requests_without_tls() -> None:
+    tf = terraform()
+    for name, policy in tf.resources["huaweicloud_obs_bucket_policy"].items():
+        assert "policies/bucket_tls_only.json" in policy["policy"], name
+    (statement,) = render_policy("bucket_tls_only", {"bucket": "b"})["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == {"ID": ["*"]}
+    assert statement["Resource"] == ["b", "b/*"]
+    assert statement["Condition"] == {"Bool": {"SecureTransport": ["false"]}}
+    assert set(tf.resources["huaweicloud_obs_bucket_policy"]) == {"recordings_tls_only", "artifacts_tls_only"}
+
+
+def test_each_function_acts_as_its_own_agency_and_the_platform_as_another() -> None:
+    tf = terraform()
+    function = tf.resource("huaweicloud_fgs_function", "this")
+    assert reference(function["app_agency"]) == "huaweicloud_identity_agency.function[each.key].name"
+    assert reference(function["agency"]) == "huaweicloud_identity_agency.platform.name"
+    agencies = tf.resources["huaweicloud_identity_agency"]
+    assert set(agencies) == {"function", "platform"}
+    for agency in agencies.values():
+        assert agency["delegated_domain_name"] == "op_svc_cff"  # FunctionGraph
+    assert reference(agencies["function"]["for_each"]) == "local.functions"
+    attach = tf.resource("huaweicloud_identityv5_policy_agency_attach", "function")
+    assert reference(attach["agency_id"]) == "huaweicloud_identity_agency.function[each.key].id"
+    assert reference(attach["policy_id"]) == "huaweicloud_identityv5_policy.function[each.key].id"
+
+
+def _statements(name: str) -> list[dict[str, Any]]:
+    values = dict(manifest()["defaults"], bucket="b")
+    values.update({f"{secret}_secret": secret for secret in manifest()["secrets"]})
+    statements: list[dict[str, Any]] = render_policy(name, values)["Statement"]
+    return statements
+
+
+@pytest.mark.parametrize("function", sorted(manifest()["functions"]))
+def test_function_policies_name_actions_and_resources(function: str) -> None:
+    for statement in _statements(function):
+        assert all("*" not in action for action in statement["Action"]), statement
+        for resource in statement["Resource"]:
+            if statement["Action"] == ["kms:cmk:decryptDataKey"]:
+                # CSMS encrypts with its default key (csms/default), whose ID the deploy cannot know.
+                assert resource == "kms:*:*:KeyId:*"
+            else:
+                assert re.fullmatch(
+                    r"(obs:\*:\*:(object:b/.+|bucket:b)|csms:\*:\*:secretName:\w+)", resource
+                ), resource
+
+
+def test_the_platform_agency_may_only_attach_to_the_vpc_and_write_failed_invocations() -> None:
+    (vpc,) = json.loads((HUAWEI / "policies" / "platform_vpc.json").read_text(encoding="utf-8"))["Statement"]
+    assert sorted(vpc["Action"]) == sorted(
+        ["vpc:vpcs:get", "vpc:subnets:get", "vpc:ports:get", "vpc:ports:create", "vpc:ports:delete"]
+    )
+    (failures,) = _statements("platform_failures")
+    assert failures["Action"] == ["obs:object:PutObject"]
+    assert failures["Resource"] == [
+        f"obs:*:*:object:b/{manifest()['defaults']['failed_invocations_prefix']}*"
+    ]
+
+
+def test_the_api_is_https_on_a_tls12_domain_and_the_handler_authenticates() -> None:
+    tf = terraform()
+    api = tf.resource("huaweicloud_apig_api", "route")
+    assert api["request_protocol"] == "HTTPS" and api["type"] == "Public"
+    # As on AWS: no gateway auth, the handler checks tokens/signatures and caps the body.
+    assert api["security_authentication"] == "NONE"
+    domain = tf.resource("huaweicloud_apig_group_domain_associate", "callbacks")
+    assert domain["min_ssl_version"] == "TLSv1.2" and domain["ingress_http_port"] == -1
+    assert tf.locals["environment"]["BUCKETSCRIBE_CALLBACK_BASE_URL"] == "https://${var.callback_domain}"
+
+
+def test_functions_log_to_one_group_with_a_stream_each() -> None:
+    tf = terraform()
+    group = tf.resource("huaweicloud_lts_group", "functions")
+    assert reference(group["ttl_in_days"]) == "var.log_retention_days"
+    assert 1 <= tf.default("log_retention_days") <= 365
+    stream = tf.resource("huaweicloud_lts_stream", "function")
+    assert reference(stream["for_each"]) == "local.functions"
+    function = tf.resource("huaweicloud_fgs_function", "this")
+    assert reference(function["log_stream_id"]) == "huaweicloud_lts_stream.function[each.key].id"
+
+
+# -- the code package ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    out = tmp_path_factory.mktemp("functiongraph-package")
+    done = _run([sys.executable, str(HUAWEI / "build_package.py"), "--out", str(out)], timeout_s=600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    print(done.stdout.strip())
+    yield out / "bucketscribe-functiongraph.zip"
+
+
+def test_the_package_holds_handlers_at_its_root_and_every_dependency(package: Path) -> None:
+    with zipfile.ZipFile(package) as archive:
+        names = set(archive.namelist())
+        unpacked = sum(info.file_size for info in archive.infolist())
+    for spec in manifest()["functions"].values():
+        module = spec["huawei_handler"].rsplit(".", 1)[0]
+        assert f"{module}.py" in names, f"{module}.py must sit at the package root for FunctionGraph"
+    for required in (
+        "bucketscribe/model.py",
+        "bucketscribe/secret_store.py",
+        "pydantic/__init__.py",
+        "aws_lambda_powertools/__init__.py",
+        "boto3/__init__.py",  # the job store talks to GeminiDB through it; FunctionGraph ships none
+        "obs/__init__.py",
+        "crcmod/__init__.py",
+        "huaweicloudsdksis/__init__.py",
+        "huaweicloudsdkcsms/__init__.py",
+        "dashscope/__init__.py",
+    ):
+        assert required in names, required
+    extensions = [n for n in names if n.endswith(".so")]
+    assert any("pydantic_core" in n and "cpython-312-x86_64" in n for n in extensions)
+    assert [n for n in extensions if "cpython-311" in n or "aarch64" in n] == []
+    assert not any(n.startswith("crcmod/") and n.endswith(".so") for n in names), "crcmod stays pure Python"
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    assert not any(n.startswith(("av/", "moto/", "faster_whisper/")) for n in names)
+    assert package.stat().st_size < MAX_ZIPPED_BYTES and unpacked < MAX_UNPACKED_BYTES
+    zipped_mib, unpacked_mib = package.stat().st_size / 2**20, unpacked / 2**20
+    print(f"FunctionGraph package: {zipped_mib:.1f} MiB zipped, {unpacked_mib:.1f} MiB unpacked")
+
+
+IMPORT_PROBE = """
+import importlib, json, sys
+sys.path[:0] = [sys.argv[1]]
+handlers = {name: callable(getattr(importlib.import_module(name), "handler", None)) for name in sys.argv[2:]}
+from obs import ObsClient
+import crcmod, boto3, huaweicloudsdkcsms.v1, huaweicloudsdksis.v1, bucketscribe
+crc_extension = sys.modules["crcmod.crcmod"]._usingExtension
+print(json.dumps({"handlers": handlers, "core": bucketscribe.__file__, "crc": crc_extension}))
+"""
+
+
+def _functiongraph_environment() -> dict[str, str]:
+    """The functions' environment from locals.tf: variables at their defaults, other deploy-time
+    references (resource names) replaced by stand-ins."""
+    tf = terraform()
+
+    def resolve(match: re.Match[str]) -> str:
+        variable = re.fullmatch(r"var\.(\w+)", match.group(1))
+        if variable and "default" in tf.variables[variable.group(1)]:
+            return str(tf.default(variable.group(1)))
+        return "stand-in"
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RUNTIME_PROJECT_ID": "0" * 32}
+    for name, value in tf.locals["environment"].items():
+        env[name] = re.sub(r"\$\{([^}]+)\}", resolve, str(value))
+    return env
+
+
+def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tmp_path: Path) -> None:
+    python312 = _find_python312()
+    if python312 is None:
+        pytest.skip(
+            "no runnable python3.12 (PATH, pyenv, $BUCKETSCRIBE_PYTHON312): cannot import as FunctionGraph"
+        )
+    code = tmp_path / "code"  # what FunctionGraph unpacks the package into
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(code)
+    modules = [spec["huawei_handler"].rsplit(".", 1)[0] for spec in manifest()["functions"].values()]
+    done = subprocess.run(
+        [python312, "-I", "-c", IMPORT_PROBE, str(code), *modules],
+        cwd=code,
+        env=_functiongraph_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["handlers"] == dict.fromkeys(modules, True)
+    assert Path(result["core"]).is_relative_to(code)
+    assert result["crc"] is False  # the pure-Python CRC, as packaged
