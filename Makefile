@@ -53,7 +53,7 @@ infra: $(VENV)/.dev-installed node_modules/.installed
 	$(BIN)/python -m pytest -m infra
 
 bench: $(VENV)/.dev-installed
-	for b in cold_import pipeline_overhead transcode engine; do $(BIN)/python bench/$$b.py || exit 1; done
+	for b in cold_import pipeline_overhead transcode engine render; do $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) node_modules .serverless .build out .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ so ``incoming/calls/`` can use 8 kHz telephone settings and ``incoming/media/``
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -136,6 +137,11 @@ class RenderOptions(BaseModel):
     def _consistent(self) -> RenderOptions:
         if "min_cue_ms" in self.model_fields_set and self.min_cue_ms > self.max_cue_ms:
             raise ValueError(f"min_cue_ms ({self.min_cue_ms}) is over max_cue_ms ({self.max_cue_ms})")
+        if self.readable_columns < 10:
+            # A cue must hold a word or two: 10 characters readable within max_cue_ms.
+            raise ValueError(
+                f"max_cps {self.max_cps:g} × max_cue_ms {self.max_cue_ms} leaves under 10 characters per cue"
+            )
         if self.overlap == "dialogue" and self.max_lines < 2:
             raise ValueError("overlap 'dialogue' puts two speakers in one cue: it needs max_lines >= 2")
         return self
@@ -144,6 +150,18 @@ class RenderOptions(BaseModel):
     def cue_chars(self) -> int:
         """Characters in a whole cue, labels included."""
         return self.max_cue_chars or self.line_chars * self.max_lines
+
+    @property
+    def readable_columns(self) -> int:
+        """The most display columns one cue may hold: what can be read within max_cue_ms."""
+        columns = math.floor(self.max_cps * self.max_cue_ms / 1000)
+        while self.reading_ms(columns) > self.max_cue_ms:  # float rounding, never more than one
+            columns -= 1
+        return columns
+
+    def reading_ms(self, columns: int) -> int:
+        """How long ``columns`` display columns take to read at ``max_cps``."""
+        return math.ceil(columns * 1000 / self.max_cps)
 
     @property
     def shortest_cue_ms(self) -> int:

@@ -231,6 +231,7 @@ def test_first_profile_format_still_loads() -> None:
         ({"overlap": "dialogue", "max_lines": 1}, "max_lines"),
         ({"overlap": "stacked"}, "overlap"),
         ({"max_cps": 1}, "max_cps"),
+        ({"max_cps": 5, "max_cue_ms": 1500}, "under 10 characters"),
     ],
 )
 def test_settings_that_cannot_work_are_refused(settings_: dict[str, object], problem: str) -> None:

@@ -75,7 +75,7 @@ def build_bilingual_cues(
             drafts.extend(
                 _spread_drafts([], translated, target_segment.start_ms, target_segment.end_ms, no_voice, None)
             )
-    return timed_cues(drafts, options, lines_per_cue=2)
+    return timed_cues(drafts, options, bilingual=True)
 
 
 def _draft(lines: list[str], label: str | None, track: str | None, start_ms: int, end_ms: int) -> Draft:

@@ -59,7 +59,7 @@ class Budget:
         """The room for ``label``'s text; ``dash`` when it may share a cue with another speaker."""
         lines = lines or options.max_lines
         # Never more on a line than can be read in the longest cue.
-        reading = math.floor(options.max_cps * options.max_cue_ms / 1000)
+        reading = options.readable_columns
         line = min(options.line_chars, options.max_cue_chars or options.line_chars, reading)
         if label is not None:
             # "[name] " must leave room for text; very long names are shortened.

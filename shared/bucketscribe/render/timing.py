@@ -16,7 +16,6 @@ spoken for longer than that makes a longer cue.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -74,18 +73,11 @@ class _Unit:
         return cls([turn], draft.track, draft.speech_start_ms, draft.speech_end_ms, draft.reading)
 
 
-def reading_ms(columns: int, options: RenderOptions) -> int:
-    """How long ``columns`` of text take to read at ``max_cps``."""
-    return math.ceil(columns * 1000 / options.max_cps)
-
-
-def timed_cues(
-    drafts: Sequence[Draft], options: RenderOptions, *, lines_per_cue: int | None = None
-) -> list[Cue]:
-    """Drafts timed and placed by ``options.overlap`` (bilingual cues pass ``lines_per_cue``)."""
-    if options.overlap == "dialogue" and lines_per_cue is None:
+def timed_cues(drafts: Sequence[Draft], options: RenderOptions, *, bilingual: bool = False) -> list[Cue]:
+    """Drafts timed and placed in ``options.overlap`` style (bilingual cues: always simultaneous)."""
+    if options.overlap == "dialogue" and not bilingual:
         return _one_at_a_time(_paired(drafts, options), options)
-    return _simultaneous(drafts, options, lines_per_cue or options.max_lines)
+    return _simultaneous(drafts, options, lines_per_cue=2 if bilingual else options.max_lines)
 
 
 def _simultaneous(drafts: Sequence[Draft], options: RenderOptions, lines_per_cue: int) -> list[Cue]:
@@ -110,7 +102,7 @@ def _one_at_a_time(units: list[_Unit], options: RenderOptions) -> list[Cue]:
     for unit in units:
         start = max(unit.speech_start_ms, free_from)
         speech = unit.speech_end_ms - unit.speech_start_ms
-        end = start + max(speech, reading_ms(unit.reading, options), shortest, 1)
+        end = start + max(speech, options.reading_ms(unit.reading), shortest, 1)
         cues.append(Cue(start, end, unit.turns, unit.speech_start_ms, unit.speech_end_ms, unit.track))
         free_from = end
     return cues
@@ -124,11 +116,11 @@ def _place_side_by_side(cues: Sequence[Cue], lines_per_cue: int) -> None:
     """
     lane_free_from: list[int] = []
     for cue in cues:
-        lane = next((n for n, free in enumerate(lane_free_from) if free <= cue.start_ms), None)
-        if lane is None:
-            lane = len(lane_free_from)
+        lane = next((n for n, free in enumerate(lane_free_from) if free <= cue.start_ms), len(lane_free_from))
+        if lane == len(lane_free_from):
             lane_free_from.append(cue.end_ms)
-        lane_free_from[lane] = cue.end_ms
+        else:
+            lane_free_from[lane] = cue.end_ms
         cue.top_line = None if lane == 0 else (lane - 1) * lines_per_cue
 
 
@@ -206,5 +198,5 @@ def _fit_together(first: Draft, second: Draft, options: RenderOptions) -> bool:
         len(second.lines) == 1
         and span <= options.max_cue_ms
         and chars <= options.cue_chars
-        and reading_ms(first.reading + second.reading, options) <= options.max_cue_ms
+        and options.reading_ms(first.reading + second.reading) <= options.max_cue_ms
     )
