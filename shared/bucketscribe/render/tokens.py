@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from bucketscribe.model import Segment, Word
 
@@ -31,9 +31,8 @@ _SENTENCE_ENDS = ".!?…。！？．"
 _PLAIN_PUNCTUATION = " ,.!?;:'\"()[]{}-…。，、！？；：「」『』（）《》"
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """A word (or a piece of one) with its time span."""
+class Token(NamedTuple):
+    """A word (or a piece of one) with its time span (a tuple: there are one per word)."""
 
     text: str
     start_ms: int
@@ -200,7 +199,7 @@ def _no_space_inside_cjk(tokens: list[Token]) -> list[Token]:
     for index in range(1, len(tokens)):
         token = tokens[index]
         if token.space_before and is_spaceless(token.text[0]) and is_spaceless(tokens[index - 1].text[-1]):
-            tokens[index] = replace(token, space_before=False)
+            tokens[index] = token._replace(space_before=False)
     return tokens
 
 
@@ -221,7 +220,7 @@ def split_long_token(token: Token, max_width: int, max_chars: int) -> list[Token
         current, width = current + char, width + char_width
     pieces.append(current)
     spread = spread_in_time([(piece, False) for piece in pieces], token.start_ms, token.end_ms)
-    return [replace(spread[0], space_before=token.space_before), *spread[1:]]
+    return [spread[0]._replace(space_before=token.space_before), *spread[1:]]
 
 
 def sentences(tokens: Sequence[Token]) -> Iterator[list[Token]]:
