@@ -607,7 +607,7 @@ def render_options(draw: st.DrawFn) -> RenderOptions:
         max_cue_chars=draw(st.one_of(st.none(), st.integers(10, 120))),
         min_cue_ms=draw(st.integers(0, max_cue_ms)),
         max_cue_ms=max_cue_ms,
-        max_cps=draw(st.floats(max(5, 10_000 / max_cue_ms), 40)),  # 10 characters fit in a cue
+        max_cps=draw(st.floats(max(5, 10_000 / max_cue_ms + 0.01), 40)),  # 10 characters fit in a cue
         overlap=draw(st.sampled_from(["simultaneous", "dialogue"] if max_lines > 1 else ["simultaneous"])),
     )
 
