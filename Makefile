@@ -57,7 +57,7 @@ huawei-package: $(VENV)/.dev-installed
 	$(BIN)/python infra/huawei/build_package.py
 
 bench: $(VENV)/.dev-installed
-	for b in cold_import pipeline_overhead transcode engine; do $(BIN)/python bench/$$b.py || exit 1; done
+	for b in cold_import pipeline_overhead transcode engine render; do $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) node_modules .serverless .build out .pytest_cache .mypy_cache .ruff_cache

@@ -120,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="canonical transcript JSON → txt / srt / vtt / json")
     render.add_argument("--format", choices=["txt", "srt", "vtt", "json"], required=True)
-    render.add_argument("--no-speakers", action="store_true", help="leave out speaker labels")
+    render.add_argument(
+        "--no-speakers", action="store_true", help="leave speaker names out of txt, srt and vtt"
+    )
     render.add_argument("transcript", help="path to a canonical transcript JSON ('-' for stdin)")
     render.set_defaults(run=_render)
 

@@ -8,6 +8,7 @@ so ``incoming/calls/`` can use 8 kHz telephone settings and ``incoming/media/``
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -94,12 +95,78 @@ class DashScopeOptions(BaseModel):
         return {k: v for k, v in params.items() if v is not None}
 
 
+OverlapStyle = Literal["simultaneous", "dialogue"]
+
+
 class RenderOptions(BaseModel):
+    """How a transcript becomes txt, srt and vtt: speaker labels and the subtitle rules.
+
+    The subtitle defaults are those of the Netflix Timed Text Style Guide: 42 characters per
+    line and 20 characters per second for adult programmes (English (USA) guide), at most two
+    lines, and a cue on screen for 5/6 s to 7 s (General Requirements).  Widths and reading
+    speed are counted in display columns, a CJK character taking two, so the same limits give
+    21 Chinese characters per line and 10 per second (Netflix's Chinese guides: 16 and 9).
+
+    ``overlap`` is what happens when speakers talk over each other:
+
+    - ``simultaneous`` (the default): each speaker keeps their own cues, timed to their own
+      speech, and the cues overlap as the speech does; SRT and WebVTT both allow overlapping
+      cues, players stack them, and in WebVTT the later speaker's cue is placed at the top
+      (``line:0``) so the two never cover each other.  Nothing is delayed, shortened or moved
+      away from the words it shows, and each speaker keeps two lines.
+    - ``dialogue``: the broadcast style, for players that show one cue at a time: two
+      overlapping one-line utterances share one cue, a dash before each speaker's line
+      (``-[Agent] …`` / ``-[Customer] …``); a cue never overlaps another, so during sustained
+      cross-talk cues wait for the previous one to end.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     speaker_labels: bool = True
-    max_cue_chars: int = Field(default=84, ge=10)
-    max_cue_ms: int = Field(default=6000, ge=500)
+    line_chars: int = Field(default=42, ge=10, le=200)
+    max_lines: int = Field(default=2, ge=1, le=3)
+    # Characters in a whole cue; by default the lines' room (line_chars × max_lines).  Kept
+    # from the first profile format, where it also narrowed the line when under 42.
+    max_cue_chars: int | None = Field(default=None, ge=10)
+    min_cue_ms: int = Field(default=833, ge=0)
+    max_cue_ms: int = Field(default=7000, ge=500)
+    max_cps: float = Field(default=20.0, ge=5, le=100)
+    overlap: OverlapStyle = "simultaneous"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RenderOptions:
+        if "min_cue_ms" in self.model_fields_set and self.min_cue_ms > self.max_cue_ms:
+            raise ValueError(f"min_cue_ms ({self.min_cue_ms}) is over max_cue_ms ({self.max_cue_ms})")
+        if self.readable_columns < 10:
+            # A cue must hold a word or two: 10 characters readable within max_cue_ms.
+            raise ValueError(
+                f"max_cps {self.max_cps:g} × max_cue_ms {self.max_cue_ms} leaves under 10 characters per cue"
+            )
+        if self.overlap == "dialogue" and self.max_lines < 2:
+            raise ValueError("overlap 'dialogue' puts two speakers in one cue: it needs max_lines >= 2")
+        return self
+
+    @property
+    def cue_chars(self) -> int:
+        """Characters in a whole cue, labels included."""
+        return self.max_cue_chars or self.line_chars * self.max_lines
+
+    @property
+    def readable_columns(self) -> int:
+        """The most display columns one cue may hold: what can be read within max_cue_ms."""
+        columns = math.floor(self.max_cps * self.max_cue_ms / 1000)
+        while self.reading_ms(columns) > self.max_cue_ms:  # float rounding, never more than one
+            columns -= 1
+        return columns
+
+    def reading_ms(self, columns: int) -> int:
+        """How long ``columns`` display columns take to read at ``max_cps``."""
+        return math.ceil(columns * 1000 / self.max_cps)
+
+    @property
+    def shortest_cue_ms(self) -> int:
+        """The minimum duration, never over the maximum (older profiles set only max_cue_ms)."""
+        return min(self.min_cue_ms, self.max_cue_ms)
 
 
 class Profile(BaseModel):

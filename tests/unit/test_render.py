@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import itertools
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,34 +18,62 @@ from hypothesis import strategies as st
 from bucketscribe.model import Segment, Transcript, TranslatedSegment, Translation, Word
 from bucketscribe.profiles import RenderOptions
 from bucketscribe.render import FORMATS, SUFFIXES, bilingual_suffix, render, render_bilingual
-from bucketscribe.render.cues import LINE_COLUMNS, MIN_CUE_MS, display_width
+from bucketscribe.render.tokens import display_width
 
 pytestmark = pytest.mark.unit
 
+DEFAULTS = RenderOptions()
 _TAG = re.compile(r"<[^>]*>")
+_VOICE = re.compile(r"<v ([^>]*)>")
 _SRT_LABEL = re.compile(r"^\[([^\]]*)\] ")
 
 
 @dataclass
 class ParsedCue:
+    """A cue as a parser reads it: the spoken text of each line, and what decorates it."""
+
     start_ms: int
     end_ms: int
     lines: list[str]
-    label: str | None
+    labels: list[str | None]  # the speaker named on each line (None: no name there)
+    prefix_widths: list[int]  # columns that "-" and "[name] " take on each line (SRT only)
+    dialogue: bool = False
+    line_setting: str | None = None  # WebVTT "line:" setting
+
+    @property
+    def label(self) -> str | None:
+        return self.labels[0]
 
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+def _is_dialogue(lines: list[str]) -> bool:
+    return len(lines) > 1 and all(line.startswith("-") for line in lines)
+
 
 def parse_srt(text: str, *, labelled: bool) -> list[ParsedCue]:
     cues = []
     for subtitle in srt.parse(text, ignore_errors=False):
-        lines = subtitle.content.split("\n")
-        label = None
-        if labelled and (match := _SRT_LABEL.match(lines[0])):
-            label, lines[0] = match.group(1), lines[0][match.end() :]
-        cues.append(ParsedCue(_ms(subtitle.start), _ms(subtitle.end), lines, label))
+        raw = subtitle.content.split("\n")
+        dialogue = _is_dialogue(raw)
+        lines, labels, prefixes = [], [], []
+        for number, line in enumerate(raw):
+            prefix, label = "", None
+            if dialogue:
+                prefix, line = "-", line[1:]
+            if labelled and (number == 0 or dialogue) and (match := _SRT_LABEL.match(line)):
+                label, line = match.group(1), line[match.end() :]
+                prefix += match.group(0)
+            lines.append(line)
+            labels.append(label)
+            prefixes.append(display_width(prefix))
+        cues.append(ParsedCue(_ms(subtitle.start), _ms(subtitle.end), lines, labels, prefixes, dialogue))
     return cues
 
 
@@ -53,16 +83,27 @@ def _ms(delta: timedelta) -> int:
 
 def parse_vtt(text: str) -> list[ParsedCue]:
     assert text.startswith("WEBVTT\n")
-    captions = webvtt.from_string(text, strict=True).captions
-    return [
-        ParsedCue(
-            round(caption.start_in_seconds * 1000 + _fraction_ms(caption.start)),
-            round(caption.end_in_seconds * 1000 + _fraction_ms(caption.end)),
-            [html.unescape(_TAG.sub("", line)) for line in caption.raw_text.split("\n")],
-            html.unescape(caption.voice) if caption.voice is not None else None,
+    cues = []
+    for caption in webvtt.from_string(text, strict=True).captions:
+        raw = caption.raw_text.split("\n")
+        labels = [html.unescape(match.group(1)) if (match := _VOICE.match(line)) else None for line in raw]
+        lines = [html.unescape(_TAG.sub("", line)) for line in raw]
+        dialogue = _is_dialogue(lines)
+        if dialogue:
+            lines = [line[1:] for line in lines]
+        setting = caption.settings.line  # webvtt-py reads the cue settings
+        cues.append(
+            ParsedCue(
+                round(caption.start_in_seconds * 1000 + _fraction_ms(caption.start)),
+                round(caption.end_in_seconds * 1000 + _fraction_ms(caption.end)),
+                lines,
+                labels,
+                [0] * len(lines),
+                dialogue,
+                setting,
+            )
         )
-        for caption in captions
-    ]
+    return cues
 
 
 def _fraction_ms(stamp: str) -> int:
@@ -70,30 +111,51 @@ def _fraction_ms(stamp: str) -> int:
     return int(stamp.rsplit(".", 1)[1])
 
 
-def label_chars(cue: ParsedCue, *, srt_format: bool) -> int:
-    return len(f"[{cue.label}] ") if srt_format and cue.label is not None else 0
+def reading_columns(cue: ParsedCue, *, bilingual: bool = False) -> int:
+    """What a reader reads: every line, or one language's line of a bilingual cue."""
+    widths = [display_width(line) for line in cue.lines]
+    return max(widths) if bilingual else sum(widths)
 
 
-def assert_well_formed(cues: list[ParsedCue], options: RenderOptions, *, srt_format: bool) -> None:
-    """Every limit the renderers promise: order, no overlap, duration, lines and characters."""
-    for index, cue in enumerate(cues):
-        assert cue.end_ms > cue.start_ms, cue
-        assert cue.end_ms - cue.start_ms <= options.max_cue_ms, cue
-        if index + 1 < len(cues):
-            following = cues[index + 1]
-            assert following.start_ms > cue.start_ms, (cue, following)
-            assert cue.end_ms <= following.start_ms, (cue, following)
-            assert cue.end_ms - cue.start_ms >= min(MIN_CUE_MS, following.start_ms - cue.start_ms)
-        else:
-            assert cue.end_ms - cue.start_ms >= MIN_CUE_MS
-        assert 1 <= len(cue.lines) <= 2, cue
-        label = label_chars(cue, srt_format=srt_format)
-        for number, line in enumerate(cue.lines):
+def assert_well_formed(
+    cues: list[ParsedCue],
+    options: RenderOptions,
+    *,
+    bilingual: bool = False,
+    longest_speech_ms: int = 0,
+) -> None:
+    """Every limit the renderers promise: durations, reading speed, lines, characters, order."""
+    line_room = min(options.line_chars, options.max_cue_chars or options.line_chars)
+    for cue in cues:
+        assert cue.duration_ms >= max(options.shortest_cue_ms, 1), cue
+        # Only a single word spoken for longer than the longest cue makes a longer cue.
+        assert cue.duration_ms <= max(options.max_cue_ms, longest_speech_ms), cue
+        columns = reading_columns(cue, bilingual=bilingual)
+        assert columns * 1000 <= options.max_cps * cue.duration_ms + 1e-6, (cue, "reads too fast")
+        assert 1 <= len(cue.lines) <= (2 if bilingual else options.max_lines), cue
+        for line, prefix in zip(cue.lines, cue.prefix_widths, strict=True):
             assert line.strip() == line and line, cue
-            shown = display_width(line) + (label if number == 0 else 0)
-            assert shown <= LINE_COLUMNS, cue
-            assert len(line) + (label if number == 0 else 0) <= LINE_COLUMNS, cue
-        assert sum(len(line) for line in cue.lines) + label <= options.max_cue_chars, cue
+            assert display_width(line) + prefix <= line_room, cue
+            assert len(line) + prefix <= line_room, cue
+        assert sum(len(line) for line in cue.lines) + sum(cue.prefix_widths) <= options.cue_chars, cue
+    starts = [cue.start_ms for cue in cues]
+    assert starts == sorted(starts), "cues out of order"
+    if options.overlap == "dialogue" and not bilingual:
+        assert_in_sequence(cues)
+    else:
+        by_label: dict[str | None, list[ParsedCue]] = defaultdict(list)
+        for cue in cues:
+            by_label[cue.label].append(cue)
+        for label, own in by_label.items():
+            # One speaker's cues follow each other (a name shortened to fit may stand for two).
+            if label is not None and not label.endswith("…"):
+                assert_in_sequence(own)
+
+
+def assert_in_sequence(cues: list[ParsedCue]) -> None:
+    for cue, following in itertools.pairwise(cues):
+        assert following.start_ms > cue.start_ms, (cue, following)
+        assert cue.end_ms <= following.start_ms, (cue, following)
 
 
 def assert_in_order(needles: list[str], cues: list[ParsedCue]) -> None:
@@ -106,14 +168,18 @@ def assert_in_order(needles: list[str], cues: list[ParsedCue]) -> None:
         cursor = found + len(needle.replace(" ", ""))
 
 
-def both(transcript: Transcript, options: RenderOptions | None = None) -> tuple[list[ParsedCue], ...]:
-    options = options or RenderOptions()
+def both(
+    transcript: Transcript, options: RenderOptions | None = None
+) -> tuple[list[ParsedCue], list[ParsedCue]]:
+    """The SRT and WebVTT cues, each checked against the limits; they must agree."""
+    options = options or DEFAULTS
     srt_cues = parse_srt(render(transcript, "srt", options), labelled=options.speaker_labels)
     vtt_cues = parse_vtt(render(transcript, "vtt", options))
-    assert_well_formed(srt_cues, options, srt_format=True)
-    assert_well_formed(vtt_cues, options, srt_format=False)
-    assert [(c.start_ms, c.end_ms, c.lines, c.label) for c in srt_cues] == [
-        (c.start_ms, c.end_ms, c.lines, c.label) for c in vtt_cues
+    longest = max((s.end_ms - s.start_ms for s in transcript.segments), default=0)
+    assert_well_formed(srt_cues, options, longest_speech_ms=longest)
+    assert_well_formed(vtt_cues, options, longest_speech_ms=longest)
+    assert [(c.start_ms, c.end_ms, c.lines, c.labels, c.dialogue) for c in srt_cues] == [
+        (c.start_ms, c.end_ms, c.lines, c.labels, c.dialogue) for c in vtt_cues
     ]
     return srt_cues, vtt_cues
 
@@ -183,13 +249,15 @@ def test_txt_joins_turns_into_labelled_paragraphs() -> None:
     )
     expected = "Agent: Hello. How can I help?\n\nUser: It is broken.\n\nAgent: Which part?\n"
     assert render(transcript, "txt") == expected
-    # Two voices keep their names even with labels off: otherwise who said what is lost.
-    assert render(transcript, "txt", RenderOptions(speaker_labels=False)) == expected
+    # Labels off means no names, in txt as in subtitles; each turn still starts a paragraph.
+    unlabelled = "Hello. How can I help?\n\nIt is broken.\n\nWhich part?\n"
+    assert render(transcript, "txt", RenderOptions(speaker_labels=False)) == unlabelled
 
 
-def test_txt_single_speaker_is_labelled_only_when_asked() -> None:
+def test_txt_single_speaker_has_no_label() -> None:
+    # "Speaker 1:" before every paragraph says nothing when nobody else speaks.
     transcript = Transcript(provider="test", segments=[seg(0, "One.", "spk0"), seg(1000, "Two.", "spk0")])
-    assert render(transcript, "txt") == "spk0: One. Two.\n"
+    assert render(transcript, "txt") == "One. Two.\n"
     assert render(transcript, "txt", RenderOptions(speaker_labels=False)) == "One. Two.\n"
 
 
@@ -296,11 +364,14 @@ def test_zero_duration_segments_get_a_readable_cue() -> None:
         ],
     )
     srt_cues, _ = both(transcript)
-    assert (srt_cues[0].start_ms, srt_cues[0].end_ms) == (1000, 1000 + MIN_CUE_MS)
+    assert (srt_cues[0].start_ms, srt_cues[0].end_ms) == (1000, 1000 + DEFAULTS.min_cue_ms)
     assert_in_order(["Blink.", *LONG_TEXT.split(), "Same start."], srt_cues)
+    # Text spoken in no time at all is shown for as long as it takes to read.
+    for cue in srt_cues[1:]:
+        assert cue.duration_ms * DEFAULTS.max_cps >= reading_columns(cue) * 1000
 
 
-def test_overlapping_speech_is_clamped_to_the_next_cue() -> None:
+def test_overlapping_speech_shows_both_speakers() -> None:
     transcript = Transcript(
         provider="test",
         channels=2,
@@ -310,8 +381,11 @@ def test_overlapping_speech_is_clamped_to_the_next_cue() -> None:
         ],
     )
     srt_cues, vtt_cues = both(transcript)
-    assert [(c.start_ms, c.end_ms) for c in srt_cues] == [(0, 1500), (1500, 2500)]
+    # Each cue lasts as long as its speech: nothing is cut where the other speaker starts.
+    assert [(c.start_ms, c.end_ms) for c in srt_cues] == [(0, 4000), (1500, 2500)]
     assert [c.label for c in vtt_cues] == ["Channel 1", "Channel 2"]
+    # In WebVTT the cue shown beside another goes to the top line, so they never cover each other.
+    assert [c.line_setting for c in vtt_cues] == [None, "0"]
 
 
 def test_segments_out_of_order_come_out_sorted() -> None:
@@ -345,7 +419,7 @@ def test_long_cjk_text_wraps_by_characters() -> None:
     for cue in srt_cues:
         for line in cue.lines:
             assert " " not in line
-            assert len(line) <= LINE_COLUMNS // 2  # a CJK character takes two columns
+            assert len(line) <= DEFAULTS.line_chars // 2  # a CJK character takes two columns
     assert "".join("".join(c.lines) for c in srt_cues) == text
 
 
@@ -362,12 +436,13 @@ def test_unsegmented_cjk_word_is_cut_to_fit() -> None:
 
 def test_vtt_escapes_markup_characters() -> None:
     segment = Segment(start_ms=0, end_ms=2000, text="Use <b> & x > y", speaker="A<1>")
-    transcript = Transcript(provider="test", segments=[segment])
+    other = Segment(start_ms=3000, end_ms=4000, text="Fine.", speaker="B")
+    transcript = Transcript(provider="test", segments=[segment, other])
     vtt_text = render(transcript, "vtt")
     assert "<v A&lt;1&gt;>Use &lt;b&gt; &amp; x &gt; y</v>" in vtt_text
     srt_cues, vtt_cues = both(transcript)
-    assert vtt_cues[0].text == "Use <b> & x > y"
-    assert srt_cues[0].text == "Use <b> & x > y"
+    assert vtt_cues[0].text == "Use <b> & x > y" and vtt_cues[0].label == "A<1>"
+    assert srt_cues[0].text == "Use <b> & x > y" and srt_cues[0].label == "A<1>"
 
 
 def test_timestamps_have_the_format_of_each_standard() -> None:
@@ -424,8 +499,7 @@ def test_bilingual_cues_pair_original_and_translation(fmt: str) -> None:
     out = render_bilingual(ZH_EN, "en", fmt)  # type: ignore[arg-type]
     assert out == render(ZH_EN, fmt, translation="en")  # type: ignore[arg-type]
     cues = parse_srt(out, labelled=False) if fmt == "srt" else parse_vtt(out)
-    options = RenderOptions()
-    assert_well_formed(cues, options, srt_format=fmt == "srt")
+    assert_well_formed(cues, DEFAULTS, bilingual=True)
     assert all(len(c.lines) == 2 for c in cues)
     assert cues[0].lines == ["你好，世界。", "Hello, world."]
     originals = "".join(c.lines[0] for c in cues)
@@ -452,7 +526,7 @@ def test_bilingual_keeps_untranslated_and_unmatched_text() -> None:
         ],
     )
     cues = parse_srt(render_bilingual(transcript, "en", "srt"), labelled=False)
-    assert_well_formed(cues, RenderOptions(), srt_format=True)
+    assert_well_formed(cues, DEFAULTS, bilingual=True)
     assert [c.lines for c in cues] == [["Hola.", "Hello."], ["(music)"], ["Adiós."]]
 
 
@@ -521,12 +595,24 @@ def transcripts(draw: st.DrawFn) -> Transcript:
     )
 
 
-_OPTIONS = st.builds(
-    RenderOptions,
-    speaker_labels=st.booleans(),
-    max_cue_chars=st.integers(10, 120),
-    max_cue_ms=st.integers(500, 10_000),
-)
+@st.composite
+def render_options(draw: st.DrawFn) -> RenderOptions:
+    """Any valid settings, the first profile format's three keys among them."""
+    max_cue_ms = draw(st.integers(500, 10_000))
+    max_lines = draw(st.integers(1, 3))
+    return RenderOptions(
+        speaker_labels=draw(st.booleans()),
+        line_chars=draw(st.integers(10, 60)),
+        max_lines=max_lines,
+        max_cue_chars=draw(st.one_of(st.none(), st.integers(10, 120))),
+        min_cue_ms=draw(st.integers(0, max_cue_ms)),
+        max_cue_ms=max_cue_ms,
+        max_cps=draw(st.floats(max(5, 10_000 / max_cue_ms + 0.01), 40)),  # 10 characters fit in a cue
+        overlap=draw(st.sampled_from(["simultaneous", "dialogue"] if max_lines > 1 else ["simultaneous"])),
+    )
+
+
+_OPTIONS = render_options()
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -549,7 +635,8 @@ def test_any_bilingual_transcript_stays_within_limits(transcript: Transcript, op
     for fmt in ("srt", "vtt"):
         out = render_bilingual(transcript, "en", fmt, options)
         cues = parse_srt(out, labelled=options.speaker_labels) if fmt == "srt" else parse_vtt(out)
-        assert_well_formed(cues, options, srt_format=fmt == "srt")
+        longest = max((s.end_ms - s.start_ms for s in transcript.segments), default=0)
+        assert_well_formed(cues, options, bilingual=True, longest_speech_ms=longest)
         shown = "".join("".join(c.lines) for c in cues).replace(" ", "")
         expected = [s.text for s in transcript.segments] + [
             t.text for t in transcript.translations[0].segments

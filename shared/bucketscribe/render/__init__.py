@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from bucketscribe.gc_pause import gc_paused
 from bucketscribe.model import Transcript, Translation
 from bucketscribe.profiles import OutputFormat, RenderOptions
-from bucketscribe.render.cues import build_bilingual_cues, build_cues
+from bucketscribe.render.bilingual import build_bilingual_cues
+from bucketscribe.render.cues import build_cues
 from bucketscribe.render.subtitles import render_srt, render_vtt
 from bucketscribe.render.text import render_text
 
@@ -56,10 +58,10 @@ def render(
         return transcript.model_dump_json(indent=2)
     if fmt == "txt":
         return render_text(transcript, options)
-    if fmt == "srt":
-        return render_srt(build_cues(transcript, options))
-    if fmt == "vtt":
-        return render_vtt(build_cues(transcript, options))
+    if fmt in ("srt", "vtt"):
+        with gc_paused():  # one object per word and per cue, none of them in a cycle
+            cues = build_cues(transcript, options)
+        return render_srt(cues) if fmt == "srt" else render_vtt(cues)
     raise ValueError(f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -71,7 +73,8 @@ def render_bilingual(
 ) -> str:
     """Subtitles with the original line and its ``language`` translation in every cue."""
     translation = find_translation(transcript, language)
-    cues = build_bilingual_cues(transcript, translation, options or RenderOptions())
+    with gc_paused():
+        cues = build_bilingual_cues(transcript, translation, options or RenderOptions())
     if fmt == "srt":
         return render_srt(cues)
     if fmt == "vtt":

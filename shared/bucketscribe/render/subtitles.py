@@ -1,10 +1,16 @@
-"""SubRip (SRT) and WebVTT text for a list of cues (see ``cues`` for how they are cut)."""
+"""SubRip (SRT) and WebVTT text for a list of cues (see ``cues`` for how they are cut and timed).
+
+Both formats allow cues that overlap in time.  A cue shown beside another (``top_line``)
+gets a WebVTT ``line:`` setting so the two never cover each other; SubRip has no standard
+placement, and players stack overlapping SRT cues themselves.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bucketscribe.render.cues import Cue
+from bucketscribe.render.layout import srt_prefix
+from bucketscribe.render.timing import Cue
 
 
 def timestamp(ms: int, fraction_separator: str) -> str:
@@ -19,29 +25,36 @@ def render_srt(cues: Sequence[Cue]) -> str:
     """1-based numbered blocks, each ended by a blank line; no cues gives an empty file."""
     blocks = []
     for number, cue in enumerate(cues, start=1):
-        lines = [_srt_line(line) for line in cue.lines]
-        if cue.voice is not None and lines:
-            lines[0] = f"[{cue.voice}] {lines[0]}"
+        lines = []
+        for turn in cue.turns:
+            # SRT has no escaping; an arrow in the text could be read as a timing line.
+            turn_lines = [line.replace("-->", "->") for line in turn.lines]
+            if turn_lines:
+                turn_lines[0] = srt_prefix(turn.label, cue.is_dialogue) + turn_lines[0]
+            lines.extend(turn_lines)
         timing = f"{timestamp(cue.start_ms, ',')} --> {timestamp(cue.end_ms, ',')}"
         blocks.append("\n".join([str(number), timing, *lines]) + "\n")
     return "\n".join(blocks)
-
-
-def _srt_line(line: str) -> str:
-    # SRT has no escaping; an arrow in the text could be read as a timing line.
-    return line.replace("-->", "->")
 
 
 def render_vtt(cues: Sequence[Cue]) -> str:
     """A WebVTT file; speakers become voice spans (``<v Agent>``); no cues gives the header alone."""
     blocks = ["WEBVTT\n"]
     for cue in cues:
-        text = "\n".join(escape_vtt(line) for line in cue.lines)
-        if cue.voice is not None:
-            text = f"<v {escape_vtt(cue.voice)}>{text}</v>"
+        dash = "-" if cue.is_dialogue else ""
+        text = "\n".join(
+            _voiced(turn.label, dash + "\n".join(escape_vtt(line) for line in turn.lines))
+            for turn in cue.turns
+        )
         timing = f"{timestamp(cue.start_ms, '.')} --> {timestamp(cue.end_ms, '.')}"
+        if cue.top_line is not None:
+            timing += f" line:{cue.top_line}"
         blocks.append(f"{timing}\n{text}\n")
     return "\n".join(blocks)
+
+
+def _voiced(label: str | None, text: str) -> str:
+    return f"<v {escape_vtt(label)}>{text}</v>" if label is not None else text
 
 
 def escape_vtt(text: str) -> str:

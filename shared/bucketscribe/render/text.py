@@ -1,21 +1,20 @@
-"""Plain text: one paragraph per turn of speech, labelled when the transcript is diarised."""
+"""Plain text: one paragraph per turn of speech, labelled when there are voices to tell apart."""
 
 from __future__ import annotations
 
 from bucketscribe.model import Transcript
 from bucketscribe.profiles import RenderOptions
-from bucketscribe.render.cues import distinct_voices, join_texts, tidy_spacing, voice_of
+from bucketscribe.render.speakers import shows_labels, voice_of
+from bucketscribe.render.tokens import join_texts, tidy_spacing
 
 
 def render_text(transcript: Transcript, options: RenderOptions) -> str:
     """Consecutive segments of one speaker form a paragraph; paragraphs are separated by a blank line.
 
-    Labels ("Agent: ", "Channel 1: ") appear when there is more than one voice, or one
-    voice and ``speaker_labels`` is on: with two voices a text without names would
-    lose who said what, so they are kept even when labels are switched off.
+    Labels ("Agent: ", "Channel 1: ") appear when there are two or more voices and
+    ``speaker_labels`` is on; with labels off, turns still start new paragraphs.
     """
-    voices = distinct_voices(transcript)
-    labelled = len(voices) > 1 or (bool(voices) and options.speaker_labels)
+    labelled = shows_labels(transcript, options)
     paragraphs: list[tuple[str | None, list[str]]] = []
     for segment in transcript.segments:
         text = tidy_spacing(segment.text)
