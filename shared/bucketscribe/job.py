@@ -331,7 +331,8 @@ class Job(BaseModel):
             "abandon its attempt",
         )
         assert attempt is not None
-        error = JobError(code="NO_EVIDENCE", message=why, retryable=True)
+        cause = f"after {attempt.error.code}" if attempt.error else "after the worker stopped"
+        error = JobError(code="NO_EVIDENCE", message=f"{why} ({cause})", retryable=True)
         attempts = self._with_attempt(attempt.number, state=AttemptState.ABANDONED, error=error, ended_at=now)
         return self._next(
             now,

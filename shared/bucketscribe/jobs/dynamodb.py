@@ -52,6 +52,11 @@ class DynamoJobStore:
         self._db = client
         self._table = table_name
 
+    @property
+    def client(self) -> DynamoDBClient:
+        """The DynamoDB client in use (the local stack hooks its fault injection there)."""
+        return self._db
+
     def _item(self, job: Job) -> dict[str, Any]:
         item: dict[str, Any] = {
             "id": {"S": job.id},

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bucketscribe.local.pipeline_faults import SimulatedCrash
+
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 log = logging.getLogger("bucketscribe.local")
 
@@ -106,6 +108,7 @@ class SqsDispatcher:
         self._polling = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="sqs-dispatcher", daemon=True)
         self.batches = 0
+        self.crashes = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -167,7 +170,14 @@ class SqsDispatcher:
                 time.sleep(0.05)
         messages = list(gathered.values())
         event = {"Records": [self._record(m) for m in messages]}
-        result = self._handler(event, LocalLambdaContext("bucketscribe-submit", timeout_s=300))
+        try:
+            result = self._handler(event, LocalLambdaContext("bucketscribe-submit", timeout_s=300))
+        except SimulatedCrash:
+            # The instance died: nothing is reported or deleted; SQS hands every message of the
+            # batch out again once its visibility timeout runs out, as Lambda's poller would see.
+            log.warning("The submit function crashed (simulated); its batch comes back later")
+            self.crashes += 1
+            return len(messages)
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):  # SQS deletes at most 10 per call

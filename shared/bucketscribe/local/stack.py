@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from bucketscribe.job import Job
 from bucketscribe.local.aws_resources import LocalAwsNames, LocalAwsResources, provision
 from bucketscribe.local.faults import FaultPlan
+from bucketscribe.local.pipeline_faults import PipelineFaultPlan, PipelineFaults
 from bucketscribe.model import ObjectRef
 from bucketscribe.output_keys import OutputLayout
 
@@ -43,6 +44,9 @@ class LocalStackOptions(BaseModel):
     callback_port: int = 0
     sis_port: int = 0
     instant: bool = False
+    # Instant too, but each recording gets its own words (digest_engine): forged or crossed
+    # results show.
+    digest: bool = False
     faults: FaultPlan = Field(default_factory=FaultPlan)
     sis_workers: int = 2
     dashscope_workers: int = 2
@@ -61,6 +65,8 @@ class LocalStackOptions(BaseModel):
     search_delay_s: int = 2
     submit_retry_after_s: int = 2
     profiles_json: str | None = None
+    # Faults on our side: a worker dying right after a provider accepted, job-store outages.
+    pipeline_faults: PipelineFaultPlan = Field(default_factory=PipelineFaultPlan)
     log_file: Path | None = None
     metrics: bool = False
 
@@ -82,6 +88,7 @@ class LocalStack:
         self.status_token = ""
         self._log_stream: Any = None
         self._jobs: Any = None
+        self.pipeline_faults = PipelineFaults()
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -146,6 +153,11 @@ class LocalStack:
         self.status_token = secrets.token_urlsafe(24)
         self._configure_environment()
         self._load_settings()
+        self.pipeline_faults = PipelineFaults(opts.pipeline_faults)
+        from bucketscribe.wiring import environment_ports
+
+        # The functions run in this process and share these ports, as one warm instance would.
+        self.pipeline_faults.install(environment_ports())
         self._route_function_logs()
 
         from bucketscribe.entrypoints import submit
@@ -196,6 +208,10 @@ class LocalStack:
     def _engine(self) -> Any:
         from bucketscribe.local.speech import FixedSpeechEngine
 
+        if self.options.digest:
+            from bucketscribe.local.digest_engine import DigestSpeechEngine
+
+            return DigestSpeechEngine()
         if self.options.instant:
             return FixedSpeechEngine()
         from bucketscribe.local.whisper_engine import shared_engine
@@ -291,6 +307,11 @@ class LocalStack:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"])
 
+    @property
+    def dispatcher(self) -> Any:
+        """The stand-in for Lambda's SQS poller (its ``batches`` and ``crashes`` counters)."""
+        return self._dispatcher
+
     def set_batching(self, batch_size: int, window_s: float) -> None:
         """Change the SQS event-source batching, as editing the deployed event source would."""
         self._dispatcher.set_batching(batch_size, window_s)
@@ -329,12 +350,32 @@ class LocalStack:
             version_id=response.get("VersionId"),
         )
 
-    def job(self, job_id: str) -> Job | None:
+    def _job_store(self) -> Any:
         if self._jobs is None:
             from bucketscribe.jobs.dynamodb import DynamoJobStore
 
             self._jobs = DynamoJobStore(self.options.names.jobs_table, self.client("dynamodb"))
-        return self._jobs.get(job_id)
+        return self._jobs
+
+    def job(self, job_id: str) -> Job | None:
+        job: Job | None = self._job_store().get(job_id)
+        return job
+
+    def jobs_for_key(self, key: str) -> list[Job]:
+        """The jobs of uploads to ``key`` in the stack's bucket, newest first."""
+        jobs: list[Job] = self._job_store().for_source(self.bucket, key)
+        return jobs
+
+    def ref_for(self, key: str) -> ObjectRef:
+        """The upload now stored at ``key`` (its ETag and version, as a job names them)."""
+        head = self.client("s3").head_object(Bucket=self.bucket, Key=key)
+        return ObjectRef(
+            bucket=self.bucket,
+            key=key,
+            size=head["ContentLength"],
+            etag=head["ETag"].strip('"'),
+            version_id=head.get("VersionId"),
+        )
 
     def wait_for_jobs(
         self, refs: list[ObjectRef], *, timeout_s: float, poll_s: float = 0.25

@@ -1,0 +1,136 @@
+"""Faults on our side of the wire, for the soak and the e2e tests: the worker dies right after a
+provider accepted its submission, and the job store goes away for a while.
+
+The emulators' fault knobs (local/faults.py) break the providers; these break us, the way a
+Lambda instance that is killed mid-invocation and a DynamoDB outage would — through the same
+code paths: the crash escapes every ``except Exception`` (it is a ``BaseException``, like the
+runtime tearing the process down), and the outage answers the DynamoDB client with HTTP 503
+(botocore retries, then raises, as it does against the real service).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bucketscribe.profiles import Profile
+from bucketscribe.providers.base import Provider, SubmitItem, SubmitReceipt
+
+
+class SimulatedCrash(BaseException):
+    """The function instance died here (the invocation ends with nothing reported back)."""
+
+
+class PipelineFaultPlan(BaseModel):
+    crash_after_submit_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    seed: int | None = None
+
+
+class PipelineFaultCounters(BaseModel):
+    crashes_after_submit: int = 0
+    job_store_requests_refused: int = 0
+
+
+class _CrashingProvider:
+    """A provider whose worker dies after the provider accepted a submission, now and then."""
+
+    def __init__(self, inner: Provider, faults: PipelineFaults) -> None:
+        self._inner = inner
+        self._faults = faults
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
+        receipts = self._inner.submit(items, profile)
+        self._faults.maybe_crash()
+        return receipts
+
+
+class _Providers(Mapping[str, Provider]):
+    def __init__(self, inner: Mapping[str, Provider], faults: PipelineFaults) -> None:
+        self._inner = inner
+        self._faults = faults
+
+    def __getitem__(self, name: str) -> Provider:
+        return _CrashingProvider(self._inner[name], self._faults)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inner)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+
+class PipelineFaults:
+    def __init__(self, plan: PipelineFaultPlan | None = None) -> None:
+        self.plan = plan or PipelineFaultPlan()
+        self.counters = PipelineFaultCounters()
+        self._random = random.Random(self.plan.seed)
+        self._lock = threading.Lock()
+        self._outage_until = 0.0
+
+    def set_plan(self, plan: PipelineFaultPlan) -> None:
+        with self._lock:
+            self.plan = plan
+            self._random = random.Random(plan.seed)
+
+    def maybe_crash(self) -> None:
+        with self._lock:
+            crash = (
+                self.plan.crash_after_submit_rate > 0
+                and self._random.random() < self.plan.crash_after_submit_rate
+            )
+            if crash:
+                self.counters.crashes_after_submit += 1
+        if crash:
+            raise SimulatedCrash("the worker died after the provider accepted the submission")
+
+    def job_store_outage(self, seconds: float) -> None:
+        """From now on, for ``seconds``, every job-store request is answered 503."""
+        with self._lock:
+            self._outage_until = time.monotonic() + seconds
+
+    @property
+    def job_store_down(self) -> bool:
+        return time.monotonic() < self._outage_until
+
+    def install(self, ports: Any) -> None:
+        """Wrap the providers of ``ports`` and hook the job store's DynamoDB client."""
+        ports.providers = _Providers(ports.providers, self)
+        client = getattr(ports.jobs, "client", None)
+        if client is not None:
+            client.meta.events.register("before-send.dynamodb.*", self._refuse_when_down)
+
+    def _refuse_when_down(self, request: Any, **_: Any) -> Any:
+        if not self.job_store_down:
+            return None
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+        with self._lock:
+            self.counters.job_store_requests_refused += 1
+        body = (
+            b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"simulated outage"}'
+        )
+        headers = HTTPHeaders()
+        headers["Content-Type"] = "application/x-amz-json-1.0"
+        return AWSResponse(request.url, 503, headers, _Raw(body))
+
+
+class _Raw:
+    """The minimal raw-body object botocore reads a response through."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+    def read(self, *_: Any) -> bytes:
+        body, self._body = self._body, b""
+        return body

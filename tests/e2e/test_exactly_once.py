@@ -1,0 +1,67 @@
+"""Exactly one provider job per upload, and an answer for every upload, under our own failures:
+the worker dying right after SIS accepted, and the job store going away mid-submission.
+
+Provider jobs are counted at the emulator, as a bill would count them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from bucketscribe.job import AttemptState, JobState
+from bucketscribe.local.pipeline_faults import PipelineFaultPlan
+from bucketscribe.local.stack import LocalStack
+from tests.audio import tone_wav
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_S = 90
+
+
+def sis_jobs_for(stack: LocalStack, key: str) -> int:
+    """SIS jobs whose media URL names ``key`` (each upload's presigned URL carries its key), as
+    the emulator lists them."""
+    with urllib.request.urlopen(f"{stack.sis.url}/_emulator/jobs", timeout=30) as response:
+        listed = json.loads(response.read())["jobs"]
+    return sum(1 for job in listed if key in urllib.parse.unquote(job["file_url"]))
+
+
+def wait_until(condition, *, timeout_s: float = TIMEOUT_S, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_worker_that_dies_after_sis_accepted_costs_no_second_job(stack: LocalStack) -> None:
+    stack.pipeline_faults.set_plan(PipelineFaultPlan(crash_after_submit_rate=1.0))
+    try:
+        ref = stack.upload(tone_wav(1), "incoming/crash/after-accept.wav")
+        wait_until(lambda: stack.dispatcher.crashes >= 1, what="the worker to crash")
+    finally:
+        stack.pipeline_faults.set_plan(PipelineFaultPlan())
+    # The job is left mid-submission; the attempt's callback proves which SIS job it made.
+    job = stack.wait_for_jobs([ref], timeout_s=TIMEOUT_S)[ref.key]
+    assert job.state is JobState.DONE, job
+    (attempt,) = job.attempts
+    assert attempt.state is AttemptState.ACCEPTED and attempt.bound_by == "callback"
+    # The notification comes back after the visibility timeout and is recognised as a duplicate.
+    assert stack.wait_queue_idle(timeout_s=TIMEOUT_S)
+    assert sis_jobs_for(stack, "crash/after-accept.wav") == 1
+
+
+def test_a_job_store_outage_during_submission_loses_nothing_and_pays_once(stack: LocalStack) -> None:
+    with stack.dispatch_paused():
+        ref = stack.upload(tone_wav(1), "incoming/outage/during.wav")
+    stack.pipeline_faults.job_store_outage(4.0)
+    job = stack.wait_for_jobs([ref], timeout_s=TIMEOUT_S)[ref.key]
+    assert job.state is JobState.DONE, job
+    assert stack.pipeline_faults.counters.job_store_requests_refused > 0
+    assert stack.wait_queue_idle(timeout_s=TIMEOUT_S)
+    assert sis_jobs_for(stack, "outage/during.wav") == 1
+    assert json.loads(stack.read_output("transcripts/outage/during.wav.json"))["source"]["key"] == ref.key
