@@ -13,7 +13,48 @@ from typing import Any
 
 from bucketscribe.local.speech import Recognition, RecognizedSegment, RecognizedWord
 
-_WORDS = ["amber", "basil", "cedar", "delta", "ember", "falcon", "garnet", "harbor", "indigo", "juniper", "kestrel", "lantern", "meadow", "nectar", "orchid", "pebble", "quartz", "raven", "saffron", "thistle", "umber", "velvet", "willow", "xenon", "yarrow", "zephyr", "anchor", "beacon", "canyon", "dune", "estuary", "fjord", "glacier", "heron", "island", "jetty", "kelp", "lagoon", "marsh", "north"]
+_WORDS = [
+    "amber",
+    "basil",
+    "cedar",
+    "delta",
+    "ember",
+    "falcon",
+    "garnet",
+    "harbor",
+    "indigo",
+    "juniper",
+    "kestrel",
+    "lantern",
+    "meadow",
+    "nectar",
+    "orchid",
+    "pebble",
+    "quartz",
+    "raven",
+    "saffron",
+    "thistle",
+    "umber",
+    "velvet",
+    "willow",
+    "xenon",
+    "yarrow",
+    "zephyr",
+    "anchor",
+    "beacon",
+    "canyon",
+    "dune",
+    "estuary",
+    "fjord",
+    "glacier",
+    "heron",
+    "island",
+    "jetty",
+    "kelp",
+    "lagoon",
+    "marsh",
+    "north",
+]
 WORDS_PER_RECORDING = 6
 STEP_MS = 300
 
