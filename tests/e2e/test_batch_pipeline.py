@@ -11,6 +11,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -151,6 +152,24 @@ def test_job_status_needs_the_token_and_reveals_nothing_without_it(stack):
         "GET", f"{stack.callback_url}/jobs/nope", headers={"Authorization": f"Bearer {stack.status_token}"}
     )
     assert missing == (404, {"message": "Not found"})
+
+
+def test_a_job_is_found_by_its_upload_without_its_etag(stack):
+    key = "incoming/status/by key ü.wav"
+    first, _ = transcribe(stack, key, tone_wav(1))
+    second, job = transcribe(stack, key, tone_wav(2))  # a re-upload of the same key
+    headers = {"Authorization": f"Bearer {stack.status_token}"}
+    query = urllib.parse.urlencode({"bucket": stack.bucket, "key": key})
+    status, found = http("GET", f"{stack.callback_url}/jobs?{query}", headers=headers)
+    assert status == 200, found
+    assert found["latest"]["id"] == job.id == second.job_id() and found["earlier"] == [first.job_id()]
+    assert found["latest"]["state"] == "DONE" and found["latest"]["key"] == key
+    (attempt,) = found["latest"]["attempts"]
+    assert attempt["state"] == "ACCEPTED" and attempt["provider_task_id"]
+    assert http("GET", f"{stack.callback_url}/jobs?{query}")[0] == 401
+    missing = urllib.parse.urlencode({"bucket": stack.bucket, "key": "incoming/status/none.wav"})
+    assert http("GET", f"{stack.callback_url}/jobs?{missing}", headers=headers)[0] == 404
+    assert http("GET", f"{stack.callback_url}/jobs?bucket=only", headers=headers)[0] == 400
 
 
 FORGED = json.dumps(

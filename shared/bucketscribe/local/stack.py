@@ -128,6 +128,7 @@ class LocalStack:
                     ("POST", "/callbacks/sis/{job_id}"),
                     ("POST", "/callbacks/dashscope"),
                     ("GET", "/jobs/{job_id}"),
+                    ("GET", "/jobs"),
                 ],
             ),
             port=opts.callback_port,
