@@ -16,6 +16,7 @@ from functools import cache
 from pydantic import SecretStr
 
 from bucketscribe.callback_auth import CallbackSigner
+from bucketscribe.jobs.base import JobStore
 from bucketscribe.jobs.dynamodb import DynamoJobStore
 from bucketscribe.media.extract import SpeechTrackExtractor
 from bucketscribe.output_keys import OutputLayout
@@ -109,7 +110,7 @@ def build_ports(settings: Settings) -> PipelinePorts:
     return PipelinePorts(
         storage=storage,
         extractor=extractor,
-        jobs=DynamoJobStore(settings.jobs_table, endpoint_url=settings.aws_endpoint_url),
+        jobs=job_store(settings),
         providers=LazyProviders(
             {"sis": lambda: sis_provider(settings), "dashscope": lambda: dashscope_provider(settings)}
         ),
@@ -120,6 +121,10 @@ def build_ports(settings: Settings) -> PipelinePorts:
         limits=limits(settings),
         dead_letters=dead_letters(settings),
     )
+
+
+def job_store(settings: Settings) -> JobStore:
+    return DynamoJobStore(settings.jobs_table, endpoint_url=settings.aws_endpoint_url)
 
 
 def limits(settings: Settings) -> Limits:

@@ -13,8 +13,8 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from bucketscribe.job import JobState
+from bucketscribe.jobs.base import JobStore
 from bucketscribe.pipeline.job_writes import apply
-from bucketscribe.pipeline.ports import PipelinePorts
 
 
 class RedriveOutcome(StrEnum):
@@ -31,9 +31,9 @@ class RedriveResult(BaseModel):
 
 
 def redrive_job(
-    job_id: str, ports: PipelinePorts, *, reason: str, include_done: bool = False
+    job_id: str, jobs: JobStore, *, now: datetime, reason: str, include_done: bool = False
 ) -> RedriveResult:
-    job = ports.jobs.get(job_id)
+    job = jobs.get(job_id)
     if job is None:
         return RedriveResult(job_id=job_id, outcome=RedriveOutcome.NOT_FOUND, detail="no such job")
     if not job.state.is_final:
@@ -48,8 +48,7 @@ def redrive_job(
             outcome=RedriveOutcome.ALREADY_DONE,
             detail="the job is DONE; pass --include-done to transcribe it again",
         )
-    now = ports.clock()
-    redriven = apply(ports.jobs, job, lambda current: current.redrive(now, reason=reason))
+    redriven = apply(jobs, job, lambda current: current.redrive(now, reason=reason))
     if redriven is None:
         return RedriveResult(
             job_id=job_id, outcome=RedriveOutcome.IN_FLIGHT, detail="the job changed meanwhile"
@@ -62,7 +61,7 @@ def redrive_job(
 
 
 def redrive_failed(
-    ports: PipelinePorts, *, reason: str, since: datetime | None, limit: int = 1000
+    jobs: JobStore, *, now: datetime, reason: str, since: datetime | None, limit: int = 1000
 ) -> list[RedriveResult]:
-    failed = ports.jobs.listing(state=JobState.FAILED, since=since, key_prefix=None, limit=limit)
-    return [redrive_job(job.id, ports, reason=reason) for job in failed]
+    failed = jobs.listing(state=JobState.FAILED, since=since, key_prefix=None, limit=limit)
+    return [redrive_job(job.id, jobs, now=now, reason=reason) for job in failed]
