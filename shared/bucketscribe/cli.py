@@ -133,16 +133,12 @@ def _local(command: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _stream(args: argparse.Namespace) -> int:
+    from bucketscribe.local.commands import checked_inputs
     from bucketscribe.local.dashscope_server.models import SUPPORTED_TRANSLATION_TARGETS
-    from bucketscribe.local.inputs import check_inputs
     from bucketscribe.local.streaming import API_KEY_ENV, stream
     from bucketscribe.profiles import Profile
 
-    _, refused = check_inputs([(path, Profile()) for path in args.files])
-    if refused:
-        for problem in refused:
-            sys.stderr.write(f"bucketscribe: error: {problem.path}: {problem.reason}\n")
-        sys.stderr.write("bucketscribe: nothing was streamed; leave out or fix the files above.\n")
+    if checked_inputs([(path, Profile()) for path in args.files], doing="streamed") is None:
         return ExitCode.USAGE
     local = not os.environ.get(API_KEY_ENV)
     if local and args.translate and args.translate not in SUPPORTED_TRANSLATION_TARGETS:

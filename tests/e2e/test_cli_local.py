@@ -159,6 +159,15 @@ def test_bad_inputs_are_refused_by_content_before_anything_starts(tmp_path: Path
     assert "Starting the local stack" not in err and not out_dir.exists()  # nothing started
 
 
+def test_with_json_each_refusal_is_also_an_event(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.wav"
+    code, out, err = transcribe(str(missing), "--json")
+    assert code == 2, err
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"event": "refused", "path": str(missing), "reason": "no such file"}
+    ]
+
+
 def test_a_mono_file_is_refused_for_the_stereo_calls_profile(tmp_path: Path) -> None:
     mono = recording(tmp_path, "call.wav")
     code, _, err = transcribe(str(mono), "--profile", "calls", "--out", str(tmp_path / "o"))

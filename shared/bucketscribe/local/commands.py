@@ -267,9 +267,21 @@ class TranscriptionRun:
         )
 
 
-def refused_lines(inputs: list[tuple[Path, Profile]]) -> tuple[list[LocalInput], list[str]]:
-    usable, refused = check_inputs(inputs)
-    return usable, [f"bucketscribe: error: {r.path}: {r.reason}" for r in refused]
+def checked_inputs(
+    files: list[tuple[Path, Profile]], *, doing: str, json_events: bool = False
+) -> list[LocalInput] | None:
+    """The files, checked; None after one line per refused file (and a JSON event each with --json)."""
+    usable, refused = check_inputs(files)
+    for refusal in refused:
+        _say(f"bucketscribe: error: {refusal.path}: {refusal.reason}")
+        if json_events:
+            JsonReporter(sys.stdout).emit(
+                {"event": "refused", "path": str(refusal.path), "reason": refusal.reason}
+            )
+    if refused:
+        _say(f"bucketscribe: nothing was {doing}; leave out or fix the files above.")
+        return None
+    return usable
 
 
 def run_transcription(
@@ -510,11 +522,8 @@ def transcribe(args: argparse.Namespace) -> int:
     except UsageProblem as problem:
         return _usage(str(problem))
     pairs = [(path, chosen or profiles.match(path.name)) for path in args.files]
-    inputs, refusals = refused_lines(pairs)
-    if refusals:
-        for line in refusals:
-            _say(line)
-        _say("bucketscribe: nothing was transcribed; leave out or fix the files above.")
+    inputs = checked_inputs(pairs, doing="transcribed", json_events=args.json)
+    if inputs is None:
         return ExitCode.USAGE
     out_dir: Path = args.out or DEFAULT_OUT
     # Like whisper: one file and no --out, and the transcript is printed too.
@@ -562,15 +571,13 @@ def demo(args: argparse.Namespace) -> int:
     calls = profiles.find("calls")
     default = profiles.match("")
     # Stereo calls go under calls/, where the per-channel agent/customer profile applies.
-    inputs, refusals = refused_lines(
-        [(s.path, calls if s.channel_texts and calls else default) for s in samples]
+    checked = checked_inputs(
+        [(s.path, calls if s.channel_texts and calls else default) for s in samples], doing="transcribed"
     )
-    if refusals:  # a damaged installation
-        for line in refusals:
-            _say(line)
+    if checked is None:  # a damaged installation
         return ExitCode.USAGE
     # Progress names the samples, not their paths inside the installed package.
-    inputs = [item.model_copy(update={"label": item.path.name}) for item in inputs]
+    inputs = [item.model_copy(update={"label": item.path.name}) for item in checked]
     settings = RunSettings(
         out_dir=args.out,
         timeout_s=args.timeout,
