@@ -2,13 +2,15 @@
 #   make demo   transcribe the bundled samples on the embedded local stack (no cloud account)
 #   make test   lint, type-check and run every test (unit, integration, e2e, infra)
 # Both create .venv and install what they need; `make test` also installs the Node tools.
+#   make install   put `bucketscribe` on PATH: a link in $(BINDIR) to .venv/bin/bucketscribe
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+BINDIR ?= $(HOME)/.local/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit integration e2e infra huawei-package bench clean
+.PHONY: demo test lint typecheck unit integration e2e infra huawei-package bench install uninstall clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +60,19 @@ huawei-package: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	for b in cold_import pipeline_overhead transcode engine render; do $(BIN)/python bench/$$b.py || exit 1; done
+
+# A link, not a copy: the script runs .venv's Python, so the link works as long as the checkout does.
+install: $(VENV)/.local-installed
+	mkdir -p $(BINDIR)
+	ln -sfn $(abspath $(BIN)/bucketscribe) $(BINDIR)/bucketscribe
+	@echo "$(BINDIR)/bucketscribe -> $(abspath $(BIN)/bucketscribe)"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; \
+	  *) echo "$(BINDIR) is not on PATH; add it, e.g.: echo 'export PATH=\"$(BINDIR):\$$PATH\"' >> ~/.bashrc" ;; esac
+
+uninstall:
+	@if [ "$$(readlink $(BINDIR)/bucketscribe)" = "$(abspath $(BIN)/bucketscribe)" ]; then \
+	  rm $(BINDIR)/bucketscribe && echo "removed $(BINDIR)/bucketscribe"; \
+	else echo "$(BINDIR)/bucketscribe is not our link; left alone"; fi
 
 clean:
 	rm -rf $(VENV) node_modules .serverless .build out .pytest_cache .mypy_cache .ruff_cache

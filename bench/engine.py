@@ -19,7 +19,6 @@ import argparse
 import faulthandler
 import os
 import resource
-import shutil
 import statistics
 import sys
 import tempfile
@@ -112,10 +111,11 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def long_clip(work: Path) -> Task | None:
-    """The 60 s speech clip of bench/transcode.py, or None without espeak-ng and sox."""
-    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+    """The 60 s speech clip of bench/transcode.py, or None without espeak-ng."""
+    from transcode import SCRIPT, speech_synthesis_available, speech_wav  # bench/ is on sys.path
+
+    if not speech_synthesis_available():
         return None
-    from transcode import SCRIPT, speech_wav  # bench/ is on sys.path when run as a script
 
     clip = work / "speech_60s.wav"
     speech_wav(clip, SCRIPT, 60.0, work)
@@ -211,7 +211,7 @@ def print_table(result: dict[str, Any]) -> None:
             errors = round(row["wer"] * row["words"])
             print(f"  {beam:>4} {row['recognise_s']:>8.3f} {row['rtf']:>6.3f} {row['wer']:>6.3f} {errors:>6}")
     else:
-        print("\n(no 60 s clip: espeak-ng or sox is missing)")
+        print("\n(no 60 s clip: espeak-ng is missing)")
 
 
 def main() -> int:

@@ -1,13 +1,16 @@
 """The provider best practice, measured: send speech services 16 kHz mono Opus, not the upload.
 
-For three inputs, (a) a 60 s 44.1 kHz stereo speech WAV (espeak-ng + sox), (b) the bundled
-``demo_video.mp4`` and (c) a 30 s 720p H.264 video with a speech track (ffmpeg testsrc),
+For three inputs, (a) a 60 s 44.1 kHz stereo speech WAV (spoken by espeak-ng), (b) the bundled
+``demo_video.mp4`` and (c) a 30 s 720p H.264 test-pattern video with a speech track,
 this measures ``to_speech_opus`` at 24 kb/s: bytes in and out, size ratio, transcode time,
 and the time to put each version into a local moto S3 bucket. For the speech clip it also
 recognises the original and the Opus output with the offline Whisper base engine in the same
 run and scores both against the script (WER), to show what the compression costs in accuracy.
 The same script is also spoken by two more espeak-ng voices and the WER pooled, because
 Whisper base on one synthetic voice moves by a few words from any change to the samples.
+
+Every resample, encode and mux goes through PyAV (a dependency already), so no ``ffmpeg`` or
+``sox`` binary is needed; without espeak-ng, clip (a) is a mix of tones and there is no WER.
 
 Run: ``.venv/bin/python bench/transcode.py [--quick]`` (``--quick``: 20 s clip, 10 s video,
 one voice, only 24 kb/s recognised, one timing repeat instead of three).
@@ -63,6 +66,11 @@ VOICES = ("en-us", "en-gb-x-rp", "en-us+f3")  # espeak-ng voices; the first one 
 # ----- making the inputs ---------------------------------------------------------------------
 
 
+def speech_synthesis_available() -> bool:
+    """Whether clip (a) can be real speech: espeak-ng is the one outside tool this script uses."""
+    return shutil.which("espeak-ng") is not None
+
+
 def wav_seconds(path: Path) -> float:
     with wave.open(str(path), "rb") as wav:
         return wav.getnframes() / wav.getframerate()
@@ -89,32 +97,33 @@ def speech_wav(dest: Path, text: str, seconds: float, work: Path, *, voice: str 
     else:
         if wav_seconds(raw) > target:
             raise RuntimeError(f"espeak-ng cannot fit the script into {seconds} s with voice {voice}")
-    # Resample to CD rate, duplicate to stereo, pad with silence and cut to the exact length
-    # (-V1: sox warns about the pad that the trim makes moot). -D: no dither, which is random
-    # noise; Whisper base's output moves by many words on it, so the clip must be repeatable.
-    pad = str(math.ceil(seconds))
-    subprocess.run(
-        [
-            "sox",
-            "-V1",
-            "-D",
-            str(raw),
-            "-r",
-            "44100",
-            "-c",
-            "2",
-            "-b",
-            "16",
-            str(dest),
-            "pad",
-            "0",
-            pad,
-            "trim",
-            "0",
-            str(seconds),
-        ],
-        check=True,
-    )
+    # Resample to CD rate, duplicate to stereo, pad with silence and cut to the exact length.
+    # No dither (swresample's default for s16 → s16): Whisper base's output moves by many words
+    # on random noise, so the clip must be repeatable.
+    resample_wav(raw, dest, rate=44_100, layout="stereo", seconds=seconds)
+
+
+def resample_wav(source: Path, dest: Path, *, rate: int, layout: str, seconds: float | None = None) -> None:
+    """``source``'s audio as 16-bit PCM WAV at ``rate`` (mono or stereo), padded or cut to ``seconds``."""
+    import av
+    import numpy as np
+
+    channels = 2 if layout == "stereo" else 1
+    resampler = av.AudioResampler(format="s16", layout=layout, rate=rate)
+    chunks: list[Any] = []
+    with av.open(str(source)) as container:
+        for frame in container.decode(audio=0):
+            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    samples = np.concatenate(chunks)  # packed s16: channels interleaved
+    if seconds is not None:
+        wanted = round(seconds * rate) * channels
+        samples = np.pad(samples[:wanted], (0, max(wanted - len(samples), 0)))
+    with wave.open(str(dest), "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.astype("<i2").tobytes())
 
 
 def tone_wav(dest: Path, seconds: float) -> None:
@@ -134,29 +143,68 @@ def tone_wav(dest: Path, seconds: float) -> None:
         wav.writeframes(bytes(frames))
 
 
+VIDEO_SIZE = (1280, 720)
+VIDEO_FPS = 25
+
+
 def test_video(dest: Path, audio: Path | None, seconds: float) -> None:
-    """A 720p 25 fps H.264 test pattern with AAC audio: ``audio``'s start, or a sine without it."""
-    command = [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc=duration={seconds}:size=1280x720:rate=25",
-    ]
-    if audio is not None:
-        command += ["-i", str(audio)]
+    """A 720p 25 fps H.264 test pattern with AAC audio: ``audio``'s start, or a 440 Hz tone without it.
+
+    The pattern (colour bars, a moving square, a frame counter strip) moves in every frame, so
+    the encoder has real work, as with ffmpeg's testsrc.
+    """
+    import av
+    import numpy as np
+
+    width, height = VIDEO_SIZE
+    bars = np.array(
+        [[192, 192, 192], [192, 192, 0], [0, 192, 192], [0, 192, 0], [192, 0, 192], [192, 0, 0], [0, 0, 192]],
+        dtype=np.uint8,
+    )
+    base = np.repeat(bars, -(-width // len(bars)), axis=0)[:width][np.newaxis, :, :].repeat(height, axis=0)
+    frames = round(seconds * VIDEO_FPS)
+    with av.open(str(dest), mode="w", format="mp4") as output:
+        video = output.add_stream("libx264", rate=VIDEO_FPS, options={"preset": "veryfast"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = output.add_stream("aac", rate=44_100, layout="stereo")
+        sound.bit_rate = 128_000
+        for index in range(frames):
+            picture = base.copy()
+            x = (index * 16) % (width - 160)
+            picture[280:440, x : x + 160] = 255
+            picture[height - 40 :, :] = np.uint8((index * 7) % 256)  # changes every frame
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = index
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+        for frame in _aac_frames(audio, seconds):
+            output.mux(sound.encode(frame))
+        output.mux(sound.encode(None))
+
+
+def _aac_frames(audio: Path | None, seconds: float) -> Any:
+    """``seconds`` of 44.1 kHz stereo planar float frames of 1 024 samples (AAC's frame size)."""
+    import av
+    import numpy as np
+
+    rate, size = 44_100, 1024
+    total = round(seconds * rate)
+    if audio is None:
+        mono = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / rate)).astype(np.float32)
+        planes = np.stack([mono, mono])
     else:
-        command += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
-    command += [
-        "-t", str(seconds), "-map", "0:v", "-map", "1:a",
-        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2",
-        str(dest),
-    ]  # fmt: skip
-    subprocess.run(command, check=True)
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
+        parts: list[Any] = []
+        with av.open(str(audio)) as container:
+            for decoded in container.decode(audio=0):
+                parts += [f.to_ndarray() for f in resampler.resample(decoded)]
+        parts += [f.to_ndarray() for f in resampler.resample(None)]
+        planes = np.concatenate(parts, axis=1)[:, :total]
+    for start in range(0, planes.shape[1], size):
+        chunk = np.ascontiguousarray(planes[:, start : start + size])
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts = rate, start
+        yield frame
 
 
 # ----- measuring -----------------------------------------------------------------------------
@@ -261,10 +309,7 @@ def recognition_check(
         if index:
             speech_wav(original, script, seconds, work, voice=voice)
         control = work / f"control_{voice}.wav"
-        subprocess.run(
-            ["sox", "-V1", "-D", str(original), "-r", "16000", "-c", "1", "-b", "16", str(control)],
-            check=True,
-        )
+        resample_wav(original, control, rate=16_000, layout="mono")
         files[labels[0]].append(original)
         files[labels[1]].append(control)
         for label, bitrate in zip(labels[2:], bitrates, strict=True):
@@ -316,7 +361,7 @@ def print_table(result: dict[str, Any]) -> None:
         f"{result['repeats']}, put_object to local moto S3: median of {result['put_repeats']}"
     )
     if not result["speech_is_real"]:
-        print("  NOTE: espeak-ng or sox is missing: clip (a) is a synthetic multi-tone WAV, so no WER.")
+        print("  NOTE: espeak-ng is missing: clip (a) is a synthetic multi-tone WAV, so no WER.")
     header = (
         f"  {'input':<34} {'dur s':>6} {'in bytes':>11} {'out bytes':>10} {'ratio':>6} "
         f"{'kb/s':>5} {'enc s':>6} {'×RT':>5} {'put orig s':>10} {'put opus s':>10} {'×faster':>7}"
@@ -368,7 +413,7 @@ def main() -> int:
 
     from bucketscribe.samples import sample
 
-    speech_is_real = shutil.which("espeak-ng") is not None and shutil.which("sox") is not None
+    speech_is_real = speech_synthesis_available()
     with tempfile.TemporaryDirectory(prefix="bench-transcode-") as tmp:
         work = Path(tmp)
         clip = work / "speech_44k_stereo.wav"

@@ -1,32 +1,63 @@
-"""The ``bucketscribe`` command.
+"""The ``bucketscribe`` command: transcribe recordings on this machine, run the local stack, and
+convert provider results.
 
-- ``normalize --provider sis RESULT.json``: a raw provider result → canonical JSON on stdout
-- ``render --format txt|srt|vtt|json TRANSCRIPT.json``: canonical JSON → a format on stdout
-- ``up`` / ``transcribe FILE...`` / ``demo``: the embedded local stack (``bucketscribe.local``)
-- ``stream FILE... [--translate en]``: many files at once over DashScope's real-time API (gummy)
+Exit codes, the same for every sub-command:
 
-Bad input gives one line on stderr naming the file and the problem, and exit code 2.
+- 0: everything asked for was done;
+- 1: some files failed (each gets one line on stderr: file, code, reason);
+- 2: bad usage or input, refused before any work started (one line per problem);
+- 130: interrupted (Ctrl-C); what finished so far is listed, nothing half-written is left.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import os
+import signal
 import sys
+import textwrap
+import threading
 from collections.abc import Callable, Sequence
+from enum import IntEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from types import FrameType
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 
 from bucketscribe.model import Transcript
 
-EXIT_BAD_INPUT = 2
+Number = TypeVar("Number", int, float)
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    SOME_FAILED = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+EXIT_BAD_INPUT = ExitCode.USAGE
+# After Ctrl-C a command gets this long to say what it finished before the process leaves anyway
+# (worker threads may be in the middle of a file and are not waited for).
+INTERRUPT_GRACE_S = 0.8
+OUTPUT_FORMATS = ("json", "txt", "srt", "vtt")
+HELP_WIDTH = 88
+
+
+class ReportedInterrupt(KeyboardInterrupt):
+    """Ctrl-C after the command has said what it finished and where."""
 
 
 class BadInput(Exception):
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
+
+
+# ----- the commands that need no local stack ----------------------------------------------------
 
 
 def _read_json(path: str) -> Any:
@@ -62,7 +93,7 @@ def _normalize(args: argparse.Namespace) -> int:
     except (ValidationError, ValueError) as exc:
         raise BadInput(args.result, str(exc).splitlines()[0]) from None
     sys.stdout.write(transcript.model_dump_json(indent=2) + "\n")
-    return 0
+    return ExitCode.OK
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -80,7 +111,7 @@ def _render(args: argparse.Namespace) -> int:
         ) from None
     options = RenderOptions(speaker_labels=not args.no_speakers)
     sys.stdout.write(render(transcript, args.format, options))
-    return 0
+    return ExitCode.OK
 
 
 def _job_id(args: argparse.Namespace) -> int:
@@ -88,7 +119,7 @@ def _job_id(args: argparse.Namespace) -> int:
 
     ref = ObjectRef(bucket=args.bucket, key=args.key, etag=args.etag, version_id=args.version_id)
     sys.stdout.write(ref.job_id() + "\n")
-    return 0
+    return ExitCode.OK
 
 
 def _local(command: str) -> Callable[[argparse.Namespace], int]:
@@ -102,84 +133,377 @@ def _local(command: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _stream(args: argparse.Namespace) -> int:
-    from bucketscribe.local.streaming import stream
+    from bucketscribe.local.commands import checked_inputs
+    from bucketscribe.local.dashscope_server.models import SUPPORTED_TRANSLATION_TARGETS
+    from bucketscribe.local.streaming import API_KEY_ENV, stream
+    from bucketscribe.profiles import Profile
 
+    if checked_inputs([(path, Profile()) for path in args.files], doing="streamed") is None:
+        return ExitCode.USAGE
+    local = not os.environ.get(API_KEY_ENV)
+    if local and args.translate and args.translate not in SUPPORTED_TRANSLATION_TARGETS:
+        targets = ", ".join(sorted(SUPPORTED_TRANSLATION_TARGETS))
+        sys.stderr.write(
+            f"bucketscribe: error: --translate {args.translate}: the local emulator (offline Whisper) "
+            f"translates only into {targets}; set {API_KEY_ENV} to use the real service\n"
+        )
+        return ExitCode.USAGE
+    _interrupt.note = f"Interrupted: the files shown as done have their outputs in {args.out}/."
     return stream(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bucketscribe", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+# ----- the parser ------------------------------------------------------------------------------
 
-    normalize = sub.add_parser("normalize", help="provider result JSON → canonical transcript JSON")
-    normalize.add_argument("--provider", choices=["sis", "dashscope"], required=True)
-    normalize.add_argument("--model", help="model/property name to record in the transcript")
-    normalize.add_argument("--language", help="language code to record in the transcript")
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions and examples as written and shows every option's default.
+
+    A flag says "(default: off)"; an option whose default is computed says so in its own help.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        if action.nargs == 0:
+            return f"{text} (default: off)"
+        if action.default is None:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bucketscribe")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _checked(
+    convert: Callable[[str], Number], kind: str, accept: Callable[[Number], bool], rule: str
+) -> Callable[[str], Number]:
+    """An argparse type: ``convert`` the text, then refuse values outside ``rule`` with the reason."""
+
+    def parse(text: str) -> Number:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{text} is not {rule}")
+        return value
+
+    return parse
+
+
+positive_seconds = _checked(float, "a number of seconds", lambda v: v > 0, "a positive number of seconds")
+positive_int = _checked(int, "a whole number", lambda v: v >= 1, "1 or more")
+port_number = _checked(
+    int, "a port number", lambda v: 0 <= v <= 65535, "a port number (0-65535; 0 picks a free one)"
+)
+
+
+def output_formats(text: str) -> list[str]:
+    formats = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [f for f in formats if f not in (*OUTPUT_FORMATS, "all")]
+    if unknown or not formats:
+        choices = ", ".join((*OUTPUT_FORMATS, "all"))
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {choices} (comma-separated)")
+    return formats
+
+
+TRANSCRIBE_EPILOG = """\
+examples:
+  bucketscribe transcribe talk.mp3                    # prints the transcript; writes transcripts/talk.mp3.*
+  bucketscribe transcribe a.wav b.mp4 --out subs/ --output-format srt,vtt
+  bucketscribe transcribe call.wav --profile calls    # stereo: agent left, customer right
+  bucketscribe transcribe *.wav --json | jq .         # one JSON event per line
+
+Outputs go to OUT/<name>.json|.txt|.srt|.vtt (and the raw provider result); a profile with a
+prefix (calls/, dashscope/) writes into that subfolder of OUT. Progress goes to stderr.
+Every file is checked (exists, readable, audio or video by its content, channels the profile
+needs) before anything starts; if one is refused nothing runs and the exit code is 2.
+"""
+
+UP_EPILOG = """\
+examples:
+  bucketscribe up                          # S3 endpoint on 127.0.0.1:4566, prints a working example
+  bucketscribe up --port 0 --json          # a free port; one JSON line with every endpoint and token
+  bucketscribe up --state-dir ~/.bucketscribe-state   # keep the bucket and job records between runs
+
+Settings come from the environment as for the deployed functions: BUCKETSCRIBE_PROFILES,
+BUCKETSCRIBE_INPUT_PREFIX / _OUTPUT_PREFIX, BUCKETSCRIBE_CALLBACK_SECRET, BUCKETSCRIBE_STATUS_API_TOKEN,
+BUCKETSCRIBE_FIRST_CHECK_AFTER_S, ... Ctrl-C stops (and saves the state); a second Ctrl-C leaves at once.
+"""
+
+STREAM_EPILOG = """\
+examples:
+  bucketscribe stream a.wav b.mp3 --translate en --out subs/
+  BUCKETSCRIBE_DASHSCOPE_API_KEY=sk-... bucketscribe stream talk.mp4   # the real service
+
+Without BUCKETSCRIBE_DASHSCOPE_API_KEY a local DashScope emulator (offline Whisper) answers.
+"""
+
+
+def _instant_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--instant", action="store_true", help="skip the speech engine: a fixed text (for testing)"
+    )
+
+
+NewCommand = Callable[..., argparse.ArgumentParser]
+"""``command(name, summary, description, epilog)``: a sub-command's parser, formatted like all others."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(
+        prog="bucketscribe",
+        description=textwrap.fill(
+            "Transcribe recordings on this machine through the same pipeline that runs in the cloud, "
+            "run that pipeline locally as a service, and convert provider results.",
+            HELP_WIDTH,
+        ),
+        epilog=doc.split("\n\n", 1)[1],
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, summary: str, description: str, epilog: str | None = None
+    ) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=textwrap.fill(description, HELP_WIDTH),
+            epilog=epilog,
+            formatter_class=HelpFormatter,
+        )
+
+    _add_transcribe(command)
+    _add_up(command)
+    _add_stream(command)
+    _add_demo(command)
+    _add_normalize(command)
+    _add_render(command)
+    _add_job_id(command)
+    return parser
+
+
+def _add_transcribe(command: NewCommand) -> None:
+    transcribe = command(
+        "transcribe",
+        "transcribe local audio/video files (offline Whisper through the local stack)",
+        "Upload each file to an embedded local stack (moto S3/SQS/DynamoDB, the speech-service emulators "
+        "backed by the offline Whisper engine), follow it through the real functions and copy the "
+        "transcripts out.",
+        TRANSCRIBE_EPILOG,
+    )
+    transcribe.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="audio or video files to transcribe"
+    )
+    transcribe.add_argument(
+        "--profile",
+        help="the profile to use for every file (default: by each file's prefix: the default profile)",
+    )
+    transcribe.add_argument(
+        "--out",
+        type=Path,
+        help="folder for the outputs (default: ./transcripts; with one file and no --out the "
+        "transcript is also printed)",
+    )
+    transcribe.add_argument(
+        "--output-format",
+        type=output_formats,
+        default=["all"],
+        metavar="FORMATS",
+        help="which outputs to write: json, txt, srt, vtt (comma-separated) or all (default: all, "
+        "which includes the raw provider result)",
+    )
+    transcribe.add_argument(
+        "--timeout", type=positive_seconds, default=900.0, help="seconds to wait for all files"
+    )
+    transcribe.add_argument(
+        "--quiet", action="store_true", help="no progress, only errors (and a single file's text)"
+    )
+    transcribe.add_argument(
+        "--json", action="store_true", help="progress and the summary as JSON events on stdout, one per line"
+    )
+    _instant_flag(transcribe)
+    transcribe.set_defaults(run=_local("transcribe"), interrupt="prompt")
+
+
+def _add_up(command: NewCommand) -> None:
+    up = command(
+        "up",
+        "run the local stack until Ctrl-C (S3 endpoint, functions, emulators, status API)",
+        "Run the whole pipeline on this machine: a moto S3/SQS/DynamoDB endpoint whose bucket notifies the "
+        "real submit function, the SIS and DashScope emulators (offline Whisper), and the callback and "
+        "status API. Uploads under the input prefix become transcripts under the output prefix.",
+        UP_EPILOG,
+    )
+    up.add_argument(
+        "--port", type=port_number, default=4566, help="S3/SQS/DynamoDB endpoint port (0: a free one)"
+    )
+    up.add_argument(
+        "--state-dir",
+        type=Path,
+        help="keep the bucket and the job records in this folder between runs (default: nothing is kept)",
+    )
+    up.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON line with every endpoint, bucket, prefix and token; logs go to stderr",
+    )
+    _instant_flag(up)
+    up.set_defaults(run=_local("up"), interrupt="graceful")
+
+
+def _add_stream(command: NewCommand) -> None:
+    stream = command(
+        "stream",
+        "stream local files at once over DashScope real-time (gummy), optionally translated",
+        "Decode each file to 16 kHz mono PCM and stream it over DashScope's real-time WebSocket API, "
+        "writing the transcript (and bilingual subtitles when translating) per file.",
+        STREAM_EPILOG,
+    )
+    stream.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio or video files to stream")
+    stream.add_argument(
+        "--translate", metavar="LANG", help="also translate into LANG, e.g. en (default: no translation)"
+    )
+    stream.add_argument("--source-language", default="auto", help="spoken language: auto, en, zh, ...")
+    stream.add_argument("--out", type=Path, default=Path("transcripts"), help="folder for the outputs")
+    stream.add_argument("--concurrency", type=positive_int, default=4, help="files streamed at the same time")
+    stream.set_defaults(run=_stream, interrupt="prompt")
+
+
+def _add_demo(command: NewCommand) -> None:
+    demo = command(
+        "demo",
+        "transcribe the bundled samples and print each transcript beside its script",
+        "What `make demo` runs: the bundled samples (WAV, Ogg Opus, MP3, a stereo call, an MP4 video) "
+        "through the local stack with the offline Whisper engine, each transcript printed with its word "
+        "error rate.",
+    )
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the outputs")
+    demo.add_argument(
+        "--timeout", type=positive_seconds, default=900.0, help="seconds to wait for all samples"
+    )
+    demo.set_defaults(run=_local("demo"), interrupt="prompt")
+
+
+def _add_normalize(command: NewCommand) -> None:
+    normalize = command(
+        "normalize",
+        "provider result JSON → canonical transcript JSON",
+        "Turn a raw provider result (a SIS query/callback body, a DashScope transcription_url file) into "
+        "bucketscribe's canonical transcript JSON on stdout.",
+        "example:\n  bucketscribe normalize --provider sis result.json > transcript.json\n",
+    )
+    normalize.add_argument(
+        "--provider", choices=["sis", "dashscope"], required=True, help="who produced the result"
+    )
+    normalize.add_argument("--model", help="model/property name to record in the transcript (default: none)")
+    normalize.add_argument("--language", help="language code to record in the transcript (default: none)")
     normalize.add_argument("result", help="path to the provider's JSON result ('-' for stdin)")
     normalize.set_defaults(run=_normalize)
 
-    render = sub.add_parser("render", help="canonical transcript JSON → txt / srt / vtt / json")
-    render.add_argument("--format", choices=["txt", "srt", "vtt", "json"], required=True)
+
+def _add_render(command: NewCommand) -> None:
+    render = command(
+        "render",
+        "canonical transcript JSON → txt / srt / vtt / json",
+        "Render a canonical transcript JSON as text or subtitles on stdout.",
+        "example:\n  bucketscribe render --format srt transcripts/talk.mp3.json > talk.srt\n",
+    )
+    render.add_argument("--format", choices=list(OUTPUT_FORMATS), required=True, help="the output format")
     render.add_argument(
         "--no-speakers", action="store_true", help="leave speaker names out of txt, srt and vtt"
     )
     render.add_argument("transcript", help="path to a canonical transcript JSON ('-' for stdin)")
     render.set_defaults(run=_render)
 
-    job_id = sub.add_parser("job-id", help="the job id of an upload, for GET /jobs/{id}")
-    job_id.add_argument("bucket")
+
+def _add_job_id(command: NewCommand) -> None:
+    job_id = command(
+        "job-id",
+        "the job id of an upload, for GET /jobs/{id}",
+        "Print the job id the pipeline gives an upload: derived from bucket, key and version id (or ETag).",
+        "example:\n  bucketscribe job-id recordings incoming/call.wav "
+        "--etag 4d0f288bd92b6b993474d21f618563e1\n",
+    )
+    job_id.add_argument("bucket", help="the bucket name")
     job_id.add_argument("key", help="the object key, as uploaded (not URL-encoded)")
     revision = job_id.add_mutually_exclusive_group(required=True)
-    revision.add_argument("--etag", help="the ETag the upload returned")
-    revision.add_argument("--version-id", help="the version id (versioned buckets)")
+    revision.add_argument(
+        "--etag", help="the ETag the upload returned (unversioned buckets; this or --version-id is required)"
+    )
+    revision.add_argument(
+        "--version-id", help="the version id (versioned buckets; this or --etag is required)"
+    )
     job_id.set_defaults(run=_job_id)
 
-    up = sub.add_parser("up", help="run the local stack until Ctrl-C")
-    up.add_argument("--port", type=int, default=4566, help="S3/DynamoDB/SQS endpoint port (moto)")
-    up.add_argument("--instant", action="store_true", help="skip the speech engine (fixed text)")
-    up.set_defaults(run=_local("up"))
 
-    transcribe = sub.add_parser("transcribe", help="transcribe local files through the local stack")
-    transcribe.add_argument("files", nargs="+", type=Path)
-    transcribe.add_argument("--profile", default=None, help="profile name (default: by prefix)")
-    transcribe.add_argument("--out", type=Path, default=Path("transcripts"), help="where to write outputs")
-    transcribe.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for all files")
-    transcribe.add_argument("--instant", action="store_true", help="skip the speech engine (fixed text)")
-    transcribe.set_defaults(run=_local("transcribe"))
+# ----- Ctrl-C --------------------------------------------------------------------------------------
 
-    stream = sub.add_parser(
-        "stream", help="stream local files at once over DashScope real-time (gummy), optionally translated"
-    )
-    stream.add_argument("files", nargs="+", type=Path)
-    stream.add_argument(
-        "--translate", metavar="LANG", default=None, help="also translate into LANG (e.g. en)"
-    )
-    stream.add_argument(
-        "--source-language", default="auto", help="spoken language: auto (default), en, zh, ..."
-    )
-    stream.add_argument("--out", type=Path, default=Path("transcripts"), help="where to write outputs")
-    stream.add_argument("--concurrency", type=int, default=4, help="files streamed at the same time")
-    stream.set_defaults(run=_stream)
 
-    demo = sub.add_parser("demo", help="transcribe the bundled samples and print the transcripts")
-    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write outputs")
-    demo.add_argument("--timeout", type=float, default=900.0)
-    demo.set_defaults(run=_local("demo"))
-    return parser
+class _InterruptState:
+    """What a second Ctrl-C or the grace timer says before leaving (set by commands that know more)."""
+
+    note = "Interrupted."
+
+
+_interrupt = _InterruptState()
+
+
+def _leave_now(*_: object, reported: bool = False) -> NoReturn:
+    """Out at once: no worker thread is waited for, no cleanup can hang or print a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            stream.flush()
+    if not reported:
+        os.write(2, f"{_interrupt.note}\n".encode())
+    os._exit(ExitCode.INTERRUPTED)
+
+
+def _install_interrupt_handler(policy: str) -> None:
+    """``prompt``: Ctrl-C interrupts the work and the process is gone within INTERRUPT_GRACE_S.
+    ``graceful`` (``up``): the first Ctrl-C asks for a clean stop, a second one leaves at once."""
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, _leave_now)
+        if policy == "prompt":
+            timer = threading.Timer(INTERRUPT_GRACE_S, _leave_now)
+            timer.daemon = True
+            timer.start()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_sigint)
 
 
 def _fail(message: str) -> NoReturn:
     sys.stderr.write(f"bucketscribe: error: {message}\n")
-    raise SystemExit(EXIT_BAD_INPUT)
+    raise SystemExit(ExitCode.USAGE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A worker thread that logs while the process winds down must not print "--- Logging error ---".
+    logging.raiseExceptions = False
+    interrupt_policy = getattr(args, "interrupt", None)
+    if interrupt_policy:
+        _install_interrupt_handler(interrupt_policy)
     try:
         code: int = args.run(args)
     except BadInput as exc:
         _fail(str(exc))
-    return code
+    except KeyboardInterrupt as interrupt:
+        _leave_now(reported=isinstance(interrupt, ReportedInterrupt))
+    return int(code)
 
 
 if __name__ == "__main__":

@@ -188,6 +188,25 @@ class Profile(BaseModel):
     def model_name(self) -> str:
         return self.dashscope.model if self.provider == "dashscope" else self.sis.property
 
+    @property
+    def channels_needed(self) -> int:
+        """How many audio channels an upload must have for this profile's recognition settings."""
+        if self.provider == "dashscope":
+            return max(self.dashscope.channel_id) + 1
+        return 1 if self.sis.channel == "MONO" else 2
+
+    def channel_expectation(self) -> str:
+        """What this profile expects of the audio's channels, in words for an error message."""
+        if self.provider == "sis" and self.sis.channel != "MONO":
+            agent, customer = ("left", "right") if self.sis.channel == "LEFT_AGENT" else ("right", "left")
+            return f"stereo audio with the agent on the {agent} channel and the customer on the {customer}"
+        needed = self.channels_needed
+        return (
+            "any audio"
+            if needed == 1
+            else f"audio with at least {needed} channels ({self.dashscope.channel_id})"
+        )
+
 
 class ProfileSet(BaseModel):
     """All profiles; ``match`` picks the one whose prefix is the longest match."""

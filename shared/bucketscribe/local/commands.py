@@ -1,21 +1,46 @@
-"""``bucketscribe up | transcribe | demo``: the local stack as a user drives it."""
+"""``bucketscribe up | transcribe | demo``: the local stack as a user drives it.
+
+Streams: progress and messages go to stderr, results to stdout (a single file's transcript, the
+demo's transcripts, ``--json`` events, ``up --json``'s one line), so ``> file`` keeps the result.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import shlex
 import sys
 import time
+import urllib.parse
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import Any
 
+from bucketscribe.cli import ExitCode, ReportedInterrupt
 from bucketscribe.job import Job, JobState
-from bucketscribe.local.stack import LocalStack, LocalStackOptions
-from bucketscribe.media.sniff import kind_by_extension
+from bucketscribe.local.inputs import LocalInput, check_inputs
+from bucketscribe.local.progress import (
+    BatchProgress,
+    BoardReporter,
+    EmulatorActivity,
+    FileProgress,
+    JsonReporter,
+    LineReporter,
+    ProviderFile,
+    QuietReporter,
+    Reporter,
+    Stage,
+    clock_text,
+    provider_file_for,
+    stage_of,
+)
+from bucketscribe.local.stack import LocalStack, LocalStackOptions, PortUnavailable, options_from_environment
 from bucketscribe.model import ObjectRef
+from bucketscribe.profiles import Profile, ProfileSet
 
 # Stereo calls get per-channel (agent/customer) recognition on SIS, dashscope/ goes to
-# DashScope Paraformer, everything else the default (SIS).
+# DashScope Paraformer, everything else the default (SIS). BUCKETSCRIBE_PROFILES replaces these.
 LOCAL_PROFILES: list[dict[str, Any]] = [
     {"name": "default", "prefix": ""},
     {
@@ -30,211 +55,507 @@ LOCAL_PROFILES: list[dict[str, Any]] = [
         "dashscope": {"model": "paraformer-v2"},
     },
 ]
+DEFAULT_OUT = Path("transcripts")
+POLL_S = 0.5
+# The file `up` uses in the example it prints: bundled, so the example works as printed.
+EXAMPLE_SAMPLE = "hello_en.wav"
 
-_CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".mp4": "video/mp4"}
+
+class UsageProblem(Exception):
+    """Bad usage found before any work (exit 2); the message is the whole explanation."""
 
 
-def _stack_options(args: argparse.Namespace, log_file: Path | None) -> LocalStackOptions:
-    return LocalStackOptions(
-        instant=getattr(args, "instant", False),
-        profiles_json=json.dumps(LOCAL_PROFILES),
-        log_file=log_file,
-        moto_port=getattr(args, "port", 0) or 0,
-    )
+def _say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _stack_options(args: argparse.Namespace, **fields: Any) -> LocalStackOptions:
+    """The stack's options: the command's own, then the user's BUCKETSCRIBE_* settings."""
+    try:
+        return options_from_environment(
+            instant=getattr(args, "instant", False), profiles_json=json.dumps(LOCAL_PROFILES), **fields
+        )
+    except ValueError as error:
+        raise UsageProblem(str(error)) from None
+
+
+def _profile_set(options: LocalStackOptions) -> ProfileSet:
+    raw = json.loads(options.profiles_json or json.dumps(LOCAL_PROFILES))
+    return ProfileSet(profiles=[Profile.model_validate(p) for p in raw])
+
+
+def _start(stack: LocalStack) -> None:
+    try:
+        stack.start()
+    except PortUnavailable as error:
+        stack.stop()
+        raise UsageProblem(f"{error}; choose another with --port N (0 picks a free one)") from None
+
+
+# ----- up ----------------------------------------------------------------------------------------
 
 
 def up(args: argparse.Namespace) -> int:
-    out = sys.stdout
-    out.write("Starting the local stack (moto S3/SQS/DynamoDB, SIS emulator, callback endpoint)...\n")
-    with LocalStack(_stack_options(args, log_file=None)) as stack:
-        names = stack.options.names
-        out.write(
-            "\nbucketscribe is up. Upload recordings under the input prefix and transcripts appear "
-            "under the output prefix.\n"
-            f"  S3 endpoint      {stack.endpoint_url}\n"
-            f"  credentials      AWS_ACCESS_KEY_ID=local-access-key AWS_SECRET_ACCESS_KEY=local-secret-key "
-            "AWS_DEFAULT_REGION=us-east-1\n"
-            f"  bucket           {names.bucket}\n"
-            f"  input prefix     {names.input_prefix}   (calls/ below it: stereo agent/customer profile)\n"
-            f"  output prefix    {stack.options.output_prefix}\n"
-            f"  job status       curl -H 'Authorization: Bearer {stack.status_token}' "
-            f"{stack.callback_url}/jobs/JOB_ID\n\n"
-            "Example:\n"
-            f"  aws --endpoint-url {stack.endpoint_url} s3 cp call.wav "
-            f"s3://{names.bucket}/{names.input_prefix}call.wav\n"
-            f"  aws --endpoint-url {stack.endpoint_url} s3 ls --recursive "
-            f"s3://{names.bucket}/{stack.options.output_prefix}\n\n"
-            "Function logs (JSON, one line each) follow. Ctrl-C stops.\n"
+    try:
+        options = _stack_options(
+            args, moto_port=args.port, state_dir=args.state_dir, logs_to_stderr=args.json
         )
-        out.flush()
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            out.write("\nStopping.\n")
-    return 0
+    except UsageProblem as problem:
+        return _usage(str(problem))
+    if not args.json:
+        _say(
+            "Starting the local stack (moto S3/SQS/DynamoDB, SIS and DashScope emulators, "
+            "callback endpoint)..."
+        )
+    stack = LocalStack(options)
+    try:
+        _start(stack)
+    except UsageProblem as problem:
+        return _usage(str(problem))
+    details = up_details(stack)
+    try:  # from here on, Ctrl-C is the way to stop: it must land in this handler, however early
+        sys.stdout.write(json.dumps(details) + "\n" if args.json else _up_text(stack, details))
+        sys.stdout.flush()
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        # The first Ctrl-C stops cleanly (saving the state); a second one leaves at once (cli.py).
+        _say("\nStopping (Ctrl-C again to leave without saving)..." if stack.state else "\nStopping.")
+    saved = stack.stop()
+    if saved is not None:
+        _say(f"Saved {saved.objects} objects and {saved.jobs} job records to {options.state_dir}/.")
+    return ExitCode.OK
 
 
-class ProgressBoard:
-    """One line per file: uploaded → queued → transcribing → done/failed, redrawn in place on a TTY."""
+def up_details(stack: LocalStack) -> dict[str, Any]:
+    """Everything a script needs to drive the running stack, and an example that works as printed."""
+    from bucketscribe.local.stack import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
+    from bucketscribe.samples import sample
 
-    STEPS: ClassVar[dict[str, int]] = {"uploaded": 1, "queued": 2, "transcribing": 3, "done": 4, "failed": 4}
-
-    def __init__(self, names: list[str], out: TextIO) -> None:
-        self._names = names
-        self._out = out
-        self._tty = out.isatty()
-        self._states: dict[str, str] = dict.fromkeys(names, "uploaded")
-        self._started = time.monotonic()
-        self._drawn = False
-        self._width = max(len(n) for n in names)
-        self._announce()
-
-    def _announce(self) -> None:
-        """Every file's first state, so each one shows up before anything happens to it."""
-        if self._tty:
-            self._redraw()
-        else:
-            for name in self._names:
-                self._out.write(f"  {self._elapsed()}  {name:<{self._width}}  {self._states[name]}\n")
-        self._out.flush()
-
-    def update(self, states: dict[str, str]) -> None:
-        changed = {n: s for n, s in states.items() if self._states.get(n) != s}
-        self._states.update(states)
-        if self._tty:
-            self._redraw()
-        else:
-            for name, state in changed.items():
-                self._out.write(f"  {self._elapsed()}  {name:<{self._width}}  {state}\n")
-        self._out.flush()
-
-    def _elapsed(self) -> str:
-        return f"{time.monotonic() - self._started:6.1f}s"
-
-    def _redraw(self) -> None:
-        if self._drawn:
-            self._out.write(f"\x1b[{len(self._names)}F")
-        for name in self._names:
-            state = self._states[name]
-            filled = self.STEPS[state]
-            bar = "#" * (filled * 5) + "." * ((4 - filled) * 5)
-            self._out.write(f"\x1b[2K  [{bar}] {name:<{self._width}}  {state}  {self._elapsed()}\n")
-        self._drawn = True
-
-
-def _state_word(job: Job | None) -> str:
-    if job is None:
-        return "uploaded"
+    names, layout = stack.options.names, stack.layout
+    example = sample(EXAMPLE_SAMPLE).path
+    key = f"{names.input_prefix}{example.name}"
+    # A single PUT's ETag is the MD5 of the body, so the job id is known before the upload.
+    etag = hashlib.md5(example.read_bytes(), usedforsecurity=False).hexdigest()
+    job_id = ObjectRef(bucket=names.bucket, key=key, etag=etag).job_id()
+    object_url = f"{stack.endpoint_url}/{names.bucket}/{urllib.parse.quote(key)}"
+    transcript_url = (
+        f"{stack.endpoint_url}/{names.bucket}/{urllib.parse.quote(layout.output_key(key, 'txt'))}"
+    )
+    auth = f"Authorization: Bearer {stack.status_token}"
+    by_key = f"{stack.callback_url}/jobs?" + urllib.parse.urlencode({"bucket": names.bucket, "key": key})
+    # curl signs S3 requests itself (SigV4), so nothing but curl is needed.
+    signed = f"--aws-sigv4 aws:amz:{LOCAL_REGION}:s3 --user {LOCAL_ACCESS_KEY}:{LOCAL_SECRET_KEY}"
     return {
-        JobState.ACCEPTED: "queued",
-        JobState.SUBMITTING: "queued",
-        JobState.SUBMITTED: "transcribing",
-        JobState.DONE: "done",
-        JobState.FAILED: "failed",
-    }[job.state]
+        "s3_endpoint": stack.endpoint_url,
+        "region": LOCAL_REGION,
+        "access_key_id": LOCAL_ACCESS_KEY,
+        "secret_access_key": LOCAL_SECRET_KEY,
+        "bucket": names.bucket,
+        "input_prefix": names.input_prefix,
+        "output_prefix": stack.options.output_prefix,
+        "profiles": [
+            {"name": p.name, "prefix": p.prefix, "provider": p.provider}
+            for p in _profile_set(stack.options).profiles
+        ],
+        "jobs_table": names.jobs_table,
+        "queue_url": stack.resources.queue_url if stack.resources else None,
+        "status_api": f"{stack.callback_url}/jobs/{{job_id}}",
+        "status_token": stack.status_token,
+        "callback_base_url": stack.callback_url,
+        "sis_endpoint": stack.sis.url,
+        "dashscope_endpoint": stack.dashscope.http_api_url,
+        "state_dir": str(stack.options.state_dir) if stack.options.state_dir else None,
+        "restored": stack.restored.model_dump() if stack.restored else None,
+        "example": {
+            "file": str(example),
+            "key": key,
+            "job_id": job_id,
+            "upload": f"curl -sS {signed} -T {shlex.quote(str(example))} {shlex.quote(object_url)}",
+            "status": f"curl -sS -H {shlex.quote(auth)} {stack.callback_url}/jobs/{job_id}",
+            "status_by_key": f"curl -sS -H {shlex.quote(auth)} {shlex.quote(by_key)}",
+            "transcript": f"curl -sS {signed} {shlex.quote(transcript_url)}",
+        },
+        "status_by_key_api": f"{stack.callback_url}/jobs?bucket={{bucket}}&key={{key}}",
+    }
+
+
+def _up_text(stack: LocalStack, details: dict[str, Any]) -> str:
+    example = details["example"]
+    profiles = ", ".join(f"{p['prefix'] or '(anything else)'} → {p['name']}" for p in details["profiles"])
+    if stack.state is None:
+        kept = (
+            "Nothing is kept: the bucket and the job records are gone when up stops "
+            "(--state-dir DIR keeps them)."
+        )
+    else:
+        restored = stack.restored
+        kept = f"State is kept in {stack.state.folder}/ when up stops (Ctrl-C)."
+        if restored and restored.objects:
+            kept += f" Restored {restored.objects} objects and {restored.jobs} job records"
+            kept += f"; {restored.rerun} unfinished uploads run again." if restored.rerun else "."
+    aws_env = (
+        f"AWS_ACCESS_KEY_ID={details['access_key_id']} AWS_SECRET_ACCESS_KEY={details['secret_access_key']} "
+        f"AWS_DEFAULT_REGION={details['region']}"
+    )
+    bucket, prefix = details["bucket"], details["input_prefix"]
+    return (
+        "\nbucketscribe is up. Recordings uploaded under the input prefix become transcripts under the "
+        "output prefix.\n"
+        f"  S3 endpoint      {details['s3_endpoint']}\n"
+        f"  credentials      {aws_env}\n"
+        f"  bucket           {bucket}\n"
+        f"  input prefix     {prefix}   (profiles by prefix below it: {profiles})\n"
+        f"  output prefix    {details['output_prefix']}\n"
+        f"  job status       GET {details['status_api']} or {details['status_by_key_api']}\n"
+        f"                   with 'Authorization: Bearer {details['status_token']}'\n"
+        f"  {kept}\n\n"
+        "Try it (works as printed):\n"
+        f"  {example['upload']}\n"
+        f"  {example['status']}\n"
+        f"  {example['transcript']}\n\n"
+        "Your own files: upload them the same way (or with any S3 client and the credentials above),\n"
+        "and ask where one stands by its key (the latest upload under that key):\n"
+        f"  {example['status_by_key']}\n"
+        "(`up --json` prints all of this as one JSON line.)\n\n"
+        "Function logs (JSON, one line each) follow. Ctrl-C stops.\n"
+    )
+
+
+def _usage(message: str) -> int:
+    _say(f"bucketscribe: error: {message}")
+    return ExitCode.USAGE
+
+
+# ----- transcribe / demo -------------------------------------------------------------------------
+
+
+@dataclass
+class RunSettings:
+    out_dir: Path
+    timeout_s: float
+    formats: list[str] | None
+    """Output formats to write (json, txt, srt, vtt); None: every file the pipeline wrote."""
+    reporter: Reporter
+    chatty: bool
+    """Human messages on stderr (off for --quiet and --json)."""
+    keep_text: bool = False
+    """Keep each transcript's text (to print it), read from the bucket whatever the formats."""
+
+
+@dataclass
+class FileResult:
+    input: LocalInput
+    upload: ObjectRef
+    progress: FileProgress
+    output_stem: Path
+    """Where the outputs go, less the format's suffix: ``OUT/calls/call.wav`` (+ ``.txt``, ...)."""
+    job: Job | None = None
+    text: str | None = None
+
+
+@dataclass
+class TranscriptionRun:
+    results: list[FileResult] = field(default_factory=list)
+    batch: BatchProgress | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return (
+            ExitCode.OK if all(r.progress.stage is Stage.DONE for r in self.results) else ExitCode.SOME_FAILED
+        )
+
+
+def checked_inputs(
+    files: list[tuple[Path, Profile]], *, doing: str, json_events: bool = False
+) -> list[LocalInput] | None:
+    """The files, checked; None after one line per refused file (and a JSON event each with --json)."""
+    usable, refused = check_inputs(files)
+    for refusal in refused:
+        _say(f"bucketscribe: error: {refusal.path}: {refusal.reason}")
+        if json_events:
+            JsonReporter(sys.stdout).emit(
+                {"event": "refused", "path": str(refusal.path), "reason": refusal.reason}
+            )
+    if refused:
+        _say(f"bucketscribe: nothing was {doing}; leave out or fix the files above.")
+        return None
+    return usable
 
 
 def run_transcription(
-    files: list[tuple[Path, str]], *, out_dir: Path, timeout_s: float, instant: bool, stream: TextIO
-) -> tuple[int, dict[Path, Job | None]]:
-    """Upload each (file, profile prefix) to a fresh local stack, wait, download the outputs.
+    inputs: list[LocalInput], stack_options: LocalStackOptions, settings: RunSettings
+) -> TranscriptionRun:
+    """Upload every file to a fresh local stack, follow each one to the end, fetch its outputs.
 
-    Returns (exit code, job per file).
+    On Ctrl-C: says what finished and where, then lets the interrupt through (nothing is stopped
+    cleanly: cli.py leaves at once).
     """
-    usable: list[tuple[Path, str]] = []
-    problems = 0
-    for path, prefix in files:
-        if not path.is_file():
-            stream.write(f"bucketscribe: error: {path}: no such file\n")
-            problems += 1
-        elif kind_by_extension(path.name) is None:
-            stream.write(f"bucketscribe: error: {path}: not an audio or video file (by its extension)\n")
-            problems += 1
-        else:
-            usable.append((path, prefix))
-    if not usable:
-        return 2, {}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log_file = out_dir / "bucketscribe-local.log"
-    stream.write(f"Starting the local stack (function logs: {log_file})...\n")
-    stream.flush()
-    options = LocalStackOptions(instant=instant, profiles_json=json.dumps(LOCAL_PROFILES), log_file=log_file)
-    with LocalStack(options) as stack:
-        keys = _unique_keys(usable, stack.options.names.input_prefix)
-        refs: dict[Path, ObjectRef] = {}
-        for (path, _), key in zip(usable, keys, strict=True):
-            refs[path] = stack.upload(
-                path.read_bytes(),
-                key,
-                content_type=_CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
-            )
-        labels = {ref.key: path.name for path, ref in refs.items()}
-        board = ProgressBoard([labels[ref.key] for ref in refs.values()], stream)
-        jobs: dict[str, Job] = {}
-        for jobs in stack.watch(list(refs.values()), timeout_s=timeout_s):
-            board.update({labels[ref.key]: _state_word(jobs.get(ref.key)) for ref in refs.values()})
-        results: dict[Path, Job | None] = {path: jobs.get(ref.key) for path, ref in refs.items()}
-        failures = _download(stack, results, out_dir, stream)
-    code = 1 if failures or problems else 0
-    return code, results
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    if settings.chatty:
+        _say(f"Starting the local stack (function logs: {stack_options.log_file})...")
+    stack = LocalStack(stack_options)
+    run = TranscriptionRun()
+    _start(stack)
+    try:
+        _upload_all(stack, inputs, run, settings.out_dir)
+        _follow(stack, run, settings)
+    except KeyboardInterrupt:
+        _report_interrupt(run, settings)
+        raise ReportedInterrupt from None
+    stack.stop()
+    return run
 
 
-def _unique_keys(files: list[tuple[Path, str]], input_prefix: str) -> list[str]:
+def _upload_all(stack: LocalStack, inputs: list[LocalInput], run: TranscriptionRun, out_dir: Path) -> None:
+    keys = _unique_keys(inputs, stack.options.names.input_prefix)
+    for item, key in zip(inputs, keys, strict=True):
+        ref = stack.upload(item.path.read_bytes(), key, content_type=item.content_type)
+        progress = FileProgress(label=item.label, path=item.path, audio_ms=item.duration_ms)
+        stem = out_dir / stack.layout.relative(key)
+        run.results.append(FileResult(input=item, upload=ref, progress=progress, output_stem=stem))
+
+
+def _follow(stack: LocalStack, run: TranscriptionRun, settings: RunSettings) -> None:
+    """Poll every unfinished file until all are final or ``--timeout`` runs out."""
+    batch = BatchProgress([r.progress for r in run.results])
+    run.batch = batch
+    reporter = settings.reporter
+    for result in run.results:
+        reporter.changed(batch, result.progress)
+    activity = EmulatorActivity([stack.sis.url, stack.dashscope.url])
+    deadline = time.monotonic() + settings.timeout_s
+    while True:
+        pending = [r for r in run.results if not r.progress.stage.is_final]
+        for result in pending:
+            result.job = stack.job(result.upload.job_id())
+        # Only ask the services while they hold one of ours.
+        at_service = any(r.job is not None and r.job.provider_task_id for r in pending)
+        service_files = activity.provider_files() if at_service else []
+        for result in pending:
+            if _advance(stack, result, service_files, settings):
+                reporter.changed(batch, result.progress)
+        reporter.tick(batch)
+        if batch.finished:
+            return
+        if time.monotonic() > deadline:
+            for result in run.results:
+                if not result.progress.stage.is_final:
+                    _time_out(result, settings.timeout_s)
+                    reporter.changed(batch, result.progress)
+            return
+        time.sleep(POLL_S)
+
+
+def _advance(
+    stack: LocalStack, result: FileResult, service_files: list[ProviderFile], settings: RunSettings
+) -> bool:
+    """Bring one file's progress up to date from its job and the service; True if it changed."""
+    job, progress = result.job, result.progress
+    service = provider_file_for(job, service_files) if job is not None else None
+    stage = stage_of(job, service)
+    done_ms = service.audio_ms_done if service is not None and stage is Stage.TRANSCRIBING else None
+    if progress.audio_ms is None and service is not None:
+        progress.audio_ms = service.audio_ms_total
+    if (stage, done_ms) == (progress.stage, progress.audio_ms_done):
+        return False
+    if stage.is_final and job is not None:
+        _collect(stack, result, job, settings)
+    progress.stage, progress.audio_ms_done = stage, done_ms
+    return True
+
+
+def _time_out(result: FileResult, timeout_s: float) -> None:
+    progress = result.progress
+    progress.error_code = "TIMEOUT"
+    progress.error = (
+        f"still {progress.stage.value} after --timeout {timeout_s:g} s (the log file has the details)"
+    )
+    progress.stage = Stage.TIMED_OUT
+
+
+def _collect(stack: LocalStack, result: FileResult, job: Job, settings: RunSettings) -> None:
+    """Copy a finished job's outputs (or its error report) out of the bucket."""
+    from botocore.exceptions import ClientError
+
+    layout = stack.layout
+    progress = result.progress
+    if job.state is JobState.DONE:
+        wanted = (
+            None
+            if settings.formats is None
+            else {layout.output_key(job.source.key, f) for f in settings.formats}
+        )
+        keys = [k for k in job.outputs if wanted is None or k in wanted]
+        text_key = layout.output_key(job.source.key, "txt")
+        if settings.keep_text and text_key in job.outputs:
+            result.text = stack.read_output(text_key).decode("utf-8")
+    else:
+        keys = [layout.output_key(job.source.key, "error.json")]
+        progress.error_code = job.error.code if job.error else "FAILED"
+        progress.error = job.error.message if job.error else "no reason was recorded"
+    for key in keys:
+        target = settings.out_dir / key[len(layout.output_prefix) :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.write_bytes(stack.read_output(key))
+        except ClientError:
+            continue  # an error report still being written: the job record has the reason
+        progress.outputs.append(target)
+
+
+def _unique_keys(inputs: list[LocalInput], input_prefix: str) -> list[str]:
     seen: dict[str, int] = {}
     keys = []
-    for path, prefix in files:
-        key = f"{input_prefix}{prefix}{path.name}"
-        count = seen.get(key, 0)
-        seen[key] = count + 1
-        if count:
-            key = f"{input_prefix}{prefix}{path.stem}-{count + 1}{path.suffix}"
+    for item in inputs:
+        key = f"{input_prefix}{item.profile.prefix}{item.path.name}"
+        count = seen.get(key, 0) + 1
+        seen[key] = count
+        if count > 1:
+            key = f"{input_prefix}{item.profile.prefix}{item.path.stem}-{count}{item.path.suffix}"
         keys.append(key)
     return keys
 
 
-def _download(stack: LocalStack, results: dict[Path, Job | None], out_dir: Path, stream: TextIO) -> int:
-    failures = 0
-    layout = stack.layout
-    for path, job in results.items():
-        if job is None or not job.state.is_final:
-            stream.write(f"  {path.name}: not finished in time (see the log)\n")
-            failures += 1
-            continue
-        keys = (
-            job.outputs if job.state is JobState.DONE else [layout.output_key(job.source.key, "error.json")]
+def output_folders(run: TranscriptionRun) -> dict[Path, list[str]]:
+    """Each folder that received outputs, with the files whose outputs are there."""
+    folders: dict[Path, list[str]] = {}
+    for result in run.results:
+        for folder in dict.fromkeys(p.parent for p in result.progress.outputs):
+            folders.setdefault(folder, []).append(result.progress.label)
+    return folders
+
+
+def _where_lines(run: TranscriptionRun, what: str) -> list[str]:
+    """``<what> are in OUT/ and OUT/calls/:`` and then each file with the name its outputs have."""
+    finished = [r for r in run.results if r.progress.stage is Stage.DONE and r.progress.outputs]
+    if not finished:
+        return []
+    folders = " and ".join(f"{folder}/" for folder in dict.fromkeys(r.output_stem.parent for r in finished))
+    width = max(len(r.progress.label) for r in finished)
+    return [
+        f"{what} are in {folders}:",
+        *(f"  {r.progress.label:<{width}}  →  {r.output_stem}.*" for r in finished),
+    ]
+
+
+def _report_interrupt(run: TranscriptionRun, settings: RunSettings) -> None:
+    done = [r for r in run.results if r.progress.stage is Stage.DONE]
+    open_ = [r for r in run.results if not r.progress.stage.is_final]
+    if isinstance(settings.reporter, JsonReporter):
+        settings.reporter.emit(
+            {
+                "event": "interrupted",
+                "done": [r.progress.label for r in done],
+                "unfinished": [r.progress.label for r in open_],
+                "outputs": {str(f): labels for f, labels in output_folders(run).items()},
+            }
         )
-        for key in keys:
-            target = out_dir / key[len(layout.output_prefix) :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(stack.read_output(key))
-        if job.state is JobState.FAILED:
-            failures += 1
-            reason = job.error.message if job.error else "unknown reason"
-            stream.write(f"  {path.name}: failed: {reason}\n")
-    return failures
+        return
+    elapsed = clock_text(run.batch.elapsed_s) if run.batch else "0:00"
+    lines = [f"\nInterrupted after {elapsed}: {len(done)} of {len(run.results)} files done."]
+    if done:
+        lines += _where_lines(run, "Their outputs")
+    if open_:
+        lines.append(
+            "Not finished: " + ", ".join(f"{r.progress.label} ({r.progress.stage.value})" for r in open_)
+        )
+    _say("\n".join(lines))
+
+
+def _report_end(run: TranscriptionRun, settings: RunSettings) -> None:
+    for result in run.results:
+        progress = result.progress
+        if progress.stage is not Stage.DONE:
+            _say(f"bucketscribe: failed: {progress.path}: {progress.error_code}: {progress.error}")
+    if isinstance(settings.reporter, JsonReporter):
+        settings.reporter.emit(
+            {
+                "event": "summary",
+                "exit_code": int(run.exit_code),
+                "done": run.batch.done if run.batch else 0,
+                "failed": run.batch.failed if run.batch else 0,
+                "total": len(run.results),
+                "elapsed_s": round(run.batch.elapsed_s, 2) if run.batch else 0,
+                "files": [
+                    {
+                        "file": r.progress.label,
+                        "path": str(r.progress.path),
+                        "state": r.progress.stage.value,
+                        "job_id": r.job.id if r.job else None,
+                        "outputs": [str(p) for p in r.progress.outputs],
+                        "error_code": r.progress.error_code,
+                        "error": r.progress.error,
+                    }
+                    for r in run.results
+                ],
+            }
+        )
+        return
+    if not settings.chatty:
+        return
+    batch = run.batch
+    done = batch.done if batch else 0
+    summary = f"\n{done} of {len(run.results)} files done"
+    summary += f", {batch.failed} failed" if batch and batch.failed else ""
+    summary += f" in {clock_text(batch.elapsed_s)}." if batch else "."
+    lines = [summary]
+    formats = ", ".join(settings.formats) if settings.formats else "json, txt, srt, vtt, raw provider result"
+    lines += _where_lines(run, f"Outputs ({formats})")
+    _say("\n".join(lines))
+
+
+def _reporter(args: argparse.Namespace) -> Reporter:
+    if args.json:
+        return JsonReporter(sys.stdout)
+    if args.quiet:
+        return QuietReporter()
+    return BoardReporter(sys.stderr) if sys.stderr.isatty() else LineReporter(sys.stderr)
 
 
 def transcribe(args: argparse.Namespace) -> int:
-    prefix = ""
-    if args.profile:
-        match = [p for p in LOCAL_PROFILES if p["name"] == args.profile]
-        if not match:
-            known = ", ".join(str(p["name"]) for p in LOCAL_PROFILES)
-            sys.stderr.write(f"bucketscribe: error: unknown profile {args.profile!r} (known: {known})\n")
-            return 2
-        prefix = str(match[0]["prefix"])
-    code, results = run_transcription(
-        [(path, prefix) for path in args.files],
-        out_dir=args.out,
+    try:
+        stack_options = _stack_options(args)
+        profiles = _profile_set(stack_options)
+        chosen = _chosen_profile(profiles, args.profile)
+    except UsageProblem as problem:
+        return _usage(str(problem))
+    pairs = [(path, chosen or profiles.match(path.name)) for path in args.files]
+    inputs = checked_inputs(pairs, doing="transcribed", json_events=args.json)
+    if inputs is None:
+        return ExitCode.USAGE
+    out_dir: Path = args.out or DEFAULT_OUT
+    # Like whisper: one file and no --out, and the transcript is printed too.
+    print_text = len(inputs) == 1 and args.out is None and not args.json
+    settings = RunSettings(
+        out_dir=out_dir,
         timeout_s=args.timeout,
-        instant=args.instant,
-        stream=sys.stdout,
+        formats=None if "all" in args.output_format else args.output_format,
+        reporter=_reporter(args),
+        chatty=not (args.quiet or args.json),
+        keep_text=print_text,
     )
-    done = [job for job in results.values() if job and job.state is JobState.DONE]
-    if done:
-        sys.stdout.write(f"\nTranscripts are in {args.out}/ (json, txt, srt, vtt per file).\n")
-    return code
+    stack_options = stack_options.model_copy(update={"log_file": out_dir / "bucketscribe-local.log"})
+    try:
+        run = run_transcription(inputs, stack_options, settings)
+    except UsageProblem as problem:
+        return _usage(str(problem))
+    _report_end(run, settings)
+    if print_text and run.results and run.results[0].text is not None:
+        sys.stdout.write(run.results[0].text.rstrip("\n") + "\n")
+        sys.stdout.flush()
+    return run.exit_code
+
+
+def _chosen_profile(profiles: ProfileSet, name: str | None) -> Profile | None:
+    if name is None:
+        return None
+    chosen = profiles.find(name)
+    if chosen is None:
+        known = ", ".join(p.name for p in profiles.profiles)
+        raise UsageProblem(f"unknown profile {name!r} (known: {known})")
+    return chosen
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -242,24 +563,44 @@ def demo(args: argparse.Namespace) -> int:
 
     samples = bundled_samples()
     out = sys.stdout
-    out.write(f"Transcribing {len(samples)} bundled samples with the offline Whisper engine...\n")
-    # Stereo calls go under calls/, where the per-channel agent/customer profile applies.
-    files = [(s.path, "calls/" if s.channel_texts else "") for s in samples]
-    code, results = run_transcription(
-        files, out_dir=args.out, timeout_s=args.timeout, instant=False, stream=out
+    _say(f"Transcribing {len(samples)} bundled samples with the offline Whisper engine...")
+    stack_options = LocalStackOptions(
+        profiles_json=json.dumps(LOCAL_PROFILES), log_file=args.out / "bucketscribe-local.log"
     )
+    profiles = _profile_set(stack_options)
+    calls = profiles.find("calls")
+    default = profiles.match("")
+    # Stereo calls go under calls/, where the per-channel agent/customer profile applies.
+    checked = checked_inputs(
+        [(s.path, calls if s.channel_texts and calls else default) for s in samples], doing="transcribed"
+    )
+    if checked is None:  # a damaged installation
+        return ExitCode.USAGE
+    # Progress names the samples, not their paths inside the installed package.
+    inputs = [item.model_copy(update={"label": item.path.name}) for item in checked]
+    settings = RunSettings(
+        out_dir=args.out,
+        timeout_s=args.timeout,
+        formats=None,
+        reporter=BoardReporter(sys.stderr) if sys.stderr.isatty() else LineReporter(sys.stderr),
+        chatty=True,
+        keep_text=True,
+    )
+    run = run_transcription(inputs, stack_options, settings)
     out.write("\n")
+    by_path = {r.input.path: r for r in run.results}
     for sample in samples:
-        job = results.get(sample.path)
+        result = by_path.get(sample.path)
         out.write(f"=== {sample.name}\n")
-        if job is None or job.state is not JobState.DONE:
-            out.write(f"  (no transcript: {job.error.message if job and job.error else 'not finished'})\n\n")
+        if result is None or result.text is None:
+            reason = result.progress.error if result else "not started"
+            out.write(f"  (no transcript: {reason})\n\n")
             continue
-        txt_key = next(k for k in job.outputs if k.endswith(".txt"))
-        text = (args.out / txt_key.split("/", 1)[1]).read_text(encoding="utf-8").strip()
+        text = result.text.strip()
         out.write(f"{text}\n  script: {sample.text}\n  word error rate: {_wer(sample.text, text):.2f}\n\n")
-    out.write(f"All outputs are in {args.out}/\n")
-    return code
+    out.flush()
+    _report_end(run, settings)
+    return run.exit_code
 
 
 def _wer(reference: str, hypothesis: str) -> float:

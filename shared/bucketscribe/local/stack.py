@@ -12,9 +12,13 @@ and credentials (see the README) is all it takes to use the real cloud.
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
 import os
 import secrets
+import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +31,7 @@ from bucketscribe.job import Job
 from bucketscribe.local.aws_resources import LocalAwsNames, LocalAwsResources, provision
 from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.pipeline_faults import PipelineFaultPlan, PipelineFaults
+from bucketscribe.local.state_dir import StateCounts, StateDir
 from bucketscribe.model import ObjectRef
 from bucketscribe.output_keys import OutputLayout
 
@@ -35,6 +40,8 @@ log = logging.getLogger("bucketscribe.local")
 LOCAL_REGION = "us-east-1"
 LOCAL_ACCESS_KEY = "local-access-key"  # moto accepts any key; these only name the local account
 LOCAL_SECRET_KEY = "local-secret-key"  # noqa: S105 - not a secret: moto server does not check it
+# JSON for the emulators' FaultPlan (slow, failing or lost jobs), to try the pipeline's recovery by hand.
+LOCAL_FAULTS_ENV = "BUCKETSCRIBE_LOCAL_FAULTS"
 
 
 class LocalStackOptions(BaseModel):
@@ -68,7 +75,103 @@ class LocalStackOptions(BaseModel):
     # Faults on our side: a worker dying right after a provider accepted, job-store outages.
     pipeline_faults: PipelineFaultPlan = Field(default_factory=PipelineFaultPlan)
     log_file: Path | None = None
+    # Without a log file, function logs go to stdout, or to stderr where stdout carries data.
+    logs_to_stderr: bool = False
     metrics: bool = False
+    # None: a fresh random value per run.
+    callback_secret: str | None = None
+    status_token: str | None = None
+    push_token: str | None = None
+    # Keep the bucket and the job records here between runs (``state_dir.StateDir``).
+    state_dir: Path | None = None
+
+
+class PortUnavailable(RuntimeError):
+    """A port the stack was told to listen on cannot be had (taken, or not allowed)."""
+
+    def __init__(self, port: int, reason: str) -> None:
+        super().__init__(f"port {port} {reason}")
+        self.port = port
+        self.reason = reason
+
+
+def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Raise ``PortUnavailable`` now rather than let a server thread fail to bind in the background."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the servers bind: a port in TIME_WAIT is free, one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortUnavailable(port, "is in use by another program") from None
+            if error.errno == errno.EACCES:
+                raise PortUnavailable(port, "needs privileges this user does not have") from None
+            raise PortUnavailable(port, f"cannot be used ({error.strerror})") from None
+
+
+def options_from_environment(**fields: Any) -> LocalStackOptions:
+    """Options with the user's ``BUCKETSCRIBE_*`` settings applied, as the deployed functions read them.
+
+    The stack wires endpoints, emulator credentials and tables itself; what a user tunes (prefixes,
+    profiles, the callback secret, the status token, the reconciler's timing) comes from the
+    environment when set there. Raises ``ValueError`` naming the setting that does not parse.
+    """
+    from pydantic import ValidationError
+
+    from bucketscribe.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        raise ValueError(f"a BUCKETSCRIBE_* setting is not valid: {_first_line(error)}") from None
+    try:
+        profile_set = settings.profile_set if (settings.profiles or settings.profiles_file) else None
+    except (ValidationError, ValueError, OSError) as error:
+        source = (
+            "BUCKETSCRIBE_PROFILES"
+            if settings.profiles
+            else f"BUCKETSCRIBE_PROFILES_FILE ({settings.profiles_file})"
+        )
+        raise ValueError(f"{source} is not a valid list of profiles: {_first_line(error)}") from None
+    given = settings.model_fields_set
+    names = fields.pop("names", None) or LocalAwsNames()
+    if "input_prefix" in given:
+        names = names.model_copy(update={"input_prefix": settings.input_prefix})
+    from_env: dict[str, Any] = {"names": names}
+    if "output_prefix" in given:
+        from_env["output_prefix"] = settings.output_prefix
+    if profile_set is not None:
+        from_env["profiles_json"] = json.dumps([p.model_dump(mode="json") for p in profile_set.profiles])
+    for secret_field, option in (
+        ("callback_secret", "callback_secret"),
+        ("status_api_token", "status_token"),
+        ("push_token", "push_token"),
+    ):
+        value = getattr(settings, secret_field)
+        if value is not None:
+            from_env[option] = value.get_secret_value()
+    for timing in ("first_check_after_s", "max_check_interval_s", "dashscope_max_files_per_task"):
+        if timing in given:
+            from_env[timing] = getattr(settings, timing)
+    faults = os.environ.get(LOCAL_FAULTS_ENV)
+    if faults:
+        try:
+            from_env["faults"] = FaultPlan.model_validate_json(faults)
+        except ValidationError as error:
+            raise ValueError(f"{LOCAL_FAULTS_ENV} is not a fault plan: {_first_line(error)}") from None
+    return LocalStackOptions(**{**fields, **from_env})
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error)
+    if hasattr(error, "errors"):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        text = f"{where}: {first['msg']}" if where else str(first["msg"])
+    return text.splitlines()[0]
 
 
 class LocalStack:
@@ -87,8 +190,12 @@ class LocalStack:
         self.callback_url = ""
         self.status_token = ""
         self._log_stream: Any = None
+        self._rerouted: dict[logging.StreamHandler[Any], Any] = {}
+        self._environment_before: dict[str, str | None] = {}
         self._jobs: Any = None
         self.pipeline_faults = PipelineFaults()
+        self.state: StateDir | None = None
+        self.restored: StateCounts | None = None
 
     # ----- life cycle -------------------------------------------------------------------------
 
@@ -102,6 +209,9 @@ class LocalStack:
         from bucketscribe.local.sis_server import SisEmulator
 
         opts = self.options
+        ensure_port_free(opts.moto_port)
+        ensure_port_free(opts.callback_port)
+        ensure_port_free(opts.sis_port)
         # moto's werkzeug server logs every request; the stack reports progress itself.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
@@ -119,6 +229,9 @@ class LocalStack:
             region_name=LOCAL_REGION,
         )
         self.resources = provision(session, self.endpoint_url, opts.names)
+        if opts.state_dir is not None:
+            self.state = StateDir(opts.state_dir, bucket=opts.names.bucket, jobs_table=opts.names.jobs_table)
+            self.restored = self.state.restore(self.client)
 
         # The callback endpoint comes first: its URL goes into the settings and the push target.
         self._callback_server = BackgroundHttpServer(
@@ -139,7 +252,7 @@ class LocalStack:
             engine=engine, faults=opts.faults, workers=opts.sis_workers, port=opts.sis_port
         )
         self.sis.start()
-        self.push_token = secrets.token_urlsafe(24)
+        self.push_token = opts.push_token or secrets.token_urlsafe(24)
         self.dashscope = DashScopeEmulator(
             api_keys=[self._dashscope_key],
             engine=engine,
@@ -151,7 +264,7 @@ class LocalStack:
             push_headers={"x-bucketscribe-push-token": self.push_token},
         )
         self.dashscope.start()
-        self.status_token = secrets.token_urlsafe(24)
+        self.status_token = opts.status_token or secrets.token_urlsafe(24)
         self._configure_environment()
         self._load_settings()
         self.pipeline_faults = PipelineFaults(opts.pipeline_faults)
@@ -191,14 +304,24 @@ class LocalStack:
             LocalLambdaContext("bucketscribe-reconcile", timeout_s=300),
         )
 
-    def stop(self) -> None:
+    def stop(self) -> StateCounts | None:
+        """Stop every part; with a state folder, save the bucket and the jobs first (returns the counts)."""
         for part in (self._reconciler, self._dispatcher, self._callback_server, self.sis, self.dashscope):
             if part is not None:
                 part.stop()
+        saved = None
+        if self.state is not None and self.resources is not None:
+            saved = self.state.save(self.client)
         if self._moto is not None:
             self._moto.stop()
+        self._restore_environment()
+        # The function loggers outlive the stack: hand them their streams back before closing ours.
+        for handler, original in self._rerouted.items():
+            handler.setStream(original)
+        self._rerouted.clear()
         if self._log_stream is not None:
             self._log_stream.close()
+        return saved
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -241,7 +364,7 @@ class LocalStack:
             "BUCKETSCRIBE_INPUT_PREFIX": names.input_prefix,
             "BUCKETSCRIBE_OUTPUT_PREFIX": opts.output_prefix,
             "BUCKETSCRIBE_CALLBACK_BASE_URL": self.callback_url,
-            "BUCKETSCRIBE_CALLBACK_SECRET": secrets.token_urlsafe(32),
+            "BUCKETSCRIBE_CALLBACK_SECRET": opts.callback_secret or secrets.token_urlsafe(32),
             "BUCKETSCRIBE_STATUS_API_TOKEN": self.status_token,
             "BUCKETSCRIBE_SIS_ENDPOINT": self.sis.url,
             "BUCKETSCRIBE_SIS_PROJECT_ID": self.sis.project_id,
@@ -256,29 +379,43 @@ class LocalStack:
         }
         if opts.profiles_json:
             env["BUCKETSCRIBE_PROFILES"] = opts.profiles_json
+        self._environment_before = {key: os.environ.get(key) for key in env}
         os.environ.update(env)
+
+    def _restore_environment(self) -> None:
+        """Give the process its settings back (those of an enclosing stack, if one is running)."""
+        for key, value in self._environment_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._environment_before = {}
+        _functions_start_cold()
 
     @staticmethod
     def _load_settings() -> None:
         """The functions' settings, as they will read them: refused here, at start, if inconsistent.
         Settings and ports cached by an earlier stack in this process are dropped."""
-        from bucketscribe.wiring import environment_ports, environment_settings
+        from bucketscribe.wiring import environment_settings
 
-        environment_settings.cache_clear()
-        environment_ports.cache_clear()
+        _functions_start_cold()
         environment_settings()
 
     def _route_function_logs(self) -> None:
         """Function logs (Powertools JSON) go to a file, so the console shows progress, not noise."""
-        if self.options.log_file is None:
+        if self.options.log_file is not None:
+            self.options.log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._log_stream = self.options.log_file.open("a", encoding="utf-8")
+            stream = self._log_stream
+        elif self.options.logs_to_stderr:
+            stream = sys.stderr
+        else:
             return
-        self.options.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log_stream = self.options.log_file.open("a", encoding="utf-8")
         from bucketscribe.entrypoints import callback, reconcile, submit  # noqa: F401 - creates the loggers
 
         for handler in logging.getLogger("bucketscribe").handlers:
             if isinstance(handler, logging.StreamHandler):
-                handler.setStream(self._log_stream)
+                self._rerouted[handler] = handler.setStream(stream)
 
     def _invoke_callback(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from bucketscribe.entrypoints import callback
@@ -431,6 +568,15 @@ class LocalStack:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
             for obj in page.get("Contents", [])
         ]
+
+
+def _functions_start_cold() -> None:
+    """The functions read their settings once per cold start; a stack's start or stop is a new
+    deployment, so they must read them again (not the endpoints of a stack that is gone)."""
+    from bucketscribe.wiring import environment_ports, environment_settings
+
+    environment_settings.cache_clear()
+    environment_ports.cache_clear()
 
 
 @contextmanager

@@ -1,0 +1,114 @@
+"""Local files checked before any work starts: each must be a readable media file its profile can take.
+
+The content decides, not the name: the first bytes go through the same ``sniff`` the submit
+function uses, then PyAV reads the container's header for the length and the channel count
+(a profile like ``calls`` needs stereo). A file that fails any check is refused with one
+reason, so ``transcribe`` can say everything that is wrong before it starts the stack.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from bucketscribe.media.sniff import SNIFF_BYTES, sniff
+from bucketscribe.profiles import Profile
+
+
+class LocalInput(BaseModel):
+    """A file that passed every check, with what the progress display and the upload need."""
+
+    path: Path
+    label: str
+    """How progress and messages name the file: the path as given, made unique."""
+    profile: Profile
+    size: int
+    duration_ms: int | None = None
+    channels: int | None = None
+    content_type: str = "application/octet-stream"
+
+
+class RefusedInput(BaseModel):
+    path: Path
+    reason: str
+
+
+def check_inputs(files: list[tuple[Path, Profile]]) -> tuple[list[LocalInput], list[RefusedInput]]:
+    """Every (file, profile) pair checked; returns the usable files and the refusals, in input order."""
+    usable: list[LocalInput] = []
+    refused: list[RefusedInput] = []
+    for (path, profile), label in zip(files, unique_labels([p for p, _ in files]), strict=True):
+        reason = _problem(path)
+        if reason is None:
+            checked, reason = _described(path, label, profile)
+            if checked is not None:
+                usable.append(checked)
+        if reason is not None:
+            refused.append(RefusedInput(path=path, reason=reason))
+    return usable, refused
+
+
+def unique_labels(paths: list[Path]) -> list[str]:
+    """The paths as the user typed them; the same path given twice gets ``(2)``, ``(3)``…"""
+    seen: dict[str, int] = {}
+    labels = []
+    for path in paths:
+        text = str(path)
+        seen[text] = seen.get(text, 0) + 1
+        labels.append(text if seen[text] == 1 else f"{text} ({seen[text]})")
+    return labels
+
+
+def _problem(path: Path) -> str | None:
+    """Why ``path`` is not a media file, from what is on disk and its first bytes; None if it looks fine."""
+    if path.is_dir():
+        return "is a directory, not a recording (name the files inside it)"
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "no such file"
+    except PermissionError:
+        return "cannot be read (permission denied)"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if size == 0:
+        return "is empty (0 bytes)"
+    if sniff(head, total_size=size) is None:
+        return "is not audio or video (its first bytes are not a media container bucketscribe knows)"
+    return None
+
+
+def _described(path: Path, label: str, profile: Profile) -> tuple[LocalInput | None, str | None]:
+    from bucketscribe.media.transcode import MediaError, probe
+
+    try:
+        info = probe(path)
+    except MediaError as error:
+        # PyAV says "... [Errno N] Invalid data found when processing input: '<path>'": keep the words.
+        words = re.search(r"\] ([^:]+)", str(error))
+        return None, f"cannot be decoded ({words.group(1).lower() if words else error})"
+    if not info.has_audio:
+        return None, "has no audio track"
+    if info.channels < profile.channels_needed:
+        layout = "mono" if info.channels == 1 else f"{info.channels}-channel"
+        return None, (
+            f"is {layout}, but profile {profile.name!r} expects {profile.channel_expectation()}; "
+            "give a stereo recording or choose another profile"
+        )
+    return (
+        LocalInput(
+            path=path,
+            label=label,
+            profile=profile,
+            size=path.stat().st_size,
+            duration_ms=info.duration_ms or None,
+            channels=info.channels,
+            content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+        ),
+        None,
+    )

@@ -1,0 +1,96 @@
+"""Local files are checked by their content, and against what their profile needs, before any work."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from bucketscribe.local.inputs import check_inputs, unique_labels
+from bucketscribe.profiles import Profile
+from bucketscribe.samples import sample
+from tests.audio import tone_wav
+
+pytestmark = pytest.mark.unit
+
+CALLS = Profile.model_validate({"name": "calls", "prefix": "calls/", "sis": {"channel": "LEFT_AGENT"}})
+
+
+def reasons(files: list[tuple[Path, Profile]]) -> dict[Path, str]:
+    _, refused = check_inputs(files)
+    return {r.path: r.reason for r in refused}
+
+
+def test_what_is_not_a_readable_media_file_is_refused_with_its_reason(tmp_path: Path) -> None:
+    text = tmp_path / "notes.wav"
+    text.write_text("meeting notes, not a recording\n", encoding="utf-8")
+    binary = tmp_path / "blob.mp3"
+    binary.write_bytes(bytes(range(256)) * 4)
+    empty = tmp_path / "empty.ogg"
+    empty.write_bytes(b"")
+    folder = tmp_path / "folder.wav"
+    folder.mkdir()
+    # Looks like WAV to the sniffer (RIFF/WAVE), but its format chunk is garbage.
+    broken = tmp_path / "broken.wav"
+    fmt = b"fmt " + struct.pack("<I", 16) + b"\xff" * 16
+    broken.write_bytes(
+        b"RIFF" + struct.pack("<I", 4000) + b"WAVE" + fmt + b"data" + struct.pack("<I", 8) + bytes(8)
+    )
+    files = [(p, Profile()) for p in (text, binary, empty, folder, tmp_path / "missing.wav", broken)]
+    found = reasons(files)
+    assert found[text].startswith("is not audio or video")
+    assert found[binary].startswith("is not audio or video")
+    assert found[empty] == "is empty (0 bytes)"
+    assert found[folder].startswith("is a directory")
+    assert found[tmp_path / "missing.wav"] == "no such file"
+    assert found[broken] == "cannot be decoded (invalid data found when processing input)"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: permissions cannot be tested as root")
+def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.wav"
+    locked.write_bytes(tone_wav(1))
+    locked.chmod(0)
+    assert reasons([(locked, Profile())]) == {locked: "cannot be read (permission denied)"}
+
+
+def test_a_profile_that_needs_stereo_refuses_mono_and_says_what_it_expects(tmp_path: Path) -> None:
+    mono = tmp_path / "call.wav"
+    mono.write_bytes(tone_wav(1))
+    stereo = tmp_path / "stereo.wav"
+    stereo.write_bytes(tone_wav(1, channels=2))
+    usable, refused = check_inputs([(mono, CALLS), (stereo, CALLS), (mono, Profile())])
+    assert [item.path for item in usable] == [stereo, mono]
+    (refusal,) = refused
+    assert refusal.reason == (
+        "is mono, but profile 'calls' expects stereo audio with the agent on the left channel and the "
+        "customer on the right; give a stereo recording or choose another profile"
+    )
+
+
+def test_channel_needs_follow_the_profiles_options() -> None:
+    assert Profile().channels_needed == 1
+    assert CALLS.channels_needed == 2
+    right = Profile.model_validate({"name": "r", "sis": {"channel": "RIGHT_AGENT"}})
+    assert "agent on the right channel" in right.channel_expectation()
+    tracks = Profile.model_validate(
+        {"name": "d", "provider": "dashscope", "dashscope": {"channel_id": [0, 2]}}
+    )
+    assert tracks.channels_needed == 3
+
+
+def test_usable_files_carry_their_length_channels_and_type() -> None:
+    call = sample("call_stereo.wav").path
+    video = sample("demo_video.mp4").path
+    usable, refused = check_inputs([(call, CALLS), (video, Profile())])
+    assert refused == []
+    first, second = usable
+    assert first.channels == 2 and first.duration_ms and first.content_type == "audio/x-wav"
+    assert second.duration_ms and second.content_type == "video/mp4"
+
+
+def test_labels_are_the_paths_as_given_and_a_repeated_one_is_numbered() -> None:
+    paths = [Path("a/x.wav"), Path("b/x.wav"), Path("a/x.wav")]
+    assert unique_labels(paths) == ["a/x.wav", "b/x.wav", "a/x.wav (2)"]
