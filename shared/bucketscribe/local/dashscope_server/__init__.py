@@ -23,6 +23,7 @@ from bucketscribe.local.dashscope_server.models import (
     TaskStatus,
 )
 from bucketscribe.local.dashscope_server.responses import build_app
+from bucketscribe.local.emulator_kit.clock import Clock
 from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.http_thread import BackgroundHttpServer
 from bucketscribe.local.speech import SpeechEngine
@@ -44,7 +45,8 @@ class DashScopeEmulator:
     ``start()`` (or ``with``) starts it; ``url`` is the HTTP origin, ``http_api_url`` the value for
     ``dashscope.base_http_api_url`` and ``ws_url`` the one for ``dashscope.base_websocket_api_url``.
     Extra keyword arguments go to ``DashScopeBackend`` (e.g. ``interim_interval_s``,
-    ``connection_idle_s``, ``push_retries``, ``download_timeout_s``, ``region``, ``account_id``).
+    ``connection_idle_s``, ``push_retries``, ``download_timeout_s``, ``region``, ``account_id``,
+    ``key_accounts``).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class DashScopeEmulator:
         push_target_url: str | None = None,
         push_headers: Mapping[str, str] | None = None,
         idle_timeout_s: float = 23.0,
+        clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         **backend_options: Any,
@@ -75,11 +78,17 @@ class DashScopeEmulator:
             push_target_url=push_target_url,
             push_headers=push_headers,
             idle_timeout_s=idle_timeout_s,
+            clock=clock,
             **backend_options,
         )
         self._server = BackgroundHttpServer(build_app(self.backend), host=host, port=port)
         self._host = host
         self._started = False
+
+    @property
+    def clock(self) -> Clock:
+        """The time the emulator lives on; a ``ManualClock`` here lets a test ``advance`` it."""
+        return self.backend.clock
 
     def start(self) -> DashScopeEmulator:
         self._server.start()

@@ -28,12 +28,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bucketscribe.local.emulator_kit.clock import Clock, RealClock, Timers
+from bucketscribe.local.emulator_kit.delivery import Deliverer, DeliveryEvent, DeliveryFaults, DeliveryPolicy
+from bucketscribe.local.emulator_kit.jobs import AudioProgress, EmulatedJob, EmulatedJobState, iso_utc
+from bucketscribe.local.emulator_kit.lost_answers import LostAnswer, roll_lost_answer
+from bucketscribe.local.emulator_kit.retention import Retention
 from bucketscribe.local.faults import FaultDice, FaultPlan
 from bucketscribe.local.speech import (
     FixedSpeechEngine,
@@ -64,6 +69,9 @@ SUPPORTED_TRANSLATION_TARGETS = frozenset({"en"})
 
 DEFAULT_RETENTION_S = 24 * 3600.0
 BEIJING = timezone(timedelta(hours=8))
+LIST_TIME_FORMAT = "%Y%m%d%H%M%S"  # BaseAsyncApi.list: start_time/end_time "20230420000000"
+MAX_LIST_PAGE_SIZE = 100
+JSON_UTF8 = "application/json;charset=utf-8"
 
 _THROTTLING_MESSAGE = "Requests rate limit exceeded, please try again later."
 _INTERNAL_ERROR_MESSAGE = "An internal error has occured, please try again later or contact service support."
@@ -261,8 +269,8 @@ def beijing_time(epoch_s: float, *, millis: bool = True) -> str:
     return f"{text}.{moment.microsecond // 1000:03d}" if millis else text
 
 
-def _iso_utc(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _epoch_ms(epoch_s: float | None) -> int | None:
+    return None if epoch_s is None else int(epoch_s * 1000)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +286,8 @@ class Subtask:
     message: str | None = None
     result: dict[str, Any] | None = None
     audio_duration_ms: int = 0
+    finished_at: float | None = None
+    progress: AudioProgress = field(default_factory=AudioProgress)
 
 
 @dataclass
@@ -295,11 +305,12 @@ class TranscriptionTask:
     api_key: str
     parameters: TranscriptionParameters
     subtasks: list[Subtask]
-    submit_time: float
+    submit_time: float  # every time of a task is on the backend's clock
     status: TaskStatus = TaskStatus.PENDING
     scheduled_time: float | None = None
     end_time: float | None = None
-    ended_monotonic: float | None = None
+    expired: bool = False
+    lost_answer: LostAnswer | None = None
     code: str | None = None
     message: str | None = None
     counters: TaskCounters = field(default_factory=TaskCounters)
@@ -309,6 +320,15 @@ class TranscriptionTask:
         failed = sum(1 for s in self.subtasks if s.status is TaskStatus.FAILED)
         return {"TOTAL": len(self.subtasks), "SUCCEEDED": succeeded, "FAILED": failed}
 
+    def listing_state(self, subtask: Subtask) -> EmulatedJobState:
+        if self.expired:
+            return EmulatedJobState.EXPIRED
+        return {
+            TaskStatus.PENDING: EmulatedJobState.QUEUED,
+            TaskStatus.RUNNING: EmulatedJobState.RUNNING,
+            TaskStatus.SUCCEEDED: EmulatedJobState.FINISHED,
+        }.get(subtask.status, EmulatedJobState.FAILED)
+
 
 @dataclass
 class BackendCounters:
@@ -317,9 +337,12 @@ class BackendCounters:
     submit_calls: int = 0
     submit_rejected: int = 0
     tasks_created: int = 0
+    responses_lost: int = 0  # tasks created whose answer the lost_response fault threw away
     tasks_finished: int = 0
+    tasks_expired: int = 0
     query_calls: int = 0
     query_throttled: int = 0
+    list_calls: int = 0
     cancel_calls: int = 0
     result_downloads: int = 0
     push_attempts: int = 0
@@ -327,7 +350,9 @@ class BackendCounters:
     pushes_dropped: int = 0
     pushes_duplicated: int = 0
     pushes_failed: int = 0
+    pushes_forged: int = 0  # extra pushes naming another key's task or one never submitted
     ws_connections: int = 0
+    ws_audio_frames: int = 0
     ws_tasks_started: int = 0
     ws_tasks_finished: int = 0
     ws_tasks_failed: int = 0
@@ -336,7 +361,7 @@ class BackendCounters:
 class SlidingWindowLimiter:
     """At most ``limit`` accepted calls per key in any ``window_s`` (rejected calls do not count)."""
 
-    def __init__(self, limit: int | None, window_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limit: int | None, clock: Clock, window_s: float = 1.0):
         self.limit = limit
         self.window_s = window_s
         self._clock = clock
@@ -346,7 +371,7 @@ class SlidingWindowLimiter:
     def allow(self, key: str) -> bool:
         if self.limit is None or self.limit <= 0:
             return True
-        now = self._clock()
+        now = self._clock.now()
         with self._lock:
             calls = self._calls.setdefault(key, deque())
             while calls and now - calls[0] >= self.window_s:
@@ -361,15 +386,42 @@ class SlidingWindowLimiter:
 class PushSettings:
     target_url: str | None
     headers: Mapping[str, str]
-    retries: int
-    retry_backoff_s: float
-    timeout_s: float
     region: str
     account_id: str
 
 
+class TaskListQuery(BaseModel):
+    """``GET /api/v1/tasks`` parameters (``BaseAsyncApi.list`` sends them as the query string)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page_no: int = Field(default=1, ge=1)
+    page_size: int = Field(default=10, ge=1, le=MAX_LIST_PAGE_SIZE)
+    status: TaskStatus | None = None
+    model_name: str | None = None
+    api_key_id: str | None = None
+    region: str | None = None
+    # Beijing time, as the SDK documents: "20230420000000".
+    start_time: str | None = Field(default=None, pattern=r"^\d{14}$")
+    end_time: str | None = Field(default=None, pattern=r"^\d{14}$")
+
+    def window(self) -> tuple[float | None, float | None]:
+        return _list_time(self.start_time), _list_time(self.end_time)
+
+
+def _list_time(text: str | None) -> float | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, LIST_TIME_FORMAT).replace(tzinfo=BEIJING).timestamp()
+
+
 class DashScopeBackend:
-    """All emulator state; thread-safe, shared by the HTTP handlers and the worker pool."""
+    """All emulator state; thread-safe, shared by the HTTP handlers and the worker pool.
+
+    Each API key is its own account unless ``key_accounts`` puts several keys into one: tasks are
+    visible (query, list, cancel) to every key of the account that submitted them, as the service
+    documents ("all tasks under the Alibaba Cloud account that owns the current API key").
+    """
 
     def __init__(
         self,
@@ -392,13 +444,15 @@ class DashScopeBackend:
         max_file_bytes: int = 2 * 1024**3,
         region: str = "cn-beijing",
         account_id: str = "1234567890123456",
-        clock: Callable[[], float] = time.monotonic,
+        key_accounts: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         keys = list(api_keys)
         if not keys:
             raise ValueError("api_keys must name at least one key")
         # EventBridge events carry a numeric api_key_id, never the key itself.
         self._key_ids = {key: str(1000 + index) for index, key in enumerate(keys)}
+        self._accounts = {key: (key_accounts or {}).get(key, f"account-of-{key}") for key in keys}
         self.engine: SpeechEngine = engine if engine is not None else FixedSpeechEngine()
         self._instant_engine = FixedSpeechEngine()
         self.max_files_per_task = max_files_per_task
@@ -409,28 +463,44 @@ class DashScopeBackend:
         self.download_timeout_s = download_timeout_s
         self.max_file_bytes = max_file_bytes
         self.public_base_url: str | None = None
-        self._clock = clock
+        self._clock = clock or RealClock()
         self._push = PushSettings(
             target_url=push_target_url,
             headers=dict(push_headers or {}),
-            retries=max(push_retries, 1),
-            retry_backoff_s=push_retry_backoff_s,
-            timeout_s=10.0,
             region=region,
             account_id=account_id,
         )
-        self._limiter = SlidingWindowLimiter(query_rps, clock=clock)
+        self._pushes = Deliverer(
+            self._clock,
+            DeliveryPolicy(
+                attempts=max(push_retries, 1),
+                backoff_s=push_retry_backoff_s,
+                timeout_s=10.0,
+                accepted=lambda status: 200 <= status < 300,
+            ),
+            workers=4,
+            name="dashscope-push",
+        )
+        self._limiter = SlidingWindowLimiter(query_rps, self._clock)
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
         self._tasks: dict[str, TranscriptionTask] = {}
         self._counters = BackendCounters()
         self._faults = faults or FaultPlan()
         self._dice = FaultDice(self._faults)
         self._pool = ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="dashscope-task")
-        self._push_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dashscope-push")
-        self._timers: set[threading.Timer] = set()
-        self._closed = False
+        self._timers = Timers(self._clock)
+        self._stopping = threading.Event()
 
     # -- settings ------------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._stopping
 
     @property
     def faults(self) -> FaultPlan:
@@ -459,12 +529,15 @@ class DashScopeBackend:
     def engine_for_run(self) -> SpeechEngine:
         return self._instant_engine if self._faults.instant else self.engine
 
-    # -- counters ------------------------------------------------------------------------------
+    # -- counters and the job listing ------------------------------------------------------------
 
     @property
     def counters(self) -> BackendCounters:
         with self._lock:
             return BackendCounters(**vars(self._counters))
+
+    def counter_values(self) -> dict[str, int]:
+        return dict(vars(self.counters))
 
     def task_counters(self, task_id: str) -> TaskCounters | None:
         with self._lock:
@@ -474,6 +547,44 @@ class DashScopeBackend:
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:
             setattr(self._counters, name, getattr(self._counters, name) + amount)
+            self._changed.notify_all()
+
+    def wait_for_counters(self, condition: Callable[[BackendCounters], bool], timeout: float) -> bool:
+        """Block until ``condition(counters)`` holds (tests: wait on what happened, not on time)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(self._counters), timeout=timeout)
+
+    def emulated_jobs(self) -> list[EmulatedJob]:
+        """One row per file of every task (a task of 100 files is 100 rows), oldest first."""
+        with self._lock:
+            self._expire_finished()
+            return [
+                EmulatedJob(
+                    task_id=task.task_id,
+                    file_url=subtask.file_url,
+                    state=task.listing_state(subtask),
+                    created_at=iso_utc(task.submit_time),
+                    finished_at=iso_utc(subtask.finished_at) if subtask.finished_at is not None else None,
+                    audio_ms_total=subtask.progress.total_ms,
+                    audio_ms_done=subtask.progress.done_ms,
+                    lost_response=task.lost_answer is not None,
+                )
+                for task in sorted(self._tasks.values(), key=lambda t: t.submit_time)
+                for subtask in task.subtasks
+            ]
+
+    def wait_for_task(self, task_id: str, timeout: float) -> TaskStatus:
+        """Block until the task is final (SUCCEEDED, FAILED, CANCELED); TimeoutError if it is not."""
+        with self._changed:
+            done = self._changed.wait_for(lambda: self._tasks[task_id].status.is_final, timeout=timeout)
+            status = self._tasks[task_id].status
+        if not done:
+            raise TimeoutError(f"DashScope task {task_id} still {status.value} after {timeout} s")
+        return status
+
+    def wait_pushes_idle(self, timeout: float) -> bool:
+        """Block until every push (and its retries) has ended."""
+        return self._pushes.wait_idle(timeout)
 
     # -- auth ------------------------------------------------------------------------------------
 
@@ -490,26 +601,23 @@ class DashScopeBackend:
             raise DashScopeError(401, "InvalidApiKey", "Invalid API-key provided.")
         return key
 
+    def _same_account(self, api_key: str, task: TranscriptionTask) -> bool:
+        return self._accounts.get(api_key) == self._accounts.get(task.api_key)
+
     # -- file transcription ----------------------------------------------------------------------
 
     def submit(self, api_key: str, body: Any) -> TranscriptionTask:
+        """Create a task (a copy comes back; ``lost_answer`` says whether its answer is to be lost)."""
         self.count("submit_calls")
         try:
             task = self._create_task(api_key, body)
         except DashScopeError:
             self.count("submit_rejected")
             raise
-        delay = self._faults.processing_delay_s
-        if delay > 0:
-            # Real tasks sit in PENDING for a while; a timer keeps them there without using a worker.
-            timer = threading.Timer(delay, self._enqueue, (task,))
-            timer.daemon = True
-            with self._lock:
-                self._timers.add(timer)
-            timer.start()
-        else:
-            self._enqueue(task)
-        return task
+        # Real tasks sit in PENDING for a while; a timer on the clock keeps them there, no worker used.
+        self._timers.call_at(task.submit_time + self._faults.processing_delay_s, lambda: self._enqueue(task))
+        with self._lock:
+            return _snapshot(task)
 
     def _create_task(self, api_key: str, body: Any) -> TranscriptionTask:
         if self._roll(self._faults.submit_error_rate):
@@ -536,46 +644,96 @@ class DashScopeBackend:
                 "InvalidParameter",
                 f"Too many files: {len(request.input.file_urls)} > {self.max_files_per_task} per task.",
             )
-        task = TranscriptionTask(
-            task_id=str(uuid.uuid4()),
-            request_id=str(uuid.uuid4()),
-            model=request.model,
-            api_key=api_key,
-            parameters=request.parameters,
-            subtasks=[Subtask(file_url=url) for url in request.input.file_urls],
-            submit_time=time.time(),
-        )
         with self._lock:
-            self._purge_expired()
+            task = TranscriptionTask(
+                task_id=str(uuid.uuid4()),
+                request_id=str(uuid.uuid4()),
+                model=request.model,
+                api_key=api_key,
+                parameters=request.parameters,
+                subtasks=[Subtask(file_url=url) for url in request.input.file_urls],
+                submit_time=self._clock.now(),
+                lost_answer=roll_lost_answer(self._dice, self._faults),
+            )
+            self._expire_finished()
             self._tasks[task.task_id] = task
             self._counters.tasks_created += 1
+            self._counters.responses_lost += task.lost_answer is not None
+            self._changed.notify_all()
         return task
 
     def _enqueue(self, task: TranscriptionTask) -> None:
         with self._lock:
-            self._timers = {t for t in self._timers if t.is_alive()}
-            if self._closed or task.status is not TaskStatus.PENDING:
+            if self._stopping.is_set() or task.status is not TaskStatus.PENDING:
                 return
-        self._pool.submit(self._run_task, task)
+        try:
+            self._pool.submit(self._run_task, task)
+        except RuntimeError:  # pool shut down: the emulator is stopping
+            return
 
     def query(self, api_key: str, task_id: str) -> TranscriptionTask | None:
-        """A consistent copy of the task (results left out), or None if unknown or expired."""
+        """A consistent copy of the task (results left out), or None if unknown, expired or not ours."""
+        self._admit_query(api_key)
         self.count("query_calls")
-        if not self._limiter.allow(api_key):
-            self.count("query_throttled")
-            raise DashScopeError.throttled()
         with self._lock:
             task = self._live_task(task_id)
-            if task is None:
+            if task is None or not self._same_account(api_key, task):
                 return None
             task.counters.query_calls += 1
             return _snapshot(task)
+
+    def list_tasks(self, api_key: str, query: TaskListQuery) -> tuple[list[TranscriptionTask], int]:
+        """One page of the caller's account's live tasks, newest first, and how many match in all."""
+        self._admit_query(api_key)
+        self.count("list_calls")
+        start, end = query.window()
+        with self._lock:
+            self._expire_finished()
+            matching = [
+                _snapshot(task)
+                for task in self._tasks.values()
+                if not task.expired
+                and self._same_account(api_key, task)
+                and (query.status is None or task.status is query.status)
+                and (query.model_name is None or task.model == query.model_name)
+                and (query.api_key_id is None or self._key_ids.get(task.api_key) == query.api_key_id)
+                and (query.region is None or query.region == self._push.region)
+                and (start is None or task.submit_time >= start)
+                and (end is None or task.submit_time <= end)
+            ]
+        matching.sort(key=lambda task: task.submit_time, reverse=True)
+        first = (query.page_no - 1) * query.page_size
+        return matching[first : first + query.page_size], len(matching)
+
+    def _admit_query(self, api_key: str) -> None:
+        """``GET /tasks…`` share one per-key rate limit, as the service's 20 QPS for /tasks."""
+        if not self._limiter.allow(api_key):
+            self.count("query_throttled")
+            raise DashScopeError.throttled()
+
+    def list_entry(self, task: TranscriptionTask) -> dict[str, Any]:
+        """A task as ``GET /tasks`` lists it (times in epoch milliseconds, as the SDKs read them)."""
+        push = self._push
+        return {
+            "api_key_id": self._key_ids.get(task.api_key, "0"),
+            "caller_parent_id": push.account_id,
+            "caller_uid": push.account_id,
+            "end_time": _epoch_ms(task.end_time),
+            "gmt_create": _epoch_ms(task.submit_time),
+            "model_name": task.model,
+            "region": push.region,
+            "request_id": task.request_id,
+            "start_time": _epoch_ms(task.scheduled_time),
+            "status": task.status.value,
+            "task_id": task.task_id,
+            "user_api_unique_key": f"apikey:v1:audio:asr:transcription:{task.model}",
+        }
 
     def cancel(self, api_key: str, task_id: str) -> TranscriptionTask:
         self.count("cancel_calls")
         with self._lock:
             task = self._live_task(task_id)
-            if task is None:
+            if task is None or not self._same_account(api_key, task):
                 raise DashScopeError(404, "NotFound", f"Task {task_id} does not exist or has expired.")
             if task.status is not TaskStatus.PENDING:
                 raise DashScopeError(
@@ -585,10 +743,9 @@ class DashScopeBackend:
                 )
             for subtask in task.subtasks:
                 subtask.status = TaskStatus.CANCELED
+                subtask.finished_at = self._clock.now()
             self._finish(task, TaskStatus.CANCELED)
-            copy = _snapshot(task)
-        self._schedule_push(task)
-        return copy
+            return _snapshot(task)
 
     def result_document(self, task_id: str, index: int) -> dict[str, Any] | None:
         with self._lock:
@@ -604,24 +761,27 @@ class DashScopeBackend:
         return f"/results/{task_id}/{index}.json"
 
     def _live_task(self, task_id: str) -> TranscriptionTask | None:
+        self._expire_finished()
         task = self._tasks.get(task_id)
-        if task is not None and self._is_expired(task):
-            del self._tasks[task_id]
-            return None
-        return task
+        return None if task is None or task.expired else task
 
-    def _is_expired(self, task: TranscriptionTask) -> bool:
-        return task.ended_monotonic is not None and self._clock() - task.ended_monotonic >= self.retention_s
-
-    def _purge_expired(self) -> None:
-        for task_id in [tid for tid, task in self._tasks.items() if self._is_expired(task)]:
-            del self._tasks[task_id]
+    def _expire_finished(self) -> None:
+        """Tasks past their retention are expired: listed as such, their results gone; lock held."""
+        self._counters.tasks_expired += Retention(self.retention_s).sweep(
+            self._tasks.values(),
+            now=self._clock.now(),
+            plan=self._faults,
+            finished_at=lambda task: task.end_time,
+            drop_result=_drop_results,
+        )
 
     def _finish(self, task: TranscriptionTask, status: TaskStatus) -> None:
+        """Make the task final and push its event; lock held."""
         task.status = status
-        task.end_time = time.time()
-        task.ended_monotonic = self._clock()
+        task.end_time = self._clock.now()
         self._counters.tasks_finished += 1
+        self._changed.notify_all()
+        self._schedule_push(task)
 
     # -- the worker --------------------------------------------------------------------------------
 
@@ -630,7 +790,8 @@ class DashScopeBackend:
             if task.status is not TaskStatus.PENDING:
                 return
             task.status = TaskStatus.RUNNING
-            task.scheduled_time = time.time()
+            task.scheduled_time = self._clock.now()
+            self._changed.notify_all()
         engine = self.engine_for_run()
         fail_job = self._roll(self._faults.job_failure_rate)
         for index, subtask in enumerate(task.subtasks):
@@ -648,13 +809,13 @@ class DashScopeBackend:
                 task.code = first.code if first else "InternalError"
                 task.message = first.message if first else _INTERNAL_ERROR_MESSAGE
             self._finish(task, status)
-        self._schedule_push(task)
 
     def _fail_subtask(self, subtask: Subtask, code: str, message: str) -> None:
         with self._lock:
             subtask.status = TaskStatus.FAILED
             subtask.code = code
             subtask.message = message
+            subtask.finished_at = self._clock.now()
 
     def _run_subtask(
         self, task: TranscriptionTask, index: int, subtask: Subtask, engine: SpeechEngine, fail_job: bool
@@ -676,9 +837,11 @@ class DashScopeBackend:
         properties = probe_audio(audio)
         transcripts: list[dict[str, Any]] = []
         duration_ms = properties.duration_ms or 0
+        if properties.duration_ms is not None:
+            subtask.progress.total_ms = properties.duration_ms
         language = _single_hint(task.parameters.language_hints)
         channels = task.parameters.channel_id or [0]
-        for channel in channels:
+        for pass_index, channel in enumerate(channels):
             try:
                 recognition = engine.recognize(
                     audio,
@@ -686,12 +849,14 @@ class DashScopeBackend:
                     # A single channel 0 is the usual mono request: let the engine downmix.
                     channel=None if channels == [0] else channel,
                     word_timestamps=True,
+                    on_progress=subtask.progress.reporter(pass_index, len(channels)),
                 )
             except UnreadableAudio:
                 self._fail_subtask(subtask, "FILE_PARSE_FAILED", "The audio file cannot be parsed.")
                 return
             duration_ms = max(duration_ms, recognition.duration_ms)
             transcripts.append(_transcript_json(channel, recognition, task.parameters.diarization_enabled))
+        subtask.progress.complete(duration_ms)
         if not any(t["sentences"] for t in transcripts):
             self._fail_subtask(
                 subtask, "SUCCESS_WITH_NO_VALID_FRAGMENT", "No valid speech fragment was found in the audio."
@@ -711,6 +876,7 @@ class DashScopeBackend:
             subtask.result = document
             subtask.audio_duration_ms = duration_ms
             subtask.status = TaskStatus.SUCCEEDED
+            subtask.finished_at = self._clock.now()
 
     def _download(self, url: str) -> bytes:
         scheme = urllib.parse.urlsplit(url).scheme.lower()
@@ -727,7 +893,7 @@ class DashScopeBackend:
 
     def build_event(self, task: TranscriptionTask) -> dict[str, Any]:
         """The full CloudEvent an EventBridge HTTP target receives for a finished task."""
-        now = time.time()
+        now = self._clock.now()
         push = self._push
         return {
             "specversion": "1.0",
@@ -735,12 +901,12 @@ class DashScopeBackend:
             "source": "acs.dashscope",
             "type": "dashscope:System:AsyncTaskFinish",
             "subject": f"acs.dashscope:{push.region}:{push.account_id}:{task.task_id}",
-            "time": _iso_utc(task.end_time or now),
+            "time": iso_utc(task.end_time or now),
             "aliyunregionid": push.region,
             "aliyuneventbusname": "default",
             "aliyunaccountid": push.account_id,
             "aliyunoriginalaccountid": push.account_id,
-            "aliyunpublishtime": _iso_utc(now),
+            "aliyunpublishtime": iso_utc(now),
             "aliyunpublishaddr": "127.0.0.1",
             "datacontenttype": "application/json;charset=utf-8",
             "data": {
@@ -757,58 +923,62 @@ class DashScopeBackend:
         }
 
     def _schedule_push(self, task: TranscriptionTask) -> None:
+        """Roll the delivery faults for a finished task and hand its push over; lock held."""
         push = self._push
-        if push.target_url is None or self._closed:
+        if push.target_url is None or self._stopping.is_set():
             return
-        if self._roll(self._faults.drop_callback_rate):
-            self.count("pushes_dropped")
+        assert task.end_time is not None
+        faults = DeliveryFaults.roll(self._dice, self._faults)
+        not_before = task.end_time + self._faults.callback_delay_s
+        if faults.forged:
+            self._counters.pushes_forged += 1
+            self._send_push(push, self._forged_event(task), not_before, None)
+        if faults.dropped:
+            self._counters.pushes_dropped += 1
             return
-        copies = 1
-        if self._roll(self._faults.duplicate_callback_rate):
-            copies = 2
-            self.count("pushes_duplicated")
-        event = self.build_event(task)
-        for _ in range(copies):
-            try:
-                self._push_pool.submit(self._deliver, task, event, push)
-            except RuntimeError:  # pool shut down while stopping
-                return
+        if faults.copies > 1:
+            self._counters.pushes_duplicated += 1
+        event = self.build_event(task)  # a duplicate is a redelivery: the same event id
+        for _ in range(faults.copies):
+            self._send_push(push, event, not_before, task)
 
-    def _deliver(self, task: TranscriptionTask, event: dict[str, Any], push: PushSettings) -> None:
-        delay = self._faults.callback_delay_s
-        if delay > 0:
-            time.sleep(delay)
+    def _forged_event(self, task: TranscriptionTask) -> dict[str, Any]:
+        """An event for a task the receiver's key cannot see: another account's, or never submitted."""
+        foreign = [
+            t for t in self._tasks.values() if not t.expired and not self._same_account(task.api_key, t)
+        ]
+        final = [t for t in foreign if t.status.is_final]
+        if final or foreign:
+            return self.build_event(self._dice.choose(final or foreign))
+        phantom = replace(_snapshot(task), task_id=str(uuid.uuid4()), request_id=str(uuid.uuid4()))
+        return self.build_event(phantom)
+
+    def _send_push(
+        self, push: PushSettings, event: dict[str, Any], not_before: float, task: TranscriptionTask | None
+    ) -> None:
         assert push.target_url is not None
-        body = json.dumps(event, ensure_ascii=False).encode("utf-8")
-        for attempt in range(push.retries):
-            if self._closed:
+
+        def count(outcome: DeliveryEvent) -> None:
+            if task is None:  # a forged push counts only as forged
                 return
-            headers = {
-                "Content-Type": "application/json;charset=utf-8",
-                **push.headers,
-                "x-eventbridge-signature-timestamp": str(int(time.time() * 1000)),
-            }
-            request = urllib.request.Request(push.target_url, data=body, headers=headers, method="POST")  # noqa: S310
             with self._lock:
-                self._counters.push_attempts += 1
-                task.counters.push_attempts += 1
-            try:
-                with urllib.request.urlopen(request, timeout=push.timeout_s) as response:  # noqa: S310
-                    ok = 200 <= response.status < 300
-            except urllib.error.HTTPError as error:
-                ok = False
-                logger.info("push for %s answered %s", task.task_id, error.code)
-            except OSError as error:
-                ok = False
-                logger.info("push for %s failed: %s", task.task_id, error)
-            if ok:
-                with self._lock:
+                if outcome is DeliveryEvent.ATTEMPT:
+                    self._counters.push_attempts += 1
+                    task.counters.push_attempts += 1
+                elif outcome is DeliveryEvent.SENT:
                     self._counters.pushes_sent += 1
                     task.counters.pushes_sent += 1
-                return
-            if attempt + 1 < push.retries:
-                time.sleep(push.retry_backoff_s * 2**attempt)
-        self.count("pushes_failed")
+                else:
+                    self._counters.pushes_failed += 1
+                self._changed.notify_all()
+
+        def headers() -> dict[str, str]:
+            # The receiver checks this against its own clock, so it stays on real time.
+            stamp = str(int(time.time() * 1000))
+            return {"Content-Type": JSON_UTF8, **push.headers, "x-eventbridge-signature-timestamp": stamp}
+
+        body = json.dumps(event, ensure_ascii=False).encode("utf-8")
+        self._pushes.send(push.target_url, body, not_before=not_before, headers=headers, on_event=count)
 
     # -- realtime --------------------------------------------------------------------------------
 
@@ -850,18 +1020,20 @@ class DashScopeBackend:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            timers = list(self._timers)
-            self._timers.clear()
-        for timer in timers:
-            timer.cancel()
+        self._stopping.set()
+        self._clock.notify()
+        self._timers.cancel_all()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._push_pool.shutdown(wait=False, cancel_futures=True)
+        self._pushes.close()
 
 
 class _FileTooLarge(Exception):
     pass
+
+
+def _drop_results(task: TranscriptionTask) -> None:
+    for subtask in task.subtasks:
+        subtask.result = None
 
 
 def _snapshot(task: TranscriptionTask) -> TranscriptionTask:

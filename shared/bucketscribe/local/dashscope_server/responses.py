@@ -1,8 +1,9 @@
 """The wire layer of the DashScope emulator: aiohttp routes that speak DashScope's JSON.
 
-HTTP: file transcription submit, task query and cancel, the ``transcription_url`` result
-files, and an admin route for fault knobs. WebSocket: the duplex inference endpoint used
-by ``TranslationRecognizerRealtime`` (gummy) and ``Recognition`` (realtime Paraformer).
+HTTP: file transcription submit, task query, list and cancel, the ``transcription_url`` result
+files, and the emulator kit's admin routes (faults, counters, jobs, clock). WebSocket: the duplex
+inference endpoint used by ``TranslationRecognizerRealtime`` (gummy) and ``Recognition`` (realtime
+Paraformer).
 All state lives in ``models.DashScopeBackend``.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,13 +26,15 @@ from bucketscribe.local.dashscope_server.models import (
     RealtimeStream,
     StreamSentence,
     StreamWord,
+    TaskListQuery,
     TaskStatus,
     TranscriptionTask,
     audio_seconds,
     beijing_time,
     describe_validation_error,
 )
-from bucketscribe.local.faults import FaultPlan
+from bucketscribe.local.emulator_kit.admin import add_admin_routes
+from bucketscribe.local.emulator_kit.lost_answers import LostAnswer
 from bucketscribe.local.speech import UnreadableAudio
 
 logger = logging.getLogger(__name__)
@@ -48,12 +51,11 @@ def build_app(backend: DashScopeBackend) -> web.Application:
     app = web.Application(middlewares=[_dashscope_errors], client_max_size=16 * 1024**2)
     app[BACKEND_KEY] = backend
     app.router.add_post(f"{API}/services/audio/asr/transcription", submit_transcription)
+    app.router.add_get(f"{API}/tasks", list_tasks)
     app.router.add_get(f"{API}/tasks/{{task_id}}", query_task)
     app.router.add_post(f"{API}/tasks/{{task_id}}/cancel", cancel_task)
     app.router.add_get("/results/{task_id}/{index:\\d+}.json", get_result)
-    app.router.add_get("/_emulator/faults", get_faults)
-    app.router.add_put("/_emulator/faults", put_faults)
-    app.router.add_get("/_emulator/counters", get_counters)
+    add_admin_routes(app, backend)
     for path in WS_PATHS:
         app.router.add_get(path, inference_socket)
     return app
@@ -100,8 +102,37 @@ async def submit_transcription(request: web.Request) -> web.Response:
     except ValueError as error:
         raise DashScopeError(400, "InvalidParameter", "The request body is not valid JSON.") from error
     task = backend.submit(api_key, body)
+    if task.lost_answer is LostAnswer.HOLD:
+        # The task exists; the answer waits past any client's timeout, then the gateway gives up.
+        deadline = task.submit_time + backend.faults.lost_response_hold_s
+        await backend.clock.hold_until(deadline, backend.stopping)
+        raise DashScopeError(504, "RequestTimeOut", "Request timed out, please try again later.")
+    if task.lost_answer is LostAnswer.ERROR:
+        raise DashScopeError.for_status(500)
     return web.json_response(
         {"request_id": task.request_id, "output": {"task_id": task.task_id, "task_status": "PENDING"}}
+    )
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    """``GET /tasks``: the caller's account's tasks, newest first, paged (``BaseAsyncApi.list``)."""
+    backend = _backend(request)
+    api_key = backend.authenticate(request.headers.get("Authorization"))
+    try:
+        query = TaskListQuery.model_validate(dict(request.query))
+    except ValidationError as error:
+        raise DashScopeError(400, "InvalidParameter", describe_validation_error(error)) from error
+    page, total = backend.list_tasks(api_key, query)
+    # No "output" wrapper: the SDKs take the whole body (data, total, …) when "data" is there.
+    return web.json_response(
+        {
+            "request_id": _new_request_id(),
+            "data": [backend.list_entry(task) for task in page],
+            "total": total,
+            "total_page": math.ceil(total / query.page_size),
+            "page_no": query.page_no,
+            "page_size": query.page_size,
+        }
     )
 
 
@@ -165,30 +196,6 @@ async def get_result(request: web.Request) -> web.Response:
         body = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>"
         return web.Response(status=404, text=body, content_type="application/xml")
     return web.json_response(document, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
-
-
-# ---------------------------------------------------------------------------------------------
-# Admin (not part of DashScope)
-# ---------------------------------------------------------------------------------------------
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    return web.json_response(_backend(request).faults.model_dump())
-
-
-async def put_faults(request: web.Request) -> web.Response:
-    try:
-        plan = FaultPlan.model_validate(await request.json())
-    except ValidationError as error:
-        raise DashScopeError(400, "InvalidParameter", describe_validation_error(error)) from error
-    except ValueError as error:
-        raise DashScopeError(400, "InvalidParameter", "The request body is not valid JSON.") from error
-    _backend(request).set_faults(plan)
-    return web.json_response(plan.model_dump())
-
-
-async def get_counters(request: web.Request) -> web.Response:
-    return web.json_response(vars(_backend(request).counters))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,30 +287,22 @@ class _InferenceConnection:
         self.backend = backend
         self.stream: RealtimeStream | None = None
         self.finished_task_ids: set[str] = set()
-        self.last_audio = time.monotonic()
+        # Idle limits count on the backend's clock: from the last audio while a task runs, from
+        # the last message otherwise.
+        self.last_audio = self.last_message = backend.clock.now()
+        self.finishing = False
+        self._ended = False
         self._send_lock = asyncio.Lock()
         self._pass_lock = asyncio.Lock()
         self._interim: asyncio.Task[bool] | None = None
         self._failed = False
 
     async def serve(self) -> None:
+        watchdog = asyncio.create_task(self._close_when_idle())
         try:
             while not self.socket.closed and not self._failed:
-                if self.stream is not None:
-                    timeout = self.backend.idle_timeout_s - (time.monotonic() - self.last_audio)
-                else:
-                    timeout = self.backend.connection_idle_s
-                try:
-                    message = await self.socket.receive(timeout=max(timeout, 0.001))
-                except TimeoutError:
-                    if self.stream is not None:
-                        seconds = f"{self.backend.idle_timeout_s:g}"
-                        await self.fail(
-                            self.stream.task_id, "CLIENT_ERROR", f"request timeout after {seconds} seconds."
-                        )
-                    else:
-                        await self.socket.close()
-                    return
+                message = await self.socket.receive()
+                self.last_message = self.backend.clock.now()
                 if message.type == WSMsgType.TEXT:
                     await self.on_text(message.data)
                 elif message.type == WSMsgType.BINARY:
@@ -311,8 +310,42 @@ class _InferenceConnection:
                 else:  # CLOSE, CLOSING, CLOSED, ERROR
                     return
         finally:
+            self._ended = True
+            await watchdog
             if self._interim is not None and not self._interim.done():
                 self._interim.cancel()
+
+    def _idle_deadline(self) -> float:
+        if self.finishing:
+            return math.inf
+        if self.stream is not None:
+            return self.last_audio + self.backend.idle_timeout_s
+        return self.last_message + self.backend.connection_idle_s
+
+    async def _close_when_idle(self) -> None:
+        """Fail the running task (or close an idle connection) once nothing arrived for too long.
+
+        The deadline moves with every message, so it is looked at afresh on each turn; a stopping
+        emulator closes the socket too, so that the server can shut down.
+        """
+        clock = self.backend.clock
+        while not self._ended:
+            if self.backend.stopping.is_set():
+                await self.socket.close()
+                return
+            deadline = self._idle_deadline()
+            if clock.now() >= deadline:
+                break
+            real = clock.real_wait_s(deadline)
+            await asyncio.sleep(clock.ASYNC_POLL_S if real is None else min(real, clock.ASYNC_POLL_S))
+        else:
+            return
+        if self.stream is not None:
+            seconds = f"{self.backend.idle_timeout_s:g}"
+            message = f"request timeout after {seconds} seconds."
+            await self.fail(self.stream.task_id, "CLIENT_ERROR", message)
+        else:
+            await self.socket.close()
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -368,7 +401,7 @@ class _InferenceConnection:
         except DashScopeError as error:
             await self.fail(task_id, error.code, error.message)
             return
-        self.last_audio = time.monotonic()
+        self.last_audio = self.backend.clock.now()
         self.backend.count("ws_tasks_started")
         await self.send(_event(task_id, "task-started"))
 
@@ -378,7 +411,8 @@ class _InferenceConnection:
             await self.fail("", "InvalidParameter", "Audio arrived before run-task.")
             return
         stream.append(chunk)
-        self.last_audio = time.monotonic()
+        self.last_audio = self.backend.clock.now()
+        self.backend.count("ws_audio_frames")
         if stream.interim_due() and (self._interim is None or self._interim.done()):
             self._interim = asyncio.create_task(self.recognition_pass(stream, final=False))
 
@@ -387,10 +421,15 @@ class _InferenceConnection:
         if stream is None or task_id != stream.task_id:
             await self.fail(task_id, "InvalidParameter", "finish-task for a task that is not running.")
             return
-        if self._interim is not None:
-            await self._interim
-        if not await self.recognition_pass(stream, final=True):
-            return
+        self.finishing = True  # from here on the client waits for us: no idle limit applies
+        try:
+            if self._interim is not None:
+                await self._interim
+            if not await self.recognition_pass(stream, final=True):
+                return
+        finally:
+            self.finishing = False
+            self.last_message = self.backend.clock.now()
         self.finished_task_ids.add(task_id)
         self.stream = None
         self.backend.count("ws_tasks_finished")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from bucketscribe.local.emulator_kit.clock import Clock
 from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.http_thread import BackgroundHttpServer
 from bucketscribe.local.sis_server.models import (
     DEFAULT_RETENTION_S,
+    Acceptance,
     JobStats,
     JobStatus,
     SisBackend,
@@ -26,6 +28,7 @@ from bucketscribe.local.speech import SpeechEngine
 
 __all__ = [
     "DEFAULT_RETENTION_S",
+    "Acceptance",
     "JobStats",
     "JobStatus",
     "SisBackend",
@@ -57,6 +60,7 @@ class SisEmulator:
         workers: int = 2,
         max_concurrent_jobs: int = 100,
         retention_s: float = DEFAULT_RETENTION_S,
+        clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         **backend_options: Any,
@@ -73,6 +77,7 @@ class SisEmulator:
             workers=workers,
             max_concurrent_jobs=max_concurrent_jobs,
             retention_s=retention_s,
+            clock=clock,
             **backend_options,
         )
         self._server = BackgroundHttpServer(create_sis_app(self.backend), host=host, port=port)
@@ -83,16 +88,21 @@ class SisEmulator:
         """``http://127.0.0.1:PORT``: give it to ``ClientBuilder.with_endpoint``."""
         return self._server.url
 
+    @property
+    def clock(self) -> Clock:
+        """The time the emulator lives on; a ``ManualClock`` here lets a test ``advance`` it."""
+        return self.backend.clock
+
     def start(self) -> SisEmulator:
         self._server.start()
         self._started = True
         return self
 
     def stop(self) -> None:
+        self.backend.close()  # first: held answers see the stop and end, so the server can stop
         if self._started:
             self._server.stop()
             self._started = False
-        self.backend.close()
 
     def set_faults(self, plan: FaultPlan) -> None:
         self.backend.set_faults(plan)
