@@ -4,7 +4,7 @@ HTTP: file transcription submit, task query, list and cancel, the ``transcriptio
 files, and the emulator kit's admin routes (faults, counters, jobs, clock). WebSocket: the duplex
 inference endpoint used by ``TranslationRecognizerRealtime`` (gummy) and ``Recognition`` (realtime
 Paraformer).
-All state lives in ``models.DashScopeBackend``.
+All state lives in ``tasks.DashScopeBackend`` and ``streams.RealtimeStream``.
 """
 
 from __future__ import annotations
@@ -20,19 +20,16 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
-from bucketscribe.local.dashscope_server.models import (
-    DashScopeBackend,
-    DashScopeError,
+from bucketscribe.local.dashscope_server.errors import DashScopeError, describe_validation_error
+from bucketscribe.local.dashscope_server.requests import TaskListQuery
+from bucketscribe.local.dashscope_server.streams import (
     RealtimeStream,
     StreamSentence,
     StreamWord,
-    TaskListQuery,
-    TaskStatus,
-    TranscriptionTask,
-    audio_seconds,
-    beijing_time,
-    describe_validation_error,
+    open_stream,
 )
+from bucketscribe.local.dashscope_server.tasks import DashScopeBackend, TranscriptionTask
+from bucketscribe.local.dashscope_server.wire_formats import TaskStatus, audio_seconds, beijing_time
 from bucketscribe.local.emulator_kit.admin import add_admin_routes
 from bucketscribe.local.emulator_kit.lost_answers import LostAnswer
 from bucketscribe.local.speech import UnreadableAudio
@@ -397,7 +394,12 @@ class _InferenceConnection:
             )
             return
         try:
-            self.stream = self.backend.open_stream(task_id, payload)
+            self.stream = open_stream(
+                task_id,
+                payload,
+                engine=self.backend.engine_for_run(),
+                interim_interval_s=self.backend.interim_interval_s,
+            )
         except DashScopeError as error:
             await self.fail(task_id, error.code, error.message)
             return

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bucketscribe.local.emulator_kit.clock import Clock, Timers
-from bucketscribe.local.faults import FaultDice, FaultPlan
+from bucketscribe.local.faults import FaultDice
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class DeliveryFaults:
     forged: bool
 
     @classmethod
-    def roll(cls, dice: FaultDice, plan: FaultPlan) -> DeliveryFaults:
+    def roll(cls, dice: FaultDice) -> DeliveryFaults:
+        plan = dice.plan
         forged = dice.roll(plan.callback_for_unknown_job)
         if dice.roll(plan.drop_callback_rate):
             return cls(dropped=True, copies=0, forged=forged)
@@ -60,6 +61,10 @@ class _Delivery:
     headers: Callable[[], Mapping[str, str]]
     on_event: Callable[[DeliveryEvent], None]
     attempt: int = 0
+
+
+def _ignore(_: DeliveryEvent) -> None:
+    return None
 
 
 class Deliverer:
@@ -91,6 +96,31 @@ class Deliverer:
                 return
             self._in_flight += 1
         self._schedule(_Delivery(url, body, headers, on_event), not_before)
+
+    def notify(
+        self,
+        url: str,
+        *,
+        dice: FaultDice,
+        finished_at: float,
+        body: bytes,
+        forged_body: Callable[[], bytes],
+        headers: Callable[[], Mapping[str, str]],
+        on_event: Callable[[DeliveryEvent], None],
+    ) -> DeliveryFaults:
+        """Announce a finished job under the plan's delivery faults; returns what the dice decided.
+
+        A forged twin (``callback_for_unknown_job``) goes out whatever happens to the real one and
+        reports no events; a dropped notification sends nothing; a duplicate sends the same body
+        twice. Everything waits ``callback_delay_s`` after ``finished_at``.
+        """
+        faults = DeliveryFaults.roll(dice)
+        not_before = finished_at + dice.plan.callback_delay_s
+        if faults.forged:
+            self.send(url, forged_body(), not_before=not_before, headers=headers, on_event=_ignore)
+        for _ in range(faults.copies):
+            self.send(url, body, not_before=not_before, headers=headers, on_event=on_event)
+        return faults
 
     def in_flight(self) -> int:
         with self._idle:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from bucketscribe.local.faults import FaultDice, FaultPlan
+from bucketscribe.local.faults import FaultDice
 
 
 class LostAnswer(StrEnum):
@@ -18,8 +18,9 @@ class LostAnswer(StrEnum):
     HOLD = "hold"
 
 
-def roll_lost_answer(dice: FaultDice, plan: FaultPlan) -> LostAnswer | None:
+def roll_lost_answer(dice: FaultDice) -> LostAnswer | None:
     """None: answer normally. Otherwise how this created job's answer gets lost."""
+    plan = dice.plan
     if not dice.roll(plan.lost_response_rate):
         return None
     if plan.lost_response_mode == "mixed":

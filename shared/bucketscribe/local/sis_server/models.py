@@ -8,28 +8,26 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
-import threading
 import time
 import unicodedata
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bucketscribe.local.emulator_kit.clock import Clock, RealClock, Timers
-from bucketscribe.local.emulator_kit.delivery import Deliverer, DeliveryEvent, DeliveryFaults, DeliveryPolicy
+from bucketscribe.local.emulator_kit.audio import wav_file
+from bucketscribe.local.emulator_kit.backend import EmulatorBackend
+from bucketscribe.local.emulator_kit.clock import Clock
+from bucketscribe.local.emulator_kit.delivery import Deliverer, DeliveryEvent, DeliveryPolicy
+from bucketscribe.local.emulator_kit.fetch import MediaTooLarge, MediaUnreachable, fetch_media
 from bucketscribe.local.emulator_kit.jobs import AudioProgress, EmulatedJob, EmulatedJobState, iso_utc
 from bucketscribe.local.emulator_kit.lost_answers import LostAnswer, roll_lost_answer
 from bucketscribe.local.emulator_kit.retention import Retention
-from bucketscribe.local.faults import FaultDice, FaultPlan
+from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.speech import (
     FixedSpeechEngine,
     Recognition,
@@ -39,8 +37,6 @@ from bucketscribe.local.speech import (
 )
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 DEFAULT_RETENTION_S = 72 * 3600
 MAX_AUDIO_BYTES = 300 * 1024 * 1024
@@ -311,16 +307,10 @@ def _wrap_raw_audio(raw: bytes, audio_format: str) -> bytes:
     if spec is None:
         return raw
     format_tag, rate, bits = spec
-    block_align = bits // 8
-    header = b"RIFF" + struct.pack("<I", 36 + len(raw)) + b"WAVE"
-    header += b"fmt " + struct.pack(
-        "<IHHIIHH", 16, format_tag, 1, rate, rate * block_align, block_align, bits
-    )
-    header += b"data" + struct.pack("<I", len(raw))
-    return header + raw
+    return wav_file(raw, sample_rate=rate, bits=bits, format_tag=format_tag)
 
 
-class SisBackend:
+class SisBackend(EmulatorBackend[SisCounters]):
     """The jobs of one emulated SIS project, and the workers that run them.
 
     ``workers`` bounds how many recognitions run at once; ``max_concurrent_jobs`` bounds how many
@@ -360,17 +350,11 @@ class SisBackend:
         self.language = language
         self.properties = properties
         self.fetch_timeout_s = fetch_timeout_s
-        self._clock = clock or RealClock()
+        super().__init__(counters=SisCounters(), faults=faults, clock=clock)
         self._credentials: dict[str, str] = {ak: sk}
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._running = 0  # accepted jobs not yet finished
         self._jobs: dict[str, _Job] = {}
-        self._counters = SisCounters()
-        self._dice = FaultDice(faults or FaultPlan())
         self._instant_engine = FixedSpeechEngine()
-        self._stopping = threading.Event()
-        self._timers = Timers(self._clock)
         self._job_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sis-job")
         # Callbacks get their own threads so a slow or delayed receiver never holds a worker.
         self._callbacks = Deliverer(
@@ -385,7 +369,7 @@ class SisBackend:
             name="sis-callback",
         )
 
-    # ----- credentials, faults, clock ---------------------------------------------------------
+    # ----- credentials ------------------------------------------------------------------------
 
     def secret_for(self, ak: str) -> str | None:
         return self._credentials.get(ak)
@@ -393,41 +377,14 @@ class SisBackend:
     def add_credentials(self, ak: str, sk: str) -> None:
         self._credentials[ak] = sk
 
-    @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    @property
-    def stopping(self) -> threading.Event:
-        return self._stopping
-
-    @property
-    def faults(self) -> FaultPlan:
-        return self._dice.plan
-
-    def set_faults(self, plan: FaultPlan) -> None:
-        """Swap the fault plan at run time; jobs already running keep rolling the new dice."""
-        with self._lock:
-            self._dice = FaultDice(plan)
-
-    def _roll(self, rate_name: str) -> bool:
-        with self._lock:
-            return self._dice.roll(getattr(self._dice.plan, rate_name))
-
-    def roll_choice(self, options: Sequence[T]) -> T:
-        """One of ``options``, picked by the fault plan's seeded dice."""
-        with self._lock:
-            return self._dice.choose(options)
-
     # ----- the two API calls ------------------------------------------------------------------
 
     def submit(self, payload: object) -> Acceptance:
         """Accept a job (``{"job_id"}`` on the wire) or raise the ``SisError`` SIS would answer."""
-        with self._lock:
-            self._counters.submissions_received += 1
+        self.count("submissions_received")
         try:
             plan = self.faults
-            if self._roll("submit_error_rate"):
+            if self.roll(plan.submit_error_rate):
                 raise _injected_submit_error(plan.submit_error_status)
             submission = parse_submission(payload, properties=self.properties)
             with self._lock:
@@ -435,7 +392,7 @@ class SisBackend:
                 waiting = sum(1 for job in self._jobs.values() if job.status is JobStatus.WAITING)
                 if waiting >= self.max_concurrent_jobs:
                     raise SisError(429, "SIS.0312", "the number of concurrent jobs exceeds the limit")
-                lost_answer = roll_lost_answer(self._dice, self._dice.plan)
+                lost_answer = roll_lost_answer(self._dice)
                 job = _Job(
                     job_id=str(uuid.uuid4()),
                     submission=submission,
@@ -448,9 +405,7 @@ class SisBackend:
                 self._running += 1
                 self._changed.notify_all()
         except SisError:
-            with self._lock:
-                self._counters.submissions_rejected += 1
-                self._changed.notify_all()
+            self.count("submissions_rejected")
             raise
         # Queued jobs wait on the clock, not on a worker: a delayed job never holds one.
         self._timers.call_at(job.created_at + plan.processing_delay_s, lambda: self._start(job.job_id))
@@ -470,9 +425,6 @@ class SisBackend:
     def counters(self) -> SisCounters:
         with self._lock:
             return self._counters.model_copy()
-
-    def counter_values(self) -> dict[str, int]:
-        return self.counters().model_dump()
 
     def emulated_jobs(self) -> list[EmulatedJob]:
         """One row per job (SIS jobs have one file each), oldest first."""
@@ -521,11 +473,6 @@ class SisBackend:
             raise TimeoutError(f"SIS job {job_id} still WAITING after {timeout} s")
         return self.job_stats(job_id)
 
-    def wait_for_counters(self, condition: Callable[[SisCounters], bool], timeout: float) -> bool:
-        """Block until ``condition(counters)`` holds (tests: wait on what happened, not on time)."""
-        with self._changed:
-            return self._changed.wait_for(lambda: condition(self._counters), timeout=timeout)
-
     def wait_idle(self, timeout: float) -> bool:
         """Block until every accepted job has finished and every callback delivery has ended."""
         deadline = time.monotonic() + timeout
@@ -535,9 +482,7 @@ class SisBackend:
         return self._callbacks.wait_idle(max(deadline - time.monotonic(), 0.0))
 
     def close(self) -> None:
-        self._stopping.set()
-        self._clock.notify()
-        self._timers.cancel_all()
+        super().close()
         self._job_pool.shutdown(wait=False, cancel_futures=True)
         self._callbacks.close()
 
@@ -569,7 +514,7 @@ class SisBackend:
         submission = job.submission
         try:
             audio = self._fetch_audio(submission.data_url)
-            if self._roll("job_failure_rate"):
+            if self.roll(self.faults.job_failure_rate):
                 raise _JobFailure("SIS.0100", "internal error (injected by the emulator's fault plan)")
             recognition_segments, duration_ms = self._recognize(audio, submission.config, job.progress)
         except _JobFailure as failure:
@@ -585,13 +530,16 @@ class SisBackend:
     def _fetch_audio(self, data_url: str) -> bytes:
         # SIS downloads data_url itself; so do we, to prove the URL really is reachable.
         try:
-            with urllib.request.urlopen(data_url, timeout=self.fetch_timeout_s) as response:  # noqa: S310 (scheme checked in parse_submission)
-                audio = bytes(response.read(MAX_AUDIO_BYTES + 1))
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return fetch_media(
+                data_url,
+                max_bytes=MAX_AUDIO_BYTES,
+                timeout_s=self.fetch_timeout_s,
+                user_agent="sis-emulator/1",
+            )
+        except MediaUnreachable as exc:
             raise _JobFailure("SIS.0001", f"failed to download the audio from data_url: {exc}") from exc
-        if len(audio) > MAX_AUDIO_BYTES:
-            raise _JobFailure("SIS.0032", "the audio file is larger than 300 MB")
-        return audio
+        except MediaTooLarge as exc:
+            raise _JobFailure("SIS.0032", "the audio file is larger than 300 MB") from exc
 
     def _recognize(
         self, audio: bytes, config: TranscriberSettings, progress: AudioProgress
@@ -706,39 +654,11 @@ class SisBackend:
         return body
 
     def _schedule_callbacks(self, job: _Job) -> None:
-        """Roll the delivery faults for a finished job and hand its callbacks over; lock held."""
+        """Hand a finished job's callback over under the delivery faults; lock held."""
         callback_url = job.submission.config.callback_url
         assert callback_url is not None and job.finished_at is not None
-        plan = self._dice.plan
-        faults = DeliveryFaults.roll(self._dice, plan)
-        not_before = job.finished_at + plan.callback_delay_s
-        if faults.forged:
-            self._counters.callbacks_forged += 1
-            self._send_callback(callback_url, self._forged_callback(job), not_before, None)
-        if faults.dropped:
-            job.callbacks_dropped += 1
-            self._counters.callbacks_dropped += 1
-            return
-        body = {"job_id": job.job_id, **self._render(job)}
-        for _ in range(faults.copies):
-            self._send_callback(callback_url, body, not_before, job)
 
-    def _forged_callback(self, job: _Job) -> dict[str, Any]:
-        """Another job's status under its own job_id, as if SIS mixed callbacks up; lock held."""
-        others = [j for j in self._jobs.values() if j is not job and not j.expired]
-        finished = [j for j in others if j.status is not JobStatus.WAITING]
-        if finished or others:
-            other = self._dice.choose(finished or others)
-            return {"job_id": other.job_id, **self._render(other)}
-        # No other job exists: an id SIS never handed out, carrying this job's result.
-        return {**self._render(job), "job_id": str(uuid.uuid4())}
-
-    def _send_callback(
-        self, callback_url: str, payload: dict[str, Any], not_before: float, job: _Job | None
-    ) -> None:
         def count(event: DeliveryEvent) -> None:
-            if job is None:  # a forged callback counts only as forged
-                return
             with self._lock:
                 if event is DeliveryEvent.ATTEMPT:
                     job.callback_attempts += 1
@@ -751,13 +671,32 @@ class SisBackend:
                     self._counters.callbacks_failed += 1
                 self._changed.notify_all()
 
-        self._callbacks.send(
+        faults = self._callbacks.notify(
             callback_url,
-            json.dumps(payload, ensure_ascii=False).encode(),
-            not_before=not_before,
+            dice=self._dice,
+            finished_at=job.finished_at,
+            body=_json_body({"job_id": job.job_id, **self._render(job)}),
+            forged_body=lambda: _json_body(self._forged_callback(job)),
             headers=lambda: {"Content-Type": "application/json"},
             on_event=count,
         )
+        job.callbacks_dropped += faults.dropped
+        self._counters.callbacks_dropped += faults.dropped
+        self._counters.callbacks_forged += faults.forged
+
+    def _forged_callback(self, job: _Job) -> dict[str, Any]:
+        """Another job's status under its own job_id, as if SIS mixed callbacks up; lock held."""
+        others = [j for j in self._jobs.values() if j is not job and not j.expired]
+        finished = [j for j in others if j.status is not JobStatus.WAITING]
+        if finished or others:
+            other = self._dice.choose(finished or others)
+            return {"job_id": other.job_id, **self._render(other)}
+        # No other job exists: an id SIS never handed out, carrying this job's result.
+        return {**self._render(job), "job_id": str(uuid.uuid4())}
+
+
+def _json_body(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode()
 
 
 def _drop_segments(job: _Job) -> None:

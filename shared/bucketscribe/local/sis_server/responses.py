@@ -121,7 +121,7 @@ async def _lose_answer(backend: SisBackend, accepted: Acceptance) -> None:
         deadline = accepted.created_at + backend.faults.lost_response_hold_s
         await backend.clock.hold_until(deadline, backend.stopping)
         raise SisError(504, "APIGW.0201", "Backend timeout")  # the gateway gave up on SIS
-    if backend.roll_choice(("sis", "gateway")) == "sis":
+    if backend.choose(("sis", "gateway")) == "sis":
         raise SisError(500, "SIS.0100", "internal error")
     raise SisError(502, "APIGW.0202", "Backend unavailable")
 
