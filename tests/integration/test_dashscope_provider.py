@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr
@@ -130,3 +131,34 @@ def test_the_query_rate_stays_under_the_limit(emulator: DashScopeEmulator, media
         provider.fetch(receipt.task_id)
     assert emulator.backend.counters.query_throttled == 0
     assert time.monotonic() - started >= 1.0  # 45 queries at 20/s need more than a second
+
+
+def test_a_task_whose_answer_was_lost_is_found_by_searching_the_window(media: str) -> None:
+    clock = ManualClock()
+    faults = FaultPlan(lost_response_rate=1.0)  # the task is created, the answer is a 500
+    with DashScopeEmulator(
+        api_keys=[KEY], engine=FixedSpeechEngine("hi"), faults=faults, clock=clock
+    ) as emulator:
+        provider = provider_for(emulator)
+        lost_url, other_url = f"{media}/lost.wav?sig=1", f"{media}/other.wav?sig=2"
+        with pytest.raises(ProviderError) as caught:
+            provider.submit([SubmitItem(job_id="a", media_url=lost_url)], Profile(provider="dashscope"))
+        assert caught.value.maybe_done and caught.value.retryable
+        emulator.set_faults(FaultPlan())
+        clock.advance(120)
+        (other,) = provider.submit(
+            [SubmitItem(job_id="b", media_url=other_url)], Profile(provider="dashscope")
+        )
+        [lost_row, _] = emulator.backend.emulated_jobs()
+        started = datetime.fromtimestamp(clock.now() - 300, UTC)
+
+        emulator.backend.wait_for_task(lost_row.task_id, timeout=15.0)
+        emulator.backend.wait_for_task(other.task_id or "", timeout=15.0)
+        search = provider.search_tasks(started, clock.datetime(), {file_key(lost_url), file_key(other_url)})
+        assert search.found == {file_key(lost_url): lost_row.task_id, file_key(other_url): other.task_id}
+        assert search.undecided == 0
+        # A window that ends before the lost submission does not list it.
+        before = provider.search_tasks(
+            started, datetime.fromtimestamp(clock.now() - 200, UTC), {file_key(lost_url)}
+        )
+        assert before.found == {}
