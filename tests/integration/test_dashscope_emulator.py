@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -532,6 +532,15 @@ def test_push_drop_and_duplicate_knobs(monkeypatch: pytest.MonkeyPatch, files: F
 # ---------------------------------------------------------------------------------------------
 
 
+FRAME_BYTES = RATE * 2 // 10  # 100 ms of 16-bit mono
+
+
+def send_frames(recognizer: Any, pcm: bytes) -> None:
+    """Send as a live source would, frame by frame (as fast as the SDK takes them)."""
+    for start in range(0, len(pcm), FRAME_BYTES):
+        recognizer.send_audio_frame(pcm[start : start + FRAME_BYTES])
+
+
 class GummyEvents(TranslationRecognizerCallback):
     def __init__(self) -> None:
         self.events: list[tuple[Any, Any]] = []
@@ -562,18 +571,14 @@ def test_gummy_streams_transcription_and_english_translation(emulator: DashScope
         translation_target_languages=["en"],
     )
     recognizer.start()
-    pcm = pitch_pcm()
-    frame = RATE * 2 // 10  # 100 ms
-    for start in range(0, len(pcm), frame):
-        recognizer.send_audio_frame(pcm[start : start + frame])
+    send_frames(recognizer, pitch_pcm())
     recognizer.stop()
 
     assert callback.complete.is_set()
     assert callback.errors == []
     interim = [t for t, _ in callback.events if t is not None and not t.is_sentence_end]
     finals = [(t, tr) for t, tr in callback.events if t is not None and t.is_sentence_end]
-    assert interim, "results must arrive while audio is still streaming"
-    assert all(not w.fixed for t in interim for w in t.words)
+    assert all(not w.fixed for t in interim for w in t.words)  # hypotheses, when there are any
     assert [t.text for t, _ in finals] == [zh(p) for p in PITCHES]
     assert [t.sentence_id for t, _ in finals] == [0, 1, 2]
     assert [(t.begin_time, t.end_time) for t, _ in finals] == [(0, 1000), (1000, 2000), (2000, 3000)]
@@ -650,16 +655,14 @@ def test_recognition_streaming_callbacks(emulator: DashScopeEmulator) -> None:
         model="paraformer-realtime-v2", format="pcm", sample_rate=RATE, callback=callback
     )
     recognition.start()
-    pcm = pitch_pcm((600, 800))
-    frame = RATE * 2 // 10
-    for start in range(0, len(pcm), frame):
-        recognition.send_audio_frame(pcm[start : start + frame])
+    send_frames(recognition, pitch_pcm((600, 800)))
     recognition.stop()
     assert callback.complete.is_set() and not callback.errors
     finals = [s for s in callback.sentences if RecognitionResult.is_sentence_end(s)]
     assert [s["text"] for s in finals] == [zh(600), zh(800)]
     assert [s["sentence_id"] for s in finals] == [1, 2]
-    assert any(s["end_time"] is None and not s["sentence_end"] for s in callback.sentences)
+    # Interim hypotheses (if the pace let one through) carry no end time, as the SDK expects.
+    assert all(s["end_time"] is None for s in callback.sentences if not s["sentence_end"])
 
 
 def test_realtime_errors_close_the_task(emulator: DashScopeEmulator, tmp_path: Path) -> None:
@@ -1024,3 +1027,207 @@ def test_the_job_listing_has_a_row_per_file_with_its_progress(
     with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine()) as real_time:
         refused = requests.post(real_time.url + "/_emulator/clock", json={"advance_s": 1}, timeout=5)
         assert refused.status_code == 409
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming: each utterance is answered while the audio still arrives (a raw WebSocket client,
+# which, unlike the SDK, reads while it sends, so the order of events is the proof)
+# ---------------------------------------------------------------------------------------------
+
+
+def loud(level: int, seconds: float) -> bytes:
+    """A square wave of amplitude ``level * 1000``: what ``PeakEngine`` hears as "级别{level}。"."""
+    amplitude = level * 1000
+    return struct.pack(
+        f"<{int(seconds * RATE)}h",
+        *(amplitude if (i // 20) % 2 else -amplitude for i in range(int(seconds * RATE))),
+    )
+
+
+def quiet(seconds: float) -> bytes:
+    return bytes(int(seconds * RATE) * 2)
+
+
+class PeakEngine:
+    """One segment over the loud part of what it is given, named after the peak: "级别N。"."""
+
+    def recognize(self, audio: bytes | Path, **options: Any) -> EngineRecognition:
+        data = audio.read_bytes() if isinstance(audio, Path) else audio
+        with wave.open(io.BytesIO(data)) as reader:
+            rate = reader.getframerate()
+            frames = reader.readframes(reader.getnframes())
+        samples = struct.unpack(f"<{len(frames) // 2}h", frames)
+        block = rate // 100
+        loud_blocks = [
+            i for i in range(0, len(samples), block) if max(map(abs, samples[i : i + block])) >= 500
+        ]
+        duration_ms = len(samples) * 1000 // rate
+        if not loud_blocks:
+            return EngineRecognition(duration_ms=duration_ms, segments=[])
+        begin, end = loud_blocks[0] * 1000 // rate, min((loud_blocks[-1] + block) * 1000 // rate, duration_ms)
+        text = f"级别{round(max(map(abs, samples)) / 1000)}。"
+        words = [RecognizedWord(start_ms=begin, end_ms=end, text=text)]
+        return EngineRecognition(
+            duration_ms=duration_ms,
+            segments=[RecognizedSegment(start_ms=begin, end_ms=end, text=text, words=words)],
+        )
+
+
+@pytest.fixture
+def streaming() -> Iterator[DashScopeEmulator]:
+    with DashScopeEmulator(
+        api_keys=[KEY], engine=PeakEngine(), interim_interval_s=0.5, clock=ManualClock()
+    ) as running:
+        yield running
+
+
+class RawTask:
+    """One real-time task over a plain aiohttp WebSocket, in the SDK's frames."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, **parameters: Any) -> None:
+        self.ws = ws
+        self.task_id = uuid.uuid4().hex
+        self.parameters = {"format": "pcm", "sample_rate": RATE, **parameters}
+        self.events: list[dict[str, Any]] = []
+
+    async def start(self, model: str = "paraformer-realtime-v2") -> dict[str, Any]:
+        header = {"action": "run-task", "task_id": self.task_id, "streaming": "duplex"}
+        payload = {"model": model, "task_group": "audio", "task": "asr", "function": "recognition"}
+        await self.ws.send_json(
+            {"header": header, "payload": {**payload, "input": {}, "parameters": self.parameters}}
+        )
+        return await self.next_event()
+
+    async def send(self, pcm: bytes) -> None:
+        for start in range(0, len(pcm), FRAME_BYTES):
+            await self.ws.send_bytes(pcm[start : start + FRAME_BYTES])
+
+    async def finish(self) -> list[dict[str, Any]]:
+        header = {"action": "finish-task", "task_id": self.task_id, "streaming": "duplex"}
+        await self.ws.send_json({"header": header, "payload": {"input": {}}})
+        while (await self.next_event())["header"]["event"] == "result-generated":
+            pass
+        return self.events
+
+    async def next_event(self) -> dict[str, Any]:
+        event = await self.ws.receive_json(timeout=WAIT_S)
+        assert event["header"]["task_id"] == self.task_id, "an event of another task on this socket"
+        self.events.append(event)
+        return event
+
+    async def next_sentence(self) -> dict[str, Any]:
+        event = await self.next_event()
+        assert event["header"]["event"] == "result-generated", event
+        return dict(event["payload"]["output"]["sentence"])
+
+    async def next_final(self) -> dict[str, Any]:
+        while not (sentence := await self.next_sentence())["sentence_end"]:
+            pass
+        return sentence
+
+
+def finals_of(events: list[dict[str, Any]]) -> list[str]:
+    sentences = [
+        e["payload"]["output"]["sentence"] for e in events if e["header"]["event"] == "result-generated"
+    ]
+    return [s["text"] for s in sentences if s["sentence_end"]]
+
+
+def stream_session(url: str, scenario: Callable[[aiohttp.ClientWebSocketResponse], Any]) -> Any:
+    async def run() -> Any:
+        async with (
+            aiohttp.ClientSession() as client,
+            client.ws_connect(url, headers={"Authorization": f"Bearer {KEY}"}) as ws,
+        ):
+            return await scenario(ws)
+
+    return asyncio.run(asyncio.wait_for(run(), timeout=30))
+
+
+def test_each_utterance_is_answered_while_the_rest_is_still_to_be_sent(streaming: DashScopeEmulator) -> None:
+    async def scenario(ws: aiohttp.ClientWebSocketResponse) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        task = RawTask(ws)
+        assert (await task.start())["header"]["event"] == "task-started"
+        await task.send(loud(3, 1.0) + quiet(1.0))  # the first utterance, then a pause
+        first = await task.next_final()  # answered now: the second utterance is not sent yet
+        await task.send(loud(5, 1.0) + quiet(0.3))
+        return first, await task.finish()
+
+    first, events = stream_session(streaming.ws_url, scenario)
+    assert (first["text"], first["sentence_end"], first["sentence_id"]) == ("级别3。", True, 1)
+    assert 0 <= first["begin_time"] <= first["end_time"] <= 1100
+    assert finals_of(events) == ["级别3。", "级别5。"]
+    assert events[-1]["header"]["event"] == "task-finished"
+    second = [
+        e["payload"]["output"]["sentence"] for e in events if e["header"]["event"] == "result-generated"
+    ][-1]
+    assert second["sentence_id"] == 2 and second["begin_time"] >= 1900  # stream time, not utterance time
+
+
+def test_a_long_utterance_gets_interim_hypotheses_before_its_end(streaming: DashScopeEmulator) -> None:
+    async def scenario(ws: aiohttp.ClientWebSocketResponse) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        task = RawTask(ws)
+        await task.start()
+        await task.send(loud(4, 3.0))  # still speaking: no pause yet
+        interim = await task.next_sentence()
+        return interim, await task.finish()
+
+    interim, events = stream_session(streaming.ws_url, scenario)
+    assert (interim["text"], interim["sentence_end"], interim["end_time"]) == ("级别4。", False, None)
+    sentences = [
+        e["payload"]["output"]["sentence"] for e in events if e["header"]["event"] == "result-generated"
+    ]
+    final = sentences[-1]
+    assert final["sentence_end"] and final["text"] == "级别4。"
+    assert {s["sentence_id"] for s in sentences} == {final["sentence_id"]}  # hypotheses of that sentence
+    assert all(not s["sentence_end"] for s in sentences[:-1])
+
+
+def test_concurrent_streams_never_mix_their_results(streaming: DashScopeEmulator) -> None:
+    async def speak(ws: aiohttp.ClientWebSocketResponse, levels: tuple[int, int]) -> list[str]:
+        task = RawTask(ws)
+        await task.start("gummy-realtime-v1")
+        for level in levels:
+            await task.send(loud(level, 1.0) + quiet(1.0))
+            await asyncio.sleep(0)  # let the other stream send too
+        events = await task.finish()
+        texts = []
+        for event in events:
+            transcription = event["payload"].get("output", {}).get("transcription")
+            if transcription and transcription["sentence_end"]:
+                texts.append(transcription["text"])
+        return texts
+
+    async def both() -> list[list[str]]:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with (
+            aiohttp.ClientSession() as client,
+            client.ws_connect(streaming.ws_url, headers=headers) as one,
+            client.ws_connect(streaming.ws_url, headers=headers) as other,
+        ):
+            return list(await asyncio.gather(speak(one, (1, 2)), speak(other, (6, 7))))
+
+    heard = asyncio.run(asyncio.wait_for(both(), timeout=30))
+    assert heard == [["级别1。", "级别2。"], ["级别6。", "级别7。"]]
+    assert streaming.backend.counters.ws_tasks_finished == 2
+
+
+@pytest.mark.parametrize(
+    ("model", "parameters", "named"),
+    [
+        ("gummy-realtime-v1", {"source_language": "xx"}, "source_language"),
+        ("paraformer-realtime-v2", {"language_hints": ["en", "xx"]}, "language_hints"),
+        ("gummy-realtime-v1", {"max_end_silence": 100}, "max_end_silence"),
+        ("paraformer-realtime-v2", {"max_sentence_silence": 9000}, "max_sentence_silence"),
+    ],
+)
+def test_unsupported_settings_are_parameter_errors_naming_the_parameter(
+    streaming: DashScopeEmulator, model: str, parameters: dict[str, Any], named: str
+) -> None:
+    async def scenario(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+        return await RawTask(ws, **parameters).start(model)
+
+    refused = stream_session(streaming.ws_url, scenario)
+    assert refused["header"]["event"] == "task-failed"
+    assert refused["header"]["error_code"] == "InvalidParameter"
+    assert named in refused["header"]["error_message"]

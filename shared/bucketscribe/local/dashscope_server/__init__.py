@@ -3,8 +3,8 @@
 Paraformer file transcription (async REST tasks, result files, EventBridge-style push) and
 the WebSocket inference endpoint (gummy real-time transcription + translation, realtime
 Paraformer). What callers send is in ``requests``, the answers that refuse it in ``errors``, the
-file-transcription state in ``tasks``, the real-time streams in ``streams`` and the wire in
-``responses``::
+file-transcription state in ``tasks``, the real-time streams in ``streams``, and the wire in
+``responses`` (HTTP) and ``inference_socket`` (WebSocket)::
 
     with DashScopeEmulator(api_keys=["sk-test"], engine=my_engine) as emulator:
         dashscope.base_http_api_url = emulator.http_api_url

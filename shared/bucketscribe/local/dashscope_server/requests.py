@@ -26,6 +26,16 @@ PARAFORMER_REALTIME_MODELS = frozenset(
 REALTIME_FORMATS = frozenset({"pcm", "wav", "mp3", "opus", "speex", "aac", "amr"})
 # The engine can only translate into English (faster-whisper's "translate" task).
 SUPPORTED_TRANSLATION_TARGETS = frozenset({"en"})
+# What each model documents it can hear (gummy: the source languages of its translation pairs;
+# paraformer-realtime-v2: its language_hints).
+GUMMY_SOURCE_LANGUAGES = frozenset(
+    {"zh", "en", "ja", "ko", "yue", "fr", "de", "es", "ru", "it", "pt", "id", "ar", "hi", "da", "ur", "tr"}
+    | {"nl", "ms", "vi"}
+)
+PARAFORMER_V2_LANGUAGES = frozenset({"zh", "en", "ja", "yue", "ko", "de", "fr", "ru"})
+# VAD: how long a pause ends a sentence (gummy max_end_silence, paraformer max_sentence_silence).
+END_SILENCE_RANGE_MS = (200, 6000)
+DEFAULT_END_SILENCE_MS = {"gummy": 700, "paraformer": 800}
 
 LIST_TIME_FORMAT = "%Y%m%d%H%M%S"  # BaseAsyncApi.list: start_time/end_time "20230420000000"
 MAX_LIST_PAGE_SIZE = 100
@@ -99,6 +109,8 @@ class RealtimeParameters(BaseModel):
     transcription_enabled: bool = True
     translation_enabled: bool = False
     translation_target_languages: list[str] | None = None
+    max_end_silence: int | None = None  # gummy
+    max_sentence_silence: int | None = None  # paraformer realtime
 
     @field_validator("format")
     @classmethod

@@ -1,8 +1,10 @@
-"""One real-time WebSocket task (gummy or realtime Paraformer): the audio received so far, which
-sentences are already final, and the engine passes that turn audio into sentences."""
+"""One real-time WebSocket task (gummy or realtime Paraformer): the audio received so far, the
+utterances voice activity has cut from it, and the engine passes that turn them into sentences."""
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,15 +13,22 @@ from pydantic import ValidationError
 
 from bucketscribe.local.dashscope_server.errors import DashScopeError, describe_validation_error
 from bucketscribe.local.dashscope_server.requests import (
+    DEFAULT_END_SILENCE_MS,
+    END_SILENCE_RANGE_MS,
     GUMMY_MODELS,
+    GUMMY_SOURCE_LANGUAGES,
     PARAFORMER_REALTIME_MODELS,
+    PARAFORMER_V2_LANGUAGES,
     SUPPORTED_TRANSLATION_TARGETS,
     RealtimeParameters,
     single_language_hint,
 )
 from bucketscribe.local.dashscope_server.wire_formats import split_punctuation
-from bucketscribe.local.emulator_kit.audio import parse_wav_header, wav_file
+from bucketscribe.local.emulator_kit.audio import PCM_FORMAT_TAG, parse_wav_header, wav_file
+from bucketscribe.local.emulator_kit.voice_activity import Utterance, VoiceActivity
 from bucketscribe.local.speech import RecognizedSegment, RecognizedWord, SpeechEngine
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,27 +55,26 @@ class StreamSentence:
 
 @dataclass(frozen=True)
 class StreamSnapshot:
-    """The audio one engine pass works on, taken on the event loop before the pass runs."""
+    """The audio of one engine pass, taken on the event loop before the pass runs.
+
+    ``final`` passes recognise a whole utterance (its sentences become final); interim ones the
+    utterance heard so far. ``end_ms`` is None for formats we cannot slice (one pass at the end).
+    """
 
     audio: bytes
-    window_start_ms: int
-    received_ms: int | None
+    start_ms: int
+    end_ms: int | None
     final: bool
 
 
 class RealtimeStream:
-    """One WebSocket task: buffers audio and turns it into interim and final sentences.
+    """One WebSocket task: buffers audio, cuts it into utterances and turns them into sentences.
 
-    PCM (and 16-bit mono WAV) is sliceable, so passes only re-recognise the audio after the last
-    final sentence and interim results come every ``interim_interval_s`` of audio. Other formats
-    cannot be cut without decoding, so they get one pass when the client finishes.
+    PCM (and 16-bit mono WAV) is cut by voice activity as it arrives: each utterance gets a final
+    pass as soon as the speaker pauses, and a long one interim passes every
+    ``interim_interval_s`` of its audio. Other formats cannot be cut without decoding, so they get
+    one final pass when the client finishes. Passes run one at a time, finals first.
     """
-
-    # A sentence counts as finished once it ended this long before the newest audio.
-    STABLE_MARGIN_MS = 500
-    # Past this much unsettled audio everything heard is made final, so a pass never re-reads
-    # more than this (an engine that never splits a monologue would otherwise cost O(n²)).
-    MAX_OPEN_WINDOW_MS = 20_000
 
     def __init__(
         self,
@@ -89,8 +97,11 @@ class RealtimeStream:
         self._pcm = bytearray()
         self._sliceable = parameters.format in ("pcm", "wav")
         self._wav_layout_known = parameters.format == "pcm"
-        self._finalized_until_ms = 0
-        self._last_pass_received_ms = 0
+        self._voice = VoiceActivity(self.sample_rate, end_silence_ms=end_silence_ms(model, parameters))
+        self._ended: deque[Utterance] = deque()  # utterances waiting for their final pass
+        self._interim_start_ms: int | None = None  # the utterance the last interim pass was of ...
+        self._interim_length_ms = 0  # ... and how much of it that pass heard
+        self._input_closed = False
         self._next_sentence_id = 0 if self.is_gummy else 1
         self._finals_emitted = 0
         self.bytes_received = 0
@@ -112,6 +123,10 @@ class RealtimeStream:
             return source
         return single_language_hint(self.parameters.language_hints)
 
+    @property
+    def input_closed(self) -> bool:
+        return self._input_closed
+
     def append(self, chunk: bytes) -> None:
         self.bytes_received += len(chunk)
         if not self._sliceable:
@@ -119,6 +134,7 @@ class RealtimeStream:
             return
         if self._wav_layout_known:
             self._pcm.extend(chunk)
+            self._ended.extend(self._voice.scan(self._pcm))
             return
         self._raw.extend(chunk)
         layout = parse_wav_header(bytes(self._raw[:65536]))
@@ -126,13 +142,25 @@ class RealtimeStream:
             if len(self._raw) > 65536:  # no header after 64 KiB: hand it over whole at the end
                 self._sliceable = False
             return
-        if layout.audio_format != 1 or layout.sample_width != 2 or layout.channels != 1:
+        if layout.audio_format != PCM_FORMAT_TAG or layout.sample_width != 2 or layout.channels != 1:
             self._sliceable = False
             return
-        self.sample_rate = layout.sample_rate
+        if layout.sample_rate != self.sample_rate:
+            self.sample_rate = layout.sample_rate
+            self._voice = VoiceActivity(self.sample_rate, end_silence_ms=self._voice.end_silence_ms)
         self._wav_layout_known = True
         self._pcm.extend(self._raw[layout.data_offset :])
         self._raw.clear()
+        self._ended.extend(self._voice.scan(self._pcm))
+
+    def close_input(self) -> None:
+        """finish-task: no more audio; what is still being said is an utterance of its own."""
+        self._input_closed = True
+        received = self.received_ms
+        if received is not None:
+            last = self._voice.close(received)
+            if last is not None:
+                self._ended.append(last)
 
     @property
     def received_ms(self) -> int | None:
@@ -140,84 +168,84 @@ class RealtimeStream:
             return None
         return int(len(self._pcm) // 2 * 1000 / self.sample_rate)
 
-    def interim_due(self) -> bool:
-        received = self.received_ms
-        if received is None:
-            return False
-        if self.single_sentence and self._finals_emitted:
-            return False
-        return received - self._last_pass_received_ms >= self.interim_interval_ms
-
-    def snapshot(self, *, final: bool) -> StreamSnapshot | None:
-        """Take the audio for the next pass (None when there is nothing left to recognise)."""
+    def next_pass(self) -> StreamSnapshot | None:
+        """The next pass to run (finals first), or None when there is nothing to do for now."""
         if self.single_sentence and self._finals_emitted:
             return None
         received = self.received_ms
         if received is None:
-            if not final:
+            if not self._input_closed or not self._raw:
                 return None
-            audio = bytes(self._raw)
-            if not audio:
-                return None
-            return StreamSnapshot(audio=audio, window_start_ms=0, received_ms=None, final=True)
-        self._last_pass_received_ms = received
-        start_byte = int(self._finalized_until_ms * self.sample_rate / 1000) * 2
-        window = bytes(self._pcm[start_byte:])
+            audio, self._raw = bytes(self._raw), bytearray()
+            return StreamSnapshot(audio=audio, start_ms=0, end_ms=None, final=True)
+        if self._ended:
+            utterance = self._ended.popleft()
+            return self._slice(utterance.start_ms, utterance.end_ms, final=True)
+        start = self._voice.open_start_ms
+        if start is None or self._input_closed:
+            return None
+        if start != self._interim_start_ms:
+            self._interim_start_ms, self._interim_length_ms = start, 0
+        heard = received - start
+        if heard - self._interim_length_ms < self.interim_interval_ms:
+            return None
+        self._interim_length_ms = heard
+        return self._slice(start, received, final=False)
+
+    def _slice(self, start_ms: int, end_ms: int, *, final: bool) -> StreamSnapshot | None:
+        first = int(start_ms * self.sample_rate / 1000) * 2
+        last = int(end_ms * self.sample_rate / 1000) * 2
+        window = bytes(self._pcm[first:last])
         if len(window) < 2 * self.sample_rate // 100:  # under 10 ms: nothing to hear
             return None
         return StreamSnapshot(
             audio=wav_file(window, sample_rate=self.sample_rate),
-            window_start_ms=self._finalized_until_ms,
-            received_ms=received,
+            start_ms=start_ms,
+            end_ms=end_ms,
             final=final,
         )
 
     def recognize(self, snapshot: StreamSnapshot) -> list[StreamSentence]:
         """Run the engine on a snapshot (blocking; call it off the event loop, one at a time).
 
-        Raises ``UnreadableAudio`` when the bytes do not decode.
+        A final pass gives one final sentence per recognised segment; an interim pass one interim
+        sentence for what was heard so far. Raises ``UnreadableAudio`` when the bytes do not decode.
         """
-        offset = snapshot.window_start_ms
-        limit = snapshot.received_ms
-        base = self.engine.recognize(snapshot.audio, language=self.language, word_timestamps=True)
-        segments = [_shift(s, offset, limit) for s in base.segments if s.text.strip()]
-        translated: list[RecognizedSegment] = []
+        segments = self._heard(snapshot, translate=False)
         target = self.translation_language
-        if target is not None:
-            english = self.engine.recognize(
-                snapshot.audio, language=self.language, translate=True, word_timestamps=True
-            )
-            translated = [_shift(s, offset, limit) for s in english.segments if s.text.strip()]
+        translated = self._heard(snapshot, translate=True) if target is not None else []
         if not segments and translated:  # transcription found nothing but translation did
             segments = translated
-        sentences: list[StreamSentence] = []
-        open_segments: list[RecognizedSegment] = []
         next_id = self._next_sentence_id
-        window_full = limit is not None and limit - offset >= self.MAX_OPEN_WINDOW_MS
-        for index, segment in enumerate(segments):
-            settled = (
-                snapshot.final
-                or limit is None
-                or window_full
-                or (index < len(segments) - 1 and segment.end_ms <= limit - self.STABLE_MARGIN_MS)
-            )
-            if open_segments or not settled:
-                open_segments.append(segment)
-                continue
-            if self.single_sentence and (self._finals_emitted or sentences):
-                break
-            sentences.append(_build_sentence(next_id, [segment], final=True))
-            next_id += 1
-        if open_segments and not (self.single_sentence and sentences):
-            sentences.append(_build_sentence(next_id, open_segments, final=False))
+        if snapshot.final:
+            if self.single_sentence:
+                segments = segments[:1]
+            sentences = [_build_sentence(next_id + i, [s], final=True) for i, s in enumerate(segments)]
+            self._next_sentence_id += len(sentences)
+            self._finals_emitted += len(sentences)
+        else:
+            sentences = [_build_sentence(next_id, segments, final=False)] if segments else []
         if target is not None:
             sentences = _attach_translations(sentences, translated, target)
-        finals = [s for s in sentences if s.final]
-        self._next_sentence_id = next_id
-        self._finals_emitted += len(finals)
-        if finals:
-            self._finalized_until_ms = max(self._finalized_until_ms, finals[-1].end_ms)
         return sentences
+
+    def _heard(self, snapshot: StreamSnapshot, *, translate: bool) -> list[RecognizedSegment]:
+        try:
+            base = self.engine.recognize(
+                snapshot.audio, language=self.language, translate=translate, word_timestamps=True
+            )
+        except ValueError:
+            # A language the service knows but the offline engine does not: let it detect one.
+            logger.warning("the engine does not know language %r; detecting it instead", self.language)
+            base = self.engine.recognize(snapshot.audio, translate=translate, word_timestamps=True)
+        return [_shift(s, snapshot.start_ms, snapshot.end_ms) for s in base.segments if s.text.strip()]
+
+
+def end_silence_ms(model: str, parameters: RealtimeParameters) -> int:
+    """The pause that ends a sentence: the run-task's own setting, else the model's default."""
+    family = "gummy" if model in GUMMY_MODELS else "paraformer"
+    asked = parameters.max_end_silence if family == "gummy" else parameters.max_sentence_silence
+    return asked if asked is not None else DEFAULT_END_SILENCE_MS[family]
 
 
 def open_stream(
@@ -233,6 +261,8 @@ def open_stream(
         parameters = RealtimeParameters.model_validate(payload.get("parameters") or {})
     except ValidationError as error:
         raise DashScopeError(400, "InvalidParameter", describe_validation_error(error)) from error
+    _check_languages(model, parameters)
+    _check_end_silence(model, parameters)
     if model in GUMMY_MODELS and parameters.translation_enabled:
         targets = parameters.translation_target_languages or []
         if len(targets) != 1:
@@ -256,6 +286,31 @@ def open_stream(
         engine=engine,
         interim_interval_s=interim_interval_s,
     )
+
+
+def _invalid(parameter: str, problem: str) -> DashScopeError:
+    return DashScopeError(400, "InvalidParameter", f"Invalid parameter {parameter}: {problem}")
+
+
+def _check_languages(model: str, parameters: RealtimeParameters) -> None:
+    if model in GUMMY_MODELS:
+        source = parameters.source_language
+        if source not in (None, "auto") and source not in GUMMY_SOURCE_LANGUAGES:
+            known = ", ".join(["auto", *sorted(GUMMY_SOURCE_LANGUAGES)])
+            raise _invalid("source_language", f"{source!r} is not a supported language (use one of {known}).")
+    elif model == "paraformer-realtime-v2":
+        for hint in parameters.language_hints or []:
+            if hint not in PARAFORMER_V2_LANGUAGES:
+                known = ", ".join(sorted(PARAFORMER_V2_LANGUAGES))
+                raise _invalid("language_hints", f"{hint!r} is not a supported language (use {known}).")
+
+
+def _check_end_silence(model: str, parameters: RealtimeParameters) -> None:
+    name = "max_end_silence" if model in GUMMY_MODELS else "max_sentence_silence"
+    value = getattr(parameters, name)
+    low, high = END_SILENCE_RANGE_MS
+    if value is not None and not low <= value <= high:
+        raise _invalid(name, f"{value} is out of range; it must be {low} to {high} milliseconds.")
 
 
 def _build_sentence(
