@@ -38,15 +38,17 @@ from dashscope.audio.asr import (
 )
 
 from bucketscribe.local.dashscope_server import DashScopeEmulator
+from bucketscribe.local.emulator_kit.clock import ManualClock
 from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.http_thread import BackgroundHttpServer
 from bucketscribe.local.speech import (
-    Recognition as EngineRecognition,
-)
-from bucketscribe.local.speech import (
+    ProgressCallback,
     RecognizedSegment,
     RecognizedWord,
     UnreadableAudio,
+)
+from bucketscribe.local.speech import (
+    Recognition as EngineRecognition,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -94,6 +96,7 @@ class PitchEngine:
         translate: bool = False,
         channel: int | None = None,
         word_timestamps: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> EngineRecognition:
         self.calls += 1
         data = audio.read_bytes() if isinstance(audio, Path) else audio
@@ -126,8 +129,11 @@ class PitchEngine:
                     ],
                 )
             )
+        duration_ms = len(samples) * 1000 // rate
+        if on_progress is not None:
+            on_progress(duration_ms, duration_ms)
         return EngineRecognition(
-            language="en" if translate else "zh", duration_ms=len(samples) * 1000 // rate, segments=segments
+            language="en" if translate else "zh", duration_ms=duration_ms, segments=segments
         )
 
 
@@ -202,7 +208,10 @@ def files() -> Iterator[FileServer]:
 
 @pytest.fixture
 def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[DashScopeEmulator]:
-    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine(), interim_interval_s=0.5) as running:
+    # A manual clock: nothing here happens "later" unless a test moves time on.
+    with DashScopeEmulator(
+        api_keys=[KEY], engine=PitchEngine(), interim_interval_s=0.5, clock=ManualClock()
+    ) as running:
         point_sdk_at(running, monkeypatch)
         yield running
 
@@ -217,25 +226,12 @@ def point_sdk_at(running: DashScopeEmulator, monkeypatch: pytest.MonkeyPatch) ->
 DEAD_URL = "http://127.0.0.1:9/missing.wav"  # the discard port: connection refused
 
 
-def finished(task_id: str, timeout: float = WAIT_S) -> Any:
-    """Poll with fetch (10/s, under the 20/s query limit) until the task is final."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = Transcription.fetch(task_id, api_key=KEY)
-        assert response.status_code == 200, response
-        if response.output.task_status in ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"):
-            return response
-        assert time.monotonic() < deadline, f"task {task_id} still {response.output.task_status}"
-        time.sleep(0.1)
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+def finished(running: DashScopeEmulator, task_id: str, key: str = KEY) -> Any:
+    """Wait until the emulator says the task is final, then fetch it through the SDK."""
+    running.backend.wait_for_task(task_id, WAIT_S)
+    response = Transcription.fetch(task_id, api_key=key)
+    assert response.status_code == 200, response
+    return response
 
 
 def http_get(url: str) -> tuple[int, bytes]:
@@ -244,6 +240,12 @@ def http_get(url: str) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def emulator_jobs(running: DashScopeEmulator) -> list[dict[str, Any]]:
+    status, body = http_get(running.url + "/_emulator/jobs")
+    assert status == 200
+    return list(json.loads(body)["jobs"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +260,8 @@ def test_three_files_one_undownloadable(emulator: DashScopeEmulator, files: File
     assert submitted.output.task_status == "PENDING"
     assert submitted.request_id
 
-    done = Transcription.wait(submitted, api_key=KEY, wait_timeout=WAIT_S)
+    emulator.backend.wait_for_task(submitted.output.task_id, WAIT_S)
+    done = Transcription.wait(submitted, api_key=KEY, wait_timeout=WAIT_S)  # final: the first poll ends it
 
     assert done.status_code == 200, done
     output = done.output
@@ -301,7 +304,7 @@ def test_three_files_one_undownloadable(emulator: DashScopeEmulator, files: File
     diarized = Transcription.async_call(
         model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY, diarization_enabled=True
     )
-    result = finished(diarized.output.task_id)
+    result = finished(emulator, diarized.output.task_id)
     _, body = http_get(result.output["results"][0]["transcription_url"])
     assert json.loads(body)["transcripts"][0]["sentences"][0]["speaker_id"] == 0
 
@@ -310,7 +313,7 @@ def test_all_files_failing_fails_the_task(emulator: DashScopeEmulator, files: Fi
     submitted = Transcription.async_call(
         model="paraformer-v2", file_urls=[files.url("garbage.mp3"), files.url("absent.wav")], api_key=KEY
     )
-    done = finished(submitted.output.task_id)
+    done = finished(emulator, submitted.output.task_id)
     assert done.output.task_status == "FAILED"
     assert [r["code"] for r in done.output["results"]] == ["FILE_PARSE_FAILED", "InvalidFile.DownloadFailed"]
     assert done.output["code"] == "FILE_PARSE_FAILED"  # the task-level error of a failed task
@@ -365,41 +368,48 @@ def test_queries_are_throttled_per_key(emulator: DashScopeEmulator, files: FileS
             break
     assert answers[-1].status_code == 429, "queries far beyond 20/s must be throttled"
     assert answers[-1].code == "Throttling.RateQuota"
-    assert len(answers) >= 21  # the first 20 in any second pass
+    assert len(answers) == 21  # the first 20 in the (frozen) second pass
     assert emulator.backend.counters.query_throttled == 1
-    time.sleep(1.05)  # the sliding window empties
+    manual_clock(emulator).advance(1.0)  # the sliding window empties
     assert Transcription.fetch(task_id, api_key=KEY).status_code == 200
 
 
-def test_expired_task_is_unknown_and_its_result_gone(
-    monkeypatch: pytest.MonkeyPatch, files: FileServer
-) -> None:
-    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine(), retention_s=0.6) as running:
-        point_sdk_at(running, monkeypatch)
-        task_id = Transcription.async_call(
-            model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
-        ).output.task_id
-        done = finished(task_id)
-        url = done.output["results"][0]["transcription_url"]
-        assert http_get(url)[0] == 200
-        time.sleep(0.7)
-        assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "UNKNOWN"
-        assert http_get(url)[0] == 404
+def test_expired_task_is_unknown_and_its_result_gone(emulator: DashScopeEmulator, files: FileServer) -> None:
+    clock = manual_clock(emulator)
+    task_id = Transcription.async_call(
+        model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
+    ).output.task_id
+    url = finished(emulator, task_id).output["results"][0]["transcription_url"]
+    assert http_get(url)[0] == 200
+    clock.advance(24 * 3600 - 1)
+    assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "SUCCEEDED"
+    clock.advance(1)  # 24 h after it ended
+    assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "UNKNOWN"
+    assert http_get(url)[0] == 404
+
+    emulator.set_faults(FaultPlan(result_expiry_s=60))
+    short_lived = Transcription.async_call(
+        model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
+    ).output.task_id
+    short_url = finished(emulator, short_lived).output["results"][0]["transcription_url"]
+    clock.advance(60)
+    assert Transcription.fetch(short_lived, api_key=KEY).output.task_status == "UNKNOWN"
+    assert http_get(short_url)[0] == 404
+    assert [job["state"] for job in emulator_jobs(emulator)] == ["expired", "expired"]
+    assert emulator.backend.counters.tasks_expired == 2
 
 
-def test_cancel_only_while_pending(monkeypatch: pytest.MonkeyPatch, files: FileServer) -> None:
-    faults = FaultPlan(processing_delay_s=30)
-    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine(), faults=faults) as running:
-        point_sdk_at(running, monkeypatch)
-        task_id = Transcription.async_call(
-            model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
-        ).output.task_id
-        assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "PENDING"
-        assert Transcription.cancel(task_id, api_key=KEY).status_code == 200
-        assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "CANCELED"
-        again = Transcription.cancel(task_id, api_key=KEY)
-        assert again.status_code == 400
-        assert again.code == "UnsupportedOperation"
+def test_cancel_only_while_pending(emulator: DashScopeEmulator, files: FileServer) -> None:
+    emulator.set_faults(FaultPlan(processing_delay_s=30))  # on a clock that does not move
+    task_id = Transcription.async_call(
+        model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
+    ).output.task_id
+    assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "PENDING"
+    assert Transcription.cancel(task_id, api_key=KEY).status_code == 200
+    assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "CANCELED"
+    again = Transcription.cancel(task_id, api_key=KEY)
+    assert again.status_code == 400
+    assert again.code == "UnsupportedOperation"
 
 
 def test_fault_knobs_for_submit_jobs_and_instant(emulator: DashScopeEmulator, files: FileServer) -> None:
@@ -419,15 +429,16 @@ def test_fault_knobs_for_submit_jobs_and_instant(emulator: DashScopeEmulator, fi
 
     emulator.set_faults(FaultPlan(job_failure_rate=1.0))
     failed = finished(
-        Transcription.async_call(model="paraformer-v2", file_urls=url, api_key=KEY).output.task_id
+        emulator, Transcription.async_call(model="paraformer-v2", file_urls=url, api_key=KEY).output.task_id
     )
     assert failed.output.task_status == "FAILED"
 
     emulator.set_faults(FaultPlan(instant=True))
     instant = finished(
+        emulator,
         Transcription.async_call(
             model="paraformer-v2", file_urls=[*url, DEAD_URL], api_key=KEY
-        ).output.task_id
+        ).output.task_id,
     )
     # instant swaps in the fixed engine but still downloads: the dead URL still fails.
     assert [r["subtask_status"] for r in instant.output["results"]] == ["SUCCEEDED", "FAILED"]
@@ -477,7 +488,8 @@ def test_push_delivers_the_full_cloudevent(monkeypatch: pytest.MonkeyPatch, file
             assert data["start_time"] and data["end_time"] and data["api_key_id"]
             # The event carries no result: the receiver fetches it.
             assert Transcription.fetch(data["task_id"], api_key=KEY).output.task_status == "SUCCEEDED"
-            assert eventually(lambda: running.backend.counters.pushes_sent == 1)
+            assert running.backend.wait_pushes_idle(WAIT_S)
+            assert running.backend.counters.pushes_sent == 1
             counters = running.backend.task_counters(data["task_id"])
             assert counters is not None
             assert (counters.push_attempts, counters.pushes_sent) == (2, 1)
@@ -496,8 +508,9 @@ def test_push_drop_and_duplicate_knobs(monkeypatch: pytest.MonkeyPatch, files: F
             dropped = Transcription.async_call(
                 model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY
             )
-            assert finished(dropped.output.task_id).output.task_status == "SUCCEEDED"
-            assert receiver.wait_for(1, timeout=0.5) == []
+            assert finished(running, dropped.output.task_id).output.task_status == "SUCCEEDED"
+            assert running.backend.wait_pushes_idle(WAIT_S)  # a push, had one been sent, ended by now
+            assert receiver.received == []
             assert running.backend.counters.pushes_dropped == 1
 
             running.set_faults(FaultPlan(duplicate_callback_rate=1.0))
@@ -508,7 +521,8 @@ def test_push_drop_and_duplicate_knobs(monkeypatch: pytest.MonkeyPatch, files: F
             assert len(deliveries) == 2
             assert {event["data"]["task_id"] for _, event, _ in deliveries} == {twice.output.task_id}
             assert deliveries[0][1]["id"] == deliveries[1][1]["id"]  # a redelivery, not a new event
-            assert eventually(lambda: running.backend.counters.pushes_sent == 2)
+            assert running.backend.wait_pushes_idle(WAIT_S)
+            assert running.backend.counters.pushes_sent == 2
     finally:
         receiver.server.stop()
 
@@ -516,6 +530,15 @@ def test_push_drop_and_duplicate_knobs(monkeypatch: pytest.MonkeyPatch, files: F
 # ---------------------------------------------------------------------------------------------
 # WebSocket: gummy (TranslationRecognizerRealtime) and realtime Paraformer (Recognition)
 # ---------------------------------------------------------------------------------------------
+
+
+FRAME_BYTES = RATE * 2 // 10  # 100 ms of 16-bit mono
+
+
+def send_frames(recognizer: Any, pcm: bytes) -> None:
+    """Send as a live source would, frame by frame (as fast as the SDK takes them)."""
+    for start in range(0, len(pcm), FRAME_BYTES):
+        recognizer.send_audio_frame(pcm[start : start + FRAME_BYTES])
 
 
 class GummyEvents(TranslationRecognizerCallback):
@@ -548,19 +571,14 @@ def test_gummy_streams_transcription_and_english_translation(emulator: DashScope
         translation_target_languages=["en"],
     )
     recognizer.start()
-    pcm = pitch_pcm()
-    frame = RATE * 2 // 10  # 100 ms
-    for start in range(0, len(pcm), frame):
-        recognizer.send_audio_frame(pcm[start : start + frame])
-        time.sleep(0.01)
+    send_frames(recognizer, pitch_pcm())
     recognizer.stop()
 
     assert callback.complete.is_set()
     assert callback.errors == []
     interim = [t for t, _ in callback.events if t is not None and not t.is_sentence_end]
     finals = [(t, tr) for t, tr in callback.events if t is not None and t.is_sentence_end]
-    assert interim, "results must arrive while audio is still streaming"
-    assert all(not w.fixed for t in interim for w in t.words)
+    assert all(not w.fixed for t in interim for w in t.words)  # hypotheses, when there are any
     assert [t.text for t, _ in finals] == [zh(p) for p in PITCHES]
     assert [t.sentence_id for t, _ in finals] == [0, 1, 2]
     assert [(t.begin_time, t.end_time) for t, _ in finals] == [(0, 1000), (1000, 2000), (2000, 3000)]
@@ -637,17 +655,14 @@ def test_recognition_streaming_callbacks(emulator: DashScopeEmulator) -> None:
         model="paraformer-realtime-v2", format="pcm", sample_rate=RATE, callback=callback
     )
     recognition.start()
-    pcm = pitch_pcm((600, 800))
-    frame = RATE * 2 // 10
-    for start in range(0, len(pcm), frame):
-        recognition.send_audio_frame(pcm[start : start + frame])
-        time.sleep(0.01)
+    send_frames(recognition, pitch_pcm((600, 800)))
     recognition.stop()
     assert callback.complete.is_set() and not callback.errors
     finals = [s for s in callback.sentences if RecognitionResult.is_sentence_end(s)]
     assert [s["text"] for s in finals] == [zh(600), zh(800)]
     assert [s["sentence_id"] for s in finals] == [1, 2]
-    assert any(s["end_time"] is None and not s["sentence_end"] for s in callback.sentences)
+    # Interim hypotheses (if the pace let one through) carry no end time, as the SDK expects.
+    assert all(s["end_time"] is None for s in callback.sentences if not s["sentence_end"])
 
 
 def test_realtime_errors_close_the_task(emulator: DashScopeEmulator, tmp_path: Path) -> None:
@@ -680,8 +695,45 @@ def test_realtime_errors_close_the_task(emulator: DashScopeEmulator, tmp_path: P
     assert emulator.backend.counters.ws_tasks_failed == 2
 
 
-def test_idle_stream_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine(), idle_timeout_s=0.4) as running:
+def test_idle_stream_times_out(emulator: DashScopeEmulator) -> None:
+    clock = manual_clock(emulator)
+    callback = ParaformerEvents()
+    recognition = Recognition(
+        model="paraformer-realtime-v2", format="pcm", sample_rate=RATE, callback=callback
+    )
+    recognition.start()
+    recognition.send_audio_frame(pitch_pcm((300,), seconds_each=0.1))
+    assert emulator.backend.wait_for_counters(lambda c: c.ws_audio_frames == 1, WAIT_S)
+    clock.advance(23)  # the service's idle limit, with no audio since that frame
+    assert emulator.backend.wait_for_counters(lambda c: c.ws_tasks_failed == 1, WAIT_S)
+    # The SDK only reads the socket between frames, so it sees the task-failed once it stops
+    # sending; had the server not timed out, stop() would end in task-finished instead.
+    recognition.stop()
+    assert callback.failed.wait(5)
+    assert not callback.complete.is_set()
+    (error,) = callback.errors
+    assert (error.status_code, error.code) == (44, "CLIENT_ERROR")
+    assert error.message == "request timeout after 23 seconds."
+
+
+class SlowFinalEngine(PitchEngine):
+    """Holds the recognition that follows finish-task until told to go on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recognising = threading.Event()
+        self.go_on = threading.Event()
+
+    def recognize(self, audio: bytes | Path, **options: Any) -> EngineRecognition:
+        self.recognising.set()
+        assert self.go_on.wait(WAIT_S)
+        return super().recognize(audio, **options)
+
+
+def test_no_idle_limit_while_the_client_waits_for_the_last_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = SlowFinalEngine()
+    clock = ManualClock()
+    with DashScopeEmulator(api_keys=[KEY], engine=engine, clock=clock) as running:
         point_sdk_at(running, monkeypatch)
         callback = ParaformerEvents()
         recognition = Recognition(
@@ -689,16 +741,15 @@ def test_idle_stream_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
         )
         recognition.start()
         recognition.send_audio_frame(pitch_pcm((300,), seconds_each=0.1))
-        time.sleep(1.0)  # silence well past the server's idle timeout
-        # The SDK only reads the socket between frames, so it sees the task-failed once it stops
-        # sending; had the server not timed out, stop() would end in task-finished instead.
-        recognition.stop()
-        assert callback.failed.wait(5)
-        assert not callback.complete.is_set()
-        (error,) = callback.errors
-        assert (error.status_code, error.code) == (44, "CLIENT_ERROR")
-        assert error.message == "request timeout after 0.4 seconds."
-        assert running.backend.counters.ws_tasks_failed == 1
+        stopping = threading.Thread(target=recognition.stop)  # sends finish-task, waits for the end
+        stopping.start()
+        assert engine.recognising.wait(WAIT_S)
+        clock.advance(60)  # far past the idle limit, but the client is not idle: it waits for us
+        assert not running.backend.wait_for_counters(lambda c: c.ws_tasks_failed > 0, timeout=0.5)
+        engine.go_on.set()
+        stopping.join(WAIT_S)
+        assert callback.complete.is_set() and not callback.errors
+        assert running.backend.counters.ws_tasks_finished == 1
 
 
 def test_connection_reuse_with_a_new_task_id(emulator: DashScopeEmulator) -> None:
@@ -756,3 +807,427 @@ def test_connection_reuse_with_a_new_task_id(emulator: DashScopeEmulator) -> Non
     assert events[1][0] == "task-started" and events[1][-1] == "task-finished"
     assert events[2] == ["task-failed", "InvalidParameter"]
     assert events[3][0] in ("CLOSE", "CLOSED", "CLOSING")
+
+
+# ---------------------------------------------------------------------------------------------
+# What a caller needs after a lost answer: task listing, the job listing, forged pushes
+# ---------------------------------------------------------------------------------------------
+
+OTHER_KEY = "sk-someone-else"
+TEAMMATE_KEY = "sk-same-account"
+
+
+@pytest.fixture
+def accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[DashScopeEmulator]:
+    """KEY and TEAMMATE_KEY share an account; OTHER_KEY is another account."""
+    with DashScopeEmulator(
+        api_keys=[KEY, TEAMMATE_KEY, OTHER_KEY],
+        engine=PitchEngine(),
+        clock=ManualClock(),
+        key_accounts={KEY: "team", TEAMMATE_KEY: "team"},
+    ) as running:
+        point_sdk_at(running, monkeypatch)
+        yield running
+
+
+def manual_clock(running: DashScopeEmulator) -> ManualClock:
+    clock = running.clock
+    assert isinstance(clock, ManualClock)
+    return clock
+
+
+def beijing(epoch_s: float) -> str:
+    """The list API's time format: Beijing time, ``20230420000000``."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(epoch_s + 8 * 3600))
+
+
+def test_tasks_are_listed_per_account_newest_first_paged_and_filtered(
+    accounts: DashScopeEmulator, files: FileServer
+) -> None:
+    clock = manual_clock(accounts)
+    url = files.url("one.wav")
+    submitted: list[tuple[str, float]] = []
+    for model, key in (
+        ("paraformer-v2", KEY),
+        ("paraformer-8k-v2", TEAMMATE_KEY),
+        ("paraformer-v2", OTHER_KEY),
+        ("paraformer-v2", KEY),
+    ):
+        task_id = Transcription.async_call(model=model, file_urls=[url], api_key=key).output.task_id
+        accounts.backend.wait_for_task(task_id, WAIT_S)
+        submitted.append((task_id, clock.now()))
+        clock.advance(3600)
+    (first, t_first), (teammates, t_teammates), (foreign, _), (last, t_last) = submitted
+
+    page = Transcription.list(page_size=2, api_key=KEY)
+    assert page.status_code == 200, page
+    assert page.request_id
+    assert (page.output["total"], page.output["total_page"], page.output["page_no"]) == (3, 2, 1)
+    assert [row["task_id"] for row in page.output["data"]] == [last, teammates]  # newest first
+    second = Transcription.list(page_size=2, page_no=2, api_key=KEY)
+    assert [row["task_id"] for row in second.output["data"]] == [first]
+    row = second.output["data"][0]
+    assert row["status"] == "SUCCEEDED" and row["model_name"] == "paraformer-v2"
+    assert row["gmt_create"] == int(t_first * 1000) and row["end_time"] >= row["gmt_create"]
+    assert row["user_api_unique_key"] == "apikey:v1:audio:asr:transcription:paraformer-v2"
+    assert foreign not in {r["task_id"] for r in page.output["data"] + second.output["data"]}
+
+    # A window around the second submission only, then the other filters.
+    window = Transcription.list(
+        start_time=beijing(t_teammates - 60), end_time=beijing(t_teammates + 60), api_key=KEY
+    )
+    assert [r["task_id"] for r in window.output["data"]] == [teammates]
+    by_model = Transcription.list(model_name="paraformer-8k-v2", api_key=KEY)
+    assert [r["task_id"] for r in by_model.output["data"]] == [teammates]
+    by_key = Transcription.list(api_key_id=page.output["data"][0]["api_key_id"], api_key=KEY)
+    assert [r["task_id"] for r in by_key.output["data"]] == [last, first]
+    assert Transcription.list(status="RUNNING", api_key=KEY).output["total"] == 0
+    assert [r["task_id"] for r in Transcription.list(api_key=OTHER_KEY).output["data"]] == [foreign]
+    assert Transcription.list(start_time=beijing(t_last + 60), api_key=KEY).output["data"] == []
+
+    refused = Transcription.list(page_size=0, api_key=KEY)
+    assert (refused.status_code, refused.code) == (400, "InvalidParameter")
+    assert Transcription.list(start_time="2024-01-01", api_key=KEY).status_code == 400
+    assert Transcription.list(api_key="sk-nope").status_code == 401
+    # Another account's task is as unknown to us as one that never existed.
+    assert Transcription.fetch(foreign, api_key=KEY).output.task_status == "UNKNOWN"
+    assert Transcription.fetch(teammates, api_key=KEY).output.task_status == "SUCCEEDED"
+
+
+def test_a_lost_answer_leaves_a_task_that_listing_finds(
+    emulator: DashScopeEmulator, files: FileServer
+) -> None:
+    emulator.set_faults(FaultPlan(lost_response_rate=1.0))  # mode "error" by default
+    url = files.url("three.wav")
+    lost = Transcription.async_call(model="paraformer-v2", file_urls=[url], api_key=KEY)
+    assert (lost.status_code, lost.code) == (500, "InternalError")
+
+    # The caller never saw the task id; listing the window and matching file URLs finds it.
+    [listed] = Transcription.list(api_key=KEY).output["data"]
+    done = finished(emulator, listed["task_id"])
+    assert [r["file_url"] for r in done.output["results"]] == [url]
+    [row] = emulator_jobs(emulator)
+    assert (row["task_id"], row["file_url"], row["lost_response"], row["state"]) == (
+        listed["task_id"],
+        url,
+        True,
+        "finished",
+    )
+    counters = emulator.backend.counters
+    assert (counters.tasks_created, counters.responses_lost, counters.submit_rejected) == (1, 1, 0)
+
+
+def test_a_held_answer_ends_in_a_gateway_timeout_without_blocking_the_server(
+    emulator: DashScopeEmulator, files: FileServer
+) -> None:
+    clock = manual_clock(emulator)
+    emulator.set_faults(FaultPlan(lost_response_rate=1.0, lost_response_mode="hold", lost_response_hold_s=35))
+    answers: list[Any] = []
+    caller = threading.Thread(
+        target=lambda: answers.append(
+            Transcription.async_call(model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY)
+        )
+    )
+    caller.start()
+    assert clock.wait_for_waiting(1, WAIT_S)  # the answer is held
+    [listed] = Transcription.list(api_key=KEY).output["data"]  # meanwhile the server answers others
+    assert finished(emulator, listed["task_id"]).output.task_status == "SUCCEEDED"
+    assert caller.is_alive()
+    clock.advance(35)
+    caller.join(WAIT_S)
+    [answer] = answers
+    assert (answer.status_code, answer.code) == (504, "RequestTimeOut")
+
+
+def test_a_push_can_come_with_a_forged_one_for_a_task_we_cannot_see(
+    monkeypatch: pytest.MonkeyPatch, files: FileServer
+) -> None:
+    receiver = PushReceiver()
+    try:
+        with DashScopeEmulator(
+            api_keys=[KEY, OTHER_KEY],
+            engine=PitchEngine(),
+            push_target_url=receiver.url,
+            faults=FaultPlan(callback_for_unknown_job=1.0),
+        ) as running:
+            point_sdk_at(running, monkeypatch)
+            url = [files.url("one.wav")]
+            foreign = Transcription.async_call(model="paraformer-v2", file_urls=url, api_key=OTHER_KEY)
+            running.backend.wait_for_task(foreign.output.task_id, WAIT_S)
+            ours = Transcription.async_call(model="paraformer-v2", file_urls=url, api_key=KEY)
+            running.backend.wait_for_task(ours.output.task_id, WAIT_S)
+            assert running.backend.wait_pushes_idle(WAIT_S)
+
+            named = [event["data"]["task_id"] for _, event, _ in receiver.received]
+            assert len(named) == 4 and running.backend.counters.pushes_forged == 2
+            # Our task's forged twin names the other account's task ...
+            assert sorted(named).count(foreign.output.task_id) == 2
+            assert named.count(ours.output.task_id) == 1
+            # ... and the other account's twin named a task nobody submitted.
+            [phantom] = set(named) - {foreign.output.task_id, ours.output.task_id}
+            for task_id in (phantom, foreign.output.task_id):
+                assert Transcription.fetch(task_id, api_key=KEY).output.task_status == "UNKNOWN"
+            assert running.backend.counters.pushes_sent == 2  # forged ones count only as forged
+    finally:
+        receiver.server.stop()
+
+
+class HalfwayEngine(PitchEngine):
+    """Reports a quarter of the file, then waits to be let go: a task caught mid-recognition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.halfway = threading.Event()
+        self.go_on = threading.Event()
+
+    def recognize(
+        self, audio: bytes | Path, *, on_progress: ProgressCallback | None = None, **options: Any
+    ) -> EngineRecognition:
+        assert on_progress is not None
+        on_progress(750, 3000)
+        self.halfway.set()
+        assert self.go_on.wait(WAIT_S)
+        return super().recognize(audio, on_progress=on_progress, **options)
+
+
+def test_the_job_listing_has_a_row_per_file_with_its_progress(
+    monkeypatch: pytest.MonkeyPatch, files: FileServer
+) -> None:
+    engine = HalfwayEngine()
+    with DashScopeEmulator(
+        api_keys=[KEY], engine=engine, clock=ManualClock(), faults=FaultPlan(processing_delay_s=60)
+    ) as running:
+        point_sdk_at(running, monkeypatch)
+        urls = [files.url("three.wav"), DEAD_URL]
+        task_id = Transcription.async_call(model="paraformer-v2", file_urls=urls, api_key=KEY).output.task_id
+        queued = emulator_jobs(running)
+        assert [(r["task_id"], r["file_url"], r["state"]) for r in queued] == [
+            (task_id, urls[0], "queued"),
+            (task_id, urls[1], "queued"),
+        ]
+        assert all(r["audio_ms_total"] is None and r["audio_ms_done"] == 0 for r in queued)
+
+        # Another process moves the emulator's clock over HTTP: the processing delay is over.
+        moved = requests.post(running.url + "/_emulator/clock", json={"advance_s": 60}, timeout=5)
+        assert moved.status_code == 200 and moved.json()["manual"] is True
+        assert engine.halfway.wait(WAIT_S)
+        running_row = emulator_jobs(running)[0]
+        assert (running_row["state"], running_row["audio_ms_total"], running_row["audio_ms_done"]) == (
+            "running",
+            3000,
+            750,
+        )
+        engine.go_on.set()
+        running.backend.wait_for_task(task_id, WAIT_S)
+        done, dead = emulator_jobs(running)
+        assert (done["state"], done["audio_ms_total"], done["audio_ms_done"]) == ("finished", 3000, 3000)
+        assert (dead["state"], dead["audio_ms_total"], dead["audio_ms_done"]) == ("failed", None, 0)
+        assert done["created_at"] < done["finished_at"] and done["lost_response"] is False
+
+    with DashScopeEmulator(api_keys=[KEY], engine=PitchEngine()) as real_time:
+        refused = requests.post(real_time.url + "/_emulator/clock", json={"advance_s": 1}, timeout=5)
+        assert refused.status_code == 409
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming: each utterance is answered while the audio still arrives (a raw WebSocket client,
+# which, unlike the SDK, reads while it sends, so the order of events is the proof)
+# ---------------------------------------------------------------------------------------------
+
+
+def loud(level: int, seconds: float) -> bytes:
+    """A square wave of amplitude ``level * 1000``: what ``PeakEngine`` hears as "级别{level}。"."""
+    amplitude = level * 1000
+    return struct.pack(
+        f"<{int(seconds * RATE)}h",
+        *(amplitude if (i // 20) % 2 else -amplitude for i in range(int(seconds * RATE))),
+    )
+
+
+def quiet(seconds: float) -> bytes:
+    return bytes(int(seconds * RATE) * 2)
+
+
+class PeakEngine:
+    """One segment over the loud part of what it is given, named after the peak: "级别N。"."""
+
+    def recognize(self, audio: bytes | Path, **options: Any) -> EngineRecognition:
+        data = audio.read_bytes() if isinstance(audio, Path) else audio
+        with wave.open(io.BytesIO(data)) as reader:
+            rate = reader.getframerate()
+            frames = reader.readframes(reader.getnframes())
+        samples = struct.unpack(f"<{len(frames) // 2}h", frames)
+        block = rate // 100
+        loud_blocks = [
+            i for i in range(0, len(samples), block) if max(map(abs, samples[i : i + block])) >= 500
+        ]
+        duration_ms = len(samples) * 1000 // rate
+        if not loud_blocks:
+            return EngineRecognition(duration_ms=duration_ms, segments=[])
+        begin, end = loud_blocks[0] * 1000 // rate, min((loud_blocks[-1] + block) * 1000 // rate, duration_ms)
+        text = f"级别{round(max(map(abs, samples)) / 1000)}。"
+        words = [RecognizedWord(start_ms=begin, end_ms=end, text=text)]
+        return EngineRecognition(
+            duration_ms=duration_ms,
+            segments=[RecognizedSegment(start_ms=begin, end_ms=end, text=text, words=words)],
+        )
+
+
+@pytest.fixture
+def streaming() -> Iterator[DashScopeEmulator]:
+    with DashScopeEmulator(
+        api_keys=[KEY], engine=PeakEngine(), interim_interval_s=0.5, clock=ManualClock()
+    ) as running:
+        yield running
+
+
+class RawTask:
+    """One real-time task over a plain aiohttp WebSocket, in the SDK's frames."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, **parameters: Any) -> None:
+        self.ws = ws
+        self.task_id = uuid.uuid4().hex
+        self.parameters = {"format": "pcm", "sample_rate": RATE, **parameters}
+        self.events: list[dict[str, Any]] = []
+
+    async def start(self, model: str = "paraformer-realtime-v2") -> dict[str, Any]:
+        header = {"action": "run-task", "task_id": self.task_id, "streaming": "duplex"}
+        payload = {"model": model, "task_group": "audio", "task": "asr", "function": "recognition"}
+        await self.ws.send_json(
+            {"header": header, "payload": {**payload, "input": {}, "parameters": self.parameters}}
+        )
+        return await self.next_event()
+
+    async def send(self, pcm: bytes) -> None:
+        for start in range(0, len(pcm), FRAME_BYTES):
+            await self.ws.send_bytes(pcm[start : start + FRAME_BYTES])
+
+    async def finish(self) -> list[dict[str, Any]]:
+        header = {"action": "finish-task", "task_id": self.task_id, "streaming": "duplex"}
+        await self.ws.send_json({"header": header, "payload": {"input": {}}})
+        while (await self.next_event())["header"]["event"] == "result-generated":
+            pass
+        return self.events
+
+    async def next_event(self) -> dict[str, Any]:
+        event = await self.ws.receive_json(timeout=WAIT_S)
+        assert event["header"]["task_id"] == self.task_id, "an event of another task on this socket"
+        self.events.append(event)
+        return event
+
+    async def next_sentence(self) -> dict[str, Any]:
+        event = await self.next_event()
+        assert event["header"]["event"] == "result-generated", event
+        return dict(event["payload"]["output"]["sentence"])
+
+    async def next_final(self) -> dict[str, Any]:
+        while not (sentence := await self.next_sentence())["sentence_end"]:
+            pass
+        return sentence
+
+
+def finals_of(events: list[dict[str, Any]]) -> list[str]:
+    sentences = [
+        e["payload"]["output"]["sentence"] for e in events if e["header"]["event"] == "result-generated"
+    ]
+    return [s["text"] for s in sentences if s["sentence_end"]]
+
+
+def stream_session(url: str, scenario: Callable[[aiohttp.ClientWebSocketResponse], Any]) -> Any:
+    async def run() -> Any:
+        async with (
+            aiohttp.ClientSession() as client,
+            client.ws_connect(url, headers={"Authorization": f"Bearer {KEY}"}) as ws,
+        ):
+            return await scenario(ws)
+
+    return asyncio.run(asyncio.wait_for(run(), timeout=30))
+
+
+def test_each_utterance_is_answered_while_the_rest_is_still_to_be_sent(streaming: DashScopeEmulator) -> None:
+    async def scenario(ws: aiohttp.ClientWebSocketResponse) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        task = RawTask(ws)
+        assert (await task.start())["header"]["event"] == "task-started"
+        await task.send(loud(3, 1.0) + quiet(1.0))  # the first utterance, then a pause
+        first = await task.next_final()  # answered now: the second utterance is not sent yet
+        await task.send(loud(5, 1.0) + quiet(0.3))
+        return first, await task.finish()
+
+    first, events = stream_session(streaming.ws_url, scenario)
+    assert (first["text"], first["sentence_end"], first["sentence_id"]) == ("级别3。", True, 1)
+    assert 0 <= first["begin_time"] <= first["end_time"] <= 1100
+    assert finals_of(events) == ["级别3。", "级别5。"]
+    assert events[-1]["header"]["event"] == "task-finished"
+    second = [
+        e["payload"]["output"]["sentence"] for e in events if e["header"]["event"] == "result-generated"
+    ][-1]
+    assert second["sentence_id"] == 2 and second["begin_time"] >= 1900  # stream time, not utterance time
+
+
+def test_a_long_utterance_gets_interim_hypotheses_before_its_end(streaming: DashScopeEmulator) -> None:
+    async def scenario(ws: aiohttp.ClientWebSocketResponse) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        task = RawTask(ws)
+        await task.start()
+        await task.send(loud(4, 3.0))  # still speaking: no pause yet
+        interim = await task.next_sentence()
+        return interim, await task.finish()
+
+    interim, events = stream_session(streaming.ws_url, scenario)
+    assert (interim["text"], interim["sentence_end"], interim["end_time"]) == ("级别4。", False, None)
+    sentences = [
+        e["payload"]["output"]["sentence"] for e in events if e["header"]["event"] == "result-generated"
+    ]
+    final = sentences[-1]
+    assert final["sentence_end"] and final["text"] == "级别4。"
+    assert {s["sentence_id"] for s in sentences} == {final["sentence_id"]}  # hypotheses of that sentence
+    assert all(not s["sentence_end"] for s in sentences[:-1])
+
+
+def test_concurrent_streams_never_mix_their_results(streaming: DashScopeEmulator) -> None:
+    async def speak(ws: aiohttp.ClientWebSocketResponse, levels: tuple[int, int]) -> list[str]:
+        task = RawTask(ws)
+        await task.start("gummy-realtime-v1")
+        for level in levels:
+            await task.send(loud(level, 1.0) + quiet(1.0))
+            await asyncio.sleep(0)  # let the other stream send too
+        events = await task.finish()
+        texts = []
+        for event in events:
+            transcription = event["payload"].get("output", {}).get("transcription")
+            if transcription and transcription["sentence_end"]:
+                texts.append(transcription["text"])
+        return texts
+
+    async def both() -> list[list[str]]:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with (
+            aiohttp.ClientSession() as client,
+            client.ws_connect(streaming.ws_url, headers=headers) as one,
+            client.ws_connect(streaming.ws_url, headers=headers) as other,
+        ):
+            return list(await asyncio.gather(speak(one, (1, 2)), speak(other, (6, 7))))
+
+    heard = asyncio.run(asyncio.wait_for(both(), timeout=30))
+    assert heard == [["级别1。", "级别2。"], ["级别6。", "级别7。"]]
+    assert streaming.backend.counters.ws_tasks_finished == 2
+
+
+@pytest.mark.parametrize(
+    ("model", "parameters", "named"),
+    [
+        ("gummy-realtime-v1", {"source_language": "xx"}, "source_language"),
+        ("paraformer-realtime-v2", {"language_hints": ["en", "xx"]}, "language_hints"),
+        ("gummy-realtime-v1", {"max_end_silence": 100}, "max_end_silence"),
+        ("paraformer-realtime-v2", {"max_sentence_silence": 9000}, "max_sentence_silence"),
+    ],
+)
+def test_unsupported_settings_are_parameter_errors_naming_the_parameter(
+    streaming: DashScopeEmulator, model: str, parameters: dict[str, Any], named: str
+) -> None:
+    async def scenario(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+        return await RawTask(ws, **parameters).start(model)
+
+    refused = stream_session(streaming.ws_url, scenario)
+    assert refused["header"]["event"] == "task-failed"
+    assert refused["header"]["error_code"] == "InvalidParameter"
+    assert named in refused["header"]["error_message"]

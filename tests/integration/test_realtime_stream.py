@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from bucketscribe.local.dashscope_server import DashScopeEmulator
-from bucketscribe.local.speech import Recognition, RecognizedSegment, RecognizedWord, UnreadableAudio
+from bucketscribe.local.speech import (
+    ProgressCallback,
+    Recognition,
+    RecognizedSegment,
+    RecognizedWord,
+    UnreadableAudio,
+)
 from bucketscribe.model import Transcript
 from bucketscribe.providers.realtime import FRAME_BYTES, RealtimeError, RealtimeTranslator
 
@@ -46,6 +52,7 @@ class LevelEngine:
         translate: bool = False,
         channel: int | None = None,
         word_timestamps: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> Recognition:
         data = audio.read_bytes() if isinstance(audio, Path) else audio
         try:

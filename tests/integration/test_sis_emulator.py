@@ -11,7 +11,6 @@ import json
 import math
 import struct
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
-from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, ServerResponseException
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 from huaweicloudsdksis.v1 import (
@@ -37,11 +36,13 @@ from huaweicloudsdksis.v1 import (
     TranscriberConfig,
 )
 
+from bucketscribe.local.emulator_kit.clock import ManualClock
 from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.http_thread import BackgroundHttpServer
 from bucketscribe.local.sis_server import SisEmulator
 from bucketscribe.local.speech import (
     FixedSpeechEngine,
+    ProgressCallback,
     Recognition,
     RecognizedSegment,
     UnreadableAudio,
@@ -187,17 +188,21 @@ def submit(client: Any, data_url: str, **config: Any) -> str:
     return str(client.push_transcriber_jobs(PushTranscriberJobsRequest(body=body)).job_id)
 
 
-def wait_until_done(client: Any, job_id: str, timeout: float = WAIT_S) -> CollectTranscriberJobResponse:
-    deadline = time.monotonic() + timeout
-    while True:
-        response = client.collect_transcriber_job(CollectTranscriberJobRequest(job_id=job_id))
-        if response.status != "WAITING" or time.monotonic() > deadline:
-            return response
-        time.sleep(0.02)
+def wait_until_done(sis: SisEmulator, client: Any, job_id: str) -> CollectTranscriberJobResponse:
+    """Wait (on the emulator's own notification) until the job ended, then ask for it through the SDK."""
+    sis.backend.wait_for_job(job_id, WAIT_S)
+    return client.collect_transcriber_job(CollectTranscriberJobRequest(job_id=job_id))
 
 
 def raw(response: Any) -> dict[str, Any]:
     return dict(json.loads(response.raw_content))
+
+
+def emulator_jobs(sis: SisEmulator) -> list[dict[str, Any]]:
+    """``GET /_emulator/jobs``: what the CLI's progress display and the soak benchmark read."""
+    status, body = _status_of(urllib.request.Request(f"{sis.url}/_emulator/jobs"))
+    assert status == 200
+    return list(body["jobs"])
 
 
 def test_submit_poll_and_callback_carry_the_same_result(
@@ -208,7 +213,7 @@ def test_submit_poll_and_callback_carry_the_same_result(
     inbox = site.new_inbox()
 
     job_id = submit(client, f"{site.url}/files/tone.wav", need_word_info="yes", callback_url=inbox)
-    done = wait_until_done(client, job_id)
+    done = wait_until_done(sis, client, job_id)
 
     assert done.status == "FINISHED"
     body = raw(done)
@@ -240,7 +245,7 @@ def test_punctuation_kept_and_word_info_left_out_on_request(
 ) -> None:
     sis = start_emulator()
     client = client_for(sis)
-    done = wait_until_done(client, submit(client, f"{site.url}/files/tone.wav", add_punc="yes"))
+    done = wait_until_done(sis, client, submit(client, f"{site.url}/files/tone.wav", add_punc="yes"))
     [segment] = raw(done)["segments"]
     assert segment["result"] == {"text": FIXED_TEXT}
 
@@ -253,6 +258,7 @@ def test_stereo_agent_channel_and_mono_speaker_roles(
     client = client_for(sis)
 
     stereo = wait_until_done(
+        sis,
         client,
         submit(client, f"{site.url}/files/tone.wav", need_analysis_info=AnalysisInfo(channel="RIGHT_AGENT")),
     )
@@ -268,6 +274,7 @@ def test_stereo_agent_channel_and_mono_speaker_roles(
     assert segments[0]["result"]["analysis_info"]["speed"] == 2.0  # two words in one second
 
     mono = wait_until_done(
+        sis,
         client,
         submit(
             client,
@@ -395,17 +402,34 @@ def test_concurrency_limit_answers_sis_0312(
     assert sis.backend.counters().jobs_accepted == 2
 
 
-def test_results_expire_after_the_retention_window(
+def test_results_expire_72_hours_after_finishing_or_after_the_fault_plan_says(
     site: CustomerSite, start_emulator: Callable[..., SisEmulator]
 ) -> None:
-    sis = start_emulator(retention_s=0.3)
+    clock = ManualClock()
+    sis = start_emulator(clock=clock)
     client = client_for(sis)
     job_id = submit(client, f"{site.url}/files/tone.wav")
-    assert wait_until_done(client, job_id).status == "FINISHED"
-    time.sleep(0.4)
+    assert wait_until_done(sis, client, job_id).status == "FINISHED"
+    clock.advance(72 * 3600 - 1)
+    assert client.collect_transcriber_job(CollectTranscriberJobRequest(job_id=job_id)).status == "FINISHED"
+    clock.advance(1)
     with pytest.raises(ClientRequestException) as expired:
         client.collect_transcriber_job(CollectTranscriberJobRequest(job_id=job_id))
-    assert expired.value.error_msg == "task id is not found"
+    assert (expired.value.status_code, expired.value.error_msg) == (400, "task id is not found")
+
+    sis.set_faults(FaultPlan(result_expiry_s=60))
+    short_lived = submit(client, f"{site.url}/files/tone.wav")
+    assert wait_until_done(sis, client, short_lived).status == "FINISHED"
+    clock.advance(59)
+    assert (
+        client.collect_transcriber_job(CollectTranscriberJobRequest(job_id=short_lived)).status == "FINISHED"
+    )
+    clock.advance(1)
+    with pytest.raises(ClientRequestException, match="task id is not found"):
+        client.collect_transcriber_job(CollectTranscriberJobRequest(job_id=short_lived))
+    states = {row["task_id"]: row["state"] for row in emulator_jobs(sis)}
+    assert states == {job_id: "expired", short_lived: "expired"}
+    assert sis.backend.counters().jobs_expired == 2
 
 
 def test_dropped_callbacks_never_arrive(
@@ -415,9 +439,9 @@ def test_dropped_callbacks_never_arrive(
     client = client_for(sis)
     inbox = site.new_inbox()
     job_id = submit(client, f"{site.url}/files/tone.wav", callback_url=inbox)
-    assert wait_until_done(client, job_id).status == "FINISHED"
-    assert sis.backend.wait_idle(WAIT_S)
-    assert site.wait_for_callbacks(inbox, 1, timeout=0.3) == []
+    assert wait_until_done(sis, client, job_id).status == "FINISHED"
+    assert sis.backend.wait_idle(WAIT_S)  # a callback, had one been sent, would have ended by now
+    assert site.callbacks(inbox) == []
     stats = sis.backend.job_stats(job_id)
     assert (stats.callbacks_dropped, stats.callback_attempts, stats.callbacks_sent) == (1, 0, 0)
 
@@ -438,13 +462,23 @@ def test_duplicated_callbacks_arrive_twice(
 def test_refused_callback_is_retried_and_delayed_on_request(
     site: CustomerSite, start_emulator: Callable[..., SisEmulator]
 ) -> None:
-    sis = start_emulator(faults=FaultPlan(callback_delay_s=0.4))
+    clock = ManualClock()
+    sis = start_emulator(faults=FaultPlan(callback_delay_s=40), clock=clock, callback_backoff_s=5)
     client = client_for(sis)
     inbox = site.new_inbox(refuse_first=1)
     job_id = submit(client, f"{site.url}/files/tone.wav", callback_url=inbox)
+    sis.backend.wait_for_job(job_id, WAIT_S)
+
+    assert clock.wait_for_waiting(1, WAIT_S)  # the callback is parked on the clock ...
+    clock.advance(39)
+    assert sis.backend.job_stats(job_id).callback_attempts == 0  # ... until the delay has passed
+    clock.advance(1)
+    assert sis.backend.wait_for_counters(lambda c: c.callback_attempts == 1, WAIT_S)
+    assert clock.wait_for_waiting(1, WAIT_S)  # refused: the retry waits out its backoff
+    assert site.callbacks(inbox) == []
+    clock.advance(5)
     [callback] = site.wait_for_callbacks(inbox, 1)
-    received_at = datetime.now(UTC)
-    assert received_at - datetime.fromisoformat(callback["finish_time"]) >= timedelta(seconds=0.4)
+    assert callback["job_id"] == job_id
     assert sis.backend.wait_idle(WAIT_S)
     stats = sis.backend.job_stats(job_id)
     assert (stats.callback_attempts, stats.callbacks_sent, stats.callbacks_failed) == (2, 1, 0)
@@ -467,7 +501,7 @@ def test_injected_submission_failure_and_runtime_fault_change(
         headers={"Content-Type": "application/json"},
     )
     assert _status_of(reset) == (200, FaultPlan().model_dump())
-    assert wait_until_done(client, submit(client, f"{site.url}/files/tone.wav")).status == "FINISHED"
+    assert wait_until_done(sis, client, submit(client, f"{site.url}/files/tone.wav")).status == "FINISHED"
     counters = sis.backend.counters()
     assert (counters.submissions_received, counters.submissions_rejected, counters.jobs_accepted) == (2, 1, 1)
 
@@ -479,18 +513,20 @@ def test_jobs_that_cannot_finish_end_in_error(
     client = client_for(sis)
     inbox = site.new_inbox()
 
-    not_audio = wait_until_done(client, submit(client, f"{site.url}/files/notes.txt", callback_url=inbox))
+    not_audio = wait_until_done(
+        sis, client, submit(client, f"{site.url}/files/notes.txt", callback_url=inbox)
+    )
     assert not_audio.status == "ERROR"
     assert raw(not_audio)["error_code"] == "SIS.0535"
     assert not_audio.start_time and not_audio.finish_time and not not_audio.segments
     [callback] = site.wait_for_callbacks(inbox, 1)
     assert callback["status"] == "ERROR"
 
-    missing = wait_until_done(client, submit(client, f"{site.url}/files/missing.wav"))
+    missing = wait_until_done(sis, client, submit(client, f"{site.url}/files/missing.wav"))
     assert (missing.status, raw(missing)["error_code"]) == ("ERROR", "SIS.0001")
 
     sis.set_faults(FaultPlan(job_failure_rate=1.0))
-    failed = wait_until_done(client, submit(client, f"{site.url}/files/tone.wav"))
+    failed = wait_until_done(sis, client, submit(client, f"{site.url}/files/tone.wav"))
     assert (failed.status, raw(failed)["error_code"]) == ("ERROR", "SIS.0100")
     assert sis.backend.counters().jobs_failed == 3
 
@@ -500,7 +536,156 @@ def test_instant_mode_skips_the_engine_but_still_fetches_the_audio(
 ) -> None:
     sis = start_emulator(engine=ExplodingEngine(), faults=FaultPlan(instant=True))
     client = client_for(sis)
-    done = wait_until_done(client, submit(client, f"{site.url}/files/tone.wav"))
+    done = wait_until_done(sis, client, submit(client, f"{site.url}/files/tone.wav"))
     assert done.status == "FINISHED" and done.segments[0].result.text
-    unreachable = wait_until_done(client, submit(client, f"{site.url}/files/missing.wav"))
+    unreachable = wait_until_done(sis, client, submit(client, f"{site.url}/files/missing.wav"))
     assert unreachable.status == "ERROR"
+
+
+class HalfwayEngine(FixedSpeechEngine):
+    """Reports a quarter of a 4 s recording, then waits to be let go: a job caught mid-recognition."""
+
+    def __init__(self) -> None:
+        super().__init__(FIXED_TEXT)
+        self.halfway = threading.Event()
+        self.go_on = threading.Event()
+
+    def recognize(
+        self, audio: bytes | Path, *, on_progress: ProgressCallback | None = None, **options: Any
+    ) -> Recognition:
+        assert on_progress is not None
+        on_progress(1000, 4000)
+        self.halfway.set()
+        assert self.go_on.wait(WAIT_S)
+        on_progress(4000, 4000)
+        return Recognition(
+            duration_ms=4000, segments=[RecognizedSegment(start_ms=0, end_ms=4000, text="done")]
+        )
+
+
+def test_job_listing_follows_a_job_from_queued_to_finished(
+    site: CustomerSite, start_emulator: Callable[..., SisEmulator]
+) -> None:
+    engine = HalfwayEngine()
+    sis = start_emulator(engine=engine, clock=ManualClock(), faults=FaultPlan(processing_delay_s=600))
+    client = client_for(sis)
+    data_url = f"{site.url}/files/tone.wav"
+    job_id = submit(client, data_url)
+
+    [queued] = emulator_jobs(sis)
+    assert queued == {
+        "task_id": job_id,
+        "file_url": data_url,
+        "state": "queued",
+        "created_at": queued["created_at"],
+        "finished_at": None,
+        "audio_ms_total": None,
+        "audio_ms_done": 0,
+        "lost_response": False,
+    }
+    # An out-of-process driver moves the clock over HTTP: the processing delay is over.
+    status, clock_state = _status_of(
+        urllib.request.Request(
+            f"{sis.url}/_emulator/clock", data=json.dumps({"advance_s": 600}).encode(), method="POST"
+        )
+    )
+    assert status == 200 and clock_state["manual"] is True
+    assert engine.halfway.wait(WAIT_S)
+    [running] = emulator_jobs(sis)
+    assert (running["state"], running["audio_ms_total"], running["audio_ms_done"]) == ("running", 4000, 1000)
+
+    engine.go_on.set()
+    sis.backend.wait_for_job(job_id, WAIT_S)
+    [finished] = emulator_jobs(sis)
+    assert (finished["state"], finished["audio_ms_total"], finished["audio_ms_done"]) == (
+        "finished",
+        4000,
+        4000,
+    )
+    created = datetime.fromisoformat(finished["created_at"])
+    assert datetime.fromisoformat(finished["finished_at"]) - created == timedelta(seconds=600)
+
+
+def test_the_clock_route_refuses_to_move_real_time(start_emulator: Callable[..., SisEmulator]) -> None:
+    sis = start_emulator()
+    request = urllib.request.Request(
+        f"{sis.url}/_emulator/clock", data=json.dumps({"advance_s": 5}).encode(), method="POST"
+    )
+    status, body = _status_of(request)
+    assert status == 409 and "real time" in body["message"]
+
+
+def test_a_lost_answer_still_creates_the_job(
+    site: CustomerSite, start_emulator: Callable[..., SisEmulator]
+) -> None:
+    sis = start_emulator(faults=FaultPlan(lost_response_rate=1.0, lost_response_mode="error"))
+    client = client_for(sis)
+    with pytest.raises(ServerResponseException) as lost:
+        submit(client, f"{site.url}/files/tone.wav")
+    assert (lost.value.status_code, lost.value.error_code) in {(500, "SIS.0100"), (502, "APIGW.0202")}
+
+    [job] = emulator_jobs(sis)  # the caller never learnt its id, but the job exists and runs
+    assert job["lost_response"] is True
+    stats = sis.backend.wait_for_job(job["task_id"], WAIT_S)
+    assert stats.status == "FINISHED"
+    counters = sis.backend.counters()
+    assert (counters.jobs_accepted, counters.responses_lost, counters.submissions_rejected) == (1, 1, 0)
+
+
+def test_a_held_answer_times_out_without_holding_up_other_requests(
+    site: CustomerSite, start_emulator: Callable[..., SisEmulator]
+) -> None:
+    clock = ManualClock()
+    sis = start_emulator(clock=clock, faults=FaultPlan(lost_response_rate=1.0, lost_response_mode="hold"))
+    outcome: list[BaseException] = []
+
+    def held_submit() -> None:
+        try:
+            submit(client_for(sis), f"{site.url}/files/tone.wav")
+        except BaseException as error:
+            outcome.append(error)
+
+    caller = threading.Thread(target=held_submit)
+    caller.start()
+    assert clock.wait_for_waiting(1, WAIT_S)  # the answer is being held
+    [held] = emulator_jobs(sis)
+    sis.set_faults(FaultPlan())
+    client = client_for(sis)
+    other = submit(client, f"{site.url}/files/tone.wav")  # answered at once meanwhile
+    assert wait_until_done(sis, client, other).status == "FINISHED"
+    assert caller.is_alive()
+
+    clock.advance(35)  # lost_response_hold_s: the gateway gives up
+    caller.join(WAIT_S)
+    [error] = outcome
+    assert isinstance(error, ServerResponseException)
+    assert (error.status_code, error.error_code) == (504, "APIGW.0201")
+    assert {row["task_id"]: row["lost_response"] for row in emulator_jobs(sis)} == {
+        held["task_id"]: True,
+        other: False,
+    }
+
+
+def test_a_callback_can_come_with_a_forged_one_naming_another_job(
+    site: CustomerSite, start_emulator: Callable[..., SisEmulator]
+) -> None:
+    sis = start_emulator(faults=FaultPlan(callback_for_unknown_job=1.0))
+    client = client_for(sis)
+    first_inbox, second_inbox = site.new_inbox(), site.new_inbox()
+    first = submit(client, f"{site.url}/files/tone.wav", callback_url=first_inbox)
+    sis.backend.wait_for_job(first, WAIT_S)
+    second = submit(client, f"{site.url}/files/tone.wav", callback_url=second_inbox)
+    sis.backend.wait_for_job(second, WAIT_S)
+
+    # The first job had no other job to name: its forged twin carries an id SIS never handed out.
+    first_ids = {body["job_id"] for body in site.wait_for_callbacks(first_inbox, 2)}
+    assert first in first_ids and len(first_ids) == 2
+    assert not (first_ids - {first}) & set(sis.backend.job_ids())
+    # The second job's inbox also gets the first job's whole result, under the first job's id.
+    by_id = {body["job_id"]: body for body in site.wait_for_callbacks(second_inbox, 2)}
+    assert set(by_id) == {first, second}
+    first_status = raw(client.collect_transcriber_job(CollectTranscriberJobRequest(job_id=first)))
+    assert by_id[first] == {"job_id": first, **first_status}
+    assert sis.backend.wait_idle(WAIT_S)
+    counters = sis.backend.counters()
+    assert (counters.callbacks_forged, counters.callbacks_sent) == (2, 2)

@@ -129,6 +129,20 @@ def test_bytes_input_and_a_provider_style_language_hint(engine: WhisperSpeechEng
 
 @pytest.mark.slow
 @pytest.mark.integration
+def test_progress_is_reported_segment_by_segment(engine: WhisperSpeechEngine) -> None:
+    reports: list[tuple[int, int]] = []
+    recognition = engine.recognize(sample("report_en.mp3").path, on_progress=lambda *r: reports.append(r))
+
+    total = recognition.duration_ms
+    assert reports[0] == (0, total)  # the length is known before any text
+    assert reports[-1] == (total, total)
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
+    # One report per recognised segment in between: progress arrives while decoding goes on.
+    assert [done for done, _ in reports[1:-1]] == [segment.end_ms for segment in recognition.segments]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
 def test_threads_share_one_model(engine: WhisperSpeechEngine) -> None:
     clips = [sample("hello_en.wav"), sample("weather_en.ogg")]
     alone = [engine.recognize(clip.path).text for clip in clips]

@@ -7,6 +7,7 @@ faster-whisper engine (``local/whisper_engine.py``) is one implementation and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +42,10 @@ class UnreadableAudio(ValueError):
     """The bytes are not audio the engine can decode (SIS.0535 / FILE_PARSE_FAILED upstream)."""
 
 
+# ``on_progress(done_ms, total_ms)``: how much of the recording the engine has worked through.
+ProgressCallback = Callable[[int, int], None]
+
+
 class SpeechEngine(Protocol):
     def recognize(
         self,
@@ -50,12 +55,14 @@ class SpeechEngine(Protocol):
         translate: bool = False,
         channel: int | None = None,
         word_timestamps: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> Recognition:
         """Recognise a whole recording.
 
         ``channel`` picks one channel of a multi-channel file (0 = left); ``None``
         downmixes. ``translate`` returns English text whatever was spoken.
-        Raises ``UnreadableAudio`` for bytes that do not decode.
+        ``on_progress`` is called as the engine advances through the audio (at least once, at
+        the end). Raises ``UnreadableAudio`` for bytes that do not decode.
         """
         ...
 
@@ -90,5 +97,9 @@ class FixedSpeechEngine:
         translate: bool = False,
         channel: int | None = None,
         word_timestamps: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> Recognition:
-        return self._recognition.model_copy(deep=True)
+        recognition = self._recognition.model_copy(deep=True)
+        if on_progress is not None:
+            on_progress(recognition.duration_ms, recognition.duration_ms)
+        return recognition

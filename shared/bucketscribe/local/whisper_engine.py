@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bucketscribe.local.model_store import whisper_model_dir
 from bucketscribe.local.speech import (
+    ProgressCallback,
     Recognition,
     RecognizedSegment,
     RecognizedWord,
@@ -85,9 +86,12 @@ class WhisperSpeechEngine:
         translate: bool = False,
         channel: int | None = None,
         word_timestamps: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> Recognition:
         samples = decode_speech(audio, channel=channel)
         duration_ms = round(len(samples) * 1000 / SAMPLE_RATE)
+        if on_progress is not None:
+            on_progress(0, duration_ms)  # the length is known once decoded, before any text
         model = self._loaded_model()
         started = time.perf_counter()
         segments, info = model.transcribe(
@@ -98,8 +102,15 @@ class WhisperSpeechEngine:
             vad_filter=self._settings.vad_filter,
             word_timestamps=word_timestamps,
         )
-        # transcribe() is lazy: decoding happens while the segments are iterated.
-        recognized = [_segment(s, duration_ms) for s in segments]
+        # transcribe() is lazy: decoding happens while the segments are iterated, so each segment
+        # is a step of progress through the audio.
+        recognized = []
+        for raw in segments:
+            recognized.append(_segment(raw, duration_ms))
+            if on_progress is not None:
+                on_progress(recognized[-1].end_ms, duration_ms)
+        if on_progress is not None:
+            on_progress(duration_ms, duration_ms)
         elapsed = time.perf_counter() - started
         logger.debug(
             "recognised %d ms of audio in %.2f s (RTF %.3f), language %s",

@@ -1,45 +1,36 @@
 """The wire layer of the DashScope emulator: aiohttp routes that speak DashScope's JSON.
 
-HTTP: file transcription submit, task query and cancel, the ``transcription_url`` result
-files, and an admin route for fault knobs. WebSocket: the duplex inference endpoint used
-by ``TranslationRecognizerRealtime`` (gummy) and ``Recognition`` (realtime Paraformer).
-All state lives in ``models.DashScopeBackend``.
+HTTP: file transcription submit, task query, list and cancel, the ``transcription_url`` result
+files, and the emulator kit's admin routes (faults, counters, jobs, clock); the WebSocket
+inference endpoint is mounted from ``inference_socket``. All state lives in
+``tasks.DashScopeBackend`` and ``streams.RealtimeStream``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from pydantic import ValidationError
 
-from bucketscribe.local.dashscope_server.models import (
-    DashScopeBackend,
-    DashScopeError,
-    RealtimeStream,
-    StreamSentence,
-    StreamWord,
-    TaskStatus,
-    TranscriptionTask,
-    audio_seconds,
-    beijing_time,
-    describe_validation_error,
-)
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.speech import UnreadableAudio
+from bucketscribe.local.dashscope_server.errors import DashScopeError, describe_validation_error
+from bucketscribe.local.dashscope_server.inference_socket import WS_PATHS, inference_socket
+from bucketscribe.local.dashscope_server.requests import TaskListQuery
+from bucketscribe.local.dashscope_server.tasks import DashScopeBackend, TranscriptionTask
+from bucketscribe.local.dashscope_server.wire_formats import TaskStatus, audio_seconds, beijing_time
+from bucketscribe.local.emulator_kit.admin import add_admin_routes
+from bucketscribe.local.emulator_kit.lost_answers import LostAnswer
 
 logger = logging.getLogger(__name__)
 
 BACKEND_KEY: web.AppKey[DashScopeBackend] = web.AppKey("dashscope_backend", DashScopeBackend)
 
 API = "/api/v1"
-WS_PATHS = ("/api-ws/v1/inference", "/api-ws/v1/inference/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,14 +39,13 @@ def build_app(backend: DashScopeBackend) -> web.Application:
     app = web.Application(middlewares=[_dashscope_errors], client_max_size=16 * 1024**2)
     app[BACKEND_KEY] = backend
     app.router.add_post(f"{API}/services/audio/asr/transcription", submit_transcription)
+    app.router.add_get(f"{API}/tasks", list_tasks)
     app.router.add_get(f"{API}/tasks/{{task_id}}", query_task)
     app.router.add_post(f"{API}/tasks/{{task_id}}/cancel", cancel_task)
     app.router.add_get("/results/{task_id}/{index:\\d+}.json", get_result)
-    app.router.add_get("/_emulator/faults", get_faults)
-    app.router.add_put("/_emulator/faults", put_faults)
-    app.router.add_get("/_emulator/counters", get_counters)
+    add_admin_routes(app, backend)
     for path in WS_PATHS:
-        app.router.add_get(path, inference_socket)
+        app.router.add_get(path, inference_socket(backend))
     return app
 
 
@@ -100,8 +90,37 @@ async def submit_transcription(request: web.Request) -> web.Response:
     except ValueError as error:
         raise DashScopeError(400, "InvalidParameter", "The request body is not valid JSON.") from error
     task = backend.submit(api_key, body)
+    if task.lost_answer is LostAnswer.HOLD:
+        # The task exists; the answer waits past any client's timeout, then the gateway gives up.
+        deadline = task.submit_time + backend.faults.lost_response_hold_s
+        await backend.clock.hold_until(deadline, backend.stopping)
+        raise DashScopeError(504, "RequestTimeOut", "Request timed out, please try again later.")
+    if task.lost_answer is LostAnswer.ERROR:
+        raise DashScopeError.for_status(500)
     return web.json_response(
         {"request_id": task.request_id, "output": {"task_id": task.task_id, "task_status": "PENDING"}}
+    )
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    """``GET /tasks``: the caller's account's tasks, newest first, paged (``BaseAsyncApi.list``)."""
+    backend = _backend(request)
+    api_key = backend.authenticate(request.headers.get("Authorization"))
+    try:
+        query = TaskListQuery.model_validate(dict(request.query))
+    except ValidationError as error:
+        raise DashScopeError(400, "InvalidParameter", describe_validation_error(error)) from error
+    page, total = backend.list_tasks(api_key, query)
+    # No "output" wrapper: the SDKs take the whole body (data, total, …) when "data" is there.
+    return web.json_response(
+        {
+            "request_id": _new_request_id(),
+            "data": [backend.list_entry(task) for task in page],
+            "total": total,
+            "total_page": math.ceil(total / query.page_size),
+            "page_no": query.page_no,
+            "page_size": query.page_size,
+        }
     )
 
 
@@ -165,267 +184,3 @@ async def get_result(request: web.Request) -> web.Response:
         body = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>"
         return web.Response(status=404, text=body, content_type="application/xml")
     return web.json_response(document, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
-
-
-# ---------------------------------------------------------------------------------------------
-# Admin (not part of DashScope)
-# ---------------------------------------------------------------------------------------------
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    return web.json_response(_backend(request).faults.model_dump())
-
-
-async def put_faults(request: web.Request) -> web.Response:
-    try:
-        plan = FaultPlan.model_validate(await request.json())
-    except ValidationError as error:
-        raise DashScopeError(400, "InvalidParameter", describe_validation_error(error)) from error
-    except ValueError as error:
-        raise DashScopeError(400, "InvalidParameter", "The request body is not valid JSON.") from error
-    _backend(request).set_faults(plan)
-    return web.json_response(plan.model_dump())
-
-
-async def get_counters(request: web.Request) -> web.Response:
-    return web.json_response(vars(_backend(request).counters))
-
-
-# ---------------------------------------------------------------------------------------------
-# WebSocket inference endpoint
-# ---------------------------------------------------------------------------------------------
-
-
-async def inference_socket(request: web.Request) -> web.StreamResponse:
-    backend = _backend(request)
-    # A bad key is refused at the handshake; the SDK reports "Unauthorized, your api-key is invalid!".
-    backend.authenticate(request.headers.get("Authorization"))
-    socket = web.WebSocketResponse(autoping=True)
-    await socket.prepare(request)
-    backend.count("ws_connections")
-    await _InferenceConnection(socket, backend).serve()
-    return socket
-
-
-def _event(task_id: str, event: str, payload: dict[str, Any] | None = None, **extra: str) -> dict[str, Any]:
-    return {
-        "header": {"task_id": task_id, "event": event, **extra, "attributes": {}},
-        "payload": payload or {},
-    }
-
-
-def _gummy_words(words: tuple[StreamWord, ...], fixed: bool) -> list[dict[str, Any]]:
-    return [
-        {
-            "begin_time": w.begin_ms,
-            "end_time": w.end_ms,
-            "text": w.text,
-            "punctuation": w.punctuation,
-            "fixed": fixed,
-        }
-        for w in words
-    ]
-
-
-def gummy_output(stream: RealtimeStream, sentence: StreamSentence) -> dict[str, Any]:
-    output: dict[str, Any] = {}
-    if stream.parameters.transcription_enabled:
-        output["transcription"] = {
-            "sentence_id": sentence.sentence_id,
-            "begin_time": sentence.begin_ms,
-            "end_time": sentence.end_ms,
-            "text": sentence.text,
-            "words": _gummy_words(sentence.words, sentence.final),
-            "sentence_end": sentence.final,
-            "vad_pre_end": False,
-        }
-    if sentence.translation is not None:
-        translation = sentence.translation
-        output["translations"] = [
-            {
-                "sentence_id": translation.sentence_id,
-                "lang": translation.language,
-                "begin_time": translation.begin_ms,
-                "end_time": translation.end_ms,
-                "text": translation.text,
-                "words": _gummy_words(translation.words, translation.final),
-                "sentence_end": translation.final,
-            }
-        ]
-    return output
-
-
-def paraformer_output(sentence: StreamSentence) -> dict[str, Any]:
-    return {
-        "sentence": {
-            "sentence_id": sentence.sentence_id,
-            "begin_time": sentence.begin_ms,
-            # Recognition.is_sentence_end() keys on end_time, so interim results carry null.
-            "end_time": sentence.end_ms if sentence.final else None,
-            "text": sentence.text,
-            "words": [
-                {"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
-                for w in sentence.words
-            ],
-            "sentence_end": sentence.final,
-        }
-    }
-
-
-class _InferenceConnection:
-    """One WebSocket: a sequence of tasks (run-task … finish-task), each a RealtimeStream."""
-
-    def __init__(self, socket: web.WebSocketResponse, backend: DashScopeBackend) -> None:
-        self.socket = socket
-        self.backend = backend
-        self.stream: RealtimeStream | None = None
-        self.finished_task_ids: set[str] = set()
-        self.last_audio = time.monotonic()
-        self._send_lock = asyncio.Lock()
-        self._pass_lock = asyncio.Lock()
-        self._interim: asyncio.Task[bool] | None = None
-        self._failed = False
-
-    async def serve(self) -> None:
-        try:
-            while not self.socket.closed and not self._failed:
-                if self.stream is not None:
-                    timeout = self.backend.idle_timeout_s - (time.monotonic() - self.last_audio)
-                else:
-                    timeout = self.backend.connection_idle_s
-                try:
-                    message = await self.socket.receive(timeout=max(timeout, 0.001))
-                except TimeoutError:
-                    if self.stream is not None:
-                        seconds = f"{self.backend.idle_timeout_s:g}"
-                        await self.fail(
-                            self.stream.task_id, "CLIENT_ERROR", f"request timeout after {seconds} seconds."
-                        )
-                    else:
-                        await self.socket.close()
-                    return
-                if message.type == WSMsgType.TEXT:
-                    await self.on_text(message.data)
-                elif message.type == WSMsgType.BINARY:
-                    await self.on_audio(message.data)
-                else:  # CLOSE, CLOSING, CLOSED, ERROR
-                    return
-        finally:
-            if self._interim is not None and not self._interim.done():
-                self._interim.cancel()
-
-    async def send(self, message: dict[str, Any]) -> None:
-        async with self._send_lock:
-            if not self.socket.closed:
-                await self.socket.send_str(json.dumps(message, ensure_ascii=False))
-
-    async def fail(self, task_id: str, code: str, message: str) -> None:
-        """task-failed, then close: DashScope never reuses a socket after a failure."""
-        if self._failed:
-            return
-        self._failed = True
-        self.backend.count("ws_tasks_failed")
-        await self.send(_event(task_id, "task-failed", error_code=code, error_message=message))
-        self.stream = None
-        await self.socket.close()
-
-    async def on_text(self, data: str) -> None:
-        try:
-            message = json.loads(data)
-            header = message["header"]
-            action = header["action"]
-            task_id = str(header.get("task_id") or "")
-        except (ValueError, KeyError, TypeError):
-            await self.fail(
-                "", "InvalidParameter", "Malformed message: expected {header:{action,task_id},payload}."
-            )
-            return
-        payload = message.get("payload") or {}
-        if action == "run-task":
-            await self.run_task(task_id, payload)
-        elif action == "finish-task":
-            await self.finish_task(task_id)
-        elif action == "continue-task":
-            if self.stream is None or task_id != self.stream.task_id:
-                await self.fail(task_id, "InvalidParameter", "continue-task for a task that is not running.")
-        else:
-            await self.fail(task_id, "InvalidParameter", f"Unknown action {action!r}.")
-
-    async def run_task(self, task_id: str, payload: dict[str, Any]) -> None:
-        if not task_id:
-            await self.fail(task_id, "InvalidParameter", "header.task_id is required.")
-            return
-        if self.stream is not None:
-            await self.fail(task_id, "InvalidParameter", "A task is already running on this connection.")
-            return
-        if task_id in self.finished_task_ids:
-            await self.fail(
-                task_id, "InvalidParameter", "Duplicate task_id: use a new task_id for each task."
-            )
-            return
-        try:
-            self.stream = self.backend.open_stream(task_id, payload)
-        except DashScopeError as error:
-            await self.fail(task_id, error.code, error.message)
-            return
-        self.last_audio = time.monotonic()
-        self.backend.count("ws_tasks_started")
-        await self.send(_event(task_id, "task-started"))
-
-    async def on_audio(self, chunk: bytes) -> None:
-        stream = self.stream
-        if stream is None:
-            await self.fail("", "InvalidParameter", "Audio arrived before run-task.")
-            return
-        stream.append(chunk)
-        self.last_audio = time.monotonic()
-        if stream.interim_due() and (self._interim is None or self._interim.done()):
-            self._interim = asyncio.create_task(self.recognition_pass(stream, final=False))
-
-    async def finish_task(self, task_id: str) -> None:
-        stream = self.stream
-        if stream is None or task_id != stream.task_id:
-            await self.fail(task_id, "InvalidParameter", "finish-task for a task that is not running.")
-            return
-        if self._interim is not None:
-            await self._interim
-        if not await self.recognition_pass(stream, final=True):
-            return
-        self.finished_task_ids.add(task_id)
-        self.stream = None
-        self.backend.count("ws_tasks_finished")
-        await self.send(_event(task_id, "task-finished", {"output": {}, "usage": None}))
-
-    async def recognition_pass(self, stream: RealtimeStream, *, final: bool) -> bool:
-        """Recognise what is new and send result-generated events; False once the task failed."""
-        async with self._pass_lock:
-            if self._failed:
-                return False
-            snapshot = stream.snapshot(final=final)
-            if snapshot is None:
-                return True
-            try:
-                sentences = await asyncio.to_thread(stream.recognize, snapshot)
-            except UnreadableAudio:
-                await self.fail(
-                    stream.task_id,
-                    "InvalidParameter",
-                    f"The audio cannot be decoded as {stream.parameters.format} "
-                    f"at {stream.parameters.sample_rate} Hz.",
-                )
-                return False
-            except Exception:
-                logger.exception("realtime recognition failed for %s", stream.task_id)
-                await self.fail(stream.task_id, "InternalError", "Recognition failed inside the emulator.")
-                return False
-            for sentence in sentences:
-                output = gummy_output(stream, sentence) if stream.is_gummy else paraformer_output(sentence)
-                usage = (
-                    {"duration": audio_seconds(sentence.end_ms - sentence.begin_ms)}
-                    if sentence.final
-                    else None
-                )
-                await self.send(
-                    _event(stream.task_id, "result-generated", {"output": output, "usage": usage})
-                )
-            return True

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.http_thread import BackgroundHttpServer
+from bucketscribe.local.emulator_kit.server import EmulatorServer
 from bucketscribe.local.sis_server.models import (
     DEFAULT_RETENTION_S,
+    Acceptance,
     JobStats,
     JobStatus,
     SisBackend,
@@ -26,6 +26,7 @@ from bucketscribe.local.speech import SpeechEngine
 
 __all__ = [
     "DEFAULT_RETENTION_S",
+    "Acceptance",
     "JobStats",
     "JobStatus",
     "SisBackend",
@@ -38,12 +39,15 @@ __all__ = [
 ]
 
 
-class SisEmulator:
-    """``SisBackend`` + ``create_sis_app`` served by a ``BackgroundHttpServer``.
+class SisEmulator(EmulatorServer[SisBackend]):
+    """``SisBackend`` + ``create_sis_app`` served on 127.0.0.1.
 
     >>> with SisEmulator(engine=FixedSpeechEngine()) as sis:   # doctest: +SKIP
     ...     client = SisClient.new_builder().with_credentials(
     ...         BasicCredentials(sis.ak, sis.sk, sis.project_id)).with_endpoint(sis.url).build()
+
+    ``url`` is what ``ClientBuilder.with_endpoint`` takes. Other keywords go to ``SisBackend``
+    (``faults``, ``clock``, ``workers``, ``max_concurrent_jobs``, ``retention_s``, …).
     """
 
     def __init__(
@@ -53,10 +57,6 @@ class SisEmulator:
         ak: str = "local-sis-ak",
         sk: str = "local-sis-sk",
         project_id: str = "local-sis-project",
-        faults: FaultPlan | None = None,
-        workers: int = 2,
-        max_concurrent_jobs: int = 100,
-        retention_s: float = DEFAULT_RETENTION_S,
         host: str = "127.0.0.1",
         port: int = 0,
         **backend_options: Any,
@@ -64,41 +64,5 @@ class SisEmulator:
         self.ak = ak
         self.sk = sk
         self.project_id = project_id
-        self.backend = SisBackend(
-            ak=ak,
-            sk=sk,
-            project_id=project_id,
-            engine=engine,
-            faults=faults,
-            workers=workers,
-            max_concurrent_jobs=max_concurrent_jobs,
-            retention_s=retention_s,
-            **backend_options,
-        )
-        self._server = BackgroundHttpServer(create_sis_app(self.backend), host=host, port=port)
-        self._started = False
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``: give it to ``ClientBuilder.with_endpoint``."""
-        return self._server.url
-
-    def start(self) -> SisEmulator:
-        self._server.start()
-        self._started = True
-        return self
-
-    def stop(self) -> None:
-        if self._started:
-            self._server.stop()
-            self._started = False
-        self.backend.close()
-
-    def set_faults(self, plan: FaultPlan) -> None:
-        self.backend.set_faults(plan)
-
-    def __enter__(self) -> SisEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        backend = SisBackend(ak=ak, sk=sk, project_id=project_id, engine=engine, **backend_options)
+        super().__init__(backend, create_sis_app(backend), host=host, port=port)

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
-import threading
 import time
 import unicodedata
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +19,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bucketscribe.local.faults import FaultDice, FaultPlan
+from bucketscribe.local.emulator_kit.audio import wav_file
+from bucketscribe.local.emulator_kit.backend import EmulatorBackend
+from bucketscribe.local.emulator_kit.clock import Clock
+from bucketscribe.local.emulator_kit.delivery import Deliverer, DeliveryEvent, DeliveryPolicy
+from bucketscribe.local.emulator_kit.fetch import MediaTooLarge, MediaUnreachable, fetch_media
+from bucketscribe.local.emulator_kit.jobs import AudioProgress, EmulatedJob, EmulatedJobState, iso_utc
+from bucketscribe.local.emulator_kit.lost_answers import LostAnswer, roll_lost_answer
+from bucketscribe.local.emulator_kit.retention import Retention
+from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.speech import (
     FixedSpeechEngine,
     Recognition,
@@ -139,12 +142,15 @@ class SisCounters(BaseModel):
     submissions_received: int = 0
     jobs_accepted: int = 0
     submissions_rejected: int = 0
+    responses_lost: int = 0  # jobs created whose answer the lost_response fault threw away
     jobs_finished: int = 0
     jobs_failed: int = 0
+    jobs_expired: int = 0
     callback_attempts: int = 0
     callbacks_sent: int = 0  # deliveries the receiver answered with 200 (a duplicate counts again)
     callbacks_dropped: int = 0  # skipped on purpose by the drop_callback_rate fault
     callbacks_failed: int = 0  # deliveries given up after every retry
+    callbacks_forged: int = 0  # extra callbacks naming another job (callback_for_unknown_job)
 
 
 class JobStats(BaseModel):
@@ -155,6 +161,15 @@ class JobStats(BaseModel):
     callbacks_sent: int
     callbacks_dropped: int
     callbacks_failed: int
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """A created job, and whether (and how) its answer is to be lost on the way back."""
+
+    job_id: str
+    lost_answer: LostAnswer | None
+    created_at: float
 
 
 class _JobFailure(Exception):
@@ -168,12 +183,14 @@ class _JobFailure(Exception):
 class _Job:
     job_id: str
     submission: TranscriberSubmission
-    create_time: datetime
+    created_at: float  # clock time, like every time of a job
     status: JobStatus = JobStatus.WAITING
-    start_time: datetime | None = None
-    finish_time: datetime | None = None
-    finished_at: float | None = None  # backend clock, for retention
+    started_at: float | None = None
+    finished_at: float | None = None
+    expired: bool = False
+    lost_response: bool = False
     audio_duration_ms: int | None = None
+    progress: AudioProgress = field(default_factory=AudioProgress)
     segments: list[dict[str, Any]] = field(default_factory=list)
     error_code: str | None = None
     error_msg: str | None = None
@@ -181,6 +198,16 @@ class _Job:
     callbacks_sent: int = 0
     callbacks_dropped: int = 0
     callbacks_failed: int = 0
+
+    @property
+    def listing_state(self) -> EmulatedJobState:
+        if self.expired:
+            return EmulatedJobState.EXPIRED
+        if self.status is JobStatus.FINISHED:
+            return EmulatedJobState.FINISHED
+        if self.status is JobStatus.ERROR:
+            return EmulatedJobState.FAILED
+        return EmulatedJobState.RUNNING if self.started_at is not None else EmulatedJobState.QUEUED
 
 
 def parse_submission(
@@ -238,9 +265,10 @@ def parse_submission(
     return TranscriberSubmission(data_url=data_url, config=settings)
 
 
-def rfc3339(moment: datetime) -> str:
+def rfc3339(epoch_s: float) -> str:
     """``2018-12-04T13:10:29.310Z``, the form SIS documents."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    moment = datetime.fromtimestamp(epoch_s, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _is_punctuation(char: str) -> bool:
@@ -279,21 +307,16 @@ def _wrap_raw_audio(raw: bytes, audio_format: str) -> bytes:
     if spec is None:
         return raw
     format_tag, rate, bits = spec
-    block_align = bits // 8
-    header = b"RIFF" + struct.pack("<I", 36 + len(raw)) + b"WAVE"
-    header += b"fmt " + struct.pack(
-        "<IHHIIHH", 16, format_tag, 1, rate, rate * block_align, block_align, bits
-    )
-    header += b"data" + struct.pack("<I", len(raw))
-    return header + raw
+    return wav_file(raw, sample_rate=rate, bits=bits, format_tag=format_tag)
 
 
-class SisBackend:
+class SisBackend(EmulatorBackend[SisCounters]):
     """The jobs of one emulated SIS project, and the workers that run them.
 
     ``workers`` bounds how many recognitions run at once; ``max_concurrent_jobs`` bounds how many
     may be WAITING (queued or running) before a submission gets SIS.0312. Finished jobs are kept
-    ``retention_s`` seconds after completion, then answer "task id is not found".
+    ``retention_s`` seconds (or the fault plan's ``result_expiry_s``) after completion, then answer
+    "task id is not found". Every delay, expiry and timestamp is on ``clock``.
     """
 
     def __init__(
@@ -313,7 +336,7 @@ class SisBackend:
         callback_backoff_s: float = 0.5,
         callback_timeout_s: float = 10.0,
         fetch_timeout_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         if workers < 1 or max_concurrent_jobs < 1 or callback_attempts < 1:
             raise ValueError("workers, max_concurrent_jobs and callback_attempts must be at least 1")
@@ -326,27 +349,27 @@ class SisBackend:
         # by default the engine detects the language itself; set this to force one.
         self.language = language
         self.properties = properties
-        self.callback_attempts = callback_attempts
-        self.callback_backoff_s = callback_backoff_s
-        self.callback_timeout_s = callback_timeout_s
         self.fetch_timeout_s = fetch_timeout_s
-        self._clock = clock
+        super().__init__(counters=SisCounters(), faults=faults, clock=clock)
         self._credentials: dict[str, str] = {ak: sk}
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._busy = 0  # jobs not yet finished plus callback deliveries in flight
+        self._running = 0  # accepted jobs not yet finished
         self._jobs: dict[str, _Job] = {}
-        self._counters = SisCounters()
-        self._dice = FaultDice(faults or FaultPlan())
         self._instant_engine = FixedSpeechEngine()
-        self._stopping = threading.Event()
         self._job_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sis-job")
         # Callbacks get their own threads so a slow or delayed receiver never holds a worker.
-        self._callback_pool = ThreadPoolExecutor(
-            max_workers=max(4, workers), thread_name_prefix="sis-callback"
+        self._callbacks = Deliverer(
+            self._clock,
+            DeliveryPolicy(
+                attempts=callback_attempts,
+                backoff_s=callback_backoff_s,
+                timeout_s=callback_timeout_s,
+                accepted=lambda status: status == 200,  # SIS documents "must answer 200"
+            ),
+            workers=max(4, workers),
+            name="sis-callback",
         )
 
-    # ----- credentials and faults -------------------------------------------------------------
+    # ----- credentials ------------------------------------------------------------------------
 
     def secret_for(self, ak: str) -> str | None:
         return self._credentials.get(ak)
@@ -354,56 +377,46 @@ class SisBackend:
     def add_credentials(self, ak: str, sk: str) -> None:
         self._credentials[ak] = sk
 
-    @property
-    def faults(self) -> FaultPlan:
-        return self._dice.plan
-
-    def set_faults(self, plan: FaultPlan) -> None:
-        """Swap the fault plan at run time; jobs already running keep rolling the new dice."""
-        with self._lock:
-            self._dice = FaultDice(plan)
-
-    def _roll(self, rate_name: str) -> bool:
-        with self._lock:
-            return self._dice.roll(getattr(self._dice.plan, rate_name))
-
     # ----- the two API calls ------------------------------------------------------------------
 
-    def submit(self, payload: object) -> str:
+    def submit(self, payload: object) -> Acceptance:
         """Accept a job (``{"job_id"}`` on the wire) or raise the ``SisError`` SIS would answer."""
-        with self._lock:
-            self._counters.submissions_received += 1
+        self.count("submissions_received")
         try:
             plan = self.faults
-            if self._roll("submit_error_rate"):
+            if self.roll(plan.submit_error_rate):
                 raise _injected_submit_error(plan.submit_error_status)
             submission = parse_submission(payload, properties=self.properties)
             with self._lock:
-                self._purge_expired()
+                self._expire_finished()
                 waiting = sum(1 for job in self._jobs.values() if job.status is JobStatus.WAITING)
                 if waiting >= self.max_concurrent_jobs:
                     raise SisError(429, "SIS.0312", "the number of concurrent jobs exceeds the limit")
-                job = _Job(job_id=str(uuid.uuid4()), submission=submission, create_time=datetime.now(UTC))
+                lost_answer = roll_lost_answer(self._dice)
+                job = _Job(
+                    job_id=str(uuid.uuid4()),
+                    submission=submission,
+                    created_at=self._clock.now(),
+                    lost_response=lost_answer is not None,
+                )
                 self._jobs[job.job_id] = job
                 self._counters.jobs_accepted += 1
-                self._busy += 1
+                self._counters.responses_lost += lost_answer is not None
+                self._running += 1
+                self._changed.notify_all()
         except SisError:
-            with self._lock:
-                self._counters.submissions_rejected += 1
+            self.count("submissions_rejected")
             raise
-        try:
-            self._job_pool.submit(self._run_job, job.job_id)
-        except RuntimeError as exc:  # pool shut down: the emulator is stopping
-            self._done_with_one()
-            raise SisError(500, "SIS.0100", "internal error: the service is stopping") from exc
-        return job.job_id
+        # Queued jobs wait on the clock, not on a worker: a delayed job never holds one.
+        self._timers.call_at(job.created_at + plan.processing_delay_s, lambda: self._start(job.job_id))
+        return Acceptance(job_id=job.job_id, lost_answer=lost_answer, created_at=job.created_at)
 
     def describe(self, job_id: str) -> dict[str, Any]:
         """The GET ``…/jobs/{job_id}`` body (no ``job_id`` in it, as SIS does)."""
         with self._lock:
-            self._purge_expired()
+            self._expire_finished()
             job = self._jobs.get(job_id)
-            if job is None:
+            if job is None or job.expired:
                 raise SisError(400, "SIS.0032", "task id is not found")
             return self._render(job)
 
@@ -412,6 +425,24 @@ class SisBackend:
     def counters(self) -> SisCounters:
         with self._lock:
             return self._counters.model_copy()
+
+    def emulated_jobs(self) -> list[EmulatedJob]:
+        """One row per job (SIS jobs have one file each), oldest first."""
+        with self._lock:
+            self._expire_finished()
+            return [
+                EmulatedJob(
+                    task_id=job.job_id,
+                    file_url=job.submission.data_url,
+                    state=job.listing_state,
+                    created_at=iso_utc(job.created_at),
+                    finished_at=iso_utc(job.finished_at) if job.finished_at is not None else None,
+                    audio_ms_total=job.progress.total_ms,
+                    audio_ms_done=job.progress.done_ms,
+                    lost_response=job.lost_response,
+                )
+                for job in sorted(self._jobs.values(), key=lambda j: j.created_at)
+            ]
 
     def job_stats(self, job_id: str) -> JobStats:
         with self._lock:
@@ -432,45 +463,60 @@ class SisBackend:
         with self._lock:
             return list(self._jobs)
 
+    def wait_for_job(self, job_id: str, timeout: float) -> JobStats:
+        """Block until the job is FINISHED or ERROR (raises TimeoutError with its status if not)."""
+        with self._changed:
+            done = self._changed.wait_for(
+                lambda: self._jobs[job_id].status is not JobStatus.WAITING, timeout=timeout
+            )
+        if not done:
+            raise TimeoutError(f"SIS job {job_id} still WAITING after {timeout} s")
+        return self.job_stats(job_id)
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until every accepted job has finished and every callback delivery has ended."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._running == 0, timeout=timeout):
+                return False
+        return self._callbacks.wait_idle(max(deadline - time.monotonic(), 0.0))
 
     def close(self) -> None:
-        self._stopping.set()
+        super().close()
         self._job_pool.shutdown(wait=False, cancel_futures=True)
-        self._callback_pool.shutdown(wait=False, cancel_futures=True)
+        self._callbacks.close()
 
     # ----- internals --------------------------------------------------------------------------
 
-    def _purge_expired(self) -> None:
-        now = self._clock()
-        expired = [
-            job_id
-            for job_id, job in self._jobs.items()
-            if job.finished_at is not None and now - job.finished_at >= self.retention_s
-        ]
-        for job_id in expired:
-            del self._jobs[job_id]
+    def _expire_finished(self) -> None:
+        """Mark jobs past their retention expired (kept for the listing, result dropped); lock held."""
+        self._counters.jobs_expired += Retention(self.retention_s).sweep(
+            self._jobs.values(),
+            now=self._clock.now(),
+            plan=self.faults,
+            finished_at=lambda job: job.finished_at,
+            drop_result=_drop_segments,
+        )
 
-    def _done_with_one(self) -> None:
-        with self._idle:
-            self._busy -= 1
-            self._idle.notify_all()
+    def _start(self, job_id: str) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            self._job_pool.submit(self._run_job, job_id)
+        except RuntimeError:  # pool shut down: the emulator is stopping
+            return
 
     def _run_job(self, job_id: str) -> None:
         with self._lock:
             job = self._jobs[job_id]
-            job.start_time = datetime.now(UTC)
+            job.started_at = self._clock.now()
+            self._changed.notify_all()
         submission = job.submission
         try:
-            if self._stopping.wait(self.faults.processing_delay_s):
-                return
             audio = self._fetch_audio(submission.data_url)
-            if self._roll("job_failure_rate"):
+            if self.roll(self.faults.job_failure_rate):
                 raise _JobFailure("SIS.0100", "internal error (injected by the emulator's fault plan)")
-            recognition_segments, duration_ms = self._recognize(audio, submission.config)
+            recognition_segments, duration_ms = self._recognize(audio, submission.config, job.progress)
         except _JobFailure as failure:
             self._finish(job, error=(failure.error_code, failure.error_msg))
         except UnreadableAudio:
@@ -480,36 +526,48 @@ class SisBackend:
             self._finish(job, error=("SIS.0100", "internal error"))
         else:
             self._finish(job, segments=recognition_segments, duration_ms=duration_ms)
-        finally:
-            self._done_with_one()
 
     def _fetch_audio(self, data_url: str) -> bytes:
         # SIS downloads data_url itself; so do we, to prove the URL really is reachable.
         try:
-            with urllib.request.urlopen(data_url, timeout=self.fetch_timeout_s) as response:  # noqa: S310 (scheme checked in parse_submission)
-                audio = bytes(response.read(MAX_AUDIO_BYTES + 1))
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return fetch_media(
+                data_url,
+                max_bytes=MAX_AUDIO_BYTES,
+                timeout_s=self.fetch_timeout_s,
+                user_agent="sis-emulator/1",
+            )
+        except MediaUnreachable as exc:
             raise _JobFailure("SIS.0001", f"failed to download the audio from data_url: {exc}") from exc
-        if len(audio) > MAX_AUDIO_BYTES:
-            raise _JobFailure("SIS.0032", "the audio file is larger than 300 MB")
-        return audio
+        except MediaTooLarge as exc:
+            raise _JobFailure("SIS.0032", "the audio file is larger than 300 MB") from exc
 
-    def _recognize(self, audio: bytes, config: TranscriberSettings) -> tuple[list[dict[str, Any]], int]:
+    def _recognize(
+        self, audio: bytes, config: TranscriberSettings, progress: AudioProgress
+    ) -> tuple[list[dict[str, Any]], int]:
         engine = self._instant_engine if self.faults.instant else self.engine
         audio = _wrap_raw_audio(audio, config.audio_format)
         word_timestamps = config.need_word_info == "yes"
         analysis = config.need_analysis_info
         if analysis is None or analysis.channel == "MONO":
             recognition = engine.recognize(
-                audio, language=self.language, channel=None, word_timestamps=word_timestamps
+                audio,
+                language=self.language,
+                channel=None,
+                word_timestamps=word_timestamps,
+                on_progress=progress.reporter(),
             )
+            progress.complete(recognition.duration_ms)
             # We have no diarizer: every sentence of a mono file is attributed to speaker1.
             tagged = [(segment, "speaker1") for segment in recognition.segments]
             return self._render_segments(tagged, config, recognition.duration_ms), recognition.duration_ms
         agent_channel = 0 if analysis.channel == "LEFT_AGENT" else 1
         by_channel: dict[int, Recognition] = {
             channel: engine.recognize(
-                audio, language=self.language, channel=channel, word_timestamps=word_timestamps
+                audio,
+                language=self.language,
+                channel=channel,
+                word_timestamps=word_timestamps,
+                on_progress=progress.reporter(channel, 2),
             )
             for channel in (0, 1)
         }
@@ -520,6 +578,7 @@ class SisBackend:
         ]
         tagged.sort(key=lambda item: (item[0].start_ms, item[0].end_ms))
         duration_ms = max(recognition.duration_ms for recognition in by_channel.values())
+        progress.complete(duration_ms)
         return self._render_segments(tagged, config, duration_ms), duration_ms
 
     @staticmethod
@@ -561,8 +620,7 @@ class SisBackend:
         error: tuple[str, str] | None = None,
     ) -> None:
         with self._lock:
-            job.finish_time = datetime.now(UTC)
-            job.finished_at = self._clock()
+            job.finished_at = self._clock.now()
             if error is not None:
                 job.status = JobStatus.ERROR
                 job.error_code, job.error_msg = error
@@ -572,18 +630,18 @@ class SisBackend:
                 job.segments = segments or []
                 job.audio_duration_ms = duration_ms
                 self._counters.jobs_finished += 1
-            callback_url = job.submission.config.callback_url
-            payload = {"job_id": job.job_id, **self._render(job)} if callback_url else None
-        if callback_url and payload is not None:
-            self._schedule_callbacks(job, callback_url, payload)
+            if job.submission.config.callback_url:
+                self._schedule_callbacks(job)
+            self._running -= 1
+            self._changed.notify_all()
 
     def _render(self, job: _Job) -> dict[str, Any]:
-        body: dict[str, Any] = {"status": job.status.value, "create_time": rfc3339(job.create_time)}
+        body: dict[str, Any] = {"status": job.status.value, "create_time": rfc3339(job.created_at)}
         if job.status is JobStatus.WAITING:
             return body
-        assert job.start_time is not None and job.finish_time is not None
-        body["start_time"] = rfc3339(job.start_time)
-        body["finish_time"] = rfc3339(job.finish_time)
+        assert job.started_at is not None and job.finished_at is not None
+        body["start_time"] = rfc3339(job.started_at)
+        body["finish_time"] = rfc3339(job.finished_at)
         if job.status is JobStatus.ERROR:
             # CollectTranscriberJobResponse has no error fields and the docs show none for a failed
             # job; we add error_code/error_msg (the SDK model ignores unknown keys, raw_content keeps
@@ -595,56 +653,54 @@ class SisBackend:
         body["segments"] = job.segments
         return body
 
-    def _schedule_callbacks(self, job: _Job, callback_url: str, payload: dict[str, Any]) -> None:
-        if self._roll("drop_callback_rate"):
-            with self._lock:
-                job.callbacks_dropped += 1
-                self._counters.callbacks_dropped += 1
-            return
-        deliveries = 2 if self._roll("duplicate_callback_rate") else 1
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        for _ in range(deliveries):
-            with self._lock:
-                self._busy += 1
-            try:
-                self._callback_pool.submit(self._deliver, job, callback_url, body)
-            except RuntimeError:  # pool shut down: the emulator is stopping
-                self._done_with_one()
+    def _schedule_callbacks(self, job: _Job) -> None:
+        """Hand a finished job's callback over under the delivery faults; lock held."""
+        callback_url = job.submission.config.callback_url
+        assert callback_url is not None and job.finished_at is not None
 
-    def _deliver(self, job: _Job, callback_url: str, body: bytes) -> None:
-        try:
-            if self._stopping.wait(self.faults.callback_delay_s):
-                return
-            for attempt in range(self.callback_attempts):
-                if attempt and self._stopping.wait(self.callback_backoff_s * 2 ** (attempt - 1)):
-                    return
-                with self._lock:
+        def count(event: DeliveryEvent) -> None:
+            with self._lock:
+                if event is DeliveryEvent.ATTEMPT:
                     job.callback_attempts += 1
                     self._counters.callback_attempts += 1
-                if self._post(callback_url, body):
-                    with self._lock:
-                        job.callbacks_sent += 1
-                        self._counters.callbacks_sent += 1
-                    return
-            with self._lock:
-                job.callbacks_failed += 1
-                self._counters.callbacks_failed += 1
-            logger.warning("SIS emulator gave up the callback of job %s to %s", job.job_id, callback_url)
-        finally:
-            self._done_with_one()
+                elif event is DeliveryEvent.SENT:
+                    job.callbacks_sent += 1
+                    self._counters.callbacks_sent += 1
+                else:
+                    job.callbacks_failed += 1
+                    self._counters.callbacks_failed += 1
+                self._changed.notify_all()
 
-    def _post(self, callback_url: str, body: bytes) -> bool:
-        request = urllib.request.Request(  # noqa: S310 (scheme checked in parse_submission)
-            callback_url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        faults = self._callbacks.notify(
+            callback_url,
+            dice=self._dice,
+            finished_at=job.finished_at,
+            body=_json_body({"job_id": job.job_id, **self._render(job)}),
+            forged_body=lambda: _json_body(self._forged_callback(job)),
+            headers=lambda: {"Content-Type": "application/json"},
+            on_event=count,
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.callback_timeout_s) as response:  # noqa: S310 (scheme checked in parse_submission)
-                return bool(response.status == 200)
-        except urllib.error.HTTPError as refused:
-            refused.close()
-            return False
-        except (urllib.error.URLError, OSError):
-            return False
+        job.callbacks_dropped += faults.dropped
+        self._counters.callbacks_dropped += faults.dropped
+        self._counters.callbacks_forged += faults.forged
+
+    def _forged_callback(self, job: _Job) -> dict[str, Any]:
+        """Another job's status under its own job_id, as if SIS mixed callbacks up; lock held."""
+        others = [j for j in self._jobs.values() if j is not job and not j.expired]
+        finished = [j for j in others if j.status is not JobStatus.WAITING]
+        if finished or others:
+            other = self._dice.choose(finished or others)
+            return {"job_id": other.job_id, **self._render(other)}
+        # No other job exists: an id SIS never handed out, carrying this job's result.
+        return {**self._render(job), "job_id": str(uuid.uuid4())}
+
+
+def _json_body(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode()
+
+
+def _drop_segments(job: _Job) -> None:
+    job.segments = []  # rebound, not cleared: a body rendered a moment ago may still hold the list
 
 
 def _injected_submit_error(status: int) -> SisError:

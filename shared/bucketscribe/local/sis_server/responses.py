@@ -3,8 +3,8 @@
 Routes (what ``huaweicloudsdksis`` calls, plus an admin route for the local stack):
 - ``POST /v1/{project_id}/asr/transcriber/jobs`` → ``{"job_id"}``
 - ``GET  /v1/{project_id}/asr/transcriber/jobs/{job_id}`` → the job JSON, without ``job_id``
-- ``GET|PUT /_emulator/faults`` (a ``FaultPlan``) and ``GET /_emulator/counters``; not signed,
-  since they exist only on this emulator.
+- the emulator kit's admin routes (``/_emulator/faults``, ``/counters``, ``/jobs``, ``/clock``); not
+  signed, since they exist only on this emulator.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-from pydantic import ValidationError
 
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.sis_server.models import SisBackend, SisError
+from bucketscribe.local.emulator_kit.admin import add_admin_routes
+from bucketscribe.local.emulator_kit.lost_answers import LostAnswer
+from bucketscribe.local.sis_server.models import Acceptance, SisBackend, SisError
 
 BACKEND_KEY = web.AppKey("sis_backend", SisBackend)
 
@@ -109,30 +109,26 @@ async def submit_job(request: web.Request) -> web.Response:
         payload = json.loads(body)
     except ValueError as exc:
         raise SisError(400, "SIS.0032", "request body is invalid json") from exc
-    job_id = backend.submit(payload)
-    return web.json_response({"job_id": job_id})
+    accepted = backend.submit(payload)
+    if accepted.lost_answer is not None:
+        await _lose_answer(backend, accepted)
+    return web.json_response({"job_id": accepted.job_id})
+
+
+async def _lose_answer(backend: SisBackend, accepted: Acceptance) -> None:
+    """The job exists; the caller only ever sees a 5xx (from SIS or its API gateway) or nothing."""
+    if accepted.lost_answer is LostAnswer.HOLD:
+        deadline = accepted.created_at + backend.faults.lost_response_hold_s
+        await backend.clock.hold_until(deadline, backend.stopping)
+        raise SisError(504, "APIGW.0201", "Backend timeout")  # the gateway gave up on SIS
+    if backend.choose(("sis", "gateway")) == "sis":
+        raise SisError(500, "SIS.0100", "internal error")
+    raise SisError(502, "APIGW.0202", "Backend unavailable")
 
 
 async def collect_job(request: web.Request) -> web.Response:
     backend, _ = await _authorized_body(request)
     return web.json_response(backend.describe(request.match_info["job_id"]))
-
-
-async def show_faults(request: web.Request) -> web.Response:
-    return web.json_response(request.app[BACKEND_KEY].faults.model_dump())
-
-
-async def replace_faults(request: web.Request) -> web.Response:
-    try:
-        plan = FaultPlan.model_validate_json(await request.read())
-    except ValidationError as exc:
-        raise SisError(400, "SIS.0032", f"invalid fault plan: {exc.errors(include_url=False)}") from exc
-    request.app[BACKEND_KEY].set_faults(plan)
-    return web.json_response(plan.model_dump())
-
-
-async def show_counters(request: web.Request) -> web.Response:
-    return web.json_response(request.app[BACKEND_KEY].counters().model_dump())
 
 
 @web.middleware
@@ -164,7 +160,5 @@ def create_sis_app(backend: SisBackend) -> web.Application:
     app[BACKEND_KEY] = backend
     app.router.add_post(_JOBS_PATH, submit_job)
     app.router.add_get(_JOBS_PATH + "/{job_id}", collect_job)
-    app.router.add_get("/_emulator/faults", show_faults)
-    app.router.add_put("/_emulator/faults", replace_faults)
-    app.router.add_get("/_emulator/counters", show_counters)
+    add_admin_routes(app, backend)
     return app
