@@ -161,7 +161,7 @@ def _local(command: str) -> Callable[[argparse.Namespace], int]:
 
 def _stream(args: argparse.Namespace) -> int:
     from bucketscribe.local.commands import checked_inputs
-    from bucketscribe.local.dashscope_server.models import SUPPORTED_TRANSLATION_TARGETS
+    from bucketscribe.local.dashscope_server.requests import SUPPORTED_TRANSLATION_TARGETS
     from bucketscribe.local.streaming import API_KEY_ENV, stream
     from bucketscribe.profiles import Profile
 

@@ -52,7 +52,10 @@ def provider_push(provider_name: str) -> Response:
         push = ports.provider(provider_name).parse_push(raw)
     except PushRejected as exc:
         return _refused(str(exc))
-    signed_at = sent_at(event.headers.get("x-eventbridge-signature-timestamp")) or push.sent_at
+    header = event.headers.get("x-eventbridge-signature-timestamp")
+    # The signing time when EventBridge sends one (a header that is not a sane time is refused,
+    # never guessed around), else the event's own time.
+    signed_at = sent_at(header) if header is not None else push.sent_at
     staleness = stale(signed_at, utc_now(), max_skew_s=settings.push_max_skew_s)
     if staleness:
         return _refused(staleness)
