@@ -248,13 +248,13 @@ def measure(stack: Any, bodies: dict[str, bytes], wall_s: float) -> dict[str, An
     }
 
 
-def run(uploads: int, seed: int, timeout_s: float) -> dict[str, Any]:
+def run(uploads: int, seed: int, timeout_s: float, log_file: Path | None) -> dict[str, Any]:
     from bucketscribe.local.stack import LocalStack
 
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         started = time.monotonic()
-        with LocalStack(stack_options(Path(tmp) / "functions.log", seed)) as stack:
+        with LocalStack(stack_options(log_file or Path(tmp) / "functions.log", seed)) as stack:
             s3 = stack.client("s3")
             s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Enabled"})
             stack.set_faults(fault_plan(seed))
@@ -287,9 +287,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout-s", type=float, default=540.0, help="give up waiting after this")
     parser.add_argument("--quick", action="store_true", help="60 uploads (a smoke run)")
+    parser.add_argument("--log-file", type=Path, help="keep the functions' logs here (default: discarded)")
     args = parser.parse_args()
     uploads = 60 if args.quick else args.uploads
-    result = run(uploads, args.seed, args.timeout_s)
+    result = run(uploads, args.seed, args.timeout_s, args.log_file)
     publish("soak", result, quick=args.quick, show=show)
     print(json.dumps({key: result[key] for key in KEYS}))
 

@@ -119,6 +119,9 @@ class Job(BaseModel):
     claimed_until: datetime | None = None
     claimed_by: str | None = None
     redrives: int = 0
+    # How many workers have begun writing the outputs: more than one means an earlier one died
+    # (or lost its lease) part-way, and some outputs may already be there.
+    finishings: int = 0
     # Since when the job has been trying (its creation, or its latest re-drive): deadlines count from here.
     active_since: datetime = Field(default_factory=utc_now)
     # Why the next attempt will be made (set when the job goes back to ACCEPTED).
@@ -366,7 +369,7 @@ class Job(BaseModel):
         self._require(
             (not self.state.is_final or self.accepts_late_result) and not self.leased(now), "begin finishing"
         )
-        return self._next(now, claimed_until=until, claimed_by=owner)
+        return self._next(now, claimed_until=until, claimed_by=owner, finishings=self.finishings + 1)
 
     def finish(self, now: datetime, *, outputs: list[str], owner: str) -> Job:
         self._require(

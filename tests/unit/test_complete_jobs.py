@@ -304,3 +304,26 @@ def test_a_callback_racing_the_workers_own_record_of_the_task_still_finishes_the
     attempt = unrecorded.attempts[0]
     completion = complete._bind_claimed_task(unrecorded, attempt, task_id, ports)
     assert completion.outcome is CompletionOutcome.DONE
+
+
+def test_a_finisher_that_died_part_way_is_taken_over_without_writing_an_output_twice(ports, provider):
+    job = submitted(ports, "incoming/half.wav")
+    provider.finish(job.provider_task_id, transcript("written once"))
+    real_put = ports.storage.put
+    written: list[str] = []
+
+    def dying_put(bucket, key, body, *, content_type):
+        if len(written) == 2:
+            raise SystemExit("the instance died")  # not an Exception: nothing catches it
+        written.append(key)
+        real_put(bucket, key, body, content_type=content_type)
+
+    ports.storage.put = dying_put
+    with pytest.raises(SystemExit):
+        callback(ports, provider)
+    ports.storage.put = real_put
+    assert callback(ports, provider).outcome is CompletionOutcome.BUSY  # its lease still holds
+    ports.clock.now += ports.limits.finish_lease + timedelta(seconds=1)
+    assert callback(ports, provider).outcome is CompletionOutcome.DONE
+    puts = [key for _, key in ports.storage.puts]
+    assert len(puts) == len(set(puts)) == len(ports.jobs.get(job.id).outputs)

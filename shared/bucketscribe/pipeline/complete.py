@@ -10,6 +10,7 @@ are written once, by the one worker that holds the job's finishing lease.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from enum import StrEnum
@@ -273,20 +274,27 @@ def _write_outputs(
             "language": transcript.language or (profile.language if profile else None),
         }
     )
-    layout, bucket = ports.layout, job.source.bucket
-    written: list[str] = []
+    layout = ports.layout
+    bodies: list[tuple[str, bytes, str]] = []
     if raw is not None:
-        raw_key = layout.output_key(job.source.key, f"{job.provider}.json")
-        ports.storage.put(
-            bucket, raw_key, json.dumps(raw, ensure_ascii=False).encode(), content_type="application/json"
+        raw_body = json.dumps(raw, ensure_ascii=False).encode()
+        bodies.append(
+            (layout.output_key(job.source.key, f"{job.provider}.json"), raw_body, "application/json")
         )
-        written.append(raw_key)
     formats = profile.outputs if profile else list(ALL_OUTPUTS)
     options = profile.render if profile else None
     for fmt in formats:
-        key = layout.output_key(job.source.key, fmt)
-        ports.storage.put(
-            bucket, key, render(transcript, fmt, options).encode("utf-8"), content_type=CONTENT_TYPES[fmt]
-        )
-        written.append(key)
-    return written
+        body = render(transcript, fmt, options).encode("utf-8")
+        bodies.append((layout.output_key(job.source.key, fmt), body, CONTENT_TYPES[fmt]))
+    # A worker that died part-way left some outputs behind: those already right are not written again.
+    resumed = job.finishings > 1
+    for key, body, content_type in bodies:
+        if not (resumed and _already_there(job.source.bucket, key, body, ports)):
+            ports.storage.put(job.source.bucket, key, body, content_type=content_type)
+    return [key for key, _, _ in bodies]
+
+
+def _already_there(bucket: str, key: str, body: bytes, ports: PipelinePorts) -> bool:
+    info = ports.storage.head(bucket, key)
+    # A single-part upload's ETag is the MD5 of its bytes (S3 and OBS alike).
+    return info is not None and info.etag == hashlib.md5(body, usedforsecurity=False).hexdigest()
