@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 BINDIR ?= $(HOME)/.local/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit integration e2e infra huawei-package bench install uninstall clean
+.PHONY: demo test lint typecheck unit integration e2e infra huawei-package bench soak install uninstall clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ huawei-package: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	for b in cold_import pipeline_overhead transcode engine render; do $(BIN)/python bench/$$b.py || exit 1; done
+
+# 500 uploads with every fault at once (about 6-7 minutes on 2 cores): the exactly-once promise.
+soak: $(VENV)/.dev-installed
+	$(BIN)/python bench/soak.py
 
 # A link, not a copy: the script runs .venv's Python, so the link works as long as the checkout does.
 install: $(VENV)/.local-installed

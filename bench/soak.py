@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import random
 import tempfile
 import threading
@@ -182,10 +183,12 @@ def duplicate_case(job: Any) -> str:
     abandoned = [a for a in job.attempts if a.state.value in ("ABANDONED", "ACCEPTED") and a.error]
     messages = " ".join(a.error.message for a in abandoned if a.error)
     if "worker stopped" in messages:
-        return "worker died after the provider accepted, and the attempt's callback was lost"
-    if messages:
-        return "answer lost, and the attempt's callback was lost"
-    return "unexplained"
+        case = "worker died after the provider accepted, and the attempt's callback was lost"
+    elif messages:
+        case = "answer lost, and the attempt's callback was lost"
+    else:
+        case = "unexplained"
+    return f"{job.provider}: {case}"
 
 
 def rewritten_outputs(stack: Any) -> int:
@@ -282,6 +285,8 @@ def show(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    # The functions' metrics would print as EMF lines; this run reports its own figures.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--uploads", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)

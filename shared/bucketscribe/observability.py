@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from bucketscribe.pipeline.complete import Completion, CompletionOutcome
 
@@ -17,7 +18,14 @@ metrics = Metrics(namespace=SERVICE, service=SERVICE)
 
 
 def count(name: str, value: float = 1) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    measure(name, value, MetricUnit.Count)
+
+
+def measure(name: str, value: float, unit: MetricUnit) -> None:
+    # Powertools keeps metrics it may not publish (POWERTOOLS_METRICS_DISABLED, as in tests and the
+    # local stack) and prints them anyway once 100 pile up: a disabled metric is not even recorded.
+    if not is_metrics_disabled():
+        metrics.add_metric(name=name, unit=unit, value=value)
 
 
 def record_completions(completions: Iterable[Completion]) -> dict[str, int]:
@@ -28,9 +36,7 @@ def record_completions(completions: Iterable[Completion]) -> dict[str, int]:
         if completion.outcome is CompletionOutcome.DONE:
             count("JobsCompleted")
             if completion.audio_ms:
-                metrics.add_metric(
-                    name="AudioSeconds", unit=MetricUnit.Seconds, value=completion.audio_ms / 1000
-                )
+                measure("AudioSeconds", completion.audio_ms / 1000, MetricUnit.Seconds)
         elif completion.outcome is CompletionOutcome.FAILED:
             count("JobsFailed")
         elif completion.outcome is CompletionOutcome.IGNORED:

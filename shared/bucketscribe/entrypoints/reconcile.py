@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bucketscribe.observability import count, logger, metrics
+from bucketscribe.observability import count, logger, measure, metrics
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.wiring import environment_ports, environment_settings
 
@@ -30,5 +30,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     count("AttemptsAbandoned", report.abandoned)
     count("DeadLettersSettled", report.dead_letters)
     if report.audio_ms:
-        metrics.add_metric(name="AudioSeconds", unit=MetricUnit.Seconds, value=report.audio_ms / 1000)
+        measure("AudioSeconds", report.audio_ms / 1000, MetricUnit.Seconds)
     return report.model_dump()

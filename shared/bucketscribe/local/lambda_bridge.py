@@ -79,6 +79,9 @@ class Ticker:
         while not self._stop.wait(self._interval_s):
             try:
                 self._tick()
+            except SimulatedCrash:
+                # The instance died mid-run (a soak's fault): the schedule fires again regardless.
+                log.warning("A scheduled run crashed (simulated); it runs again at the next tick")
             except Exception:
                 log.exception("A scheduled run failed; it runs again at the next tick")
             self.ticks += 1
