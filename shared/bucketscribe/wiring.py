@@ -16,7 +16,6 @@ from functools import cache
 from pydantic import SecretStr
 
 from bucketscribe.callback_auth import CallbackSigner
-from bucketscribe.jobs.base import JobStore
 from bucketscribe.jobs.dynamodb import DynamoJobStore
 from bucketscribe.media.extract import SpeechTrackExtractor
 from bucketscribe.output_keys import OutputLayout
@@ -151,10 +150,6 @@ def build_ports(settings: Settings) -> PipelinePorts:
         limits=limits(settings),
         dead_letters=dead_letters(settings, storage),
     )
-
-
-def job_store(settings: Settings) -> JobStore:
-    return DynamoJobStore(settings.jobs_table, endpoint_url=settings.aws_endpoint_url)
 
 
 def limits(settings: Settings) -> Limits:

@@ -34,7 +34,6 @@ from bucketscribe.local.functiongraph_bridge import (
     apig_trigger_app,
     obs_trigger_event,
 )
-from bucketscribe.model import ObjectRef
 from bucketscribe.secret_store import HuaweiCredentials
 
 if TYPE_CHECKING:
@@ -106,14 +105,6 @@ class HuaweiShape:
         timer = {"version": "v1.0", "trigger_type": "TIMER", "trigger_name": "local", "user_event": ""}
         result: dict[str, Any] = _handler("reconcile")(timer, _context("reconcile", 300))
         return result
-
-    def deliver(self, ref: ObjectRef) -> str:
-        """The OBS trigger's event for ``ref`` once more (OBS delivers at least once)."""
-        from urllib.parse import quote_plus
-
-        obj = {"key": quote_plus(ref.key, safe="/"), "size": ref.size, "eTag": ref.etag}
-        record = {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": ref.bucket}, "object": obj}}
-        return self.uploads.invoke(obs_trigger_event(record))
 
     def wait_idle(self, *, timeout_s: float) -> bool:
         return self.uploads.wait_idle(timeout_s=timeout_s)
