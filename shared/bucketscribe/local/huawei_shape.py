@@ -148,6 +148,10 @@ class HuaweiShape:
         stack = self._stack
         assert stack.resources is not None
         sqs = stack.client("sqs")
+        # What the bucket notified before the trigger existed (a --state-dir restore puts the
+        # uploads that were in flight once more) goes to the trigger, not away with the queue.
+        for record in _queued_records(sqs, stack.resources.queue_url):
+            self.uploads.invoke(obs_trigger_event(record))
         for queue_url in (stack.resources.queue_url, stack.resources.dead_letter_queue_url):
             sqs.delete_queue(QueueUrl=queue_url)
         app = web.Application()
@@ -179,3 +183,12 @@ class HuaweiShape:
         self._stack.client("s3").put_object(
             Bucket=self._stack.bucket, Key=key, Body=body, ContentType="application/json"
         )
+
+
+def _queued_records(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            records.extend(json.loads(message["Body"]).get("Records", []))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return records
