@@ -60,8 +60,11 @@ def _handler(module: str) -> FunctionGraphHandler:
     return handler
 
 
-def _context(function: str, timeout_s: float) -> LocalFunctionGraphContext:
-    return LocalFunctionGraphContext(f"bucketscribe-{function}", LOCAL_AGENCY_KEY, timeout_s=timeout_s)
+def _context(function: str, timeout_s: float, request_id: str | None = None) -> LocalFunctionGraphContext:
+    context = LocalFunctionGraphContext(f"bucketscribe-{function}", LOCAL_AGENCY_KEY, timeout_s=timeout_s)
+    if request_id is not None:  # an asynchronous invocation keeps its request id through retries
+        context.request_id = request_id
+    return context
 
 
 def callback_app(routes: list[tuple[str, str]]) -> web.Application:
@@ -79,7 +82,7 @@ class HuaweiShape:
         self._notifications: BackgroundHttpServer | None = None
         self.uploads = AsyncInvoker(
             _handler("submit"),
-            lambda request_id: _context("submit", 300),
+            lambda request_id: _context("submit", 300, request_id),
             on_failure=self._write_failure_record,
         )
 
