@@ -4,9 +4,9 @@ Every figure comes from fresh interpreter processes (the venv's Python, as Lambd
 one), run round-robin so that drift in the machine's load touches every row alike. For each
 row: the median wall time of the whole process and the median time of the import statement
 itself, measured inside the child. Then the checks that the heavy SDKs stay lazy: after the
-submit (and callback) entry point is imported, ``huaweicloudsdksis``, ``dashscope`` and ``av``
-are not in ``sys.modules``. Last, ``-X importtime`` of the submit entry point, summed per
-top-level package, to show where its import time goes.
+submit and callback entry points (Lambda and FunctionGraph) are imported, ``huaweicloudsdksis``,
+``dashscope`` and ``av`` are not in ``sys.modules``. Last, ``-X importtime`` of the submit entry
+point, summed per top-level package, to show where its import time goes.
 
 Run: ``.venv/bin/python bench/cold_import.py [--quick] [--runs N]`` (default 5 runs; --quick 3).
 """
@@ -26,11 +26,15 @@ from typing import Any
 
 from results_file import publish  # bench/ is on sys.path when run as a script
 
-ENTRY_POINTS = ("bucketscribe.entrypoints.submit", "bucketscribe.entrypoints.callback")
+ENTRY_POINTS = (
+    "bucketscribe.entrypoints.submit",
+    "bucketscribe.entrypoints.callback",
+    "bucketscribe.entrypoints.functiongraph.submit",
+    "bucketscribe.entrypoints.functiongraph.callback",
+)
 ROWS: tuple[tuple[str, str], ...] = (
     ("interpreter only (pass)", "pass"),
-    ("import bucketscribe.entrypoints.submit", "import bucketscribe.entrypoints.submit"),
-    ("import bucketscribe.entrypoints.callback", "import bucketscribe.entrypoints.callback"),
+    *((f"import {module}", f"import {module}") for module in ENTRY_POINTS),
     ("import boto3", "import boto3"),
     ("import huaweicloudsdksis.v1", "import huaweicloudsdksis.v1"),
     ("import dashscope", "import dashscope"),
@@ -134,16 +138,17 @@ def import_time_by_package(entry_point: str, top: int) -> list[dict[str, Any]]:
 
 def print_table(result: dict[str, Any]) -> None:
     print(f"cold imports: fresh processes, median of {result['runs']} (Python {result['machine']['python']})")
-    print(f"  {'what':<42} {'process ms':>10} {'import ms':>10} {'min–max ms':>14}")
+    width = max(len(label) for label, _ in ROWS)
+    print(f"  {'what':<{width}} {'process ms':>10} {'import ms':>10} {'min–max ms':>14}")
     for row in result["rows"]:
         spread = f"{row['import_ms_min']:.0f}–{row['import_ms_max']:.0f}"
         wall, imported = row["process_wall_ms_median"], row["import_ms_median"]
-        print(f"  {row['what']:<42} {wall:>10.1f} {imported:>10.1f} {spread:>14}")
+        print(f"  {row['what']:<{width}} {wall:>10.1f} {imported:>10.1f} {spread:>14}")
     print("\nlazy SDK imports (in sys.modules after importing the entry point):")
     for entry_point, loaded in result["loaded_after"].items():
         for module in MUST_STAY_LAZY:
             verdict = "OK (not loaded)" if not loaded[module] else "FAILED (loaded)"
-            print(f"  check: {module!r:<19} not in sys.modules after import {entry_point:<34} {verdict}")
+            print(f"  check: {module!r:<19} not in sys.modules after import {entry_point:<48} {verdict}")
         others = [m for m in REPORTED_MODULES if m not in MUST_STAY_LAZY]
         print("    also: " + ", ".join(f"{m} {'loaded' if loaded[m] else 'not loaded'}" for m in others))
     print(f"\nwhere import {ENTRY_POINTS[0]} spends its time (-X importtime, self time per package):")

@@ -92,10 +92,15 @@ def install_project(site: Path, scratch: Path) -> None:
     shutil.copy(REPO / "README.md", source)
     shutil.copytree(REPO / "shared" / "bucketscribe", source / "shared" / "bucketscribe")
     _pip("install", "--target", str(site), "--no-deps", "--upgrade", str(source))
-    # FunctionGraph imports handlers from the package root: every functions/*.py goes there.
-    for handler in sorted((REPO / "functions").glob("*.py")):
-        if handler.name != "__init__.py":
-            shutil.copy(handler, site / handler.name)
+    # FunctionGraph imports handlers from the package root: the FunctionGraph modules of
+    # functions/ that infra/functions.toml names go there (the Lambda ones are of no use).
+    for module in handler_modules():
+        shutil.copy(REPO / "functions" / f"{module}.py", site / f"{module}.py")
+
+
+def handler_modules() -> list[str]:
+    manifest = tomllib.loads((REPO / "infra" / "functions.toml").read_text(encoding="utf-8"))
+    return sorted({spec["huawei_handler"].rsplit(".", 1)[0] for spec in manifest["functions"].values()})
 
 
 def prune(site: Path) -> None:

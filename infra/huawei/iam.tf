@@ -62,14 +62,15 @@ resource "huaweicloud_identityv5_policy_agency_attach" "platform_failures" {
 locals {
   # What the policy templates name: the bucket, its prefixes and the secrets.
   policy_values = {
-    bucket                    = var.bucket_name
-    input_prefix              = var.input_prefix
-    output_prefix             = var.output_prefix
-    failed_invocations_prefix = var.failed_invocations_prefix
-    callback_secret           = local.secret_names["callback"]
-    status_api_token_secret   = local.secret_names["status_api_token"]
-    push_token_secret         = local.secret_names["push_token"]
-    sis_credentials_secret    = local.secret_names["sis_credentials"]
-    dashscope_api_key_secret  = local.secret_names["dashscope_api_key"]
+    bucket                        = var.bucket_name
+    input_prefix                  = var.input_prefix
+    output_prefix                 = var.output_prefix
+    failed_invocations_prefix     = var.failed_invocations_prefix
+    callback_secret               = local.secret_names["callback"]
+    status_api_token_secret       = local.secret_names["status_api_token"]
+    push_token_secret             = local.secret_names["push_token"]
+    sis_credentials_secret        = local.secret_names["sis_credentials"]
+    dashscope_api_key_secret      = local.secret_names["dashscope_api_key"]
+    jobs_store_credentials_secret = local.secret_names["jobs_store_credentials"]
   }
 }

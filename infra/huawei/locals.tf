@@ -7,14 +7,14 @@ locals {
   functions = {
     submit = {
       description     = "Upload notifications -> submit transcription jobs"
-      handler         = "submit.handler"
+      handler         = "functiongraph_submit.handler"
       timeout_s       = 300
       memory_mb       = 1024
       max_concurrency = 5
     }
     callback = {
       description = "Provider callbacks (SIS, DashScope push) and the job status API"
-      handler     = "callback.handler"
+      handler     = "functiongraph_callback.handler"
       # API Gateway's backend timeout is set to the same 28 s (api.tf).
       timeout_s = 28
       memory_mb = 1024
@@ -22,8 +22,8 @@ locals {
       max_concurrency = 400
     }
     reconcile = {
-      description = "Carry on unfinished jobs (poll, resolve lost submissions, resubmit), drain the DLQ"
-      handler     = "reconcile.handler"
+      description = "Carry on unfinished jobs (poll, resolve lost submissions, resubmit), settle failed uploads"
+      handler     = "functiongraph_reconcile.handler"
       timeout_s   = 300
       memory_mb   = 1024
       # One poller at a time keeps DashScope queries under the account's 20 requests/s.
@@ -41,6 +41,9 @@ locals {
     reconcile = {
       # It claims jobs it submits again, as the submit function does.
       BUCKETSCRIBE_CLAIM_LEASE_S = "300"
+      # Upload events of submit that failed every retry (functions.tf, on_failure): settled here.
+      BUCKETSCRIBE_FAILED_INVOCATIONS_BUCKET = huaweicloud_obs_bucket.recordings.bucket
+      BUCKETSCRIBE_FAILED_INVOCATIONS_PREFIX = "${var.failed_invocations_prefix}submit/"
     }
   }
 
@@ -49,6 +52,8 @@ locals {
   environment = {
     BUCKETSCRIBE_JOBS_TABLE                    = var.jobs_table
     BUCKETSCRIBE_JOBS_ENDPOINT_URL             = var.jobs_endpoint_url
+    BUCKETSCRIBE_JOBS_REGION                   = var.region
+    BUCKETSCRIBE_JOBS_CREDENTIALS_SECRET_NAME  = huaweicloud_csms_secret.operator["jobs_store_credentials"].name
     BUCKETSCRIBE_INPUT_PREFIX                  = var.input_prefix
     BUCKETSCRIBE_OUTPUT_PREFIX                 = var.output_prefix
     BUCKETSCRIBE_CALLBACK_BASE_URL             = "https://${var.callback_domain}"
@@ -78,5 +83,7 @@ locals {
     push_token        = "${local.name}-push-token"
     sis_credentials   = "${local.name}-sis-credentials"
     dashscope_api_key = "${local.name}-dashscope-api-key"
+    # GeminiDB's database user for the job table, as {"ak": user, "sk": password}.
+    jobs_store_credentials = "${local.name}-jobs-store-credentials"
   }
 }

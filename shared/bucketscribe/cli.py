@@ -280,6 +280,16 @@ def _instant_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _cloud_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cloud",
+        choices=["aws", "huawei"],
+        default="aws",
+        help="run the functions as deployed on AWS (S3 -> SQS -> Lambda events) or on Huawei Cloud "
+        "(OBS SDK, OBS trigger -> FunctionGraph events without a queue, API Gateway events)",
+    )
+
+
 NewCommand = Callable[..., argparse.ArgumentParser]
 """``command(name, summary, description, epilog)``: a sub-command's parser, formatted like all others."""
 
@@ -363,6 +373,7 @@ def _add_transcribe(command: NewCommand) -> None:
         "--json", action="store_true", help="progress and the summary as JSON events on stdout, one per line"
     )
     _instant_flag(transcribe)
+    _cloud_flag(transcribe)
     transcribe.set_defaults(run=_local("transcribe"), interrupt="prompt")
 
 
@@ -389,6 +400,7 @@ def _add_up(command: NewCommand) -> None:
         help="print one JSON line with every endpoint, bucket, prefix and token; logs go to stderr",
     )
     _instant_flag(up)
+    _cloud_flag(up)
     up.set_defaults(run=_local("up"), interrupt="graceful")
 
 

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     # The job store's DynamoDB endpoint when it is not AWS's: a GeminiDB DynamoDB-compatible
     # instance (its load-balancer address inside the VPC) on Huawei Cloud.
     jobs_endpoint_url: str | None = None
+    # The access key pair that endpoint checks, as a secret {"ak": ..., "sk": ...}: for GeminiDB a
+    # database user and its password. Unset: boto3's own chain (the function's role on AWS).
+    jobs_credentials_secret_name: str | None = None
+    # The signing region boto3 needs there (Huawei's GeminiDB sample passes a placeholder name).
+    jobs_region: str | None = None
+    # Huawei Cloud: where FunctionGraph writes upload events whose retries all failed (the submit
+    # function's failure destination); the reconciler settles them as it settles dead letters.
+    failed_invocations_bucket: str | None = None
+    failed_invocations_prefix: str = "failed-invocations/submit/"
 
     # Where ``*_SECRET_NAME`` secrets live: AWS Secrets Manager, or Huawei CSMS (DEW), read with
     # the function's agency credentials (see bucketscribe.secret_store).
@@ -155,6 +164,16 @@ class Settings(BaseSettings):
             problems.append(
                 f"BUCKETSCRIBE_PRESIGN_EXPIRY_S ({self.presign_expiry_s}) is shorter than the job deadline "
                 f"({self.job_deadline_s}): DashScope queues without a promise and could fetch an expired link"
+            )
+        if self.failed_invocations_bucket and self.storage != "obs":
+            problems.append(
+                "BUCKETSCRIBE_FAILED_INVOCATIONS_BUCKET names FunctionGraph's failure records in OBS: "
+                "it needs BUCKETSCRIBE_STORAGE=obs"
+            )
+        if self.failed_invocations_bucket and self.failed_invocations_prefix.startswith(self.input_prefix):
+            problems.append(
+                f"BUCKETSCRIBE_FAILED_INVOCATIONS_PREFIX ({self.failed_invocations_prefix}) lies under the "
+                f"input prefix ({self.input_prefix}): every failure record would start the submit function"
             )
         if problems:
             raise ValueError("; ".join(problems))

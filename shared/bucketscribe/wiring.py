@@ -16,13 +16,18 @@ from functools import cache
 from pydantic import SecretStr
 
 from bucketscribe.callback_auth import CallbackSigner
-from bucketscribe.jobs.base import JobStore
 from bucketscribe.jobs.dynamodb import DynamoJobStore
 from bucketscribe.media.extract import SpeechTrackExtractor
 from bucketscribe.output_keys import OutputLayout
 from bucketscribe.pipeline.ports import DeadLetters, Limits, PipelinePorts
 from bucketscribe.providers.base import Provider
-from bucketscribe.secret_store import MissingSecret, resolve_json_secret, resolve_secret
+from bucketscribe.secret_store import (
+    AGENCY_CREDENTIALS,
+    HuaweiCredentials,
+    MissingSecret,
+    resolve_json_secret,
+    resolve_secret,
+)
 from bucketscribe.settings import RESULT_RETENTION_S, Settings
 from bucketscribe.storage.base import ObjectStorage
 from bucketscribe.storage.s3 import S3Storage
@@ -100,8 +105,32 @@ def object_storage(settings: Settings) -> ObjectStorage:
     if settings.storage == "obs":
         from bucketscribe.storage.obs import ObsStorage
 
-        return ObsStorage(server=settings.obs_server, region=settings.obs_region)
+        # The agency's temporary key, which the FunctionGraph entry points hand over on every
+        # invocation (renewed while the instance lives); elsewhere HUAWEICLOUD_SDK_AK/SK.
+        return ObsStorage(
+            server=settings.obs_server, region=settings.obs_region, credentials=AGENCY_CREDENTIALS.current
+        )
     return S3Storage(endpoint_url=settings.aws_endpoint_url)
+
+
+def job_store(settings: Settings) -> DynamoJobStore:
+    """DynamoDB, or a DynamoDB-compatible endpoint (GeminiDB) with the key pair from its secret."""
+    credentials = None
+    if settings.jobs_credentials_secret_name:
+        stored = resolve_json_secret(settings.jobs_credentials_secret_name, what="the job store credentials")
+        ak, sk = stored.get("ak"), stored.get("sk")
+        if not (isinstance(ak, str) and ak and isinstance(sk, str) and sk):
+            raise MissingSecret(
+                f"the job store credentials in secret {settings.jobs_credentials_secret_name!r} need "
+                '"ak" and "sk" (for GeminiDB: a database user and its password)'
+            )
+        credentials = HuaweiCredentials(ak=ak, sk=SecretStr(sk))
+    return DynamoJobStore(
+        settings.jobs_table,
+        endpoint_url=settings.jobs_endpoint_url or settings.aws_endpoint_url,
+        region_name=settings.jobs_region,
+        credentials=credentials,
+    )
 
 
 def build_ports(settings: Settings) -> PipelinePorts:
@@ -119,12 +148,8 @@ def build_ports(settings: Settings) -> PipelinePorts:
         profiles=settings.profile_set,
         callback_base_url=settings.callback_base_url,
         limits=limits(settings),
-        dead_letters=dead_letters(settings),
+        dead_letters=dead_letters(settings, storage),
     )
-
-
-def job_store(settings: Settings) -> JobStore:
-    return DynamoJobStore(settings.jobs_table, endpoint_url=settings.aws_endpoint_url)
 
 
 def limits(settings: Settings) -> Limits:
@@ -146,12 +171,22 @@ def limits(settings: Settings) -> Limits:
     )
 
 
-def dead_letters(settings: Settings) -> DeadLetters | None:
-    if not settings.dead_letter_queue_url:
-        return None
-    from bucketscribe.queues.sqs import SqsDeadLetters
+def dead_letters(settings: Settings, storage: ObjectStorage) -> DeadLetters | None:
+    """Upload events that failed every delivery: the SQS dead-letter queue on AWS, FunctionGraph's
+    failure records in OBS on Huawei Cloud; none where nothing collects them."""
+    if settings.dead_letter_queue_url:
+        from bucketscribe.queues.sqs import SqsDeadLetters
 
-    return SqsDeadLetters(settings.dead_letter_queue_url, endpoint_url=settings.aws_endpoint_url)
+        return SqsDeadLetters(settings.dead_letter_queue_url, endpoint_url=settings.aws_endpoint_url)
+    if settings.failed_invocations_bucket:
+        from bucketscribe.queues.failed_invocations import FailedInvocations
+        from bucketscribe.storage.obs import ObsStorage
+
+        # Settings refuse a failure bucket without OBS storage, so this is the OBS adapter.
+        assert isinstance(storage, ObsStorage)
+        bucket, prefix = settings.failed_invocations_bucket, settings.failed_invocations_prefix
+        return FailedInvocations(storage, bucket, prefix)
+    return None
 
 
 @cache

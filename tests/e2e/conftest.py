@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -10,8 +12,7 @@ from bucketscribe.local.aws_resources import LocalAwsNames
 from bucketscribe.local.stack import LocalStack, LocalStackOptions
 
 
-@pytest.fixture(scope="package")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack_options(log_dir: Path, cloud: Literal["aws", "huawei"] = "aws") -> LocalStackOptions:
     """The local stack with the instant engine (pipeline behaviour, not recognition quality).
 
     The bucket notifies about *every* key, the riskiest set-up: our own outputs then reach
@@ -23,7 +24,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     ]
     # Throttling backoff in tens of milliseconds, not seconds, to keep the suite quick.
     os.environ["BUCKETSCRIBE_DASHSCOPE_THROTTLE_BACKOFF_S"] = "0.02"
-    options = LocalStackOptions(
+    return LocalStackOptions(
         instant=True,
         profiles_json=json.dumps(profiles),
         reconcile_interval_s=0.5,
@@ -31,8 +32,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         max_check_interval_s=2,
         names=LocalAwsNames(notification_prefix="", visibility_timeout_s=30),
         claim_lease_s=20,
-        log_file=tmp_path_factory.mktemp("stack") / "functions.log",
+        log_file=log_dir / "functions.log",
         metrics=True,
+        cloud=cloud,
     )
-    with LocalStack(options) as running:
+
+
+# Module scope: one stack per test module at a time, because a stack's settings are the process's
+# environment (the functions read them as a deployed function would). A module that needs both
+# clouds asks for ``both_clouds``, whose two stacks run one after the other.
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with LocalStack(stack_options(tmp_path_factory.mktemp("stack"))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module", params=["aws", "huawei"])
+def both_clouds(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    """The stack as each cloud runs the functions: AWS (S3 → SQS → Lambda events) and Huawei Cloud
+    (OBS SDK, OBS trigger → FunctionGraph events, API Gateway events, a timer)."""
+    with LocalStack(stack_options(tmp_path_factory.mktemp(request.param), request.param)) as running:
         yield running

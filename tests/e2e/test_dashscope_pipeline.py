@@ -13,7 +13,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,25 +21,11 @@ import pytest
 from bucketscribe.job import AttemptState, JobState
 from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.stack import LocalStack
-from bucketscribe.model import ObjectRef, Transcript
+from bucketscribe.model import Transcript
 from tests.audio import tone_wav
+from tests.e2e.stack_calls import TIMEOUT_S, finished, upload_many
 
 pytestmark = pytest.mark.e2e
-
-TIMEOUT_S = 60
-
-
-def upload_many(stack: LocalStack, keys: list[str], body: bytes) -> list[ObjectRef]:
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(lambda key: stack.upload(body, key), keys))
-
-
-def finished(stack: LocalStack, refs: list[ObjectRef], timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
-    jobs = stack.wait_for_jobs(refs, timeout_s=timeout_s, poll_s=0.5)
-    assert len(jobs) == len(refs), f"only {len(jobs)} of {len(refs)} uploads have a job"
-    unfinished = [key for key, job in jobs.items() if not job.state.is_final]
-    assert not unfinished, f"not finished: {unfinished[:5]}"
-    return jobs
 
 
 def counters(stack: LocalStack) -> Any:
@@ -109,26 +94,6 @@ def test_one_bad_file_fails_alone_with_dashscopes_code_and_message(stack):
     assert report["error"]["code"] == "InvalidFile.DownloadFailed"
     assert jobs["incoming/ds/mixed/a.wav"].state is JobState.DONE
     assert jobs["incoming/ds/mixed/b.wav"].state is JobState.DONE
-
-
-def test_when_every_push_and_callback_is_lost_the_reconciler_finishes_the_jobs(stack):
-    pushes_before = counters(stack).pushes_sent
-    sis_callbacks_before = stack.sis.backend.counters().callbacks_sent
-    stack.set_faults(FaultPlan(drop_callback_rate=1.0))
-    try:
-        refs = upload_many(
-            stack,
-            [f"incoming/ds/lost/{i}.wav" for i in range(4)] + ["incoming/sis-lost/call.wav"],
-            tone_wav(0.3),
-        )
-        jobs = finished(stack, refs)
-    finally:
-        stack.set_faults(FaultPlan())
-    assert {job.state for job in jobs.values()} == {JobState.DONE}
-    assert counters(stack).pushes_sent == pushes_before
-    assert counters(stack).pushes_dropped >= 1
-    assert stack.sis.backend.counters().callbacks_sent == sis_callbacks_before
-    assert stack.read_output("transcripts/sis-lost/call.wav.txt")
 
 
 def test_a_push_delivered_twice_writes_the_outputs_once(stack):

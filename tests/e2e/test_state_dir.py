@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -14,12 +15,17 @@ from tests.audio import tone_wav
 pytestmark = pytest.mark.e2e
 
 
-def options(tmp_path: Path) -> LocalStackOptions:
-    return LocalStackOptions(instant=True, state_dir=tmp_path / "state", log_file=tmp_path / "functions.log")
+def options(tmp_path: Path, cloud: Literal["aws", "huawei"]) -> LocalStackOptions:
+    return LocalStackOptions(
+        instant=True, state_dir=tmp_path / "state", log_file=tmp_path / "functions.log", cloud=cloud
+    )
 
 
-def test_finished_jobs_are_kept_and_unfinished_uploads_run_again_after_a_restart(tmp_path: Path) -> None:
-    with LocalStack(options(tmp_path)) as stack:
+@pytest.mark.parametrize("cloud", ["aws", "huawei"])
+def test_finished_jobs_are_kept_and_unfinished_uploads_run_again_after_a_restart(
+    tmp_path: Path, cloud: Literal["aws", "huawei"]
+) -> None:
+    with LocalStack(options(tmp_path, cloud)) as stack:
         assert stack.restored is not None and stack.restored.objects == 0
         finished = stack.upload(tone_wav(1), "incoming/finished.wav")
         assert stack.wait_for_jobs([finished], timeout_s=60)[finished.key].state is JobState.DONE
@@ -32,7 +38,7 @@ def test_finished_jobs_are_kept_and_unfinished_uploads_run_again_after_a_restart
         keys_before = sorted(stack.list_keys())
     assert first_run is not None
 
-    with LocalStack(options(tmp_path)) as again:
+    with LocalStack(options(tmp_path, cloud)) as again:
         assert again.restored is not None
         assert (again.restored.jobs, again.restored.rerun) == (1, 1)
         assert again.restored.objects == len(keys_before)

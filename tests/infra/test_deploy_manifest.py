@@ -33,6 +33,7 @@ ACCESS_PATTERNS = {
     "output_prefix": "{output_prefix}*",
     "speech_tracks": "{output_prefix}*.speech.ogg",
     "error_reports": "{output_prefix}*.error.json",
+    "failed_invocations": "{failed_invocations_prefix}*",
 }
 
 
@@ -43,6 +44,21 @@ def listed(function: str) -> dict[str, Any]:
 def expected_patterns(names: list[str]) -> set[str]:
     defaults = manifest()["defaults"]
     return {ACCESS_PATTERNS[name].format(**defaults) for name in names}
+
+
+def secrets_on(cloud: str, names: list[str] | None = None) -> set[str]:
+    """The manifest's secrets (or those of ``names``) that exist on ``cloud``."""
+    secrets = manifest()["secrets"]
+    return {
+        name
+        for name in (names if names is not None else secrets)
+        if cloud in secrets[name].get("clouds", ["aws", "huawei"])
+    }
+
+
+def huawei_access(spec: dict[str, Any], kind: str) -> list[str]:
+    """Object access on Huawei Cloud: what both clouds share plus the Huawei-only part."""
+    return list(spec[kind]) + list(spec.get(f"huawei_{kind}", []))
 
 
 def secret_logical_id(secret: str) -> str:
@@ -58,14 +74,18 @@ def test_the_manifest_is_consistent() -> None:
     environment = data["environment"]
     names = environment["both"] + environment["aws_only"] + environment["huawei_only"]
     assert len(names) == len(set(names)), "an environment variable is listed twice"
-    assert {secret["setting"] for secret in data["secrets"].values()} <= set(environment["both"])
+    for name, secret in data["secrets"].items():
+        clouds = secret.get("clouds", ["aws", "huawei"])
+        assert set(clouds) <= {"aws", "huawei"} and clouds, name
+        shared_by = "both" if len(clouds) == 2 else f"{clouds[0]}_only"
+        assert secret["setting"] in environment[shared_by], name
     for function in FUNCTIONS:
         spec = listed(function)
         assert set(spec["secrets"]) <= set(data["secrets"]), function
-        assert set(spec["reads"]) | set(spec["writes"]) | set(spec["deletes"]) <= set(ACCESS_PATTERNS), (
-            function
-        )
-        assert not set(spec["environment"]) & set(names), function
+        access = {name for kind in ("reads", "writes", "deletes") for name in huawei_access(spec, kind)}
+        assert access <= set(ACCESS_PATTERNS), function
+        own = spec["environment"] + spec["aws_environment"] + spec["huawei_environment"]
+        assert not set(own) & set(names), function
     defaults = data["defaults"]
     for prefix in ("output_prefix", "failed_invocations_prefix"):
         assert not defaults[prefix].startswith(defaults["input_prefix"]), f"{prefix} would trigger submit"
@@ -155,7 +175,7 @@ def test_aws_roles_grant_the_listed_secrets_and_prefixes(function: str) -> None:
     config, spec = serverless(), listed(function)
     grants = aws_grants(config, function)
     secrets = grants["secretsmanager:GetSecretValue"]
-    assert set(secrets) == {Tagged("Ref", secret_logical_id(s)) for s in spec["secrets"]}
+    assert set(secrets) == {Tagged("Ref", secret_logical_id(s)) for s in secrets_on("aws", spec["secrets"])}
     assert aws_key_patterns(config, grants.get("s3:GetObject", [])) == expected_patterns(spec["reads"])
     assert aws_key_patterns(config, grants["s3:PutObject"]) == expected_patterns(spec["writes"])
     assert aws_key_patterns(config, grants.get("s3:DeleteObject", [])) == expected_patterns(spec["deletes"])
@@ -164,7 +184,8 @@ def test_aws_roles_grant_the_listed_secrets_and_prefixes(function: str) -> None:
 
 def test_aws_generates_exactly_the_generated_secrets() -> None:
     config = serverless()
-    for name, secret in manifest()["secrets"].items():
+    for name in secrets_on("aws"):
+        secret = manifest()["secrets"][name]
         properties = config.resources[secret_logical_id(name)]["Properties"]
         assert ("GenerateSecretString" in properties) == secret["generated"], name
         assert "SecretString" not in properties, name
@@ -184,7 +205,9 @@ def test_huawei_functions_match_the_manifest(function: str) -> None:
     assert defined["timeout_s"] == spec["timeout_s"]
     assert defined["memory_mb"] == spec["memory_mb"]
     assert defined["max_concurrency"] == spec.get("max_concurrency", FUNCTIONGRAPH_DEFAULT_INSTANCES)
-    assert sorted(tf.locals["function_environment"][function]) == sorted(spec["environment"])
+    assert sorted(tf.locals["function_environment"][function]) == sorted(
+        spec["environment"] + spec["huawei_environment"]
+    )
     both = manifest()["environment"]
     assert set(tf.locals["environment"]) == set(both["both"] + both["huawei_only"])
 
@@ -257,7 +280,7 @@ def test_huawei_upload_failures_go_to_the_failure_prefix_after_retries() -> None
 
 def test_huawei_secrets_match_the_manifest() -> None:
     tf = terraform()
-    secrets = manifest()["secrets"]
+    secrets = {name: manifest()["secrets"][name] for name in secrets_on("huawei")}
     generated = {name for name, secret in secrets.items() if secret["generated"]}
     generated_by_terraform = tf.resource("random_password", "generated")["for_each"]
     assert generated_by_terraform.startswith("${toset(")
@@ -294,8 +317,10 @@ def test_huawei_agencies_grant_the_listed_secrets_and_prefixes(function: str) ->
     reads = {r.removeprefix(objects) for r in grants.get("obs:object:GetObject", set())}
     writes = {r.removeprefix(objects) for r in grants["obs:object:PutObject"]}
     deletes = {r.removeprefix(objects) for r in grants.get("obs:object:DeleteObject", set())}
-    assert reads == expected_patterns(spec["reads"])
-    assert writes == expected_patterns(spec["writes"])
-    assert deletes == expected_patterns(spec["deletes"])
+    assert reads == expected_patterns(huawei_access(spec, "reads"))
+    assert writes == expected_patterns(huawei_access(spec, "writes"))
+    assert deletes == expected_patterns(huawei_access(spec, "deletes"))
     assert ("obs:bucket:ListBucket" in grants) == spec["lists_bucket"]
-    assert grants["csms:secret:getVersion"] == {f"csms:*:*:secretName:secret-{s}" for s in spec["secrets"]}
+    assert grants["csms:secret:getVersion"] == {
+        f"csms:*:*:secretName:secret-{s}" for s in secrets_on("huawei", spec["secrets"])
+    }

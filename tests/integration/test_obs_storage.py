@@ -8,11 +8,6 @@ Range header included) really verify, and that a wrong secret is refused.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -22,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import boto3
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
@@ -31,7 +25,7 @@ from yarl import URL
 from bucketscribe.local.http_thread import BackgroundHttpServer
 from bucketscribe.secret_store import MissingSecret
 from bucketscribe.storage.obs import ObsStorage, ObsStorageError
-from tests.integration.conftest import client
+from tests.integration.conftest import AuthMoto, client, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -202,69 +196,6 @@ def test_read_head_asks_for_a_range_and_gets_only_those_bytes(
 # --- signatures checked by a server that verifies them ------------------------------------
 
 
-@dataclass
-class AuthMoto:
-    endpoint: str
-    ak: str
-    sk: str
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def auth_moto() -> Iterator[AuthMoto]:
-    """A moto server that verifies SigV4; the first 3 calls (making an IAM user) are free."""
-    port = _free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("moto server with auth did not start") from None
-                time.sleep(0.05)
-        iam = client("iam", endpoint)
-        iam.create_user(UserName="scribe")
-        iam.put_user_policy(
-            UserName="scribe",
-            PolicyName="everything",
-            PolicyDocument=json.dumps(
-                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-            ),
-        )
-        key = iam.create_access_key(UserName="scribe")["AccessKey"]
-        ak, sk = key["AccessKeyId"], key["SecretAccessKey"]
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=ak,
-            aws_secret_access_key=sk,
-        ).create_bucket(Bucket=BUCKET)
-        yield AuthMoto(endpoint, ak, sk)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def test_v4_signatures_verify_on_a_checking_server(auth_moto: AuthMoto, tmp_path: Path) -> None:
     storage = obs_storage(auth_moto.endpoint, signature="v4", ak=auth_moto.ak, sk=auth_moto.sk)
     storage.put(BUCKET, KEY, b"RIFF0123456789", content_type="audio/wav")
@@ -309,7 +240,7 @@ def test_missing_credentials_are_refused_up_front(monkeypatch: pytest.MonkeyPatc
 def test_an_unreachable_server_raises_a_storage_error() -> None:
     from obs import ObsClient
 
-    port = _free_port()  # nothing listens there once the probe socket is closed
+    port = free_port()  # nothing listens there once the probe socket is closed
     sdk = ObsClient(
         access_key_id="t",
         secret_access_key="t",
@@ -326,7 +257,7 @@ def test_an_unreachable_server_raises_a_storage_error() -> None:
     assert unreachable.value.status is None and f"obs://{BUCKET}/{KEY}" in str(unreachable.value)
 
 
-def test_settings_select_the_obs_adapter(aws, monkeypatch):
+def test_settings_select_the_obs_adapter(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """BUCKETSCRIBE_STORAGE=obs makes the functions use OBS for every storage call."""
     from bucketscribe.settings import Settings
     from bucketscribe.storage.obs import ObsStorage as Selected

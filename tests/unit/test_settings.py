@@ -45,6 +45,15 @@ def test_the_defaults_are_consistent():
         ),
         ({"BUCKETSCRIBE_EVIDENCE_WAIT_S": "50000"}, "must be shorter than the job deadline"),
         ({"BUCKETSCRIBE_FIRST_CHECK_AFTER_S": "4000"}, "FIRST_CHECK_AFTER_S must not exceed"),
+        ({"BUCKETSCRIBE_FAILED_INVOCATIONS_BUCKET": "recordings"}, "it needs BUCKETSCRIBE_STORAGE=obs"),
+        (
+            {
+                "BUCKETSCRIBE_STORAGE": "obs",
+                "BUCKETSCRIBE_FAILED_INVOCATIONS_BUCKET": "recordings",
+                "BUCKETSCRIBE_FAILED_INVOCATIONS_PREFIX": "incoming/failed/",
+            },
+            "every failure record would start the submit function",
+        ),
     ],
 )
 def test_contradictions_are_refused_with_the_reason(monkeypatch, env, words):

@@ -17,6 +17,11 @@ RECONCILE_MARGIN_MS = 30_000
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return reconcile_and_count(context)
+
+
+def reconcile_and_count(context: LambdaContext) -> dict[str, Any]:
+    """One reconcile run within the invocation's time, its outcome counted (every platform's)."""
     report = reconcile(
         environment_ports(),
         limit=environment_settings().reconcile_batch,

@@ -15,17 +15,18 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bucketscribe.entrypoints.uploads import (
+    SUBMIT_MARGIN_MS,
+    count_outcomes,
+    raise_for_retry,
+    report_unreadable_records,
+)
 from bucketscribe.events import EventShapeError, Notification, object_refs_from_message_body
 from bucketscribe.observability import count, logger, metrics
-from bucketscribe.pipeline.submit import UploadOutcome, UploadResult, submit_uploads
+from bucketscribe.pipeline.submit import UploadResult, submit_uploads
 from bucketscribe.wiring import environment_ports
 
 processor = BatchProcessor(event_type=EventType.SQS)
-SUBMIT_MARGIN_MS = 60_000
-
-
-class SubmitLater(RuntimeError):
-    """Nothing durable happened for an upload of this message; it must be delivered again."""
 
 
 def _read(record: dict[str, Any]) -> Notification | EventShapeError:
@@ -33,11 +34,7 @@ def _read(record: dict[str, Any]) -> Notification | EventShapeError:
         notification = object_refs_from_message_body(record.get("body") or "")
     except EventShapeError as exc:
         return exc
-    for problem in notification.problems:
-        logger.warning(
-            "Unreadable record skipped", extra={"message_id": record.get("messageId"), "reason": problem}
-        )
-        count("RecordsUnreadable")
+    report_unreadable_records(notification, message_id=record.get("messageId"))
     return notification
 
 
@@ -49,9 +46,7 @@ def _record_handler(record: SQSRecord, outcomes: dict[str, list[UploadResult] | 
         )
         count("NotificationsUnreadable")
         raise outcome
-    retry = [r for r in outcome if r.outcome is UploadOutcome.RETRY]
-    if retry:
-        raise SubmitLater("; ".join(f"{r.source.key}: {r.reason}" for r in retry))
+    raise_for_retry(outcome)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -66,7 +61,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if isinstance(notification, Notification)
         for ref in notification.refs
     ]
-    # Stop accepting with a margin for submitting what was accepted; the rest is redelivered.
     out_of_time = lambda: context.get_remaining_time_in_millis() < SUBMIT_MARGIN_MS  # noqa: E731
     results = submit_uploads([ref for _, ref in uploads], environment_ports(), out_of_time=out_of_time)
     outcomes: dict[str, list[UploadResult] | EventShapeError] = {
@@ -77,7 +71,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         per_message = outcomes[message_id]
         assert isinstance(per_message, list)
         per_message.append(result)
-        count(f"Uploads{result.outcome.value.title()}")
+    count_outcomes(results)
     response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
         event=event,
         record_handler=lambda record: _record_handler(record, outcomes),

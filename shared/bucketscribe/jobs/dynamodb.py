@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bucketscribe.job import Job, JobState
 from bucketscribe.model import utc_now
+from bucketscribe.secret_store import HuaweiCredentials
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -38,7 +39,13 @@ def source_key(bucket: str, key: str) -> str:
 
 class DynamoJobStore:
     def __init__(
-        self, table_name: str, client: DynamoDBClient | None = None, *, endpoint_url: str | None = None
+        self,
+        table_name: str,
+        client: DynamoDBClient | None = None,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        credentials: HuaweiCredentials | None = None,
     ) -> None:
         if client is None:
             import boto3
@@ -47,6 +54,11 @@ class DynamoJobStore:
             client = boto3.client(
                 "dynamodb",
                 endpoint_url=endpoint_url,
+                region_name=region_name,
+                # None: boto3's own chain (the function's role on AWS). GeminiDB checks the key
+                # pair of one of its database users instead.
+                aws_access_key_id=credentials.ak if credentials else None,
+                aws_secret_access_key=credentials.sk.get_secret_value() if credentials else None,
                 config=Config(retries={"mode": "standard", "max_attempts": 3}),
             )
         self._db = client

@@ -74,7 +74,10 @@ def _stack_options(args: argparse.Namespace, **fields: Any) -> LocalStackOptions
     """The stack's options: the command's own, then the user's BUCKETSCRIBE_* settings."""
     try:
         return options_from_environment(
-            instant=getattr(args, "instant", False), profiles_json=json.dumps(LOCAL_PROFILES), **fields
+            instant=getattr(args, "instant", False),
+            profiles_json=json.dumps(LOCAL_PROFILES),
+            cloud=getattr(args, "cloud", "aws"),
+            **fields,
         )
     except ValueError as error:
         raise UsageProblem(str(error)) from None
@@ -160,7 +163,9 @@ def up_details(stack: LocalStack) -> dict[str, Any]:
             for p in _profile_set(stack.options).profiles
         ],
         "jobs_table": names.jobs_table,
-        "queue_url": stack.resources.queue_url if stack.resources else None,
+        # Huawei Cloud's shape has no queue: the OBS trigger invokes the submit function directly.
+        "queue_url": stack.resources.queue_url if stack.resources and stack.huawei is None else None,
+        "cloud": stack.options.cloud,
         "status_api": f"{stack.callback_url}/jobs/{{job_id}}",
         "status_token": stack.status_token,
         "callback_base_url": stack.callback_url,
@@ -208,6 +213,7 @@ def _up_text(stack: LocalStack, details: dict[str, Any]) -> str:
         f"  bucket           {bucket}\n"
         f"  input prefix     {prefix}   (profiles by prefix below it: {profiles})\n"
         f"  output prefix    {details['output_prefix']}\n"
+        f"  functions        as on {_FUNCTIONS_AS_ON[details['cloud']]}\n"
         f"  job status       GET {details['status_api']} or {details['status_by_key_api']}\n"
         f"                   with 'Authorization: Bearer {details['status_token']}'\n"
         f"  {kept}\n\n"
@@ -221,6 +227,12 @@ def _up_text(stack: LocalStack, details: dict[str, Any]) -> str:
         "(`up --json` prints all of this as one JSON line.)\n\n"
         "Function logs (JSON, one line each) follow. Ctrl-C stops.\n"
     )
+
+
+_FUNCTIONS_AS_ON = {
+    "aws": "AWS Lambda (S3 -> SQS events, API Gateway events)",
+    "huawei": "FunctionGraph (OBS SDK, OBS trigger events without a queue, API Gateway events)",
+}
 
 
 def _usage(message: str) -> int:

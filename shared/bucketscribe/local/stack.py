@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +34,9 @@ from bucketscribe.local.pipeline_faults import PipelineFaultPlan, PipelineFaults
 from bucketscribe.local.state_dir import StateCounts, StateDir
 from bucketscribe.model import ObjectRef
 from bucketscribe.output_keys import OutputLayout
+
+if TYPE_CHECKING:
+    from bucketscribe.local.huawei_shape import HuaweiShape
 
 log = logging.getLogger("bucketscribe.local")
 
@@ -84,6 +87,9 @@ class LocalStackOptions(BaseModel):
     push_token: str | None = None
     # Keep the bucket and the job records here between runs (``state_dir.StateDir``).
     state_dir: Path | None = None
+    # "huawei": the functions run as on FunctionGraph (local/huawei_shape.py): OBS SDK, OBS
+    # trigger events without a queue, API Gateway trigger events, a timer.
+    cloud: Literal["aws", "huawei"] = "aws"
 
 
 class PortUnavailable(RuntimeError):
@@ -181,6 +187,7 @@ class LocalStack:
         self._callback_server: Any = None
         self._dispatcher: Any = None
         self._reconciler: Any = None
+        self.huawei: HuaweiShape | None = None
         self.sis: Any = None
         self.dashscope: Any = None
         self.push_token = ""
@@ -203,6 +210,7 @@ class LocalStack:
         import boto3
         from moto.server import ThreadedMotoServer
 
+        from bucketscribe.local import huawei_shape
         from bucketscribe.local.dashscope_server import DashScopeEmulator
         from bucketscribe.local.http_thread import BackgroundHttpServer
         from bucketscribe.local.lambda_bridge import Ticker, api_gateway_app
@@ -234,16 +242,16 @@ class LocalStack:
             self.restored = self.state.restore(self.client)
 
         # The callback endpoint comes first: its URL goes into the settings and the push target.
+        routes = [
+            ("POST", "/callbacks/sis/{job_id}"),
+            ("POST", "/callbacks/dashscope"),
+            ("GET", "/jobs/{job_id}"),
+            ("GET", "/jobs"),
+        ]
         self._callback_server = BackgroundHttpServer(
-            api_gateway_app(
-                self._invoke_callback,
-                [
-                    ("POST", "/callbacks/sis/{job_id}"),
-                    ("POST", "/callbacks/dashscope"),
-                    ("GET", "/jobs/{job_id}"),
-                    ("GET", "/jobs"),
-                ],
-            ),
+            huawei_shape.callback_app(routes)
+            if opts.cloud == "huawei"
+            else api_gateway_app(self._invoke_callback, routes),
             port=opts.callback_port,
         ).start()
         self.callback_url = self._callback_server.url
@@ -266,6 +274,9 @@ class LocalStack:
         self.dashscope.start()
         self.status_token = opts.status_token or secrets.token_urlsafe(24)
         self._configure_environment()
+        if opts.cloud == "huawei":
+            self.huawei = huawei_shape.HuaweiShape(self)
+            self.huawei.configure_settings()
         self._load_settings()
         self.pipeline_faults = PipelineFaults(opts.pipeline_faults)
         from bucketscribe.wiring import environment_ports
@@ -273,6 +284,12 @@ class LocalStack:
         # The functions run in this process and share these ports, as one warm instance would.
         self.pipeline_faults.install(environment_ports())
         self._route_function_logs()
+        if self.huawei is not None:
+            # Huawei's upload trigger and timer take the places of the SQS dispatcher and schedule.
+            self._dispatcher = self.huawei.start()
+            self._reconciler = Ticker(opts.reconcile_interval_s, self.reconcile_now, name="reconcile")
+            self._reconciler.start()
+            return self
 
         from bucketscribe.entrypoints import submit
         from bucketscribe.local.lambda_bridge import SqsDispatcher
@@ -296,6 +313,8 @@ class LocalStack:
 
     def reconcile_now(self) -> dict[str, Any]:
         """One run of the real reconcile handler, as the schedule triggers it."""
+        if self.huawei is not None:
+            return self.huawei.reconcile_now()
         from bucketscribe.entrypoints import reconcile
         from bucketscribe.local.lambda_bridge import LocalLambdaContext
 

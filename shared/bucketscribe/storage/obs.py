@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from bucketscribe.secret_store import MissingSecret
+from bucketscribe.secret_store import HuaweiCredentials, MissingSecret
 from bucketscribe.storage.base import ObjectInfo
 
 RANGE_NOT_SATISFIABLE = 416
@@ -57,6 +58,20 @@ def default_server(region: str) -> str:
     return f"https://obs.{region}.myhuaweicloud.com"
 
 
+def _given_key(
+    access_key_id: str | None, secret_access_key: SecretStr | None, security_token: SecretStr | None
+) -> HuaweiCredentials:
+    if access_key_id and secret_access_key:
+        return HuaweiCredentials(ak=access_key_id, sk=secret_access_key, security_token=security_token)
+    from_environment = HuaweiCredentials.from_environment()
+    if from_environment is None:
+        raise MissingSecret(
+            "OBS credentials are not configured: pass access_key_id/secret_access_key "
+            "or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"
+        )
+    return from_environment
+
+
 class ObsStorage:
     def __init__(
         self,
@@ -66,28 +81,24 @@ class ObsStorage:
         access_key_id: str | None = None,
         secret_access_key: SecretStr | None = None,
         security_token: SecretStr | None = None,
+        credentials: Callable[[], HuaweiCredentials] | None = None,
         region: str = "cn-north-4",
         signature: str = "v4",
         path_style: bool = False,
     ) -> None:
+        """``credentials``, when given, is asked for the current key before every request: a
+        FunctionGraph agency's temporary key is renewed while the function instance lives on."""
+        self._credentials = credentials
+        self._signed_with: HuaweiCredentials | None = None
         if client is None:
             from obs import ObsClient
 
-            ak = access_key_id or os.environ.get("HUAWEICLOUD_SDK_AK")
-            sk = (
-                secret_access_key.get_secret_value()
-                if secret_access_key
-                else os.environ.get("HUAWEICLOUD_SDK_SK")
-            )
-            if not (ak and sk):
-                raise MissingSecret(
-                    "OBS credentials are not configured: pass access_key_id/secret_access_key "
-                    "or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"
-                )
+            given = (access_key_id, secret_access_key, security_token)
+            key = credentials() if credentials else _given_key(*given)
             client = ObsClient(
-                access_key_id=ak,
-                secret_access_key=sk,
-                security_token=security_token.get_secret_value() if security_token else None,
+                access_key_id=key.ak,
+                secret_access_key=key.sk.get_secret_value(),
+                security_token=key.security_token.get_secret_value() if key.security_token else None,
                 server=server or default_server(region),
                 signature=signature,
                 region=region,
@@ -96,6 +107,7 @@ class ObsStorage:
                 # request per bucket on every cold start.
                 is_signature_negotiation=False,
             )
+            self._signed_with = key
         self._obs = client
         # What the SDK settled on: it turns "obs" into "v2" for path-style addressing.
         self._signature = str(getattr(client, "signature", signature))
@@ -205,8 +217,20 @@ class ObsStorage:
         if result.status != 404:
             self._raise_for_status("delete", bucket, key, result)
 
+    def list_keys(self, bucket: str, prefix: str, *, limit: int = 1000) -> list[str]:
+        """Keys under ``prefix``, in key order, at most ``limit`` (one listing request)."""
+        result = self._call(
+            "list",
+            bucket,
+            prefix,
+            lambda: self._obs.listObjects(bucket, prefix=prefix, max_keys=limit, **self._extra()),
+        )
+        self._raise_for_status("list", bucket, prefix, result)
+        return [str(item.key) for item in result.body.contents or []]
+
     def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
         query = {"versionId": version_id} if version_id else None
+        self._use_current_key()
         signed = self._obs.createSignedUrl("GET", bucket, key, expires=expires_s, queryParams=query)
         return str(signed.signedUrl)
 
@@ -218,12 +242,21 @@ class ObsStorage:
         # The SDK uses the supplied value for the signature, so both stay in step.
         return {"extensionHeaders": {"x-amz-date": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")}}
 
-    @staticmethod
-    def _call(operation: str, bucket: str, key: str, request: Any) -> Any:
+    def _call(self, operation: str, bucket: str, key: str, request: Any) -> Any:
+        self._use_current_key()
         try:
             return request()
         except Exception as exc:  # the SDK raises bare Exception once its retries are spent
             raise ObsStorageError(operation, bucket, key, status=None, error_message=str(exc)) from exc
+
+    def _use_current_key(self) -> None:
+        if self._credentials is None:
+            return
+        current = self._credentials()
+        if current != self._signed_with:
+            token = current.security_token.get_secret_value() if current.security_token else None
+            self._obs.refresh(current.ak, current.sk.get_secret_value(), token)
+            self._signed_with = current
 
     @staticmethod
     def _raise_for_status(operation: str, bucket: str, key: str, result: Any) -> None:

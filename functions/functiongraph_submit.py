@@ -1,0 +1,5 @@
+"""Deployed FunctionGraph function ``submit``: the OBS trigger's upload events → transcription jobs."""
+
+from bucketscribe.entrypoints.functiongraph.submit import handler
+
+__all__ = ["handler"]
