@@ -64,7 +64,7 @@ def service(
         (job(JobState.ACCEPTED, task=None), None, Stage.QUEUED),
         (job(JobState.SUBMITTING, task=None), None, Stage.QUEUED),  # not accepted by the service yet
         (job(JobState.SUBMITTED), None, Stage.SUBMITTED),  # the service does not say: no guess
-        (job(JobState.SUBMITTED), service("queued"), Stage.QUEUED),
+        (job(JobState.SUBMITTED), service("queued"), Stage.SUBMITTED),  # in the service's own queue
         (job(JobState.SUBMITTED), service("running", done_ms=5000), Stage.TRANSCRIBING),
         (job(JobState.SUBMITTED), service("finished"), Stage.FINISHING),
         (job(JobState.DONE), service("finished"), Stage.DONE),

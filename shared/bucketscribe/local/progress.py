@@ -126,8 +126,9 @@ def stage_of(job: Job | None, service: ProviderFile | None) -> Stage:
         return Stage.QUEUED
     if service is None:
         return Stage.SUBMITTED
+    # The service has it: waiting in its own queue is "submitted" (ours is "queued").
     return {
-        "queued": Stage.QUEUED,
+        "queued": Stage.SUBMITTED,
         "running": Stage.TRANSCRIBING,
     }.get(service.state, Stage.FINISHING)
 
