@@ -98,6 +98,11 @@ class AgencyCredentials:
         with self._lock:
             self._remembered = credentials
 
+    def forget(self) -> None:
+        """Back to the environment's credentials (a process that leaves FunctionGraph's shape)."""
+        with self._lock:
+            self._remembered = None
+
     def current(self) -> HuaweiCredentials:
         with self._lock:
             remembered = self._remembered
