@@ -1,7 +1,11 @@
 """The offline Whisper engine on the bundled samples, and the store that assembles its model.
 
 The engine tests load the real model once for the module (about half a second, plus a
-one-off assembly of ~150 MB into the model cache) and recognise every bundled sample.
+one-off assembly of ~150 MB into the model cache) and recognise every bundled sample, then
+repetitive recordings spoken by espeak-ng (skipped, and reported as skipped, without
+espeak-ng and sox). The engine's settings come from the environment, so the same tests can
+be run against another decoding: ``BUCKETSCRIBE_WHISPER_DECODING=sequential`` (the engine
+before voice-activity chunks) fails the repetitive-audio tests.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from bucketscribe.coverage import SPEECH_WITHOUT_TEXT, check_voice_activity
 from bucketscribe.local.model_store import (
     ModelChecksumMismatch,
     ModelParts,
@@ -28,12 +33,16 @@ from bucketscribe.local.model_store import (
     whisper_model_dir,
 )
 from bucketscribe.local.scoring import word_error_rate
+from bucketscribe.local.scripted_speech import HOLD_LOOP, READ_BACK, Script, can_speak, speak
 from bucketscribe.local.speech import Recognition, UnreadableAudio
 from bucketscribe.local.whisper_engine import WhisperSpeechEngine, shared_engine
 from bucketscribe.media.transcode import probe
 from bucketscribe.samples import Sample, bundled_samples, sample
 
 MAX_WER = 0.3
+needs_espeak = pytest.mark.skipif(
+    not can_speak(), reason="needs espeak-ng and sox: apt-get install -y espeak-ng sox"
+)
 
 
 def assert_sane_word_timings(recognition: Recognition, spoken: str) -> None:
@@ -106,6 +115,96 @@ def test_long_silences_stay_silent(engine: WhisperSpeechEngine) -> None:
     tail_start_ms = second_start_ms + len(frames) // 4 * 1000 // params.framerate
     assert all(seg.start_ms < tail_start_ms for seg in recognition.segments), recognition.segments
     assert word_error_rate(sample("hello_en.wav").text, recognition.segments[0].text) <= 0.3
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_voice_activity_comes_back_where_the_speech_is(engine: WhisperSpeechEngine) -> None:
+    """Speech, 20 s of silence, the speech again: two stretches of voice activity, none in between."""
+    import io
+    import wave
+
+    with wave.open(str(sample("hello_en.wav").path)) as clip:
+        params, frames = clip.getparams(), clip.readframes(clip.getnframes())
+    clip_ms = len(frames) // params.sampwidth * 1000 // params.framerate
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames + b"\x00\x00" * params.framerate * 20 + frames)
+
+    recognition = engine.recognize(buffer.getvalue(), language="en")
+
+    assert recognition.voice_activity
+    silence = (clip_ms + 500, clip_ms + 19_500)
+    assert not [s for s in recognition.voice_activity if s.start_ms < silence[1] and s.end_ms > silence[0]]
+    assert min(s.start_ms for s in recognition.voice_activity) < 500
+    assert max(s.end_ms for s in recognition.voice_activity) > clip_ms + 20_000 + clip_ms - 500
+    check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity)
+    assert check.warnings == []
+    assert check.coverage.ratio is not None and check.coverage.ratio >= 0.95
+
+
+# ---------------------------------------------------------------- repetitive speech
+
+# The old sequential decoding fell back to *sampling* on repetitive windows, so whether it lost
+# one depended on the draw: pinned so a run is repeatable. (On the hold loop it lost a 30 s
+# window with seed 2, and in one of seeds 0-5.) The default decoding does not sample.
+SEED = 2
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if not can_speak():
+        return {}
+    folder = tmp_path_factory.mktemp("scripted-speech")
+    return {script.name: speak(script, folder / f"{script.name}.wav") for script in (HOLD_LOOP, READ_BACK)}
+
+
+def recognise_script(engine: WhisperSpeechEngine, script: Script, spoken: dict[str, Path]) -> Recognition:
+    import ctranslate2
+
+    ctranslate2.set_random_seed(SEED)
+    return engine.recognize(spoken[script.name], language="en")
+
+
+def assert_speech_covered(recognition: Recognition) -> None:
+    assert recognition.voice_activity is not None
+    check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity)
+    holes = [w.message for w in check.warnings if w.code == SPEECH_WITHOUT_TEXT]
+    assert holes == [], f"speech without text: {holes}"
+    assert check.coverage.ratio is not None and check.coverage.ratio >= 0.95, check.coverage
+
+
+@needs_espeak
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_looping_hold_message_is_transcribed_in_full(
+    engine: WhisperSpeechEngine, spoken: dict[str, Path]
+) -> None:
+    """The issue's recording: a hold message eight times (80 s), then an agent."""
+    recognition = recognise_script(engine, HOLD_LOOP, spoken)
+
+    text = recognition.text.lower()
+    assert text.count("thank you for calling") == 8, recognition.text
+    assert "tell me your account number please" in text
+    assert abs(len(recognition.text.split()) - HOLD_LOOP.words) <= HOLD_LOOP.words * 0.03
+    assert word_error_rate(HOLD_LOOP.text, recognition.text) <= 0.1, recognition.text
+    assert_speech_covered(recognition)
+
+
+@needs_espeak
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_reference_read_back_again_and_again_is_transcribed_in_full(
+    engine: WhisperSpeechEngine, spoken: dict[str, Path]
+) -> None:
+    """Two sentences taking turns for two minutes (23 times each): every turn is heard."""
+    recognition = recognise_script(engine, READ_BACK, spoken)
+
+    text = recognition.text.lower()
+    assert text.count("confirm your book") == 23, recognition.text
+    assert text.count("the reference is") == 23, recognition.text
+    assert_speech_covered(recognition)
 
 
 @pytest.mark.slow
