@@ -139,9 +139,12 @@ def test_voice_activity_comes_back_where_the_speech_is(engine: WhisperSpeechEngi
     assert not [s for s in recognition.voice_activity if s.start_ms < silence[1] and s.end_ms > silence[0]]
     assert min(s.start_ms for s in recognition.voice_activity) < 500
     assert max(s.end_ms for s in recognition.voice_activity) > clip_ms + 20_000 + clip_ms - 500
+    assert recognition.speech_ms is not None
+    assert clip_ms <= recognition.speech_ms <= 2 * clip_ms
     check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity)
     assert check.warnings == []
     assert check.coverage.ratio is not None and check.coverage.ratio >= 0.95
+    assert check.coverage.speech_ms == recognition.speech_ms
 
 
 # ---------------------------------------------------------------- repetitive speech

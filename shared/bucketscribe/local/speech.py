@@ -13,7 +13,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from bucketscribe.coverage import SpeechSpan
+from bucketscribe.coverage import SpeechSpan, total, union
 from bucketscribe.model import Segment, Transcript, Word
 
 
@@ -42,6 +42,16 @@ class Recognition(BaseModel):
     @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    @property
+    def speech_ms(self) -> int | None:
+        """How much speech the engine detected (overlaps once), None if it did not look.
+
+        What DashScope reports as ``content_duration_in_milliseconds``.
+        """
+        if self.voice_activity is None:
+            return None
+        return total(union((s.start_ms, s.end_ms) for s in self.voice_activity))
 
     def as_transcript(self, provider: str = "local") -> Transcript:
         """The canonical shape of this recognition, e.g. for a coverage check."""
