@@ -103,13 +103,9 @@ def check_voice_activity(
             if total(hole) >= rules.min_hole_ms:
                 warnings.append(_speech_without_text(hole, channel))
     warnings.sort(key=lambda w: (w.start_ms or 0, w.channel or 0))
-    coverage = Coverage(
-        basis=CoverageBasis.VOICE_ACTIVITY,
-        speech_ms=speech_ms,
-        covered_ms=covered_ms,
-        ratio=_ratio(covered_ms, speech_ms),
+    return CoverageCheck(
+        coverage=_of_speech(CoverageBasis.VOICE_ACTIVITY, speech_ms, covered_ms), warnings=warnings
     )
-    return CoverageCheck(coverage=coverage, warnings=warnings)
 
 
 def check_reported_speech(
@@ -137,12 +133,7 @@ def check_reported_speech(
                     ),
                 )
             )
-    coverage = Coverage(
-        basis=CoverageBasis.PROVIDER_SPEECH_TIME,
-        speech_ms=speech_total,
-        covered_ms=covered_total,
-        ratio=_ratio(covered_total, speech_total),
-    )
+    coverage = _of_speech(CoverageBasis.PROVIDER_SPEECH_TIME, speech_total, covered_total)
     return CoverageCheck(coverage=coverage, warnings=warnings)
 
 
@@ -313,8 +304,10 @@ def _span(segment: Segment) -> Interval:
     return (segment.start_ms, segment.end_ms)
 
 
-def _ratio(covered_ms: int, speech_ms: int) -> float:
-    return round(covered_ms / speech_ms, 4) if speech_ms else 1.0
+def _of_speech(basis: CoverageBasis, speech_ms: int, covered_ms: int) -> Coverage:
+    # With no speech there is nothing to miss: ratio 1.0.
+    ratio = round(covered_ms / speech_ms, 4) if speech_ms else 1.0
+    return Coverage(basis=basis, speech_ms=speech_ms, covered_ms=covered_ms, ratio=ratio)
 
 
 def _s(ms: int) -> str:
