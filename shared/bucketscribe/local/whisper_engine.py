@@ -170,6 +170,10 @@ class WhisperSpeechEngine:
         chunks = decoding_chunks(speech)
         if not chunks:
             return [], None  # no speech: nothing to decode, nothing to invent
+        if options["language"] is None:
+            # Detected as the sequential decoding did (on its VAD's speech, padded 400 ms), not on
+            # the first chunk: on short clips the two can disagree, and the old way was tested.
+            options = {**options, "language": model.detect_language(samples, vad_filter=True)[0]}
         return model.transcribe(
             samples,
             clip_timestamps=[edge / 1000 for chunk in chunks for edge in chunk],
