@@ -2,14 +2,14 @@
 
 A script is a list of utterances (text, voice, speaking rate, pause after); :func:`speak`
 turns it into one 16 kHz mono 16-bit WAV and knows what was said, so word counts and word
-error rates can be checked. Deterministic for given tool versions: no dither (sox ``-D -R``),
-each utterance trimmed of espeak's own leading and trailing silence, peak-normalised, then
-followed by exactly its pause. Needs ``espeak-ng`` and ``sox`` on the PATH
-(``apt-get install -y espeak-ng sox``); :func:`can_speak` says whether they are there.
+error rates can be checked. Each utterance is resampled by PyAV (no dither, so the same tools
+give the same bytes), trimmed of espeak's own leading and trailing silence, peak-normalised,
+then followed by exactly its pause. espeak-ng is the one outside tool
+(``apt-get install -y espeak-ng``); :func:`can_speak` says whether it is there.
 
 The scripts below are the ones the engine's tests and ``bench/engine.py`` use: repetitive
-audio of the kinds calls are full of (a hold message looping, a booking reference read back,
-numbers confirmed), and an ordinary conversation to measure accuracy on.
+audio of the kinds calls are full of (a hold message looping, a booking reference read back),
+and an ordinary conversation to measure accuracy on.
 """
 
 from __future__ import annotations
@@ -17,13 +17,19 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import wave
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SAMPLE_RATE = 16_000
-# sox effects: cut espeak's silence at both ends (the pauses are the script's, not espeak's).
-_TRIM = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]
+from bucketscribe.local.whisper_engine import SAMPLE_RATE, decode_speech
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SILENCE = 0.005  # below 0.5 % of full scale is espeak's silence, cut at both ends of an utterance
+PEAK = 10 ** (-1 / 20)  # utterances are normalised to a -1 dBFS peak
 
 
 class Utterance(BaseModel):
@@ -54,37 +60,44 @@ class Script(BaseModel):
 
 
 def can_speak() -> bool:
-    return shutil.which("espeak-ng") is not None and shutil.which("sox") is not None
+    return shutil.which("espeak-ng") is not None
 
 
 def speak(script: Script, dest: Path) -> Path:
     """Write ``script`` spoken as a 16 kHz mono 16-bit WAV to ``dest``; returns ``dest``."""
+    import numpy as np
+
     if not can_speak():
-        raise RuntimeError("speaking a script needs espeak-ng and sox: apt-get install -y espeak-ng sox")
-    with tempfile.TemporaryDirectory(prefix="scripted-speech-") as folder:
-        work = Path(folder)
-        parts: list[str] = []
-        spoken: dict[Utterance, Path] = {}  # a repeated utterance is synthesised once
+        raise RuntimeError("speaking a script needs espeak-ng: apt-get install -y espeak-ng")
+    spoken: dict[Utterance, np.ndarray] = {}  # a repeated utterance is synthesised once
+    with tempfile.TemporaryDirectory(prefix="scripted-speech-") as work:
         for utterance in script.utterances:
             if utterance not in spoken:
-                spoken[utterance] = _speak_one(utterance, work / f"u{len(spoken)}.wav")
-            parts.append(str(spoken[utterance]))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _sox(*parts, str(dest))
+                spoken[utterance] = _speak_one(utterance, Path(work) / f"u{len(spoken)}.wav")
+    samples = np.concatenate([spoken[u] for u in script.utterances])
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(dest), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(np.round(samples * 32767).astype("<i2").tobytes())
     return dest
 
 
-def _speak_one(utterance: Utterance, dest: Path) -> Path:
-    raw = dest.with_suffix(".raw.wav")
+def _speak_one(utterance: Utterance, raw: Path) -> np.ndarray:
+    """One utterance as float samples: espeak-ng, resampled, trimmed, normalised, then its pause."""
+    import numpy as np
+
     voice = ["-v", utterance.voice, "-s", str(utterance.words_per_minute)]
     subprocess.run(["espeak-ng", *voice, "-w", str(raw), utterance.text], check=True, capture_output=True)
-    rate = ["-r", str(SAMPLE_RATE), "-c", "1", "-b", "16"]
-    _sox(str(raw), *rate, str(dest), *_TRIM, "norm", "-1", "pad", "0", f"{utterance.pause_s:g}")
-    return dest
-
-
-def _sox(*args: str) -> None:
-    subprocess.run(["sox", "-D", "-R", "-V1", *args], check=True, capture_output=True)
+    samples = decode_speech(raw)
+    loud = np.flatnonzero(np.abs(samples) > SILENCE)
+    if len(loud) == 0:
+        raise RuntimeError(f"espeak-ng said nothing for {utterance.text!r}")
+    voiced = samples[loud[0] : loud[-1] + 1]
+    voiced = voiced * (PEAK / np.abs(voiced).max())
+    pause = np.zeros(round(utterance.pause_s * SAMPLE_RATE), dtype=np.float32)
+    return np.concatenate([voiced, pause])
 
 
 # ----------------------------------------------------------------------------- the scripts
