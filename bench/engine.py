@@ -95,8 +95,8 @@ def recognise_all(engine: Any, work: list[Task], repeats: int) -> list[dict[str,
         text = ""
         duration_ms = 0
         for _ in range(repeats):
-            # faster-whisper may fall back to sampling on hard passages, which draws from
-            # CTranslate2's process-wide generator: reseed so no result can hang on the order.
+            # The sequential decoding falls back to sampling on hard passages. Reseeding is a
+            # precaution only: the same seed twice in one process has given different texts.
             ctranslate2.set_random_seed(RANDOM_SEED)
             started = time.perf_counter()
             recognition = engine.recognize(task.path, language="en", channel=task.channel)

@@ -147,11 +147,6 @@ def test_voice_activity_comes_back_where_the_speech_is(engine: WhisperSpeechEngi
 
 # ---------------------------------------------------------------- repetitive speech
 
-# The old sequential decoding fell back to *sampling* on repetitive windows, so whether it lost
-# one depended on the draw: pinned so a run is repeatable. (On the hold loop it lost a 30 s
-# window with seed 2, and in one of seeds 0-5.) The default decoding does not sample.
-SEED = 2
-
 
 @pytest.fixture(scope="module")
 def spoken(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -162,9 +157,9 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def recognise_script(engine: WhisperSpeechEngine, script: Script, spoken: dict[str, Path]) -> Recognition:
-    import ctranslate2
-
-    ctranslate2.set_random_seed(SEED)
+    # The default decoding is greedy, so this is repeatable. The old sequential decoding fell
+    # back to sampling on repetitive windows, and what it lost varied from run to run (even
+    # after ctranslate2.set_random_seed): of 10 runs on the hold loop, 9 failed this test.
     return engine.recognize(spoken[script.name], language="en")
 
 
@@ -185,12 +180,12 @@ def test_a_looping_hold_message_is_transcribed_in_full(
     """The issue's recording: a hold message eight times (80 s), then an agent."""
     recognition = recognise_script(engine, HOLD_LOOP, spoken)
 
+    assert_speech_covered(recognition)
     text = recognition.text.lower()
     assert text.count("thank you for calling") == 8, recognition.text
     assert "tell me your account number please" in text
     assert abs(len(recognition.text.split()) - HOLD_LOOP.words) <= HOLD_LOOP.words * 0.03
     assert word_error_rate(HOLD_LOOP.text, recognition.text) <= 0.1, recognition.text
-    assert_speech_covered(recognition)
 
 
 @needs_espeak
@@ -202,10 +197,10 @@ def test_a_reference_read_back_again_and_again_is_transcribed_in_full(
     """Two sentences taking turns for two minutes (23 times each): every turn is heard."""
     recognition = recognise_script(engine, READ_BACK, spoken)
 
+    assert_speech_covered(recognition)
     text = recognition.text.lower()
     assert text.count("confirm your book") == 23, recognition.text
     assert text.count("the reference is") == 23, recognition.text
-    assert_speech_covered(recognition)
 
 
 @pytest.mark.slow
