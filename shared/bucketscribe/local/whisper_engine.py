@@ -17,6 +17,9 @@ How a recording is decoded (``BUCKETSCRIBE_WHISPER_DECODING``):
   at rising temperatures, preferred the one short garbage sample that passed the test, and its
   low log-probability plus a high no-speech probability made the decoder skip the whole 30 s
   window (seek += 30 s), without a word. Decoding stays deterministic, too: no sampling.
+  Whisper's own no-speech test still applies: a chunk it hears as silence (a confident
+  no-speech token and a low log-probability) is skipped, which loses at most that chunk, and
+  the coverage check then names it.
 - ``sequential``: faster-whisper's own loop over 30 s windows with the fallback and previous
   text as prompt (the engine's behaviour before ``vad_chunks``; kept for comparison).
 - ``batched``: faster-whisper's ``BatchedInferencePipeline`` (VAD chunks decoded in batches).
@@ -232,7 +235,8 @@ _VAD_OPTIONS = {
 def detect_voice_activity(samples: np.ndarray, *, channel: int | None = None) -> list[SpeechSpan]:
     """Where there is speech in 16 kHz mono samples (Silero VAD, shipped with faster-whisper).
 
-    Regions are at most one Whisper window long: longer speech is split at its shortest pauses.
+    Regions are at most one Whisper window long: longer speech is split at a pause near that
+    length (Silero's rule: the last silence of 98 ms or more), or cut if there is none.
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
