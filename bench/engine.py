@@ -5,12 +5,23 @@ folder (``BUCKETSCRIBE_MODEL_CACHE``; includes the SHA-256 check) and finding it
 assembled; loading it; then, per bundled sample, its duration, recognition time, real-time
 factor and word error rate against the script it was spoken from (lowercase, no punctuation).
 The stereo call is scored as a mix and per channel against each speaker's script. Peak RSS is
-read after the imports, after the load and after recognising. Last, the same samples with
+read after the imports, after the load and after recognising. Then the same samples with
 beam size 1 (the default, ``BUCKETSCRIBE_WHISPER_BEAM_SIZE``) and beam size 5, side by side,
 plus a 60 s espeak-ng clip (from bench/transcode.py), where the decoder's share of the time is
 larger than on the short samples.
 
-Run: ``.venv/bin/python bench/engine.py [--quick]`` (``--quick``: one timing repeat, not three).
+Last, the decodings side by side (``BUCKETSCRIBE_WHISPER_DECODING``): ``sequential`` (the
+engine before voice-activity chunks), ``vad_chunks`` (the default) and faster-whisper's
+``batched`` pipeline, on normal speech (the bundled samples, the 60 s clip, a two-minute
+conversation) and on repetitive speech (a hold message looping, a reference read back), all
+spoken by espeak-ng (``bucketscribe.local.scripted_speech``). Per recording and decoding: the
+real-time factor, WER, words recognised against words spoken, and coverage: the share of
+the voice activity that has text, and the stretches of speech without text (holes of 2 s or
+more). Each recording goes through the three decodings one after another, so the load of the
+moment weighs on all three alike.
+
+Run: ``.venv/bin/python bench/engine.py [--quick]`` (``--quick``: one timing repeat, not three,
+and only the hold loop and the conversation in the decoding comparison).
 """
 
 from __future__ import annotations
@@ -25,12 +36,21 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from results_file import publish  # bench/ is on sys.path when run as a script
 
+if TYPE_CHECKING:
+    from bucketscribe.local.whisper_engine import Decoding
+
 RANDOM_SEED = 0
 BEAM_SIZES = (1, 5)
+# (label, decoding): the engine before this change first, then the default, then the batched one.
+DECODINGS: tuple[tuple[str, Decoding], ...] = (
+    ("sequential (before)", "sequential"),
+    ("vad_chunks (default)", "vad_chunks"),
+    ("batched", "batched"),
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,7 @@ class Task:
     path: Path
     reference: str
     channel: int | None = None
+    scorable: bool = True  # False: spoken digits, which Whisper writes as numbers
 
 
 def peak_rss_mb() -> float:
@@ -74,8 +95,8 @@ def recognise_all(engine: Any, work: list[Task], repeats: int) -> list[dict[str,
         text = ""
         duration_ms = 0
         for _ in range(repeats):
-            # faster-whisper may fall back to sampling on hard passages, which draws from
-            # CTranslate2's process-wide generator: reseed so no result can hang on the order.
+            # The sequential decoding falls back to sampling on hard passages. Reseeding is a
+            # precaution only: the same seed twice in one process has given different texts.
             ctranslate2.set_random_seed(RANDOM_SEED)
             started = time.perf_counter()
             recognition = engine.recognize(task.path, language="en", channel=task.channel)
@@ -89,12 +110,29 @@ def recognise_all(engine: Any, work: list[Task], repeats: int) -> list[dict[str,
                 "duration_s": round(duration_ms / 1000, 2),
                 "recognise_s": round(seconds, 3),
                 "rtf": round(seconds * 1000 / max(duration_ms, 1), 3),
-                "wer": round(wer(task.reference, text), 4),
+                "wer": round(wer(task.reference, text), 4) if task.scorable else None,
                 "words": len(task.reference.split()),
+                "words_recognised": len(text.split()),
+                **coverage_of(recognition),
                 "text": text,
             }
         )
     return rows
+
+
+def coverage_of(recognition: Any) -> dict[str, Any]:
+    """The share of the voice activity that has text, and where speech has none."""
+    from bucketscribe.coverage import check_voice_activity
+
+    check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity or [])
+    return {
+        "coverage": check.coverage.ratio,
+        "holes": [
+            [w.start_ms / 1000, w.end_ms / 1000]
+            for w in check.warnings
+            if w.start_ms is not None and w.end_ms is not None
+        ],
+    }
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -110,6 +148,58 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def scripted_tasks(work: Path, quick: bool) -> list[tuple[str, Task]]:
+    """(kind, task) for the decoding comparison: espeak-ng recordings, or none without it."""
+    from bucketscribe.local.scripted_speech import HOLD_LOOP, LIBRARY_CALL, READ_BACK, can_speak, speak
+
+    if not can_speak():
+        return []
+    scripts = [("normal", LIBRARY_CALL), ("repetitive", HOLD_LOOP)]
+    if not quick:
+        scripts.append(("repetitive", READ_BACK))
+    return [
+        (
+            kind,
+            Task(
+                f"{script.name} ({script.words} words)",
+                speak(script, work / f"{script.name}.wav"),
+                script.text,
+                scorable=script.scorable,
+            ),
+        )
+        for kind, script in scripts
+    ]
+
+
+def compare_decodings(folder: Path, work: Path, long: Task | None, quick: bool) -> dict[str, Any]:
+    """Every decoding on every recording, one recording at a time (see the module docstring)."""
+    from bucketscribe.local.whisper_engine import WhisperSettings, WhisperSpeechEngine
+
+    engines = {}
+    for label, decoding in DECODINGS:
+        engines[label] = WhisperSpeechEngine(folder, settings=WhisperSettings(decoding=decoding))
+        engines[label].load()
+    recordings = [("normal", task) for task in tasks()]
+    if long is not None:
+        recordings.append(("normal", long))
+    recordings += scripted_tasks(work, quick)
+    rows: dict[str, list[dict[str, Any]]] = {label: [] for label in engines}
+    for kind, task in recordings:
+        for label, engine in engines.items():
+            row = recognise_all(engine, [task], 1)[0]
+            rows[label].append({"kind": kind, **row})
+    summary = {}
+    for label, entries in rows.items():
+        normal = [row for row in entries if row["kind"] == "normal" and row["wer"] is not None]
+        summary[label] = {
+            "normal": totals(normal) if normal else None,
+            "all_rtf": round(
+                sum(r["recognise_s"] for r in entries) / sum(r["duration_s"] for r in entries), 3
+            ),
+        }
+    return {"summary": summary, "per_recording": rows}
+
+
 def long_clip(work: Path) -> Task | None:
     """The 60 s speech clip of bench/transcode.py, or None without espeak-ng."""
     from transcode import SCRIPT, speech_synthesis_available, speech_wav  # bench/ is on sys.path
@@ -122,7 +212,7 @@ def long_clip(work: Path) -> Task | None:
     return Task("espeak-ng 60 s (en-us)", clip, SCRIPT)
 
 
-def run(repeats: int) -> dict[str, Any]:
+def run(repeats: int, quick: bool) -> dict[str, Any]:
     from bucketscribe.local.model_store import CACHE_ENV, MODEL_ENV, whisper_model_dir
     from bucketscribe.local.whisper_engine import WhisperSettings, WhisperSpeechEngine
 
@@ -161,6 +251,7 @@ def run(repeats: int) -> dict[str, Any]:
             if long is not None:
                 long_by_beam[beam] = recognise_all(engine, [long], 1)[0]
             del engine  # one model in memory at a time
+        result["decodings"] = compare_decodings(folder, Path(cache), long, quick)
         os.environ.pop(CACHE_ENV, None)
     result["samples"] = by_beam[BEAM_SIZES[0]]
     result["beam_comparison"] = {
@@ -212,6 +303,40 @@ def print_table(result: dict[str, Any]) -> None:
             print(f"  {beam:>4} {row['recognise_s']:>8.3f} {row['rtf']:>6.3f} {row['wer']:>6.3f} {errors:>6}")
     else:
         print("\n(no 60 s clip: espeak-ng is missing)")
+    print_decodings(result["decodings"])
+
+
+def print_decodings(comparison: dict[str, Any]) -> None:
+    labels = list(comparison["per_recording"])
+    print("\ndecodings side by side, one run each (RTF, WER, words recognised / spoken, coverage, holes):")
+    header = "".join(f" | {label:^36}" for label in labels)
+    print(f"  {'recording':<34} {'kind':<10}{header}")
+    print(
+        f"  {'':<34} {'':<10}"
+        + " | {:>6} {:>6} {:>9} {:>6} {:>5}".format("RTF", "WER", "words", "cover", "holes") * len(labels)
+    )
+    first = comparison["per_recording"][labels[0]]
+    for i, row in enumerate(first):
+        cells = ""
+        for label in labels:
+            r = comparison["per_recording"][label][i]
+            wer_cell = f"{r['wer']:.3f}" if r["wer"] is not None else "  n/a"
+            words = f"{r['words_recognised']}/{r['words']}"
+            cells += (
+                f" | {r['rtf']:>6.3f} {wer_cell:>6} {words:>9} {r['coverage']:>6.3f} {len(r['holes']):>5}"
+            )
+        print(f"  {row['sample'][:34]:<34} {row['kind']:<10}{cells}")
+    print("\n  normal speech, pooled WER and RTF; RTF over every recording:")
+    for label, summary in comparison["summary"].items():
+        normal = summary["normal"]
+        print(
+            f"    {label:<22} WER {normal['wer_pooled']:.3f}  RTF {normal['rtf']:.3f}  "
+            f"(all recordings: RTF {summary['all_rtf']:.3f})"
+        )
+    for label in labels:
+        for r in comparison["per_recording"][label]:
+            for start, end in r["holes"]:
+                print(f"    hole: {label}, {r['sample']}: speech without text {start:.1f}–{end:.1f} s")
 
 
 def main() -> int:
@@ -223,7 +348,7 @@ def main() -> int:
     args = parser.parse_args()
     # Whisper can, rarely, decode for a very long time; a benchmark must end, and say where it was.
     faulthandler.dump_traceback_later(args.watchdog, exit=True)
-    result = run(1 if args.quick else 3)
+    result = run(1 if args.quick else 3, bool(args.quick))
     publish("engine", result, quick=bool(args.quick), show=print_table)
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -76,6 +77,37 @@ class Translation(BaseModel):
     segments: list[TranslatedSegment] = Field(default_factory=list)
 
 
+class CoverageBasis(StrEnum):
+    """What a coverage figure measures the text against."""
+
+    VOICE_ACTIVITY = "voice_activity"  # speech regions detected on the audio itself
+    PROVIDER_SPEECH_TIME = "provider_speech_time"  # the provider's own total of detected speech
+    AUDIO_DURATION = "audio_duration"  # only the recording's length is known: gaps, not speech
+
+
+class Coverage(BaseModel):
+    """How much of a recording's speech the text accounts for (see ``bucketscribe.coverage``)."""
+
+    basis: CoverageBasis
+    # Detected speech, summed over channels; None when the basis knows no speech (audio_duration).
+    speech_ms: int | None = Field(default=None, ge=0)
+    # The part of it (or, on the audio_duration basis, of the recording) that has text nearby.
+    covered_ms: int = Field(ge=0)
+    # covered_ms / speech_ms (1.0 when there is no speech to miss); None without a speech figure.
+    ratio: float | None = Field(default=None, ge=0, le=1)
+
+
+class TranscriptWarning(BaseModel):
+    """Something a reader of the transcript should know, e.g. ``SPEECH_WITHOUT_TEXT`` 22.7–52.7 s."""
+
+    # A string, not an enum, so a reader older than a new code still loads the transcript.
+    code: str
+    message: str
+    start_ms: int | None = Field(default=None, ge=0)
+    end_ms: int | None = Field(default=None, ge=0)
+    channel: int | None = None
+
+
 class Transcript(BaseModel):
     """One recognised recording, whatever service produced it."""
 
@@ -89,6 +121,9 @@ class Transcript(BaseModel):
     speakers: list[str] = Field(default_factory=list)
     segments: list[Segment] = Field(default_factory=list)
     translations: list[Translation] = Field(default_factory=list)
+    # None: not checked (transcripts written before coverage existed, or nothing to check with).
+    coverage: Coverage | None = None
+    warnings: list[TranscriptWarning] = Field(default_factory=list)
 
     @property
     def text(self) -> str:

@@ -13,6 +13,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from bucketscribe.coverage import SpeechSpan, total, union
+from bucketscribe.model import Segment, Transcript, Word
+
 
 class RecognizedWord(BaseModel):
     start_ms: int = Field(ge=0)
@@ -32,10 +35,38 @@ class Recognition(BaseModel):
     language: str | None = None
     duration_ms: int = Field(ge=0)
     segments: list[RecognizedSegment] = Field(default_factory=list)
+    # Where the engine heard speech (voice activity on the decoded audio), for coverage checks;
+    # None when the engine did not look.
+    voice_activity: list[SpeechSpan] | None = None
 
     @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    @property
+    def speech_ms(self) -> int | None:
+        """How much speech the engine detected (overlaps once), None if it did not look.
+
+        What DashScope reports as ``content_duration_in_milliseconds``.
+        """
+        if self.voice_activity is None:
+            return None
+        return total(union((s.start_ms, s.end_ms) for s in self.voice_activity))
+
+    def as_transcript(self, provider: str = "local") -> Transcript:
+        """The canonical shape of this recognition, e.g. for a coverage check."""
+        segments = [
+            Segment(
+                start_ms=s.start_ms,
+                end_ms=s.end_ms,
+                text=s.text,
+                words=[Word(start_ms=w.start_ms, end_ms=w.end_ms, text=w.text) for w in s.words],
+            )
+            for s in self.segments
+        ]
+        return Transcript(
+            provider=provider, language=self.language, duration_ms=self.duration_ms, segments=segments
+        )
 
 
 class UnreadableAudio(ValueError):

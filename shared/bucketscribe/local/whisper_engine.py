@@ -6,12 +6,36 @@ faster-whisper's ``WhisperModel.transcribe`` keeps its per-call state in locals,
 CTranslate2 queues concurrent ``generate`` calls onto its ``num_workers`` model replicas, so
 only the load itself needs a lock.
 
+How a recording is decoded (``BUCKETSCRIBE_WHISPER_DECODING``):
+
+- ``vad_chunks`` (default): Silero voice activity cuts the recording into chunks of speech of
+  at most 30 s (one Whisper window), cut only between utterances; each chunk is decoded on its
+  own, greedily, without the previous chunk's text as a prompt and without the temperature
+  fallback. That fallback is what lost whole windows of repetitive speech (hold messages, IVR
+  prompts, numbers read back): a faithful transcript of a message said three times compresses
+  well, so it failed the "too repetitive" compression-ratio test; the fallback then sampled
+  at rising temperatures, preferred the one short garbage sample that passed the test, and its
+  low log-probability plus a high no-speech probability made the decoder skip the whole 30 s
+  window (seek += 30 s), without a word. Decoding stays deterministic, too: no sampling.
+  Whisper's own no-speech test still applies: a chunk it hears as silence (a confident
+  no-speech token and a low log-probability) is skipped, which loses at most that chunk, and
+  the coverage check then names it.
+- ``sequential``: faster-whisper's own loop over 30 s windows with the fallback and previous
+  text as prompt (the engine's behaviour before ``vad_chunks``; kept for comparison).
+- ``batched``: faster-whisper's ``BatchedInferencePipeline`` (VAD chunks decoded in batches).
+
+Whatever the decoding, the voice activity found on the audio comes back with the recognition
+(``Recognition.voice_activity``), so callers can check the text covers the speech
+(``bucketscribe.coverage``).
+
 Settings come from the environment (``BUCKETSCRIBE_WHISPER_*``) or are passed in:
 
 - ``BUCKETSCRIBE_WHISPER_DEVICE``: ``auto`` (default: CUDA if CTranslate2 sees a GPU), ``cpu``, ``cuda``
 - ``BUCKETSCRIBE_WHISPER_COMPUTE_TYPE``: default ``int8`` on CPU, ``float16`` on CUDA
-- ``BUCKETSCRIBE_WHISPER_BEAM_SIZE`` (1: greedy, fastest on 2 cores), ``..._VAD_FILTER`` (off:
-  clips are short), ``..._CPU_THREADS`` (0: CTranslate2's default), ``..._NUM_WORKERS`` (1)
+- ``BUCKETSCRIBE_WHISPER_DECODING``: ``vad_chunks`` (default), ``sequential``, ``batched``
+- ``BUCKETSCRIBE_WHISPER_BEAM_SIZE`` (1: greedy, fastest on 2 cores), ``..._VAD_FILTER`` (on;
+  ``sequential`` only: the other decodings always cut by voice activity), ``..._BATCH_SIZE``
+  (8, ``batched`` only), ``..._CPU_THREADS`` (0: CTranslate2's default), ``..._NUM_WORKERS`` (1)
 - ``BUCKETSCRIBE_WHISPER_MODEL``: a CTranslate2 Whisper folder to use instead of the default
 """
 
@@ -21,12 +45,14 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bucketscribe.coverage import SpeechSpan
 from bucketscribe.local.model_store import whisper_model_dir
 from bucketscribe.local.speech import (
     ProgressCallback,
@@ -43,6 +69,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000  # what Whisper's feature extractor expects
+WINDOW_MS = 30_000  # Whisper hears at most this much at once
+Decoding = Literal["vad_chunks", "sequential", "batched"]
 
 
 class WhisperSettings(BaseSettings):
@@ -50,10 +78,12 @@ class WhisperSettings(BaseSettings):
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str | None = None
+    decoding: Decoding = "vad_chunks"
     beam_size: int = Field(default=1, ge=1)
     # On: Whisper invents text in long silences (hold times, gaps between turns); the Silero VAD
-    # model ships inside faster-whisper, so this works offline.
+    # model ships inside faster-whisper, so this works offline. (``sequential`` only.)
     vad_filter: bool = True
+    batch_size: int = Field(default=8, ge=1)
     cpu_threads: int = Field(default=0, ge=0)
     num_workers: int = Field(default=1, ge=1)
 
@@ -94,14 +124,14 @@ class WhisperSpeechEngine:
             on_progress(0, duration_ms)  # the length is known once decoded, before any text
         model = self._loaded_model()
         started = time.perf_counter()
-        segments, info = model.transcribe(
-            samples,
-            language=_whisper_language(language, model),
-            task="translate" if translate else "transcribe",
-            beam_size=self._settings.beam_size,
-            vad_filter=self._settings.vad_filter,
-            word_timestamps=word_timestamps,
-        )
+        speech = detect_voice_activity(samples, channel=channel)
+        options: dict[str, Any] = {
+            "language": _whisper_language(language, model),
+            "task": "translate" if translate else "transcribe",
+            "beam_size": self._settings.beam_size,
+            "word_timestamps": word_timestamps,
+        }
+        segments, info = self._transcribe(model, samples, speech, options)
         # transcribe() is lazy: decoding happens while the segments are iterated, so each segment
         # is a step of progress through the audio.
         recognized = []
@@ -113,13 +143,50 @@ class WhisperSpeechEngine:
             on_progress(duration_ms, duration_ms)
         elapsed = time.perf_counter() - started
         logger.debug(
-            "recognised %d ms of audio in %.2f s (RTF %.3f), language %s",
+            "recognised %d ms of audio (%s) in %.2f s (RTF %.3f), language %s",
             duration_ms,
+            self._settings.decoding,
             elapsed,
             elapsed * 1000 / max(duration_ms, 1),
-            info.language,
+            info.language if info else None,
         )
-        return Recognition(language=info.language, duration_ms=duration_ms, segments=recognized)
+        return Recognition(
+            language=info.language if info else _whisper_language(language, model),
+            duration_ms=duration_ms,
+            segments=recognized,
+            voice_activity=speech,
+        )
+
+    def _transcribe(
+        self, model: WhisperModel, samples: np.ndarray, speech: list[SpeechSpan], options: dict[str, Any]
+    ) -> tuple[Iterable[Any], Any]:
+        """The lazy segments and the info of one faster-whisper call, per the decoding setting."""
+        decoding = self._settings.decoding
+        if decoding == "sequential":
+            return model.transcribe(samples, vad_filter=self._settings.vad_filter, **options)
+        if decoding == "batched":
+            from faster_whisper import BatchedInferencePipeline
+
+            # A pipeline per call: it keeps per-call state on itself, and costs nothing to make.
+            pipeline = BatchedInferencePipeline(model)
+            return pipeline.transcribe(samples, batch_size=self._settings.batch_size, **options)
+        chunks = decoding_chunks(speech)
+        if not chunks:
+            return [], None  # no speech: nothing to decode, nothing to invent
+        if options["language"] is None:
+            # Detected as the sequential decoding did (on its VAD's speech, padded 400 ms), not on
+            # the first chunk: on short clips the two can disagree, and the old way was tested.
+            options = {**options, "language": model.detect_language(samples, vad_filter=True)[0]}
+        return model.transcribe(
+            samples,
+            clip_timestamps=[edge / 1000 for chunk in chunks for edge in chunk],
+            vad_filter=False,
+            condition_on_previous_text=False,
+            # Greedy only: see the module docstring for how the fallback lost whole windows.
+            temperature=0.0,
+            compression_ratio_threshold=None,
+            **options,
+        )
 
     def _loaded_model(self) -> WhisperModel:
         model = self._model
@@ -155,6 +222,50 @@ class WhisperSpeechEngine:
             "loaded Whisper model %s on %s/%s in %.2f s", folder, device, compute_type, self.load_seconds
         )
         return model
+
+
+# Utterances closer than half a second stay one region, so chunks are cut at real pauses.
+_VAD_OPTIONS = {
+    "min_silence_duration_ms": 500,
+    "speech_pad_ms": 200,
+    "max_speech_duration_s": WINDOW_MS / 1000,
+}
+
+
+def detect_voice_activity(samples: np.ndarray, *, channel: int | None = None) -> list[SpeechSpan]:
+    """Where there is speech in 16 kHz mono samples (Silero VAD, shipped with faster-whisper).
+
+    Regions are at most one Whisper window long: longer speech is split at a pause near that
+    length (Silero's rule: the last silence of 98 ms or more), or cut if there is none.
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    if len(samples) == 0:
+        return []
+    regions = get_speech_timestamps(samples, VadOptions(**_VAD_OPTIONS), sampling_rate=SAMPLE_RATE)
+    return [
+        SpeechSpan(
+            start_ms=round(region["start"] * 1000 / SAMPLE_RATE),
+            end_ms=round(region["end"] * 1000 / SAMPLE_RATE),
+            channel=channel,
+        )
+        for region in regions
+    ]
+
+
+def decoding_chunks(speech: Sequence[SpeechSpan], max_ms: int = WINDOW_MS) -> list[tuple[int, int]]:
+    """Consecutive speech regions joined into chunks of at most ``max_ms``, cut between regions.
+
+    A region longer than ``max_ms`` (VAD keeps them to one window) is a chunk of its own;
+    faster-whisper then decodes it in more than one window.
+    """
+    chunks: list[tuple[int, int]] = []
+    for span in sorted(speech, key=lambda s: s.start_ms):
+        if chunks and span.end_ms - chunks[-1][0] <= max_ms:
+            chunks[-1] = (chunks[-1][0], max(chunks[-1][1], span.end_ms))
+        else:
+            chunks.append((span.start_ms, span.end_ms))
+    return chunks
 
 
 def _whisper_language(language: str | None, model: WhisperModel) -> str | None:
