@@ -29,7 +29,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from bucketscribe.model import ObjectRef, utc_now
+from bucketscribe.model import Coverage, ObjectRef, TranscriptWarning, utc_now
 
 
 class JobState(StrEnum):
@@ -106,6 +106,10 @@ class Job(BaseModel):
     media_key: str | None = None
     error: JobError | None = None
     outputs: list[str] = Field(default_factory=list)
+    # How much detected speech the transcript's text covers, and what a reader should know
+    # (speech without text, long gaps): copied from the written transcript.
+    coverage: Coverage | None = None
+    warnings: list[TranscriptWarning] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
     submitted_at: datetime | None = None
@@ -371,7 +375,15 @@ class Job(BaseModel):
         )
         return self._next(now, claimed_until=until, claimed_by=owner, finishings=self.finishings + 1)
 
-    def finish(self, now: datetime, *, outputs: list[str], owner: str) -> Job:
+    def finish(
+        self,
+        now: datetime,
+        *,
+        outputs: list[str],
+        owner: str,
+        coverage: Coverage | None = None,
+        warnings: list[TranscriptWarning] | None = None,
+    ) -> Job:
         self._require(
             (not self.state.is_final or self.accepts_late_result) and self._owned_by(owner), "finish"
         )
@@ -379,6 +391,8 @@ class Job(BaseModel):
             now,
             state=JobState.DONE,
             outputs=outputs,
+            coverage=coverage,
+            warnings=list(warnings or []),
             error=None,
             finished_at=now,
             claimed_until=None,

@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
+from bucketscribe.job import Job
 from bucketscribe.pipeline.complete import Completion, CompletionOutcome
 
 SERVICE = "bucketscribe"
@@ -35,6 +36,8 @@ def record_completions(completions: Iterable[Completion]) -> dict[str, int]:
         counts[completion.outcome.value] = counts.get(completion.outcome.value, 0) + 1
         if completion.outcome is CompletionOutcome.DONE:
             count("JobsCompleted")
+            if completion.job is not None:
+                record_coverage(completion.job)
             if completion.audio_ms:
                 measure("AudioSeconds", completion.audio_ms / 1000, MetricUnit.Seconds)
         elif completion.outcome is CompletionOutcome.FAILED:
@@ -42,3 +45,12 @@ def record_completions(completions: Iterable[Completion]) -> dict[str, int]:
         elif completion.outcome is CompletionOutcome.IGNORED:
             count("CallbacksIgnored")
     return counts
+
+
+def record_coverage(job: Job) -> None:
+    """How much of a finished job's speech has text, and how many stretches of speech have none."""
+    if job.coverage is not None and job.coverage.ratio is not None:
+        measure("SpeechCoveredPercent", round(job.coverage.ratio * 100, 1), MetricUnit.Percent)
+    holes = sum(1 for warning in job.warnings if warning.code == "SPEECH_WITHOUT_TEXT")
+    if holes:
+        count("SpeechWithoutText", holes)

@@ -327,3 +327,26 @@ def test_a_finisher_that_died_part_way_is_taken_over_without_writing_an_output_t
     assert callback(ports, provider).outcome is CompletionOutcome.DONE
     puts = [key for _, key in ports.storage.puts]
     assert len(puts) == len(set(puts)) == len(ports.jobs.get(job.id).outputs)
+
+
+def test_a_finished_job_records_how_much_of_its_recording_the_text_covers(ports, provider):
+    from bucketscribe.pipeline.status import job_status
+
+    job = submitted(ports, "incoming/hold.wav")
+    long_silence = Transcript(
+        provider="sis",
+        duration_ms=60_000,
+        segments=[
+            Segment(start_ms=0, end_ms=5_000, text="please hold"),
+            Segment(start_ms=50_000, end_ms=55_000, text="thank you for waiting"),
+        ],
+    )
+    provider.finish(job.provider_task_id, long_silence)
+    assert callback(ports, provider).outcome is CompletionOutcome.DONE
+    done = ports.jobs.get(job.id)
+    (warning,) = done.warnings
+    # The gap, less the reach of the words at its edges (0.3 s each side).
+    assert warning.code == "LONG_GAP_WITHOUT_TEXT" and (warning.start_ms, warning.end_ms) == (5_300, 49_700)
+    written = Transcript.model_validate_json(ports.storage.get(BUCKET, "transcripts/hold.wav.json"))
+    assert written.warnings == done.warnings and written.coverage == done.coverage
+    assert job_status(job.id, ports.jobs).warnings == done.warnings

@@ -30,6 +30,8 @@ def reconcile_and_count(context: LambdaContext) -> dict[str, Any]:
     )
     count("ReconcileJobsDue", report.due)
     count("JobsCompleted", report.finished)
+    if report.speech_without_text:
+        count("SpeechWithoutText", report.speech_without_text)
     count("JobsFailed", report.failed)
     count("AttemptsResolved", report.resolved)
     count("AttemptsAbandoned", report.abandoned)

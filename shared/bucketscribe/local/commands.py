@@ -481,6 +481,10 @@ def _report_end(run: TranscriptionRun, settings: RunSettings) -> None:
         progress = result.progress
         if progress.stage is not Stage.DONE:
             _say(f"bucketscribe: failed: {progress.path}: {progress.error_code}: {progress.error}")
+        elif result.job is not None:
+            # Speech the transcript has no text for is said, never left for the reader to find.
+            for warning in result.job.warnings:
+                _say(f"bucketscribe: warning: {progress.path}: {warning.code}: {warning.message}")
     if isinstance(settings.reporter, JsonReporter):
         settings.reporter.emit(
             {
@@ -496,6 +500,8 @@ def _report_end(run: TranscriptionRun, settings: RunSettings) -> None:
                         "path": str(r.progress.path),
                         "state": r.progress.stage.value,
                         "job_id": r.job.id if r.job else None,
+                        "coverage": r.job.coverage.model_dump() if r.job and r.job.coverage else None,
+                        "warnings": [w.model_dump() for w in r.job.warnings] if r.job else [],
                         "outputs": [str(p) for p in r.progress.outputs],
                         "error_code": r.progress.error_code,
                         "error": r.progress.error,

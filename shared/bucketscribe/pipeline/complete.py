@@ -21,6 +21,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from bucketscribe.callback_auth import CallbackClaim
+from bucketscribe.coverage import with_coverage
 from bucketscribe.job import Attempt, AttemptState, Job, JobError
 from bucketscribe.model import Transcript
 from bucketscribe.pipeline.failures import fail_job, remove_stale_error_report
@@ -243,9 +244,21 @@ def _finalize(
             CompletionOutcome.ALREADY_FINAL if current and current.state.is_final else CompletionOutcome.BUSY
         )
         return Completion(job_id=job.id, outcome=outcome, job=current)
+    transcript = _as_written(finishing, transcript, raw, ports)
     written = _write_outputs(finishing, transcript, raw, ports)
     remove_stale_error_report(finishing, ports)
-    done = apply(ports.jobs, finishing, partial(Job.finish, now=ports.clock(), outputs=written, owner=owner))
+    done = apply(
+        ports.jobs,
+        finishing,
+        partial(
+            Job.finish,
+            now=ports.clock(),
+            outputs=written,
+            owner=owner,
+            coverage=transcript.coverage,
+            warnings=transcript.warnings,
+        ),
+    )
     if done is None:
         return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=ports.jobs.get(job.id))
     logger.info(
@@ -262,11 +275,13 @@ def _finalize(
     )
 
 
-def _write_outputs(
+def _as_written(
     job: Job, transcript: Transcript, raw: dict[str, Any] | None, ports: PipelinePorts
-) -> list[str]:
+) -> Transcript:
+    """The transcript as the outputs carry it: its upload, provider and model, and the coverage of
+    its speech checked against the best evidence the result holds."""
     profile = ports.profiles.find(job.profile)
-    transcript = transcript.model_copy(
+    named = transcript.model_copy(
         update={
             "source": job.source,
             "provider": job.provider,
@@ -274,6 +289,13 @@ def _write_outputs(
             "language": transcript.language or (profile.language if profile else None),
         }
     )
+    return with_coverage(named, raw=raw)
+
+
+def _write_outputs(
+    job: Job, transcript: Transcript, raw: dict[str, Any] | None, ports: PipelinePorts
+) -> list[str]:
+    profile = ports.profiles.find(job.profile)
     layout = ports.layout
     bodies: list[tuple[str, bytes, str]] = []
     if raw is not None:

@@ -50,6 +50,8 @@ class ReconcileReport(BaseModel):
     left_for_next_run: int = 0
     dead_letters: int = 0
     audio_ms: int = 0
+    # Stretches of detected speech without text in the transcripts this run finished.
+    speech_without_text: int = 0
 
 
 def reconcile(
@@ -182,6 +184,10 @@ def _finish_one(
     if completion.outcome is CompletionOutcome.DONE:
         report.finished += 1
         report.audio_ms += completion.audio_ms or 0
+        if completion.job is not None:
+            report.speech_without_text += sum(
+                1 for warning in completion.job.warnings if warning.code == "SPEECH_WITHOUT_TEXT"
+            )
     elif completion.outcome is CompletionOutcome.FAILED:
         report.failed += 1
     elif completion.outcome is CompletionOutcome.PENDING:

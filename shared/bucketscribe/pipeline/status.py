@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from bucketscribe.job import AttemptState, Job, JobError, JobState
 from bucketscribe.jobs.base import JobStore
+from bucketscribe.model import Coverage, TranscriptWarning
 
 
 class AttemptView(BaseModel):
@@ -36,6 +37,8 @@ class JobView(BaseModel):
     provider_task_id: str | None
     error: JobError | None
     outputs: list[str]
+    coverage: Coverage | None
+    warnings: list[TranscriptWarning]
     attempts: list[AttemptView]
     redrives: int
     created_at: datetime
@@ -59,6 +62,8 @@ class JobView(BaseModel):
             provider_task_id=job.provider_task_id,
             error=job.error,
             outputs=job.outputs,
+            coverage=job.coverage,
+            warnings=job.warnings,
             attempts=[
                 AttemptView(
                     number=a.number,

@@ -729,7 +729,11 @@ def _transcript_json(channel: int, recognition: Recognition, diarization: bool) 
             sentence["speaker_id"] = 0
         sentence["words"] = [_word_json(w) for w in segment.words if w.text.strip()]
         sentences.append(sentence)
-    speech_ms = sum(max(s["end_time"] - s["begin_time"], 0) for s in sentences)
+    # What the service bills and reports: the speech it detected, not the text it produced, so
+    # speech it heard but could not transcribe shows as a shortfall (coverage reads it).
+    sentence_ms = sum(max(s["end_time"] - s["begin_time"], 0) for s in sentences)
+    detected = recognition.speech_ms
+    speech_ms = detected if detected is not None else sentence_ms
     return {
         "channel_id": channel,
         "content_duration_in_milliseconds": speech_ms,
