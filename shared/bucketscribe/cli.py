@@ -274,6 +274,26 @@ Without BUCKETSCRIBE_DASHSCOPE_API_KEY a local DashScope emulator (offline Whisp
 """
 
 
+def whisper_language(text: str) -> str:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    code = text.strip().lower()
+    if code not in _LANGUAGE_CODES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a language Whisper knows (use a code such as en, zh, de)"
+        )
+    return code
+
+
+def whisper_model_folder(text: str) -> Path:
+    folder = Path(text)
+    missing = [name for name in ("model.bin", "config.json") if not (folder / name).is_file()]
+    if not folder.is_dir() or missing:
+        what = "is not a folder" if not folder.is_dir() else f"has no {', '.join(missing)}"
+        raise argparse.ArgumentTypeError(f"{text}: {what} (a CTranslate2 Whisper model folder is needed)")
+    return folder
+
+
 def _instant_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--instant", action="store_true", help="skip the speech engine: a fixed text (for testing)"
@@ -371,6 +391,18 @@ def _add_transcribe(command: NewCommand) -> None:
     )
     transcribe.add_argument(
         "--json", action="store_true", help="progress and the summary as JSON events on stdout, one per line"
+    )
+    transcribe.add_argument(
+        "--language",
+        type=whisper_language,
+        help="the spoken language for the offline engine, e.g. en, zh, de (default: detected per file)",
+    )
+    transcribe.add_argument(
+        "--model",
+        type=whisper_model_folder,
+        metavar="FOLDER",
+        help="a CTranslate2 Whisper model folder (model.bin, config.json, tokenizer.json, vocabulary) for "
+        "the offline engine (default: the bundled Whisper base)",
     )
     _instant_flag(transcribe)
     _cloud_flag(transcribe)

@@ -383,6 +383,7 @@ class Job(BaseModel):
         owner: str,
         coverage: Coverage | None = None,
         warnings: list[TranscriptWarning] | None = None,
+        model: str | None = None,
     ) -> Job:
         self._require(
             (not self.state.is_final or self.accepts_late_result) and self._owned_by(owner), "finish"
@@ -393,6 +394,8 @@ class Job(BaseModel):
             outputs=outputs,
             coverage=coverage,
             warnings=list(warnings or []),
+            # What really ran, as the result says (the local emulators name their engine).
+            model=model or self.model,
             error=None,
             finished_at=now,
             claimed_until=None,

@@ -61,6 +61,22 @@ def test_one_file_without_out_prints_its_transcript_and_writes_every_format(tmp_
     assert "meeting notes.wav  →  transcripts/meeting notes.wav.*" in err
 
 
+@pytest.mark.slow
+def test_language_and_model_choose_what_the_offline_engine_runs(tmp_path: Path) -> None:
+    from bucketscribe.local.model_store import whisper_model_dir
+    from bucketscribe.samples import bundled_samples
+
+    (sample,) = [s for s in bundled_samples() if s.name == "hello_en.wav"]
+    code, out, err = transcribe(
+        str(sample.path), "--language", "en", "--model", str(whisper_model_dir()), "--quiet", cwd=tmp_path
+    )
+    assert code == 0, err
+    assert "hello" in out.lower()
+    written = json.loads((tmp_path / "transcripts" / "hello_en.wav.json").read_text(encoding="utf-8"))
+    # The transcript names the engine and model folder that really ran, not the SIS property.
+    assert written["model"].startswith("faster-whisper ") and whisper_model_dir().name in written["model"]
+
+
 def test_two_inputs_with_one_name_are_two_files_in_progress_and_outputs(tmp_path: Path) -> None:
     first = recording(tmp_path / "monday", "call.wav")
     second = recording(tmp_path / "tuesday", "call.wav", seconds=2)

@@ -60,7 +60,8 @@ def test_250_uploads_go_in_3_tasks_of_at_most_100_and_all_get_transcripts(stack)
     transcripts = [k for k in stack.list_keys("transcripts/ds/bulk/") if k.endswith(".wav.json")]
     assert len(transcripts) == 250
     sample = Transcript.model_validate_json(stack.read_output(transcripts[0]))
-    assert sample.provider == "dashscope" and sample.model == "paraformer-v2" and sample.text
+    # The model is what really ran: the emulator names its engine (the instant one here).
+    assert sample.provider == "dashscope" and sample.model.startswith("fixed-text") and sample.text
 
 
 def test_one_bad_file_fails_alone_with_dashscopes_code_and_message(stack):

@@ -285,6 +285,7 @@ def test_three_files_one_undownloadable(emulator: DashScopeEmulator, files: File
         "channels": [0],
         "original_sampling_rate": RATE,
         "original_duration_in_milliseconds": 3000,
+        "engine": "PitchEngine",  # not DashScope's: the emulator names the engine that ran
     }
     (transcript,) = document["transcripts"]
     assert transcript["channel_id"] == 0

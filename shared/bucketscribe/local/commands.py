@@ -75,6 +75,8 @@ def _stack_options(args: argparse.Namespace, **fields: Any) -> LocalStackOptions
     try:
         return options_from_environment(
             instant=getattr(args, "instant", False),
+            engine_language=getattr(args, "language", None),
+            engine_model=getattr(args, "model", None),
             profiles_json=json.dumps(LOCAL_PROFILES),
             cloud=getattr(args, "cloud", "aws"),
             **fields,

@@ -65,6 +65,8 @@ def digest_text(audio: bytes) -> str:
 
 
 class DigestSpeechEngine:
+    name = "digest (instant, words from the audio's bytes)"
+
     def recognize(self, audio: bytes | Path, **_: Any) -> Recognition:
         data = audio.read_bytes() if isinstance(audio, Path) else audio
         words = digest_text(data).split()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -98,8 +98,15 @@ class SpeechEngine(Protocol):
         ...
 
 
+def engine_name(engine: object) -> str:
+    """What an engine calls itself in results (``name``), for transcripts that say what ran."""
+    return str(getattr(engine, "name", type(engine).__name__))
+
+
 class FixedSpeechEngine:
     """Returns the same recognition for any input: no model, no decoding cost."""
+
+    name = "fixed-text (instant, no recognition)"
 
     def __init__(self, text: str = "this is a fixed transcript from the instant engine") -> None:
         words = text.split()
@@ -134,3 +141,15 @@ class FixedSpeechEngine:
         if on_progress is not None:
             on_progress(recognition.duration_ms, recognition.duration_ms)
         return recognition
+
+
+class LanguageByDefault:
+    """An engine that assumes ``language`` whenever a request names none (``--language``)."""
+
+    def __init__(self, engine: SpeechEngine, language: str) -> None:
+        self._engine = engine
+        self.language = language
+        self.name = engine_name(engine)
+
+    def recognize(self, audio: bytes | Path, *, language: str | None = None, **options: Any) -> Recognition:
+        return self._engine.recognize(audio, language=language or self.language, **options)

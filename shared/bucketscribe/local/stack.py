@@ -57,6 +57,10 @@ class LocalStackOptions(BaseModel):
     # Instant too, but each recording gets its own words (digest_engine): forged or crossed
     # results show.
     digest: bool = False
+    # The Whisper engine: a CTranslate2 Whisper model folder instead of the bundled base model,
+    # and a spoken language to assume where a request names none (default: detected per file).
+    engine_model: Path | None = None
+    engine_language: str | None = None
     faults: FaultPlan = Field(default_factory=FaultPlan)
     sis_workers: int = 2
     dashscope_workers: int = 2
@@ -357,9 +361,16 @@ class LocalStack:
             return DigestSpeechEngine()
         if self.options.instant:
             return FixedSpeechEngine()
-        from bucketscribe.local.whisper_engine import shared_engine
+        from bucketscribe.local.whisper_engine import WhisperSpeechEngine, shared_engine
 
-        return shared_engine()
+        engine = (
+            WhisperSpeechEngine(self.options.engine_model) if self.options.engine_model else shared_engine()
+        )
+        if self.options.engine_language:
+            from bucketscribe.local.speech import LanguageByDefault
+
+            return LanguageByDefault(engine, self.options.engine_language)
+        return engine
 
     def _configure_environment(self) -> None:
         opts = self.options

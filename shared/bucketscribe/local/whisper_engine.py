@@ -101,6 +101,12 @@ class WhisperSpeechEngine:
         self.load_seconds: float | None = None
 
     @property
+    def name(self) -> str:
+        """``faster-whisper <model folder> (<decoding>)``: what transcripts say produced them."""
+        folder = self._model_dir.name if self._model_dir else "whisper-base"
+        return f"faster-whisper {folder} ({self._settings.decoding})"
+
+    @property
     def loaded(self) -> bool:
         return self._model is not None
 

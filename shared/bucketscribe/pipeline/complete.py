@@ -257,6 +257,7 @@ def _finalize(
             owner=owner,
             coverage=transcript.coverage,
             warnings=transcript.warnings,
+            model=transcript.model,
         ),
     )
     if done is None:

@@ -46,6 +46,8 @@ class _Properties(BaseModel):
     model_config = ConfigDict(extra="ignore")
     channels: list[int] = Field(default_factory=list)
     original_duration_in_milliseconds: int | None = None
+    # Not in DashScope's format: the local emulator names the engine that really ran.
+    engine: str | None = None
 
 
 class DashScopeTranscription(BaseModel):
@@ -99,7 +101,7 @@ def transcript_from_dashscope(
     segments.sort(key=lambda s: (s.start_ms, s.channel or 0))
     return Transcript(
         provider="dashscope",
-        model=model,
+        model=parsed.properties.engine or model,
         language=language,
         duration_ms=parsed.properties.original_duration_in_milliseconds,
         channels=len(channels) or None,

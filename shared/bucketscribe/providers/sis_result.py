@@ -59,6 +59,9 @@ class SisJobResult(BaseModel):
     # Error jobs and error answers carry these.
     error_code: str | None = None
     error_msg: str | None = None
+    # Not in SIS's API: the local emulator names the engine that really ran (an offline Whisper,
+    # not the property asked for), so the transcript does not claim a model it never met.
+    engine: str | None = None
 
     @classmethod
     def parse(cls, data: Any) -> SisJobResult:
@@ -114,7 +117,7 @@ def transcript_from_sis(
         return Transcript.model_validate(
             {
                 "provider": "sis",
-                "model": model,
+                "model": parsed.engine or model,
                 "language": language,
                 "duration_ms": parsed.audio_duration,
                 "speakers": speakers,

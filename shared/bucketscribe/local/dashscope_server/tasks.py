@@ -55,6 +55,7 @@ from bucketscribe.local.speech import (
     RecognizedWord,
     SpeechEngine,
     UnreadableAudio,
+    engine_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -591,6 +592,8 @@ class DashScopeBackend(EmulatorBackend[BackendCounters]):
                 "channels": list(range(max(properties.channels, 1))),
                 "original_sampling_rate": properties.sample_rate or 16000,
                 "original_duration_in_milliseconds": duration_ms,
+                # Not in DashScope's format: which engine really produced this transcript.
+                "engine": engine_name(engine),
             },
             "transcripts": transcripts,
         }

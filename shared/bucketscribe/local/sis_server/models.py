@@ -34,6 +34,7 @@ from bucketscribe.local.speech import (
     RecognizedSegment,
     SpeechEngine,
     UnreadableAudio,
+    engine_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ class _Job:
     segments: list[dict[str, Any]] = field(default_factory=list)
     error_code: str | None = None
     error_msg: str | None = None
+    engine: str | None = None  # the engine that produced the segments
     callback_attempts: int = 0
     callbacks_sent: int = 0
     callbacks_dropped: int = 0
@@ -516,6 +518,7 @@ class SisBackend(EmulatorBackend[SisCounters]):
             audio = self._fetch_audio(submission.data_url)
             if self.roll(self.faults.job_failure_rate):
                 raise _JobFailure("SIS.0100", "internal error (injected by the emulator's fault plan)")
+            job.engine = engine_name(self.engine_for_run())
             recognition_segments, duration_ms = self._recognize(audio, submission.config, job.progress)
         except _JobFailure as failure:
             self._finish(job, error=(failure.error_code, failure.error_msg))
@@ -541,10 +544,13 @@ class SisBackend(EmulatorBackend[SisCounters]):
         except MediaTooLarge as exc:
             raise _JobFailure("SIS.0032", "the audio file is larger than 300 MB") from exc
 
+    def engine_for_run(self) -> SpeechEngine:
+        return self._instant_engine if self.faults.instant else self.engine
+
     def _recognize(
         self, audio: bytes, config: TranscriberSettings, progress: AudioProgress
     ) -> tuple[list[dict[str, Any]], int]:
-        engine = self._instant_engine if self.faults.instant else self.engine
+        engine = self.engine_for_run()
         audio = _wrap_raw_audio(audio, config.audio_format)
         word_timestamps = config.need_word_info == "yes"
         analysis = config.need_analysis_info
@@ -651,6 +657,8 @@ class SisBackend(EmulatorBackend[SisCounters]):
             return body
         body["audio_duration"] = job.audio_duration_ms
         body["segments"] = job.segments
+        # Not in SIS's API (clients ignore it): which engine really produced this transcript.
+        body["engine"] = job.engine
         return body
 
     def _schedule_callbacks(self, job: _Job) -> None:
