@@ -3,6 +3,7 @@ counters the use cases' outcomes turn into."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 from aws_lambda_powertools import Logger, Metrics
@@ -13,6 +14,10 @@ from bucketscribe.job import Job
 from bucketscribe.pipeline.complete import Completion, CompletionOutcome
 
 SERVICE = "bucketscribe"
+
+# An invocation that records no metric is normal here (a status request, a repeated push, any run
+# with metrics disabled); Powertools warns about each on stderr, which only buries real messages.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=SERVICE, service=SERVICE)
