@@ -65,3 +65,30 @@ def test_a_job_store_outage_during_submission_loses_nothing_and_pays_once(stack:
     assert stack.wait_queue_idle(timeout_s=TIMEOUT_S)
     assert sis_jobs_for(stack, "outage/during.wav") == 1
     assert json.loads(stack.read_output("transcripts/outage/during.wav.json"))["source"]["key"] == ref.key
+
+
+def test_a_dashscope_task_whose_answer_was_lost_is_found_in_its_listing_not_paid_twice(
+    stack: LocalStack,
+) -> None:
+    from bucketscribe.local.faults import FaultPlan
+
+    before = stack.dashscope.backend.counter_values()["tasks_created"]
+    stack.dashscope.set_faults(FaultPlan(lost_response_rate=1.0, lost_response_mode="error"))
+    try:
+        with stack.dispatch_paused():
+            refs = [stack.upload(tone_wav(1), f"incoming/ds/lost-answer/{i}.wav") for i in range(3)]
+        wait_until(
+            lambda: stack.dashscope.backend.counter_values()["responses_lost"] >= 1,
+            what="DashScope to create a task and lose its answer",
+        )
+    finally:
+        stack.dashscope.set_faults(FaultPlan())
+    jobs = stack.wait_for_jobs(refs, timeout_s=TIMEOUT_S)
+    assert {job.state for job in jobs.values()} == {JobState.DONE}, jobs
+    for job in jobs.values():
+        (attempt,) = job.attempts  # one attempt: the lost answer was resolved, not re-sent
+        assert attempt.bound_by in ("listing", "answer"), attempt
+    assert any(job.attempts[0].bound_by == "listing" for job in jobs.values())
+    assert stack.wait_queue_idle(timeout_s=TIMEOUT_S)
+    created = stack.dashscope.backend.counter_values()["tasks_created"] - before
+    assert created == len({job.provider_task_id for job in jobs.values()})
