@@ -291,65 +291,56 @@ class Job(BaseModel):
             error=None,
         )
 
-    def attempt_refused(self, now: datetime, error: JobError, *, retry_at: datetime) -> Job:
-        """The provider certainly created nothing (throttled, busy): back to ACCEPTED, retried later."""
+    def _submitting_attempt(self, what: str, *states: AttemptState) -> Attempt:
+        """The current attempt of a SUBMITTING job, if it is in one of ``states``."""
         attempt = self.current_attempt
         self._require(
-            self.state is JobState.SUBMITTING
-            and attempt is not None
-            and attempt.state is AttemptState.IN_FLIGHT,
-            "record a refused attempt",
+            self.state is JobState.SUBMITTING and attempt is not None and attempt.state in states, what
         )
         assert attempt is not None
-        attempts = self._with_attempt(attempt.number, state=AttemptState.REFUSED, error=error, ended_at=now)
+        return attempt
+
+    def _back_to_accepted(
+        self, now: datetime, *, attempts: list[Attempt], at: datetime, reason: str, **changes: object
+    ) -> Job:
+        """Ready for the next attempt at ``at``, nobody's claim on it."""
         return self._next(
             now,
             state=JobState.ACCEPTED,
             attempts=attempts,
-            error=error,
             claimed_until=None,
             claimed_by=None,
-            next_check_at=retry_at,
-            next_attempt_reason=f"retry after {error.code}",
+            next_check_at=at,
+            next_attempt_reason=reason,
+            **changes,
+        )
+
+    def attempt_refused(self, now: datetime, error: JobError, *, retry_at: datetime) -> Job:
+        """The provider certainly created nothing (throttled, busy): back to ACCEPTED, retried later."""
+        attempt = self._submitting_attempt("record a refused attempt", AttemptState.IN_FLIGHT)
+        attempts = self._with_attempt(attempt.number, state=AttemptState.REFUSED, error=error, ended_at=now)
+        return self._back_to_accepted(
+            now, attempts=attempts, at=retry_at, reason=f"retry after {error.code}", error=error
         )
 
     def attempt_uncertain(self, now: datetime, error: JobError, *, check_at: datetime) -> Job:
         """The call ended without a clear answer: the provider may or may not have a task."""
-        attempt = self.current_attempt
-        self._require(
-            self.state is JobState.SUBMITTING
-            and attempt is not None
-            and attempt.state is AttemptState.IN_FLIGHT,
-            "record an uncertain attempt",
-        )
-        assert attempt is not None
+        attempt = self._submitting_attempt("record an uncertain attempt", AttemptState.IN_FLIGHT)
         attempts = self._with_attempt(attempt.number, state=AttemptState.UNCERTAIN, error=error)
         return self._next(now, attempts=attempts, claimed_until=None, claimed_by=None, next_check_at=check_at)
 
     def abandon_attempt(self, now: datetime, *, why: str) -> Job:
         """No evidence of a task within the bound: the next attempt may start (a late task of this
         one is still recognised and bound)."""
-        attempt = self.current_attempt
-        self._require(
-            self.state is JobState.SUBMITTING
-            and attempt is not None
-            and attempt.state in (AttemptState.IN_FLIGHT, AttemptState.UNCERTAIN)
-            and not self.leased(now),
-            "abandon its attempt",
+        attempt = self._submitting_attempt(
+            "abandon its attempt", AttemptState.IN_FLIGHT, AttemptState.UNCERTAIN
         )
-        assert attempt is not None
+        self._require(not self.leased(now), "abandon its attempt under a live lease")
         cause = f"after {attempt.error.code}" if attempt.error else "after the worker stopped"
         error = JobError(code="NO_EVIDENCE", message=f"{why} ({cause})", retryable=True)
         attempts = self._with_attempt(attempt.number, state=AttemptState.ABANDONED, error=error, ended_at=now)
-        return self._next(
-            now,
-            state=JobState.ACCEPTED,
-            attempts=attempts,
-            claimed_until=None,
-            claimed_by=None,
-            next_check_at=now,
-            next_attempt_reason=f"no evidence that attempt {attempt.number} reached the provider",
-        )
+        reason = f"no evidence that attempt {attempt.number} reached the provider"
+        return self._back_to_accepted(now, attempts=attempts, at=now, reason=reason)
 
     def result_expired(self, now: datetime, error: JobError) -> Job:
         """The provider dropped the result before we fetched it: the upload gets one new attempt."""
@@ -357,16 +348,8 @@ class Job(BaseModel):
         self._require(self.state is JobState.SUBMITTED and attempt is not None, "expire its result")
         assert attempt is not None
         attempts = self._with_attempt(attempt.number, state=AttemptState.EXPIRED, error=error, ended_at=now)
-        return self._next(
-            now,
-            state=JobState.ACCEPTED,
-            attempts=attempts,
-            claimed_until=None,
-            claimed_by=None,
-            next_check_at=now,
-            checks=0,
-            next_attempt_reason=f"the result of attempt {attempt.number} expired at the provider",
-        )
+        reason = f"the result of attempt {attempt.number} expired at the provider"
+        return self._back_to_accepted(now, attempts=attempts, at=now, reason=reason, checks=0)
 
     def begin_finishing(self, now: datetime, *, until: datetime, owner: str) -> Job:
         """A worker takes the right to write the outputs (so they are written once)."""
