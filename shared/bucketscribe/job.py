@@ -293,7 +293,16 @@ class Job(BaseModel):
         self._require(self.state is JobState.ACCEPTED and self._owned_by(owner), "record its media")
         return self._next(now, media=probe, media_route=route, media_key=media_key)
 
-    def split_into_parts(self, now: datetime, *, parts: list[PartRef], check_at: datetime, owner: str) -> Job:
+    def split_into_parts(
+        self,
+        now: datetime,
+        *,
+        parts: list[PartRef],
+        probe: MediaProbe | None,
+        route: RouteDecision | None,
+        check_at: datetime,
+        owner: str,
+    ) -> Job:
         """The upload is cut into parts, each submitted as a job of its own: this job waits for
         them (SUBMITTED, with no attempt of its own) and is looked at again at ``check_at``."""
         self._require(
@@ -303,6 +312,8 @@ class Job(BaseModel):
             now,
             state=JobState.SUBMITTED,
             parts=parts,
+            media=probe,
+            media_route=route,
             submitted_at=now,
             next_check_at=check_at,
             checks=0,

@@ -110,7 +110,7 @@ def split_upload(
         "Cut the upload into parts",
         extra={"job_id": job.id, "key": source.key, "parts": [(p.start_ms, p.end_ms) for p in parts]},
     )
-    return _wait_for_parts(job, parts, ports)
+    return _wait_for_parts(job.model_copy(update={"media": probe, "media_route": decision}), parts, ports)
 
 
 def _cut_points(
@@ -146,6 +146,8 @@ def _wait_for_parts(job: Job, parts: list[PartRef], ports: PipelinePorts) -> Job
             Job.split_into_parts,
             now=now,
             parts=parts,
+            probe=job.media,
+            route=job.media_route,
             check_at=now + ports.limits.first_check_after,
             owner=job.claimed_by or "",
         ),
