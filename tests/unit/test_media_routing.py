@@ -177,12 +177,13 @@ def test_what_the_header_does_not_say_does_not_block_passing_through() -> None:
 # ----- over the limits: parts --------------------------------------------------------------------
 
 
-def test_six_hours_of_8k_wav_under_an_8k_sis_profile_go_in_two_parts_copied() -> None:
+def test_six_hours_of_8k_wav_under_an_8k_sis_profile_go_in_two_parts_of_the_same_samples() -> None:
     long_call = probe("wav", "pcm_s16le", 8000, minutes=6 * 60)  # 346 MB, over 5 h and 300 MB
     profile = Profile(name="calls8k", sis=SisOptions(property="chinese_8k_general"))
     decision = decide_route(long_call, SIS.media_requirements(profile))
     assert decision.route is Route.PASS_THROUGH and target_of(decision).muxer == "wav"
-    assert target_of(decision).codec is None  # the parts are copies of the PCM, not re-encodes
+    # The parts hold the same samples: the same codec, rate and channels, cut to the sample.
+    assert (target_of(decision).codec, target_of(decision).sample_rate) == ("pcm_s16le", 8000)
     assert decision.part_ms is not None and 4.5 * HOUR_MS < decision.part_ms < 5 * HOUR_MS
     assert "2 parts" in decision.reason
 

@@ -42,6 +42,17 @@ PART_MARGIN = 0.97
 MAX_PARTS = 99
 
 ConvertMode = Literal["auto", "always", "never"]
+# Bytes per sample of the PCM codecs a WAV holds (ffmpeg's encoder names).
+PCM_SAMPLE_BYTES = {
+    "pcm_u8": 1,
+    "pcm_mulaw": 1,
+    "pcm_alaw": 1,
+    "pcm_s16le": 2,
+    "pcm_s24le": 3,
+    "pcm_s32le": 4,
+    "pcm_f32le": 4,
+    "pcm_f64le": 8,
+}
 
 
 class Route(StrEnum):
@@ -142,8 +153,8 @@ class AudioTarget(BaseModel):
 
     def bytes_per_ms(self) -> float | None:
         """What one millisecond of the output costs, where the target fixes it."""
-        if self.codec == "pcm_s16le" and self.sample_rate and self.channels:
-            return self.sample_rate * self.channels * 2 / 1000
+        if self.codec in PCM_SAMPLE_BYTES and self.sample_rate and self.channels:
+            return self.sample_rate * self.channels * PCM_SAMPLE_BYTES[self.codec] / 1000
         if self.bit_rate:
             return self.bit_rate / 8000 * 1.02  # Ogg pages and packet headers
         return None
@@ -301,7 +312,13 @@ def copy_target(probe: MediaProbe, needs: MediaRequirements) -> AudioTarget | No
     if codec is None:
         return None
     if codec.startswith("pcm_"):
-        return AudioTarget(muxer="wav", extension="wav") if needs.decodes_codec("wav", codec) else None
+        if not needs.decodes_codec("wav", codec) or codec not in PCM_SAMPLE_BYTES:
+            return None
+        # PCM samples are written out again as they are (the same codec, rate and channels):
+        # the same bits, and a cut falls on the very sample.
+        return AudioTarget(
+            muxer="wav", extension="wav", codec=codec, sample_rate=probe.sample_rate, channels=probe.channels
+        )
     if codec not in _COPY_INTO:
         return None
     container, muxer, extension = _COPY_INTO[codec]

@@ -29,8 +29,11 @@ DEFAULT_BITRATE = 24_000
 _TEXT_DEMUXERS = frozenset({"tty"})
 # ffmpeg's demuxer names (the first of a comma-separated list) → routing's container families.
 _FAMILIES = {"mov": "mp4", "aac": "adts", "matroska": "matroska", "wav": "wav", "w64": "wav"}
-# Presigned URLs are read with range requests; a dropped connection is resumed where it broke.
+# Presigned URLs are read with bounded range requests, small at first (a probe reads a header)
+# and growing while a stretch is streamed; a dropped connection is resumed where it broke.
 _HTTP_OPTIONS = {
+    "initial_request_size": str(64 * 1024),
+    "max_request_size": str(8 * 1024 * 1024),
     "rw_timeout": "60000000",  # µs
     "reconnect": "1",
     "reconnect_on_network_error": "1",
@@ -200,10 +203,12 @@ class _Window:
 def _copy_packets(
     container: InputContainer, audio: Any, output: OutputContainer, window: _Window
 ) -> tuple[int, int] | None:
-    """Copy the window's packets of ``audio`` into ``output``, times counted from its first one."""
+    """Copy the window's packets of ``audio`` into ``output``, its time 0 being the window's start
+    (so a packet's time in the part is exactly its time in the upload less the start)."""
     stream = output.add_stream_from_template(audio)
     time_base = audio.time_base
-    first: int | None = None
+    shift = round(window.start_ms / 1000 / time_base)
+    copied = False
     end_ms = 0.0
     for packet in container.demux(audio):
         if packet.pts is None or packet.size == 0:
@@ -213,16 +218,13 @@ def _copy_packets(
             continue
         if window.past(at_ms):
             break
-        if first is None:
-            first = packet.pts
+        copied = True
         end_ms = at_ms + float((packet.duration or 0) * time_base) * 1000
-        packet.pts -= first
-        packet.dts = packet.pts if packet.dts is None else packet.dts - first
+        packet.pts -= shift
+        packet.dts = packet.pts if packet.dts is None else packet.dts - shift
         packet.stream = stream
         output.mux(packet)
-    if first is None:
-        return None
-    return round(float(first * time_base) * 1000), round(end_ms)
+    return (window.start_ms, max(window.start_ms, round(end_ms))) if copied else None
 
 
 def _encode_frames(
@@ -234,11 +236,14 @@ def _encode_frames(
     rate = target.sample_rate or SPEECH_SAMPLE_RATE
     layout = _layout(target.channels or 1)
     opus = target.codec == "libopus"
-    # libopus takes whole 20 ms frames; PCM any number of samples.
-    resampler = av.AudioResampler(
-        format="s16", layout=layout, rate=rate, frame_size=rate // 50 if opus else None
-    )
     stream: Any = output.add_stream(str(target.codec), rate=rate, layout=layout)
+    # libopus takes whole 20 ms frames of s16; PCM any number of samples, in its own format.
+    resampler = av.AudioResampler(
+        format="s16" if opus else stream.codec_context.format.name,
+        layout=layout,
+        rate=rate,
+        frame_size=rate // 50 if opus else None,
+    )
     if target.bit_rate:
         stream.bit_rate = target.bit_rate
     if opus:
@@ -258,21 +263,49 @@ def _encode_frames(
 
     for decoded in _decoded_frames(container, audio):
         at_ms = float(decoded.pts * decoded.time_base) * 1000 if decoded.pts is not None else end_ms
-        if window.before(at_ms):
-            continue
         if window.past(at_ms):
             break
+        kept = _trimmed(decoded, at_ms, window)
+        if kept is None:
+            continue
+        frame, at_ms = kept
         if first_ms is None:
             first_ms = at_ms
-        end_ms = at_ms + decoded.samples * 1000 / (decoded.sample_rate or rate)
-        for frame in resampler.resample(decoded):
-            encode(frame)
-    for frame in resampler.resample(None):
-        encode(frame)
+        end_ms = at_ms + frame.samples * 1000 / frame.sample_rate
+        for out in resampler.resample(frame):
+            encode(out)
+    for out in resampler.resample(None):
+        encode(out)
     output.mux(stream.encode(None))
     if first_ms is None or written == 0:
         return None
-    return round(first_ms), round(end_ms)
+    return max(0, round(first_ms)), round(end_ms)
+
+
+def _trimmed(frame: Any, at_ms: float, window: _Window) -> tuple[Any, float] | None:
+    """The part of a decoded frame inside the window, to the sample: the frame that straddles a
+    cut is split there, so consecutive stretches meet exactly (None: nothing of it is inside)."""
+    import av
+
+    rate = frame.sample_rate
+    skip = max(0, round((window.start_ms - at_ms) * rate / 1000)) if window.start_ms > 0 else 0
+    keep = frame.samples - skip
+    if window.end_ms is not None:
+        keep = min(keep, round((window.end_ms - at_ms) * rate / 1000) - skip)
+    if keep <= 0:
+        return None
+    if skip == 0 and keep == frame.samples:
+        return frame, at_ms
+    samples = frame.to_ndarray()
+    planar = frame.format.is_planar
+    cut = (
+        samples[:, skip : skip + keep]
+        if planar
+        else samples[:, skip * len(frame.layout.channels) :][:, : keep * len(frame.layout.channels)]
+    )
+    part = av.AudioFrame.from_ndarray(cut, format=frame.format.name, layout=frame.layout.name)
+    part.sample_rate = rate
+    return part, at_ms + skip * 1000 / rate
 
 
 def _layout(channels: int) -> str:
