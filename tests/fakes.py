@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,3 +324,52 @@ class FakeMediaTools:
         body = f"{target.extension}:{source.key}:{start_ms}-{end}".encode()
         self.storage.put(source.bucket, dest_key, body, content_type=target.content_type)
         return StoredAudio(key=dest_key, size=size, start_ms=start_ms, end_ms=end)
+
+
+class DiskStorage:
+    """The storage port over a folder, for recordings too long to hold in memory; a presigned URL
+    is the object's path, which PyAV reads like any URL (with seeks instead of range requests)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, bucket: str, key: str) -> Path:
+        return self.root / bucket / key
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        path = self._path(bucket, key)
+        if not path.is_file():
+            return None
+        stat = path.stat()
+        return ObjectInfo(size=stat.st_size, etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}")
+
+    def read_head(self, bucket: str, key: str, length: int) -> bytes:
+        with self._path(bucket, key).open("rb") as body:
+            return body.read(length)
+
+    def get(self, bucket: str, key: str) -> bytes:
+        return self._path(bucket, key).read_bytes()
+
+    def put(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
+        path = self._path(bucket, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        shutil.copyfile(self._path(bucket, key), dest)
+
+    def upload(self, bucket: str, key: str, src: Path, *, content_type: str) -> None:
+        path = self._path(bucket, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, path)
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._path(bucket, key).unlink(missing_ok=True)
+
+    def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
+        return str(self._path(bucket, key))
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        base = self.root / bucket
+        found = (str(path.relative_to(base)) for path in base.rglob("*") if path.is_file())
+        return sorted(key for key in found if key.startswith(prefix))
