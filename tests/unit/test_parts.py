@@ -208,8 +208,9 @@ def test_a_failed_part_fails_the_upload_with_its_reason_and_a_re_drive_runs_only
     assert report["error"]["code"] == "SIS.0535" and report["source"]["key"] == KEY
     assert not any(k.endswith(".speech.wav.error.json") for k in bucket(ports).keys("transcripts/"))
     # A part is re-driven through its upload's job, which re-runs only the part that failed.
-    assert redrive_job(two.id, ports, reason="retry").outcome is RedriveOutcome.PART
-    assert redrive_job(parent.id, ports, reason="retry").outcome is RedriveOutcome.REDRIVEN
+    now = ports.clock()
+    assert redrive_job(two.id, ports.jobs, now=now, reason="retry").outcome is RedriveOutcome.PART
+    assert redrive_job(parent.id, ports.jobs, now=now, reason="retry").outcome is RedriveOutcome.REDRIVEN
     reconcile(ports)
     assert len(provider.tasks_for(two.id)) == 2
     assert len(provider.tasks_for(one.id)) == len(provider.tasks_for(three.id)) == 1
