@@ -47,21 +47,9 @@ class BucketMedia:
 
     def probe(self, source: ObjectRef) -> MediaProbe:
         """Raises ``media.transcode.MediaError`` when the upload has no decodable audio."""
-        from bucketscribe.media.transcode import MediaError, probe
+        from bucketscribe.media.transcode import probe_media
 
-        info = probe(self._url(source))
-        if not info.has_audio:
-            raise MediaError("the file has no audio stream")
-        return MediaProbe(
-            container=info.container or "unknown",
-            codec=info.codec,
-            channels=info.channels,
-            sample_rate=info.sample_rate,
-            duration_ms=info.duration_ms,
-            size_bytes=source.size or 0,
-            has_video=info.has_video,
-            audio_bit_rate=info.audio_bit_rate,
-        )
+        return probe_media(self._url(source), size_bytes=source.size or 0)
 
     def quietest_ms(self, source: ObjectRef, start_ms: int, end_ms: int) -> int:
         from bucketscribe.media.silence import quietest_point_ms

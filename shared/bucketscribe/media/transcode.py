@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from bucketscribe.media.routing import SPEECH_SAMPLE_RATE, AudioTarget
+from bucketscribe.media.routing import SPEECH_SAMPLE_RATE, AudioTarget, MediaProbe
 
 if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer
@@ -127,6 +127,24 @@ def probe(source: Source) -> MediaInfo:
         if _unreadable(error):
             raise
         raise MediaError(f"cannot read the media file: {error}") from error
+
+
+def probe_media(source: Source, *, size_bytes: int) -> MediaProbe:
+    """What routing needs to know of a recording (``media.routing``); ``MediaError`` when it has
+    no audio stream."""
+    info = probe(source)
+    if not info.has_audio:
+        raise MediaError("the file has no audio stream")
+    return MediaProbe(
+        container=info.container or "unknown",
+        codec=info.codec,
+        channels=info.channels,
+        sample_rate=info.sample_rate,
+        duration_ms=info.duration_ms,
+        size_bytes=size_bytes,
+        has_video=info.has_video,
+        audio_bit_rate=info.audio_bit_rate,
+    )
 
 
 def to_speech_opus(source: Path | bytes, dest: Path, *, bitrate: int = DEFAULT_BITRATE) -> TranscodeResult:

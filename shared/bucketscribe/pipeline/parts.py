@@ -87,7 +87,7 @@ def split_upload(
     assert decision.target is not None and decision.part_ms is not None and probe.duration_ms is not None
     source, target = job.source, decision.target
     parts: list[PartRef] = []
-    bounds = _cut_points(source, probe.duration_ms, decision.part_ms, tools)
+    bounds = cut_points(source, probe.duration_ms, decision.part_ms, tools)
     for index, (start_ms, end_ms) in enumerate(bounds, start=1):
         key = part_media_key(job, index, target.extension, ports)
         stored = tools.write(source, key, target, start_ms=start_ms, end_ms=end_ms)
@@ -113,10 +113,11 @@ def split_upload(
     return _wait_for_parts(job.model_copy(update={"media": probe, "media_route": decision}), parts, ports)
 
 
-def _cut_points(
+def cut_points(
     source: ObjectRef, duration_ms: int, part_ms: int, tools: MediaTools
 ) -> list[tuple[int, int | None]]:
-    """(start, end) of each part; the last runs to the end of the audio (None)."""
+    """(start, end) of each part, at most ``part_ms`` long and cut at the quietest place of the
+    last ``SILENCE_SEARCH_MS`` before that; the last part runs to the end of the audio (None)."""
     bounds: list[tuple[int, int | None]] = []
     start = 0
     while duration_ms - start > part_ms:
