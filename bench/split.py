@@ -133,7 +133,7 @@ def run_case(kind: str, hours: float) -> dict[str, Any]:
         "written_as": f"{decision.target.codec or 'copy'} {decision.target.sample_rate or ''}".strip(),
         "parts": len(parts),
         "part_hours": [round(p.duration_ms / 3_600_000, 2) for p in parts],
-        "part_mb": [round(p.size / 2**20) for p in parts],
+        "part_mb": [round(p.output_bytes / 2**20) for p in parts],
         "seconds": round(seconds, 1),
         "x_realtime": round(hours * 3600 / seconds),
         "rss_before_mb": round(before),

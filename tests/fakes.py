@@ -323,7 +323,7 @@ class FakeMediaTools:
         size = int((end - start_ms) * per_ms)
         body = f"{target.extension}:{source.key}:{start_ms}-{end}".encode()
         self.storage.put(source.bucket, dest_key, body, content_type=target.content_type)
-        return StoredAudio(key=dest_key, size=size, start_ms=start_ms, end_ms=end)
+        return StoredAudio(key=dest_key, output_bytes=size, start_ms=start_ms, end_ms=end)
 
 
 class DiskStorage:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from bucketscribe.profiles import Profile, ProfileSet, SisOptions
 from bucketscribe.providers.sis import SIS_MAX_BYTES, SIS_MAX_DURATION_MS, SisCredentials, SisProvider
 from tests.audio import write_wav
 from tests.fakes import DiskStorage, FakeProvider, InMemoryJobStore
+from tests.unit.conftest import Clock
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +41,6 @@ PAUSE_S = (17_300, 17_303)
 def tones() -> list[tuple[float, float]]:
     minutes = [(m * 60 + 10, m * 60 + 30) for m in range(HOURS * 60) if not 16_980 <= m * 60 < 17_640]
     return sorted([*minutes, (17_000, PAUSE_S[0]), (PAUSE_S[1], 17_600)])
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
 from bucketscribe.media.routing import AudioTarget, MediaProbe
+from bucketscribe.media.silence import quietest_point_ms
+from bucketscribe.media.transcode import WrittenAudio, probe_media, write_audio
 from bucketscribe.model import ObjectRef
 from bucketscribe.storage.base import ObjectStorage
 
@@ -22,17 +22,10 @@ from bucketscribe.storage.base import ObjectStorage
 READ_URL_EXPIRY_S = 3600
 
 
-class StoredAudio(BaseModel):
-    """Audio made for a provider and stored: where, how large, and which stretch of the upload."""
+class StoredAudio(WrittenAudio):
+    """Audio made for a provider and stored: where, and which stretch of the upload it holds."""
 
     key: str
-    size: int = Field(ge=0)
-    start_ms: int = Field(ge=0)
-    end_ms: int = Field(ge=0)
-
-    @property
-    def duration_ms(self) -> int:
-        return self.end_ms - self.start_ms
 
 
 class BucketMedia:
@@ -47,13 +40,9 @@ class BucketMedia:
 
     def probe(self, source: ObjectRef) -> MediaProbe:
         """Raises ``media.transcode.MediaError`` when the upload has no decodable audio."""
-        from bucketscribe.media.transcode import probe_media
-
         return probe_media(self._url(source), size_bytes=source.size or 0)
 
     def quietest_ms(self, source: ObjectRef, start_ms: int, end_ms: int) -> int:
-        from bucketscribe.media.silence import quietest_point_ms
-
         return quietest_point_ms(self._url(source), start_ms, end_ms)
 
     def write(
@@ -66,12 +55,8 @@ class BucketMedia:
         end_ms: int | None = None,
     ) -> StoredAudio:
         """Store the upload's audio from ``start_ms`` to ``end_ms`` as ``target`` at ``dest_key``."""
-        from bucketscribe.media.transcode import write_audio
-
         with tempfile.TemporaryDirectory(dir=self._workdir, prefix="bucketscribe-") as tmp:
             made = Path(tmp) / f"audio.{target.extension}"
             written = write_audio(self._url(source), made, target, start_ms=start_ms, end_ms=end_ms)
             self._storage.upload(source.bucket, dest_key, made, content_type=target.content_type)
-        return StoredAudio(
-            key=dest_key, size=written.output_bytes, start_ms=written.start_ms, end_ms=written.end_ms
-        )
+        return StoredAudio(key=dest_key, **written.model_dump())

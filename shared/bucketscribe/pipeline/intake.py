@@ -237,12 +237,17 @@ def _media_for_provider(
     made = ports.media_tools.write(job.source, key, decision.target)
     logger.info(
         "Made the audio for the provider",
-        extra={"job_id": job.id, "key": job.source.key, "bytes_in": job.source.size, "bytes_out": made.size},
+        extra={
+            "job_id": job.id,
+            "key": job.source.key,
+            "bytes_in": job.source.size,
+            "bytes_out": made.output_bytes,
+        },
     )
-    if made.size > needs.max_bytes:
+    if made.output_bytes > needs.max_bytes:
         raise MediaRefused(
             "FILE_TOO_LARGE",
-            f"the audio made for {needs.provider} is {made.size / 2**20:.0f} MB; "
+            f"the audio made for {needs.provider} is {made.output_bytes / 2**20:.0f} MB; "
             f"it takes at most {needs.max_bytes / 2**20:.0f} MB",
         )
     return key
