@@ -135,17 +135,12 @@ def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePo
     if job.parts:
         return resume_parts(job, ports)  # a split upload's job, re-driven
     needs = ports.provider(profile.provider).media_requirements(profile)
-    probe, decision = job.media, job.media_route
-    if probe is None or decision is None:
-        probe = _probe(job, kind, ports)
-        try:
-            decision = decide_route(
-                probe, needs, mode=profile.extract_audio, can_convert=ports.media_tools is not None
-            )
-        except MediaRefused as refused:
-            raise Rejection(refused.code, str(refused)) from refused
     tools = ports.media_tools
     try:
+        probe, decision = job.media, job.media_route  # decided by an earlier attempt
+        if probe is None or decision is None:
+            probe = _probe(job, kind, ports)
+            decision = decide_route(probe, needs, mode=profile.extract_audio, can_convert=tools is not None)
         if decision.part_ms is not None and tools is not None:
             return split_upload(job, probe, decision, needs, tools, ports)
         media_key = _media_for_provider(job, decision, needs, ports)
@@ -153,6 +148,13 @@ def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePo
         raise Rejection(refused.code, str(refused)) from refused
     except MediaError as exc:
         raise Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
+    return _routed(job, probe, decision, media_key, ports)
+
+
+def _routed(
+    job: Job, probe: MediaProbe, decision: RouteDecision, media_key: str | None, ports: PipelinePorts
+) -> Job:
+    """The job with its probe, route and media; written now where media was made for it."""
     if job.media == probe and job.media_route == decision and job.media_key == media_key:
         return job
     logger.info(
@@ -168,22 +170,19 @@ def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePo
     if media_key is None:
         # Nothing was made that a retry could reuse: the probe is written with the attempt.
         return routed
-    now = ports.clock()
     recorded = apply(
         ports.jobs,
         job,
         partial(
             Job.with_media,
-            now=now,
+            now=ports.clock(),
             probe=probe,
             route=decision,
             media_key=media_key,
             owner=job.claimed_by or "",
         ),
     )
-    return recorded or job.model_copy(
-        update={"media": probe, "media_route": decision, "media_key": media_key}
-    )
+    return recorded or routed
 
 
 def _probe(job: Job, kind: MediaKind, ports: PipelinePorts) -> MediaProbe:
@@ -210,10 +209,7 @@ def _probe(job: Job, kind: MediaKind, ports: PipelinePorts) -> MediaProbe:
     if ports.media_tools is None:
         probe = MediaProbe.from_header(sniffed, size=size, kind=kind)
     else:
-        try:
-            probe = ports.media_tools.probe(ref)
-        except MediaError as exc:
-            raise Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
+        probe = ports.media_tools.probe(ref)  # MediaError: no usable audio
     if probe.duration_ms is not None and probe.duration_ms > limits.max_media_duration_s * 1000:
         raise Rejection(
             "AUDIO_TOO_LONG",
