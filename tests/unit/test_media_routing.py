@@ -221,3 +221,20 @@ def test_the_limits_are_the_providers() -> None:
     assert (sis.max_duration_ms, sis.max_bytes) == (5 * HOUR_MS, 300 * 2**20)
     assert (dashscope.max_duration_ms, dashscope.max_bytes) == (12 * HOUR_MS, 2 * 2**30)
     assert isinstance(sis, MediaRequirements) and sis.sample_rate == 16000
+
+
+def test_an_endpoint_backed_by_a_local_engine_is_a_setting_not_a_special_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bucketscribe.settings import Settings
+    from bucketscribe.wiring import dashscope_provider, sis_provider
+
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "ak")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "sk")
+    documented = Settings(sis_project_id="p", dashscope_api_key=SecretStr("k"))
+    local = documented.model_copy(update={"provider_decodes": "any"})
+    assert sis_provider(documented).media_requirements(SIS_16K).decodes is not None
+    for provider in (sis_provider(local), dashscope_provider(local)):
+        needs = provider.media_requirements(SIS_16K)
+        assert needs.decodes is None and needs.sample_rate is None
+        assert decide_route(MP4_AAC_16K_VIDEO, needs).route is Route.PASS_THROUGH
