@@ -295,8 +295,10 @@ class FakeMediaTools:
         self.fail: str | None = None
         self.writes: list[tuple[str, str, AudioTarget, int, int | None]] = []
         self.searches: list[tuple[int, int]] = []
+        self.probed: list[str] = []
 
     def probe(self, source: ObjectRef) -> MediaProbe:
+        self.probed.append(source.key)
         if self.fail:
             raise MediaError(self.fail)
         return self.probes[source.key].model_copy(update={"size_bytes": source.size or 0})

@@ -16,14 +16,14 @@ from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.redrive import RedriveOutcome, redrive_job
 from bucketscribe.pipeline.status import job_status
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from tests.audio import tone_wav
 from tests.fakes import FakeMediaTools, FakeProvider, InMemoryStorage
 from tests.unit.conftest import Clock
 
 pytestmark = pytest.mark.unit
 
 BUCKET = "recordings"
-KEY = "incoming/long call.wav"
+KEY = "incoming/long call.mp3"
+MP3 = b"ID3" + bytes(4000)  # what the first bytes of an MP3 look like; the probe is faked
 # The provider takes a minute per job here; the upload lasts 150 s and is quiet at 50 s and 100 s.
 PART_LIMIT_MS = 60_000
 UPLOAD_MS = 150_000
@@ -37,7 +37,14 @@ def tools(ports: PipelinePorts, provider: FakeProvider) -> FakeMediaTools:
     provider.max_bytes = 10**9
     tools = FakeMediaTools(bucket(ports))
     tools.probes[KEY] = MediaProbe(
-        container="wav", codec="pcm_s16le", channels=1, sample_rate=16000, duration_ms=UPLOAD_MS, size_bytes=0
+        container="mp3",
+        codec="mp3",
+        channels=1,
+        sample_rate=16000,
+        duration_ms=UPLOAD_MS,
+        size_bytes=0,
+        has_video=False,
+        audio_bit_rate=64_000,
     )
     tools.quiet_ms = list(QUIET_MS)
     ports.media_tools = tools
@@ -55,7 +62,7 @@ def clock(ports: PipelinePorts) -> Clock:
 
 
 def split(ports: PipelinePorts) -> Job:
-    bucket(ports).add(BUCKET, KEY, tone_wav(0.2))
+    bucket(ports).add(BUCKET, KEY, MP3)
     (result,) = submit_uploads([ObjectRef(bucket=BUCKET, key=KEY)], ports)
     assert result.outcome is UploadOutcome.SUBMITTED, result.reason
     job = ports.jobs.get(result.job_id or "")
@@ -110,7 +117,7 @@ def test_an_upload_over_the_limit_is_cut_at_quiet_places_into_parts_each_submitt
     ]
     assert [w[3:] for w in tools.writes] == [(0, 50_000), (50_000, 100_000), (100_000, None)]
     keys = [p.key for p in parent.parts]
-    assert keys == [f"transcripts/long call.wav.{parent.id[:12]}.part-0{i}.speech.wav" for i in (1, 2, 3)]
+    assert keys == [f"transcripts/long call.mp3.{parent.id[:12]}.part-0{i}.speech.mp3" for i in (1, 2, 3)]
     parts = parts_of(ports, parent)
     assert [p.state for p in parts] == [JobState.SUBMITTED] * 3
     assert [p.part_of.index for p in parts if p.part_of] == [1, 2, 3]
@@ -141,7 +148,7 @@ def test_the_parts_merge_into_one_transcript_with_their_offsets_and_their_own_la
     )
     done = ports.jobs.get(parent.id)
     assert done is not None and done.state is JobState.DONE
-    merged = json.loads(bucket(ports).get(BUCKET, "transcripts/long call.wav.json"))
+    merged = json.loads(bucket(ports).get(BUCKET, "transcripts/long call.mp3.json"))
     got = [(s["start_ms"], s["end_ms"], s["text"], s["speaker"]) for s in merged["segments"]]
     assert got == [
         (1_000, 4_000, "first part opens", "Speaker 1"),
@@ -161,7 +168,7 @@ def test_the_parts_merge_into_one_transcript_with_their_offsets_and_their_own_la
     assert starts == sorted(starts)
     assert merged["duration_ms"] == UPLOAD_MS and merged["source"]["key"] == KEY
     assert merged["speakers"] == ["Speaker 1", "Speaker 2", "Agent", "User"]
-    txt = bucket(ports).get(BUCKET, "transcripts/long call.wav.txt").decode()
+    txt = bucket(ports).get(BUCKET, "transcripts/long call.mp3.txt").decode()
     assert "third part" in txt
     # Each part kept its own transcript and the provider's raw result; only the upload has the formats.
     for part in parts_of(ports, parent):
@@ -185,7 +192,7 @@ def test_nothing_is_merged_while_a_part_is_still_running(
     waiting = ports.jobs.get(parent.id)
     assert waiting is not None and waiting.state is JobState.SUBMITTED
     assert waiting.next_check_at is not None and waiting.next_check_at > ports.clock()
-    assert "transcripts/long call.wav.json" not in bucket(ports).keys("transcripts/")
+    assert "transcripts/long call.mp3.json" not in bucket(ports).keys("transcripts/")
 
 
 def test_a_failed_part_fails_the_upload_with_its_reason_and_a_re_drive_runs_only_that_part(
@@ -204,9 +211,9 @@ def test_a_failed_part_fails_the_upload_with_its_reason_and_a_re_drive_runs_only
     assert failed is not None and failed.state is JobState.FAILED and failed.error is not None
     assert failed.error.code == "SIS.0535"
     assert failed.error.message == "part 2 of 3 (0:00:50–0:01:40) failed: Audio format is invalid!"
-    report = json.loads(bucket(ports).get(BUCKET, "transcripts/long call.wav.error.json"))
+    report = json.loads(bucket(ports).get(BUCKET, "transcripts/long call.mp3.error.json"))
     assert report["error"]["code"] == "SIS.0535" and report["source"]["key"] == KEY
-    assert not any(k.endswith(".speech.wav.error.json") for k in bucket(ports).keys("transcripts/"))
+    assert not any(k.endswith(".speech.mp3.error.json") for k in bucket(ports).keys("transcripts/"))
     # A part is re-driven through its upload's job, which re-runs only the part that failed.
     now = ports.clock()
     assert redrive_job(two.id, ports.jobs, now=now, reason="retry").outcome is RedriveOutcome.PART
@@ -222,9 +229,9 @@ def test_a_failed_part_fails_the_upload_with_its_reason_and_a_re_drive_runs_only
     reconcile(ports)
     done = ports.jobs.get(parent.id)
     assert done is not None and done.state is JobState.DONE
-    merged = json.loads(bucket(ports).get(BUCKET, "transcripts/long call.wav.json"))
+    merged = json.loads(bucket(ports).get(BUCKET, "transcripts/long call.mp3.json"))
     assert [s["text"] for s in merged["segments"]] == ["one", "two", "three"]
-    assert "transcripts/long call.wav.error.json" not in bucket(ports).keys("transcripts/")
+    assert "transcripts/long call.mp3.error.json" not in bucket(ports).keys("transcripts/")
 
 
 def test_a_worker_that_dies_after_the_split_leaves_the_part_jobs_to_the_reconciler(
@@ -238,7 +245,7 @@ def test_a_worker_that_dies_after_the_split_leaves_the_part_jobs_to_the_reconcil
         return real_create(job)
 
     ports.jobs.create = create_only_the_upload  # type: ignore[method-assign]
-    bucket(ports).add(BUCKET, KEY, tone_wav(0.2))
+    bucket(ports).add(BUCKET, KEY, MP3)
     (result,) = submit_uploads([ObjectRef(bucket=BUCKET, key=KEY)], ports)
     assert result.outcome is UploadOutcome.RETRY and provider.submissions == []
     ports.jobs.create = real_create  # type: ignore[method-assign]

@@ -281,14 +281,14 @@ def test_a_video_is_sent_as_its_audio_copied_into_m4a_named_for_its_revision(por
 
 def test_a_supported_audio_file_is_sent_as_it_is_and_its_probe_is_kept_on_the_job(ports, provider):
     tools = ports.media_tools = FakeMediaTools(ports.storage)
-    tools.probes["incoming/a.wav"] = MediaProbe(
-        container="wav", codec="pcm_s16le", channels=1, sample_rate=16000, duration_ms=1000, size_bytes=0
-    )
     (result,) = submit_uploads([upload(ports, "incoming/a.wav", tone_wav(1))], ports)
     assert tools.writes == []
+    assert tools.probed == []  # a WAV's header says all routing asks: no decoder opened
     job = ports.jobs.get(result.job_id)
     assert job.state is JobState.SUBMITTED and job.media_key is None
-    assert job.media_route.route is Route.PASS_THROUGH and job.media.sample_rate == 16000
+    assert job.media_route.route is Route.PASS_THROUGH
+    assert (job.media.codec, job.media.sample_rate, job.media.duration_ms) == ("pcm_s16le", 16000, 1000)
+    assert job.media.read_by == "header"
     assert "incoming/a.wav" in provider.submissions[0][0][0].media_url
 
 

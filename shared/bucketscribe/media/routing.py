@@ -83,18 +83,19 @@ class MediaProbe(BaseModel):
         container, codec = _FROM_SNIFF.get(sniffed.container, (sniffed.container, None))
         return cls(
             container=container,
-            codec=codec,
+            codec=sniffed.codec or codec,
             channels=sniffed.channels,
             sample_rate=sniffed.sample_rate,
             duration_ms=sniffed.duration_ms,
             size_bytes=size,
-            has_video=True if kind is MediaKind.VIDEO else None,
+            has_video=False if container == "wav" else (True if kind is MediaKind.VIDEO else None),
             read_by="header",
         )
 
     @property
-    def lossless(self) -> bool:
-        return self.codec is not None and self.codec.startswith(("pcm_", "flac", "alac", "wavpack"))
+    def complete(self) -> bool:
+        """Whether it says all that routing asks (a plain WAV's header does: no decoder needed)."""
+        return None not in (self.codec, self.channels, self.sample_rate, self.duration_ms, self.has_video)
 
 
 # sniff's container names → (container family, codec where the name implies it)

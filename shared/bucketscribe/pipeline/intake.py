@@ -186,8 +186,8 @@ def _routed(
 
 
 def _probe(job: Job, kind: MediaKind, ports: PipelinePorts) -> MediaProbe:
-    """What the upload holds: its first bytes always (is it media at all?), then PyAV where
-    installed (over a presigned URL: only what it needs is read)."""
+    """What the upload holds: its first bytes always (is it media at all? a WAV header says all),
+    then PyAV where installed and needed (over a presigned URL: only what it needs is read)."""
     ref, limits = job.source, ports.limits
     size = ref.size or 0
     if size == 0:
@@ -206,9 +206,8 @@ def _probe(job: Job, kind: MediaKind, ports: PipelinePorts) -> MediaProbe:
             "FILE_TOO_LARGE",
             f"the file is {size / 1e6:.1f} MB; the limit is {limits.max_media_bytes / 1e6:.0f} MB",
         )
-    if ports.media_tools is None:
-        probe = MediaProbe.from_header(sniffed, size=size, kind=kind)
-    else:
+    probe = MediaProbe.from_header(sniffed, size=size, kind=kind)
+    if ports.media_tools is not None and not probe.complete:
         probe = ports.media_tools.probe(ref)  # MediaError: no usable audio
     if probe.duration_ms is not None and probe.duration_ms > limits.max_media_duration_s * 1000:
         raise Rejection(
