@@ -278,3 +278,31 @@ def test_the_status_shows_the_parts_and_where_each_stands(
     part_view = job_status(first.id, ports.jobs)
     assert part_view is not None and part_view.part_of is not None
     assert part_view.part_of.parent_id == parent.id and part_view.part_of.count == 3
+
+
+def test_the_merged_transcript_adds_up_the_parts_coverage_and_places_their_warnings(
+    ports: PipelinePorts, provider: FakeProvider, tools: FakeMediaTools
+) -> None:
+    parent = split(ports)
+    # SIS reports only each part's length: coverage on that basis, long stretches without text warned.
+    pieces = [
+        said((0, 50_000, "talk all through part one", None)),
+        said((0, 10_000, "ten seconds then quiet", None)),
+        said((0, 50_000, "talk all through part three", None)),
+    ]
+    for piece, ref in zip(pieces, parent.parts, strict=True):
+        piece.duration_ms = ref.end_ms - ref.start_ms
+    finish_all(ports, provider, parent, pieces)
+    done = ports.jobs.get(parent.id)
+    assert done is not None and done.state is JobState.DONE and done.coverage is not None
+    assert done.coverage.basis == "audio_duration"
+    assert done.coverage.covered_ms == sum(
+        part.coverage.covered_ms for part in parts_of(ports, parent) if part.coverage is not None
+    )
+    (gap,) = done.warnings
+    # Part two's silence after its first ten seconds, placed in the upload's time.
+    assert gap.code == "LONG_GAP_WITHOUT_TEXT" and gap.start_ms is not None and gap.end_ms is not None
+    assert 60_000 <= gap.start_ms <= 61_000 and gap.end_ms == 100_000
+    assert gap.message.startswith("part 2 (from 0:00:50): ")
+    merged = json.loads(bucket(ports).get(BUCKET, "transcripts/long call.mp3.json"))
+    assert merged["coverage"]["covered_ms"] == done.coverage.covered_ms and len(merged["warnings"]) == 1
