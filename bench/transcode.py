@@ -9,6 +9,12 @@ run and scores both against the script (WER), to show what the compression costs
 The same script is also spoken by two more espeak-ng voices and the WER pooled, because
 Whisper base on one synthetic voice moves by a few words from any change to the samples.
 
+It then reports what the media router (``bucketscribe.media.routing``) sends each provider for
+the speech clip in seven upload formats (WAV, FLAC, MP3, M4A and MKV with AAC, WebM with Opus),
+and Whisper base's word error rate on the original, on what SIS is sent (pass-through, the
+audio copied into another container, or 16-bit PCM), and on the 24 kb/s Opus every upload used
+to be re-encoded to.
+
 Every resample, encode and mux goes through PyAV (a dependency already), so no ``ffmpeg`` or
 ``sox`` binary is needed; without espeak-ng, clip (a) is a mix of tones and there is no WER.
 
@@ -295,11 +301,8 @@ def recognition_check(
     from any change to the samples at all. Whisper base on one synthetic voice swings by a few
     words from such changes, so the figures are pooled over several espeak-ng voices.
     """
-    import ctranslate2
-
-    from bucketscribe.local.whisper_engine import WhisperSettings, WhisperSpeechEngine
+    from bucketscribe.local.whisper_engine import WhisperSettings
     from bucketscribe.media.transcode import to_speech_opus
-    from bucketscribe.samples import sample
 
     labels = ["original 44.1 kHz stereo PCM", "control 16 kHz mono PCM"]
     labels += [f"opus {b // 1000} kb/s" + (" (default)" if b == BITRATE else "") for b in bitrates]
@@ -318,9 +321,7 @@ def recognition_check(
             files[label].append(opus)
 
     settings = WhisperSettings()  # the product's defaults (or BUCKETSCRIBE_WHISPER_* if set)
-    engine = WhisperSpeechEngine(settings=settings)
-    engine.load()
-    engine.recognize(sample("hello_en.wav").path, language="en")  # warm-up: the first call pays extra
+    engine = warm_engine()
     reference_words = len(script.split())
     rows = []
     for label, paths in files.items():
@@ -328,14 +329,10 @@ def recognition_check(
         texts: list[str] = []
         elapsed = 0.0
         for path in paths:
-            # faster-whisper may fall back to sampling on hard passages, which draws from
-            # CTranslate2's process-wide generator: reseed so no result can hang on the order.
-            ctranslate2.set_random_seed(RANDOM_SEED)
-            started = time.perf_counter()
-            recognition = engine.recognize(path, language="en")
-            elapsed += time.perf_counter() - started
-            texts.append(" ".join(segment.text for segment in recognition.segments))
-            errors.append(round(wer(script, texts[-1]) * reference_words))
+            count, text, seconds = word_errors(engine, path, script)
+            errors.append(count)
+            texts.append(text)
+            elapsed += seconds
         rows.append(
             {
                 "variant": label,
@@ -353,6 +350,133 @@ def recognition_check(
         "reference_words": reference_words,
         "rows": rows,
     }
+
+
+def warm_engine() -> Any:
+    """The product's offline engine (Whisper base, the process-wide one), loaded and warmed up."""
+    from bucketscribe.local.whisper_engine import shared_engine
+    from bucketscribe.samples import sample
+
+    engine = shared_engine()
+    engine.load()
+    engine.recognize(sample("hello_en.wav").path, language="en")  # the first call pays extra
+    return engine
+
+
+def word_errors(engine: Any, path: Path, script: str) -> tuple[int, str, float]:
+    """(word errors against ``script``, the text, seconds to recognise) for one file."""
+    import ctranslate2
+
+    # faster-whisper may fall back to sampling on hard passages, which draws from CTranslate2's
+    # process-wide generator: reseed so no result can hang on the order.
+    ctranslate2.set_random_seed(RANDOM_SEED)
+    started = time.perf_counter()
+    recognition = engine.recognize(path, language="en")
+    seconds = time.perf_counter() - started
+    text = " ".join(segment.text for segment in recognition.segments)
+    return round(wer(script, text) * len(script.split())), text, seconds
+
+
+# ----- the router: what each provider is sent, per input format ------------------------------
+
+# (name, muxer, extension, encoder, rate, channels, bit rate): the speech clip in formats that
+# uploads come in; each is routed as the pipeline would route it for SIS (chinese_16k_media) and
+# DashScope (paraformer-v2).
+ROUTER_INPUTS: tuple[tuple[str, str, str, str, int, int, int | None], ...] = (
+    ("WAV PCM 16 kHz mono", "wav", "wav", "pcm_s16le", 16_000, 1, None),
+    ("FLAC 16 kHz mono", "flac", "flac", "flac", 16_000, 1, None),
+    ("MP3 44.1 kHz stereo 128 kb/s", "mp3", "mp3", "libmp3lame", 44_100, 2, 128_000),
+    ("M4A AAC 16 kHz mono 32 kb/s", "ipod", "m4a", "aac", 16_000, 1, 32_000),
+    ("MKV AAC 16 kHz mono 32 kb/s", "matroska", "mkv", "aac", 16_000, 1, 32_000),
+    ("WebM Opus 32 kb/s mono", "webm", "webm", "libopus", 16_000, 1, 32_000),
+)
+
+
+def router_report(
+    clip: Path, script: str, seconds: float, work: Path, voices: tuple[str, ...]
+) -> dict[str, Any]:
+    """Per input format: what the router sends SIS and DashScope, and Whisper base's word errors on
+    the original, on what SIS is sent, and on the 24 kb/s Opus every upload used to be turned into.
+
+    Pass-through sends the very file, so its errors are the original's (not recognised twice).
+    """
+    from pydantic import SecretStr
+
+    from bucketscribe.media.routing import AudioTarget, Route, decide_route
+    from bucketscribe.media.transcode import probe_media, to_speech_opus, write_audio
+    from bucketscribe.profiles import Profile
+    from bucketscribe.providers.dashscope import DashScopeConfig, DashScopeProvider
+    from bucketscribe.providers.sis import SisCredentials, SisProvider
+
+    sis = SisProvider(SisCredentials(ak="-", sk=SecretStr("-"), project_id="-")).media_requirements(Profile())
+    dashscope = DashScopeProvider(DashScopeConfig(api_key=SecretStr("-"))).media_requirements(
+        Profile(provider="dashscope")
+    )
+    originals = [clip if index == 0 else work / f"speech_{voice}.wav" for index, voice in enumerate(voices)]
+    for voice, original in zip(voices, originals, strict=True):
+        if not original.exists():
+            speech_wav(original, script, seconds, work, voice=voice)
+    engine = warm_engine()
+    rows = []
+    inputs = [("WAV PCM 44.1 kHz stereo", "", "wav", "", 0, 0, None), *ROUTER_INPUTS]
+    for name, muxer, extension, codec, rate, channels, bit_rate in inputs:
+        row: dict[str, Any] = {"input": name, "original": [], "sis": [], "old_opus_24k": []}
+        for voice, original in zip(voices, originals, strict=True):
+            upload = original
+            if muxer:
+                upload = work / f"router_{voice}_{extension}_{rate}.{extension}"
+                target = AudioTarget(
+                    muxer=muxer,
+                    extension=extension,
+                    codec=codec,
+                    sample_rate=rate,
+                    channels=channels,
+                    bit_rate=bit_rate,
+                )
+                write_audio(original, upload, target)
+            found = probe_media(upload, size_bytes=upload.stat().st_size)
+            to_sis, to_dashscope = decide_route(found, sis), decide_route(found, dashscope)
+            row["sis_route"] = f"{to_sis.route.value}" + (
+                f" → {to_sis.target.extension}"
+                + (f" {to_sis.target.codec}" if to_sis.target.codec else " (copied)")
+                if to_sis.target
+                else ""
+            )
+            row["dashscope_route"] = to_dashscope.route.value
+            errors, _, _ = word_errors(engine, upload, script)
+            row["original"].append(errors)
+            if to_sis.route is Route.PASS_THROUGH or to_sis.target is None:
+                row["sis"].append(errors)
+            else:
+                sent = work / f"sent_{voice}_{extension}.{to_sis.target.extension}"
+                write_audio(upload, sent, to_sis.target)
+                row["sis"].append(word_errors(engine, sent, script)[0])
+            old = work / f"old_{voice}_{extension}.ogg"
+            to_speech_opus(upload, old, bitrate=BITRATE)
+            row["old_opus_24k"].append(word_errors(engine, old, script)[0])
+        words = len(script.split()) * len(voices)
+        for key in ("original", "sis", "old_opus_24k"):
+            row[f"{key}_wer"] = round(sum(row[key]) / words, 4)
+        rows.append(row)
+    return {"voices": list(voices), "reference_words": len(script.split()), "rows": rows}
+
+
+def print_router(report: dict[str, Any]) -> None:
+    print(
+        f"\nThe router, per input format: what SIS (chinese_16k_media) and DashScope (paraformer-v2) are "
+        f"sent, and Whisper base's WER pooled over {len(report['voices'])} voice(s) "
+        f"({report['reference_words']} words each):"
+    )
+    print(
+        f"  {'input':<30} {'SIS gets':<28} {'DashScope':<12} {'WER original':>12} {'WER SIS gets':>12} "
+        f"{'WER old Opus 24k':>16}"
+    )
+    for row in report["rows"]:
+        print(
+            f"  {row['input']:<30} {row['sis_route']:<28} {row['dashscope_route']:<12} "
+            f"{row['original_wer']:>12.3f} {row['sis_wer']:>12.3f} {row['old_opus_24k_wer']:>16.3f}"
+        )
+    print("  (DashScope decodes every one of these: it gets the original, so its WER is the original's)")
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -393,6 +517,8 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{row['recognise_s_total']:>11.2f}"
             )
         print("  (per voice: word errors out of the reference words; pooled WER over all voices)")
+    if result.get("router"):
+        print_router(result["router"])
     print(f"peak RSS of the process: {result['peak_rss_mb']:.0f} MB")
 
 
@@ -444,6 +570,7 @@ def main() -> int:
             voices = VOICES[:1] if args.quick else VOICES
             bitrates = (BITRATE,) if args.quick else SWEEP_BITRATES
             result["recognition"] = recognition_check(clip, script, clip_s, work, voices, bitrates)
+            result["router"] = router_report(clip, script, clip_s, work, voices)
             result["script"] = script
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)

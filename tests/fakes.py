@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from bucketscribe.callback_auth import CallbackClaim
 from bucketscribe.job import Job, JobError, JobState
-from bucketscribe.model import Transcript
+from bucketscribe.media.bucket import StoredAudio
+from bucketscribe.media.routing import AudioTarget, MediaProbe, MediaRequirements
+from bucketscribe.media.transcode import MediaError
+from bucketscribe.model import ObjectRef, Transcript
 from bucketscribe.pipeline.ports import DeadLetter
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import (
@@ -149,11 +153,21 @@ class FakeProvider:
 
     name = "sis"
     accepts_callback_url = True
-    accepted_containers: frozenset[str] | None = frozenset({"wav", "mp3", "mp4", "ogg-opus"})
 
     def __init__(self, max_files_per_task: int = 1, *, can_search_tasks: bool = False) -> None:
         self.max_files_per_task = max_files_per_task
         self.can_search_tasks = can_search_tasks
+        # What it decodes and how much one job holds (tests change these).
+        self.decodes: dict[str, frozenset[str] | None] | None = {
+            "wav": frozenset({"pcm_s16le"}),
+            "mp3": frozenset({"mp3"}),
+            "mp4": frozenset({"aac"}),
+            "ogg": frozenset({"opus"}),
+        }
+        self.takes_video = False
+        self.max_bytes = 2_000_000
+        self.max_duration_ms = 5 * 3600 * 1000
+        self.sample_rate: int | None = None
         self.submissions: list[tuple[list[SubmitItem], Profile]] = []
         self.results: dict[str, TaskResult] = {}
         self.fetches: list[str] = []
@@ -162,6 +176,20 @@ class FakeProvider:
         self.lose_answer: ProviderError | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._counter = 0
+
+    def media_requirements(self, profile: Profile) -> MediaRequirements:
+        return MediaRequirements(
+            provider=self.name,
+            profile=profile.name,
+            decodes=self.decodes,
+            takes_video=self.takes_video,
+            max_bytes=self.max_bytes,
+            max_duration_ms=self.max_duration_ms,
+            max_channels=2,
+            sample_rate=self.sample_rate,
+            channels_needed=profile.channels_needed,
+            channels_wanted=profile.channel_expectation(),
+        )
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         """One task for all ``items`` (at most ``max_files_per_task``), like DashScope; SIS sends one."""
@@ -253,3 +281,97 @@ class InMemoryDeadLetters:
 
     def delete(self, letter: DeadLetter) -> None:
         self.deleted.append(letter.message_id)
+
+
+class FakeMediaTools:
+    """The media port over the in-memory bucket: each upload's probe is what the test says it is,
+    quiet places are listed by the test, and what is written is a small stand-in of the right
+    size class (the audio itself is PyAV's business, tested against real files elsewhere)."""
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        self.storage = storage
+        self.probes: dict[str, MediaProbe] = {}
+        self.quiet_ms: list[int] = []
+        self.fail: str | None = None
+        self.writes: list[tuple[str, str, AudioTarget, int, int | None]] = []
+        self.searches: list[tuple[int, int]] = []
+        self.probed: list[str] = []
+
+    def probe(self, source: ObjectRef) -> MediaProbe:
+        self.probed.append(source.key)
+        if self.fail:
+            raise MediaError(self.fail)
+        return self.probes[source.key].model_copy(update={"size_bytes": source.size or 0})
+
+    def quietest_ms(self, source: ObjectRef, start_ms: int, end_ms: int) -> int:
+        self.searches.append((start_ms, end_ms))
+        quiet = [at for at in self.quiet_ms if start_ms <= at <= end_ms]
+        return max(quiet) if quiet else end_ms
+
+    def write(
+        self,
+        source: ObjectRef,
+        dest_key: str,
+        target: AudioTarget,
+        *,
+        start_ms: int = 0,
+        end_ms: int | None = None,
+    ) -> StoredAudio:
+        if self.fail:
+            raise MediaError(self.fail)
+        self.writes.append((source.key, dest_key, target, start_ms, end_ms))
+        end = end_ms if end_ms is not None else self.probes[source.key].duration_ms or 0
+        per_ms = target.bytes_per_ms() or 1.0
+        size = int((end - start_ms) * per_ms)
+        body = f"{target.extension}:{source.key}:{start_ms}-{end}".encode()
+        self.storage.put(source.bucket, dest_key, body, content_type=target.content_type)
+        return StoredAudio(key=dest_key, output_bytes=size, start_ms=start_ms, end_ms=end)
+
+
+class DiskStorage:
+    """The storage port over a folder, for recordings too long to hold in memory; a presigned URL
+    is the object's path, which PyAV reads like any URL (with seeks instead of range requests)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, bucket: str, key: str) -> Path:
+        return self.root / bucket / key
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        path = self._path(bucket, key)
+        if not path.is_file():
+            return None
+        stat = path.stat()
+        return ObjectInfo(size=stat.st_size, etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}")
+
+    def read_head(self, bucket: str, key: str, length: int) -> bytes:
+        with self._path(bucket, key).open("rb") as body:
+            return body.read(length)
+
+    def get(self, bucket: str, key: str) -> bytes:
+        return self._path(bucket, key).read_bytes()
+
+    def put(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
+        path = self._path(bucket, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        shutil.copyfile(self._path(bucket, key), dest)
+
+    def upload(self, bucket: str, key: str, src: Path, *, content_type: str) -> None:
+        path = self._path(bucket, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, path)
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._path(bucket, key).unlink(missing_ok=True)
+
+    def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
+        return str(self._path(bucket, key))
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        base = self.root / bucket
+        found = (str(path.relative_to(base)) for path in base.rglob("*") if path.is_file())
+        return sorted(key for key in found if key.startswith(prefix))

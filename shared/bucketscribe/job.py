@@ -12,6 +12,12 @@ ACCEPTED ─start_attempt─> SUBMITTING(attempt n) ─bind_task─> SUBMITTED(t
 DONE arriving after FAILED(deadline) wins.
 ```
 
+An upload over its provider's limits is cut into parts (``pipeline/parts.py``): its job goes
+``ACCEPTED ─split_into_parts─> SUBMITTED`` with no attempt of its own, and each part is a job of
+its own (``part_of``), with its own attempts, so every part gets the whole exactly-once
+machinery; the upload's job finishes (merged transcript) when all its parts are DONE, and fails
+with the reason when one of them fails.
+
 Every transition returns a new ``Job`` with ``version`` one higher; the job store writes it only
 if the stored copy still has the version it was derived from (optimistic concurrency), so a
 stale copy or a racing writer can never overwrite newer progress. A transition that the current
@@ -29,6 +35,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from bucketscribe.media.routing import MediaProbe, RouteDecision
 from bucketscribe.model import Coverage, ObjectRef, TranscriptWarning, utc_now
 
 
@@ -87,6 +94,26 @@ class Attempt(BaseModel):
     error: JobError | None = None
 
 
+class PartRef(BaseModel):
+    """One part of an upload cut to fit its provider: its job, its media, where it lies."""
+
+    index: int = Field(ge=1)
+    job_id: str
+    key: str  # the part's media object (a copy or re-encode of that stretch of the upload)
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+
+
+class PartOf(BaseModel):
+    """What a part's job belongs to: the upload's job, and the stretch of the upload it holds."""
+
+    parent_id: str
+    index: int = Field(ge=1)
+    count: int = Field(ge=1)
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+
+
 class InvalidTransition(RuntimeError):
     """The job's current state does not allow the change; nothing was written."""
 
@@ -102,8 +129,15 @@ class Job(BaseModel):
     version: int = 0
     attempts: list[Attempt] = Field(default_factory=list)
     # The object actually sent to the provider when it is not the upload itself
-    # (the 16 kHz mono Opus extracted from a video, say).
+    # (the audio of a video copied into an M4A, say).
     media_key: str | None = None
+    # What the upload holds (probed once) and how it reaches the provider (media/routing.py).
+    media: MediaProbe | None = None
+    media_route: RouteDecision | None = None
+    # An upload over its provider's limits: its parts, each a job of its own.
+    parts: list[PartRef] = Field(default_factory=list)
+    # A part's job: the upload's job it belongs to and where in the upload it lies.
+    part_of: PartOf | None = None
     error: JobError | None = None
     outputs: list[str] = Field(default_factory=list)
     # How much detected speech the transcript's text covers, and what a reader should know
@@ -141,6 +175,28 @@ class Job(BaseModel):
             profile=profile,
             provider=provider,
             model=model,
+            created_at=now,
+            updated_at=now,
+            active_since=now,
+            next_check_at=now,
+        )
+
+    @classmethod
+    def for_part(cls, parent: Job, part: PartRef, source: ObjectRef, *, now: datetime) -> Job:
+        """The job of one part of ``parent``'s upload; ``source`` is the part's media object."""
+        return cls(
+            id=part.job_id,
+            source=source,
+            profile=parent.profile,
+            provider=parent.provider,
+            model=parent.model,
+            part_of=PartOf(
+                parent_id=parent.id,
+                index=part.index,
+                count=len(parent.parts),
+                start_ms=part.start_ms,
+                end_ms=part.end_ms,
+            ),
             created_at=now,
             updated_at=now,
             active_since=now,
@@ -223,10 +279,48 @@ class Job(BaseModel):
         self._require(self.state is JobState.ACCEPTED and self._owned_by(owner), "be released")
         return self._next(now, claimed_until=None, claimed_by=None, next_check_at=retry_at)
 
-    def with_media(self, now: datetime, media_key: str, *, owner: str) -> Job:
-        """Remember the extracted speech track, so a retry reuses it."""
+    def with_media(
+        self,
+        now: datetime,
+        *,
+        probe: MediaProbe,
+        route: RouteDecision,
+        media_key: str | None,
+        owner: str,
+    ) -> Job:
+        """Remember what the upload holds, how it goes to the provider and the media made for it,
+        so a retry reuses them."""
         self._require(self.state is JobState.ACCEPTED and self._owned_by(owner), "record its media")
-        return self._next(now, media_key=media_key)
+        return self._next(now, media=probe, media_route=route, media_key=media_key)
+
+    def split_into_parts(
+        self,
+        now: datetime,
+        *,
+        parts: list[PartRef],
+        probe: MediaProbe | None,
+        route: RouteDecision | None,
+        check_at: datetime,
+        owner: str,
+    ) -> Job:
+        """The upload is cut into parts, each submitted as a job of its own: this job waits for
+        them (SUBMITTED, with no attempt of its own) and is looked at again at ``check_at``."""
+        self._require(
+            self.state is JobState.ACCEPTED and self._owned_by(owner) and bool(parts), "be split into parts"
+        )
+        return self._next(
+            now,
+            state=JobState.SUBMITTED,
+            parts=parts,
+            media=probe,
+            media_route=route,
+            submitted_at=now,
+            next_check_at=check_at,
+            checks=0,
+            claimed_until=None,
+            claimed_by=None,
+            error=None,
+        )
 
     def start_attempt(
         self, now: datetime, *, lease_until: datetime, owner: str, provider_file: str | None = None

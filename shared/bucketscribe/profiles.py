@@ -176,8 +176,10 @@ class Profile(BaseModel):
     prefix: str = ""
     provider: Literal["sis", "dashscope"] = "sis"
     language: str | None = None
-    # "auto": extract 16 kHz mono Opus from videos, from containers the provider does not
-    # take, and from files over the provider's size limit; "always" / "never" as they say.
+    # What the provider is sent (media/routing.py). "auto": the upload as it is when the provider
+    # decodes it, its audio copied into a container it reads, or re-encoded (16-bit PCM) only
+    # what it cannot decode; cut into parts when over its limits. "always": a compact Opus
+    # speech track whatever the upload. "never": the upload as it is, or refused with the reason.
     extract_audio: Literal["auto", "always", "never"] = "auto"
     outputs: list[OutputFormat] = Field(default_factory=lambda: list(ALL_OUTPUTS))
     render: RenderOptions = Field(default_factory=RenderOptions)

@@ -72,8 +72,14 @@ class Settings(BaseSettings):
 
     # Media
     presign_expiry_s: int = Field(default=DEFAULT_PRESIGN_EXPIRY_S, ge=60, le=7 * 24 * 3600)
-    max_media_bytes: int = 300 * 1024 * 1024
-    max_media_duration_s: int = 5 * 3600
+    # The largest upload taken at all (the providers' own limits are theirs: an upload over
+    # them is cut into parts, see pipeline/parts.py).
+    max_media_bytes: int = 4 * 1024**3
+    max_media_duration_s: int = 24 * 3600
+    # What the providers' endpoints decode: "documented" (the services' published formats), or
+    # "any" where the endpoint is an engine of our own that reads whatever ffmpeg reads (the local
+    # emulators): then every upload goes to it as it is, within the size and length limits.
+    provider_decodes: Literal["documented", "any"] = "documented"
 
     # Profiles: inline JSON (``[{"name": ..., "prefix": ..., ...}]``) or a JSON file
     profiles: str | None = None

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from bucketscribe.callback_auth import CallbackSigner
 from bucketscribe.jobs.dynamodb import DynamoJobStore
-from bucketscribe.media.extract import SpeechTrackExtractor
+from bucketscribe.media.bucket import BucketMedia
 from bucketscribe.output_keys import OutputLayout
 from bucketscribe.pipeline.ports import DeadLetters, Limits, PipelinePorts
 from bucketscribe.providers.base import Provider
@@ -68,7 +68,12 @@ def sis_provider(settings: Settings) -> Provider:
             "BUCKETSCRIBE_SIS_PROJECT_ID, or BUCKETSCRIBE_SIS_CREDENTIALS_SECRET_NAME"
         )
     credentials = SisCredentials(ak=ak, sk=SecretStr(sk), project_id=project_id)
-    return SisProvider(credentials, region=settings.sis_region, endpoint=settings.sis_endpoint)
+    return SisProvider(
+        credentials,
+        region=settings.sis_region,
+        endpoint=settings.sis_endpoint,
+        decodes_any_media=settings.provider_decodes == "any",
+    )
 
 
 def dashscope_provider(settings: Settings) -> Provider:
@@ -84,7 +89,7 @@ def dashscope_provider(settings: Settings) -> Provider:
         max_files_per_task=settings.dashscope_max_files_per_task,
         throttle_backoff_s=settings.dashscope_throttle_backoff_s,
     )
-    return DashScopeProvider(config)
+    return DashScopeProvider(config, decodes_any_media=settings.provider_decodes == "any")
 
 
 def callback_signer(settings: Settings) -> CallbackSigner:
@@ -135,10 +140,10 @@ def job_store(settings: Settings) -> DynamoJobStore:
 
 def build_ports(settings: Settings) -> PipelinePorts:
     storage = object_storage(settings)
-    extractor = SpeechTrackExtractor(storage) if importlib.util.find_spec("av") else None
+    decoder = importlib.util.find_spec("av") and importlib.util.find_spec("numpy")
     return PipelinePorts(
         storage=storage,
-        extractor=extractor,
+        media_tools=BucketMedia(storage) if decoder else None,
         jobs=job_store(settings),
         providers=LazyProviders(
             {"sis": lambda: sis_provider(settings), "dashscope": lambda: dashscope_provider(settings)}

@@ -31,7 +31,9 @@ FUNCTIONGRAPH_DEFAULT_INSTANCES = 400
 ACCESS_PATTERNS = {
     "input_prefix": "{input_prefix}*",
     "output_prefix": "{output_prefix}*",
-    "speech_tracks": "{output_prefix}*.speech.ogg",
+    # What is made for a provider (audio copied or re-encoded, the parts of a split upload) and
+    # a part's transcript kept for the merge: <key>.<id>[.part-NN].speech.<ext>[.transcript.json]
+    "speech_tracks": "{output_prefix}*.speech.*",
     "error_reports": "{output_prefix}*.error.json",
     "failed_invocations": "{failed_invocations_prefix}*",
 }

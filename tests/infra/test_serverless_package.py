@@ -376,9 +376,9 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
     submit, callback, reconcile = roles["submit"], roles["callback"], roles["reconcile"]
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= _actions(submit)
     assert _resources_for(submit, "sqs:ReceiveMessage") == [{"Fn::GetAtt": ["UploadQueue", "Arn"]}]
-    # Uploads, the speech tracks it extracts and presigns, and the error reports it looks for
+    # Uploads, the audio it makes for providers and presigns, and the error reports it looks for
     # when an event comes again (HeadObject needs GetObject); nothing else.
-    reads = ["/incoming/*", "/transcripts/*.error.json", "/transcripts/*.speech.ogg"]
+    reads = ["/incoming/*", "/transcripts/*.error.json", "/transcripts/*.speech.*"]
     assert _suffixes(submit, "s3:GetObject") == reads
     # The reconciler submits again what needs it, so it reads what the submit function reads,
     # and drains the dead-letter queue; it queries only the index of due jobs.
@@ -388,9 +388,14 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
         {"Fn::GetAtt": ["UploadDeadLetterQueue", "Arn"]}
     ]
     assert _suffixes(reconcile, "dynamodb:Query") == ["/index/by_state_next_check"]
-    # The callback writes outputs, replaces error reports, checks an upload is still there for
-    # a result to be fetched again, and finds jobs by upload for the status API.
-    assert _suffixes(callback, "s3:GetObject") == ["/incoming/*", "/transcripts/*.error.json"]
+    # The callback writes outputs, replaces error reports, checks an upload (or a part's media)
+    # is still there for a result to be fetched again, merges a split upload's parts, and finds
+    # jobs by upload for the status API.
+    assert _suffixes(callback, "s3:GetObject") == [
+        "/incoming/*",
+        "/transcripts/*.error.json",
+        "/transcripts/*.speech.*",
+    ]
     assert _suffixes(callback, "s3:DeleteObject") == ["/transcripts/*.error.json"]
     assert _suffixes(callback, "dynamodb:Query") == ["/index/by_source"]
     assert not any(a.startswith("sqs:") for a in _actions(callback))

@@ -1,3 +1,5 @@
+import struct
+
 import pytest
 
 from bucketscribe.media.sniff import MediaKind, kind_by_extension, sniff
@@ -41,3 +43,15 @@ def test_extension_kinds():
     assert kind_by_extension("a/b.mp4") is MediaKind.VIDEO
     assert kind_by_extension("a/b.txt") is None
     assert kind_by_extension("a/b") is None
+
+
+def test_a_wav_header_names_its_codec_so_routing_needs_no_decoder():
+    pcm = sniff(tone_wav(2, rate=8000, channels=2))
+    assert pcm is not None
+    assert (pcm.codec, pcm.channels, pcm.sample_rate, pcm.duration_ms) == ("pcm_s16le", 2, 8000, 2000)
+    # A telephone call: G.711 µ-law (format tag 7), 8 bits, 8 kHz stereo, one second.
+    fmt = struct.pack("<HHIIHH", 7, 2, 8000, 16000, 2, 8)
+    ulaw = b"RIFF" + struct.pack("<I", 36 + 16000) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
+    ulaw += b"data" + struct.pack("<I", 16000) + bytes(16000)
+    call = sniff(ulaw)
+    assert call is not None and (call.codec, call.channels, call.duration_ms) == ("pcm_mulaw", 2, 1000)

@@ -4,12 +4,13 @@ from datetime import timedelta
 import pytest
 
 from bucketscribe.job import AttemptState, JobState
+from bucketscribe.media.routing import MediaProbe, Route
 from bucketscribe.model import ObjectRef
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
 from bucketscribe.providers.base import ProviderError
 from tests.audio import tone_wav
-from tests.fakes import claim_from_callback_url
+from tests.fakes import FakeMediaTools, claim_from_callback_url
 
 pytestmark = pytest.mark.unit
 
@@ -251,51 +252,62 @@ def test_results_follow_the_order_of_the_uploads_even_for_the_same_key_in_two_bu
     ]
 
 
-class FakeExtractor:
-    def __init__(self, storage, *, fail: str | None = None):
-        self.storage = storage
-        self.fail = fail
-        self.calls = []
-
-    def extract(self, source, dest_key):
-        from bucketscribe.media.extract import ExtractedAudio
-        from bucketscribe.media.transcode import MediaError
-
-        self.calls.append((source.key, dest_key))
-        if self.fail:
-            raise MediaError(self.fail)
-        self.storage.put(source.bucket, dest_key, b"OggS" + b"\x00" * 100, content_type="audio/ogg")
-        return ExtractedAudio(key=dest_key, size=104, duration_ms=1000, input_bytes=source.size or 0)
-
-
 MP4_HEAD = b"\x00\x00\x00\x20ftypisom" + b"\x00" * 200
+AAC_VIDEO = MediaProbe(
+    container="mp4",
+    codec="aac",
+    channels=1,
+    sample_rate=16000,
+    duration_ms=6400,
+    size_bytes=0,
+    has_video=True,
+)
 
 
-def test_a_video_is_sent_as_its_extracted_speech_track_named_for_its_revision(ports, provider):
-    ports.extractor = FakeExtractor(ports.storage)
+def test_a_video_is_sent_as_its_audio_copied_into_m4a_named_for_its_revision(ports, provider):
+    tools = ports.media_tools = FakeMediaTools(ports.storage)
+    tools.probes["incoming/demo.mp4"] = AAC_VIDEO
     (result,) = submit_uploads([upload(ports, "incoming/demo.mp4", MP4_HEAD)], ports)
     assert result.outcome is UploadOutcome.SUBMITTED
-    track = f"transcripts/demo.mp4.{result.job_id[:12]}.speech.ogg"
-    assert ports.extractor.calls == [("incoming/demo.mp4", track)]
-    assert ports.jobs.get(result.job_id).media_key == track
+    track = f"transcripts/demo.mp4.{result.job_id[:12]}.speech.m4a"
+    ((source, dest, target, _, _),) = tools.writes
+    assert (source, dest, target.codec) == ("incoming/demo.mp4", track, None)  # copied, not re-encoded
+    job = ports.jobs.get(result.job_id)
+    assert job.media_key == track and job.media_route.route is Route.REMUX
+    assert job.media.codec == "aac" and job.media.has_video
     ((items, _),) = provider.submissions
     assert items[0].media_url.startswith(f"https://storage.invalid/recordings/{track}")
 
 
-def test_a_supported_audio_file_is_sent_as_it_is(ports, provider):
-    ports.extractor = FakeExtractor(ports.storage)
-    submit_uploads([upload(ports, "incoming/a.wav", tone_wav(1))], ports)
-    assert ports.extractor.calls == []
+def test_a_supported_audio_file_is_sent_as_it_is_and_its_probe_is_kept_on_the_job(ports, provider):
+    tools = ports.media_tools = FakeMediaTools(ports.storage)
+    (result,) = submit_uploads([upload(ports, "incoming/a.wav", tone_wav(1))], ports)
+    assert tools.writes == []
+    assert tools.probed == []  # a WAV's header says all routing asks: no decoder opened
+    job = ports.jobs.get(result.job_id)
+    assert job.state is JobState.SUBMITTED and job.media_key is None
+    assert job.media_route.route is Route.PASS_THROUGH
+    assert (job.media.codec, job.media.sample_rate, job.media.duration_ms) == ("pcm_s16le", 16000, 1000)
+    assert job.media.read_by == "header"
+    assert "incoming/a.wav" in provider.submissions[0][0][0].media_url
 
 
-def test_a_file_over_the_size_limit_is_shrunk_instead_of_rejected(ports, provider):
-    ports.extractor = FakeExtractor(ports.storage)
-    (result,) = submit_uploads([upload(ports, "incoming/long.wav", tone_wav(40))], ports)
-    assert result.outcome is UploadOutcome.SUBMITTED and len(ports.extractor.calls) == 1
+def test_without_pyav_the_first_bytes_decide_and_what_the_provider_cannot_take_is_refused(ports, provider):
+    assert ports.media_tools is None
+    provider.sample_rate = 16000
+    (ok,) = submit_uploads([upload(ports, "incoming/ok.wav", tone_wav(1))], ports)
+    assert ports.jobs.get(ok.job_id).media.read_by == "header"
+    (refused,) = submit_uploads([upload(ports, "incoming/8k.wav", tone_wav(1, rate=8000))], ports)
+    assert refused.outcome is UploadOutcome.REJECTED
+    job = ports.jobs.get(refused.job_id)
+    assert job.error.code == "UNSUPPORTED_MEDIA"
+    assert "needs 16000 Hz" in job.error.message and "PyAV is not installed" in job.error.message
+    assert len(provider.submissions) == 1
 
 
 def test_a_video_without_audio_is_rejected_with_the_reason(ports, provider):
-    ports.extractor = FakeExtractor(ports.storage, fail="the file has no audio stream")
+    tools = ports.media_tools = FakeMediaTools(ports.storage)
+    tools.fail = "the file has no audio stream"
     (result,) = submit_uploads([upload(ports, "incoming/silent.mp4", MP4_HEAD)], ports)
     assert result.outcome is UploadOutcome.REJECTED
     assert ports.jobs.get(result.job_id).error.code == "NO_AUDIO"

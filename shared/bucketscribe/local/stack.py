@@ -396,6 +396,8 @@ class LocalStack:
             "BUCKETSCRIBE_CALLBACK_BASE_URL": self.callback_url,
             "BUCKETSCRIBE_CALLBACK_SECRET": opts.callback_secret or secrets.token_urlsafe(32),
             "BUCKETSCRIBE_STATUS_API_TOKEN": self.status_token,
+            # The emulators' engine reads whatever ffmpeg reads: uploads go to it as they are.
+            "BUCKETSCRIBE_PROVIDER_DECODES": "any",
             "BUCKETSCRIBE_SIS_ENDPOINT": self.sis.url,
             "BUCKETSCRIBE_SIS_PROJECT_ID": self.sis.project_id,
             "HUAWEICLOUD_SDK_AK": self.sis.ak,

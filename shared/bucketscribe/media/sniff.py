@@ -30,6 +30,7 @@ SNIFF_BYTES = 4096
 
 class Sniffed(BaseModel):
     container: str
+    codec: str | None = None  # as ffmpeg names it, where the header says (WAV)
     duration_ms: int | None = None
     channels: int | None = None
     sample_rate: int | None = None
@@ -81,12 +82,16 @@ def sniff(head: bytes, *, total_size: int | None = None) -> Sniffed | None:
 def _sniff_wav(head: bytes, total_size: int | None) -> Sniffed:
     offset = 12
     channels = sample_rate = byte_rate = None
+    codec: str | None = None
     data_size: int | None = None
     while offset + 8 <= len(head):
         chunk_id = head[offset : offset + 4]
         (chunk_size,) = struct.unpack("<I", head[offset + 4 : offset + 8])
         if chunk_id == b"fmt " and offset + 24 <= len(head):
-            _, channels, sample_rate, byte_rate = struct.unpack("<HHII", head[offset + 8 : offset + 20])
+            audio_format, channels, sample_rate, byte_rate, _, bits = struct.unpack(
+                "<HHIIHH", head[offset + 8 : offset + 24]
+            )
+            codec = _wav_codec(audio_format, bits)
         elif chunk_id == b"data":
             data_size = chunk_size
             # Streamed WAVs write 0 or 0xFFFFFFFF; trust the object size instead.
@@ -97,4 +102,18 @@ def _sniff_wav(head: bytes, total_size: int | None) -> Sniffed:
     duration_ms = None
     if data_size is not None and byte_rate:
         duration_ms = int(data_size * 1000 / byte_rate)
-    return Sniffed(container="wav", duration_ms=duration_ms, channels=channels, sample_rate=sample_rate)
+    return Sniffed(
+        container="wav", codec=codec, duration_ms=duration_ms, channels=channels, sample_rate=sample_rate
+    )
+
+
+# WAVE_FORMAT_* tags (mmreg.h) → ffmpeg's codec names; extensible (0xFFFE) WAVs are left unknown.
+_WAV_FORMATS = {2: "adpcm_ms", 6: "pcm_alaw", 7: "pcm_mulaw", 17: "adpcm_ima_wav"}
+
+
+def _wav_codec(audio_format: int, bits: int) -> str | None:
+    if audio_format == 1:
+        return {8: "pcm_u8", 16: "pcm_s16le", 24: "pcm_s24le", 32: "pcm_s32le"}.get(bits)
+    if audio_format == 3:
+        return {32: "pcm_f32le", 64: "pcm_f64le"}.get(bits)
+    return _WAV_FORMATS.get(audio_format)

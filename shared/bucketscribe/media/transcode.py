@@ -1,30 +1,50 @@
-"""Turn any audio or video into what speech services want: 16 kHz mono Opus in Ogg.
+"""Reading and writing audio with PyAV: describe a file, and write a stretch of its audio as a
+provider wants it — the packets copied into another container, or decoded and encoded again.
 
-Speech recognisers resample to 16 kHz mono anyway, so sending them a video or a
-44.1 kHz stereo WAV only costs upload time and provider file-size limits; at 24 kb/s
-Opus keeps speech intelligible at a fraction of the size. Uses PyAV (``av``), imported
-inside the functions so modules that import this one stay cheap to load.
+Everything streams: a frame or a packet at a time from the input (a path, bytes, or an HTTP(S)
+URL such as a presigned object URL, read with range requests) to a file, so memory does not grow
+with the length of the recording. PyAV (``av``) is imported inside the functions so modules that
+import this one stay cheap to load.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-if TYPE_CHECKING:
-    from av.container import InputContainer
+from bucketscribe.media.routing import SPEECH_SAMPLE_RATE, AudioTarget, MediaProbe
 
-SPEECH_SAMPLE_RATE = 16_000
+if TYPE_CHECKING:
+    from av.container import InputContainer, OutputContainer
+
 DEFAULT_BITRATE = 24_000
 # ffmpeg picks its ANSI-art demuxer for any file named .txt/.ans/…: that is text, not media.
 _TEXT_DEMUXERS = frozenset({"tty"})
-_OPUS_FRAME_SAMPLES = 320  # 20 ms at 16 kHz: Opus's usual frame, and what libopus wants whole
+# ffmpeg's demuxer names (the first of a comma-separated list) → routing's container families.
+_FAMILIES = {"mov": "mp4", "aac": "adts", "matroska": "matroska", "wav": "wav", "w64": "wav"}
+# The WAV demuxer's packets are 4 KB (0.13 s of 16 kHz mono) unless told: 64 KB packets make a
+# long PCM stretch 16 times fewer decode/encode calls. Other demuxers ignore the option.
+_DEMUXER_OPTIONS = {"max_size": str(64 * 1024)}
+# Presigned URLs are read with bounded range requests, small at first (a probe reads a header)
+# and growing while a stretch is streamed; a dropped connection is resumed where it broke.
+_HTTP_OPTIONS = {
+    "initial_request_size": str(64 * 1024),
+    "max_request_size": str(8 * 1024 * 1024),
+    "rw_timeout": "60000000",  # µs
+    "reconnect": "1",
+    "reconnect_on_network_error": "1",
+    "reconnect_delay_max": "10",
+}
+
+Source = Path | bytes | str
+"""A file, its bytes, or a URL (``http(s)://`` or ``file:``)."""
 
 
 class MediaError(ValueError):
@@ -40,6 +60,9 @@ class MediaInfo(BaseModel):
     has_video: bool
     codec: str | None = None
     """The first audio stream's codec (``opus``, ``aac``, ``pcm_s16le``…), None without audio."""
+    container: str | None = None
+    """The container family (``wav``, ``mp4``, ``ogg``, ``matroska``…; see ``media.routing``)."""
+    audio_bit_rate: int | None = None
 
 
 class TranscodeResult(BaseModel):
@@ -56,17 +79,36 @@ class TranscodeResult(BaseModel):
         return self.input_bytes / max(self.output_bytes, 1)
 
 
-def probe(source: Path | bytes) -> MediaInfo:
+class WrittenAudio(BaseModel):
+    """A stretch of an upload's audio as written: where it really starts and ends (packet or
+    frame boundaries, in the input's time) and how large it came out."""
+
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    output_bytes: int = Field(ge=0)
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+def probe(source: Source) -> MediaInfo:
     """Describe a media file's streams and length, without decoding it where the container knows."""
     import av
 
     try:
         with _open_input(source) as container:
             has_video = bool(container.streams.video)
+            family = _family(container)
             if not container.streams.audio:
                 duration_ms = _container_duration_ms(container, None) or 0
                 return MediaInfo(
-                    duration_ms=duration_ms, channels=0, sample_rate=0, has_audio=False, has_video=has_video
+                    duration_ms=duration_ms,
+                    channels=0,
+                    sample_rate=0,
+                    has_audio=False,
+                    has_video=has_video,
+                    container=family,
                 )
             audio = container.streams.audio[0]
             known_ms = _container_duration_ms(container, audio)
@@ -78,9 +120,31 @@ def probe(source: Path | bytes) -> MediaInfo:
                 has_audio=True,
                 has_video=has_video,
                 codec=context.codec.canonical_name,  # "mp3", not the decoder's "mp3float"
+                container=family,
+                audio_bit_rate=context.bit_rate or None,
             )
     except av.FFmpegError as error:
+        if _unreadable(error):
+            raise
         raise MediaError(f"cannot read the media file: {error}") from error
+
+
+def probe_media(source: Source, *, size_bytes: int) -> MediaProbe:
+    """What routing needs to know of a recording (``media.routing``); ``MediaError`` when it has
+    no audio stream."""
+    info = probe(source)
+    if not info.has_audio:
+        raise MediaError("the file has no audio stream")
+    return MediaProbe(
+        container=info.container or "unknown",
+        codec=info.codec,
+        channels=info.channels,
+        sample_rate=info.sample_rate,
+        duration_ms=info.duration_ms,
+        size_bytes=size_bytes,
+        has_video=info.has_video,
+        audio_bit_rate=info.audio_bit_rate,
+    )
 
 
 def to_speech_opus(source: Path | bytes, dest: Path, *, bitrate: int = DEFAULT_BITRATE) -> TranscodeResult:
@@ -89,60 +153,191 @@ def to_speech_opus(source: Path | bytes, dest: Path, *, bitrate: int = DEFAULT_B
     ``dest`` appears only when the whole file was written (a temporary name is renamed).
     Raises ``MediaError`` when the input has no audio stream or nothing in it decodes.
     """
+    target = AudioTarget(
+        muxer="ogg",
+        extension="ogg",
+        codec="libopus",
+        sample_rate=SPEECH_SAMPLE_RATE,
+        channels=1,
+        bit_rate=bitrate,
+    )
+    written = write_audio(source, dest, target)
+    return TranscodeResult(
+        duration_ms=written.duration_ms,
+        input_bytes=len(source) if isinstance(source, bytes) else source.stat().st_size,
+        output_bytes=written.output_bytes,
+        bitrate=bitrate,
+    )
+
+
+def write_audio(
+    source: Source, dest: Path, target: AudioTarget, *, start_ms: int = 0, end_ms: int | None = None
+) -> WrittenAudio:
+    """Write the first audio track of ``source`` from ``start_ms`` to ``end_ms`` (the end: None)
+    to ``dest`` as ``target`` says: its packets copied (``target.codec`` None) or re-encoded.
+
+    A stretch starts at the first packet (or decoded frame) at or after ``start_ms`` and stops
+    before the first at or after ``end_ms``, so consecutive stretches meet without a gap or an
+    overlap. ``dest`` appears only when the whole file was written; ``MediaError`` when the input
+    has no audio stream or nothing in it decodes.
+    """
     import av
 
-    input_bytes = len(source) if isinstance(source, bytes) else source.stat().st_size
     partial = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
         with _open_input(source) as container:
             if not container.streams.audio:
                 raise MediaError("the file has no audio stream")
             audio = container.streams.audio[0]
-            samples = _encode_opus(container, audio, partial, bitrate)
-        if samples == 0:
-            raise MediaError("the audio stream holds no decodable samples")
+            window = _Window(start_ms, end_ms)
+            if start_ms > 0:
+                container.seek(start_ms * 1000, backward=True)  # µs, to the keyframe at or before
+            with av.open(str(partial), mode="w", format=target.muxer) as output:
+                if target.codec is None:
+                    span = _copy_packets(container, audio, output, window)
+                else:
+                    span = _encode_frames(container, audio, output, target, window)
+        if span is None:
+            raise MediaError("the audio stream holds no decodable samples in that stretch")
         partial.replace(dest)
     except av.FFmpegError as error:
-        raise MediaError(f"cannot transcode the audio: {error}") from error
+        if _unreadable(error):
+            raise
+        raise MediaError(f"cannot write the audio: {error}") from error
     finally:
         partial.unlink(missing_ok=True)
-    return TranscodeResult(
-        duration_ms=round(samples * 1000 / SPEECH_SAMPLE_RATE),
-        input_bytes=input_bytes,
-        output_bytes=dest.stat().st_size,
-        bitrate=bitrate,
-    )
+    return WrittenAudio(start_ms=span[0], end_ms=span[1], output_bytes=dest.stat().st_size)
 
 
-def _encode_opus(container: InputContainer, audio: Any, dest: Path, bitrate: int) -> int:
-    """Decode ``audio``, resample to 16 kHz mono and encode it into ``dest``; return the sample count."""
+@dataclass(frozen=True)
+class _Window:
+    start_ms: int
+    end_ms: int | None
+
+    def before(self, at_ms: float) -> bool:
+        return self.start_ms > 0 and at_ms < self.start_ms
+
+    def past(self, at_ms: float) -> bool:
+        return self.end_ms is not None and at_ms >= self.end_ms
+
+
+def _copy_packets(
+    container: InputContainer, audio: Any, output: OutputContainer, window: _Window
+) -> tuple[int, int] | None:
+    """Copy the window's packets of ``audio`` into ``output``, its time 0 being the window's start
+    (so a packet's time in the part is exactly its time in the upload less the start)."""
+    stream = output.add_stream_from_template(audio)
+    time_base = audio.time_base
+    shift = round(window.start_ms / 1000 / time_base)
+    copied = False
+    end_ms = 0.0
+    for packet in container.demux(audio):
+        if packet.pts is None or packet.size == 0:
+            continue  # the flush packet, or one the demuxer could not time
+        at_ms = float(packet.pts * time_base) * 1000
+        if window.before(at_ms):
+            continue
+        if window.past(at_ms):
+            break
+        copied = True
+        end_ms = at_ms + float((packet.duration or 0) * time_base) * 1000
+        packet.pts -= shift
+        packet.dts = packet.pts if packet.dts is None else packet.dts - shift
+        packet.stream = stream
+        output.mux(packet)
+    return (window.start_ms, max(window.start_ms, round(end_ms))) if copied else None
+
+
+def _encode_frames(
+    container: InputContainer, audio: Any, output: OutputContainer, target: AudioTarget, window: _Window
+) -> tuple[int, int] | None:
+    """Decode the window's frames of ``audio``, resample and encode them into ``output``."""
     import av
 
+    rate = target.sample_rate or SPEECH_SAMPLE_RATE
+    layout = _layout(target.channels or 1)
+    opus = target.codec == "libopus"
+    stream: Any = output.add_stream(str(target.codec), rate=rate, layout=layout)
+    # libopus takes whole 20 ms frames of s16; PCM any number of samples, in its own format.
     resampler = av.AudioResampler(
-        format="s16", layout="mono", rate=SPEECH_SAMPLE_RATE, frame_size=_OPUS_FRAME_SAMPLES
+        format="s16" if opus else stream.codec_context.format.name,
+        layout=layout,
+        rate=rate,
+        frame_size=rate // 50 if opus else None,
     )
-    written = 0
-    with av.open(str(dest), mode="w", format="ogg") as output:
-        stream = output.add_stream("libopus", rate=SPEECH_SAMPLE_RATE, layout="mono")
-        stream.bit_rate = bitrate
+    if target.bit_rate:
+        stream.bit_rate = target.bit_rate
+    if opus:
         # voip mode favours intelligibility of speech over fidelity of music.
         stream.codec_context.options = {"application": "voip"}
-        time_base = Fraction(1, SPEECH_SAMPLE_RATE)
+    time_base = Fraction(1, rate)
+    written = 0
+    first_ms: float | None = None
+    end_ms = 0.0
 
-        def encode(frame: Any) -> None:
-            nonlocal written
-            # Number frames from zero: a video's audio track may start at an arbitrary pts.
-            frame.pts, frame.time_base = written, time_base
-            written += frame.samples
-            output.mux(stream.encode(frame))
+    def encode(frame: Any) -> None:
+        nonlocal written
+        # Number frames from zero: the stretch may start anywhere in the input.
+        frame.pts, frame.time_base = written, time_base
+        written += frame.samples
+        output.mux(stream.encode(frame))
 
-        for decoded in _decoded_frames(container, audio):
-            for frame in resampler.resample(decoded):
-                encode(frame)
-        for frame in resampler.resample(None):
-            encode(frame)
-        output.mux(stream.encode(None))
-    return written
+    for decoded in _decoded_frames(container, audio):
+        at_ms = float(decoded.pts * decoded.time_base) * 1000 if decoded.pts is not None else end_ms
+        if window.past(at_ms):
+            break
+        kept = _trimmed(decoded, at_ms, window)
+        if kept is None:
+            continue
+        frame, at_ms = kept
+        if first_ms is None:
+            first_ms = at_ms
+        end_ms = at_ms + frame.samples * 1000 / frame.sample_rate
+        for out in resampler.resample(frame):
+            encode(out)
+    for out in resampler.resample(None):
+        encode(out)
+    output.mux(stream.encode(None))
+    if first_ms is None or written == 0:
+        return None
+    return max(0, round(first_ms)), round(end_ms)
+
+
+def _trimmed(frame: Any, at_ms: float, window: _Window) -> tuple[Any, float] | None:
+    """The part of a decoded frame inside the window, to the sample: the frame that straddles a
+    cut is split there, so consecutive stretches meet exactly (None: nothing of it is inside)."""
+    import av
+
+    rate = frame.sample_rate
+    skip = max(0, round((window.start_ms - at_ms) * rate / 1000)) if window.start_ms > 0 else 0
+    keep = frame.samples - skip
+    if window.end_ms is not None:
+        keep = min(keep, round((window.end_ms - at_ms) * rate / 1000) - skip)
+    if keep <= 0:
+        return None
+    if skip == 0 and keep == frame.samples:
+        return frame, at_ms
+    samples = frame.to_ndarray()
+    planar = frame.format.is_planar
+    cut = (
+        samples[:, skip : skip + keep]
+        if planar
+        else samples[:, skip * len(frame.layout.channels) :][:, : keep * len(frame.layout.channels)]
+    )
+    part = av.AudioFrame.from_ndarray(cut, format=frame.format.name, layout=frame.layout.name)
+    part.sample_rate = rate
+    return part, at_ms + skip * 1000 / rate
+
+
+def _layout(channels: int) -> str:
+    """ffmpeg's default layout for a channel count (av_channel_layout_default)."""
+    try:
+        return _LAYOUTS[channels]
+    except KeyError:
+        raise MediaError(f"cannot write {channels} channels") from None
+
+
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 def _decoded_frames(container: InputContainer, audio: Any) -> Iterator[Any]:
@@ -156,20 +351,48 @@ def _decoded_frames(container: InputContainer, audio: Any) -> Iterator[Any]:
             continue
 
 
-def _open_input(source: Path | bytes) -> InputContainer:
+def decoded_frames(source: Source, *, start_ms: int = 0) -> Generator[Any, None, None]:
+    """The first audio track's decoded frames from ``start_ms`` on (the caller stops when it has
+    enough); ``MediaError`` when there is no audio stream."""
+    with _open_input(source) as container:
+        if not container.streams.audio:
+            raise MediaError("the file has no audio stream")
+        if start_ms > 0:
+            container.seek(start_ms * 1000, backward=True)
+        yield from _decoded_frames(container, container.streams.audio[0])
+
+
+def _open_input(source: Source) -> InputContainer:
     import av
 
     if isinstance(source, Path) and not source.is_file():
         raise FileNotFoundError(source)
-    target: str | io.BytesIO = str(source) if isinstance(source, Path) else io.BytesIO(source)
+    target: str | io.BytesIO = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    remote = isinstance(source, str) and source.startswith(("http://", "https://"))
     try:
-        container = av.open(target, mode="r", metadata_errors="ignore")
+        options = {**_DEMUXER_OPTIONS, **(_HTTP_OPTIONS if remote else {})}
+        container = av.open(target, mode="r", metadata_errors="ignore", options=options)
     except av.FFmpegError as error:
+        if _unreadable(error):
+            raise
         raise MediaError(f"not a media file that can be decoded: {error}") from error
     if container.format.name in _TEXT_DEMUXERS:
         container.close()
         raise MediaError("a text file, not audio or video")
     return container
+
+
+def _unreadable(error: Exception) -> bool:
+    """Reading failed (the network, an HTTP error status, a missing file), which says nothing
+    about the media: raised as it is, for the caller to retry, never as a ``MediaError``."""
+    import av
+
+    return isinstance(error, av.HTTPError | av.HTTPClientError | OSError)
+
+
+def _family(container: InputContainer) -> str:
+    name = container.format.name.split(",")[0]
+    return _FAMILIES.get(name, name)
 
 
 def _container_duration_ms(container: InputContainer, audio: Any) -> int | None:

@@ -10,11 +10,8 @@ are written once, by the one worker that holds the job's finishing lease.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -24,13 +21,12 @@ from bucketscribe.callback_auth import CallbackClaim
 from bucketscribe.coverage import with_coverage
 from bucketscribe.job import Attempt, AttemptState, Job, JobError
 from bucketscribe.model import Transcript
-from bucketscribe.pipeline.failures import fail_job, remove_stale_error_report
-from bucketscribe.pipeline.intake import new_owner
+from bucketscribe.pipeline.failures import fail_job
 from bucketscribe.pipeline.job_writes import apply
+from bucketscribe.pipeline.outputs import Publication, named, publish, write_outputs
+from bucketscribe.pipeline.parts import part_finished, write_part_result
 from bucketscribe.pipeline.ports import PipelinePorts
-from bucketscribe.profiles import ALL_OUTPUTS
 from bucketscribe.providers.base import TaskResult, TaskStatus
-from bucketscribe.render import CONTENT_TYPES, render
 
 logger = Logger(child=True)
 
@@ -231,48 +227,30 @@ def _failed(job: Job, error: JobError, ports: PipelinePorts) -> Completion:
 def _finalize(
     job: Job, transcript: Transcript, raw: dict[str, Any] | None, ports: PipelinePorts
 ) -> Completion:
-    now = ports.clock()
-    owner = new_owner()
-    finishing = apply(
-        ports.jobs,
-        job,
-        partial(Job.begin_finishing, now=now, until=now + ports.limits.finish_lease, owner=owner),
-    )
-    if finishing is None:
-        current = ports.jobs.get(job.id)
-        outcome = (
-            CompletionOutcome.ALREADY_FINAL if current and current.state.is_final else CompletionOutcome.BUSY
+    def write(finishing: Job) -> tuple[list[str], Transcript]:
+        written = _as_written(finishing, transcript, raw, ports)
+        if finishing.part_of is not None:
+            return write_part_result(finishing, written, raw, ports), written
+        return write_outputs(finishing, written, raw, ports), written
+
+    published = publish(job, write, ports)
+    if published.outcome is not Publication.DONE:
+        return Completion(
+            job_id=job.id, outcome=CompletionOutcome(published.outcome.value), job=published.job
         )
-        return Completion(job_id=job.id, outcome=outcome, job=current)
-    transcript = _as_written(finishing, transcript, raw, ports)
-    written = _write_outputs(finishing, transcript, raw, ports)
-    remove_stale_error_report(finishing, ports)
-    done = apply(
-        ports.jobs,
-        finishing,
-        partial(
-            Job.finish,
-            now=ports.clock(),
-            outputs=written,
-            owner=owner,
-            coverage=transcript.coverage,
-            warnings=transcript.warnings,
-            model=transcript.model,
-        ),
-    )
-    if done is None:
-        return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=ports.jobs.get(job.id))
     logger.info(
         "Transcript written",
         extra={
             "job_id": job.id,
             "key": job.source.key,
-            "outputs": written,
+            "outputs": published.job.outputs if published.job else [],
             "duration_ms": transcript.duration_ms,
         },
     )
+    if job.part_of is not None:
+        _merge_if_last(job, ports)
     return Completion(
-        job_id=job.id, outcome=CompletionOutcome.DONE, job=done, audio_ms=transcript.duration_ms
+        job_id=job.id, outcome=CompletionOutcome.DONE, job=published.job, audio_ms=transcript.duration_ms
     )
 
 
@@ -281,43 +259,13 @@ def _as_written(
 ) -> Transcript:
     """The transcript as the outputs carry it: its upload, provider and model, and the coverage of
     its speech checked against the best evidence the result holds."""
-    profile = ports.profiles.find(job.profile)
-    named = transcript.model_copy(
-        update={
-            "source": job.source,
-            "provider": job.provider,
-            "model": transcript.model or job.model,
-            "language": transcript.language or (profile.language if profile else None),
-        }
-    )
-    return with_coverage(named, raw=raw)
+    return with_coverage(named(job, transcript, ports), raw=raw)
 
 
-def _write_outputs(
-    job: Job, transcript: Transcript, raw: dict[str, Any] | None, ports: PipelinePorts
-) -> list[str]:
-    profile = ports.profiles.find(job.profile)
-    layout = ports.layout
-    bodies: list[tuple[str, bytes, str]] = []
-    if raw is not None:
-        raw_body = json.dumps(raw, ensure_ascii=False).encode()
-        bodies.append(
-            (layout.output_key(job.source.key, f"{job.provider}.json"), raw_body, "application/json")
-        )
-    formats = profile.outputs if profile else list(ALL_OUTPUTS)
-    options = profile.render if profile else None
-    for fmt in formats:
-        body = render(transcript, fmt, options).encode("utf-8")
-        bodies.append((layout.output_key(job.source.key, fmt), body, CONTENT_TYPES[fmt]))
-    # A worker that died part-way left some outputs behind: those already right are not written again.
-    resumed = job.finishings > 1
-    for key, body, content_type in bodies:
-        if not (resumed and _already_there(job.source.bucket, key, body, ports)):
-            ports.storage.put(job.source.bucket, key, body, content_type=content_type)
-    return [key for key, _, _ in bodies]
-
-
-def _already_there(bucket: str, key: str, body: bytes, ports: PipelinePorts) -> bool:
-    info = ports.storage.head(bucket, key)
-    # A single-part upload's ETag is the MD5 of its bytes (S3 and OBS alike).
-    return info is not None and info.etag == hashlib.md5(body, usedforsecurity=False).hexdigest()
+def _merge_if_last(part: Job, ports: PipelinePorts) -> None:
+    """A part is done: merge its upload's transcript now if it was the last (else the upload's
+    job is merged when its last part is done, or by the reconciler)."""
+    try:
+        part_finished(part, ports)
+    except Exception:
+        logger.exception("Could not merge the parts yet; the reconciler will", extra={"job_id": part.id})

@@ -19,8 +19,9 @@ logger = Logger(child=True)
 
 # S3 and OBS both limit an object key to 1 024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
-# The longest suffix any output of ours gets (``.dashscope.json``, ``.<id>.speech.ogg``, …).
-LONGEST_OUTPUT_SUFFIX = ".0123456789ab.speech.ogg"
+# The longest suffix any object of ours gets (``.dashscope.json``, ``.<id>.speech.ogg``, a part's
+# ``.<id>.part-01.speech.flac.transcript.json``, …).
+LONGEST_OUTPUT_SUFFIX = ".0123456789ab.part-99.speech.flac.transcript.json"
 
 
 def output_keys_fit(source_key: str, ports: PipelinePorts) -> bool:
@@ -43,11 +44,18 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job | None:
     failed = apply(ports.jobs, job, lambda current: current.fail(now, error))
     if failed is None:
         return None
-    write_error_report(failed, ports)
     logger.warning(
         "Job failed",
         extra={"job_id": job.id, "key": job.source.key, "code": error.code, "reason": error.message},
     )
+    if failed.part_of is not None:
+        # A part: its upload's job fails with the reason and writes the report (pipeline/parts.py);
+        # the reconciler looks at it at once.
+        parent = ports.jobs.get(failed.part_of.parent_id)
+        if parent is not None and not parent.state.is_final:
+            apply(ports.jobs, parent, lambda current: current.check_later(now, at=now))
+        return failed
+    write_error_report(failed, ports)
     return failed
 
 
@@ -80,6 +88,8 @@ def error_report_missing(job: Job, ports: PipelinePorts) -> bool:
 
 def remove_stale_error_report(job: Job, ports: PipelinePorts) -> None:
     """A transcript now stands where an earlier failure's report was: the report goes."""
+    if job.part_of is not None:
+        return  # a part never has a report of its own
     key = error_report_key(job, ports)
     if ports.storage.head(job.source.bucket, key) is not None:
         ports.storage.delete(job.source.bucket, key)

@@ -7,7 +7,6 @@ why), and claims the rest for this worker.
 
 from __future__ import annotations
 
-import uuid
 from enum import StrEnum
 from functools import partial
 
@@ -15,11 +14,20 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from bucketscribe.job import Job, JobError, JobState
+from bucketscribe.media.routing import (
+    MediaProbe,
+    MediaRefused,
+    MediaRequirements,
+    Route,
+    RouteDecision,
+    decide_route,
+)
 from bucketscribe.media.sniff import SNIFF_BYTES, MediaKind, kind_by_extension, sniff
 from bucketscribe.media.transcode import MediaError
 from bucketscribe.model import ObjectRef
 from bucketscribe.pipeline.failures import error_report_missing, fail_job, output_keys_fit, write_error_report
-from bucketscribe.pipeline.job_writes import apply
+from bucketscribe.pipeline.job_writes import apply, new_owner
+from bucketscribe.pipeline.parts import resume_parts, split_upload
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.profiles import Profile
 
@@ -103,11 +111,6 @@ def claim_job(ref: ObjectRef, profile: Profile, ports: PipelinePorts) -> Job | U
     return UploadResult(source=ref, outcome=UploadOutcome.DUPLICATE, job_id=fresh.id, reason=state)
 
 
-def new_owner() -> str:
-    """A name for this worker's claim (one per use-case run)."""
-    return uuid.uuid4().hex[:16]
-
-
 def _described(job: Job | None) -> str:
     if job is None:
         return "unknown"
@@ -124,7 +127,67 @@ def release(job: Job, ports: PipelinePorts) -> None:
 
 
 def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePorts) -> Job:
-    """Check the upload is media within limits; extract its speech track where that helps."""
+    """Check the upload is media within limits, decide how it reaches the provider (as it is, its
+    audio copied into another container, re-encoded, or cut into parts: ``media.routing``) and
+    make what that needs. A split upload's job comes back SUBMITTED with its parts."""
+    if job.part_of is not None:
+        return job  # a part was made to fit its provider
+    if job.parts:
+        return resume_parts(job, ports)  # a split upload's job, re-driven
+    needs = ports.provider(profile.provider).media_requirements(profile)
+    tools = ports.media_tools
+    try:
+        probe, decision = job.media, job.media_route  # decided by an earlier attempt
+        if probe is None or decision is None:
+            probe = _probe(job, kind, ports)
+            decision = decide_route(probe, needs, mode=profile.extract_audio, can_convert=tools is not None)
+        if decision.part_ms is not None and tools is not None:
+            return split_upload(job, probe, decision, needs, tools, ports)
+        media_key = _media_for_provider(job, decision, needs, ports)
+    except MediaRefused as refused:
+        raise Rejection(refused.code, str(refused)) from refused
+    except MediaError as exc:
+        raise Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
+    return _routed(job, probe, decision, media_key, ports)
+
+
+def _routed(
+    job: Job, probe: MediaProbe, decision: RouteDecision, media_key: str | None, ports: PipelinePorts
+) -> Job:
+    """The job with its probe, route and media; written now where media was made for it."""
+    if job.media == probe and job.media_route == decision and job.media_key == media_key:
+        return job
+    logger.info(
+        "Media routed",
+        extra={
+            "job_id": job.id,
+            "key": job.source.key,
+            "route": decision.route.value,
+            "why": decision.reason,
+        },
+    )
+    routed = job.model_copy(update={"media": probe, "media_route": decision, "media_key": media_key})
+    if media_key is None:
+        # Nothing was made that a retry could reuse: the probe is written with the attempt.
+        return routed
+    recorded = apply(
+        ports.jobs,
+        job,
+        partial(
+            Job.with_media,
+            now=ports.clock(),
+            probe=probe,
+            route=decision,
+            media_key=media_key,
+            owner=job.claimed_by or "",
+        ),
+    )
+    return recorded or routed
+
+
+def _probe(job: Job, kind: MediaKind, ports: PipelinePorts) -> MediaProbe:
+    """What the upload holds: its first bytes always (is it media at all? a WAV header says all),
+    then PyAV where installed and needed (over a presigned URL: only what it needs is read)."""
     ref, limits = job.source, ports.limits
     size = ref.size or 0
     if size == 0:
@@ -138,52 +201,56 @@ def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePo
             f"the content is not audio or video (the first bytes look like {looks}), "
             f"although the name ends in {ref.key.rsplit('.', 1)[-1]!r}",
         )
-    too_big = size > limits.max_media_bytes
-    accepted = ports.provider(profile.provider).accepted_containers
-    unsupported = accepted is not None and (sniffed.container not in accepted or kind is MediaKind.VIDEO)
-    wanted = profile.extract_audio == "always" or (
-        profile.extract_audio == "auto" and (kind is MediaKind.VIDEO or unsupported or too_big)
-    )
-    duration_ms = sniffed.duration_ms
-    # Extracted by an earlier attempt that did not get as far as submitting?
-    earlier_track = ports.storage.head(ref.bucket, job.media_key) if wanted and job.media_key else None
-    if earlier_track is not None:
-        size, duration_ms = earlier_track.size, None
-    elif wanted and ports.extractor is not None:
-        try:
-            extracted = ports.extractor.extract(ref, speech_track_key(job, ports))
-        except MediaError as exc:
-            raise Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
-        logger.info(
-            "Extracted the speech track",
-            extra={"job_id": job.id, "key": ref.key, "bytes_in": size, "bytes_out": extracted.size},
-        )
-        now = ports.clock()
-        # Remembered on the job, so a retry reuses the extracted track.
-        recorded = apply(
-            ports.jobs,
-            job,
-            partial(Job.with_media, now=now, media_key=extracted.key, owner=job.claimed_by or ""),
-        )
-        job = recorded or job.model_copy(update={"media_key": extracted.key})
-        size, duration_ms = extracted.size, extracted.duration_ms
     if size > limits.max_media_bytes:
         raise Rejection(
             "FILE_TOO_LARGE",
             f"the file is {size / 1e6:.1f} MB; the limit is {limits.max_media_bytes / 1e6:.0f} MB",
         )
-    if duration_ms is not None and duration_ms > limits.max_media_duration_s * 1000:
+    probe = MediaProbe.from_header(sniffed, size=size, kind=kind)
+    if ports.media_tools is not None and not probe.complete:
+        probe = ports.media_tools.probe(ref)  # MediaError: no usable audio
+    if probe.duration_ms is not None and probe.duration_ms > limits.max_media_duration_s * 1000:
         raise Rejection(
             "AUDIO_TOO_LONG",
-            f"the audio lasts {duration_ms / 3_600_000:.2f} h; "
+            f"the audio lasts {probe.duration_ms / 3_600_000:.2f} h; "
             f"the limit is {limits.max_media_duration_s / 3600:.1f} h",
         )
-    return job
+    return probe
 
 
-def speech_track_key(job: Job, ports: PipelinePorts) -> str:
-    """Where the extracted speech track goes: one per upload revision (the job id names it)."""
-    return ports.layout.output_key(job.source.key, f"{job.id[:12]}.speech.ogg")
+def _media_for_provider(
+    job: Job, decision: RouteDecision, needs: MediaRequirements, ports: PipelinePorts
+) -> str | None:
+    """The object the provider is sent when it is not the upload: made now, or by an earlier
+    attempt that did not get as far as submitting."""
+    if decision.route is Route.PASS_THROUGH or decision.target is None:
+        return None
+    key = speech_track_key(job, decision.target.extension, ports)
+    if job.media_key == key and ports.storage.head(job.source.bucket, key) is not None:
+        return key
+    assert ports.media_tools is not None  # decide_route converts only where it can
+    made = ports.media_tools.write(job.source, key, decision.target)
+    logger.info(
+        "Made the audio for the provider",
+        extra={
+            "job_id": job.id,
+            "key": job.source.key,
+            "bytes_in": job.source.size,
+            "bytes_out": made.output_bytes,
+        },
+    )
+    if made.output_bytes > needs.max_bytes:
+        raise MediaRefused(
+            "FILE_TOO_LARGE",
+            f"the audio made for {needs.provider} is {made.output_bytes / 2**20:.0f} MB; "
+            f"it takes at most {needs.max_bytes / 2**20:.0f} MB",
+        )
+    return key
+
+
+def speech_track_key(job: Job, extension: str, ports: PipelinePorts) -> str:
+    """Where the audio made for the provider goes: one per upload revision (the job id names it)."""
+    return ports.layout.output_key(job.source.key, f"{job.id[:12]}.speech.{extension}")
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -19,6 +20,11 @@ MAX_CONFLICTS = 8
 # job-store outage: the write is retried for about this long before the job is left to the
 # reconciler (its lease runs out and the attempt is resolved from evidence).
 STORE_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0)
+
+
+def new_owner() -> str:
+    """A name for one worker's claim or lease on a job (one per use-case run)."""
+    return uuid.uuid4().hex[:16]
 
 
 class ConcurrentChanges(RuntimeError):

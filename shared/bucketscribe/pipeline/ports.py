@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from bucketscribe.callback_auth import CallbackSigner
 from bucketscribe.jobs.base import JobStore
-from bucketscribe.media.extract import ExtractedAudio
+from bucketscribe.media.bucket import StoredAudio
+from bucketscribe.media.routing import AudioTarget, MediaProbe
 from bucketscribe.model import ObjectRef, utc_now
 from bucketscribe.output_keys import OutputLayout
 from bucketscribe.profiles import ProfileSet
@@ -25,8 +26,9 @@ from bucketscribe.storage.base import ObjectStorage
 
 @dataclass(frozen=True)
 class Limits:
-    max_media_bytes: int = 300 * 1024 * 1024
-    max_media_duration_s: int = 5 * 3600
+    # The largest upload taken at all; one over its provider's limits is cut into parts.
+    max_media_bytes: int = 4 * 1024**3
+    max_media_duration_s: int = 24 * 3600
     presign_expiry_s: int = 12 * 3600
     # First reconcile look at a submitted job; callbacks normally beat it. Later looks back off
     # exponentially up to the cap; a job still unfinished at the deadline fails with the reason.
@@ -54,9 +56,27 @@ class Limits:
     callback_token_ttl: timedelta = timedelta(hours=12 + 72)
 
 
-class SpeechExtractor(Protocol):
-    def extract(self, source: ObjectRef, dest_key: str) -> ExtractedAudio:
-        """Store the upload's speech track as 16 kHz mono Opus at ``dest_key``."""
+class MediaTools(Protocol):
+    """Reading uploads and making audio for providers (``media.bucket.BucketMedia``, on PyAV)."""
+
+    def probe(self, source: ObjectRef) -> MediaProbe:
+        """What the upload holds; ``MediaError`` when it has no decodable audio."""
+        ...
+
+    def quietest_ms(self, source: ObjectRef, start_ms: int, end_ms: int) -> int:
+        """Where between ``start_ms`` and ``end_ms`` the upload is quietest (a place to cut)."""
+        ...
+
+    def write(
+        self,
+        source: ObjectRef,
+        dest_key: str,
+        target: AudioTarget,
+        *,
+        start_ms: int = 0,
+        end_ms: int | None = None,
+    ) -> StoredAudio:
+        """Store that stretch of the upload's audio as ``target`` says, at ``dest_key``."""
         ...
 
 
@@ -84,8 +104,9 @@ class PipelinePorts:
     profiles: ProfileSet
     callback_base_url: str
     limits: Limits = field(default_factory=Limits)
-    # None where PyAV is not installed: uploads then go to the provider as they are.
-    extractor: SpeechExtractor | None = None
+    # None where PyAV is not installed: uploads then go to the provider as they are, or are
+    # refused with the reason when it cannot take them.
+    media_tools: MediaTools | None = None
     # None where no queue feeds the submit function (FunctionGraph's direct OBS trigger).
     dead_letters: DeadLetters | None = None
     clock: Callable[[], datetime] = utc_now

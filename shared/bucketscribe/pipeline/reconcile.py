@@ -30,6 +30,7 @@ from bucketscribe.pipeline.dead_letters import drain_dead_letters
 from bucketscribe.pipeline.evidence import resolve_uncertain
 from bucketscribe.pipeline.failures import fail_job
 from bucketscribe.pipeline.job_writes import apply
+from bucketscribe.pipeline.parts import PartsOutcome, check_parts
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.pipeline.submit import NEVER_SUBMITTED, UploadOutcome, continue_accepted
 from bucketscribe.providers.base import ProviderError, TaskResult
@@ -132,7 +133,9 @@ def _poll_submitted(
 ) -> None:
     by_task: dict[tuple[str, str], list[Job]] = defaultdict(list)
     for job in jobs:
-        if job.provider_task_id is not None:
+        if job.parts:
+            _check_split(job, now, ports, report, out_of_time)
+        elif job.provider_task_id is not None:
             by_task[(job.provider, job.provider_task_id)].append(job)
     for (provider, task_id), task_jobs in by_task.items():
         if out_of_time():
@@ -191,6 +194,30 @@ def _finish_one(
     elif completion.outcome is CompletionOutcome.FAILED:
         report.failed += 1
     elif completion.outcome is CompletionOutcome.PENDING:
+        back_off(job, now, ports)
+        report.still_pending += 1
+
+
+def _check_split(
+    job: Job, now: datetime, ports: PipelinePorts, report: ReconcileReport, out_of_time: Callable[[], bool]
+) -> None:
+    """A split upload's job: merged when its parts are done, failed when one failed (its parts
+    are jobs of their own, carried on like any other)."""
+    if out_of_time():
+        report.left_for_next_run += 1
+        return
+    try:
+        outcome = check_parts(job, ports)
+    except Exception as exc:
+        logger.exception("Could not check a split upload's parts", extra={"job_id": job.id})
+        report.provider_errors += 1
+        back_off(job, now, ports, why=f"{type(exc).__name__}: {exc}")
+        return
+    if outcome is PartsOutcome.DONE:
+        report.finished += 1
+    elif outcome is PartsOutcome.FAILED:
+        report.failed += 1
+    elif outcome is PartsOutcome.PENDING:
         back_off(job, now, ports)
         report.still_pending += 1
 

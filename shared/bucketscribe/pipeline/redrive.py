@@ -22,6 +22,7 @@ class RedriveOutcome(StrEnum):
     IN_FLIGHT = "IN_FLIGHT"
     ALREADY_DONE = "ALREADY_DONE"
     NOT_FOUND = "NOT_FOUND"
+    PART = "PART"  # a part of a split upload: its upload's job is the one to re-drive
 
 
 class RedriveResult(BaseModel):
@@ -36,6 +37,12 @@ def redrive_job(
     job = jobs.get(job_id)
     if job is None:
         return RedriveResult(job_id=job_id, outcome=RedriveOutcome.NOT_FOUND, detail="no such job")
+    if job.part_of is not None:
+        return RedriveResult(
+            job_id=job_id,
+            outcome=RedriveOutcome.PART,
+            detail=f"a part of job {job.part_of.parent_id}: re-drive that one (its failed parts run again)",
+        )
     if not job.state.is_final:
         return RedriveResult(
             job_id=job_id,

@@ -6,8 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from bucketscribe.job import AttemptState, Job, JobError, JobState
+from bucketscribe.job import AttemptState, Job, JobError, JobState, PartOf, PartRef
 from bucketscribe.jobs.base import JobStore
+from bucketscribe.media.routing import MediaProbe, RouteDecision
 from bucketscribe.model import Coverage, TranscriptWarning
 
 
@@ -20,6 +21,18 @@ class AttemptView(BaseModel):
     provider_task_id: str | None
     bound_by: str | None
     error: JobError | None
+
+
+class PartView(BaseModel):
+    """One part of a split upload: its own job, where it lies in the upload, where it stands."""
+
+    index: int
+    job_id: str
+    start_ms: int
+    end_ms: int
+    state: JobState | None  # None: its job is not made yet (it will be)
+    provider_task_id: str | None = None
+    error: JobError | None = None
 
 
 class JobView(BaseModel):
@@ -40,6 +53,12 @@ class JobView(BaseModel):
     coverage: Coverage | None
     warnings: list[TranscriptWarning]
     attempts: list[AttemptView]
+    # What the upload holds and how it went to the provider (as it is, copied, re-encoded, cut).
+    media: MediaProbe | None = None
+    media_route: RouteDecision | None = None
+    # A split upload's parts, or the upload's job this part belongs to.
+    parts: list[PartView] = Field(default_factory=list)
+    part_of: PartOf | None = None
     redrives: int
     created_at: datetime
     updated_at: datetime
@@ -48,7 +67,9 @@ class JobView(BaseModel):
     next_check_at: datetime | None
 
     @classmethod
-    def of(cls, job: Job) -> JobView:
+    def of(cls, job: Job, parts: list[Job] | None = None) -> JobView:
+        """``parts``: the jobs of a split upload's parts, where the caller has read them."""
+        part_jobs = {part.id: part for part in parts or []}
         return cls(
             id=job.id,
             state=job.state,
@@ -77,6 +98,10 @@ class JobView(BaseModel):
                 )
                 for a in job.attempts
             ],
+            media=job.media,
+            media_route=job.media_route,
+            parts=[_part_view(ref, part_jobs.get(ref.job_id)) for ref in job.parts],
+            part_of=job.part_of,
             redrives=job.redrives,
             created_at=job.created_at,
             updated_at=job.updated_at,
@@ -84,6 +109,23 @@ class JobView(BaseModel):
             finished_at=job.finished_at,
             next_check_at=None if job.state.is_final else job.next_check_at,
         )
+
+
+def _part_view(ref: PartRef, job: Job | None) -> PartView:
+    return PartView(
+        index=ref.index,
+        job_id=ref.job_id,
+        start_ms=ref.start_ms,
+        end_ms=ref.end_ms,
+        state=job.state if job else None,
+        provider_task_id=job.provider_task_id if job else None,
+        error=job.error if job else None,
+    )
+
+
+def _view(job: Job, jobs: JobStore) -> JobView:
+    parts = [part for part in (jobs.get(ref.job_id) for ref in job.parts) if part is not None]
+    return JobView.of(job, parts)
 
 
 class UploadJobs(BaseModel):
@@ -95,7 +137,7 @@ class UploadJobs(BaseModel):
 
 def job_status(job_id: str, jobs: JobStore) -> JobView | None:
     job = jobs.get(job_id)
-    return JobView.of(job) if job else None
+    return _view(job, jobs) if job else None
 
 
 def jobs_for_upload(bucket: str, key: str, jobs: JobStore) -> UploadJobs | None:
@@ -104,4 +146,4 @@ def jobs_for_upload(bucket: str, key: str, jobs: JobStore) -> UploadJobs | None:
         return None
     # The index may lag a little: the job itself is read for the latest state.
     latest = jobs.get(found[0].id) or found[0]
-    return UploadJobs(latest=JobView.of(latest), earlier=[job.id for job in found[1:]])
+    return UploadJobs(latest=_view(latest, jobs), earlier=[job.id for job in found[1:]])

@@ -30,12 +30,12 @@ from bucketscribe.pipeline.intake import (
     UploadOutcome,
     UploadResult,
     accept_upload,
-    new_owner,
     prepare_media,
     reject,
     release,
 )
-from bucketscribe.pipeline.job_writes import apply, with_store_retries
+from bucketscribe.pipeline.job_writes import apply, new_owner, with_store_retries
+from bucketscribe.pipeline.parts import ensure_part_jobs
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import Provider, ProviderError, SubmitItem, SubmitReceipt, file_key
@@ -68,6 +68,8 @@ def submit_uploads(
             continue
         if isinstance(accepted, UploadResult):
             results[index] = accepted
+        elif accepted[0].parts:
+            results[index] = submit_parts(accepted[0], ports)
         else:
             job, profile = accepted
             ready[profile.name].append((index, job, profile))
@@ -316,12 +318,24 @@ def _reclaim(job: Job, ports: PipelinePorts) -> tuple[Job, Profile] | UploadResu
     try:
         if kind is None:
             raise Rejection("NOT_MEDIA", "the file extension is not an audio or video type")
-        return prepare_media(claimed, kind, profile, ports), profile
+        prepared = prepare_media(claimed, kind, profile, ports)
     except Rejection as rejection:
         return reject(claimed, rejection.error, ports)
     except Exception:
         release(claimed, ports)
         raise
+    return submit_parts(prepared, ports) if prepared.parts else (prepared, profile)
+
+
+def submit_parts(parent: Job, ports: PipelinePorts) -> UploadResult:
+    """Submit the parts of a split upload that are due (all of them, just after the split); the
+    upload counts as SUBMITTED when every part is, and is otherwise carried on by the reconciler."""
+    due = [job for job in ensure_part_jobs(parent, ports) if job.state is JobState.ACCEPTED]
+    outcomes = [result.outcome for result in continue_accepted(due, ports)]
+    if all(outcome is UploadOutcome.SUBMITTED for outcome in outcomes):
+        return UploadResult(source=parent.source, outcome=UploadOutcome.SUBMITTED, job_id=parent.id)
+    waiting = sum(outcome is not UploadOutcome.SUBMITTED for outcome in outcomes)
+    return _deferred(parent, f"{waiting} of its {len(parent.parts)} parts are not submitted yet")
 
 
 def _media_url(job: Job, ports: PipelinePorts) -> str:

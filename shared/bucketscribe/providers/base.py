@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from pydantic import BaseModel, Field
 
 from bucketscribe.job import JobError
+from bucketscribe.media.routing import MediaRequirements
 from bucketscribe.model import Transcript
 from bucketscribe.profiles import Profile
 
@@ -132,8 +133,11 @@ class Provider(Protocol):
     # Whether ``search_tasks`` can find a task whose submit answer was lost (DashScope lists
     # tasks by time; SIS has no listing, so only the attempt's callback is evidence there).
     can_search_tasks: bool
-    # Containers (as ``media.sniff`` names them) the service decodes itself; None = any.
-    accepted_containers: frozenset[str] | None
+
+    def media_requirements(self, profile: Profile) -> MediaRequirements:
+        """What one job of this service takes under ``profile``: the containers and codecs it
+        decodes, its size and length limits, the channels and sample rate the model needs."""
+        ...
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         """Start recognition of ``items``; one receipt per item, in order.

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, SecretStr
 
 from bucketscribe.job import JobError
+from bucketscribe.media.routing import MediaRequirements
 from bucketscribe.profiles import DASHSCOPE_V2_MODELS, Profile
 from bucketscribe.providers.base import (
     FileOutcome,
@@ -50,6 +51,15 @@ PENDING_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED"})
 # task listing takes its window as "YYYYMMDDhhmmss" in the same clock.
 BEIJING = timezone(timedelta(hours=8))
 LIST_PAGE_SIZE = 100
+# The formats of the overview's feature table (aac, amr, avi, flac, flv, m4a, mkv, mov, mp3, mp4,
+# mpeg, ogg, opus, wav, webm, wma, wmv; any channel count), by container family; the codecs in
+# them are whatever those files usually hold, so none is ruled out.
+DASHSCOPE_CONTAINERS = frozenset(
+    {"adts", "amr", "avi", "flac", "flv", "mp4", "matroska", "mp3", "mpeg", "ogg", "wav", "asf"}
+)
+# ≤ 2 GB and ≤ 12 h per file (providers.md §1.6).
+DASHSCOPE_MAX_BYTES = 2 * 1024**3
+DASHSCOPE_MAX_DURATION_MS = 12 * 3600 * 1000
 
 
 class DashScopeConfig(BaseModel):
@@ -67,14 +77,38 @@ class DashScopeProvider:
     name = "dashscope"
     accepts_callback_url = False
     can_search_tasks = True
-    accepted_containers: frozenset[str] | None = None  # it decodes audio and video containers itself
 
-    def __init__(self, config: DashScopeConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        config: DashScopeConfig,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        decodes_any_media: bool = False,
+    ) -> None:
         self._config = config
+        # An endpoint backed by an engine that reads whatever ffmpeg reads (the local emulator).
+        self._decodes_any_media = decodes_any_media
         self.max_files_per_task = config.max_files_per_task
         self._sleep = sleep
         self._submit_limits: dict[str, RateLimiter] = {}
         self._query_limit = RateLimiter(QUERY_RATE_PER_S * QUOTA_SHARE, burst=1)
+
+    def media_requirements(self, profile: Profile) -> MediaRequirements:
+        model = profile.dashscope.model
+        documented = not self._decodes_any_media
+        return MediaRequirements(
+            provider=self.name,
+            profile=profile.name,
+            decodes=dict.fromkeys(DASHSCOPE_CONTAINERS) if documented else None,
+            takes_video=True,
+            max_bytes=DASHSCOPE_MAX_BYTES,
+            max_duration_ms=DASHSCOPE_MAX_DURATION_MS,
+            # v2/v1 take any rate; the 8k models 8 kHz, mtl-v1 16 kHz or more (overview).
+            sample_rate=8000 if "8k" in model and documented else None,
+            min_sample_rate=16000 if model == "paraformer-mtl-v1" and documented else None,
+            channels_needed=profile.channels_needed,
+            channels_wanted=profile.channel_expectation(),
+        )
 
     def _sdk(self) -> Any:
         from dashscope.audio.asr import Transcription

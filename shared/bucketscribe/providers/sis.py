@@ -9,6 +9,7 @@ provider's own code and message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from bucketscribe.job import JobError
+from bucketscribe.media.routing import MediaRequirements
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import (
     FileOutcome,
@@ -33,6 +35,21 @@ from bucketscribe.providers.wire_errors import request_may_have_arrived, status_
 
 RETRYABLE_SIS_CODES = frozenset({"SIS.0312", "SIS.0001", "SIS.0100", "SIS.0033", "APIG.0201", "APIG.0308"})
 NOT_FOUND_MARKERS = ("task id is not found", "not found")
+# What audio_format "auto" detects (providers.md §4.2: wav (pcm/ulaw/alaw/adpcm), mp3, m4a,
+# ogg-speex, ogg-opus, amr, wma; stereo allowed), by container family and codec.
+SIS_DECODES: dict[str, frozenset[str] | None] = {
+    "wav": frozenset({"pcm_s16le", "pcm_u8", "pcm_mulaw", "pcm_alaw", "adpcm_ms", "adpcm_ima_wav"}),
+    "mp3": frozenset({"mp3"}),
+    "mp4": frozenset({"aac"}),
+    "ogg": frozenset({"opus", "speex"}),
+    "amr": frozenset({"amr_nb"}),
+    "asf": frozenset({"wmav1", "wmav2"}),
+}
+# ≤ 5 h of audio and ≤ 300 MB per job (providers.md §4.5).
+SIS_MAX_BYTES = 300 * 1024 * 1024
+SIS_MAX_DURATION_MS = 5 * 3600 * 1000
+# The property is language_rate_domain ("chinese_8k_common") and its rate must match the audio.
+_PROPERTY_RATE = re.compile(r"_(\d+)k_")
 
 
 class SisCredentials(BaseModel):
@@ -48,10 +65,6 @@ class SisProvider:
     # SIS has no way to list or find jobs (only submit and query by id): a job whose submit
     # answer was lost is found only through the callback its attempt's URL carries.
     can_search_tasks = False
-    # What audio_format "auto" detects (providers.md §4.2); anything else is extracted to Opus first.
-    accepted_containers: frozenset[str] | None = frozenset(
-        {"wav", "mp3", "mp4", "ogg-opus", "ogg-speex", "amr", "asf"}
-    )
 
     def __init__(
         self,
@@ -60,12 +73,32 @@ class SisProvider:
         region: str = "cn-north-4",
         endpoint: str | None = None,
         timeout_s: tuple[float, float] = (10.0, 30.0),
+        decodes_any_media: bool = False,
     ) -> None:
         self._credentials = credentials
         self._region = region
         self._endpoint = endpoint
         self._timeout_s = timeout_s
+        # An endpoint backed by an engine that reads whatever ffmpeg reads (the local emulator):
+        # uploads go to it as they are, and only the size and length limits stand.
+        self._decodes_any_media = decodes_any_media
         self._client: Any = None
+
+    def media_requirements(self, profile: Profile) -> MediaRequirements:
+        match = _PROPERTY_RATE.search(profile.sis.property)
+        documented = not self._decodes_any_media
+        return MediaRequirements(
+            provider=self.name,
+            profile=profile.name,
+            decodes=SIS_DECODES if documented else None,
+            takes_video=not documented,
+            max_bytes=SIS_MAX_BYTES,
+            max_duration_ms=SIS_MAX_DURATION_MS,
+            max_channels=2 if documented else None,
+            sample_rate=int(match.group(1)) * 1000 if match and documented else None,
+            channels_needed=profile.channels_needed,
+            channels_wanted=profile.channel_expectation(),
+        )
 
     def _sdk_client(self) -> Any:
         if self._client is None:

@@ -1,0 +1,62 @@
+"""Adapter: media objects in the bucket, read and written with PyAV.
+
+Uploads are read over presigned URLs, so PyAV fetches only what it needs with range requests
+(a probe reads the header, and the index at the end where a file keeps it there; a cut point
+search decodes a few minutes) and the recording never sits in memory or on disk whole. What is
+made for a provider (a copy or re-encode of the audio, or one part of it) goes through one local
+temporary file, then into the bucket under the output prefix, where it can never start a job.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from bucketscribe.media.routing import AudioTarget, MediaProbe
+from bucketscribe.media.silence import quietest_point_ms
+from bucketscribe.media.transcode import WrittenAudio, probe_media, write_audio
+from bucketscribe.model import ObjectRef
+from bucketscribe.storage.base import ObjectStorage
+
+# Long enough for the slowest read of a large upload; the URL never leaves this process.
+READ_URL_EXPIRY_S = 3600
+
+
+class StoredAudio(WrittenAudio):
+    """Audio made for a provider and stored: where, and which stretch of the upload it holds."""
+
+    key: str
+
+
+class BucketMedia:
+    def __init__(self, storage: ObjectStorage, *, workdir: Path | None = None) -> None:
+        self._storage = storage
+        self._workdir = workdir
+
+    def _url(self, source: ObjectRef) -> str:
+        return self._storage.presign_get(
+            source.bucket, source.key, expires_s=READ_URL_EXPIRY_S, version_id=source.version_id
+        )
+
+    def probe(self, source: ObjectRef) -> MediaProbe:
+        """Raises ``media.transcode.MediaError`` when the upload has no decodable audio."""
+        return probe_media(self._url(source), size_bytes=source.size or 0)
+
+    def quietest_ms(self, source: ObjectRef, start_ms: int, end_ms: int) -> int:
+        return quietest_point_ms(self._url(source), start_ms, end_ms)
+
+    def write(
+        self,
+        source: ObjectRef,
+        dest_key: str,
+        target: AudioTarget,
+        *,
+        start_ms: int = 0,
+        end_ms: int | None = None,
+    ) -> StoredAudio:
+        """Store the upload's audio from ``start_ms`` to ``end_ms`` as ``target`` at ``dest_key``."""
+        with tempfile.TemporaryDirectory(dir=self._workdir, prefix="bucketscribe-") as tmp:
+            made = Path(tmp) / f"audio.{target.extension}"
+            written = write_audio(self._url(source), made, target, start_ms=start_ms, end_ms=end_ms)
+            self._storage.upload(source.bucket, dest_key, made, content_type=target.content_type)
+        return StoredAudio(key=dest_key, **written.model_dump())
