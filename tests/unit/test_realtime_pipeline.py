@@ -4,6 +4,8 @@ are written through the same finishing path), and the reconciler carries on what
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 from collections.abc import Mapping
 from datetime import timedelta
@@ -12,6 +14,7 @@ import pytest
 
 from bucketscribe.callback_auth import CallbackSigner
 from bucketscribe.job import AttemptState, JobState
+from bucketscribe.job_admin import show_status
 from bucketscribe.model import ObjectRef, Transcript
 from bucketscribe.output_keys import OutputLayout
 from bucketscribe.pipeline.ports import Limits, PipelinePorts
@@ -310,3 +313,19 @@ def test_real_time_profiles_are_checked_when_the_settings_load() -> None:
     routed = Profile.model_validate({**LIVE, "realtime": {"longer_uploads": "batch"}})
     assert routed.providers_used == {"dashscope-realtime", "dashscope"}
     assert Profile.model_validate({**LIVE, "realtime": {"channels": "split"}}).channels_needed == 2
+
+
+def test_bucketscribe_status_shows_the_streams_delays(ports: PipelinePorts) -> None:
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
+    submit_uploads([ref], ports)
+    shown = io.StringIO()
+    args = argparse.Namespace(target=ref.job_id(), json=False)
+    assert show_status(args, ports.jobs, shown) == 0
+    assert "  attempt 1: ACCEPTED task stream-1 (upload)" in shown.getvalue()
+    assert (
+        "    stream: first package 401 ms, last package 1100 ms, 1.0 s of audio in 0.9 s" in shown.getvalue()
+    )
+    as_json = io.StringIO()
+    show_status(argparse.Namespace(target=ref.job_id(), json=True), ports.jobs, as_json)
+    (attempt,) = json.loads(as_json.getvalue())["latest"]["attempts"]
+    assert attempt["stream"]["first_package_ms"] == 401
