@@ -53,6 +53,7 @@ from bucketscribe.providers.realtime import (
     RealtimeStreamer,
     Sentence,
     StreamCancelled,
+    load_sdk,
     stream_recording,
 )
 from bucketscribe.render import SUFFIXES, bilingual_suffix, render, render_bilingual
@@ -467,6 +468,7 @@ def stream_files(
         for item, name in zip(inputs, _unique_names([i.path for i in inputs]), strict=True)
     ]
     settings.out_dir.mkdir(parents=True, exist_ok=True)
+    load_sdk()
     console.start(files)
     run = StreamRun(files=files, batch=console.batch)
     for streamed in files:
@@ -519,6 +521,8 @@ def open_endpoint(*, instant: bool = False) -> Iterator[Endpoint]:
         from bucketscribe.local.whisper_engine import shared_engine
 
         engine, what = shared_engine(), "offline Whisper engine"
+        # The model loads while the SDK is imported and the files decoded, not in the first pass.
+        threading.Thread(target=engine.load, name="whisper-load", daemon=True).start()
     key = "sk-local-" + secrets.token_hex(8)
     emulator = DashScopeEmulator(api_keys=[key], engine=engine, interim_interval_s=LOCAL_INTERIM_INTERVAL_S)
     emulator.start()

@@ -21,6 +21,7 @@ no module-level ``dashscope`` state is touched and many streams run in threads a
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -324,6 +325,11 @@ def _paraformer_callback(collector: _Collector, task_id: Callable[[], str]) -> R
 
 
 # ----- one stream ----------------------------------------------------------------------------------
+
+
+def load_sdk() -> None:
+    """Import the SDK now (~0.4 s, ~70 MB), before any stream's clock starts."""
+    importlib.import_module("dashscope.audio.asr")
 
 
 class RealtimeStreamer:
