@@ -31,6 +31,7 @@ from bucketscribe.providers.base import (
     TaskStatus,
     file_key,
 )
+from bucketscribe.providers.realtime import DashScopeRealtimeProvider
 from bucketscribe.storage.base import ObjectInfo
 
 
@@ -393,7 +394,6 @@ class FakeStreamingProvider:
     max_files_per_task = 1
     accepts_callback_url = False
     can_search_tasks = False
-    accepted_containers: frozenset[str] | None = None
 
     def __init__(self) -> None:
         self.streams: list[tuple[SpeechPcm, Profile]] = []
@@ -434,6 +434,9 @@ class FakeStreamingProvider:
                 elapsed_ms=900,
             ),
         )
+
+    def media_requirements(self, profile: Profile) -> MediaRequirements:
+        return DashScopeRealtimeProvider.media_requirements(self, profile)  # type: ignore[arg-type]
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         raise AssertionError("a real-time provider takes no file tasks")

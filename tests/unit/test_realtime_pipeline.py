@@ -329,3 +329,20 @@ def test_bucketscribe_status_shows_the_streams_delays(ports: PipelinePorts) -> N
     show_status(argparse.Namespace(target=ref.job_id(), json=True), ports.jobs, as_json)
     (attempt,) = json.loads(as_json.getvalue())["latest"]["attempts"]
     assert attempt["stream"]["first_package_ms"] == 401
+
+
+def test_without_a_decoder_an_upload_that_needs_one_is_refused_with_the_reason(
+    ports: PipelinePorts, streams: FakeStreamingProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pyav(source: object, *, split_channels: bool = False) -> None:
+        raise ImportError("No module named 'av'")
+
+    monkeypatch.setattr("bucketscribe.pipeline.realtime.decode_pcm16", no_pyav)
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0, rate=8000))
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.REJECTED and streams.streams == []
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.error is not None and job.error.code == "UNSUPPORTED_MEDIA"
+    assert "pcm_s16le in wav, 8000 Hz, mono" in job.error.message

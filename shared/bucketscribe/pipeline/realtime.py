@@ -44,7 +44,7 @@ from pathlib import Path
 from aws_lambda_powertools import Logger
 
 from bucketscribe.job import AttemptState, Job, JobError, JobState
-from bucketscribe.media.transcode import MediaError, SpeechPcm, decode_pcm16, probe
+from bucketscribe.media.transcode import MediaError, SpeechPcm, decode_pcm16
 from bucketscribe.pipeline.complete import CompletionOutcome, finalize
 from bucketscribe.pipeline.intake import Rejection, UploadOutcome, UploadResult, reject, release
 from bucketscribe.pipeline.job_writes import apply
@@ -135,7 +135,12 @@ def stream_time(audio_ms: int) -> timedelta:
 
 
 def _speech(job: Job, profile: Profile, ports: PipelinePorts) -> SpeechPcm | None:
-    """The upload (or its extracted speech track) decoded to 16 kHz PCM; None when too long to stream."""
+    """The upload decoded to 16 kHz PCM; None when it is too long to stream within the budget
+    (known from its probe before anything is downloaded, where the probe knows its length)."""
+    budget = ports.limits.realtime_budget
+    known_ms = job.media.duration_ms if job.media is not None else None
+    if known_ms is not None and stream_time(known_ms) > budget:
+        return None
     source = job.source
     info = ports.storage.head(source.bucket, source.key)
     if info is None or (info.version_id or info.etag) != source.revision:
@@ -148,11 +153,26 @@ def _speech(job: Job, profile: Profile, ports: PipelinePorts) -> SpeechPcm | Non
         local = Path(folder) / "audio"
         ports.storage.download(source.bucket, job.media_key or source.key, local)
         try:
-            if stream_time(probe(local).duration_ms) > ports.limits.realtime_budget:
-                return None
-            return decode_pcm16(local, split_channels=profile.realtime.channels == "split")
+            speech = decode_pcm16(local, split_channels=profile.realtime.channels == "split")
         except MediaError as exc:
             raise Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
+        except ImportError as exc:  # no PyAV in this deployment: only a 16 kHz PCM WAV streams
+            raise Rejection(
+                "UNSUPPORTED_MEDIA",
+                "real-time mode streams 16 kHz 16-bit PCM, and this deployment has no decoder "
+                f"(PyAV) to make it from {_described(job)}: upload a 16 kHz 16-bit WAV (mono, or "
+                "stereo for a profile that splits the channels), or use a batch profile",
+            ) from exc
+    return None if stream_time(speech.duration_ms) > budget else speech
+
+
+def _described(job: Job) -> str:
+    media = job.media
+    if media is None:
+        return "this upload"
+    rate = f", {media.sample_rate} Hz" if media.sample_rate else ""
+    channels = {None: "", 1: ", mono"}.get(media.channels, f", {media.channels} channels")
+    return f"{media.codec or 'its audio'} in {media.container}{rate}{channels}"
 
 
 def _too_long(job: Job, profile: Profile, ports: PipelinePorts) -> StreamOutcome:

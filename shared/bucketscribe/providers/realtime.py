@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from bucketscribe.job import JobError, StreamMetrics
+from bucketscribe.media.routing import MediaRequirements
 from bucketscribe.media.transcode import SpeechPcm
 from bucketscribe.model import Segment, Transcript, TranslatedSegment, Translation, Word
 from bucketscribe.profiles import Profile, RealtimeOptions
@@ -64,6 +65,11 @@ IDLE_LIMIT_S = 23
 REFUSAL_CODES = frozenset(
     {"InvalidParameter", "ModelNotFound", "InvalidApiKey", "AccessDenied", "Arrearage", "401", "403"}
 )
+
+# What the pipeline's media routing is told of the service's limits: none of its own (the
+# worker's time budget is what bounds a stream, and the upload limits still apply).
+UNLIMITED_BYTES = 2**40
+UNLIMITED_MS = 10**10
 
 Pace = Literal["fast", "realtime"]
 ProgressCallback = Callable[[int, int], None]
@@ -609,10 +615,24 @@ class DashScopeRealtimeProvider:
     max_files_per_task = 1
     accepts_callback_url = False
     can_search_tasks = False
-    accepted_containers: frozenset[str] | None = None  # the worker decodes any container itself
 
     def __init__(self, streamer: RealtimeStreamer) -> None:
         self.streamer = streamer
+
+    def media_requirements(self, profile: Profile) -> MediaRequirements:
+        """The worker decodes the upload itself (``pipeline/realtime.py``), so routing passes it
+        as it is; how long it may be is the worker's time budget, checked there, so that a long
+        upload is refused or sent to file transcription rather than cut into parts."""
+        return MediaRequirements(
+            provider=self.name,
+            profile=profile.name,
+            decodes=None,
+            takes_video=True,
+            max_bytes=UNLIMITED_BYTES,
+            max_duration_ms=UNLIMITED_MS,
+            channels_needed=profile.channels_needed,
+            channels_wanted=profile.channel_expectation(),
+        )
 
     def stream(self, speech: SpeechPcm, profile: Profile) -> StreamedRecording:
         try:
