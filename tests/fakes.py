@@ -11,11 +11,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from bucketscribe.callback_auth import CallbackClaim
-from bucketscribe.job import Job, JobError, JobState
+from bucketscribe.job import Job, JobError, JobState, StreamMetrics
 from bucketscribe.media.bucket import StoredAudio
 from bucketscribe.media.routing import AudioTarget, MediaProbe, MediaRequirements
-from bucketscribe.media.transcode import MediaError
-from bucketscribe.model import ObjectRef, Transcript
+from bucketscribe.media.transcode import MediaError, SpeechPcm
+from bucketscribe.model import ObjectRef, Segment, Transcript, TranslatedSegment, Translation
 from bucketscribe.pipeline.ports import DeadLetter
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import (
@@ -23,6 +23,7 @@ from bucketscribe.providers.base import (
     ProviderError,
     Push,
     PushRejected,
+    StreamedRecording,
     SubmitItem,
     SubmitReceipt,
     TaskResult,
@@ -30,6 +31,7 @@ from bucketscribe.providers.base import (
     TaskStatus,
     file_key,
 )
+from bucketscribe.providers.realtime import DashScopeRealtimeProvider
 from bucketscribe.storage.base import ObjectInfo
 
 
@@ -375,3 +377,78 @@ class DiskStorage:
         base = self.root / bucket
         found = (str(path.relative_to(base)) for path in base.rglob("*") if path.is_file())
         return sorted(key for key in found if key.startswith(prefix))
+
+
+class WorkerDied(BaseException):
+    """A worker stopping dead (killed at its timeout, out of memory): nothing of it runs on."""
+
+
+class FakeStreamingProvider:
+    """``dashscope-realtime`` for the use cases: each ``stream`` is one (paid) stream of the upload.
+
+    ``fail_with`` makes the next stream fail with that error; ``die`` makes it stop the worker
+    mid-stream (``WorkerDied``), as often as it is set to.
+    """
+
+    name = "dashscope-realtime"
+    max_files_per_task = 1
+    accepts_callback_url = False
+    can_search_tasks = False
+
+    def __init__(self) -> None:
+        self.streams: list[tuple[SpeechPcm, Profile]] = []
+        self.fail_with: ProviderError | None = None
+        self.die = 0
+
+    def stream(self, speech: SpeechPcm, profile: Profile) -> StreamedRecording:
+        self.streams.append((speech, profile))
+        if self.die:
+            self.die -= 1
+            raise WorkerDied
+        if self.fail_with is not None:
+            error, self.fail_with = self.fail_with, None
+            raise error
+        number = len(self.streams)
+        segments = [Segment(start_ms=0, end_ms=900, text=f"stream {number} heard this.")]
+        translations = []
+        if profile.realtime.translate:
+            translations = [
+                Translation(
+                    language=profile.realtime.translate,
+                    segments=[TranslatedSegment(start_ms=0, end_ms=900, text=f"translation {number}.")],
+                )
+            ]
+        return StreamedRecording(
+            transcript=Transcript(
+                provider="dashscope",
+                model=profile.realtime.model,
+                duration_ms=speech.duration_ms,
+                segments=segments,
+                translations=translations,
+            ),
+            task_id=f"stream-{number}",
+            metrics=StreamMetrics(
+                first_package_ms=400 + number,
+                last_package_ms=1100,
+                audio_ms=speech.duration_ms,
+                elapsed_ms=900,
+            ),
+        )
+
+    def media_requirements(self, profile: Profile) -> MediaRequirements:
+        return DashScopeRealtimeProvider.media_requirements(self, profile)  # type: ignore[arg-type]
+
+    def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
+        raise AssertionError("a real-time provider takes no file tasks")
+
+    def fetch(self, task_id: str) -> TaskResult:
+        return TaskResult(task_id=task_id, status=TaskStatus.NOT_FOUND)
+
+    def load_result(self, outcome: FileOutcome) -> FileOutcome:
+        return outcome
+
+    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
+        raise AssertionError("a real-time provider has no listing")
+
+    def parse_push(self, body: str) -> Push:
+        raise PushRejected("a real-time provider does not push")

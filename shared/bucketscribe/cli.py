@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, get_args
 
 from pydantic import ValidationError
 
@@ -163,20 +163,45 @@ def _stream(args: argparse.Namespace) -> int:
     from bucketscribe.local.commands import checked_inputs
     from bucketscribe.local.dashscope_server.requests import SUPPORTED_TRANSLATION_TARGETS
     from bucketscribe.local.streaming import API_KEY_ENV, stream
-    from bucketscribe.profiles import Profile
+    from bucketscribe.profiles import Profile, RealtimeOptions
 
-    if checked_inputs([(path, Profile()) for path in args.files], doing="streamed") is None:
-        return ExitCode.USAGE
+    try:
+        options = RealtimeOptions(
+            model=args.model,
+            source_language=args.source_language,
+            translate=args.translate,
+            channels=args.channels,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = str(first["loc"][0]) if first["loc"] else "model"
+        value = getattr(args, option, None)
+        what = f"--{option.replace('_', '-')}" + (f" {value}" if value else "")
+        return _refuse(args, what, str(first["msg"]).removeprefix("Value error, "))
     local = not os.environ.get(API_KEY_ENV)
     if local and args.translate and args.translate not in SUPPORTED_TRANSLATION_TARGETS:
         targets = ", ".join(sorted(SUPPORTED_TRANSLATION_TARGETS))
-        sys.stderr.write(
-            f"bucketscribe: error: --translate {args.translate}: the local emulator (offline Whisper) "
-            f"translates only into {targets}; set {API_KEY_ENV} to use the real service\n"
+        return _refuse(
+            args,
+            f"--translate {args.translate}",
+            f"the local emulator (offline Whisper) translates only into {targets}; "
+            f"set {API_KEY_ENV} to use the real service",
         )
+    # Each file is checked for what the options need of it (a split needs no stereo: mono is streamed whole).
+    profile = Profile(provider="dashscope-realtime", realtime=options.model_copy(update={"channels": "mix"}))
+    inputs = checked_inputs([(path, profile) for path in args.files], doing="streamed", json_events=args.json)
+    if inputs is None:
         return ExitCode.USAGE
     _interrupt.note = f"Interrupted: the files shown as done have their outputs in {args.out}/."
-    return stream(args)
+    return stream(args, inputs, options)
+
+
+def _refuse(args: argparse.Namespace, what: str, problem: str) -> int:
+    """Bad options, before any work: one line on stderr (and a JSON event with --json); exit 2."""
+    sys.stderr.write(f"bucketscribe: error: {what}: {problem}\n")
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps({"event": "refused", "what": what, "reason": problem}) + "\n")
+    return ExitCode.USAGE
 
 
 # ----- the parser ------------------------------------------------------------------------------
@@ -268,9 +293,14 @@ BUCKETSCRIBE_FIRST_CHECK_AFTER_S, ... Ctrl-C stops (and saves the state); a seco
 STREAM_EPILOG = """\
 examples:
   bucketscribe stream a.wav b.mp3 --translate en --out subs/
+  bucketscribe stream call.wav --channels split          # agent (left) and customer (right)
+  bucketscribe stream talk.mp4 --pace realtime --json    # as a live source; one JSON event per line
   BUCKETSCRIBE_DASHSCOPE_API_KEY=sk-... bucketscribe stream talk.mp4   # the real service
 
+Each file's sentences show as they are recognised (Transcript ==> / Translate ==>), then its
+request id, first- and last-package delay and real-time factor; a summary table at the end.
 Without BUCKETSCRIBE_DASHSCOPE_API_KEY a local DashScope emulator (offline Whisper) answers.
+Exit codes: 0 all done, 1 some file failed, 2 refused before streaming, 130 interrupted.
 """
 
 
@@ -437,20 +467,47 @@ def _add_up(command: NewCommand) -> None:
 
 
 def _add_stream(command: NewCommand) -> None:
+    from bucketscribe.profiles import RealtimeModel
+
+    models = get_args(RealtimeModel)
     stream = command(
         "stream",
-        "stream local files at once over DashScope real-time (gummy), optionally translated",
-        "Decode each file to 16 kHz mono PCM and stream it over DashScope's real-time WebSocket API, "
-        "writing the transcript (and bilingual subtitles when translating) per file.",
+        "stream local files at once over DashScope real-time (gummy or Paraformer), optionally translated",
+        "Decode each file to 16 kHz PCM and stream it over DashScope's real-time WebSocket API, showing "
+        "each sentence as it is recognised and writing the transcript (and bilingual subtitles when "
+        "translating) per file.",
         STREAM_EPILOG,
     )
     stream.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio or video files to stream")
     stream.add_argument(
-        "--translate", metavar="LANG", help="also translate into LANG, e.g. en (default: no translation)"
+        "--translate", metavar="LANG", help="also translate into LANG, e.g. en (gummy only; default: none)"
     )
     stream.add_argument("--source-language", default="auto", help="spoken language: auto, en, zh, ...")
+    stream.add_argument(
+        "--model",
+        default=models[0],
+        choices=models,
+        metavar="MODEL",
+        help=f"the real-time model: {', '.join(models)} (Paraformer does not translate)",
+    )
+    stream.add_argument(
+        "--channels",
+        choices=["mix", "split"],
+        default="mix",
+        help="stereo: mix the channels into one stream, or split them (each its own stream: agent "
+        "left, customer right, merged by time)",
+    )
+    stream.add_argument(
+        "--pace",
+        choices=["fast", "realtime"],
+        default="fast",
+        help="send the audio as fast as the service takes it, or at 1x speed as a live source would",
+    )
     stream.add_argument("--out", type=Path, default=Path("transcripts"), help="folder for the outputs")
     stream.add_argument("--concurrency", type=positive_int, default=4, help="files streamed at the same time")
+    stream.add_argument("--quiet", action="store_true", help="no progress and no sentences, only errors")
+    stream.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
+    _instant_flag(stream)
     stream.set_defaults(run=_stream, interrupt="prompt")
 
 

@@ -78,8 +78,26 @@ class AttemptState(StrEnum):
         return self in (AttemptState.IN_FLIGHT, AttemptState.UNCERTAIN, AttemptState.ABANDONED)
 
 
+class StreamMetrics(BaseModel):
+    """How a real-time stream went, as the service's SDK measures it (real-time mode only)."""
+
+    # From the first audio frame sent to the first result (interim or final) received.
+    first_package_ms: int | None = None
+    # From the end of the audio (finish-task) to the task's end: the service's tail latency.
+    last_package_ms: int | None = None
+    audio_ms: int = Field(default=0, ge=0)
+    # From the first audio frame to the task's end.
+    elapsed_ms: int = Field(default=0, ge=0)
+
+    @property
+    def realtime_factor(self) -> float | None:
+        """Streaming time over audio time: 1.0 is as long as the recording lasts."""
+        return self.elapsed_ms / self.audio_ms if self.audio_ms else None
+
+
 class Attempt(BaseModel):
-    """One submission of the job to its provider (at most one provider task)."""
+    """One submission of the job to its provider (at most one provider task; in real-time mode,
+    one stream: ``task_id`` names its task(s) and ``stream`` holds its delays)."""
 
     number: int = Field(ge=1)
     state: AttemptState = AttemptState.IN_FLIGHT
@@ -89,9 +107,11 @@ class Attempt(BaseModel):
     task_id: str | None = None
     # Which file of a multi-file provider task is ours (host + path of the media URL).
     provider_file: str | None = None
-    # How the task became known: the submit answer, the attempt's callback, the provider's listing.
+    # How the task became known: the submit answer, the attempt's callback, the provider's listing,
+    # or the end of the attempt's own stream (real-time mode).
     bound_by: str | None = None
     error: JobError | None = None
+    stream: StreamMetrics | None = None
 
 
 class PartRef(BaseModel):
@@ -279,6 +299,15 @@ class Job(BaseModel):
         self._require(self.state is JobState.ACCEPTED and self._owned_by(owner), "be released")
         return self._next(now, claimed_until=None, claimed_by=None, next_check_at=retry_at)
 
+    def route_to(self, now: datetime, *, provider: str, model: str | None, owner: str) -> Job:
+        """Send the job to another provider before any attempt (a real-time profile hands uploads
+        too long to stream to file transcription)."""
+        self._require(
+            self.state is JobState.ACCEPTED and self._owned_by(owner) and not self.attempts,
+            "change its provider",
+        )
+        return self._next(now, provider=provider, model=model)
+
     def with_media(
         self,
         now: datetime,
@@ -352,8 +381,10 @@ class Job(BaseModel):
         provider_file: str | None,
         check_at: datetime,
         bound_by: str,
+        stream: StreamMetrics | None = None,
     ) -> Job:
-        """Attempt ``number`` created provider task ``task_id`` (its answer, callback or a listing).
+        """Attempt ``number`` created provider task ``task_id`` (its answer, callback or a listing,
+        or in real-time mode its finished stream, with the stream's ``stream`` metrics).
 
         An abandoned attempt's task found late is bound too: its result is as good as any.
         """
@@ -368,6 +399,7 @@ class Job(BaseModel):
             provider_file=provider_file,
             bound_by=bound_by,
             ended_at=now,
+            stream=stream,
         )
         if self.state is JobState.SUBMITTED:
             return self._next(now, attempts=attempts)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from bucketscribe.job import Job, JobState
+from bucketscribe.job import Job, JobState, StreamMetrics
 from bucketscribe.jobs.base import JobStore
 from bucketscribe.model import utc_now
 from bucketscribe.pipeline.status import JobView
@@ -47,6 +47,18 @@ def parse_upload(text: str) -> tuple[str, str] | None:
     if parts.scheme not in ("s3", "obs") or not parts.netloc or len(parts.path) < 2:
         return None
     return parts.netloc, text.split("/", 3)[3]
+
+
+def _stream_text(stream: StreamMetrics) -> str:
+    def ms(value: int | None) -> str:
+        return "-" if value is None else f"{value} ms"
+
+    factor = stream.realtime_factor
+    return (
+        f"first package {ms(stream.first_package_ms)}, last package {ms(stream.last_package_ms)}, "
+        f"{stream.audio_ms / 1000:.1f} s of audio in {stream.elapsed_ms / 1000:.1f} s"
+        + (f" (real-time factor {factor:.2f})" if factor is not None else "")
+    )
 
 
 def _age(moment: datetime, now: datetime) -> str:
@@ -108,6 +120,8 @@ def show_status(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
         task = f" task {attempt.provider_task_id}" if attempt.provider_task_id else ""
         why = f" — {attempt.error.code}: {attempt.error.message}" if attempt.error else ""
         out.write(f"  attempt {attempt.number}: {attempt.state.value}{task} ({attempt.reason}){why}\n")
+        if attempt.stream is not None:
+            out.write(f"    stream: {_stream_text(attempt.stream)}\n")
     for key in view.outputs:
         out.write(f"  output  s3://{view.bucket}/{key}\n")
     if view.next_check_at and not job.state.is_final:

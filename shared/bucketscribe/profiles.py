@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 OutputFormat = Literal["json", "txt", "srt", "vtt"]
 ALL_OUTPUTS: tuple[OutputFormat, ...] = ("json", "txt", "srt", "vtt")
@@ -95,6 +95,74 @@ class DashScopeOptions(BaseModel):
         return {k: v for k, v in params.items() if v is not None}
 
 
+RealtimeModel = Literal[
+    "gummy-realtime-v1",
+    "paraformer-realtime-v2",
+    "paraformer-realtime-v1",
+    "paraformer-realtime-8k-v2",
+    "paraformer-realtime-8k-v1",
+]
+GUMMY_MODELS = frozenset({"gummy-realtime-v1"})
+# What each real-time model documents it can hear: gummy's source languages (those of its
+# translation pairs) and paraformer-realtime-v2's language_hints.
+GUMMY_SOURCE_LANGUAGES = frozenset(
+    {"zh", "en", "ja", "ko", "yue", "fr", "de", "es", "ru", "it", "pt", "id", "ar", "hi", "da", "ur", "tr"}
+    | {"nl", "ms", "vi"}
+)
+PARAFORMER_REALTIME_V2_LANGUAGES = DASHSCOPE_LANGUAGES
+ChannelMode = Literal["mix", "split"]
+
+
+class RealtimeOptions(BaseModel):
+    """DashScope real-time recognition: gummy (optionally translating) or Paraformer real-time.
+
+    ``channels: split`` streams each channel of a stereo recording on its own (a call: agent on
+    the left, customer on the right) and merges the sentences by time, labelled with
+    ``speakers``; ``mix`` downmixes. An upload whose audio would not stream within the function's
+    time budget is refused with the reason, or with ``longer_uploads: batch`` transcribed by
+    DashScope file transcription instead (the profile's ``dashscope`` options).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: RealtimeModel = "gummy-realtime-v1"
+    source_language: str = "auto"
+    translate: str | None = None
+    channels: ChannelMode = "mix"
+    speakers: tuple[str, str] = ("Agent", "Customer")
+    longer_uploads: Literal["refuse", "batch"] = "refuse"
+
+    @field_validator("source_language")
+    @classmethod
+    def _language_the_model_hears(cls, source: str, info: ValidationInfo) -> str:
+        model = info.data.get("model")
+        if source == "auto" or model is None:
+            return source
+        if model in GUMMY_MODELS:
+            known = GUMMY_SOURCE_LANGUAGES
+        elif model == "paraformer-realtime-v2":
+            known = PARAFORMER_REALTIME_V2_LANGUAGES
+        else:
+            raise ValueError(f"{model} takes no language (only paraformer-realtime-v2 and gummy do)")
+        if source not in known:
+            raise ValueError(
+                f"{model} does not recognise {source!r} (use one of auto, {', '.join(sorted(known))})"
+            )
+        return source
+
+    @field_validator("translate")
+    @classmethod
+    def _only_gummy_translates(cls, target: str | None, info: ValidationInfo) -> str | None:
+        model = info.data.get("model")
+        if target is not None and model is not None and model not in GUMMY_MODELS:
+            raise ValueError(f"{model} does not translate; gummy-realtime-v1 does")
+        return target
+
+    @property
+    def gummy(self) -> bool:
+        return self.model in GUMMY_MODELS
+
+
 OverlapStyle = Literal["simultaneous", "dialogue"]
 
 
@@ -174,7 +242,10 @@ class Profile(BaseModel):
 
     name: str = "default"
     prefix: str = ""
-    provider: Literal["sis", "dashscope"] = "sis"
+    provider: Literal["sis", "dashscope", "dashscope-realtime"] = "sis"
+    # "realtime": the submit worker streams the upload itself (provider dashscope-realtime) and
+    # writes the outputs at once; "batch": a provider task, finished by callback, push or poll.
+    mode: Literal["batch", "realtime"] = "batch"
     language: str | None = None
     # What the provider is sent (media/routing.py). "auto": the upload as it is when the provider
     # decodes it, its audio copied into a container it reads, or re-encoded (16-bit PCM) only
@@ -185,14 +256,46 @@ class Profile(BaseModel):
     render: RenderOptions = Field(default_factory=RenderOptions)
     sis: SisOptions = Field(default_factory=SisOptions)
     dashscope: DashScopeOptions = Field(default_factory=DashScopeOptions)
+    realtime: RealtimeOptions = Field(default_factory=RealtimeOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _realtime_provider_means_realtime_mode(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("provider") == "dashscope-realtime" and "mode" not in data:
+            return {**data, "mode": "realtime"}
+        return data
+
+    @model_validator(mode="after")
+    def _mode_fits_provider(self) -> Profile:
+        if (self.mode == "realtime") != (self.provider == "dashscope-realtime"):
+            raise ValueError(
+                f"mode {self.mode!r} does not go with provider {self.provider!r}: "
+                "real-time mode is provider dashscope-realtime, and that provider is real-time only"
+            )
+        return self
 
     @property
     def model_name(self) -> str:
+        if self.provider == "dashscope-realtime":
+            return self.realtime.model
         return self.dashscope.model if self.provider == "dashscope" else self.sis.property
+
+    @property
+    def providers_used(self) -> set[str]:
+        """Every provider this profile's uploads may go to (real time may hand long ones to batch)."""
+        if self.mode == "realtime" and self.realtime.longer_uploads == "batch":
+            return {self.provider, "dashscope"}
+        return {self.provider}
+
+    def batch_profile(self) -> Profile:
+        """This profile as DashScope file transcription: where real time sends uploads too long for it."""
+        return self.model_copy(update={"provider": "dashscope", "mode": "batch"})
 
     @property
     def channels_needed(self) -> int:
         """How many audio channels an upload must have for this profile's recognition settings."""
+        if self.provider == "dashscope-realtime":
+            return 2 if self.realtime.channels == "split" else 1
         if self.provider == "dashscope":
             return max(self.dashscope.channel_id) + 1
         return 1 if self.sis.channel == "MONO" else 2
@@ -202,6 +305,12 @@ class Profile(BaseModel):
         if self.provider == "sis" and self.sis.channel != "MONO":
             agent, customer = ("left", "right") if self.sis.channel == "LEFT_AGENT" else ("right", "left")
             return f"stereo audio with the agent on the {agent} channel and the customer on the {customer}"
+        if self.provider == "dashscope-realtime" and self.realtime.channels == "split":
+            first, second = self.realtime.speakers
+            return (
+                f"stereo audio with the {first.lower()} on the left channel "
+                f"and the {second.lower()} on the right"
+            )
         needed = self.channels_needed
         return (
             "any audio"

@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     dashscope_api_key: SecretStr | None = None
     dashscope_api_key_secret_name: str | None = None
     dashscope_base_url: str | None = None
+    # The real-time WebSocket endpoint (default: DashScope's own, wss://dashscope.aliyuncs.com/…).
+    dashscope_ws_url: str | None = None
     dashscope_workspace: str | None = None
     dashscope_max_files_per_task: int = Field(default=100, ge=1, le=100)
     dashscope_throttle_backoff_s: float = Field(default=0.5, ge=0)
@@ -119,6 +121,10 @@ class Settings(BaseSettings):
     push_token_secret_name: str | None = None
     push_token_header: str = "x-bucketscribe-push-token"  # noqa: S105 - a header name, not a secret
     push_max_skew_s: int = Field(default=60, ge=1)
+    # Real-time mode: how long the submit worker may spend streaming one upload (the submit
+    # function's timeout, 300 s, less the margin it keeps). Longer uploads are refused for the
+    # mode or, where the profile says so, sent to DashScope file transcription.
+    realtime_budget_s: int = Field(default=240, ge=10)
 
     @field_validator("input_prefix", "output_prefix")
     @classmethod
@@ -154,7 +160,7 @@ class Settings(BaseSettings):
                 f"BUCKETSCRIBE_EVIDENCE_WAIT_S ({self.evidence_wait_s}) must be shorter than the job "
                 f"deadline ({self.job_deadline_s}): a lost submission would fail before it is retried"
             )
-        for provider in self.providers_in_use:
+        for provider in self.providers_in_use & RESULT_RETENTION_S.keys():
             retention = RESULT_RETENTION_S[provider]
             if self.job_deadline_s > retention:
                 problems.append(
@@ -187,7 +193,7 @@ class Settings(BaseSettings):
 
     @property
     def providers_in_use(self) -> set[str]:
-        return {profile.provider for profile in self.profile_set.profiles}
+        return {provider for profile in self.profile_set.profiles for provider in profile.providers_used}
 
     @cached_property
     def profile_set(self) -> ProfileSet:

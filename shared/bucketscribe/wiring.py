@@ -92,6 +92,26 @@ def dashscope_provider(settings: Settings) -> Provider:
     return DashScopeProvider(config, decodes_any_media=settings.provider_decodes == "any")
 
 
+def realtime_provider(settings: Settings) -> Provider:
+    from bucketscribe.providers.realtime import (
+        DEFAULT_WEBSOCKET_URL,
+        DashScopeRealtimeProvider,
+        RealtimeStreamer,
+    )
+
+    api_key = resolve_secret(
+        settings.dashscope_api_key, settings.dashscope_api_key_secret_name, what="the DashScope API key"
+    )
+    streamer = RealtimeStreamer(
+        api_key=api_key,
+        websocket_url=settings.dashscope_ws_url or DEFAULT_WEBSOCKET_URL,
+        workspace=settings.dashscope_workspace,
+        # No task-finished long after the audio ended: give up within the stream's own budget.
+        finish_timeout_s=float(settings.realtime_budget_s),
+    )
+    return DashScopeRealtimeProvider(streamer)
+
+
 def callback_signer(settings: Settings) -> CallbackSigner:
     secret = resolve_secret(
         settings.callback_secret, settings.callback_secret_name, what="the callback secret"
@@ -146,7 +166,11 @@ def build_ports(settings: Settings) -> PipelinePorts:
         media_tools=BucketMedia(storage) if decoder else None,
         jobs=job_store(settings),
         providers=LazyProviders(
-            {"sis": lambda: sis_provider(settings), "dashscope": lambda: dashscope_provider(settings)}
+            {
+                "sis": lambda: sis_provider(settings),
+                "dashscope": lambda: dashscope_provider(settings),
+                "dashscope-realtime": lambda: realtime_provider(settings),
+            }
         ),
         signer=callback_signer(settings),
         layout=OutputLayout(input_prefix=settings.input_prefix, output_prefix=settings.output_prefix),
@@ -173,6 +197,7 @@ def limits(settings: Settings) -> Limits:
         evidence_wait=timedelta(seconds=settings.evidence_wait_s),
         # A callback can come until the provider drops the result after the deadline.
         callback_token_ttl=deadline + timedelta(seconds=max(RESULT_RETENTION_S.values())),
+        realtime_budget=timedelta(seconds=settings.realtime_budget_s),
     )
 
 

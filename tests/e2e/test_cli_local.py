@@ -198,7 +198,7 @@ def test_a_mono_file_is_refused_for_the_stereo_calls_profile(tmp_path: Path) -> 
         (["--timeout", "0"], "argument --timeout: 0 is not a positive number of seconds"),
         (["--timeout", "-1"], "argument --timeout: -1 is not a positive number of seconds"),
         (["--output-format", "docx"], "argument --output-format: 'docx': choose from"),
-        (["--profile", "nope"], "unknown profile 'nope' (known: default, calls, dashscope)"),
+        (["--profile", "nope"], "unknown profile 'nope' (known: default, calls, dashscope, live)"),
     ],
 )
 def test_bad_usage_is_exit_2_with_one_line_and_no_traceback(

@@ -1213,6 +1213,48 @@ def test_concurrent_streams_never_mix_their_results(streaming: DashScopeEmulator
     assert streaming.backend.counters.ws_tasks_finished == 2
 
 
+class HeldEngine(PeakEngine):
+    """PeakEngine that holds every pass until ``release`` is set (a slow engine, in the test's hands)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def recognize(self, audio: bytes | Path, **options: Any) -> EngineRecognition:
+        assert self.release.wait(WAIT_S), "the test never released the engine"
+        return super().recognize(audio, **options)
+
+
+def test_pings_are_answered_while_a_finishing_task_waits_for_its_last_passes() -> None:
+    """The SDK's aiohttp pings every 30 s and drops a connection with no pong within 15 s; the last
+    passes of a long stream on a busy machine take longer than that, so the socket must be read."""
+    engine = HeldEngine()
+    with DashScopeEmulator(
+        api_keys=[KEY], engine=engine, interim_interval_s=60, clock=ManualClock()
+    ) as running:
+
+        async def run() -> tuple[aiohttp.WSMsgType, list[str]]:
+            headers = {"Authorization": f"Bearer {KEY}"}
+            async with (
+                aiohttp.ClientSession() as client,
+                client.ws_connect(running.ws_url, headers=headers, autoping=False) as ws,
+            ):
+                task = RawTask(ws)
+                await task.start()
+                await task.send(loud(3, 1.0))  # still speaking: its pass runs after finish-task
+                header = {"action": "finish-task", "task_id": task.task_id, "streaming": "duplex"}
+                await ws.send_json({"header": header, "payload": {"input": {}}})
+                await ws.ping(b"still there?")
+                answer = await ws.receive(timeout=WAIT_S)  # the pass is held: only a pong can come
+                engine.release.set()
+                while (await task.next_event())["header"]["event"] == "result-generated":
+                    pass
+                return answer.type, finals_of(task.events)
+
+        answer, finals = asyncio.run(asyncio.wait_for(run(), timeout=30))
+    assert answer is aiohttp.WSMsgType.PONG
+    assert finals == ["级别3。"]
+
+
 @pytest.mark.parametrize(
     ("model", "parameters", "named"),
     [

@@ -1,4 +1,4 @@
-"""``RealtimeTranslator`` (real dashscope SDK) against the DashScope emulator's WebSocket on 127.0.0.1.
+"""``RealtimeStreamer`` (the real dashscope SDK) against the DashScope emulator's WebSocket on 127.0.0.1.
 
 ``LevelEngine`` "hears" how loud each second of audio is, so every stream's text says which audio
 reached the engine: parallel streams of different loudness must each get back their own levels.
@@ -6,106 +6,61 @@ reached the engine: parallel streams of different loudness must each get back th
 
 from __future__ import annotations
 
-import io
-import struct
 import threading
-import wave
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bucketscribe.local.dashscope_server import DashScopeEmulator
-from bucketscribe.local.speech import (
-    ProgressCallback,
-    Recognition,
-    RecognizedSegment,
-    RecognizedWord,
-    UnreadableAudio,
-)
+from bucketscribe.local.emulator_kit.clock import ManualClock
+from bucketscribe.media.transcode import SpeechPcm
 from bucketscribe.model import Transcript
-from bucketscribe.providers.realtime import FRAME_BYTES, RealtimeError, RealtimeTranslator
+from bucketscribe.profiles import RealtimeOptions
+from bucketscribe.providers.realtime import (
+    FRAME_BYTES,
+    FRAME_MS,
+    RealtimeError,
+    RealtimeStreamer,
+    Sentence,
+    stream_recording,
+)
+from tests.level_audio import LevelEngine, level_pcm
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 KEY = "sk-realtime-test"
-RATE = 16000
-
-
-def level_pcm(levels: list[int]) -> bytes:
-    """One second per level: a square wave of amplitude ``level * 1000``."""
-    samples: list[int] = []
-    for level in levels:
-        amplitude = level * 1000
-        samples.extend(amplitude if (i // 20) % 2 else -amplitude for i in range(RATE))
-    return struct.pack(f"<{len(samples)}h", *samples)
-
-
-class LevelEngine:
-    """One segment per whole second: "级别N。" (zh) or "level N." (its English), N = peak / 1000."""
-
-    def recognize(
-        self,
-        audio: bytes | Path,
-        *,
-        language: str | None = None,
-        translate: bool = False,
-        channel: int | None = None,
-        word_timestamps: bool = True,
-        on_progress: ProgressCallback | None = None,
-    ) -> Recognition:
-        data = audio.read_bytes() if isinstance(audio, Path) else audio
-        try:
-            with wave.open(io.BytesIO(data)) as reader:
-                frames = reader.readframes(reader.getnframes())
-        except (wave.Error, EOFError) as error:
-            raise UnreadableAudio(str(error)) from error
-        samples = struct.unpack(f"<{len(frames) // 2}h", frames[: len(frames) // 2 * 2])
-        segments = []
-        for start in range(0, len(samples) - RATE + 1, RATE):
-            level = round(max(abs(s) for s in samples[start : start + RATE]) / 1000)
-            begin, end = start * 1000 // RATE, (start + RATE) * 1000 // RATE
-            first, second = ("level", f"{level}.") if translate else ("级别", f"{level}。")
-            segments.append(
-                RecognizedSegment(
-                    start_ms=begin,
-                    end_ms=end,
-                    text=f"{first} {second}" if translate else first + second,
-                    words=[
-                        RecognizedWord(start_ms=begin, end_ms=begin + 400, text=first),
-                        RecognizedWord(start_ms=begin + 400, end_ms=end, text=second),
-                    ],
-                )
-            )
-        return Recognition(language="zh", duration_ms=len(samples) * 1000 // RATE, segments=segments)
+WAIT_S = 20.0
+GUMMY_ZH_TO_EN = RealtimeOptions(source_language="zh", translate="en")
 
 
 @pytest.fixture
 def emulator() -> Iterator[DashScopeEmulator]:
-    # Interim passes every 0.5 s of audio: the adapter must keep only the final sentences.
+    # Interim passes every 0.5 s of audio: the streamer must keep only the final sentences.
     with DashScopeEmulator(api_keys=[KEY], engine=LevelEngine(), interim_interval_s=0.5) as running:
         yield running
 
 
-def translator(emulator: DashScopeEmulator, **options: float) -> RealtimeTranslator:
-    return RealtimeTranslator(api_key=KEY, websocket_url=emulator.ws_url, **options)  # type: ignore[arg-type]
+def streamer(emulator: DashScopeEmulator, finish_timeout_s: float = 20.0) -> RealtimeStreamer:
+    return RealtimeStreamer(api_key=KEY, websocket_url=emulator.ws_url, finish_timeout_s=finish_timeout_s)
 
 
-def test_stream_returns_final_sentences_with_word_times_and_translation(emulator: DashScopeEmulator) -> None:
+def test_stream_returns_final_sentences_with_word_times_translation_and_delays(
+    emulator: DashScopeEmulator,
+) -> None:
     pcm = level_pcm([3, 5, 7])
     progress: list[tuple[int, int]] = []
 
-    transcript = translator(emulator, finish_timeout_s=20).stream(
-        pcm, source_language="zh", target_language="en", on_progress=lambda s, t: progress.append((s, t))
+    recording = streamer(emulator).stream(
+        pcm, GUMMY_ZH_TO_EN, on_progress=lambda s, t: progress.append((s, t))
     )
 
+    transcript = recording.transcript
     assert [s.text for s in transcript.segments] == ["级别3。", "级别5。", "级别7。"]
     assert [(s.start_ms, s.end_ms) for s in transcript.segments] == [(0, 1000), (1000, 2000), (2000, 3000)]
     words = transcript.segments[1].words
     assert [(w.start_ms, w.end_ms, w.text) for w in words] == [(1000, 1400, "级别"), (1400, 2000, "5。")]
     assert [t.language for t in transcript.translations] == ["en"]
     assert [s.text for s in transcript.translations[0].segments] == ["level 3.", "level 5.", "level 7."]
-    assert transcript.translations[0].segments[2].start_ms == 2000
     assert (transcript.provider, transcript.model, transcript.language) == (
         "dashscope",
         "gummy-realtime-v1",
@@ -115,11 +70,67 @@ def test_stream_returns_final_sentences_with_word_times_and_translation(emulator
     # 100 ms frames, progress after each, ending at the whole recording.
     assert len(progress) == len(pcm) // FRAME_BYTES == 30
     assert progress[-1] == (3000, 3000)
+    # The SDK's own measures: a task id, and both delays measured (a result came, the task ended).
+    assert len(recording.task_id) == 32
+    metrics = recording.metrics
+    assert metrics.first_package_ms is not None and metrics.first_package_ms >= 0
+    assert metrics.last_package_ms is not None and metrics.last_package_ms >= 0
+    assert metrics.audio_ms == 3000 and metrics.elapsed_ms > 0
     assert emulator.backend.counters.ws_tasks_finished == 1
 
 
+def test_results_arrive_while_the_rest_of_the_file_is_still_to_be_sent(emulator: DashScopeEmulator) -> None:
+    """An utterance, then 20 s of silence and another: the first one's final sentence comes back
+    while the silence is still being sent.
+
+    The SDK handles what arrives only between frames it sends, so the frames keep going: each
+    waits up to one frame's length for the first final sentence (a live source's pace) and none
+    once it is in. A service that answered only after the whole file would be found out.
+    """
+    pcm = level_pcm([3, 0, 0, *[0] * 20, 5])
+    total_ms = len(pcm) // 32
+    events: list[str] = []
+    first_final = threading.Event()
+
+    def heard(sentence: Sentence) -> None:
+        events.append(f"{'final' if sentence.final else 'interim'} {sentence.text}")
+        if sentence.final:
+            first_final.set()
+
+    def sent(sent_ms: int, _: int) -> None:
+        events.append(f"sent {sent_ms}")
+        first_final.wait(FRAME_MS / 1000)
+
+    streamer(emulator).stream(pcm, RealtimeOptions(), on_sentence=heard, on_progress=sent)
+
+    assert events.index("final 级别3。") < events.index(f"sent {total_ms}"), events
+    assert [e for e in events if e.startswith("final")] == ["final 级别3。", "final 级别5。"]
+
+
+def test_a_long_utterance_is_heard_as_interim_hypotheses_before_its_final_sentence(
+    emulator: DashScopeEmulator,
+) -> None:
+    heard: list[Sentence] = []
+    streamer(emulator).stream(level_pcm([2, 4, 6]), RealtimeOptions(), on_sentence=heard.append, pace="fast")
+    finals = [s for s in heard if s.final]
+    assert [s.text for s in finals] == ["级别2。", "级别4。", "级别6。"]
+    # Whatever interims came (they depend on how fast the frames went), they came before the finals.
+    assert all(not s.final for s in heard[: heard.index(finals[0])])
+
+
+def test_paraformer_realtime_streams_through_the_recognition_sdk(emulator: DashScopeEmulator) -> None:
+    heard: list[Sentence] = []
+    options = RealtimeOptions(model="paraformer-realtime-v2", source_language="zh")
+    recording = streamer(emulator).stream(level_pcm([4, 0, 0, 8]), options, on_sentence=heard.append)
+    assert [s.text for s in recording.transcript.segments] == ["级别4。", "级别8。"]
+    assert recording.transcript.model == "paraformer-realtime-v2"
+    assert recording.transcript.translations == []
+    assert recording.metrics.first_package_ms is not None
+    assert [s.text for s in heard if s.final] == ["级别4。", "级别8。"]
+
+
 def test_stream_without_translation_has_no_translations(emulator: DashScopeEmulator) -> None:
-    transcript = translator(emulator).stream(level_pcm([2, 4]))
+    transcript = streamer(emulator).stream(level_pcm([2, 4]), RealtimeOptions()).transcript
     assert transcript.text == "级别2。 级别4。"
     assert transcript.translations == []
     assert transcript.language is None  # "auto": the service does not say what it heard
@@ -127,31 +138,55 @@ def test_stream_without_translation_has_no_translations(emulator: DashScopeEmula
 
 def test_failed_task_raises_realtime_error_with_dashscope_code(emulator: DashScopeEmulator) -> None:
     with pytest.raises(RealtimeError) as caught:
-        translator(emulator, finish_timeout_s=20).stream(level_pcm([1]), target_language="fr")
+        streamer(emulator).stream(level_pcm([1]), RealtimeOptions(translate="fr"))
     assert caught.value.code == "InvalidParameter"
     assert "fr" in caught.value.message
     assert caught.value.task_id
+    assert not caught.value.retryable
     assert emulator.backend.counters.ws_tasks_failed == 1
 
 
 def test_wrong_api_key_raises_realtime_error(emulator: DashScopeEmulator) -> None:
-    bad = RealtimeTranslator(api_key="sk-wrong", websocket_url=emulator.ws_url, finish_timeout_s=20)
+    bad = RealtimeStreamer(api_key="sk-wrong", websocket_url=emulator.ws_url, finish_timeout_s=20)
     with pytest.raises(RealtimeError) as caught:
-        bad.stream(level_pcm([1]))
+        bad.stream(level_pcm([1]), RealtimeOptions())
     assert "api-key" in caught.value.message.lower() or caught.value.code == "401"
 
 
+def test_a_stream_idle_for_23_seconds_is_closed_by_the_service_with_a_clear_error() -> None:
+    """The sender stalls after one second of audio; the emulator's clock is moved past the idle limit."""
+    clock = ManualClock()
+    with DashScopeEmulator(api_keys=[KEY], engine=LevelEngine(), clock=clock) as running:
+        released = threading.Event()
+
+        def stall(sent_ms: int, _: int) -> None:
+            if sent_ms == 1000:
+                frames = 10
+                assert running.backend.wait_for_counters(lambda c: c.ws_audio_frames >= frames, WAIT_S)
+                clock.advance(running.backend.idle_timeout_s + 1)
+                assert running.backend.wait_for_counters(lambda c: c.ws_tasks_failed == 1, WAIT_S)
+                released.set()
+
+        with pytest.raises(RealtimeError) as caught:
+            streamer(running).stream(level_pcm([3, 3, 3]), RealtimeOptions(), on_progress=stall)
+    assert released.is_set()
+    error = caught.value
+    assert error.idle_timeout and error.retryable
+    assert error.code == "CLIENT_ERROR"
+    assert "23 s without audio" in error.describe() and "request timeout after 23 seconds" in error.describe()
+
+
 def test_parallel_streams_each_get_their_own_result(emulator: DashScopeEmulator) -> None:
-    shared = translator(emulator, finish_timeout_s=30)
+    shared = streamer(emulator, finish_timeout_s=30)
     inputs = {n: [n, n + 1] for n in (1, 3, 5, 7)}
     results: dict[int, Transcript] = {}
     errors: list[BaseException] = []
-    both_streaming = threading.Barrier(len(inputs), timeout=20)
+    all_streaming = threading.Barrier(len(inputs), timeout=20)
 
     def run(n: int) -> None:
         try:
-            both_streaming.wait()  # start together, so the tasks overlap on the server
-            results[n] = shared.stream(level_pcm(inputs[n]), target_language="en")
+            all_streaming.wait()  # start together, so the tasks overlap on the server
+            results[n] = shared.stream(level_pcm(inputs[n]), RealtimeOptions(translate="en")).transcript
         except BaseException as error:
             errors.append(error)
 
@@ -166,3 +201,38 @@ def test_parallel_streams_each_get_their_own_result(emulator: DashScopeEmulator)
         assert [s.text for s in transcript.segments] == [f"级别{n}。", f"级别{n + 1}。"]
         assert [s.text for s in transcript.translations[0].segments] == [f"level {n}.", f"level {n + 1}."]
     assert emulator.backend.counters.ws_tasks_finished == len(inputs)
+
+
+def test_a_split_call_streams_each_channel_and_merges_the_speakers_by_time(
+    emulator: DashScopeEmulator,
+) -> None:
+    agent = level_pcm([3, 0, 0, 0, 0, 5])
+    customer = level_pcm([0, 0, 0, 7, 0, 0])
+    speech = SpeechPcm(tracks=[agent, customer], source_channels=2)
+    heard: list[Sentence] = []
+    done: list[str | None] = []
+
+    recording = stream_recording(
+        streamer(emulator),
+        speech,
+        RealtimeOptions(translate="en", channels="split"),
+        on_sentence=heard.append,
+        on_stream_done=lambda _, speaker: done.append(speaker),
+    )
+
+    transcript = recording.transcript
+    assert [(s.speaker, s.channel, s.text) for s in transcript.segments] == [
+        ("Agent", 0, "级别3。"),
+        ("Customer", 1, "级别7。"),
+        ("Agent", 0, "级别5。"),
+    ]
+    assert transcript.speakers == ["Agent", "Customer"] and transcript.channels == 2
+    assert [s.text for s in transcript.translations[0].segments] == ["level 3.", "level 7.", "level 5."]
+    assert sorted(done, key=str) == ["Agent", "Customer"]
+    assert {(s.speaker, s.text) for s in heard if s.final} == {
+        ("Agent", "级别3。"),
+        ("Customer", "级别7。"),
+        ("Agent", "级别5。"),
+    }
+    assert len(recording.task_id.split("+")) == 2
+    assert emulator.backend.counters.ws_tasks_finished == 2

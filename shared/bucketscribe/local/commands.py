@@ -40,7 +40,9 @@ from bucketscribe.model import ObjectRef
 from bucketscribe.profiles import Profile, ProfileSet
 
 # Stereo calls get per-channel (agent/customer) recognition on SIS, dashscope/ goes to
-# DashScope Paraformer, everything else the default (SIS). BUCKETSCRIBE_PROFILES replaces these.
+# DashScope Paraformer, live/ is streamed by the submit function over DashScope's real-time API
+# (gummy, translated into English), everything else the default (SIS). BUCKETSCRIBE_PROFILES
+# replaces these.
 LOCAL_PROFILES: list[dict[str, Any]] = [
     {"name": "default", "prefix": ""},
     {
@@ -53,6 +55,12 @@ LOCAL_PROFILES: list[dict[str, Any]] = [
         "prefix": "dashscope/",
         "provider": "dashscope",
         "dashscope": {"model": "paraformer-v2"},
+    },
+    {
+        "name": "live",
+        "prefix": "live/",
+        "provider": "dashscope-realtime",
+        "realtime": {"translate": "en", "longer_uploads": "batch"},
     },
 ]
 DEFAULT_OUT = Path("transcripts")

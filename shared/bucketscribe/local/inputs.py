@@ -83,19 +83,36 @@ def _problem(path: Path) -> str | None:
     return None
 
 
+def _wav_header_facts(path: Path) -> tuple[int, int] | None:
+    """(channels, duration in ms) where the file's first bytes say them (a WAV header)."""
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    sniffed = sniff(head, total_size=path.stat().st_size)
+    if sniffed is None or sniffed.container != "wav" or not (sniffed.codec or "").startswith("pcm_"):
+        return None  # not a WAV whose PCM the header describes: a decoder has to say
+    if not sniffed.channels or not sniffed.sample_rate or sniffed.duration_ms is None:
+        return None
+    return sniffed.channels, sniffed.duration_ms
+
+
 def _described(path: Path, label: str, profile: Profile) -> tuple[LocalInput | None, str | None]:
     from bucketscribe.media.transcode import MediaError, probe
 
-    try:
-        info = probe(path)
-    except MediaError as error:
-        # PyAV says "... [Errno N] Invalid data found when processing input: '<path>'": keep the words.
-        words = re.search(r"\] ([^:]+)", str(error))
-        return None, f"cannot be decoded ({words.group(1).lower() if words else error})"
-    if not info.has_audio:
-        return None, "has no audio track"
-    if info.channels < profile.channels_needed:
-        layout = "mono" if info.channels == 1 else f"{info.channels}-channel"
+    facts = _wav_header_facts(path)
+    if facts is not None:  # a WAV header says all: no decoder is opened (nor loaded)
+        channels, duration_ms = facts
+    else:
+        try:
+            info = probe(path)
+        except MediaError as error:
+            # PyAV says "... [Errno N] Invalid data found when processing input: '<path>'": keep the words.
+            words = re.search(r"\] ([^:]+)", str(error))
+            return None, f"cannot be decoded ({words.group(1).lower() if words else error})"
+        if not info.has_audio:
+            return None, "has no audio track"
+        channels, duration_ms = info.channels, info.duration_ms
+    if channels < profile.channels_needed:
+        layout = "mono" if channels == 1 else f"{channels}-channel"
         return None, (
             f"is {layout}, but profile {profile.name!r} expects {profile.channel_expectation()}; "
             "give a stereo recording or choose another profile"
@@ -106,8 +123,8 @@ def _described(path: Path, label: str, profile: Profile) -> tuple[LocalInput | N
             label=label,
             profile=profile,
             size=path.stat().st_size,
-            duration_ms=info.duration_ms or None,
-            channels=info.channels,
+            duration_ms=duration_ms or None,
+            channels=channels,
             content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
         ),
         None,

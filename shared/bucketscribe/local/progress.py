@@ -146,11 +146,14 @@ class FileProgress:
     error_code: str | None = None
     error: str | None = None
     outputs: list[Path] = field(default_factory=list)
+    live_text: str | None = None
+    """What the service hears right now: a real-time stream's latest interim hypothesis."""
 
     def detail(self) -> str:
-        """A few words after the stage: how far into the audio, or why it failed."""
+        """A few words after the stage: how far into the audio (and what is being heard), or why it failed."""
         if self.stage is Stage.TRANSCRIBING and self.audio_ms_done is not None and self.audio_ms:
-            return f"{self.audio_ms_done / 1000:.0f} of {self.audio_ms / 1000:.0f} s"
+            done = f"{self.audio_ms_done / 1000:.0f} of {self.audio_ms / 1000:.0f} s"
+            return f"{done} · {self.live_text}" if self.live_text else done
         if self.error:
             return f"{self.error_code}: {self.error}" if self.error_code else self.error
         return ""
@@ -325,6 +328,14 @@ class BoardReporter:
     def tick(self, batch: BatchProgress) -> None:
         if self._clock() - self._last_draw >= self.REDRAW_EVERY_S:
             self._draw(batch)
+
+    def print_above(self, batch: BatchProgress, lines: list[str]) -> None:
+        """Lines that stay (a stream's final sentences), written where the board was; the board is
+        redrawn under them."""
+        up = f"\x1b[{self._drawn_lines}F" if self._drawn_lines else ""
+        self._out.write(up + "\x1b[J" + "".join(f"{line}\n" for line in lines))
+        self._drawn_lines = 0
+        self._draw(batch)
 
     def _draw(self, batch: BatchProgress) -> None:
         width, height = shutil.get_terminal_size()

@@ -404,6 +404,7 @@ class LocalStack:
             "HUAWEICLOUD_SDK_SK": self.sis.sk,
             "BUCKETSCRIBE_DASHSCOPE_API_KEY": self._dashscope_key,
             "BUCKETSCRIBE_DASHSCOPE_BASE_URL": self.dashscope.http_api_url,
+            "BUCKETSCRIBE_DASHSCOPE_WS_URL": self.dashscope.ws_url,
             "BUCKETSCRIBE_DASHSCOPE_MAX_FILES_PER_TASK": str(opts.dashscope_max_files_per_task),
             "BUCKETSCRIBE_PUSH_TOKEN": self.push_token,
             "BUCKETSCRIBE_FIRST_CHECK_AFTER_S": str(opts.first_check_after_s),

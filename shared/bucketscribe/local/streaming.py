@@ -1,12 +1,19 @@
-"""``bucketscribe stream FILE...``: many local files at once over DashScope's real-time API (gummy).
+"""``bucketscribe stream FILE...``: many local files at once over DashScope's real-time API.
 
-Each file is decoded to 16 kHz mono PCM, streamed through its own WebSocket task and written as
-``<out>/<name>.json|.txt|.srt|.vtt`` (plus ``<name>.<lang>.srt|.vtt`` bilingual subtitles when
-translating). With ``BUCKETSCRIBE_DASHSCOPE_API_KEY`` set it talks to the real service
-(``BUCKETSCRIBE_DASHSCOPE_WS_URL`` overrides the endpoint); otherwise to a local DashScope
+Each file is decoded to 16 kHz PCM and streamed through its own WebSocket task (a stereo call
+split per channel: one task each, the sentences merged by time and labelled with the speakers),
+and written as ``<out>/<name>.json|.txt|.srt|.vtt`` (plus ``<name>.<lang>.srt|.vtt`` bilingual
+subtitles when translating). With ``BUCKETSCRIBE_DASHSCOPE_API_KEY`` set it talks to the real
+service (``BUCKETSCRIBE_DASHSCOPE_WS_URL`` overrides the endpoint); otherwise to a local DashScope
 emulator backed by the offline Whisper engine.
 
-Exit code: 0 all done, 1 some file failed, 2 no file was usable audio.
+What the user sees (``StreamConsole``), per file and prefixed by its name, as it arrives: each
+sentence when final (``Transcript ==>``) and its translation (``Translate ==>``), then a metrics
+line (request id, first- and last-package delay, real-time factor); on a terminal the sentence
+being spoken updates in place on a board of the files in flight; at the end a summary table.
+``--json`` gives one JSON object per event on stdout, ``--quiet`` only the errors.
+
+Exit code: 0 all done, 1 some file failed, 130 interrupted (2, refused inputs, is decided before).
 """
 
 from __future__ import annotations
@@ -16,26 +23,48 @@ import os
 import secrets
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from bucketscribe.cli import ExitCode, ReportedInterrupt
+from bucketscribe.local.inputs import LocalInput
+from bucketscribe.local.progress import (
+    BatchProgress,
+    BoardReporter,
+    FileProgress,
+    JsonReporter,
+    LineReporter,
+    QuietReporter,
+    Reporter,
+    Stage,
+    clock_text,
+)
 from bucketscribe.model import Transcript
-from bucketscribe.providers.realtime import DEFAULT_WEBSOCKET_URL, RealtimeError, RealtimeTranslator
+from bucketscribe.profiles import RealtimeOptions
+from bucketscribe.providers.base import StreamedRecording
+from bucketscribe.providers.realtime import (
+    DEFAULT_WEBSOCKET_URL,
+    Pace,
+    RealtimeError,
+    RealtimeStreamer,
+    Sentence,
+    StreamCancelled,
+    load_sdk,
+    stream_recording,
+)
 from bucketscribe.render import SUFFIXES, bilingual_suffix, render, render_bilingual
 
 API_KEY_ENV = "BUCKETSCRIBE_DASHSCOPE_API_KEY"
 WS_URL_ENV = "BUCKETSCRIBE_DASHSCOPE_WS_URL"
-# The CLI keeps only final sentences, so the local emulator need not re-recognise every second of
-# audio for interim results; a pass per 30 s still exercises its streaming windows on long files.
-LOCAL_INTERIM_INTERVAL_S = 30.0
-
-EXIT_SOME_FAILED = 1
-EXIT_NONE_USABLE = 2
+# The local emulator re-recognises a long utterance every this many seconds of its audio, so a
+# speaker who goes on without a pause shows interim text (the real service sends it more often).
+LOCAL_INTERIM_INTERVAL_S = 1.0
+# How often the main thread looks up from waiting (a Ctrl-C lands between looks).
+WAIT_SLICE_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -45,44 +74,300 @@ class Endpoint:
     description: str
 
 
+@dataclass(frozen=True)
+class StreamSettings:
+    options: RealtimeOptions
+    out_dir: Path
+    pace: Pace = "fast"
+    concurrency: int = 4
+
+
 @dataclass
-class FileOutcome:
-    path: Path
-    name: str
-    usable: bool = False
-    outputs: tuple[Path, ...] = ()
-    error: str | None = None
+class StreamedFile:
+    input: LocalInput
+    progress: FileProgress
+    output_name: str
+    """The outputs' name in the output folder: the file's name, made unique."""
+    result: StreamedRecording | None = None
+    channel_results: list[tuple[str | None, StreamedRecording]] = field(default_factory=list)
+    sentences: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.output_name
 
 
-class StateLines:
-    """One line per file state change (queued → streaming → done / failed), safe across threads."""
+@dataclass
+class StreamRun:
+    files: list[StreamedFile]
+    batch: BatchProgress
 
-    def __init__(self, names: list[str], out: TextIO) -> None:
+    @property
+    def exit_code(self) -> int:
+        return (
+            ExitCode.OK if all(f.progress.stage is Stage.DONE for f in self.files) else ExitCode.SOME_FAILED
+        )
+
+
+# ----- what the user sees ----------------------------------------------------------------------------
+
+
+class StreamConsole:
+    """Every file's progress (through a ``progress`` reporter) and its sentences, as they arrive.
+
+    ``mode``: ``board`` (a terminal: the files in flight redrawn in place, each with what is being
+    said; final sentences printed above), ``lines`` (plain lines: logs, pipes), ``json`` (one
+    object per event) or ``quiet``. Safe to call from many threads.
+    """
+
+    def __init__(self, mode: str, out: TextIO, err: TextIO = sys.stderr) -> None:
+        self.mode = mode
         self._out = out
+        self._err = err
         self._lock = threading.Lock()
-        self._started = time.monotonic()
-        self._width = max((len(n) for n in names), default=0)
+        self._reporter = _reporter(mode, out)
+        self.batch = BatchProgress([])
 
-    def show(self, name: str, state: str) -> None:
+    @classmethod
+    def for_terminal(cls, *, json_events: bool, quiet: bool, out: TextIO = sys.stdout) -> StreamConsole:
+        if json_events:
+            return cls("json", out)
+        if quiet:
+            return cls("quiet", out)
+        return cls("board" if out.isatty() else "lines", out)
+
+    def say(self, text: str) -> None:
+        """A human message (the endpoint, a warning); none with --json or --quiet."""
+        if self.mode in ("board", "lines"):
+            self._print([text])
+
+    def start(self, files: list[StreamedFile]) -> None:
+        self.batch = BatchProgress([f.progress for f in files])
+        for streamed in files:
+            self.changed(streamed)
+
+    def changed(self, streamed: StreamedFile) -> None:
         with self._lock:
-            elapsed = time.monotonic() - self._started
-            self._out.write(f"  {elapsed:6.1f}s  {name:<{self._width}}  {state}\n")
+            self._reporter.changed(self.batch, streamed.progress)
+
+    def warn(self, streamed: StreamedFile, text: str) -> None:
+        if self.mode == "json":
+            self._emit({"event": "warning", "file": streamed.label, "message": text})
+        elif self.mode != "quiet":
+            self._print([f"[{streamed.label}] warning: {text}"])
+
+    def sentence(self, streamed: StreamedFile, sentence: Sentence) -> None:
+        if self.mode == "json":
+            self._emit(_sentence_event(streamed, sentence, self.batch.elapsed_s))
+            return
+        if not sentence.final:
+            if self.mode == "board":
+                streamed.progress.live_text = _who(sentence) + sentence.text
+                self.changed(streamed)
+            return
+        streamed.progress.live_text = None
+        if self.mode == "quiet":
+            return
+        prefix = f"[{streamed.label}] {_who(sentence)}"
+        lines = [f"{prefix}Transcript ==> {sentence.text}"]
+        if sentence.translation is not None:
+            lines.append(f"{prefix}Translate ==> {sentence.translation}")
+        self._print(lines)
+
+    def metrics(self, streamed: StreamedFile, recording: StreamedRecording, speaker: str | None) -> None:
+        metrics = recording.metrics
+        if self.mode == "json":
+            self._emit(
+                {
+                    "event": "metrics",
+                    "file": streamed.label,
+                    "speaker": speaker,
+                    "request_id": recording.task_id,
+                    "first_package_ms": metrics.first_package_ms,
+                    "last_package_ms": metrics.last_package_ms,
+                    "audio_s": round(metrics.audio_ms / 1000, 2),
+                    "elapsed_s": round(metrics.elapsed_ms / 1000, 2),
+                    "realtime_factor": _rounded(metrics.realtime_factor),
+                }
+            )
+        elif self.mode != "quiet":
+            who = f"{speaker}: " if speaker else ""
+            self._print(
+                [
+                    f"[{streamed.label}] {who}Metric ==> request {recording.task_id} · first package "
+                    f"{_ms_text(metrics.first_package_ms)} · last package {_ms_text(metrics.last_package_ms)}"
+                    f" · real-time factor {_factor_text(metrics.realtime_factor)}"
+                ]
+            )
+
+    def summary(self, run: StreamRun, out_dir: Path, translate: str | None) -> None:
+        for streamed in run.files:
+            progress = streamed.progress
+            if progress.stage is not Stage.DONE:
+                self._err.write(f"bucketscribe: failed: {progress.path}: {progress.detail()}\n")
+        if self.mode == "json":
+            self._emit(
+                {
+                    "event": "summary",
+                    "exit_code": int(run.exit_code),
+                    "done": run.batch.done,
+                    "failed": run.batch.failed,
+                    "total": len(run.files),
+                    "elapsed_s": round(run.batch.elapsed_s, 2),
+                    "files": [_file_summary(f) for f in run.files],
+                }
+            )
+            return
+        if self.mode == "quiet":
+            return
+        kinds = "json, txt, srt, vtt" + (f", bilingual .{translate}.srt/.vtt" if translate else "")
+        lines = ["", *summary_table(run.files)]
+        lines.append(
+            f"\n{run.batch.done} of {len(run.files)} files done"
+            + (f", {run.batch.failed} failed" if run.batch.failed else "")
+            + f" in {clock_text(run.batch.elapsed_s)}"
+            + (f"; outputs in {out_dir}/ ({kinds})." if run.batch.done else ".")
+        )
+        self._print(lines)
+
+    def interrupted(self, run: StreamRun, out_dir: Path) -> None:
+        done = [f for f in run.files if f.progress.stage is Stage.DONE]
+        unfinished = [f for f in run.files if not f.progress.stage.is_final]
+        if self.mode == "json":
+            self._emit(
+                {
+                    "event": "interrupted",
+                    "done": [f.label for f in done],
+                    "unfinished": [f.label for f in unfinished],
+                    "outputs": {f.label: [str(p) for p in f.progress.outputs] for f in done},
+                }
+            )
+            return
+        lines = [
+            f"\nInterrupted after {clock_text(run.batch.elapsed_s)}: "
+            f"{len(done)} of {len(run.files)} files done."
+        ]
+        if done:
+            lines.append(f"Their outputs are in {out_dir}/: " + ", ".join(f.label for f in done))
+        if unfinished:
+            lines.append("Not finished (nothing written): " + ", ".join(f.label for f in unfinished))
+        self._err.write("\n".join(lines) + "\n")
+        self._err.flush()
+
+    def _print(self, lines: list[str]) -> None:
+        with self._lock:
+            if isinstance(self._reporter, BoardReporter):
+                self._reporter.print_above(self.batch, lines)
+            else:
+                self._out.write("".join(f"{line}\n" for line in lines))
             self._out.flush()
 
-
-def decode_pcm16(path: Path) -> bytes:
-    """The file's audio as 16-bit little-endian 16 kHz mono PCM (``UnreadableAudio`` if none)."""
-    import numpy as np
-
-    from bucketscribe.local.whisper_engine import decode_speech
-
-    samples = decode_speech(path)
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    def _emit(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            assert isinstance(self._reporter, JsonReporter)
+            self._reporter.emit(event)
 
 
-def write_outputs(
-    transcript: Transcript, out_dir: Path, name: str, translate: str | None
-) -> tuple[Path, ...]:
+def _reporter(mode: str, out: TextIO) -> Reporter:
+    if mode == "board":
+        return BoardReporter(out)
+    if mode == "lines":
+        return LineReporter(out)
+    if mode == "json":
+        return JsonReporter(out)
+    return QuietReporter()
+
+
+def _who(sentence: Sentence) -> str:
+    return f"{sentence.speaker}: " if sentence.speaker else ""
+
+
+def _sentence_event(streamed: StreamedFile, sentence: Sentence, elapsed_s: float) -> dict[str, Any]:
+    return {
+        "event": "sentence" if sentence.final else "interim",
+        "file": streamed.label,
+        "speaker": sentence.speaker,
+        "sentence_id": sentence.sentence_id,
+        "start_s": round(sentence.begin_ms / 1000, 2),
+        "end_s": round(sentence.end_ms / 1000, 2),
+        "text": sentence.text,
+        "translation": sentence.translation,
+        "language": sentence.translation_language,
+        "elapsed_s": round(elapsed_s, 2),
+    }
+
+
+def _file_summary(streamed: StreamedFile) -> dict[str, Any]:
+    progress, result = streamed.progress, streamed.result
+    metrics = result.metrics if result else None
+    return {
+        "file": streamed.label,
+        "path": str(progress.path),
+        "state": progress.stage.value,
+        "request_id": result.task_id if result else None,
+        "audio_s": round(metrics.audio_ms / 1000, 2) if metrics else None,
+        "sentences": streamed.sentences,
+        "first_package_ms": metrics.first_package_ms if metrics else None,
+        "last_package_ms": metrics.last_package_ms if metrics else None,
+        "realtime_factor": _rounded(metrics.realtime_factor) if metrics else None,
+        "outputs": [str(p) for p in progress.outputs],
+        "error_code": progress.error_code,
+        "error": progress.error,
+    }
+
+
+def summary_table(files: list[StreamedFile]) -> list[str]:
+    """One row per file: audio, sentences, delays, real-time factor, result."""
+    header = ("file", "audio", "sentences", "first package", "last package", "RTF", "result")
+    rows = [header]
+    for streamed in files:
+        metrics = streamed.result.metrics if streamed.result else None
+        progress = streamed.progress
+        result = (
+            progress.stage.value
+            if progress.stage is Stage.DONE
+            else f"{progress.stage.value}: {progress.detail()}"
+        )
+        rows.append(
+            (
+                streamed.label,
+                f"{metrics.audio_ms / 1000:.1f} s" if metrics else "-",
+                str(streamed.sentences) if metrics else "-",
+                _ms_text(metrics.first_package_ms) if metrics else "-",
+                _ms_text(metrics.last_package_ms) if metrics else "-",
+                _factor_text(metrics.realtime_factor) if metrics else "-",
+                result,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return [
+        "  ".join(
+            [
+                row[0].ljust(widths[0]),
+                *(cell.rjust(width) for cell, width in zip(row[1:-1], widths[1:], strict=True)),
+                row[-1],
+            ]
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def _ms_text(ms: int | None) -> str:
+    return "-" if ms is None else f"{ms} ms"
+
+
+def _factor_text(factor: float | None) -> str:
+    return "-" if factor is None else f"{factor:.2f}"
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+# ----- the work -------------------------------------------------------------------------------------
+
+
+def write_outputs(transcript: Transcript, out_dir: Path, name: str, translate: str | None) -> list[Path]:
     written: list[Path] = []
     for fmt, suffix in SUFFIXES.items():
         written.append(out_dir / f"{name}{suffix}")
@@ -91,68 +376,7 @@ def write_outputs(
         for subtitle in ("srt", "vtt"):
             written.append(out_dir / f"{name}{bilingual_suffix(translate, subtitle)}")
             written[-1].write_text(render_bilingual(transcript, translate, subtitle), encoding="utf-8")
-    return tuple(written)
-
-
-def stream_file(
-    outcome: FileOutcome,
-    translator: RealtimeTranslator,
-    *,
-    source_language: str,
-    translate: str | None,
-    out_dir: Path,
-    lines: StateLines,
-) -> FileOutcome:
-    from bucketscribe.local.speech import UnreadableAudio
-
-    try:
-        pcm = decode_pcm16(outcome.path)
-    except (UnreadableAudio, OSError) as error:
-        # PyAV's reason ends in an errno and the path; its first clause is the useful part.
-        outcome.error = f"not an audio or video file ({str(error).split(':')[0]})"
-        lines.show(outcome.name, f"failed: {outcome.error}")
-        return outcome
-    outcome.usable = True
-    lines.show(outcome.name, f"streaming ({len(pcm) / 32000:.1f} s of audio)")
-    try:
-        transcript = translator.stream(pcm, source_language=source_language, target_language=translate)
-        outcome.outputs = write_outputs(transcript, out_dir, outcome.name, translate)
-    except RealtimeError as error:
-        outcome.error = f"DashScope {error.code}: {error.message}"
-    except Exception as error:  # one file's surprise must not stop the others
-        outcome.error = f"{type(error).__name__}: {error}"
-    if outcome.error is None:
-        count = len(transcript.segments)
-        lines.show(outcome.name, f"done ({count} sentence{'' if count == 1 else 's'})")
-    else:
-        lines.show(outcome.name, f"failed: {outcome.error}")
-    return outcome
-
-
-@contextmanager
-def open_endpoint() -> Iterator[Endpoint]:
-    """The real service when a key is configured, else a local emulator for this run."""
-    api_key = os.environ.get(API_KEY_ENV)
-    if api_key:
-        url = os.environ.get(WS_URL_ENV) or DEFAULT_WEBSOCKET_URL
-        yield Endpoint(api_key=api_key, websocket_url=url, description=f"Streaming to DashScope at {url}")
-        return
-    from bucketscribe.local.dashscope_server import DashScopeEmulator
-    from bucketscribe.local.whisper_engine import shared_engine
-
-    key = "sk-local-" + secrets.token_hex(8)
-    emulator = DashScopeEmulator(
-        api_keys=[key], engine=shared_engine(), interim_interval_s=LOCAL_INTERIM_INTERVAL_S
-    )
-    with emulator:
-        yield Endpoint(
-            api_key=key,
-            websocket_url=emulator.ws_url,
-            description=(
-                f"No {API_KEY_ENV} set: streaming to a local DashScope emulator "
-                f"(offline Whisper engine) at {emulator.ws_url}"
-            ),
-        )
+    return written
 
 
 def _unique_names(paths: list[Path]) -> list[str]:
@@ -165,66 +389,165 @@ def _unique_names(paths: list[Path]) -> list[str]:
     return names
 
 
-def run_streams(
-    paths: list[Path],
+def stream_one(
+    streamed: StreamedFile,
+    streamer: RealtimeStreamer,
+    settings: StreamSettings,
+    console: StreamConsole,
+    cancel: threading.Event,
+) -> None:
+    """Decode, stream and write one file; its failure is its own (recorded on its progress)."""
+    from bucketscribe.media.transcode import MediaError, decode_pcm16
+
+    progress = streamed.progress
+    options = settings.options
+    try:
+        speech = decode_pcm16(streamed.input.path, split_channels=options.channels == "split")
+        progress.audio_ms = speech.duration_ms
+        progress.audio_ms_done = 0
+        progress.stage = Stage.TRANSCRIBING
+        console.changed(streamed)
+
+        def heard(sentence: Sentence) -> None:
+            if sentence.final:
+                streamed.sentences += 1
+                progress.audio_ms_done = max(progress.audio_ms_done or 0, sentence.end_ms)
+            console.sentence(streamed, sentence)
+            if sentence.final:
+                console.changed(streamed)
+
+        def finished(recording: StreamedRecording, speaker: str | None) -> None:
+            streamed.channel_results.append((speaker, recording))
+            console.metrics(streamed, recording, speaker)
+
+        streamed.result = stream_recording(
+            streamer,
+            speech,
+            options,
+            pace=settings.pace,
+            on_sentence=heard,
+            on_stream_done=finished,
+            cancel=cancel,
+        )
+        progress.outputs = write_outputs(
+            streamed.result.transcript, settings.out_dir, streamed.output_name, options.translate
+        )
+        progress.stage = Stage.DONE
+    except StreamCancelled:
+        return
+    except MediaError as error:
+        progress.stage, progress.error_code, progress.error = Stage.FAILED, "NOT_AUDIO", str(error)
+    except RealtimeError as error:
+        progress.stage, progress.error_code, progress.error = Stage.FAILED, error.code, error.explanation
+    except Exception as error:  # one file's surprise must not stop the others
+        progress.stage, progress.error_code, progress.error = Stage.FAILED, type(error).__name__, str(error)
+    progress.live_text = None
+    console.changed(streamed)
+
+
+def stream_files(
+    inputs: list[LocalInput],
+    endpoint: Endpoint,
+    settings: StreamSettings,
+    console: StreamConsole,
     *,
-    out_dir: Path,
-    translate: str | None,
-    source_language: str,
-    concurrency: int,
-    out: TextIO,
-) -> tuple[int, list[FileOutcome]]:
-    """Stream every file (``concurrency`` at a time); returns (exit code, outcome per file)."""
-    outcomes = [FileOutcome(path=p, name=n) for p, n in zip(paths, _unique_names(paths), strict=True)]
-    with open_endpoint() as endpoint:
-        out.write(endpoint.description + "\n")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        lines = StateLines([o.name for o in outcomes], out)
-        pending: list[FileOutcome] = []
-        for outcome in outcomes:
-            if outcome.path.is_file():
-                lines.show(outcome.name, "queued")
-                pending.append(outcome)
-            else:
-                outcome.error = "no such file"
-                lines.show(outcome.name, "failed: no such file")
-        translator = RealtimeTranslator(api_key=endpoint.api_key, websocket_url=endpoint.websocket_url)
-        with ThreadPoolExecutor(max_workers=max(concurrency, 1), thread_name_prefix="stream") as pool:
-            futures = [
-                pool.submit(
-                    stream_file,
-                    outcome,
-                    translator,
-                    source_language=source_language,
-                    translate=translate,
-                    out_dir=out_dir,
-                    lines=lines,
-                )
-                for outcome in pending
-            ]
-            for future in futures:
-                future.result()
-    if not any(o.usable for o in outcomes):
-        return EXIT_NONE_USABLE, outcomes
-    return (EXIT_SOME_FAILED if any(o.error for o in outcomes) else 0), outcomes
+    cancel: threading.Event | None = None,
+) -> StreamRun:
+    """Stream every file (``settings.concurrency`` at a time) and write its outputs.
+
+    On Ctrl-C the streams are told to stop, the console says what finished, and
+    ``ReportedInterrupt`` goes up (cli.py leaves at once).
+    """
+    cancel = cancel or threading.Event()
+    files = [
+        StreamedFile(
+            input=item,
+            progress=FileProgress(label=name, path=item.path, audio_ms=item.duration_ms, stage=Stage.QUEUED),
+            output_name=name,
+        )
+        for item, name in zip(inputs, _unique_names([i.path for i in inputs]), strict=True)
+    ]
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    load_sdk()
+    console.start(files)
+    run = StreamRun(files=files, batch=console.batch)
+    for streamed in files:
+        _warn_about_channels(streamed, settings.options, console)
+    streamer = RealtimeStreamer(api_key=endpoint.api_key, websocket_url=endpoint.websocket_url)
+    pool = ThreadPoolExecutor(max_workers=max(settings.concurrency, 1), thread_name_prefix="stream")
+    try:
+        pending: set[Future[None]] = {
+            pool.submit(stream_one, streamed, streamer, settings, console, cancel) for streamed in files
+        }
+        while pending:
+            _, pending = wait(pending, timeout=WAIT_SLICE_S, return_when=FIRST_COMPLETED)
+    except KeyboardInterrupt:
+        cancel.set()
+        console.interrupted(run, settings.out_dir)
+        raise ReportedInterrupt from None
+    finally:
+        pool.shutdown(wait=not cancel.is_set(), cancel_futures=True)
+    return run
 
 
-def stream(args: argparse.Namespace) -> int:
-    """The ``stream`` sub-command."""
-    source = args.source_language
-    code, outcomes = run_streams(
-        list(args.files),
-        out_dir=args.out,
-        translate=args.translate,
-        source_language=source,
-        concurrency=args.concurrency,
-        out=sys.stdout,
-    )
-    done = [o for o in outcomes if o.outputs]
-    if done:
-        kinds = "json, txt, srt, vtt" + (f", bilingual .{args.translate}.srt/.vtt" if args.translate else "")
-        sys.stdout.write(f"\n{len(done)} of {len(outcomes)} files done; outputs in {args.out}/ ({kinds}).\n")
-    for outcome in outcomes:
-        if outcome.error:
-            sys.stderr.write(f"bucketscribe: error: {outcome.path}: {outcome.error}\n")
-    return code
+def _warn_about_channels(streamed: StreamedFile, options: RealtimeOptions, console: StreamConsole) -> None:
+    channels = streamed.input.channels or 1
+    if channels > 1 and options.channels == "mix":
+        console.warn(
+            streamed,
+            f"{channels} channels mixed into one stream (--channels split gives each channel its own, "
+            f"labelled {' / '.join(options.speakers)})",
+        )
+    elif channels == 1 and options.channels == "split":
+        console.warn(streamed, "mono: nothing to split, streamed as one channel")
+
+
+@contextmanager
+def open_endpoint(*, instant: bool = False) -> Iterator[Endpoint]:
+    """The real service when a key is configured, else a local emulator for this run."""
+    api_key = os.environ.get(API_KEY_ENV)
+    if api_key:
+        url = os.environ.get(WS_URL_ENV) or DEFAULT_WEBSOCKET_URL
+        yield Endpoint(api_key=api_key, websocket_url=url, description=f"Streaming to DashScope at {url}")
+        return
+    from bucketscribe.local.dashscope_server import DashScopeEmulator
+
+    if instant:
+        from bucketscribe.local.speech import FixedSpeechEngine
+
+        engine: Any = FixedSpeechEngine()
+        what = "instant engine: a fixed text"
+    else:
+        from bucketscribe.local.whisper_engine import shared_engine
+
+        engine, what = shared_engine(), "offline Whisper engine"
+        # The model loads while the SDK is imported and the files decoded, not in the first pass.
+        threading.Thread(target=engine.load, name="whisper-load", daemon=True).start()
+    key = "sk-local-" + secrets.token_hex(8)
+    emulator = DashScopeEmulator(api_keys=[key], engine=engine, interim_interval_s=LOCAL_INTERIM_INTERVAL_S)
+    emulator.start()
+    interrupted = False
+    try:
+        yield Endpoint(
+            api_key=key,
+            websocket_url=emulator.ws_url,
+            description=f"No {API_KEY_ENV} set: streaming to a local DashScope emulator ({what}) "
+            f"at {emulator.ws_url}",
+        )
+    except KeyboardInterrupt:
+        interrupted = True  # the process leaves at once, the emulator with it: no slow stop
+        raise
+    finally:
+        if not interrupted:
+            emulator.stop()
+
+
+def stream(args: argparse.Namespace, inputs: list[LocalInput], options: RealtimeOptions) -> int:
+    """The ``stream`` sub-command, once its inputs and options are checked."""
+    console = StreamConsole.for_terminal(json_events=args.json, quiet=args.quiet)
+    settings = StreamSettings(options=options, out_dir=args.out, pace=args.pace, concurrency=args.concurrency)
+    with open_endpoint(instant=args.instant) as endpoint:
+        console.say(endpoint.description)
+        run = stream_files(inputs, endpoint, settings, console)
+    console.summary(run, args.out, options.translate)
+    return run.exit_code

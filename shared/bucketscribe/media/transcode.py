@@ -408,3 +408,84 @@ def _decoded_duration_ms(container: InputContainer, audio: Any) -> int:
     samples = sum(frame.samples for frame in _decoded_frames(container, audio))
     rate = audio.codec_context.sample_rate or 1
     return round(samples * 1000 / rate)
+
+
+class SpeechPcm(BaseModel):
+    """Decoded speech: 16-bit little-endian 16 kHz PCM, one byte string per channel kept."""
+
+    tracks: list[bytes]
+    source_channels: int = Field(ge=1)
+    """How many channels the recording had (a stereo call split in two keeps both)."""
+
+    @property
+    def duration_ms(self) -> int:
+        return len(self.tracks[0]) * 1000 // (2 * SPEECH_SAMPLE_RATE) if self.tracks else 0
+
+
+def decode_pcm16(source: Path | bytes, *, split_channels: bool = False) -> SpeechPcm:
+    """The first audio track of ``source`` as 16 kHz 16-bit PCM: downmixed to one track, or one
+    track per channel with ``split_channels`` (a stereo call: agent left, customer right).
+
+    A 16 kHz 16-bit PCM WAV is read with the standard library (no decoder is loaded); anything
+    else goes through PyAV. Raises ``MediaError`` when nothing decodes.
+    """
+    data = source.read_bytes() if isinstance(source, Path) else source
+    plain = _plain_wav(data, split_channels=split_channels)
+    if plain is not None:
+        return plain
+    import av
+
+    tracks: list[bytearray] = []
+    channels = 0
+    try:
+        with _open_input(data) as container:
+            if not container.streams.audio:
+                raise MediaError("the file has no audio stream")
+            audio = container.streams.audio[0]
+            channels = max(audio.codec_context.channels, 1)
+            keep = channels if split_channels else 1
+            # s16p keeps each channel in its own plane; "mono" lets swresample do the downmix.
+            layout = audio.codec_context.layout if keep > 1 else "mono"
+            resampler = av.AudioResampler(format="s16p", layout=layout, rate=SPEECH_SAMPLE_RATE)
+            tracks = [bytearray() for _ in range(keep)]
+            for decoded in _decoded_frames(container, audio):
+                _append_planes(resampler.resample(decoded), tracks)
+            _append_planes(resampler.resample(None), tracks)
+    except av.FFmpegError as error:
+        raise MediaError(f"cannot decode the audio: {error}") from error
+    if not tracks or not tracks[0]:
+        raise MediaError("the audio stream holds no decodable samples")
+    return SpeechPcm(tracks=[bytes(t) for t in tracks], source_channels=channels)
+
+
+def _append_planes(frames: list[Any], tracks: list[bytearray]) -> None:
+    for frame in frames:
+        size = frame.samples * 2  # a plane may be padded past its samples
+        for track, plane in zip(tracks, frame.planes, strict=False):
+            track += memoryview(plane)[:size]
+
+
+def _plain_wav(data: bytes, *, split_channels: bool) -> SpeechPcm | None:
+    """A 16 kHz 16-bit PCM WAV, read without a decoder; None for anything else."""
+    import array
+    import wave
+
+    try:
+        with wave.open(io.BytesIO(data), "rb") as reader:
+            channels = reader.getnchannels()
+            if reader.getsampwidth() != 2 or reader.getframerate() != SPEECH_SAMPLE_RATE:
+                return None
+            if channels > 1 and not split_channels:
+                return None
+            frames = reader.readframes(reader.getnframes())
+    except (wave.Error, EOFError):
+        return None
+    if not frames:
+        return None
+    if channels == 1:
+        return SpeechPcm(tracks=[frames], source_channels=1)
+    # Splitting is slicing; a downmix is left to swresample, which does it in C.
+    samples = array.array("h", frames[: len(frames) // (2 * channels) * 2 * channels])
+    return SpeechPcm(
+        tracks=[samples[c::channels].tobytes() for c in range(channels)], source_channels=channels
+    )

@@ -190,7 +190,7 @@ def finish_job(job: Job, task_id: str, result: TaskResult, ports: PipelinePorts)
     if outcome.status is TaskStatus.DONE:
         loaded = ports.provider(job.provider).load_result(outcome)
         if loaded.transcript is not None:
-            return _finalize(job, loaded.transcript, loaded.raw, ports)
+            return finalize(job, loaded.transcript, loaded.raw, ports)
     error = outcome.error or JobError(code="PROVIDER_FAILED", message="the provider reported a failure")
     return _failed(job, error, ports)
 
@@ -224,7 +224,7 @@ def _failed(job: Job, error: JobError, ports: PipelinePorts) -> Completion:
     return Completion(job_id=job.id, outcome=CompletionOutcome.FAILED, job=failed)
 
 
-def _finalize(
+def finalize(
     job: Job, transcript: Transcript, raw: dict[str, Any] | None, ports: PipelinePorts
 ) -> Completion:
     def write(finishing: Job) -> tuple[list[str], Transcript]:

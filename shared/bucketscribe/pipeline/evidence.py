@@ -10,6 +10,9 @@ task, in the order it is looked for:
 2. the provider's own records (DashScope): tasks listed by creation time around the attempt,
    each finished one naming its files, matched against the media the attempt sent.
 
+A real-time stream (a provider with neither) leaves no evidence at all: it is abandoned as soon
+as its worker's lease has run out (see pipeline/realtime.py for the residual cost and its bound).
+
 Only when the bounded wait passes with no evidence is the attempt abandoned and a new one made;
 a task of the abandoned attempt that surfaces later is still recognised and bound, so its
 result is used, not paid for and thrown away. For SIS that leaves one residual case, documented
@@ -61,8 +64,10 @@ def resolve_uncertain(
         try:
             if provider.can_search_tasks:
                 _search(provider, group, ports, report, resolution)
-            else:
+            elif provider.accepts_callback_url:
                 _await_callbacks(group, ports, report, resolution)
+            else:
+                _abandon_streams(group, ports, resolution)
         except Exception:
             logger.exception(
                 "Could not resolve uncertain submissions; they stay due", extra={"provider": name}
@@ -90,6 +95,19 @@ def _await_callbacks(
             report.still_pending += 1
         else:
             _abandon(job, ports, resolution, why=f"no callback within {_hours(ports.limits.evidence_wait)}")
+
+
+def _abandon_streams(jobs: list[Job], ports: PipelinePorts, resolution: Resolution) -> None:
+    """Real-time mode: an attempt is a stream, and its results went only to the worker that
+    streamed it. Nothing can ever be found for it, so once its lease has run out (the worker is
+    gone) it is abandoned at once and the upload streamed again (bounded: pipeline/realtime.py)."""
+    for job in jobs:
+        _abandon(
+            job,
+            ports,
+            resolution,
+            why="its stream was cut short (the worker stopped); a stream leaves nothing to find",
+        )
 
 
 def _search(

@@ -13,7 +13,7 @@ from functools import partial
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from bucketscribe.job import Job, JobError, JobState
+from bucketscribe.job import Job, JobError, JobState, StreamMetrics
 from bucketscribe.media.routing import (
     MediaProbe,
     MediaRefused,
@@ -41,6 +41,7 @@ class UploadOutcome(StrEnum):
     DUPLICATE = "DUPLICATE"  # this exact upload already has a job, in the hands of someone else
     REJECTED = "REJECTED"  # bad input: FAILED job + error report
     RETRY = "RETRY"  # nothing durable happened: the notification must be delivered again
+    DONE = "DONE"  # streamed and its outputs written in this run (real-time mode)
 
 
 class UploadResult(BaseModel):
@@ -48,6 +49,8 @@ class UploadResult(BaseModel):
     outcome: UploadOutcome
     job_id: str | None = None
     reason: str | None = None
+    # Real-time mode: how the upload's stream went (first/last-package delays), for the metrics.
+    stream: StreamMetrics | None = None
 
 
 class Rejection(Exception):

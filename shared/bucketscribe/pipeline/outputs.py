@@ -50,6 +50,14 @@ def write_outputs(
     for fmt in formats:
         body = render(transcript, fmt, options).encode("utf-8")
         bodies.append((layout.output_key(job.source.key, fmt), body, CONTENT_TYPES[fmt]))
+    # A translated transcript (real-time gummy) also gets bilingual subtitles per language:
+    # <key>.<lang>.srt / .vtt, the original line over the translated one.
+    for translation in transcript.translations:
+        for fmt in ("srt", "vtt"):
+            if fmt in formats and translation.segments:
+                body = render(transcript, fmt, options, translation=translation.language).encode("utf-8")
+                key = layout.output_key(job.source.key, f"{translation.language}.{fmt}")
+                bodies.append((key, body, CONTENT_TYPES[fmt]))
     return put_once(job, bodies, ports)
 
 

@@ -54,6 +54,9 @@ class Limits:
     clock_skew: timedelta = timedelta(minutes=5)
     # Callback URLs stop working this long after their attempt started (deadline + retention).
     callback_token_ttl: timedelta = timedelta(hours=12 + 72)
+    # Real-time mode: the longest a worker may spend streaming one upload (the submit function's
+    # timeout less its margin); longer uploads are refused for the mode or sent to file transcription.
+    realtime_budget: timedelta = timedelta(seconds=240)
 
 
 class MediaTools(Protocol):

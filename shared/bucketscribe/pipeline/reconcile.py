@@ -240,7 +240,7 @@ def _submit_again(
         report.left_for_next_run += len(jobs)
         return
     try:
-        results = continue_accepted(jobs, ports)
+        results = continue_accepted(jobs, ports, out_of_time=out_of_time)
     except Exception:
         logger.exception("Submitting due jobs failed; they stay due", extra={"jobs": len(jobs)})
         report.provider_errors += 1
@@ -248,6 +248,8 @@ def _submit_again(
     for result in results:
         if result.outcome is UploadOutcome.SUBMITTED:
             report.submitted += 1
+        elif result.outcome is UploadOutcome.DONE:  # streamed again, outputs written (real-time mode)
+            report.finished += 1
         elif result.outcome is UploadOutcome.REJECTED:
             report.failed += 1
         elif result.outcome in (UploadOutcome.DEFERRED, UploadOutcome.RETRY):

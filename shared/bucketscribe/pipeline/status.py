@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from bucketscribe.job import AttemptState, Job, JobError, JobState, PartOf, PartRef
+from bucketscribe.job import AttemptState, Job, JobError, JobState, PartOf, PartRef, StreamMetrics
 from bucketscribe.jobs.base import JobStore
 from bucketscribe.media.routing import MediaProbe, RouteDecision
 from bucketscribe.model import Coverage, TranscriptWarning
@@ -21,6 +21,8 @@ class AttemptView(BaseModel):
     provider_task_id: str | None
     bound_by: str | None
     error: JobError | None
+    # Real-time mode: the stream's first/last-package delays, audio and streaming time.
+    stream: StreamMetrics | None = None
 
 
 class PartView(BaseModel):
@@ -95,6 +97,7 @@ class JobView(BaseModel):
                     provider_task_id=a.task_id,
                     bound_by=a.bound_by,
                     error=a.error,
+                    stream=a.stream,
                 )
                 for a in job.attempts
             ],

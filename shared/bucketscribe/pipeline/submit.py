@@ -37,6 +37,7 @@ from bucketscribe.pipeline.intake import (
 from bucketscribe.pipeline.job_writes import apply, new_owner, with_store_retries
 from bucketscribe.pipeline.parts import ensure_part_jobs
 from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.pipeline.realtime import stream_jobs
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import Provider, ProviderError, SubmitItem, SubmitReceipt, file_key
 
@@ -74,14 +75,22 @@ def submit_uploads(
             job, profile = accepted
             ready[profile.name].append((index, job, profile))
     for group in ready.values():
-        outcomes = submit_jobs([job for _, job, _ in group], group[0][2], ports)
+        outcomes = submit_jobs([job for _, job, _ in group], group[0][2], ports, out_of_time=out_of_time)
         for (index, _, _), outcome in zip(group, outcomes, strict=True):
             results[index] = outcome
     return [result for result in results if result is not None]
 
 
-def submit_jobs(jobs: list[Job], profile: Profile, ports: PipelinePorts) -> list[UploadResult]:
+def submit_jobs(
+    jobs: list[Job],
+    profile: Profile,
+    ports: PipelinePorts,
+    *,
+    out_of_time: Callable[[], bool] = lambda: False,
+) -> list[UploadResult]:
     """Submit claimed, prepared ACCEPTED jobs of one profile; one result per job, in order."""
+    if profile.mode == "realtime":
+        return _stream_or_route(jobs, profile, ports, out_of_time)
     provider = ports.provider(profile.provider)
     size = max(provider.max_files_per_task, 1)
     results: list[UploadResult] = []
@@ -97,6 +106,27 @@ def submit_jobs(jobs: list[Job], profile: Profile, ports: PipelinePorts) -> list
             for job in chunk:
                 _release_quietly(job, ports)
             results.extend(_retry(job, exc) for job in chunk)
+    return results
+
+
+def _stream_or_route(
+    jobs: list[Job], profile: Profile, ports: PipelinePorts, out_of_time: Callable[[], bool]
+) -> list[UploadResult]:
+    """Real-time mode (pipeline/realtime.py): each upload streamed by this worker; a refused stream
+    recorded as any refused submission is; uploads too long to stream sent to file transcription."""
+    outcomes = stream_jobs(jobs, profile, ports, out_of_time=out_of_time)
+    to_batch = [outcome.job for outcome in outcomes if outcome.to_batch]
+    batched = iter(submit_jobs(to_batch, profile.batch_profile(), ports) if to_batch else [])
+    provider = ports.provider(profile.provider)
+    results = []
+    for outcome in outcomes:
+        if outcome.to_batch:
+            results.append(next(batched))
+        elif outcome.failed is not None:
+            results.append(_unsuccessful(outcome.job, outcome.failed, provider, ports))
+        else:
+            assert outcome.result is not None
+            results.append(outcome.result)
     return results
 
 
@@ -278,7 +308,9 @@ def _unsuccessful(job: Job, exc: ProviderError, provider: Provider, ports: Pipel
     return _deferred(job, f"{exc.code}: {exc.message}; retried at {retry_at.isoformat()}")
 
 
-def continue_accepted(jobs: list[Job], ports: PipelinePorts) -> list[UploadResult]:
+def continue_accepted(
+    jobs: list[Job], ports: PipelinePorts, *, out_of_time: Callable[[], bool] = lambda: False
+) -> list[UploadResult]:
     """The reconciler's share of submitting: due ACCEPTED jobs (refused before, a dead worker's,
     an abandoned or expired attempt, a re-drive) are claimed, checked and submitted again."""
     ready: dict[str, list[tuple[Job, Profile]]] = defaultdict(list)
@@ -290,7 +322,7 @@ def continue_accepted(jobs: list[Job], ports: PipelinePorts) -> list[UploadResul
         elif claimed is not None:
             ready[claimed[1].name].append(claimed)
     for group in ready.values():
-        results.extend(submit_jobs([job for job, _ in group], group[0][1], ports))
+        results.extend(submit_jobs([job for job, _ in group], group[0][1], ports, out_of_time=out_of_time))
     return results
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BaseModel, Field
 
-from bucketscribe.job import JobError
+from bucketscribe.job import JobError, StreamMetrics
 from bucketscribe.media.routing import MediaRequirements
+from bucketscribe.media.transcode import SpeechPcm
 from bucketscribe.model import Transcript
 from bucketscribe.profiles import Profile
 
@@ -160,4 +161,25 @@ class Provider(Protocol):
 
     def parse_push(self, body: str) -> Push:
         """The task a pushed task-finished event names; ``PushRejected`` if it is not one."""
+        ...
+
+
+class StreamedRecording(BaseModel):
+    """A recording streamed to a real-time service to its end: the transcript of its final
+    sentences, the service's task id(s) and how the stream went."""
+
+    transcript: Transcript
+    task_id: str
+    metrics: StreamMetrics
+
+
+@runtime_checkable
+class StreamingProvider(Provider, Protocol):
+    """A real-time service: the worker streams the audio itself and gets the transcript at the
+    end of the stream. There is no task to look up afterwards (``fetch`` finds nothing)."""
+
+    def stream(self, speech: SpeechPcm, profile: Profile) -> StreamedRecording:
+        """Stream ``speech`` with the profile's real-time options; ``ProviderError`` with the
+        service's code when the stream fails (``retryable`` unless the service refused the
+        parameters or the key)."""
         ...

@@ -1,28 +1,57 @@
-"""DashScope real-time transcription + translation (gummy) over WebSocket, on the real ``dashscope`` SDK.
+"""DashScope real-time recognition over WebSocket, on the real ``dashscope`` SDK: gummy (optionally
+translating) and Paraformer real-time.
 
-``RealtimeTranslator.stream(pcm)`` sends a whole recording as 100 ms PCM frames through its own
-``TranslationRecognizerRealtime`` and returns one canonical ``Transcript`` built from the final
-sentences only (interim results are rewritten by later ones, so they are dropped). The API key and
-the WebSocket URL go to the SDK per call (``api_key=`` / ``base_address=``, which its ``BaseApi.call``
-forwards to the request builder), so no module-level ``dashscope`` state is touched and many streams
-can run in threads at once, each against any endpoint.
+``RealtimeStreamer.stream(pcm, options)`` sends one 16 kHz mono PCM track as 100 ms frames through
+its own SDK recognizer (``TranslationRecognizerRealtime`` for gummy, ``Recognition`` for
+Paraformer) and returns a ``StreamedRecording``: the canonical transcript of the final sentences,
+the task id and the delays the SDK measures (first package: first frame sent → first result;
+last package: end of audio → end of task). While it streams, ``on_sentence`` hears every
+interim hypothesis and final sentence as it arrives. ``pace="realtime"`` sends the audio at 1×
+speed as a live source would; the default sends it as fast as the service takes it.
+``stream_recording`` does the same for a decoded recording, each channel its own stream when the
+options split them (a call: agent left, customer right), the sentences merged by time.
 
-``dashscope`` costs ~430 ms to import, so it is imported on first use only.
+The API key and the WebSocket URL go to the SDK per call (``api_key=`` / ``base_address=``), so
+no module-level ``dashscope`` state is touched and many streams run in threads at once.
+``DashScopeRealtimeProvider`` is the pipeline's port over the same streamer.
+
+``dashscope`` costs ~430 ms and ~70 MB to import, so it is imported on first use only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
+from bucketscribe.job import JobError, StreamMetrics
+from bucketscribe.media.routing import MediaRequirements
+from bucketscribe.media.transcode import SpeechPcm
 from bucketscribe.model import Segment, Transcript, TranslatedSegment, Translation, Word
+from bucketscribe.profiles import Profile, RealtimeOptions
+from bucketscribe.providers.base import (
+    FileOutcome,
+    ProviderError,
+    Push,
+    PushRejected,
+    StreamedRecording,
+    SubmitItem,
+    SubmitReceipt,
+    TaskResult,
+    TaskSearch,
+    TaskStatus,
+)
 
 if TYPE_CHECKING:
-    from dashscope.audio.asr import TranslationRecognizerCallback
+    from dashscope.audio.asr import RecognitionCallback, TranslationRecognizerCallback
 
-DEFAULT_MODEL = "gummy-realtime-v1"
+PROVIDER_NAME = "dashscope-realtime"
 DEFAULT_WEBSOCKET_URL = "wss://dashscope.aliyuncs.com/api-ws/v1/inference"
 SAMPLE_RATE = 16_000
 BYTES_PER_MS = SAMPLE_RATE * 2 // 1000  # 16-bit mono
@@ -30,7 +59,19 @@ FRAME_MS = 100  # the docs recommend ~100 ms per binary frame
 FRAME_BYTES = FRAME_MS * BYTES_PER_MS  # 3200
 # How long after the SDK's worker stopped its last callback may still be running.
 CALLBACK_GRACE_S = 5.0
+# The service fails a task that received no audio for this long (and the SDK stops by itself).
+IDLE_LIMIT_S = 23
+# Codes with which the service refuses what was asked (not a passing trouble): never retried.
+REFUSAL_CODES = frozenset(
+    {"InvalidParameter", "ModelNotFound", "InvalidApiKey", "AccessDenied", "Arrearage", "401", "403"}
+)
 
+# What the pipeline's media routing is told of the service's limits: none of its own (the
+# worker's time budget is what bounds a stream, and the upload limits still apply).
+UNLIMITED_BYTES = 2**40
+UNLIMITED_MS = 10**10
+
+Pace = Literal["fast", "realtime"]
 ProgressCallback = Callable[[int, int], None]
 """Called as ``on_progress(sent_ms, total_ms)`` after each frame is handed to the SDK."""
 
@@ -44,56 +85,173 @@ class RealtimeError(Exception):
         self.message = message
         self.task_id = task_id
 
+    @property
+    def idle_timeout(self) -> bool:
+        """The service closed the task because no audio arrived for 23 s (its idle rule)."""
+        return self.code == "CLIENT_ERROR" and "timeout" in self.message.lower()
 
-class _Sentence:
-    """One final sentence (transcription or translation) copied out of the SDK's objects."""
+    @property
+    def retryable(self) -> bool:
+        return self.code not in REFUSAL_CODES
 
-    __slots__ = ("begin_ms", "end_ms", "text", "words")
+    @property
+    def explanation(self) -> str:
+        """The service's message, with what it means where its words are terse."""
+        if self.idle_timeout:
+            return (
+                f"the service closed the stream after {IDLE_LIMIT_S} s without audio (its idle rule: "
+                f"the sender stalled): {self.message}"
+            )
+        return self.message
 
-    def __init__(self, result: Any) -> None:
-        self.begin_ms = _ms(result.begin_time)
-        self.end_ms = max(_ms(result.end_time), self.begin_ms)
-        self.text = str(result.text or "")
-        self.words = [_word(w) for w in result.words or [] if str(w.text or "").strip()]
+    def describe(self) -> str:
+        return f"{self.code}: {self.explanation}"
+
+
+class StreamCancelled(Exception):
+    """The caller asked the stream to stop (Ctrl-C); nothing was finished."""
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One result as it arrived: an interim hypothesis (rewritten by later ones) or a final sentence."""
+
+    sentence_id: int
+    begin_ms: int
+    end_ms: int
+    text: str
+    final: bool
+    words: tuple[Word, ...] = ()
+    translation: str | None = None
+    translation_language: str | None = None
+    speaker: str | None = None
+    channel: int | None = None
+
+
+SentenceListener = Callable[[Sentence], None]
+
+
+# ----- what the SDK hands its callbacks, copied into plain values -----------------------------------
 
 
 def _ms(value: Any) -> int:
     return max(int(value or 0), 0)
 
 
-def _word(word: Any) -> Word:
-    raw = getattr(word, "_raw_data", None) or {}
-    # The emulator (and paraformer) carry trailing punctuation apart from the word itself.
-    text = (str(word.text).strip() + str(raw.get("punctuation") or "").strip()) or str(word.text)
-    start = _ms(word.begin_time)
-    return Word(start_ms=start, end_ms=max(_ms(word.end_time), start), text=text)
+def _word(text: Any, punctuation: Any, begin: Any, end: Any) -> Word | None:
+    # The service (and the emulator) carry trailing punctuation apart from the word itself.
+    joined = (str(text or "").strip() + str(punctuation or "").strip()) or str(text or "")
+    if not joined.strip():
+        return None
+    start = _ms(begin)
+    return Word(start_ms=start, end_ms=max(_ms(end), start), text=joined)
 
 
+def _gummy_sentence(result: Any) -> tuple[int, int, int, str, tuple[Word, ...]]:
+    words = []
+    for item in result.words or []:
+        raw = getattr(item, "_raw_data", None) or {}
+        word = _word(item.text, raw.get("punctuation"), item.begin_time, item.end_time)
+        if word is not None:
+            words.append(word)
+    begin = _ms(result.begin_time)
+    return (
+        int(result.sentence_id),
+        begin,
+        max(_ms(result.end_time), begin),
+        str(result.text or ""),
+        tuple(words),
+    )
+
+
+@dataclass
 class _Collector:
-    """Gathers final sentences by id (a resent final replaces the earlier one) and the outcome."""
+    """Turns callbacks into ``Sentence`` values for the listener, keeps the final ones by id (a
+    resent final replaces the earlier one), and records how the task ended."""
 
-    def __init__(self, target_language: str | None) -> None:
-        self.target_language = target_language
-        self.transcription: dict[int, _Sentence] = {}
-        self.translation: dict[int, _Sentence] = {}
-        self.translation_language: str | None = None
-        self.error: RealtimeError | None = None
-        self.completed = threading.Event()
-        self._lock = threading.Lock()
+    target_language: str | None
+    listener: SentenceListener | None = None
+    speaker: str | None = None
+    channel: int | None = None
+    transcription: dict[int, Sentence] = field(default_factory=dict)
+    translation: dict[int, Sentence] = field(default_factory=dict)
+    translation_language: str | None = None
+    error: RealtimeError | None = None
+    completed: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _latest_text: dict[int, str] = field(default_factory=dict)
 
-    def on_event(self, transcription: Any, translations: Any) -> None:
+    def on_gummy(self, transcription: Any, translations: Any) -> None:
+        translated = self._translated(translations)
+        if transcription is None and translated is None:
+            return
+        source = transcription if transcription is not None else translated
+        sentence_id, begin, end, text, words = _gummy_sentence(source)
+        final = bool(source.is_sentence_end)
+        if transcription is None:  # a translation on its own: the sentence's text came before
+            text, words = self._latest_text.get(sentence_id, ""), ()
+        sentence = Sentence(
+            sentence_id=sentence_id,
+            begin_ms=begin,
+            end_ms=end,
+            text=text.strip(),
+            final=final,
+            words=words,
+            translation=str(translated.text or "").strip() if translated is not None else None,
+            translation_language=str(translated.language or self.target_language)
+            if translated is not None
+            else None,
+        )
         with self._lock:
-            if transcription is not None and transcription.is_sentence_end:
-                self.transcription[int(transcription.sentence_id)] = _Sentence(transcription)
-            if translations is None or self.target_language is None:
-                return
-            translated = translations.get_translation(self.target_language)
-            if translated is None:
-                languages = translations.get_language_list() or []
-                translated = translations.get_translation(languages[0]) if len(languages) == 1 else None
+            if transcription is not None:
+                self._latest_text[sentence_id] = text
+                if final:
+                    self.transcription[sentence_id] = sentence
             if translated is not None and translated.is_sentence_end:
-                self.translation[int(translated.sentence_id)] = _Sentence(translated)
-                self.translation_language = str(translated.language or self.target_language)
+                self.translation[sentence_id] = sentence
+                self.translation_language = sentence.translation_language
+        self._tell(sentence)
+
+    def _translated(self, translations: Any) -> Any:
+        if translations is None or self.target_language is None:
+            return None
+        translated = translations.get_translation(self.target_language)
+        if translated is None:
+            languages = translations.get_language_list() or []
+            translated = translations.get_translation(languages[0]) if len(languages) == 1 else None
+        return translated
+
+    def on_paraformer(self, result: Any) -> None:
+        sentence = result.get_sentence()
+        if not isinstance(sentence, dict) or sentence.get("heartbeat"):
+            return
+        words = tuple(
+            w
+            for item in sentence.get("words") or []
+            if (
+                w := _word(
+                    item.get("text"), item.get("punctuation"), item.get("begin_time"), item.get("end_time")
+                )
+            )
+        )
+        begin = _ms(sentence.get("begin_time"))
+        final = sentence.get("end_time") is not None  # how Recognition.is_sentence_end decides
+        parsed = Sentence(
+            sentence_id=int(sentence.get("sentence_id") or 0),
+            begin_ms=begin,
+            end_ms=max(_ms(sentence.get("end_time")), begin),
+            text=str(sentence.get("text") or "").strip(),
+            final=final,
+            words=words,
+        )
+        if final:
+            with self._lock:
+                self.transcription[parsed.sentence_id] = parsed
+        self._tell(parsed)
+
+    def _tell(self, sentence: Sentence) -> None:
+        if self.listener is not None and (sentence.text or sentence.translation):
+            self.listener(replace(sentence, speaker=self.speaker, channel=self.channel))
 
     def on_error(self, response: Any, task_id: str) -> None:
         code = str(getattr(response, "code", None) or getattr(response, "status_code", "") or "Unknown")
@@ -102,15 +260,50 @@ class _Collector:
             self.error = RealtimeError(code, message, task_id=task_id)
         self.completed.set()
 
+    def transcript(self, model: str, language: str | None, total_ms: int) -> Transcript:
+        segments = [
+            Segment(
+                start_ms=s.begin_ms,
+                end_ms=s.end_ms,
+                text=s.text,
+                words=list(s.words),
+                speaker=self.speaker,
+                channel=self.channel,
+            )
+            for _, s in sorted(self.transcription.items())
+            if s.text
+        ]
+        translations = []
+        if self.target_language is not None:
+            translations.append(
+                Translation(
+                    language=self.translation_language or self.target_language,
+                    segments=[
+                        TranslatedSegment(start_ms=s.begin_ms, end_ms=s.end_ms, text=s.translation or "")
+                        for _, s in sorted(self.translation.items())
+                        if s.translation
+                    ],
+                )
+            )
+        return Transcript(
+            provider="dashscope",
+            model=model,
+            language=language,
+            duration_ms=total_ms,
+            channels=1,
+            segments=segments,
+            translations=translations,
+        )
 
-def _callback(collector: _Collector, task_id: Callable[[], str]) -> TranslationRecognizerCallback:
+
+def _gummy_callback(collector: _Collector, task_id: Callable[[], str]) -> TranslationRecognizerCallback:
     from dashscope.audio.asr import TranslationRecognizerCallback
 
     class Callback(TranslationRecognizerCallback):
         def on_event(
             self, request_id: Any, transcription_result: Any, translation_result: Any, usage: Any
         ) -> None:
-            collector.on_event(transcription_result, translation_result)
+            collector.on_gummy(transcription_result, translation_result)
 
         def on_complete(self) -> None:
             collector.completed.set()
@@ -121,69 +314,82 @@ def _callback(collector: _Collector, task_id: Callable[[], str]) -> TranslationR
     return Callback()
 
 
-class RealtimeTranslator:
-    """Streams recordings to DashScope gummy; one SDK recognizer per ``stream`` call (thread-safe)."""
+def _paraformer_callback(collector: _Collector, task_id: Callable[[], str]) -> RecognitionCallback:
+    from dashscope.audio.asr import RecognitionCallback
+
+    class Callback(RecognitionCallback):
+        def on_event(self, result: Any) -> None:
+            collector.on_paraformer(result)
+
+        def on_complete(self) -> None:
+            collector.completed.set()
+
+        def on_error(self, result: Any) -> None:
+            collector.on_error(result, task_id())
+
+    return Callback()
+
+
+# ----- one stream ----------------------------------------------------------------------------------
+
+
+def load_sdk() -> None:
+    """Import the SDK now (~0.4 s, ~70 MB), before any stream's clock starts."""
+    importlib.import_module("dashscope.audio.asr")
+
+
+class RealtimeStreamer:
+    """Streams PCM to DashScope real-time recognition; one SDK recognizer per ``stream`` call
+    (thread-safe: many streams may run at once)."""
 
     def __init__(
         self,
         *,
         api_key: str,
         websocket_url: str = DEFAULT_WEBSOCKET_URL,
-        model: str = DEFAULT_MODEL,
         workspace: str | None = None,
         finish_timeout_s: float = 300.0,
     ) -> None:
         self.api_key = api_key
         self.websocket_url = websocket_url
-        self.model = model
         self.workspace = workspace
         self.finish_timeout_s = finish_timeout_s
 
     def stream(
         self,
         audio_pcm16k: bytes,
+        options: RealtimeOptions,
         *,
-        source_language: str | None = "auto",
-        target_language: str | None = None,
+        pace: Pace = "fast",
+        on_sentence: SentenceListener | None = None,
         on_progress: ProgressCallback | None = None,
-    ) -> Transcript:
-        """Recognise (and translate into ``target_language``) 16-bit 16 kHz mono PCM.
+        cancel: threading.Event | None = None,
+        speaker: str | None = None,
+        channel: int | None = None,
+    ) -> StreamedRecording:
+        """Recognise (and with gummy and ``options.translate``, translate) 16-bit 16 kHz mono PCM.
 
-        Raises ``RealtimeError`` with DashScope's code and message when the task fails (or with
-        code ``Timeout`` when the service does not finish within ``finish_timeout_s``).
+        Raises ``RealtimeError`` with DashScope's code and message when the task fails (code
+        ``Timeout`` when the service does not finish within ``finish_timeout_s``), and
+        ``StreamCancelled`` once ``cancel`` is set.
         """
-        from dashscope.audio.asr import TranslationRecognizerRealtime
         from dashscope.common.error import InvalidParameter
 
         if len(audio_pcm16k) % 2:
             raise ValueError("16-bit PCM must have an even number of bytes")
-        collector = _Collector(target_language)
-        recognizer: Any = None
-
-        def task_id() -> str:
-            return str(recognizer.get_last_request_id()) if recognizer is not None else ""
-
-        # The SDK annotates its optional arguments as plain ``str``; a dict keeps ``None`` honest.
-        parameters: dict[str, Any] = {
-            "model": self.model,
-            "callback": _callback(collector, task_id),
-            "format": "pcm",
-            "sample_rate": SAMPLE_RATE,
-            "transcription_enabled": True,
-            "source_language": source_language,
-            "translation_enabled": target_language is not None,
-            "workspace": self.workspace,
-            # Forwarded by the SDK to its request builder: per-call key and endpoint, no globals.
-            "api_key": self.api_key,
-            "base_address": self.websocket_url,
-        }
-        if target_language is not None:
-            parameters["translation_target_languages"] = [target_language]
-        recognizer = TranslationRecognizerRealtime(**parameters)
-        recognizer.start()
+        cancel = cancel or threading.Event()
+        collector = _Collector(
+            options.translate if options.gummy else None, on_sentence, speaker=speaker, channel=channel
+        )
+        recognizer = self._recognizer(options, collector)
         total_ms = len(audio_pcm16k) // BYTES_PER_MS
-        for offset in range(0, len(audio_pcm16k), FRAME_BYTES):
-            if collector.error is not None:
+        recognizer.start()
+        started = time.monotonic()
+        for index, offset in enumerate(range(0, len(audio_pcm16k), FRAME_BYTES)):
+            if pace == "realtime":
+                # An absolute schedule: a late frame does not push every later one back.
+                cancel.wait(max(started + index * FRAME_MS / 1000 - time.monotonic(), 0.0))
+            if collector.error is not None or cancel.is_set():
                 break
             try:
                 recognizer.send_audio_frame(audio_pcm16k[offset : offset + FRAME_BYTES])
@@ -191,10 +397,59 @@ class RealtimeTranslator:
                 break  # a task-failed stopped the SDK; its on_error carries the reason
             if on_progress is not None:
                 on_progress(min((offset + FRAME_BYTES) // BYTES_PER_MS, total_ms), total_ms)
+        if cancel.is_set():
+            threading.Thread(target=_stop_quietly, args=(recognizer,), daemon=True).start()
+            raise StreamCancelled
         self._finish(recognizer, collector)
+        elapsed_ms = round((time.monotonic() - started) * 1000)
         if collector.error is not None:
             raise collector.error
-        return self._transcript(collector, source_language, total_ms)
+        return StreamedRecording(
+            transcript=collector.transcript(options.model, _language(options), total_ms),
+            task_id=str(recognizer.get_last_request_id()),
+            metrics=StreamMetrics(
+                first_package_ms=_delay(recognizer.get_first_package_delay),
+                last_package_ms=_delay(recognizer.get_last_package_delay),
+                audio_ms=total_ms,
+                elapsed_ms=elapsed_ms,
+            ),
+        )
+
+    def _recognizer(self, options: RealtimeOptions, collector: _Collector) -> Any:
+        from dashscope.audio.asr import Recognition, TranslationRecognizerRealtime
+
+        recognizer: Any = None
+
+        def task_id() -> str:
+            return str(recognizer.get_last_request_id()) if recognizer is not None else ""
+
+        # Forwarded by the SDK to its request builder: per-call key and endpoint, no globals.
+        common: dict[str, Any] = {
+            "model": options.model,
+            "format": "pcm",
+            "sample_rate": SAMPLE_RATE,
+            "workspace": self.workspace,
+            "api_key": self.api_key,
+            "base_address": self.websocket_url,
+        }
+        if options.gummy:
+            # The SDK annotates its optional arguments as plain ``str``; a dict keeps ``None`` honest.
+            parameters: dict[str, Any] = {
+                **common,
+                "callback": _gummy_callback(collector, task_id),
+                "transcription_enabled": True,
+                "source_language": options.source_language,
+                "translation_enabled": options.translate is not None,
+            }
+            if options.translate is not None:
+                parameters["translation_target_languages"] = [options.translate]
+            recognizer = TranslationRecognizerRealtime(**parameters)
+        else:
+            parameters = {**common, "callback": _paraformer_callback(collector, task_id)}
+            if options.source_language != "auto":
+                parameters["language_hints"] = [options.source_language]
+            recognizer = Recognition(**parameters)
+        return recognizer
 
     def _finish(self, recognizer: Any, collector: _Collector) -> None:
         """``stop()`` sends finish-task and blocks until task-finished; bound that wait."""
@@ -212,33 +467,15 @@ class RealtimeTranslator:
         )
         raise RealtimeError("Timeout", reason, task_id=str(recognizer.get_last_request_id()))
 
-    def _transcript(self, collector: _Collector, source_language: str | None, total_ms: int) -> Transcript:
-        segments = [
-            Segment(start_ms=s.begin_ms, end_ms=s.end_ms, text=s.text.strip(), words=s.words)
-            for _, s in sorted(collector.transcription.items())
-            if s.text.strip()
-        ]
-        translations: list[Translation] = []
-        if collector.target_language is not None:
-            translations.append(
-                Translation(
-                    language=collector.translation_language or collector.target_language,
-                    segments=[
-                        TranslatedSegment(start_ms=s.begin_ms, end_ms=s.end_ms, text=s.text.strip())
-                        for _, s in sorted(collector.translation.items())
-                        if s.text.strip()
-                    ],
-                )
-            )
-        return Transcript(
-            provider="dashscope",
-            model=self.model,
-            language=None if source_language in (None, "auto") else source_language,
-            duration_ms=total_ms,
-            channels=1,
-            segments=segments,
-            translations=translations,
-        )
+
+def _language(options: RealtimeOptions) -> str | None:
+    return None if options.source_language == "auto" else options.source_language
+
+
+def _delay(measure: Callable[[], Any]) -> int | None:
+    """The SDK's delay, or None when one of its two moments never happened (-1 stamps)."""
+    value = measure()
+    return round(value) if value is not None and value >= 0 and value < 1e12 else None
 
 
 def _stop_quietly(recognizer: Any) -> None:
@@ -247,3 +484,183 @@ def _stop_quietly(recognizer: Any) -> None:
     # Already stopped when a task-failed raced the last frame; on_error recorded why.
     with contextlib.suppress(InvalidParameter):
         recognizer.stop()
+
+
+# ----- a recording: one stream, or one per channel -----------------------------------------------
+
+
+StreamDone = Callable[[StreamedRecording, str | None], None]
+"""Called as ``on_stream_done(recording, speaker)`` when each channel's stream ends."""
+
+
+def stream_recording(
+    streamer: RealtimeStreamer,
+    speech: SpeechPcm,
+    options: RealtimeOptions,
+    *,
+    pace: Pace = "fast",
+    on_sentence: SentenceListener | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_stream_done: StreamDone | None = None,
+    cancel: threading.Event | None = None,
+) -> StreamedRecording:
+    """Stream a decoded recording: its one track, or each channel at once on a stream of its own
+    (labelled with the options' speakers), merged by time. The first failure ends it."""
+    if len(speech.tracks) == 1:
+        result = streamer.stream(
+            speech.tracks[0],
+            options,
+            pace=pace,
+            on_sentence=on_sentence,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        if on_stream_done is not None:
+            on_stream_done(result, None)
+        return result
+    cancel = cancel or threading.Event()
+    speakers = _speakers(options.speakers, len(speech.tracks))
+
+    def one(channel: int) -> StreamedRecording:
+        try:
+            result = streamer.stream(
+                speech.tracks[channel],
+                options,
+                pace=pace,
+                on_sentence=on_sentence,
+                on_progress=on_progress if channel == 0 else None,
+                cancel=cancel,
+                speaker=speakers[channel],
+                channel=channel,
+            )
+        except BaseException:
+            cancel.set()  # one channel failed: the other stops too
+            raise
+        if on_stream_done is not None:
+            on_stream_done(result, speakers[channel])
+        return result
+
+    with ThreadPoolExecutor(max_workers=len(speech.tracks), thread_name_prefix="channel") as pool:
+        futures = [pool.submit(one, channel) for channel in range(len(speech.tracks))]
+        errors = [f.exception() for f in futures]
+    failure = next((e for e in errors if e is not None and not isinstance(e, StreamCancelled)), None)
+    if failure is None:
+        failure = next((e for e in errors if e is not None), None)
+    if failure is not None:
+        raise failure
+    return merge_channels([f.result() for f in futures], speakers)
+
+
+def _speakers(names: Sequence[str], count: int) -> list[str]:
+    return [names[i] if i < len(names) else f"Channel {i + 1}" for i in range(count)]
+
+
+def merge_channels(results: list[StreamedRecording], speakers: list[str]) -> StreamedRecording:
+    """One transcript of several channels' streams: segments and translations merged by time."""
+    transcripts = [r.transcript for r in results]
+    segments = sorted(
+        (s for t in transcripts for s in t.segments), key=lambda s: (s.start_ms, s.channel or 0)
+    )
+    languages = sorted({tr.language for t in transcripts for tr in t.translations})
+    translations = [
+        Translation(
+            language=language,
+            segments=sorted(
+                (
+                    s
+                    for t in transcripts
+                    for tr in t.translations
+                    if tr.language == language
+                    for s in tr.segments
+                ),
+                key=lambda s: s.start_ms,
+            ),
+        )
+        for language in languages
+    ]
+    first = [r.metrics.first_package_ms for r in results if r.metrics.first_package_ms is not None]
+    last = [r.metrics.last_package_ms for r in results if r.metrics.last_package_ms is not None]
+    return StreamedRecording(
+        transcript=transcripts[0].model_copy(
+            update={
+                "channels": len(results),
+                "speakers": speakers,
+                "segments": segments,
+                "translations": translations,
+                "duration_ms": max(t.duration_ms or 0 for t in transcripts),
+            }
+        ),
+        task_id="+".join(r.task_id for r in results),
+        metrics=StreamMetrics(
+            first_package_ms=min(first) if first else None,
+            last_package_ms=max(last) if last else None,
+            audio_ms=max(r.metrics.audio_ms for r in results),
+            elapsed_ms=max(r.metrics.elapsed_ms for r in results),
+        ),
+    )
+
+
+# ----- the pipeline's port -----------------------------------------------------------------------
+
+
+class DashScopeRealtimeProvider:
+    """``dashscope-realtime`` for the pipeline: the submit worker streams the upload itself.
+
+    A stream leaves nothing at the service to look up later: ``fetch`` says NOT_FOUND, there is
+    no listing and no callback, so an attempt whose worker stopped mid-stream can only be
+    streamed again (see ``pipeline/realtime.py``).
+    """
+
+    name = PROVIDER_NAME
+    max_files_per_task = 1
+    accepts_callback_url = False
+    can_search_tasks = False
+
+    def __init__(self, streamer: RealtimeStreamer) -> None:
+        self.streamer = streamer
+
+    def media_requirements(self, profile: Profile) -> MediaRequirements:
+        """The worker decodes the upload itself (``pipeline/realtime.py``), so routing passes it
+        as it is; how long it may be is the worker's time budget, checked there, so that a long
+        upload is refused or sent to file transcription rather than cut into parts."""
+        return MediaRequirements(
+            provider=self.name,
+            profile=profile.name,
+            decodes=None,
+            takes_video=True,
+            max_bytes=UNLIMITED_BYTES,
+            max_duration_ms=UNLIMITED_MS,
+            channels_needed=profile.channels_needed,
+            channels_wanted=profile.channel_expectation(),
+        )
+
+    def stream(self, speech: SpeechPcm, profile: Profile) -> StreamedRecording:
+        try:
+            return stream_recording(self.streamer, speech, profile.realtime)
+        except RealtimeError as error:
+            raise ProviderError(error.code, error.explanation, retryable=error.retryable) from error
+
+    def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
+        raise ProviderError(
+            "REALTIME_ONLY", "dashscope-realtime streams uploads; it takes no file tasks", retryable=False
+        )
+
+    def fetch(self, task_id: str) -> TaskResult:
+        return TaskResult(
+            task_id=task_id,
+            status=TaskStatus.NOT_FOUND,
+            error=JobError(
+                code="STREAM_RESULT_LOST",
+                message="a real-time stream keeps no result at the service, and the worker that "
+                "streamed it stopped before its outputs were written",
+            ),
+        )
+
+    def load_result(self, outcome: FileOutcome) -> FileOutcome:
+        return outcome
+
+    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
+        return TaskSearch()
+
+    def parse_push(self, body: str) -> Push:
+        raise PushRejected("dashscope-realtime sends no pushes")

@@ -136,6 +136,10 @@ class _InferenceConnection:
         self._send_lock = asyncio.Lock()
         self._audio_arrived = asyncio.Event()  # wakes the recogniser of the running task
         self._recognizer: asyncio.Task[bool] | None = None
+        # finish-task runs apart from the reading loop, which goes on reading (and so answering
+        # the client's pings: the SDK's aiohttp closes a connection whose pings go unanswered for
+        # 15 s, and the last passes of a long stream can take longer than that).
+        self._finisher: asyncio.Task[None] | None = None
         self._failed = False
 
     async def serve(self) -> None:
@@ -153,8 +157,9 @@ class _InferenceConnection:
         finally:
             self._ended = True
             await watchdog
-            if self._recognizer is not None and not self._recognizer.done():
-                self._recognizer.cancel()
+            for task in (self._finisher, self._recognizer):
+                if task is not None and not task.done():
+                    task.cancel()
 
     def _idle_deadline(self) -> float:
         if self.finishing:
@@ -204,6 +209,7 @@ class _InferenceConnection:
         await self.socket.close()
 
     async def on_text(self, data: str) -> None:
+        await self._finished()
         try:
             message = json.loads(data)
             header = message["header"]
@@ -218,7 +224,7 @@ class _InferenceConnection:
         if action == "run-task":
             await self.run_task(task_id, payload)
         elif action == "finish-task":
-            await self.finish_task(task_id)
+            self._finisher = asyncio.create_task(self.finish_task(task_id))
         elif action == "continue-task":
             if self.stream is None or task_id != self.stream.task_id:
                 await self.fail(task_id, "InvalidParameter", "continue-task for a task that is not running.")
@@ -252,7 +258,13 @@ class _InferenceConnection:
         await self.send(_event(task_id, "task-started"))
         self._recognizer = asyncio.create_task(self._recognize_while_streaming(self.stream))
 
+    async def _finished(self) -> None:
+        """A message after finish-task waits for that task to end, so that tasks keep their order."""
+        if self._finisher is not None and not self._finisher.done():
+            await self._finisher
+
     async def on_audio(self, chunk: bytes) -> None:
+        await self._finished()
         stream = self.stream
         if stream is None:
             await self.fail("", "InvalidParameter", "Audio arrived before run-task.")

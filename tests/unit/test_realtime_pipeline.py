@@ -1,0 +1,348 @@
+"""Real-time profiles in the pipeline: the submit worker streams the upload itself, inside the job's
+state machine (the stream is an attempt; its task and delays are bound when it ends; the outputs
+are written through the same finishing path), and the reconciler carries on what a dead worker left."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+
+import pytest
+
+from bucketscribe.callback_auth import CallbackSigner
+from bucketscribe.job import AttemptState, JobState
+from bucketscribe.job_admin import show_status
+from bucketscribe.model import ObjectRef, Transcript
+from bucketscribe.output_keys import OutputLayout
+from bucketscribe.pipeline.ports import Limits, PipelinePorts
+from bucketscribe.pipeline.realtime import INTERRUPTED, MAX_STREAM_RESTARTS, TOO_LONG
+from bucketscribe.pipeline.reconcile import reconcile
+from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
+from bucketscribe.profiles import Profile, ProfileSet
+from bucketscribe.providers.base import ProviderError, TaskStatus
+from bucketscribe.providers.realtime import DashScopeRealtimeProvider, RealtimeStreamer
+from tests.audio import tone_wav
+from tests.fakes import FakeProvider, FakeStreamingProvider, InMemoryJobStore, InMemoryStorage, WorkerDied
+from tests.unit.conftest import Clock
+
+pytestmark = pytest.mark.unit
+
+BUCKET = "recordings"
+LIVE = {"name": "live", "prefix": "live/", "provider": "dashscope-realtime", "realtime": {"translate": "en"}}
+
+
+def ports_for(
+    streams: FakeStreamingProvider, batch: FakeProvider, *profiles: Mapping[str, object]
+) -> PipelinePorts:
+    clock = Clock()
+    batch.clock = clock
+    return PipelinePorts(
+        storage=InMemoryStorage(),
+        jobs=InMemoryJobStore(),
+        providers={"dashscope-realtime": streams, "dashscope": batch},
+        signer=CallbackSigner(b"unit-test-secret-0123456789"),
+        layout=OutputLayout(input_prefix="incoming/", output_prefix="transcripts/"),
+        profiles=ProfileSet(profiles=[Profile(), *(Profile.model_validate(p) for p in profiles or [LIVE])]),
+        callback_base_url="https://cb.example.com/prod",
+        limits=Limits(realtime_budget=timedelta(seconds=60), claim_lease=timedelta(minutes=5)),
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def streams() -> FakeStreamingProvider:
+    return FakeStreamingProvider()
+
+
+@pytest.fixture
+def batch() -> FakeProvider:
+    provider = FakeProvider(max_files_per_task=100, can_search_tasks=True)
+    provider.name = "dashscope"
+    provider.accepts_callback_url = False
+    return provider
+
+
+@pytest.fixture
+def ports(streams: FakeStreamingProvider, batch: FakeProvider) -> PipelinePorts:
+    return ports_for(streams, batch)
+
+
+def upload(ports: PipelinePorts, key: str, body: bytes) -> ObjectRef:
+    ports.storage.put(BUCKET, key, body, content_type="audio/wav")
+    info = ports.storage.head(BUCKET, key)
+    assert info is not None
+    return ObjectRef(bucket=BUCKET, key=key, etag=info.etag, size=info.size)
+
+
+def later(ports: PipelinePorts, span: timedelta) -> None:
+    clock = ports.clock
+    assert isinstance(clock, Clock)
+    clock.now += span
+
+
+def test_a_realtime_upload_is_streamed_and_every_output_written_with_the_delays_on_its_job(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(3.0))
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.DONE
+    assert result.stream is not None and result.stream.first_package_ms == 401
+    ((speech, profile),) = streams.streams
+    assert speech.duration_ms == 3000 and len(speech.tracks) == 1 and profile.name == "live"
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.DONE
+    (attempt,) = job.attempts
+    assert (attempt.state, attempt.task_id, attempt.bound_by) == (AttemptState.ACCEPTED, "stream-1", "stream")
+    assert attempt.stream is not None
+    assert (attempt.stream.first_package_ms, attempt.stream.last_package_ms) == (401, 1100)
+    assert attempt.stream.audio_ms == 3000
+    assert job.finishings == 1
+    stem = "transcripts/live/talk.wav"
+    assert sorted(job.outputs) == sorted(
+        f"{stem}.{s}" for s in ("json", "txt", "srt", "vtt", "en.srt", "en.vtt")
+    )
+    transcript = Transcript.model_validate_json(ports.storage.get(BUCKET, f"{stem}.json"))
+    assert transcript.source == ref.model_copy(update={"size": ref.size})
+    assert [(t.language, t.segments[0].text) for t in transcript.translations] == [("en", "translation 1.")]
+    bilingual = ports.storage.get(BUCKET, f"{stem}.en.srt").decode()
+    assert "stream 1 heard this." in bilingual and "translation 1." in bilingual
+    assert "translation 1." not in ports.storage.get(BUCKET, f"{stem}.srt").decode()
+
+
+def test_a_split_profile_streams_each_channel_of_a_stereo_call(
+    streams: FakeStreamingProvider, batch: FakeProvider
+) -> None:
+    calls = {
+        "name": "calls",
+        "prefix": "calls/",
+        "provider": "dashscope-realtime",
+        "realtime": {"channels": "split"},
+    }
+    ports = ports_for(streams, batch, calls)
+    ref = upload(ports, "incoming/calls/c.wav", tone_wav(2.0, channels=2))
+    (result,) = submit_uploads([ref], ports)
+    assert result.outcome is UploadOutcome.DONE
+    ((speech, _),) = streams.streams
+    assert len(speech.tracks) == 2 and speech.source_channels == 2
+
+
+def test_a_stream_the_service_refuses_fails_the_job_with_its_code(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    streams.fail_with = ProviderError(
+        "InvalidParameter", "Invalid parameter source_language", retryable=False
+    )
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.REJECTED
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.FAILED
+    assert job.error is not None and job.error.code == "InvalidParameter"
+    assert job.attempts[-1].state is AttemptState.REFUSED
+    report = json.loads(ports.storage.get(BUCKET, "transcripts/live/talk.wav.error.json"))
+    assert "source_language" in json.dumps(report)
+
+
+def test_a_stream_broken_for_a_passing_reason_is_streamed_again_later(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    streams.fail_with = ProviderError(
+        "CLIENT_ERROR", "the service closed the stream after 23 s", retryable=True
+    )
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.DEFERRED
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.ACCEPTED
+    assert job.attempts[-1].state is AttemptState.REFUSED
+    later(ports, ports.limits.submit_retry_after)
+    report = reconcile(ports)
+    assert report.finished == 1
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.DONE and len(streams.streams) == 2
+
+
+def test_a_worker_dying_mid_stream_is_streamed_again_once_its_lease_ran_out_the_residual_cost(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    streams.die = 1
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
+    with pytest.raises(WorkerDied):
+        submit_uploads([ref], ports)
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.SUBMITTING
+    assert job.attempts[-1].state is AttemptState.IN_FLIGHT
+
+    # While the dead worker's lease holds, nobody touches the job.
+    later(ports, timedelta(minutes=1))
+    reconcile(ports)
+    assert len(streams.streams) == 1
+    # Then nothing can be found for a stream: abandoned at once, streamed again (paid twice).
+    later(ports, ports.limits.claim_lease)
+    report = reconcile(ports)
+    assert (report.abandoned, report.finished) == (1, 1)
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.DONE
+    assert [a.state for a in job.attempts] == [AttemptState.ABANDONED, AttemptState.ACCEPTED]
+    assert len(streams.streams) == 2
+
+
+def test_streams_cut_short_again_and_again_stop_being_paid_for(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    streams.die = MAX_STREAM_RESTARTS
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
+    with pytest.raises(WorkerDied):
+        submit_uploads([ref], ports)
+    for _ in range(MAX_STREAM_RESTARTS):
+        later(ports, ports.limits.claim_lease + timedelta(seconds=1))
+        try:
+            reconcile(ports)
+        except WorkerDied:
+            continue
+    later(ports, ports.limits.claim_lease + timedelta(seconds=1))
+    reconcile(ports)
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.FAILED
+    assert job.error is not None and job.error.code == INTERRUPTED
+    assert len(streams.streams) == MAX_STREAM_RESTARTS
+    assert ports.storage.head(BUCKET, "transcripts/live/talk.wav.error.json") is not None
+
+
+def test_a_worker_dying_after_the_stream_before_the_outputs_leaves_a_task_the_reconciler_streams_again(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
+    storage = ports.storage
+    assert isinstance(storage, InMemoryStorage)
+    put = storage.put
+    died: list[str] = []
+
+    def dying_put(bucket: str, key: str, body: bytes, *, content_type: str) -> None:
+        if key.startswith("transcripts/") and not died:
+            died.append(key)
+            raise WorkerDied
+        put(bucket, key, body, content_type=content_type)
+
+    storage.put = dying_put  # type: ignore[method-assign]
+    with pytest.raises(WorkerDied):
+        submit_uploads([ref], ports)
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.SUBMITTED and job.provider_task_id == "stream-1"
+    assert job.attempts[0].stream is not None
+
+    # The finishing lease runs out; the provider has nothing for the stream's task: it goes again.
+    later(ports, ports.limits.finish_lease + timedelta(seconds=1))
+    reconcile(ports)
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.ACCEPTED
+    later(ports, timedelta(seconds=1))
+    assert reconcile(ports).finished == 1
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.DONE
+    assert [a.state for a in job.attempts] == [AttemptState.EXPIRED, AttemptState.ACCEPTED]
+    assert len(streams.streams) == 2
+
+
+def test_the_real_time_adapter_tells_the_reconciler_that_a_streams_task_keeps_nothing() -> None:
+    adapter = DashScopeRealtimeProvider(RealtimeStreamer(api_key="sk-unused"))
+    result = adapter.fetch("stream-1")
+    assert result.status is TaskStatus.NOT_FOUND
+    assert result.error is not None and result.error.code == "STREAM_RESULT_LOST"
+    assert not adapter.can_search_tasks and not adapter.accepts_callback_url
+
+
+def test_an_upload_too_long_for_the_function_is_refused_for_real_time_with_the_reason(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    # The budget is 60 s; 50 s of audio plus the stream's overhead does not fit.
+    ref = upload(ports, "incoming/live/long.wav", tone_wav(50.0, rate=8000))
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.REJECTED
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.error is not None and job.error.code == TOO_LONG
+    assert "longer_uploads: batch" in job.error.message
+    assert streams.streams == [] and job.attempts == []
+
+
+def test_an_upload_too_long_goes_to_file_transcription_when_the_profile_says_so(
+    streams: FakeStreamingProvider, batch: FakeProvider
+) -> None:
+    ports = ports_for(streams, batch, {**LIVE, "realtime": {"longer_uploads": "batch"}})
+    ref = upload(ports, "incoming/live/long.wav", tone_wav(50.0, rate=8000))
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.SUBMITTED
+    assert streams.streams == []
+    ((items, profile),) = batch.submissions
+    assert [item.job_id for item in items] == [ref.job_id()] and profile.provider == "dashscope"
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and (job.provider, job.model, job.profile) == (
+        "dashscope",
+        "paraformer-v2",
+        "live",
+    )
+    assert job.state is JobState.SUBMITTED and job.provider_task_id == "task-1"
+
+
+def test_real_time_profiles_are_checked_when_the_settings_load() -> None:
+    with pytest.raises(ValueError, match="does not go with provider"):
+        Profile.model_validate({"name": "x", "provider": "sis", "mode": "realtime"})
+    with pytest.raises(ValueError, match="does not recognise 'xx'"):
+        Profile.model_validate({**LIVE, "realtime": {"source_language": "xx"}})
+    with pytest.raises(ValueError, match="does not translate"):
+        Profile.model_validate({**LIVE, "realtime": {"model": "paraformer-realtime-v2", "translate": "en"}})
+    live = Profile.model_validate(LIVE)
+    assert (live.mode, live.model_name, live.providers_used) == (
+        "realtime",
+        "gummy-realtime-v1",
+        {"dashscope-realtime"},
+    )
+    routed = Profile.model_validate({**LIVE, "realtime": {"longer_uploads": "batch"}})
+    assert routed.providers_used == {"dashscope-realtime", "dashscope"}
+    assert Profile.model_validate({**LIVE, "realtime": {"channels": "split"}}).channels_needed == 2
+
+
+def test_bucketscribe_status_shows_the_streams_delays(ports: PipelinePorts) -> None:
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
+    submit_uploads([ref], ports)
+    shown = io.StringIO()
+    args = argparse.Namespace(target=ref.job_id(), json=False)
+    assert show_status(args, ports.jobs, shown) == 0
+    assert "  attempt 1: ACCEPTED task stream-1 (upload)" in shown.getvalue()
+    assert (
+        "    stream: first package 401 ms, last package 1100 ms, 1.0 s of audio in 0.9 s" in shown.getvalue()
+    )
+    as_json = io.StringIO()
+    show_status(argparse.Namespace(target=ref.job_id(), json=True), ports.jobs, as_json)
+    (attempt,) = json.loads(as_json.getvalue())["latest"]["attempts"]
+    assert attempt["stream"]["first_package_ms"] == 401
+
+
+def test_without_a_decoder_an_upload_that_needs_one_is_refused_with_the_reason(
+    ports: PipelinePorts, streams: FakeStreamingProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pyav(source: object, *, split_channels: bool = False) -> None:
+        raise ImportError("No module named 'av'")
+
+    monkeypatch.setattr("bucketscribe.pipeline.realtime.decode_pcm16", no_pyav)
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0, rate=8000))
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.REJECTED and streams.streams == []
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.error is not None and job.error.code == "UNSUPPORTED_MEDIA"
+    assert "pcm_s16le in wav, 8000 Hz, mono" in job.error.message
