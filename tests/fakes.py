@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -397,11 +397,13 @@ class FakeStreamingProvider:
 
     def __init__(self) -> None:
         self.streams: list[tuple[SpeechPcm, Profile]] = []
+        self.given: list[timedelta] = []  # the time each stream was given to end within
         self.fail_with: ProviderError | None = None
         self.die = 0
 
-    def stream(self, speech: SpeechPcm, profile: Profile) -> StreamedRecording:
+    def stream(self, speech: SpeechPcm, profile: Profile, *, within: timedelta) -> StreamedRecording:
         self.streams.append((speech, profile))
+        self.given.append(within)
         if self.die:
             self.die -= 1
             raise WorkerDied

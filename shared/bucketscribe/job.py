@@ -306,7 +306,8 @@ class Job(BaseModel):
             self.state is JobState.ACCEPTED and self._owned_by(owner) and not self.attempts,
             "change its provider",
         )
-        return self._next(now, provider=provider, model=model)
+        # How the media reaches a provider was decided for the old one: decided again (probe kept).
+        return self._next(now, provider=provider, model=model, media_route=None, media_key=None)
 
     def with_media(
         self,
@@ -382,11 +383,15 @@ class Job(BaseModel):
         check_at: datetime,
         bound_by: str,
         stream: StreamMetrics | None = None,
+        owner: str | None = None,
     ) -> Job:
         """Attempt ``number`` created provider task ``task_id`` (its answer, callback or a listing,
         or in real-time mode its finished stream, with the stream's ``stream`` metrics).
 
-        An abandoned attempt's task found late is bound too: its result is as good as any.
+        An abandoned attempt's task found late is bound too: its result is as good as any, and the
+        lease of the attempt in flight is kept. ``owner``: the worker binding its own attempt, whose
+        lease ends here even when the job is SUBMITTED already (by such a late task), so that it
+        can go on to write the outputs.
         """
         attempt = self.attempt(number)
         self._require(
@@ -402,6 +407,8 @@ class Job(BaseModel):
             stream=stream,
         )
         if self.state is JobState.SUBMITTED:
+            if owner is not None and self.claimed_by == owner:
+                return self._next(now, attempts=attempts, claimed_until=None, claimed_by=None)
             return self._next(now, attempts=attempts)
         current = self.current_attempt
         keep_lease = current is not None and current.number != number and self.leased(now)

@@ -291,6 +291,11 @@ class Profile(BaseModel):
         """This profile as DashScope file transcription: where real time sends uploads too long for it."""
         return self.model_copy(update={"provider": "dashscope", "mode": "batch"})
 
+    def serving(self, provider: str) -> Profile:
+        """This profile as it serves a job of ``provider``: a real-time profile's upload that was
+        handed to file transcription (too long to stream) is served by its batch profile."""
+        return self.batch_profile() if self.mode == "realtime" and provider != self.provider else self
+
     @property
     def channels_needed(self) -> int:
         """How many audio channels an upload must have for this profile's recognition settings."""

@@ -169,3 +169,26 @@ def test_final_jobs_refuse_every_change_but_a_late_result_or_a_redrive():
     ):
         with pytest.raises(InvalidTransition):
             change(done)
+
+
+def test_a_worker_binding_its_own_attempt_after_a_late_one_ends_its_lease_and_may_write_the_outputs():
+    # Attempt 1 was abandoned (its worker seemed dead); attempt 2 runs under worker-2's lease.
+    uncertain = submitting().attempt_uncertain(T0, LOST, check_at=T0)
+    abandoned = uncertain.abandon_attempt(T0 + timedelta(hours=1), why="worker stopped")
+    at = T0 + timedelta(hours=1)
+    second = abandoned.claim(at, until=at + LEASE, owner="worker-2").start_attempt(
+        at, lease_until=at + LEASE, owner="worker-2"
+    )
+    # Attempt 1's task surfaces late: bound, but worker-2's lease stands.
+    late = second.bind_task(at, number=1, task_id="t1", provider_file=None, check_at=at, bound_by="stream")
+    assert late.state is JobState.SUBMITTED and late.claimed_by == "worker-2"
+    with pytest.raises(InvalidTransition):
+        late.begin_finishing(at, until=at + LEASE, owner=ME)
+    # Someone else's bind of attempt 2 keeps the lease; worker-2's own ends it, so it can finish.
+    kept = late.bind_task(at, number=2, task_id="t2", provider_file=None, check_at=at, bound_by="stream")
+    assert kept.claimed_by == "worker-2"
+    own = late.bind_task(
+        at, number=2, task_id="t2", provider_file=None, check_at=at, bound_by="stream", owner="worker-2"
+    )
+    assert own.claimed_by is None and own.task_ids() == {"t1", "t2"}
+    assert own.begin_finishing(at, until=at + LEASE, owner="worker-2").claimed_by == "worker-2"

@@ -22,7 +22,7 @@ from bucketscribe.pipeline.realtime import INTERRUPTED, MAX_STREAM_RESTARTS, TOO
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
 from bucketscribe.profiles import Profile, ProfileSet
-from bucketscribe.providers.base import ProviderError, TaskStatus
+from bucketscribe.providers.base import STREAM_CUT_AT_DEADLINE, ProviderError, TaskStatus
 from bucketscribe.providers.realtime import DashScopeRealtimeProvider, RealtimeStreamer
 from tests.audio import tone_wav
 from tests.fakes import FakeProvider, FakeStreamingProvider, InMemoryJobStore, InMemoryStorage, WorkerDied
@@ -346,3 +346,88 @@ def test_without_a_decoder_an_upload_that_needs_one_is_refused_with_the_reason(
     job = ports.jobs.get(ref.job_id())
     assert job is not None and job.error is not None and job.error.code == "UNSUPPORTED_MEDIA"
     assert "pcm_s16le in wav, 8000 Hz, mono" in job.error.message
+
+
+def test_a_stream_that_would_outlive_the_run_is_not_started_and_a_later_run_streams_it_within_its_time(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    # 30 s of audio needs 30 s + the stream's overhead: more than the 40 s this run has left.
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(30.0, rate=8000))
+
+    (result,) = submit_uploads([ref], ports, time_left=lambda: timedelta(seconds=40))
+
+    assert result.outcome is UploadOutcome.DEFERRED and streams.streams == []
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.ACCEPTED and job.attempts == []
+    assert job.claimed_by is None
+    later(ports, timedelta(minutes=5))
+    assert reconcile(ports, time_left=lambda: timedelta(seconds=50)).finished == 1
+    # Cut at what the run had (50 s), below the mode's budget (60 s here).
+    assert streams.given == [timedelta(seconds=50)]
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.DONE and len(job.attempts) == 1
+
+
+def test_streams_cut_at_their_deadline_count_as_interrupted_and_stop_being_paid_for(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    cut = ProviderError(STREAM_CUT_AT_DEADLINE, "the stream had not ended in time", retryable=True)
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
+    streams.fail_with = cut
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.DEFERRED
+    for _ in range(MAX_STREAM_RESTARTS):
+        later(ports, timedelta(hours=1))
+        streams.fail_with = cut
+        reconcile(ports)
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.state is JobState.FAILED
+    assert job.error is not None and job.error.code == INTERRUPTED
+    assert len(streams.streams) == MAX_STREAM_RESTARTS
+
+
+def test_an_error_recording_a_refused_stream_is_retried_not_raised_and_the_redelivery_finishes_it(
+    ports: PipelinePorts, streams: FakeStreamingProvider
+) -> None:
+    ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
+    storage = ports.storage
+    assert isinstance(storage, InMemoryStorage)
+    put = storage.put
+    report = "transcripts/live/talk.wav.error.json"
+    refused_puts: list[str] = []
+
+    def flaky_put(bucket: str, key: str, body: bytes, *, content_type: str) -> None:
+        if key == report and not refused_puts:
+            refused_puts.append(key)
+            raise ConnectionError("storage unavailable")
+        put(bucket, key, body, content_type=content_type)
+
+    storage.put = flaky_put  # type: ignore[method-assign]
+    streams.fail_with = ProviderError("InvalidParameter", "source_language xx", retryable=False)
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.RETRY and "storage unavailable" in (result.reason or "")
+    assert storage.head(BUCKET, report) is None
+    (again,) = submit_uploads([ref], ports)
+    assert again.outcome is UploadOutcome.DUPLICATE
+    assert storage.head(BUCKET, report) is not None
+    assert len(streams.streams) == 1
+
+
+def test_an_upload_handed_to_file_transcription_is_routed_for_it_not_sent_as_real_time_took_it(
+    streams: FakeStreamingProvider, batch: FakeProvider
+) -> None:
+    ports = ports_for(streams, batch, {**LIVE, "realtime": {"longer_uploads": "batch"}})
+    batch.max_bytes = 100_000  # the file service takes less than this upload, and nothing converts here
+    ref = upload(ports, "incoming/live/long.wav", tone_wav(50.0, rate=8000))
+
+    (result,) = submit_uploads([ref], ports)
+
+    assert result.outcome is UploadOutcome.REJECTED
+    assert streams.streams == [] and batch.submissions == []
+    job = ports.jobs.get(ref.job_id())
+    assert job is not None and job.provider == "dashscope" and job.error is not None
+    assert job.error.code == "FILE_TOO_LARGE" and "dashscope takes at most" in job.error.message

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bucketscribe.entrypoints.invocation_time import out_of_time, time_left
 from bucketscribe.observability import count, logger, measure, metrics
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.wiring import environment_ports, environment_settings
@@ -26,7 +27,8 @@ def reconcile_and_count(context: LambdaContext) -> dict[str, Any]:
         environment_ports(),
         limit=environment_settings().reconcile_batch,
         # Leave a margin to record what was done; the rest stays due for the next run.
-        out_of_time=lambda: context.get_remaining_time_in_millis() < RECONCILE_MARGIN_MS,
+        out_of_time=out_of_time(context, RECONCILE_MARGIN_MS),
+        time_left=time_left(context, RECONCILE_MARGIN_MS),
     )
     count("ReconcileJobsDue", report.due)
     count("JobsCompleted", report.finished)

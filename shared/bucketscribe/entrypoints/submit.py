@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bucketscribe.entrypoints.invocation_time import out_of_time, time_left
 from bucketscribe.entrypoints.uploads import (
     SUBMIT_MARGIN_MS,
     count_outcomes,
@@ -61,8 +62,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if isinstance(notification, Notification)
         for ref in notification.refs
     ]
-    out_of_time = lambda: context.get_remaining_time_in_millis() < SUBMIT_MARGIN_MS  # noqa: E731
-    results = submit_uploads([ref for _, ref in uploads], environment_ports(), out_of_time=out_of_time)
+    results = submit_uploads(
+        [ref for _, ref in uploads],
+        environment_ports(),
+        out_of_time=out_of_time(context, SUBMIT_MARGIN_MS),
+        time_left=time_left(context, SUBMIT_MARGIN_MS),
+    )
     outcomes: dict[str, list[UploadResult] | EventShapeError] = {
         message_id: [] if isinstance(notification, Notification) else notification
         for message_id, notification in read.items()

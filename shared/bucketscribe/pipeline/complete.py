@@ -22,6 +22,7 @@ from bucketscribe.coverage import with_coverage
 from bucketscribe.job import Attempt, AttemptState, Job, JobError
 from bucketscribe.model import Transcript
 from bucketscribe.pipeline.failures import fail_job
+from bucketscribe.pipeline.intake import upload_unchanged
 from bucketscribe.pipeline.job_writes import apply
 from bucketscribe.pipeline.outputs import Publication, named, publish, write_outputs
 from bucketscribe.pipeline.parts import part_finished, write_part_result
@@ -200,14 +201,12 @@ def _result_gone(job: Job, attempt: Attempt, result: TaskResult, ports: Pipeline
     error = result.error or JobError(code="TASK_NOT_FOUND", message="the provider no longer knows this task")
     if attempt.state is not AttemptState.ACCEPTED or job.state.is_final:
         return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)
-    source = job.source
-    info = ports.storage.head(source.bucket, source.key)
-    still_there = info is not None and (info.version_id or info.etag) == source.revision
+    still_there = upload_unchanged(job, ports)
     if job.attempts_in(AttemptState.EXPIRED) >= 1 or not still_there:
         why = "the upload is gone" if not still_there else "it expired twice"
         expired = JobError(
             code="RESULT_EXPIRED",
-            message=f"the provider dropped the result before it could be fetched ({error.message}); "
+            message=f"the result could not be fetched from the provider ({error.message}); "
             f"not submitted again: {why}",
         )
         return _failed(job, expired, ports)

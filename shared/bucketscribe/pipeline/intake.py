@@ -53,6 +53,10 @@ class UploadResult(BaseModel):
     stream: StreamMetrics | None = None
 
 
+def job_result(job: Job, outcome: UploadOutcome, reason: str) -> UploadResult:
+    return UploadResult(source=job.source, outcome=outcome, job_id=job.id, reason=reason)
+
+
 class Rejection(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -80,6 +84,7 @@ def accept_upload(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[
         return claimed
     if not output_keys_fit(ref.key, ports):
         return reject(claimed, Rejection("KEY_TOO_LONG", _too_long(ref, ports)).error, ports)
+    profile = profile.serving(claimed.provider)
     try:
         return prepare_media(claimed, kind, profile, ports), profile
     except Rejection as rejection:
@@ -129,6 +134,28 @@ def release(job: Job, ports: PipelinePorts) -> None:
     apply(ports.jobs, job, partial(Job.release, now=now, retry_at=retry_at, owner=job.claimed_by or ""))
 
 
+def release_quietly(job: Job, ports: PipelinePorts) -> None:
+    """``release`` an ACCEPTED job after an error, never raising: an unreleased claim runs out."""
+    try:
+        if job.state is JobState.ACCEPTED:
+            release(job, ports)
+    except Exception:
+        logger.exception("Could not release a claim; it runs out by itself", extra={"job_id": job.id})
+
+
+def upload_unchanged(job: Job, ports: PipelinePorts) -> bool:
+    """Whether the exact upload the job is for (its version, or its ETag) is still in the bucket."""
+    info = ports.storage.head(job.source.bucket, job.source.key)
+    return info is not None and (info.version_id or info.etag) == job.source.revision
+
+
+UPLOAD_GONE = JobError(
+    code="UPLOAD_GONE",
+    message="the upload was deleted or replaced before it could be transcribed; a replacement gets "
+    "a job of its own",
+)
+
+
 def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePorts) -> Job:
     """Check the upload is media within limits, decide how it reaches the provider (as it is, its
     audio copied into another container, re-encoded, or cut into parts: ``media.routing``) and
@@ -140,9 +167,9 @@ def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePo
     needs = ports.provider(profile.provider).media_requirements(profile)
     tools = ports.media_tools
     try:
-        probe, decision = job.media, job.media_route  # decided by an earlier attempt
-        if probe is None or decision is None:
-            probe = _probe(job, kind, ports)
+        probe = job.media or _probe(job, kind, ports)  # probed by an earlier run
+        decision = job.media_route  # decided by an earlier attempt
+        if decision is None:
             decision = decide_route(probe, needs, mode=profile.extract_audio, can_convert=tools is not None)
         if decision.part_ms is not None and tools is not None:
             return split_upload(job, probe, decision, needs, tools, ports)

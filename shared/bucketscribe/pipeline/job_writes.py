@@ -22,6 +22,11 @@ MAX_CONFLICTS = 8
 STORE_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0)
 
 
+def describe_error(exc: BaseException) -> str:
+    """An unexpected error in one line, for a job's reason and the logs."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 def new_owner() -> str:
     """A name for one worker's claim or lease on a job (one per use-case run)."""
     return uuid.uuid4().hex[:16]
@@ -63,7 +68,7 @@ def with_store_retries(
         except Exception as exc:
             logger.warning(
                 "Job store write failed; retrying",
-                extra={"what": what, "error": f"{type(exc).__name__}: {exc}"},
+                extra={"what": what, "error": describe_error(exc)},
             )
             sleep(delay)
     return write()

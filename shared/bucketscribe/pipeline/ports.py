@@ -23,6 +23,9 @@ from bucketscribe.profiles import ProfileSet
 from bucketscribe.providers.base import Provider
 from bucketscribe.storage.base import ObjectStorage
 
+TimeLeft = Callable[[], timedelta | None]
+"""What is left of this run's time, after the margin kept to record what was done; None: no limit."""
+
 
 @dataclass(frozen=True)
 class Limits:

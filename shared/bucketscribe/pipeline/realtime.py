@@ -22,13 +22,16 @@ the same finishing path as any other job: under the finishing lease, once. In th
   bound task that the provider cannot show (``fetch``: NOT_FOUND), and the reconciler streams once
   more. Both are bounded: after ``MAX_STREAM_RESTARTS`` interrupted streams the job fails
   (``STREAM_INTERRUPTED``) rather than pay again.
-- An upload whose audio would not stream within ``Limits.realtime_budget`` (the function's time,
-  counting the worst case of a service that keeps pace with real time) is refused for this mode
-  with the reason, or, when the profile says ``longer_uploads: batch``, handed to DashScope file
-  transcription: the job's provider changes before any attempt, and the batch path carries it on.
+- A stream starts only if it can end within the run's time left and ``Limits.realtime_budget``,
+  and is cut at that time (``STREAM_CUT_AT_DEADLINE``, counted with the interrupted ones) under a
+  lease that lasts longer: a slow service never leaves two workers streaming one upload. An upload
+  that does not fit what is left of this run is handed back for the next.
+- An upload whose audio would not stream within the budget even from a service that keeps pace
+  with real time is refused for this mode with the reason, or, when the profile says
+  ``longer_uploads: batch``, handed to DashScope file transcription: the job's provider changes
+  before any attempt, and the batch path routes its media and carries it on.
 
-The uploads of one run stream at once (up to ``MAX_PARALLEL_STREAMS``), so a batch of them takes
-about as long as its longest.
+The uploads of one run stream at once, up to ``MAX_PARALLEL_STREAMS``.
 """
 
 from __future__ import annotations
@@ -43,14 +46,29 @@ from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
-from bucketscribe.job import AttemptState, Job, JobError, JobState
+from bucketscribe.job import AttemptState, Job, JobError
 from bucketscribe.media.transcode import MediaError, SpeechPcm, decode_pcm16
 from bucketscribe.pipeline.complete import CompletionOutcome, finalize
-from bucketscribe.pipeline.intake import Rejection, UploadOutcome, UploadResult, reject, release
-from bucketscribe.pipeline.job_writes import apply
-from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.pipeline.intake import (
+    UPLOAD_GONE,
+    Rejection,
+    UploadOutcome,
+    UploadResult,
+    job_result,
+    reject,
+    release,
+    release_quietly,
+    upload_unchanged,
+)
+from bucketscribe.pipeline.job_writes import apply, describe_error
+from bucketscribe.pipeline.ports import PipelinePorts, TimeLeft
 from bucketscribe.profiles import Profile
-from bucketscribe.providers.base import ProviderError, StreamedRecording, StreamingProvider
+from bucketscribe.providers.base import (
+    STREAM_CUT_AT_DEADLINE,
+    ProviderError,
+    StreamedRecording,
+    StreamingProvider,
+)
 
 logger = Logger(child=True)
 
@@ -76,57 +94,91 @@ class StreamOutcome:
 
 
 def stream_jobs(
-    jobs: list[Job], profile: Profile, ports: PipelinePorts, *, out_of_time: Callable[[], bool]
+    jobs: list[Job],
+    profile: Profile,
+    ports: PipelinePorts,
+    *,
+    out_of_time: Callable[[], bool],
+    time_left: TimeLeft = lambda: None,
 ) -> list[StreamOutcome]:
-    """Stream claimed, prepared ACCEPTED jobs of a real-time profile; one outcome per job, in order."""
+    """Stream claimed, prepared ACCEPTED jobs of a real-time profile; one outcome per job, in order.
+    A stream starts only if it can end within ``time_left``; the others are deferred."""
     provider = ports.provider(profile.provider)
     if not isinstance(provider, StreamingProvider):
         raise LookupError(f"provider {profile.provider!r} cannot stream (profile {profile.name!r})")
     if not jobs:
         return []
+    run = _Run(profile, provider, ports, out_of_time, time_left)
     with ThreadPoolExecutor(
         max_workers=min(len(jobs), MAX_PARALLEL_STREAMS), thread_name_prefix="realtime"
     ) as pool:
-        return list(pool.map(lambda job: _stream_job(job, profile, provider, ports, out_of_time), jobs))
+        return list(pool.map(run.stream_job, jobs))
 
 
-def _stream_job(
-    job: Job,
-    profile: Profile,
-    provider: StreamingProvider,
-    ports: PipelinePorts,
-    out_of_time: Callable[[], bool],
-) -> StreamOutcome:
-    if job.provider != profile.provider:  # handed to file transcription by an earlier run
-        return StreamOutcome(job=job, to_batch=True)
-    try:
-        if out_of_time():
-            release(job, ports)
-            return StreamOutcome(
-                job=job, result=_result(job, UploadOutcome.DEFERRED, "out of time in this run")
-            )
-        interrupted = job.attempts_in(AttemptState.ABANDONED, AttemptState.EXPIRED)
+@dataclass(frozen=True)
+class _Run:
+    profile: Profile
+    provider: StreamingProvider
+    ports: PipelinePorts
+    out_of_time: Callable[[], bool]
+    time_left: TimeLeft
+
+    def stream_job(self, job: Job) -> StreamOutcome:
+        """One job's outcome; nothing raised (one upload's error never fails the others' delivery)."""
+        if job.provider != self.profile.provider:  # handed to file transcription by an earlier run
+            return StreamOutcome(job=job, to_batch=True)
+        try:
+            try:
+                return self._stream_job(job)
+            except Rejection as rejection:
+                return StreamOutcome(job=job, result=reject(job, rejection.error, self.ports))
+        except Exception as exc:
+            logger.exception("Streaming an upload failed unexpectedly", extra={"job_id": job.id})
+            release_quietly(job, self.ports)
+            return StreamOutcome(job=job, result=job_result(job, UploadOutcome.RETRY, describe_error(exc)))
+
+    def _stream_job(self, job: Job) -> StreamOutcome:
+        if self.out_of_time():
+            return self._defer(job, "out of time in this run")
+        interrupted = job.attempts_in(AttemptState.ABANDONED, AttemptState.EXPIRED) + sum(
+            1 for a in job.attempts if a.error is not None and a.error.code == STREAM_CUT_AT_DEADLINE
+        )
         if interrupted >= MAX_STREAM_RESTARTS:
             error = JobError(
                 code=INTERRUPTED,
-                message=f"{interrupted} streams of this upload were cut short (their workers stopped); "
-                f"not streamed again, to pay no more. Re-drive it with `bucketscribe redrive {job.id}`",
+                message=f"{interrupted} streams of this upload were cut short (their workers stopped "
+                "or ran out of time); not streamed again, to pay no more. Re-drive it with "
+                f"`bucketscribe redrive {job.id}`",
                 retryable=True,
             )
-            return StreamOutcome(job=job, result=reject(job, error, ports))
-        speech = _speech(job, profile, ports)
-        if speech is None:
-            return _too_long(job, profile, ports)
-        return _stream(job, speech, profile, provider, ports)
-    except Rejection as rejection:
-        return StreamOutcome(job=job, result=reject(job, rejection.error, ports))
-    except Exception as exc:
-        logger.exception("Streaming an upload failed unexpectedly", extra={"job_id": job.id})
-        if job.state is JobState.ACCEPTED:
-            _release_quietly(job, ports)
-        return StreamOutcome(
-            job=job, result=_result(job, UploadOutcome.RETRY, f"{type(exc).__name__}: {exc}")
-        )
+            return StreamOutcome(job=job, result=reject(job, error, self.ports))
+        known_ms = job.media.duration_ms if job.media is not None else None
+        if known_ms is not None and (early := self._too_long_now(job, known_ms)) is not None:
+            return early
+        speech = _speech(job, self.profile, self.ports)
+        if (late := self._too_long_now(job, speech.duration_ms)) is not None:
+            return late
+        return _stream(job, speech, self.profile, self.provider, self.ports, self._allowed())
+
+    def _allowed(self) -> timedelta:
+        """How long a stream starting now may take: the mode's budget, or less if this run ends sooner."""
+        left = self.time_left()
+        budget = self.ports.limits.realtime_budget
+        return budget if left is None else max(min(budget, left), timedelta(0))
+
+    def _too_long_now(self, job: Job, audio_ms: int) -> StreamOutcome | None:
+        """None when ``audio_ms`` of audio can be streamed now; otherwise what to do instead."""
+        needed = stream_time(audio_ms)
+        if needed > self.ports.limits.realtime_budget:
+            return _too_long(job, self.profile, self.ports)
+        if needed > self._allowed():
+            # Started now, the stream would outlive this run: the next run has the whole budget.
+            return self._defer(job, "not enough time left in this run to stream it")
+        return None
+
+    def _defer(self, job: Job, reason: str) -> StreamOutcome:
+        release(job, self.ports)
+        return StreamOutcome(job=job, result=job_result(job, UploadOutcome.DEFERRED, reason))
 
 
 def stream_time(audio_ms: int) -> timedelta:
@@ -134,21 +186,11 @@ def stream_time(audio_ms: int) -> timedelta:
     return timedelta(milliseconds=audio_ms) + STREAM_OVERHEAD
 
 
-def _speech(job: Job, profile: Profile, ports: PipelinePorts) -> SpeechPcm | None:
-    """The upload decoded to 16 kHz PCM; None when it is too long to stream within the budget
-    (known from its probe before anything is downloaded, where the probe knows its length)."""
-    budget = ports.limits.realtime_budget
-    known_ms = job.media.duration_ms if job.media is not None else None
-    if known_ms is not None and stream_time(known_ms) > budget:
-        return None
+def _speech(job: Job, profile: Profile, ports: PipelinePorts) -> SpeechPcm:
+    """The upload decoded to 16 kHz PCM (``Rejection`` when it cannot be)."""
+    if not upload_unchanged(job, ports):
+        raise Rejection(UPLOAD_GONE.code, UPLOAD_GONE.message)
     source = job.source
-    info = ports.storage.head(source.bucket, source.key)
-    if info is None or (info.version_id or info.etag) != source.revision:
-        raise Rejection(
-            "UPLOAD_GONE",
-            "the upload was deleted or replaced before it could be streamed; a replacement "
-            "gets a job of its own",
-        )
     with tempfile.TemporaryDirectory(prefix="bucketscribe-") as folder:
         local = Path(folder) / "audio"
         ports.storage.download(source.bucket, job.media_key or source.key, local)
@@ -163,7 +205,7 @@ def _speech(job: Job, profile: Profile, ports: PipelinePorts) -> SpeechPcm | Non
                 f"(PyAV) to make it from {_described(job)}: upload a 16 kHz 16-bit WAV (mono, or "
                 "stereo for a profile that splits the channels), or use a batch profile",
             ) from exc
-    return None if stream_time(speech.duration_ms) > budget else speech
+    return speech
 
 
 def _described(job: Job) -> str:
@@ -193,7 +235,7 @@ def _too_long(job: Job, profile: Profile, ports: PipelinePorts) -> StreamOutcome
         )
         if routed is None:
             return StreamOutcome(
-                job=job, result=_result(job, UploadOutcome.DUPLICATE, "taken over by another worker")
+                job=job, result=job_result(job, UploadOutcome.DUPLICATE, "taken over by another worker")
             )
         logger.info(
             "Too long to stream: handed to file transcription",
@@ -210,11 +252,17 @@ def _too_long(job: Job, profile: Profile, ports: PipelinePorts) -> StreamOutcome
 
 
 def _stream(
-    job: Job, speech: SpeechPcm, profile: Profile, provider: StreamingProvider, ports: PipelinePorts
+    job: Job,
+    speech: SpeechPcm,
+    profile: Profile,
+    provider: StreamingProvider,
+    ports: PipelinePorts,
+    allowed: timedelta,
 ) -> StreamOutcome:
     now = ports.clock()
-    # Until the lease runs out nobody takes the job over: at least as long as the stream may take.
-    lease = max(ports.limits.claim_lease, stream_time(speech.duration_ms))
+    # Nobody takes the job over while the stream may still run (it is cut at ``allowed``) and its
+    # outputs are written.
+    lease = max(ports.limits.claim_lease, allowed + STREAM_OVERHEAD)
     begun = apply(
         ports.jobs,
         job,
@@ -222,16 +270,16 @@ def _stream(
     )
     if begun is None:
         return StreamOutcome(
-            job=job, result=_result(job, UploadOutcome.DUPLICATE, "taken over by another worker")
+            job=job, result=job_result(job, UploadOutcome.DUPLICATE, "taken over by another worker")
         )
     try:
-        recording = provider.stream(speech, profile)
+        recording = provider.stream(speech, profile, within=allowed)
     except ProviderError as exc:
         return StreamOutcome(job=begun, failed=exc)
     except Exception as exc:  # inside the SDK: the stream broke, nothing of it is kept
         logger.exception("The stream failed unexpectedly", extra={"job_id": job.id})
         return StreamOutcome(
-            job=begun, failed=ProviderError("STREAM_FAILED", f"{type(exc).__name__}: {exc}", retryable=True)
+            job=begun, failed=ProviderError("STREAM_FAILED", describe_error(exc), retryable=True)
         )
     try:
         return _write(begun, recording, ports)
@@ -239,7 +287,8 @@ def _stream(
         # The stream's result is lost with this run; the reconciler streams again (bounded).
         logger.exception("Could not record a finished stream", extra={"job_id": job.id})
         return StreamOutcome(
-            job=begun, result=_result(job, UploadOutcome.DEFERRED, "the stream ended but was not recorded")
+            job=begun,
+            result=job_result(job, UploadOutcome.DEFERRED, "the stream ended but was not recorded"),
         )
 
 
@@ -261,11 +310,12 @@ def _write(begun: Job, recording: StreamedRecording, ports: PipelinePorts) -> St
             check_at=ended + ports.limits.finish_lease,
             bound_by="stream",
             stream=recording.metrics,
+            owner=begun.claimed_by,
         ),
     )
     if bound is None:
         return StreamOutcome(
-            job=begun, result=_result(job, UploadOutcome.DUPLICATE, "the job moved on meanwhile")
+            job=begun, result=job_result(job, UploadOutcome.DUPLICATE, "the job moved on meanwhile")
         )
     logger.info(
         "Streamed",
@@ -291,14 +341,3 @@ def _write(begun: Job, recording: StreamedRecording, ports: PipelinePorts) -> St
             stream=recording.metrics,
         ),
     )
-
-
-def _result(job: Job, outcome: UploadOutcome, reason: str) -> UploadResult:
-    return UploadResult(source=job.source, outcome=outcome, job_id=job.id, reason=reason)
-
-
-def _release_quietly(job: Job, ports: PipelinePorts) -> None:
-    try:
-        release(job, ports)
-    except Exception:
-        logger.exception("Could not release a claim; it runs out by itself", extra={"job_id": job.id})

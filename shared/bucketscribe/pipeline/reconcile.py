@@ -29,9 +29,9 @@ from bucketscribe.pipeline.complete import CompletionOutcome, finish_job
 from bucketscribe.pipeline.dead_letters import drain_dead_letters
 from bucketscribe.pipeline.evidence import resolve_uncertain
 from bucketscribe.pipeline.failures import fail_job
-from bucketscribe.pipeline.job_writes import apply
+from bucketscribe.pipeline.job_writes import apply, describe_error
 from bucketscribe.pipeline.parts import PartsOutcome, check_parts
-from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.pipeline.ports import PipelinePorts, TimeLeft
 from bucketscribe.pipeline.submit import NEVER_SUBMITTED, UploadOutcome, continue_accepted
 from bucketscribe.providers.base import ProviderError, TaskResult
 
@@ -56,9 +56,14 @@ class ReconcileReport(BaseModel):
 
 
 def reconcile(
-    ports: PipelinePorts, *, limit: int = 500, out_of_time: Callable[[], bool] = lambda: False
+    ports: PipelinePorts,
+    *,
+    limit: int = 500,
+    out_of_time: Callable[[], bool] = lambda: False,
+    time_left: TimeLeft = lambda: None,
 ) -> ReconcileReport:
-    """One pass over the due jobs; stops early when ``out_of_time`` (the rest stay due)."""
+    """One pass over the due jobs; stops early when ``out_of_time`` (the rest stay due).
+    ``time_left`` bounds what a real-time profile may start streaming."""
     report = ReconcileReport()
     if ports.dead_letters is not None:
         report.dead_letters = drain_dead_letters(ports, out_of_time=out_of_time)
@@ -80,7 +85,7 @@ def reconcile(
     # jobs are submitted again in this same run).
     resolution = resolve_uncertain(by_state[JobState.SUBMITTING], ports, report, out_of_time)
     _poll_submitted(by_state[JobState.SUBMITTED] + resolution.bound, now, ports, report, out_of_time)
-    _submit_again(by_state[JobState.ACCEPTED] + resolution.abandoned, ports, report, out_of_time)
+    _submit_again(by_state[JobState.ACCEPTED] + resolution.abandoned, ports, report, out_of_time, time_left)
     logger.info("Reconciled", extra=report.model_dump())
     return report
 
@@ -182,7 +187,7 @@ def _finish_one(
         # stop the others: it backs off and fails at the deadline if it lasts.
         logger.exception("Could not finish a job", extra={"job_id": job.id, "task_id": task_id})
         report.provider_errors += 1
-        back_off(job, now, ports, why=f"{type(exc).__name__}: {exc}")
+        back_off(job, now, ports, why=describe_error(exc))
         return
     if completion.outcome is CompletionOutcome.DONE:
         report.finished += 1
@@ -211,7 +216,7 @@ def _check_split(
     except Exception as exc:
         logger.exception("Could not check a split upload's parts", extra={"job_id": job.id})
         report.provider_errors += 1
-        back_off(job, now, ports, why=f"{type(exc).__name__}: {exc}")
+        back_off(job, now, ports, why=describe_error(exc))
         return
     if outcome is PartsOutcome.DONE:
         report.finished += 1
@@ -232,7 +237,11 @@ def back_off(job: Job, now: datetime, ports: PipelinePorts, *, why: str | None =
 
 
 def _submit_again(
-    jobs: list[Job], ports: PipelinePorts, report: ReconcileReport, out_of_time: Callable[[], bool]
+    jobs: list[Job],
+    ports: PipelinePorts,
+    report: ReconcileReport,
+    out_of_time: Callable[[], bool],
+    time_left: TimeLeft,
 ) -> None:
     if not jobs:
         return
@@ -240,7 +249,7 @@ def _submit_again(
         report.left_for_next_run += len(jobs)
         return
     try:
-        results = continue_accepted(jobs, ports, out_of_time=out_of_time)
+        results = continue_accepted(jobs, ports, out_of_time=out_of_time, time_left=time_left)
     except Exception:
         logger.exception("Submitting due jobs failed; they stay due", extra={"jobs": len(jobs)})
         report.provider_errors += 1

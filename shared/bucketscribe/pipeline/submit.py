@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -26,32 +27,42 @@ from bucketscribe.media.sniff import kind_by_extension
 from bucketscribe.model import ObjectRef
 from bucketscribe.pipeline.failures import fail_job
 from bucketscribe.pipeline.intake import (
+    UPLOAD_GONE,
     Rejection,
     UploadOutcome,
     UploadResult,
     accept_upload,
+    job_result,
     prepare_media,
     reject,
     release,
+    release_quietly,
+    upload_unchanged,
 )
-from bucketscribe.pipeline.job_writes import apply, new_owner, with_store_retries
+from bucketscribe.pipeline.job_writes import apply, describe_error, new_owner, with_store_retries
 from bucketscribe.pipeline.parts import ensure_part_jobs
-from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.pipeline.ports import PipelinePorts, TimeLeft
 from bucketscribe.pipeline.realtime import stream_jobs
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import Provider, ProviderError, SubmitItem, SubmitReceipt, file_key
 
 logger = Logger(child=True)
+T = TypeVar("T")
 
 # The code of a job whose upload could not be submitted within the retries or the deadline.
 NEVER_SUBMITTED = "NEVER_SUBMITTED"
 
 
 def submit_uploads(
-    refs: Iterable[ObjectRef], ports: PipelinePorts, *, out_of_time: Callable[[], bool] = lambda: False
+    refs: Iterable[ObjectRef],
+    ports: PipelinePorts,
+    *,
+    out_of_time: Callable[[], bool] = lambda: False,
+    time_left: TimeLeft = lambda: None,
 ) -> list[UploadResult]:
     """Accept and submit ``refs``; one result per ref, in order. One upload's unexpected error
-    never stops the others; when ``out_of_time`` says so, the rest are handed back (RETRY)."""
+    never stops the others; when ``out_of_time`` says so, the rest are handed back (RETRY).
+    ``time_left`` bounds what a real-time profile may start streaming."""
     refs = list(refs)
     results: list[UploadResult | None] = [None] * len(refs)
     ready: dict[str, list[tuple[int, Job, Profile]]] = defaultdict(list)
@@ -65,7 +76,7 @@ def submit_uploads(
             accepted = accept_upload(ref, ports)
         except Exception as exc:
             logger.exception("Could not accept an upload; it will be retried", extra={"key": ref.key})
-            results[index] = UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason=_describe(exc))
+            results[index] = UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason=describe_error(exc))
             continue
         if isinstance(accepted, UploadResult):
             results[index] = accepted
@@ -75,7 +86,9 @@ def submit_uploads(
             job, profile = accepted
             ready[profile.name].append((index, job, profile))
     for group in ready.values():
-        outcomes = submit_jobs([job for _, job, _ in group], group[0][2], ports, out_of_time=out_of_time)
+        outcomes = submit_jobs(
+            [job for _, job, _ in group], group[0][2], ports, out_of_time=out_of_time, time_left=time_left
+        )
         for (index, _, _), outcome in zip(group, outcomes, strict=True):
             results[index] = outcome
     return [result for result in results if result is not None]
@@ -87,10 +100,11 @@ def submit_jobs(
     ports: PipelinePorts,
     *,
     out_of_time: Callable[[], bool] = lambda: False,
+    time_left: TimeLeft = lambda: None,
 ) -> list[UploadResult]:
     """Submit claimed, prepared ACCEPTED jobs of one profile; one result per job, in order."""
     if profile.mode == "realtime":
-        return _stream_or_route(jobs, profile, ports, out_of_time)
+        return _stream_or_route(jobs, profile, ports, out_of_time, time_left)
     provider = ports.provider(profile.provider)
     size = max(provider.max_files_per_task, 1)
     results: list[UploadResult] = []
@@ -104,30 +118,54 @@ def submit_jobs(
                 "Submitting failed before the provider was called", extra={"uploads": len(chunk)}
             )
             for job in chunk:
-                _release_quietly(job, ports)
+                release_quietly(job, ports)
             results.extend(_retry(job, exc) for job in chunk)
     return results
 
 
 def _stream_or_route(
-    jobs: list[Job], profile: Profile, ports: PipelinePorts, out_of_time: Callable[[], bool]
+    jobs: list[Job],
+    profile: Profile,
+    ports: PipelinePorts,
+    out_of_time: Callable[[], bool],
+    time_left: TimeLeft,
 ) -> list[UploadResult]:
     """Real-time mode (pipeline/realtime.py): each upload streamed by this worker; a refused stream
-    recorded as any refused submission is; uploads too long to stream sent to file transcription."""
-    outcomes = stream_jobs(jobs, profile, ports, out_of_time=out_of_time)
-    to_batch = [outcome.job for outcome in outcomes if outcome.to_batch]
-    batched = iter(submit_jobs(to_batch, profile.batch_profile(), ports) if to_batch else [])
+    recorded as any refused submission is; uploads too long to stream routed and submitted to file
+    transcription as a batch profile's uploads are."""
+    outcomes = stream_jobs(jobs, profile, ports, out_of_time=out_of_time, time_left=time_left)
+    batch = profile.batch_profile()
+    handed = {
+        o.job.id: _guarded(o.job, ports, lambda job: _prepare(job, batch, ports))
+        for o in outcomes
+        if o.to_batch
+    }
+    ready = [prepared[0] for prepared in handed.values() if isinstance(prepared, tuple)]
+    batched = dict(zip([job.id for job in ready], submit_jobs(ready, batch, ports), strict=True))
     provider = ports.provider(profile.provider)
     results = []
     for outcome in outcomes:
+        job = outcome.job
         if outcome.to_batch:
-            results.append(next(batched))
+            prepared = handed[job.id]
+            results.append(prepared if isinstance(prepared, UploadResult) else batched[job.id])
         elif outcome.failed is not None:
-            results.append(_unsuccessful(outcome.job, outcome.failed, provider, ports))
+            record = partial(_unsuccessful, exc=outcome.failed, provider=provider, ports=ports)
+            results.append(_guarded(job, ports, record))
         else:
             assert outcome.result is not None
             results.append(outcome.result)
     return results
+
+
+def _guarded(job: Job, ports: PipelinePorts, step: Callable[[Job], T]) -> T | UploadResult:
+    """``step(job)``, or RETRY when it raises: one upload's error never fails the others' delivery."""
+    try:
+        return step(job)
+    except Exception as exc:
+        logger.exception("Handling an upload failed; it will be retried", extra={"job_id": job.id})
+        release_quietly(job, ports)
+        return _retry(job, exc)
 
 
 def _submit_chunk(
@@ -184,7 +222,7 @@ def _call_provider(
     except Exception as exc:
         # An error inside the SDK after the request may have gone out: treat it as ambiguous.
         logger.exception("The provider call failed unexpectedly", extra={"uploads": len(items)})
-        error = ProviderError("SUBMIT_FAILED", _describe(exc), retryable=True, maybe_done=True)
+        error = ProviderError("SUBMIT_FAILED", describe_error(exc), retryable=True, maybe_done=True)
         return [_unsuccessful(job, error, provider, ports) for job, _ in started]
     return _record_receipts(started, receipts, provider, ports)
 
@@ -309,7 +347,11 @@ def _unsuccessful(job: Job, exc: ProviderError, provider: Provider, ports: Pipel
 
 
 def continue_accepted(
-    jobs: list[Job], ports: PipelinePorts, *, out_of_time: Callable[[], bool] = lambda: False
+    jobs: list[Job],
+    ports: PipelinePorts,
+    *,
+    out_of_time: Callable[[], bool] = lambda: False,
+    time_left: TimeLeft = lambda: None,
 ) -> list[UploadResult]:
     """The reconciler's share of submitting: due ACCEPTED jobs (refused before, a dead worker's,
     an abandoned or expired attempt, a re-drive) are claimed, checked and submitted again."""
@@ -322,7 +364,11 @@ def continue_accepted(
         elif claimed is not None:
             ready[claimed[1].name].append(claimed)
     for group in ready.values():
-        results.extend(submit_jobs([job for job, _ in group], group[0][1], ports, out_of_time=out_of_time))
+        results.extend(
+            submit_jobs(
+                [job for job, _ in group], group[0][1], ports, out_of_time=out_of_time, time_left=time_left
+            )
+        )
     return results
 
 
@@ -337,24 +383,23 @@ def _reclaim(job: Job, ports: PipelinePorts) -> tuple[Job, Profile] | UploadResu
     profile = ports.profiles.find(claimed.profile) or ports.profiles.match(
         ports.layout.relative(claimed.source.key)
     )
-    info = ports.storage.head(claimed.source.bucket, claimed.source.key)
-    revision = info.version_id or info.etag if info else None
-    if info is None or revision != claimed.source.revision:
-        gone = JobError(
-            code="UPLOAD_GONE",
-            message="the upload was deleted or replaced before it could be transcribed; "
-            "a replacement gets a job of its own",
-        )
-        return reject(claimed, gone, ports)
-    kind = kind_by_extension(claimed.source.key)
+    if not upload_unchanged(claimed, ports):
+        return reject(claimed, UPLOAD_GONE, ports)
+    return _prepare(claimed, profile.serving(claimed.provider), ports)
+
+
+def _prepare(job: Job, profile: Profile, ports: PipelinePorts) -> tuple[Job, Profile] | UploadResult:
+    """A claimed job's media made ready for ``profile``'s provider (``prepare_media``): the job to
+    submit, or what became of it (refused; a split upload's parts submitted)."""
+    kind = kind_by_extension(job.source.key)
     try:
         if kind is None:
             raise Rejection("NOT_MEDIA", "the file extension is not an audio or video type")
-        prepared = prepare_media(claimed, kind, profile, ports)
+        prepared = prepare_media(job, kind, profile, ports)
     except Rejection as rejection:
-        return reject(claimed, rejection.error, ports)
+        return reject(job, rejection.error, ports)
     except Exception:
-        release(claimed, ports)
+        release(job, ports)
         raise
     return submit_parts(prepared, ports) if prepared.parts else (prepared, profile)
 
@@ -389,23 +434,11 @@ def _callback_url(job: Job, provider: Provider, ports: PipelinePorts) -> str | N
 
 
 def _deferred(job: Job, reason: str) -> UploadResult:
-    return UploadResult(source=job.source, outcome=UploadOutcome.DEFERRED, job_id=job.id, reason=reason)
+    return job_result(job, UploadOutcome.DEFERRED, reason)
 
 
 def _retry(job: Job, exc: Exception) -> UploadResult:
-    return UploadResult(source=job.source, outcome=UploadOutcome.RETRY, job_id=job.id, reason=_describe(exc))
-
-
-def _release_quietly(job: Job, ports: PipelinePorts) -> None:
-    try:
-        if job.state is JobState.ACCEPTED:
-            release(job, ports)
-    except Exception:
-        logger.exception("Could not release a claim; it runs out by itself", extra={"job_id": job.id})
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    return job_result(job, UploadOutcome.RETRY, describe_error(exc))
 
 
 __all__ = [

@@ -7,7 +7,7 @@ only for the provider it uses.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -173,13 +173,19 @@ class StreamedRecording(BaseModel):
     metrics: StreamMetrics
 
 
+# A stream cut by the worker at the time it was given (it would have outlived the run): paid for,
+# and retried like a stream that broke, within the bound on interrupted streams.
+STREAM_CUT_AT_DEADLINE = "STREAM_CUT_AT_DEADLINE"
+
+
 @runtime_checkable
 class StreamingProvider(Provider, Protocol):
     """A real-time service: the worker streams the audio itself and gets the transcript at the
     end of the stream. There is no task to look up afterwards (``fetch`` finds nothing)."""
 
-    def stream(self, speech: SpeechPcm, profile: Profile) -> StreamedRecording:
-        """Stream ``speech`` with the profile's real-time options; ``ProviderError`` with the
-        service's code when the stream fails (``retryable`` unless the service refused the
-        parameters or the key)."""
+    def stream(self, speech: SpeechPcm, profile: Profile, *, within: timedelta) -> StreamedRecording:
+        """Stream ``speech`` with the profile's real-time options, ending within ``within``;
+        ``ProviderError`` with the service's code when the stream fails (``retryable`` unless the
+        service refused the parameters or the key), retryable ``STREAM_CUT_AT_DEADLINE`` when it
+        was cut at ``within``."""
         ...

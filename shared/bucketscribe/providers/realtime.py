@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from bucketscribe.job import JobError, StreamMetrics
@@ -36,6 +36,7 @@ from bucketscribe.media.transcode import SpeechPcm
 from bucketscribe.model import Segment, Transcript, TranslatedSegment, Translation, Word
 from bucketscribe.profiles import Profile, RealtimeOptions
 from bucketscribe.providers.base import (
+    STREAM_CUT_AT_DEADLINE,
     FileOutcome,
     ProviderError,
     Push,
@@ -59,6 +60,8 @@ FRAME_MS = 100  # the docs recommend ~100 ms per binary frame
 FRAME_BYTES = FRAME_MS * BYTES_PER_MS  # 3200
 # How long after the SDK's worker stopped its last callback may still be running.
 CALLBACK_GRACE_S = 5.0
+# How often the wait for task-finished looks whether the stream was cancelled.
+FINISH_POLL_S = 0.1
 # The service fails a task that received no audio for this long (and the SDK stops by itself).
 IDLE_LIMIT_S = 23
 # Codes with which the service refuses what was asked (not a passing trouble): never retried.
@@ -400,7 +403,7 @@ class RealtimeStreamer:
         if cancel.is_set():
             threading.Thread(target=_stop_quietly, args=(recognizer,), daemon=True).start()
             raise StreamCancelled
-        self._finish(recognizer, collector)
+        self._finish(recognizer, collector, cancel)
         elapsed_ms = round((time.monotonic() - started) * 1000)
         if collector.error is not None:
             raise collector.error
@@ -451,11 +454,16 @@ class RealtimeStreamer:
             recognizer = Recognition(**parameters)
         return recognizer
 
-    def _finish(self, recognizer: Any, collector: _Collector) -> None:
-        """``stop()`` sends finish-task and blocks until task-finished; bound that wait."""
+    def _finish(self, recognizer: Any, collector: _Collector, cancel: threading.Event) -> None:
+        """``stop()`` sends finish-task and blocks until task-finished; bound that wait, and end
+        it when ``cancel`` is set (``StreamCancelled``)."""
         stopper = threading.Thread(target=_stop_quietly, args=(recognizer,), daemon=True)
         stopper.start()
-        stopper.join(self.finish_timeout_s)
+        deadline = time.monotonic() + self.finish_timeout_s
+        while stopper.is_alive() and not cancel.is_set() and (left := deadline - time.monotonic()) > 0:
+            stopper.join(min(left, FINISH_POLL_S))
+        if cancel.is_set() and stopper.is_alive():
+            raise StreamCancelled
         # After a task-failed, stop() returns at once but on_error may still be on its way.
         collector.completed.wait(0.0 if stopper.is_alive() else CALLBACK_GRACE_S)
         if collector.error is not None or collector.completed.is_set():
@@ -634,11 +642,26 @@ class DashScopeRealtimeProvider:
             channels_wanted=profile.channel_expectation(),
         )
 
-    def stream(self, speech: SpeechPcm, profile: Profile) -> StreamedRecording:
+    def stream(self, speech: SpeechPcm, profile: Profile, *, within: timedelta) -> StreamedRecording:
+        cancel = threading.Event()
+        # Cut at ``within``: a stream that outlived its run (or its lease) would be streamed again
+        # by another worker while this one still pays for it.
+        timer = threading.Timer(within.total_seconds(), cancel.set)
+        timer.daemon = True
+        timer.start()
         try:
-            return stream_recording(self.streamer, speech, profile.realtime)
+            return stream_recording(self.streamer, speech, profile.realtime, cancel=cancel)
         except RealtimeError as error:
             raise ProviderError(error.code, error.explanation, retryable=error.retryable) from error
+        except StreamCancelled as cut:
+            raise ProviderError(
+                STREAM_CUT_AT_DEADLINE,
+                f"the stream had not ended after {within.total_seconds():g} s, all the time this run "
+                "had for it: cut, to be streamed again with the whole budget",
+                retryable=True,
+            ) from cut
+        finally:
+            timer.cancel()
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         raise ProviderError(

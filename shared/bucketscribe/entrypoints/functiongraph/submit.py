@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bucketscribe.entrypoints.functiongraph.context import functiongraph_handler
+from bucketscribe.entrypoints.invocation_time import out_of_time, time_left
 from bucketscribe.entrypoints.uploads import (
     SUBMIT_MARGIN_MS,
     count_outcomes,
@@ -41,7 +42,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     results = submit_uploads(
         notification.refs,
         environment_ports(),
-        out_of_time=lambda: context.get_remaining_time_in_millis() < SUBMIT_MARGIN_MS,
+        out_of_time=out_of_time(context, SUBMIT_MARGIN_MS),
+        time_left=time_left(context, SUBMIT_MARGIN_MS),
     )
     count_outcomes(results)
     raise_for_retry(results)
