@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bucketscribe.cli import ExitCode, ReportedInterrupt
-from bucketscribe.local.inputs import LocalInput
+from bucketscribe.local.inputs import LocalInput, unique_output_names
 from bucketscribe.local.progress import (
     BatchProgress,
     BoardReporter,
@@ -379,16 +379,6 @@ def write_outputs(transcript: Transcript, out_dir: Path, name: str, translate: s
     return written
 
 
-def _unique_names(paths: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    names = []
-    for path in paths:
-        count = seen.get(path.name, 0) + 1
-        seen[path.name] = count
-        names.append(path.name if count == 1 else f"{path.stem}-{count}{path.suffix}")
-    return names
-
-
 def stream_one(
     streamed: StreamedFile,
     streamer: RealtimeStreamer,
@@ -465,7 +455,7 @@ def stream_files(
             progress=FileProgress(label=name, path=item.path, audio_ms=item.duration_ms, stage=Stage.QUEUED),
             output_name=name,
         )
-        for item, name in zip(inputs, _unique_names([i.path for i in inputs]), strict=True)
+        for item, name in zip(inputs, unique_output_names([i.path for i in inputs]), strict=True)
     ]
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     load_sdk()
