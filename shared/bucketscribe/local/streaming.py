@@ -43,6 +43,7 @@ from bucketscribe.local.progress import (
     Stage,
     clock_text,
 )
+from bucketscribe.media.transcode import SPLIT_CHANNELS
 from bucketscribe.model import Transcript
 from bucketscribe.profiles import RealtimeOptions
 from bucketscribe.providers.base import StreamedRecording
@@ -53,6 +54,7 @@ from bucketscribe.providers.realtime import (
     RealtimeStreamer,
     Sentence,
     StreamCancelled,
+    dropped_channels_text,
     load_sdk,
     stream_recording,
 )
@@ -490,6 +492,8 @@ def _warn_about_channels(streamed: StreamedFile, options: RealtimeOptions, conso
         )
     elif channels == 1 and options.channels == "split":
         console.warn(streamed, "mono: nothing to split, streamed as one channel")
+    elif channels > SPLIT_CHANNELS and options.channels == "split":
+        console.warn(streamed, dropped_channels_text(channels, options.speakers))
 
 
 @contextmanager
