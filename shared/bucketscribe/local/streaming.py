@@ -98,6 +98,15 @@ class StreamedFile:
     def label(self) -> str:
         return self.output_name
 
+    def record(self, sentence: Sentence) -> bool:
+        """Count a final sentence and how far the audio is heard; True when it is a new one (not
+        an interim, nor a translation sent on its own for a sentence counted already)."""
+        if not sentence.final or sentence.translation_only:
+            return False
+        self.sentences += 1
+        self.progress.audio_ms_done = max(self.progress.audio_ms_done or 0, sentence.end_ms)
+        return True
+
 
 @dataclass
 class StreamRun:
@@ -163,15 +172,17 @@ class StreamConsole:
             self._emit(_sentence_event(streamed, sentence, self.batch.elapsed_s))
             return
         if not sentence.final:
-            if self.mode == "board":
+            if self.mode == "board" and not sentence.translation_only:
                 streamed.progress.live_text = _who(sentence) + sentence.text
                 self.changed(streamed)
             return
-        streamed.progress.live_text = None
+        if not sentence.translation_only:
+            streamed.progress.live_text = None
         if self.mode == "quiet":
             return
         prefix = f"[{streamed.label}] {_who(sentence)}"
-        lines = [f"{prefix}Transcript ==> {sentence.text}"]
+        # A translation on its own belongs to a sentence whose Transcript line is out already.
+        lines = [] if sentence.translation_only else [f"{prefix}Transcript ==> {sentence.text}"]
         if sentence.translation is not None:
             lines.append(f"{prefix}Translate ==> {sentence.translation}")
         self._print(lines)
@@ -286,7 +297,9 @@ def _who(sentence: Sentence) -> str:
 
 def _sentence_event(streamed: StreamedFile, sentence: Sentence, elapsed_s: float) -> dict[str, Any]:
     return {
-        "event": "sentence" if sentence.final else "interim",
+        "event": ("translation" if sentence.translation_only else "sentence")
+        if sentence.final
+        else "interim",
         "file": streamed.label,
         "speaker": sentence.speaker,
         "sentence_id": sentence.sentence_id,
@@ -401,11 +414,9 @@ def stream_one(
         console.changed(streamed)
 
         def heard(sentence: Sentence) -> None:
-            if sentence.final:
-                streamed.sentences += 1
-                progress.audio_ms_done = max(progress.audio_ms_done or 0, sentence.end_ms)
+            counted = streamed.record(sentence)
             console.sentence(streamed, sentence)
-            if sentence.final:
+            if counted:
                 console.changed(streamed)
 
         def finished(recording: StreamedRecording, speaker: str | None) -> None:

@@ -136,6 +136,9 @@ class Sentence:
     translation_language: str | None = None
     speaker: str | None = None
     channel: int | None = None
+    translation_only: bool = False
+    """Gummy sent the translation on its own: ``text`` repeats the sentence already reported
+    (a listener adds the translation to it rather than reporting the sentence again)."""
 
 
 SentenceListener = Callable[[Sentence], None]
@@ -211,6 +214,7 @@ class _Collector:
             translation_language=str(translated.language or self.target_language)
             if translated is not None
             else None,
+            translation_only=transcription is None,
         )
         with self._lock:
             if transcription is not None:
