@@ -59,6 +59,7 @@ from bucketscribe.providers.realtime import (
     stream_recording,
 )
 from bucketscribe.render import SUFFIXES, bilingual_suffix, render, render_bilingual
+from bucketscribe.stream_metrics_text import delay_text, factor_text
 
 API_KEY_ENV = "BUCKETSCRIBE_DASHSCOPE_API_KEY"
 WS_URL_ENV = "BUCKETSCRIBE_DASHSCOPE_WS_URL"
@@ -207,9 +208,10 @@ class StreamConsole:
             who = f"{speaker}: " if speaker else ""
             self._print(
                 [
-                    f"[{streamed.label}] {who}Metric ==> request {recording.task_id} · first package "
-                    f"{_ms_text(metrics.first_package_ms)} · last package {_ms_text(metrics.last_package_ms)}"
-                    f" · real-time factor {_factor_text(metrics.realtime_factor)}"
+                    f"[{streamed.label}] {who}Metric ==> request {recording.task_id}"
+                    f" · first package {delay_text(metrics.first_package_ms)}"
+                    f" · last package {delay_text(metrics.last_package_ms)}"
+                    f" · real-time factor {factor_text(metrics.realtime_factor)}"
                 ]
             )
 
@@ -348,9 +350,9 @@ def summary_table(files: list[StreamedFile]) -> list[str]:
                 streamed.label,
                 f"{metrics.audio_ms / 1000:.1f} s" if metrics else "-",
                 str(streamed.sentences) if metrics else "-",
-                _ms_text(metrics.first_package_ms) if metrics else "-",
-                _ms_text(metrics.last_package_ms) if metrics else "-",
-                _factor_text(metrics.realtime_factor) if metrics else "-",
+                delay_text(metrics.first_package_ms) if metrics else "-",
+                delay_text(metrics.last_package_ms) if metrics else "-",
+                factor_text(metrics.realtime_factor) if metrics else "-",
                 result,
             )
         )
@@ -365,14 +367,6 @@ def summary_table(files: list[StreamedFile]) -> list[str]:
         ).rstrip()
         for row in rows
     ]
-
-
-def _ms_text(ms: int | None) -> str:
-    return "-" if ms is None else f"{ms} ms"
-
-
-def _factor_text(factor: float | None) -> str:
-    return "-" if factor is None else f"{factor:.2f}"
 
 
 def _rounded(value: float | None) -> float | None:
