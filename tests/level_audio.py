@@ -25,11 +25,11 @@ from bucketscribe.local.speech import (
 RATE = 16000
 
 
-def level_samples(levels: list[int]) -> list[int]:
+def level_samples(levels: list[int], rate: int = RATE) -> list[int]:
     samples: list[int] = []
     for level in levels:
         amplitude = level * 1000
-        samples.extend(amplitude if (i // 20) % 2 else -amplitude for i in range(RATE))
+        samples.extend(amplitude if (i // 20) % 2 else -amplitude for i in range(rate))
     return samples
 
 
@@ -39,14 +39,14 @@ def level_pcm(levels: list[int]) -> bytes:
     return struct.pack(f"<{len(samples)}h", *samples)
 
 
-def level_wav(path: Path, *channels: list[int]) -> Path:
-    """A 16 kHz WAV with one channel per list of levels (all the same length)."""
-    tracks = [level_samples(levels) for levels in channels]
+def level_wav(path: Path, *channels: list[int], rate: int = RATE) -> Path:
+    """A WAV (16 kHz unless told) with one channel per list of levels (all the same length)."""
+    tracks = [level_samples(levels, rate) for levels in channels]
     interleaved = [sample for frame in zip(*tracks, strict=True) for sample in frame]
     with wave.open(str(path), "wb") as out:
         out.setnchannels(len(tracks))
         out.setsampwidth(2)
-        out.setframerate(RATE)
+        out.setframerate(rate)
         out.writeframes(struct.pack(f"<{len(interleaved)}h", *interleaved))
     return path
 

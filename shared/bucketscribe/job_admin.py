@@ -20,6 +20,7 @@ from bucketscribe.job import Job, JobState, StreamMetrics
 from bucketscribe.jobs.base import JobStore
 from bucketscribe.model import utc_now
 from bucketscribe.pipeline.status import JobView
+from bucketscribe.stream_metrics_text import delay_text, factor_text
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -50,14 +51,12 @@ def parse_upload(text: str) -> tuple[str, str] | None:
 
 
 def _stream_text(stream: StreamMetrics) -> str:
-    def ms(value: int | None) -> str:
-        return "-" if value is None else f"{value} ms"
-
     factor = stream.realtime_factor
     return (
-        f"first package {ms(stream.first_package_ms)}, last package {ms(stream.last_package_ms)}, "
+        f"first package {delay_text(stream.first_package_ms)}, "
+        f"last package {delay_text(stream.last_package_ms)}, "
         f"{stream.audio_ms / 1000:.1f} s of audio in {stream.elapsed_ms / 1000:.1f} s"
-        + (f" (real-time factor {factor:.2f})" if factor is not None else "")
+        + (f" (real-time factor {factor_text(factor)})" if factor is not None else "")
     )
 
 

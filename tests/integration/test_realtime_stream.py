@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bucketscribe.local.dashscope_server import DashScopeEmulator
 from bucketscribe.local.emulator_kit.clock import ManualClock
+from bucketscribe.local.speech import Recognition
 from bucketscribe.media.transcode import SpeechPcm
 from bucketscribe.model import Transcript
 from bucketscribe.profiles import RealtimeOptions
@@ -107,15 +110,47 @@ def test_results_arrive_while_the_rest_of_the_file_is_still_to_be_sent(emulator:
     assert [e for e in events if e.startswith("final")] == ["final 级别3。", "final 级别5。"]
 
 
-def test_a_long_utterance_is_heard_as_interim_hypotheses_before_its_final_sentence(
-    emulator: DashScopeEmulator,
-) -> None:
-    heard: list[Sentence] = []
-    streamer(emulator).stream(level_pcm([2, 4, 6]), RealtimeOptions(), on_sentence=heard.append, pace="fast")
+class HeardSpeechEngine(LevelEngine):
+    """LevelEngine that says when a pass first heard something (a whole second of audio)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard_speech = threading.Event()
+
+    def recognize(self, audio: bytes | Path, **options: Any) -> Recognition:
+        recognition = super().recognize(audio, **options)
+        if recognition.segments:
+            self.heard_speech.set()
+        return recognition
+
+
+def test_a_long_utterance_is_heard_as_interim_hypotheses_before_its_final_sentence() -> None:
+    """Three seconds without a pause: one utterance, whose final pass runs only after finish-task.
+
+    The sender holds after two seconds until a pass has heard a whole second (LevelEngine hears
+    nothing in less): that pass can only be an interim one, and the service sends its result
+    before finish-task is even sent, so the client must hear it before any final sentence.
+    """
+    engine = HeardSpeechEngine()
+    with DashScopeEmulator(api_keys=[KEY], engine=engine, interim_interval_s=0.5) as running:
+        heard: list[Sentence] = []
+
+        def hold_until_heard(sent_ms: int, _: int) -> None:
+            if sent_ms == 2000:
+                assert engine.heard_speech.wait(WAIT_S), "no pass heard the first two seconds"
+
+        streamer(running).stream(
+            level_pcm([2, 4, 6]),
+            RealtimeOptions(),
+            on_sentence=heard.append,
+            on_progress=hold_until_heard,
+            pace="fast",
+        )
     finals = [s for s in heard if s.final]
     assert [s.text for s in finals] == ["级别2。", "级别4。", "级别6。"]
-    # Whatever interims came (they depend on how fast the frames went), they came before the finals.
-    assert all(not s.final for s in heard[: heard.index(finals[0])])
+    before_final = heard[: heard.index(finals[0])]
+    assert before_final, "no interim result came before the first final sentence"
+    assert all(not s.final and s.text.startswith("级别2。") for s in before_final), before_final
 
 
 def test_paraformer_realtime_streams_through_the_recognition_sdk(emulator: DashScopeEmulator) -> None:

@@ -121,3 +121,22 @@ def test_a_stereo_file_not_split_is_downmixed_with_a_warning(endpoint: Endpoint,
     (warning,) = [e for e in events if e["event"] == "warning"]
     assert warning["file"] == "call.wav" and "2 channels mixed into one" in warning["message"]
     assert [e["text"] for e in events if e["event"] == "sentence"] == ["级别2。"]  # (3 + 0) / 2, rounded
+
+
+def test_a_split_of_a_four_channel_file_streams_two_and_warns_once_of_the_rest(
+    endpoint: Endpoint, tmp_path: Path
+) -> None:
+    call = level_wav(tmp_path / "call.wav", [3, 0, 0], [0, 0, 7], [6, 6, 6], [8, 8, 8])
+
+    result, events = run(endpoint, inputs(call), tmp_path / "out", RealtimeOptions(channels="split"))
+
+    assert result.exit_code == 0
+    (warning,) = [e for e in events if e["event"] == "warning"]
+    assert "4 channels" in warning["message"] and "channels 3-4 are not transcribed" in warning["message"]
+    # Two paid streams, not four: the third and fourth channels' levels are never heard.
+    assert sorted(e["speaker"] for e in events if e["event"] == "metrics") == ["Agent", "Customer"]
+    said = sorted((e["speaker"], e["text"]) for e in events if e["event"] == "sentence")
+    assert said == [("Agent", "级别3。"), ("Customer", "级别7。")]
+    transcript = Transcript.model_validate_json((tmp_path / "out" / "call.wav.json").read_text())
+    assert [w.code for w in transcript.warnings] == ["CHANNELS_NOT_TRANSCRIBED"]
+    assert transcript.speakers == ["Agent", "Customer"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bucketscribe.local.inputs import check_inputs, unique_labels
+from bucketscribe.local.inputs import check_inputs, unique_labels, unique_output_names
 from bucketscribe.profiles import Profile
 from bucketscribe.samples import sample
 from tests.audio import tone_wav
@@ -94,3 +94,19 @@ def test_usable_files_carry_their_length_channels_and_type() -> None:
 def test_labels_are_the_paths_as_given_and_a_repeated_one_is_numbered() -> None:
     paths = [Path("a/x.wav"), Path("b/x.wav"), Path("a/x.wav")]
     assert unique_labels(paths) == ["a/x.wav", "b/x.wav", "a/x.wav (2)"]
+
+
+def test_output_names_never_collide_with_a_name_a_file_already_has() -> None:
+    # The second a.wav must not become a-2.wav: the third file is called that.
+    names = unique_output_names([Path("x/a.wav"), Path("y/a.wav"), Path("a-2.wav")])
+    assert names == ["a.wav", "a-3.wav", "a-2.wav"]
+    assert unique_output_names([Path("a-2.wav"), Path("x/a.wav"), Path("y/a.wav")]) == [
+        "a-2.wav",
+        "a.wav",
+        "a-3.wav",
+    ]
+
+
+def test_a_label_never_collides_with_a_path_given_as_it_is() -> None:
+    paths = [Path("x.wav"), Path("x.wav"), Path("x.wav (2)")]
+    assert unique_labels(paths) == ["x.wav", "x.wav (3)", "x.wav (2)"]

@@ -66,13 +66,20 @@ def test_interims_reach_the_listener_only_finals_are_kept_and_a_resent_final_rep
     ]
 
 
-def test_a_translation_arriving_alone_keeps_the_sentence_text_heard_before() -> None:
+def test_a_translation_arriving_alone_is_told_as_the_translation_of_the_sentence_before() -> None:
     heard: list[Sentence] = []
     collector = _Collector(target_language="en", listener=heard.append)
     collector.on_gummy(result(3, "bonjour", final=True), None)
     collector.on_gummy(None, Translations(result(3, "good morning", final=True)))
-    assert [(s.text, s.translation) for s in heard] == [("bonjour", None), ("bonjour", "good morning")]
+    assert [(s.sentence_id, s.text, s.translation, s.translation_only) for s in heard] == [
+        (3, "bonjour", None, False),
+        (3, "bonjour", "good morning", True),
+    ]
+    assert [s.text for s in collector.transcription.values()] == ["bonjour"]  # one sentence, kept once
     assert collector.translation[3].translation == "good morning"
+    transcript = collector.transcript("gummy-realtime-v1", "fr", 900)
+    assert [s.text for s in transcript.segments] == ["bonjour"]
+    assert [s.text for s in transcript.translations[0].segments] == ["good morning"]
 
 
 def test_no_translation_is_kept_when_none_was_asked_for() -> None:

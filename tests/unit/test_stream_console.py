@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,37 @@ def test_on_a_terminal_the_interim_updates_in_place_and_the_final_stays_above_th
     assert "\x1b[J" in written[:final_at]
     assert "a.wav" in written[final_at + 40 :] and "hello and)" not in written[final_at:]
     assert a.progress.live_text is None
+
+
+def test_a_translation_sent_on_its_own_adds_its_line_without_repeating_the_sentence() -> None:
+    out = io.StringIO()
+    console = StreamConsole("lines", out)
+    a = streamed("a.wav")
+    console.start([a])
+    alone = replace(FINAL, translation=None)
+    console.sentence(a, alone)
+    console.sentence(a, replace(FINAL, translation_only=True))
+    said = [line for line in out.getvalue().splitlines() if "==>" in line]
+    assert said == ["[a.wav] Transcript ==> Hello and welcome.", "[a.wav] Translate ==> 你好，欢迎。"]
+
+
+def test_a_file_counts_each_final_sentence_once_whatever_comes_after_it() -> None:
+    a = streamed("a.wav")
+    heard = [INTERIM, replace(FINAL, translation=None), replace(FINAL, translation_only=True)]
+    assert [a.record(sentence) for sentence in heard] == [False, True, False]
+    assert (a.sentences, a.progress.audio_ms_done) == (1, 1500)
+
+
+def test_in_json_a_translation_sent_on_its_own_is_a_translation_event_not_a_second_sentence() -> None:
+    out = io.StringIO()
+    console = StreamConsole("json", out)
+    a = streamed("a.wav")
+    console.start([a])
+    console.sentence(a, replace(FINAL, translation=None))
+    console.sentence(a, replace(FINAL, translation_only=True))
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    said = [(e["event"], e["sentence_id"], e["translation"]) for e in events if "sentence_id" in e]
+    assert said == [("sentence", 0, None), ("translation", 0, "你好，欢迎。")]
 
 
 def test_speakers_of_a_split_call_are_named_in_each_line() -> None:

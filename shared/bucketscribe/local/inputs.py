@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -53,13 +54,30 @@ def check_inputs(files: list[tuple[Path, Profile]]) -> tuple[list[LocalInput], l
 
 def unique_labels(paths: list[Path]) -> list[str]:
     """The paths as the user typed them; the same path given twice gets ``(2)``, ``(3)``…"""
-    seen: dict[str, int] = {}
-    labels = []
-    for path in paths:
-        text = str(path)
-        seen[text] = seen.get(text, 0) + 1
-        labels.append(text if seen[text] == 1 else f"{text} ({seen[text]})")
-    return labels
+    return made_unique([str(path) for path in paths], lambda text, n: f"{text} ({n})")
+
+
+def unique_output_names(paths: list[Path]) -> list[str]:
+    """The files' names for outputs in one folder: ``a.wav``, then ``a-2.wav``, ``a-3.wav``…"""
+    return made_unique(
+        [path.name for path in paths], lambda name, n: f"{Path(name).stem}-{n}{Path(name).suffix}"
+    )
+
+
+def made_unique(names: list[str], variant: Callable[[str, int], str]) -> list[str]:
+    """``names`` with every repeat renamed to ``variant(name, n)``, n = 2, 3… skipping any name
+    that is taken: by an earlier one, or by a later one that has it as its own (a file named
+    ``a-2.wav`` keeps its name, the second ``a.wav`` becomes ``a-3.wav``)."""
+    own = set(names)
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        chosen, n = name, 2
+        while chosen in taken or (chosen != name and chosen in own):
+            chosen, n = variant(name, n), n + 1
+        taken.add(chosen)
+        unique.append(chosen)
+    return unique
 
 
 def _problem(path: Path) -> str | None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bucketscribe.cli import ExitCode, ReportedInterrupt
-from bucketscribe.local.inputs import LocalInput
+from bucketscribe.local.inputs import LocalInput, unique_output_names
 from bucketscribe.local.progress import (
     BatchProgress,
     BoardReporter,
@@ -43,6 +43,7 @@ from bucketscribe.local.progress import (
     Stage,
     clock_text,
 )
+from bucketscribe.media.transcode import SPLIT_CHANNELS
 from bucketscribe.model import Transcript
 from bucketscribe.profiles import RealtimeOptions
 from bucketscribe.providers.base import StreamedRecording
@@ -53,10 +54,12 @@ from bucketscribe.providers.realtime import (
     RealtimeStreamer,
     Sentence,
     StreamCancelled,
+    dropped_channels_text,
     load_sdk,
     stream_recording,
 )
 from bucketscribe.render import SUFFIXES, bilingual_suffix, render, render_bilingual
+from bucketscribe.stream_metrics_text import delay_text, factor_text
 
 API_KEY_ENV = "BUCKETSCRIBE_DASHSCOPE_API_KEY"
 WS_URL_ENV = "BUCKETSCRIBE_DASHSCOPE_WS_URL"
@@ -95,6 +98,15 @@ class StreamedFile:
     @property
     def label(self) -> str:
         return self.output_name
+
+    def record(self, sentence: Sentence) -> bool:
+        """Count a final sentence and how far the audio is heard; True when it is a new one (not
+        an interim, nor a translation sent on its own for a sentence counted already)."""
+        if not sentence.final or sentence.translation_only:
+            return False
+        self.sentences += 1
+        self.progress.audio_ms_done = max(self.progress.audio_ms_done or 0, sentence.end_ms)
+        return True
 
 
 @dataclass
@@ -161,15 +173,17 @@ class StreamConsole:
             self._emit(_sentence_event(streamed, sentence, self.batch.elapsed_s))
             return
         if not sentence.final:
-            if self.mode == "board":
+            if self.mode == "board" and not sentence.translation_only:
                 streamed.progress.live_text = _who(sentence) + sentence.text
                 self.changed(streamed)
             return
-        streamed.progress.live_text = None
+        if not sentence.translation_only:
+            streamed.progress.live_text = None
         if self.mode == "quiet":
             return
         prefix = f"[{streamed.label}] {_who(sentence)}"
-        lines = [f"{prefix}Transcript ==> {sentence.text}"]
+        # A translation on its own belongs to a sentence whose Transcript line is out already.
+        lines = [] if sentence.translation_only else [f"{prefix}Transcript ==> {sentence.text}"]
         if sentence.translation is not None:
             lines.append(f"{prefix}Translate ==> {sentence.translation}")
         self._print(lines)
@@ -194,9 +208,10 @@ class StreamConsole:
             who = f"{speaker}: " if speaker else ""
             self._print(
                 [
-                    f"[{streamed.label}] {who}Metric ==> request {recording.task_id} · first package "
-                    f"{_ms_text(metrics.first_package_ms)} · last package {_ms_text(metrics.last_package_ms)}"
-                    f" · real-time factor {_factor_text(metrics.realtime_factor)}"
+                    f"[{streamed.label}] {who}Metric ==> request {recording.task_id}"
+                    f" · first package {delay_text(metrics.first_package_ms)}"
+                    f" · last package {delay_text(metrics.last_package_ms)}"
+                    f" · real-time factor {factor_text(metrics.realtime_factor)}"
                 ]
             )
 
@@ -284,7 +299,9 @@ def _who(sentence: Sentence) -> str:
 
 def _sentence_event(streamed: StreamedFile, sentence: Sentence, elapsed_s: float) -> dict[str, Any]:
     return {
-        "event": "sentence" if sentence.final else "interim",
+        "event": ("translation" if sentence.translation_only else "sentence")
+        if sentence.final
+        else "interim",
         "file": streamed.label,
         "speaker": sentence.speaker,
         "sentence_id": sentence.sentence_id,
@@ -333,9 +350,9 @@ def summary_table(files: list[StreamedFile]) -> list[str]:
                 streamed.label,
                 f"{metrics.audio_ms / 1000:.1f} s" if metrics else "-",
                 str(streamed.sentences) if metrics else "-",
-                _ms_text(metrics.first_package_ms) if metrics else "-",
-                _ms_text(metrics.last_package_ms) if metrics else "-",
-                _factor_text(metrics.realtime_factor) if metrics else "-",
+                delay_text(metrics.first_package_ms) if metrics else "-",
+                delay_text(metrics.last_package_ms) if metrics else "-",
+                factor_text(metrics.realtime_factor) if metrics else "-",
                 result,
             )
         )
@@ -350,14 +367,6 @@ def summary_table(files: list[StreamedFile]) -> list[str]:
         ).rstrip()
         for row in rows
     ]
-
-
-def _ms_text(ms: int | None) -> str:
-    return "-" if ms is None else f"{ms} ms"
-
-
-def _factor_text(factor: float | None) -> str:
-    return "-" if factor is None else f"{factor:.2f}"
 
 
 def _rounded(value: float | None) -> float | None:
@@ -377,16 +386,6 @@ def write_outputs(transcript: Transcript, out_dir: Path, name: str, translate: s
             written.append(out_dir / f"{name}{bilingual_suffix(translate, subtitle)}")
             written[-1].write_text(render_bilingual(transcript, translate, subtitle), encoding="utf-8")
     return written
-
-
-def _unique_names(paths: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    names = []
-    for path in paths:
-        count = seen.get(path.name, 0) + 1
-        seen[path.name] = count
-        names.append(path.name if count == 1 else f"{path.stem}-{count}{path.suffix}")
-    return names
 
 
 def stream_one(
@@ -409,11 +408,9 @@ def stream_one(
         console.changed(streamed)
 
         def heard(sentence: Sentence) -> None:
-            if sentence.final:
-                streamed.sentences += 1
-                progress.audio_ms_done = max(progress.audio_ms_done or 0, sentence.end_ms)
+            counted = streamed.record(sentence)
             console.sentence(streamed, sentence)
-            if sentence.final:
+            if counted:
                 console.changed(streamed)
 
         def finished(recording: StreamedRecording, speaker: str | None) -> None:
@@ -465,7 +462,7 @@ def stream_files(
             progress=FileProgress(label=name, path=item.path, audio_ms=item.duration_ms, stage=Stage.QUEUED),
             output_name=name,
         )
-        for item, name in zip(inputs, _unique_names([i.path for i in inputs]), strict=True)
+        for item, name in zip(inputs, unique_output_names([i.path for i in inputs]), strict=True)
     ]
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     load_sdk()
@@ -500,6 +497,8 @@ def _warn_about_channels(streamed: StreamedFile, options: RealtimeOptions, conso
         )
     elif channels == 1 and options.channels == "split":
         console.warn(streamed, "mono: nothing to split, streamed as one channel")
+    elif channels > SPLIT_CHANNELS and options.channels == "split":
+        console.warn(streamed, dropped_channels_text(channels, options.speakers))
 
 
 @contextmanager

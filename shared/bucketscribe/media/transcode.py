@@ -410,6 +410,18 @@ def _decoded_duration_ms(container: InputContainer, audio: Any) -> int:
     return round(samples * 1000 / rate)
 
 
+# A split recording is a call: two sides, agent and customer, on the first two channels (left and
+# right, in every ffmpeg layout). More channels keep those two and drop the rest, rather than
+# refuse the upload: a call recorder's extra channels (a silent or mixed track) carry no third
+# speaker to label, and each stream is paid for, so a 5.1 file must not become six. Refusing
+# would fail a recording whose two sides are there; what was dropped is said to the user
+# (``SpeechPcm.dropped_channels``: a console warning, a transcript warning). A 5.1 film is no
+# call: its dialogue is in the centre, which a mixed stream keeps and a split one drops.
+SPLIT_CHANNELS = 2
+# The standard-library WAV path reads this many frames at a time (a second of 16 kHz audio).
+_WAV_CHUNK_FRAMES = SPEECH_SAMPLE_RATE
+
+
 class SpeechPcm(BaseModel):
     """Decoded speech: 16-bit little-endian 16 kHz PCM, one byte string per channel kept."""
 
@@ -421,16 +433,22 @@ class SpeechPcm(BaseModel):
     def duration_ms(self) -> int:
         return len(self.tracks[0]) * 1000 // (2 * SPEECH_SAMPLE_RATE) if self.tracks else 0
 
+    @property
+    def dropped_channels(self) -> int:
+        """Channels a split left out (beyond ``SPLIT_CHANNELS``); 0 for a downmix, which keeps all."""
+        return self.source_channels - len(self.tracks) if len(self.tracks) > 1 else 0
 
-def decode_pcm16(source: Path | bytes, *, split_channels: bool = False) -> SpeechPcm:
-    """The first audio track of ``source`` as 16 kHz 16-bit PCM: downmixed to one track, or one
-    track per channel with ``split_channels`` (a stereo call: agent left, customer right).
 
-    A 16 kHz 16-bit PCM WAV is read with the standard library (no decoder is loaded); anything
-    else goes through PyAV. Raises ``MediaError`` when nothing decodes.
+def decode_pcm16(source: Path, *, split_channels: bool = False) -> SpeechPcm:
+    """The first audio track of the file ``source`` as 16 kHz 16-bit PCM: downmixed to one
+    track, or with ``split_channels`` one track for each of the first ``SPLIT_CHANNELS``
+    channels (a stereo call: agent left, customer right).
+
+    The file is read as it is decoded, never held whole beside its PCM. A 16 kHz 16-bit PCM WAV
+    is read with the standard library (no decoder is loaded); anything else goes through PyAV.
+    Raises ``MediaError`` when nothing decodes.
     """
-    data = source.read_bytes() if isinstance(source, Path) else source
-    plain = _plain_wav(data, split_channels=split_channels)
+    plain = _plain_wav(source, split_channels=split_channels)
     if plain is not None:
         return plain
     import av
@@ -438,13 +456,14 @@ def decode_pcm16(source: Path | bytes, *, split_channels: bool = False) -> Speec
     tracks: list[bytearray] = []
     channels = 0
     try:
-        with _open_input(data) as container:
+        with _open_input(source) as container:
             if not container.streams.audio:
                 raise MediaError("the file has no audio stream")
             audio = container.streams.audio[0]
             channels = max(audio.codec_context.channels, 1)
-            keep = channels if split_channels else 1
-            # s16p keeps each channel in its own plane; "mono" lets swresample do the downmix.
+            keep = min(channels, SPLIT_CHANNELS) if split_channels else 1
+            # s16p keeps each channel in its own plane (the first ``keep`` are taken: a plane
+            # is a channel as recorded, not a remix); "mono" lets swresample do the downmix.
             layout = audio.codec_context.layout if keep > 1 else "mono"
             resampler = av.AudioResampler(format="s16p", layout=layout, rate=SPEECH_SAMPLE_RATE)
             tracks = [bytearray() for _ in range(keep)]
@@ -465,27 +484,29 @@ def _append_planes(frames: list[Any], tracks: list[bytearray]) -> None:
             track += memoryview(plane)[:size]
 
 
-def _plain_wav(data: bytes, *, split_channels: bool) -> SpeechPcm | None:
-    """A 16 kHz 16-bit PCM WAV, read without a decoder; None for anything else."""
+def _plain_wav(path: Path, *, split_channels: bool) -> SpeechPcm | None:
+    """A 16 kHz 16-bit PCM WAV, read from its file without a decoder; None for anything else."""
     import array
     import wave
 
     try:
-        with wave.open(io.BytesIO(data), "rb") as reader:
+        with wave.open(str(path), "rb") as reader:
             channels = reader.getnchannels()
             if reader.getsampwidth() != 2 or reader.getframerate() != SPEECH_SAMPLE_RATE:
                 return None
             if channels > 1 and not split_channels:
-                return None
-            frames = reader.readframes(reader.getnframes())
+                return None  # a downmix is left to swresample, which does it in C
+            if channels == 1:
+                frames = reader.readframes(reader.getnframes())  # the PCM itself: read once
+                return SpeechPcm(tracks=[frames], source_channels=1) if frames else None
+            # Splitting is slicing, a second at a time: only the kept channels' PCM grows.
+            tracks = [bytearray() for _ in range(min(channels, SPLIT_CHANNELS))]
+            while chunk := reader.readframes(_WAV_CHUNK_FRAMES):
+                samples = array.array("h", chunk[: len(chunk) // (2 * channels) * 2 * channels])
+                for channel, track in enumerate(tracks):
+                    track += samples[channel::channels].tobytes()
     except (wave.Error, EOFError):
         return None
-    if not frames:
+    if not tracks[0]:
         return None
-    if channels == 1:
-        return SpeechPcm(tracks=[frames], source_channels=1)
-    # Splitting is slicing; a downmix is left to swresample, which does it in C.
-    samples = array.array("h", frames[: len(frames) // (2 * channels) * 2 * channels])
-    return SpeechPcm(
-        tracks=[samples[c::channels].tobytes() for c in range(channels)], source_channels=channels
-    )
+    return SpeechPcm(tracks=[bytes(t) for t in tracks], source_channels=channels)

@@ -32,8 +32,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bucketscribe.job import JobError, StreamMetrics
 from bucketscribe.media.routing import MediaRequirements
-from bucketscribe.media.transcode import SpeechPcm
-from bucketscribe.model import Segment, Transcript, TranslatedSegment, Translation, Word
+from bucketscribe.media.transcode import SPLIT_CHANNELS, SpeechPcm
+from bucketscribe.model import (
+    Segment,
+    Transcript,
+    TranscriptWarning,
+    TranslatedSegment,
+    Translation,
+    Word,
+)
 from bucketscribe.profiles import Profile, RealtimeOptions
 from bucketscribe.providers.base import (
     STREAM_CUT_AT_DEADLINE,
@@ -129,6 +136,9 @@ class Sentence:
     translation_language: str | None = None
     speaker: str | None = None
     channel: int | None = None
+    translation_only: bool = False
+    """Gummy sent the translation on its own: ``text`` repeats the sentence already reported
+    (a listener adds the translation to it rather than reporting the sentence again)."""
 
 
 SentenceListener = Callable[[Sentence], None]
@@ -204,6 +214,7 @@ class _Collector:
             translation_language=str(translated.language or self.target_language)
             if translated is not None
             else None,
+            translation_only=transcription is None,
         )
         with self._lock:
             if transcription is not None:
@@ -556,7 +567,37 @@ def stream_recording(
         failure = next((e for e in errors if e is not None), None)
     if failure is not None:
         raise failure
-    return merge_channels([f.result() for f in futures], speakers)
+    merged = merge_channels([f.result() for f in futures], speakers)
+    return _warned_of_dropped_channels(merged, speech, speakers) if speech.dropped_channels else merged
+
+
+def _warned_of_dropped_channels(
+    merged: StreamedRecording, speech: SpeechPcm, speakers: Sequence[str]
+) -> StreamedRecording:
+    """The recording with a transcript warning that the split left channels out (copies: the
+    channels' own results, already handed to ``on_stream_done``, stay as they were)."""
+    warning = TranscriptWarning(
+        code="CHANNELS_NOT_TRANSCRIBED", message=dropped_channels_text(speech.source_channels, speakers)
+    )
+    transcript = merged.transcript
+    return merged.model_copy(
+        update={"transcript": transcript.model_copy(update={"warnings": [*transcript.warnings, warning]})}
+    )
+
+
+def dropped_channels_text(channels: int, speakers: Sequence[str]) -> str:
+    """What a split of a recording with more than ``SPLIT_CHANNELS`` channels leaves out, in words."""
+    first_left_out = SPLIT_CHANNELS + 1
+    dropped = (
+        f"channel {first_left_out} is"
+        if channels == first_left_out
+        else f"channels {first_left_out}-{channels} are"
+    )
+    return (
+        f"{channels} channels: a split streams only the first {SPLIT_CHANNELS} "
+        f"({' / '.join(speakers[:SPLIT_CHANNELS])}), so {dropped} not transcribed; "
+        "mix the channels into one stream for a recording that is not a two-sided call"
+    )
 
 
 def _speakers(names: Sequence[str], count: int) -> list[str]:
