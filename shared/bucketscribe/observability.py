@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from bucketscribe.job import Job
+from bucketscribe.job import Job, StreamMetrics
 from bucketscribe.pipeline.complete import Completion, CompletionOutcome
 
 SERVICE = "bucketscribe"
@@ -59,3 +59,11 @@ def record_coverage(job: Job) -> None:
     holes = sum(1 for warning in job.warnings if warning.code == "SPEECH_WITHOUT_TEXT")
     if holes:
         count("SpeechWithoutText", holes)
+
+
+def record_stream(stream: StreamMetrics) -> None:
+    """A real-time stream's delays as the service measured them (submit worker or reconciler)."""
+    if stream.first_package_ms is not None:
+        measure("FirstPackageDelay", stream.first_package_ms, MetricUnit.Milliseconds)
+    if stream.last_package_ms is not None:
+        measure("LastPackageDelay", stream.last_package_ms, MetricUnit.Milliseconds)

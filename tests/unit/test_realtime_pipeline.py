@@ -190,6 +190,8 @@ def test_a_worker_dying_mid_stream_is_streamed_again_once_its_lease_ran_out_the_
     later(ports, ports.limits.claim_lease)
     report = reconcile(ports)
     assert (report.abandoned, report.finished) == (1, 1)
+    # The second stream's delays go to the metrics from the reconciler's run.
+    assert [stream.first_package_ms for stream in report.streams] == [402]
     job = ports.jobs.get(ref.job_id())
     assert job is not None and job.state is JobState.DONE
     assert [a.state for a in job.attempts] == [AttemptState.ABANDONED, AttemptState.ACCEPTED]

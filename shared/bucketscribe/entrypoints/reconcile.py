@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bucketscribe.entrypoints.invocation_time import out_of_time, time_left
-from bucketscribe.observability import count, logger, measure, metrics
+from bucketscribe.observability import count, logger, measure, metrics, record_stream
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.wiring import environment_ports, environment_settings
 
@@ -40,4 +40,6 @@ def reconcile_and_count(context: LambdaContext) -> dict[str, Any]:
     count("DeadLettersSettled", report.dead_letters)
     if report.audio_ms:
         measure("AudioSeconds", report.audio_ms / 1000, MetricUnit.Seconds)
+    for stream in report.streams:
+        record_stream(stream)
     return report.model_dump()

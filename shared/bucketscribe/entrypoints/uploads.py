@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from bucketscribe.events import Notification
-from bucketscribe.observability import count, logger, measure
+from bucketscribe.observability import count, logger, record_stream
 from bucketscribe.pipeline.submit import UploadOutcome, UploadResult
 
 # Stop accepting with this much time left, to submit what was accepted; the rest comes again.
@@ -31,10 +29,7 @@ def count_outcomes(results: Sequence[UploadResult]) -> None:
     for result in results:
         count(f"Uploads{result.outcome.value.title()}")
         if result.stream is not None:  # real-time mode: the service's delays for this upload
-            if result.stream.first_package_ms is not None:
-                measure("FirstPackageDelay", result.stream.first_package_ms, MetricUnit.Milliseconds)
-            if result.stream.last_package_ms is not None:
-                measure("LastPackageDelay", result.stream.last_package_ms, MetricUnit.Milliseconds)
+            record_stream(result.stream)
 
 
 def raise_for_retry(results: Sequence[UploadResult]) -> None:

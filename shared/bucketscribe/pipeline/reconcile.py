@@ -24,7 +24,7 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from bucketscribe.job import Job, JobError, JobState
+from bucketscribe.job import Job, JobError, JobState, StreamMetrics
 from bucketscribe.pipeline.complete import CompletionOutcome, finish_job
 from bucketscribe.pipeline.dead_letters import drain_dead_letters
 from bucketscribe.pipeline.evidence import resolve_uncertain
@@ -53,6 +53,8 @@ class ReconcileReport(BaseModel):
     audio_ms: int = 0
     # Stretches of detected speech without text in the transcripts this run finished.
     speech_without_text: int = 0
+    # Real-time mode: the delays of the uploads this run streamed again (after a dead worker).
+    streams: list[StreamMetrics] = []
 
 
 def reconcile(
@@ -259,6 +261,8 @@ def _submit_again(
             report.submitted += 1
         elif result.outcome is UploadOutcome.DONE:  # streamed again, outputs written (real-time mode)
             report.finished += 1
+        if result.stream is not None:
+            report.streams.append(result.stream)
         elif result.outcome is UploadOutcome.REJECTED:
             report.failed += 1
         elif result.outcome in (UploadOutcome.DEFERRED, UploadOutcome.RETRY):
