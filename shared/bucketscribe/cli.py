@@ -159,9 +159,15 @@ def _local(command: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _emulator_translation_targets() -> frozenset[str]:
+    # Imported only when the emulator answers: its package takes a quarter of a second to load.
+    from bucketscribe.local.dashscope_server.requests import SUPPORTED_TRANSLATION_TARGETS
+
+    return SUPPORTED_TRANSLATION_TARGETS
+
+
 def _stream(args: argparse.Namespace) -> int:
     from bucketscribe.local.commands import checked_inputs
-    from bucketscribe.local.dashscope_server.requests import SUPPORTED_TRANSLATION_TARGETS
     from bucketscribe.local.streaming import API_KEY_ENV, stream
     from bucketscribe.profiles import Profile, RealtimeOptions
 
@@ -179,12 +185,11 @@ def _stream(args: argparse.Namespace) -> int:
         what = f"--{option.replace('_', '-')}" + (f" {value}" if value else "")
         return _refuse(args, what, str(first["msg"]).removeprefix("Value error, "))
     local = not os.environ.get(API_KEY_ENV)
-    if local and args.translate and args.translate not in SUPPORTED_TRANSLATION_TARGETS:
-        targets = ", ".join(sorted(SUPPORTED_TRANSLATION_TARGETS))
+    if local and args.translate and args.translate not in (targets := _emulator_translation_targets()):
         return _refuse(
             args,
             f"--translate {args.translate}",
-            f"the local emulator (offline Whisper) translates only into {targets}; "
+            f"the local emulator (offline Whisper) translates only into {', '.join(sorted(targets))}; "
             f"set {API_KEY_ENV} to use the real service",
         )
     # Each file is checked for what the options need of it (a split needs no stereo: mono is streamed whole).
