@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import pytest
@@ -75,6 +75,22 @@ def upload(ports: PipelinePorts, key: str, body: bytes) -> ObjectRef:
     info = ports.storage.head(BUCKET, key)
     assert info is not None
     return ObjectRef(bucket=BUCKET, key=key, etag=info.etag, size=info.size)
+
+
+def fail_first_put(ports: PipelinePorts, picks: Callable[[str], bool], error: BaseException) -> None:
+    """The first put of a key that ``picks`` raises ``error``; every other put goes through."""
+    storage = ports.storage
+    assert isinstance(storage, InMemoryStorage)
+    put = storage.put
+    failed: list[str] = []
+
+    def failing_put(bucket: str, key: str, body: bytes, *, content_type: str) -> None:
+        if picks(key) and not failed:
+            failed.append(key)
+            raise error
+        put(bucket, key, body, content_type=content_type)
+
+    storage.put = failing_put  # type: ignore[method-assign]
 
 
 def later(ports: PipelinePorts, span: timedelta) -> None:
@@ -224,18 +240,7 @@ def test_a_worker_dying_after_the_stream_before_the_outputs_leaves_a_task_the_re
     ports: PipelinePorts, streams: FakeStreamingProvider
 ) -> None:
     ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
-    storage = ports.storage
-    assert isinstance(storage, InMemoryStorage)
-    put = storage.put
-    died: list[str] = []
-
-    def dying_put(bucket: str, key: str, body: bytes, *, content_type: str) -> None:
-        if key.startswith("transcripts/") and not died:
-            died.append(key)
-            raise WorkerDied
-        put(bucket, key, body, content_type=content_type)
-
-    storage.put = dying_put  # type: ignore[method-assign]
+    fail_first_put(ports, lambda key: key.startswith("transcripts/"), WorkerDied())
     with pytest.raises(WorkerDied):
         submit_uploads([ref], ports)
     job = ports.jobs.get(ref.job_id())
@@ -394,19 +399,9 @@ def test_an_error_recording_a_refused_stream_is_retried_not_raised_and_the_redel
     ports: PipelinePorts, streams: FakeStreamingProvider
 ) -> None:
     ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
-    storage = ports.storage
-    assert isinstance(storage, InMemoryStorage)
-    put = storage.put
     report = "transcripts/live/talk.wav.error.json"
-    refused_puts: list[str] = []
-
-    def flaky_put(bucket: str, key: str, body: bytes, *, content_type: str) -> None:
-        if key == report and not refused_puts:
-            refused_puts.append(key)
-            raise ConnectionError("storage unavailable")
-        put(bucket, key, body, content_type=content_type)
-
-    storage.put = flaky_put  # type: ignore[method-assign]
+    fail_first_put(ports, lambda key: key == report, ConnectionError("storage unavailable"))
+    storage = ports.storage
     streams.fail_with = ProviderError("InvalidParameter", "source_language xx", retryable=False)
 
     (result,) = submit_uploads([ref], ports)
