@@ -400,6 +400,8 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
     assert _suffixes(callback, "dynamodb:Query") == ["/index/by_source"]
     assert not any(a.startswith("sqs:") for a in _actions(callback))
     assert _resources_for(submit, "dynamodb:Query") == []
+    # A real-time profile's transcript is written by the submit function, replacing a report.
+    assert _suffixes(submit, "s3:DeleteObject") == ["/transcripts/*.error.json"]
     # Only the status API reads its bearer token; only the push route reads the push token.
     assert {"Ref": "StatusApiTokenSecret"} not in _resources_for(submit, "secretsmanager:GetSecretValue")
     assert {"Ref": "StatusApiTokenSecret"} in _resources_for(callback, "secretsmanager:GetSecretValue")
