@@ -3,8 +3,9 @@ convert provider results.
 
 Exit codes, the same for every sub-command:
 
-- 0: everything asked for was done;
-- 1: some files failed (each gets one line on stderr: file, code, reason);
+- 0: everything asked for was done (also `up` stopped by Ctrl-C, its normal stop);
+- 1: some files failed (each gets one line on stderr: file, code, reason), or what was asked
+  could not be done (a job store that cannot be read);
 - 2: bad usage or input, refused before any work started (one line per problem);
 - 130: interrupted (Ctrl-C); what finished so far is listed, nothing half-written is left.
 """

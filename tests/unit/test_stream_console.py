@@ -181,3 +181,20 @@ def test_the_summary_table_has_a_row_per_file_with_its_delays_or_why_it_failed()
     ]
     assert first.split() == ["a.wav", "4.0", "s", "3", "410", "ms", "1170", "ms", "0.25", "done"]
     assert second.split() == ["b.wav", "-", "-", "-", "-", "-", "failed:", "InvalidParameter:", "bad"]
+
+
+def test_in_plain_lines_only_what_was_heard_goes_to_stdout_progress_and_warnings_to_stderr() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    console = StreamConsole("lines", out, err)
+    a = streamed("a.wav")
+    console.start([a])
+    console.say("No BUCKETSCRIBE_DASHSCOPE_API_KEY set: streaming to a local DashScope emulator")
+    console.warn(a, "2 channels mixed into one stream")
+    console.sentence(a, replace(FINAL, translation=None))
+    console.metrics(a, recording(first=410, last=31), None)
+    assert [line.split(" ==> ")[0] for line in out.getvalue().splitlines()] == [
+        "[a.wav] Transcript",
+        "[a.wav] Metric",
+    ]
+    assert "a.wav" in err.getvalue() and "local DashScope emulator" in err.getvalue()
+    assert "[a.wav] warning: 2 channels mixed" in err.getvalue()

@@ -137,7 +137,9 @@ class StreamConsole:
         self._out = out
         self._err = err
         self._lock = threading.Lock()
-        self._reporter = _reporter(mode, out)
+        # Plain lines: what was heard goes to stdout, progress to stderr (as `transcribe` does), so
+        # `stream ... > heard.txt` keeps only what was heard. The board is one terminal view.
+        self._reporter = _reporter(mode, err if mode == "lines" else out)
         self.batch = BatchProgress([])
 
     @classmethod
@@ -151,7 +153,7 @@ class StreamConsole:
     def say(self, text: str) -> None:
         """A human message (the endpoint, a warning); none with --json or --quiet."""
         if self.mode in ("board", "lines"):
-            self._print([text])
+            self._notice([text])
 
     def start(self, files: list[StreamedFile]) -> None:
         self.batch = BatchProgress([f.progress for f in files])
@@ -166,7 +168,7 @@ class StreamConsole:
         if self.mode == "json":
             self._emit({"event": "warning", "file": streamed.label, "message": text})
         elif self.mode != "quiet":
-            self._print([f"[{streamed.label}] warning: {text}"])
+            self._notice([f"[{streamed.label}] warning: {text}"])
 
     def sentence(self, streamed: StreamedFile, sentence: Sentence) -> None:
         if self.mode == "json":
@@ -276,6 +278,15 @@ class StreamConsole:
             else:
                 self._out.write("".join(f"{line}\n" for line in lines))
             self._out.flush()
+
+    def _notice(self, lines: list[str]) -> None:
+        """Not what was heard (the endpoint, warnings): above the board, or on stderr."""
+        if self.mode == "board":
+            self._print(lines)
+            return
+        with self._lock:
+            self._err.write("".join(f"{line}\n" for line in lines))
+            self._err.flush()
 
     def _emit(self, event: dict[str, Any]) -> None:
         with self._lock:
