@@ -217,3 +217,9 @@ def test_plain_lines_within_a_long_file_come_once_per_tenth_of_its_audio() -> No
         lines.changed(batch, progress)
     shown = [line.split("(")[1].rstrip(")") for line in out.getvalue().splitlines()]
     assert shown == ["0 of 100 s", "10 of 100 s", "31 of 100 s"]
+
+
+def test_a_notice_before_any_file_is_known_draws_no_empty_board() -> None:
+    out = io.StringIO()
+    BoardReporter(out).print_above(BatchProgress([]), ["streaming to a local emulator"])
+    assert "0/0" not in out.getvalue() and "streaming to a local emulator\n" in out.getvalue()

@@ -338,6 +338,8 @@ class BoardReporter:
         self._draw(batch)
 
     def _draw(self, batch: BatchProgress) -> None:
+        if not batch.files:  # nothing started yet (a notice printed first): no "0/0 done" board
+            return
         width, height = shutil.get_terminal_size()
         lines = [batch.overall_line(), *board_lines(batch.files, max(height - 3, 3))]
         text = "".join(f"\x1b[2K{line[: width - 1]}\n" for line in lines)
