@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +35,7 @@ from tests.e2e.stack_calls import (
     upload_many,
     uploads_handled,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -136,12 +136,11 @@ def test_forged_callbacks_are_refused_or_ignored(both_clouds: LocalStack) -> Non
         assert http("POST", f"{base}/{job_id}?attempt=1&exp=1&token=%C3%A9", FORGED)[0] == 404
         assert http("POST", callback_url(stack, "f" * 32), FORGED) == (404, {"message": "Not found"})
         # The right token with a tampered body while SIS is still working: the body is ignored.
-        deadline = time.monotonic() + TIMEOUT_S
-        jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
-        while (
-            ref.key not in jobs or jobs[ref.key].state is not JobState.SUBMITTED
-        ) and time.monotonic() < deadline:
-            jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
+        wait_until(
+            lambda: (job := stack.job(ref.job_id())) is not None and job.state is JobState.SUBMITTED,
+            timeout_s=TIMEOUT_S,
+            what="the job submitted to SIS",
+        )
         status, answer = http("POST", callback_url(stack, job_id), FORGED)
         assert (status, answer) == (200, {"result": "PENDING"})
         assert stack.list_keys("transcripts/forged/") == []
@@ -194,11 +193,13 @@ def test_an_event_submit_fails_every_time_goes_to_the_failure_destination_and_is
     request_id = huawei.uploads.invoke({"not": "an OBS event"})
     assert huawei.wait_idle(timeout_s=TIMEOUT_S)  # tried 1 + 3 times, then the record was written
     assert huawei.uploads.failures == failures + 1
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline and not (
-        both_clouds.list_keys("failed-invocations/submit/") == [] and settled_in_log(log_file, request_id)
-    ):
-        time.sleep(0.2)
+    wait_until(
+        lambda: (
+            both_clouds.list_keys("failed-invocations/submit/") == [] and settled_in_log(log_file, request_id)
+        ),
+        timeout_s=TIMEOUT_S,
+        what="the reconciler to settle the failure record",
+    )
     assert both_clouds.list_keys("failed-invocations/submit/") == []
     assert settled_in_log(log_file, request_id), "the reconciler never settled the failure record"
 

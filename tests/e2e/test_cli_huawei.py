@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.audio import tone_wav
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -48,12 +49,17 @@ def test_up_as_huawei_turns_an_obs_sdk_upload_into_transcripts() -> None:
             is_signature_negotiation=False,
         )
         assert obs.putContent("recordings", "incoming/from-obs-sdk.wav", tone_wav(1)).status == 200
-        keys: list[str] = []
-        while time.monotonic() < deadline and "transcripts/from-obs-sdk.wav.txt" not in keys:
-            time.sleep(0.3)
+
+        def transcripts() -> list[str]:
             listed = obs.listObjects("recordings", prefix="transcripts/")
-            keys = [item.key for item in listed.body.contents or []]
-        assert "transcripts/from-obs-sdk.wav.txt" in keys
+            return [item.key for item in listed.body.contents or []]
+
+        wait_until(
+            lambda: "transcripts/from-obs-sdk.wav.txt" in transcripts(),
+            timeout_s=max(deadline - time.monotonic(), 0),
+            what="the transcript through the OBS SDK",
+        )
+        assert "transcripts/from-obs-sdk.wav.txt" in transcripts()
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from bucketscribe.job import AttemptState, JobState
+from bucketscribe.job import AttemptState, Job, JobState
 from bucketscribe.local.faults import FaultPlan
 from bucketscribe.local.stack import LocalStack
 from bucketscribe.model import Transcript
 from tests.audio import tone_wav
 from tests.e2e.stack_calls import TIMEOUT_S, finished, upload_many
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,9 +41,9 @@ def test_250_uploads_go_in_3_tasks_of_at_most_100_and_all_get_transcripts(stack)
     try:
         with stack.dispatch_paused():
             refs = upload_many(stack, [f"incoming/ds/bulk/{i:03d}.wav" for i in range(250)], tone_wav(0.2))
-            deadline = time.monotonic() + TIMEOUT_S
-            while stack.queue_depth() < 250 and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(
+                lambda: stack.queue_depth() >= 250, timeout_s=TIMEOUT_S, what="250 queued notifications"
+            )
         # ~45 s on an idle 2-core machine (1,250 outputs through moto); room for a busy one.
         jobs = finished(stack, refs, timeout_s=180)
     finally:
@@ -73,14 +74,17 @@ def test_one_bad_file_fails_alone_with_dashscopes_code_and_message(stack):
             refs = upload_many(
                 stack, [f"incoming/ds/mixed/{n}.wav" for n in ("a", "gone", "b")], tone_wav(0.3)
             )
-            deadline = time.monotonic() + TIMEOUT_S
-            while stack.queue_depth() < 3 and time.monotonic() < deadline:
-                time.sleep(0.1)
-        while time.monotonic() < deadline:
-            jobs = {ref.key: stack.job(ref.job_id()) for ref in refs}
-            if all(job and job.state is JobState.SUBMITTED for job in jobs.values()):
-                break
-            time.sleep(0.1)
+            wait_until(lambda: stack.queue_depth() >= 3, timeout_s=TIMEOUT_S, what="3 queued notifications")
+
+        def jobs_now() -> dict[str, Job | None]:
+            return {ref.key: stack.job(ref.job_id()) for ref in refs}
+
+        wait_until(
+            lambda: all(job and job.state is JobState.SUBMITTED for job in jobs_now().values()),
+            timeout_s=TIMEOUT_S,
+            what="the three uploads submitted",
+        )
+        jobs = jobs_now()
         assert len({job.provider_task_id for job in jobs.values() if job}) == 1
         # The file disappears before DashScope downloads it: its URL now answers 404.
         stack.client("s3").delete_object(Bucket=stack.bucket, Key="incoming/ds/mixed/gone.wav")
@@ -106,9 +110,11 @@ def test_a_push_delivered_twice_writes_the_outputs_once(stack):
         refs = upload_many(stack, [f"incoming/ds/twice/{i}.wav" for i in range(3)], tone_wav(0.3))
         tasks = {job.provider_task_id for job in finished(stack, refs).values()}
         # Every task's push and its duplicate answered, before the versions are counted.
-        deadline = time.monotonic() + TIMEOUT_S
-        while counters(stack).pushes_sent - sent_before < 2 * len(tasks) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(
+            lambda: counters(stack).pushes_sent - sent_before >= 2 * len(tasks),
+            timeout_s=TIMEOUT_S,
+            what="every push and its duplicate answered",
+        )
     finally:
         stack.set_faults(FaultPlan())
         s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Suspended"})
@@ -196,15 +202,19 @@ def test_throttled_submissions_back_off_and_nothing_is_lost(stack):
     stack.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=429))
     try:
         refs = upload_many(stack, [f"incoming/ds/throttled/{i}.wav" for i in range(3)], tone_wav(0.3))
-        deadline = time.monotonic() + TIMEOUT_S
-        while time.monotonic() < deadline:
-            jobs = [stack.job(ref.job_id()) for ref in refs]
-            # Each first attempt answered (not still in flight).
-            if all(
-                job and job.attempts and job.attempts[0].state is not AttemptState.IN_FLIGHT for job in jobs
-            ):
-                break
-            time.sleep(0.1)
+
+        def jobs_now() -> list[Job | None]:
+            return [stack.job(ref.job_id()) for ref in refs]
+
+        wait_until(
+            lambda: all(
+                job and job.attempts and job.attempts[0].state is not AttemptState.IN_FLIGHT
+                for job in jobs_now()
+            ),
+            timeout_s=TIMEOUT_S,
+            what="each first attempt answered (not still in flight)",
+        )
+        jobs = jobs_now()
         first_attempts = [job.attempts[0] for job in jobs]
         assert all(
             a.state is AttemptState.REFUSED and a.error.code.startswith("Throttling") for a in first_attempts

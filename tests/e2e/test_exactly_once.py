@@ -7,7 +7,6 @@ Provider jobs are counted at the emulator, as a bill would count them.
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import urllib.request
 
@@ -17,6 +16,7 @@ from bucketscribe.job import AttemptState, JobState
 from bucketscribe.local.pipeline_faults import PipelineFaultPlan
 from bucketscribe.local.stack import LocalStack
 from tests.audio import tone_wav
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,18 +31,11 @@ def sis_jobs_for(stack: LocalStack, key: str) -> int:
     return sum(1 for job in listed if key in urllib.parse.unquote(job["file_url"]))
 
 
-def wait_until(condition, *, timeout_s: float = TIMEOUT_S, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_a_worker_that_dies_after_sis_accepted_costs_no_second_job(stack: LocalStack) -> None:
     stack.pipeline_faults.set_plan(PipelineFaultPlan(crash_after_submit_rate=1.0))
     try:
         ref = stack.upload(tone_wav(1), "incoming/crash/after-accept.wav")
-        wait_until(lambda: stack.dispatcher.crashes >= 1, what="the worker to crash")
+        wait_until(lambda: stack.dispatcher.crashes >= 1, timeout_s=TIMEOUT_S, what="the worker to crash")
     finally:
         stack.pipeline_faults.set_plan(PipelineFaultPlan())
     # The job is left mid-submission; the attempt's callback proves which SIS job it made.
@@ -79,6 +72,7 @@ def test_a_dashscope_task_whose_answer_was_lost_is_found_in_its_listing_not_paid
             refs = [stack.upload(tone_wav(1), f"incoming/ds/lost-answer/{i}.wav") for i in range(3)]
         wait_until(
             lambda: stack.dashscope.backend.counter_values()["responses_lost"] >= 1,
+            timeout_s=TIMEOUT_S,
             what="DashScope to create a task and lose its answer",
         )
     finally:
