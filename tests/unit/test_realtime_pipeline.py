@@ -428,3 +428,28 @@ def test_an_upload_handed_to_file_transcription_is_routed_for_it_not_sent_as_rea
     job = ports.jobs.get(ref.job_id())
     assert job is not None and job.provider == "dashscope" and job.error is not None
     assert job.error.code == "FILE_TOO_LARGE" and "dashscope takes at most" in job.error.message
+
+
+def test_uploads_of_one_profile_streamed_or_handed_to_file_transcription_are_retried_each_their_way(
+    streams: FakeStreamingProvider, batch: FakeProvider
+) -> None:
+    ports = ports_for(streams, batch, {**LIVE, "realtime": {"longer_uploads": "batch"}})
+    # Both refused for now: the long one by file transcription (it was handed there), the short
+    # one's stream by the real-time service.
+    batch.submit_error = ProviderError("Throttling", "busy", retryable=True)
+    long = upload(ports, "incoming/live/long.wav", tone_wav(50.0, rate=8000))
+    assert submit_uploads([long], ports)[0].outcome is UploadOutcome.DEFERRED
+    later(ports, timedelta(seconds=1))
+    streams.fail_with = ProviderError("CLIENT_ERROR", "the stream was closed", retryable=True)
+    short = upload(ports, "incoming/live/short.wav", tone_wav(1.0))
+    assert submit_uploads([short], ports)[0].outcome is UploadOutcome.DEFERRED
+    batch.submit_error = None
+
+    later(ports, timedelta(hours=1))
+    reconcile(ports)  # both due in one run, of one profile
+
+    ((items, profile),) = batch.submissions
+    assert [item.job_id for item in items] == [long.job_id()] and profile.provider == "dashscope"
+    assert len(streams.streams) == 2  # the short one streamed again, never sent as a file
+    job = ports.jobs.get(short.job_id())
+    assert job is not None and job.state is JobState.DONE and job.provider == "dashscope-realtime"

@@ -124,9 +124,9 @@ class _Run:
     time_left: TimeLeft
 
     def stream_job(self, job: Job) -> StreamOutcome:
-        """One job's outcome; nothing raised (one upload's error never fails the others' delivery)."""
-        if job.provider != self.profile.provider:  # handed to file transcription by an earlier run
-            return StreamOutcome(job=job, to_batch=True)
+        """One job's outcome; nothing raised (one upload's error never fails the others' delivery).
+        An upload handed to file transcription by an earlier run never comes here: it is served by
+        the batch profile (``Profile.serving``)."""
         try:
             try:
                 return self._stream_job(job)

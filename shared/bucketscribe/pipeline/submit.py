@@ -65,7 +65,8 @@ def submit_uploads(
     ``time_left`` bounds what a real-time profile may start streaming."""
     refs = list(refs)
     results: list[UploadResult | None] = [None] * len(refs)
-    ready: dict[str, list[tuple[int, Job, Profile]]] = defaultdict(list)
+    # By profile as served: a real-time profile's uploads handed to file transcription go apart.
+    ready: dict[tuple[str, str], list[tuple[int, Job, Profile]]] = defaultdict(list)
     for index, ref in enumerate(refs):
         if out_of_time():
             results[index] = UploadResult(
@@ -84,7 +85,7 @@ def submit_uploads(
             results[index] = submit_parts(accepted[0], ports)
         else:
             job, profile = accepted
-            ready[profile.name].append((index, job, profile))
+            ready[(profile.name, profile.provider)].append((index, job, profile))
     for group in ready.values():
         outcomes = submit_jobs(
             [job for _, job, _ in group], group[0][2], ports, out_of_time=out_of_time, time_left=time_left
@@ -355,14 +356,14 @@ def continue_accepted(
 ) -> list[UploadResult]:
     """The reconciler's share of submitting: due ACCEPTED jobs (refused before, a dead worker's,
     an abandoned or expired attempt, a re-drive) are claimed, checked and submitted again."""
-    ready: dict[str, list[tuple[Job, Profile]]] = defaultdict(list)
+    ready: dict[tuple[str, str], list[tuple[Job, Profile]]] = defaultdict(list)
     results: list[UploadResult] = []
     for job in jobs:
         claimed = _reclaim(job, ports)
         if isinstance(claimed, UploadResult):
             results.append(claimed)
         elif claimed is not None:
-            ready[claimed[1].name].append(claimed)
+            ready[(claimed[1].name, claimed[1].provider)].append(claimed)
     for group in ready.values():
         results.extend(
             submit_jobs(
