@@ -34,7 +34,9 @@ class EventShapeError(ValueError):
 
 class _Bucket(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: str = Field(min_length=1, max_length=255)
+    # S3's and OBS's naming rules, widened to S3's legacy names (capitals, underscores, up to 255
+    # characters): a name outside them cannot be a bucket, so the record is unreadable.
+    name: str = Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
 
 
 class _Object(BaseModel):

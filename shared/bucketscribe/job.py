@@ -33,10 +33,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from bucketscribe.media.routing import MediaProbe, RouteDecision
 from bucketscribe.model import Coverage, ObjectRef, TranscriptWarning, utc_now
+from bucketscribe.redaction import redact
 
 
 class JobState(StrEnum):
@@ -57,6 +58,13 @@ class JobError(BaseModel):
     code: str
     message: str
     retryable: bool = False
+
+    @field_validator("message")
+    @classmethod
+    def _without_credentials(cls, message: str) -> str:
+        # What a provider, an SDK or the media probe said may name a presigned URL or a callback
+        # URL: the error report, the status API and the logs get it without its credentials.
+        return redact(message)
 
 
 # A job failed with one of these codes may still have a task at the provider whose result can

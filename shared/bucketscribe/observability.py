@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from bucketscribe.job import Job, StreamMetrics
 from bucketscribe.pipeline.complete import Completion, CompletionOutcome
+from bucketscribe.redaction import redact
 
 SERVICE = "bucketscribe"
 
@@ -19,7 +22,26 @@ SERVICE = "bucketscribe"
 # with metrics disabled); Powertools warns about each on stderr, which only buries real messages.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
-logger = Logger(service=SERVICE)
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON lines with every credential taken out of every text field (messages, extra
+    keys, exception text and stack traces), before the line is serialised."""
+
+    def serialize(self, log: Any) -> str:
+        return super().serialize(_redacted(log))
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
+logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 metrics = Metrics(namespace=SERVICE, service=SERVICE)
 
 

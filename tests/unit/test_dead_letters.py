@@ -5,8 +5,10 @@ import json
 import pytest
 
 from bucketscribe.job import JobState
-from bucketscribe.model import ObjectRef
+from bucketscribe.model import ObjectRef, Transcript
+from bucketscribe.pipeline.dead_letters import MAX_RECEIVES
 from bucketscribe.pipeline.reconcile import reconcile
+from bucketscribe.pipeline.submit import submit_uploads
 from tests.audio import tone_wav
 from tests.fakes import InMemoryDeadLetters
 
@@ -57,16 +59,123 @@ def test_unreadable_dead_notifications_are_removed_and_good_records_beside_bad_o
     body = json.loads(notification("incoming/good.wav"))
     body["Records"].append({"s3": {"bucket": {"name": ""}, "object": {"key": "x.wav"}}})
     ports.dead_letters = InMemoryDeadLetters(["not json at all", json.dumps(body)])
-    assert reconcile(ports).dead_letters == 2
+    report = reconcile(ports)
+    assert (report.dead_letters, report.dead_letters_set_aside) == (1, 1)
     assert ports.dead_letters.deleted == ["m0", "m1"]
     assert [job.state for job in ports.jobs.jobs.values()] == [JobState.SUBMITTED]
 
 
 def test_a_dead_notification_of_an_upload_with_a_job_leaves_that_job_to_the_reconciler(ports, provider):
-    from bucketscribe.pipeline.submit import submit_uploads
-
     ports.storage.add("recordings", "incoming/known.wav", tone_wav(1))
     (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/known.wav")], ports)
     ports.dead_letters = InMemoryDeadLetters([notification("incoming/known.wav")])
     reconcile(ports)
     assert ports.jobs.get(result.job_id).state is JobState.SUBMITTED and len(provider.submissions) == 1
+
+
+class StorageRefusal(Exception):
+    """What boto3 raises for a HEAD S3 answers 400 (SSE-C object) or 403 (revoked permissions)."""
+
+
+def refuse_heads_of(ports, key_part: str) -> None:
+    real_head = ports.storage.head
+
+    def head(bucket, key):
+        if key_part in key:
+            raise StorageRefusal("An error occurred (400) when calling the HeadObject operation: Bad Request")
+        return real_head(bucket, key)
+
+    ports.storage.head = head
+
+
+def test_an_unreadable_upload_is_settled_as_a_failed_job_and_the_run_goes_on(ports, provider):
+    # An object stored with a customer-provided key answers 400 to every HEAD we make: before,
+    # that error escaped the reconciler on every run for the DLQ's whole retention.
+    ports.storage.add("recordings", "incoming/sealed.wav", tone_wav(1))
+    ports.storage.add("recordings", "incoming/after.wav", tone_wav(1))
+    ports.storage.add("recordings", "incoming/due.wav", tone_wav(1))
+    refuse_heads_of(ports, "sealed")
+    (due,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/due.wav")], ports)
+    provider.finish(provider.tasks_for(due.job_id)[0], Transcript(provider="sis", segments=[]))
+    ports.clock.now += ports.limits.first_check_after
+    ports.dead_letters = InMemoryDeadLetters(
+        [notification("incoming/sealed.wav"), notification("incoming/after.wav")]
+    )
+    report = reconcile(ports)
+    assert ports.dead_letters.deleted == ["m0", "m1"] and report.dead_letters == 2
+    sealed = next(job for job in ports.jobs.jobs.values() if job.source.key == "incoming/sealed.wav")
+    assert sealed.state is JobState.FAILED and "cannot be read" in sealed.error.message
+    assert "HeadObject" in sealed.error.message
+    after = next(job for job in ports.jobs.jobs.values() if job.source.key == "incoming/after.wav")
+    assert after.state is JobState.SUBMITTED
+    # ...and the run went on to the jobs that were due.
+    assert report.finished == 1 and ports.jobs.get(due.job_id).state is JobState.DONE
+
+
+def test_an_error_report_the_bucket_refuses_does_not_keep_the_letter(ports, provider):
+    ports.storage.add("recordings", "incoming/sealed.wav", tone_wav(1))
+    refuse_heads_of(ports, "sealed")
+
+    def put(bucket, key, body, *, content_type):
+        raise StorageRefusal("An error occurred (403) when calling the PutObject operation: Forbidden")
+
+    ports.storage.put = put
+    ports.dead_letters = InMemoryDeadLetters([notification("incoming/sealed.wav")])
+    reconcile(ports)
+    (job,) = ports.jobs.jobs.values()
+    assert job.state is JobState.FAILED and ports.dead_letters.deleted == ["m0"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "\x00\x01 binary garbage",
+        json.dumps({"Records": [{"s3": {"bucket": {"name": "not a bucket!"}, "object": {"key": "a.wav"}}}]}),
+        json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "recordings"}),
+        json.dumps([1, 2, 3]),
+    ],
+)
+def test_garbage_is_set_aside_at_once(ports, provider, body):
+    ports.dead_letters = InMemoryDeadLetters([body])
+    report = reconcile(ports)
+    assert ports.dead_letters.deleted == ["m0"] and report.units_failed == 0
+    assert ports.jobs.jobs == {} and provider.submissions == []
+
+
+def test_a_letter_whose_settling_raises_stays_until_its_receives_run_out(ports, provider):
+    ports.storage.add("recordings", "incoming/a.wav", tone_wav(1))
+    ports.storage.add("recordings", "incoming/b.wav", tone_wav(1))
+    ports.dead_letters = InMemoryDeadLetters([notification("incoming/a.wav"), notification("incoming/b.wav")])
+    real_create = ports.jobs.create
+
+    def create(job):
+        if job.source.key == "incoming/a.wav":
+            raise ConnectionError("job store unavailable for this key's partition")
+        return real_create(job)
+
+    ports.jobs.create = create
+    report = reconcile(ports)
+    # a.wav raised (left for the next run); b.wav behind it was settled all the same.
+    assert ports.dead_letters.deleted == ["m1"] and report.units_failed == 1 and report.dead_letters == 1
+    ports.dead_letters.letters[0] = ports.dead_letters.letters[0].model_copy(
+        update={"receive_count": MAX_RECEIVES}
+    )
+    report = reconcile(ports)
+    assert ports.dead_letters.deleted == ["m1", "m0"] and report.dead_letters_set_aside == 1
+
+
+def test_an_unreachable_dead_letter_queue_does_not_stop_the_due_jobs(ports, provider):
+    class Unreachable:
+        def receive(self, max_messages):
+            raise ConnectionError("SQS endpoint unreachable")
+
+        def delete(self, letter):
+            raise AssertionError("nothing was received")
+
+    ports.storage.add("recordings", "incoming/due.wav", tone_wav(1))
+    (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/due.wav")], ports)
+    provider.finish(provider.tasks_for(result.job_id)[0], Transcript(provider="sis", segments=[]))
+    ports.clock.now += ports.limits.first_check_after
+    ports.dead_letters = Unreachable()
+    report = reconcile(ports)
+    assert report.units_failed == 1 and report.finished == 1

@@ -226,4 +226,61 @@ def test_one_jobs_storage_error_does_not_abort_the_run(ports, provider):
     report = reconcile(ports)
     assert ports.jobs.get(fine.id).state is JobState.FAILED
     assert ports.storage.head("recordings", "transcripts/fine.wav.error.json") is not None
-    assert report.provider_errors == 1 and ports.jobs.get(broken.id).state is JobState.FAILED
+    assert report.units_failed == 1 and ports.jobs.get(broken.id).state is JobState.FAILED
+
+
+def refused_now(ports, provider, *names):
+    """Uploads the provider refused for now (busy): ACCEPTED jobs due for another attempt."""
+    provider.submit_error = ProviderError("SIS.0312", "busy", retryable=True)
+    jobs = [submitted(ports, name) for name in names]
+    provider.submit_error = None
+    ports.clock.now += ports.limits.submit_retry_after
+    return jobs
+
+
+def test_one_due_jobs_storage_error_does_not_stop_the_others_being_submitted(ports, provider):
+    sealed, fine = refused_now(ports, provider, "sealed.wav", "fine.wav")
+    real_head = ports.storage.head
+
+    def head(bucket, key):
+        if "sealed" in key:
+            raise PermissionError("An error occurred (403) when calling the HeadObject operation: Forbidden")
+        return real_head(bucket, key)
+
+    ports.storage.head = head
+    report = reconcile(ports)
+    assert ports.jobs.get(fine.id).state is JobState.SUBMITTED and report.submitted == 1
+    assert ports.jobs.get(sealed.id).state is JobState.ACCEPTED and report.units_failed == 1
+
+
+def test_an_unexpected_listing_error_fails_its_cluster_alone(ports, provider):
+    provider.can_search_tasks = True
+    provider.lose_answer = ProviderError("HTTP.503", "answer lost", retryable=True, maybe_done=True)
+    early = submitted(ports, "early.wav")
+    ports.clock.now += timedelta(hours=1)  # far apart: two clusters, two listings
+    late = submitted(ports, "late.wav")
+    provider.lose_answer = None
+    for task in {*provider.tasks_for(early.id), *provider.tasks_for(late.id)}:
+        provider.finish(task, transcript())
+    ports.clock.now += ports.limits.search_delay + timedelta(seconds=1)
+    real_search = provider.search_tasks
+
+    def search(start, end, files):
+        if start < early.attempts[0].started_at + timedelta(minutes=30):
+            raise RuntimeError("the listing's reply could not be parsed")
+        return real_search(start, end, files)
+
+    provider.search_tasks = search
+    report = reconcile(ports)
+    assert report.units_failed == 1 and report.resolved == 1
+    assert ports.jobs.get(late.id).state is JobState.DONE
+    assert ports.jobs.get(early.id).state is JobState.SUBMITTING
+
+
+def test_a_job_store_that_cannot_list_due_jobs_ends_the_run_without_raising(ports, provider):
+    def due(now, *, limit):
+        raise ConnectionError("DynamoDB endpoint unreachable")
+
+    ports.jobs.due = due
+    report = reconcile(ports)
+    assert report.units_failed == 1 and report.due == 0

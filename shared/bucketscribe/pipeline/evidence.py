@@ -25,7 +25,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, Field
@@ -34,9 +33,6 @@ from bucketscribe.job import Attempt, Job
 from bucketscribe.pipeline.job_writes import apply
 from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.providers.base import Provider, ProviderError
-
-if TYPE_CHECKING:
-    from bucketscribe.pipeline.reconcile import ReconcileReport
 
 logger = Logger(child=True)
 
@@ -47,35 +43,40 @@ SEARCH_CLUSTER_GAP = timedelta(minutes=10)
 class Resolution(BaseModel):
     bound: list[Job] = Field(default_factory=list)  # a task was found: poll it now
     abandoned: list[Job] = Field(default_factory=list)  # no evidence within the bound: submit again
+    still_pending: int = 0  # waiting for evidence that may still come
+    provider_errors: int = 0  # the provider's listing could not be read
+    left_for_next_run: int = 0
+    units_failed: int = 0  # jobs (or listings) whose handling raised; they stay due
 
 
-def resolve_uncertain(
-    jobs: list[Job], ports: PipelinePorts, report: ReconcileReport, out_of_time: Callable[[], bool]
-) -> Resolution:
+def resolve_uncertain(jobs: list[Job], ports: PipelinePorts, out_of_time: Callable[[], bool]) -> Resolution:
     resolution = Resolution()
     by_provider: dict[str, list[Job]] = defaultdict(list)
     for job in jobs:
         by_provider[job.provider].append(job)
     for name, group in by_provider.items():
         if out_of_time():
-            report.left_for_next_run += len(group)
+            resolution.left_for_next_run += len(group)
             continue
         provider = ports.provider(name)
-        try:
-            if provider.can_search_tasks:
-                _search(provider, group, ports, report, resolution)
-            elif provider.accepts_callback_url:
-                _await_callbacks(group, ports, report, resolution)
-            else:
-                _abandon_streams(group, ports, resolution)
-        except Exception:
-            logger.exception(
-                "Could not resolve uncertain submissions; they stay due", extra={"provider": name}
-            )
-            report.provider_errors += 1
-    report.resolved += len(resolution.bound)
-    report.abandoned += len(resolution.abandoned)
+        if provider.can_search_tasks:
+            # One listing serves a cluster of attempts: a cluster is the unit that fails alone.
+            for cluster in _clusters(_listable(group, ports, resolution)):
+                _isolated(resolution, partial(_search, provider, cluster, ports, resolution))
+            continue
+        wait = _await_callback if provider.accepts_callback_url else _abandon_stream
+        for job in group:
+            _isolated(resolution, partial(wait, job, ports, resolution))
     return resolution
+
+
+def _isolated(resolution: Resolution, unit: Callable[[], object]) -> None:
+    """Run one unit of resolution; one that raises is logged and counted, and its jobs stay due."""
+    try:
+        unit()
+    except Exception:
+        logger.exception("Could not resolve an uncertain submission; it stays due")
+        resolution.units_failed += 1
 
 
 def _attempt(job: Job) -> Attempt:
@@ -84,71 +85,72 @@ def _attempt(job: Job) -> Attempt:
     return attempt
 
 
-def _await_callbacks(
-    jobs: list[Job], ports: PipelinePorts, report: ReconcileReport, resolution: Resolution
-) -> None:
+def _await_callback(job: Job, ports: PipelinePorts, resolution: Resolution) -> None:
     now = ports.clock()
-    for job in jobs:
-        waited_until = _attempt(job).started_at + ports.limits.evidence_wait
-        if now < waited_until:
-            apply(ports.jobs, job, partial(Job.check_later, now=now, at=waited_until))
-            report.still_pending += 1
-        else:
-            _abandon(job, ports, resolution, why=f"no callback within {_hours(ports.limits.evidence_wait)}")
+    waited_until = _attempt(job).started_at + ports.limits.evidence_wait
+    if now < waited_until:
+        apply(ports.jobs, job, partial(Job.check_later, now=now, at=waited_until))
+        resolution.still_pending += 1
+    else:
+        _abandon(job, ports, resolution, why=f"no callback within {_hours(ports.limits.evidence_wait)}")
 
 
-def _abandon_streams(jobs: list[Job], ports: PipelinePorts, resolution: Resolution) -> None:
+def _abandon_stream(job: Job, ports: PipelinePorts, resolution: Resolution) -> None:
     """Real-time mode: an attempt is a stream, and its results went only to the worker that
     streamed it. Nothing can ever be found for it, so once its lease has run out (the worker is
     gone) it is abandoned at once and the upload streamed again (bounded: pipeline/realtime.py)."""
-    for job in jobs:
-        _abandon(
-            job,
-            ports,
-            resolution,
-            why="its stream was cut short (the worker stopped); a stream leaves nothing to find",
-        )
+    _abandon(
+        job,
+        ports,
+        resolution,
+        why="its stream was cut short (the worker stopped); a stream leaves nothing to find",
+    )
 
 
-def _search(
-    provider: Provider, jobs: list[Job], ports: PipelinePorts, report: ReconcileReport, resolution: Resolution
-) -> None:
+def _listable(jobs: list[Job], ports: PipelinePorts, resolution: Resolution) -> list[Job]:
+    """The jobs whose task would show in the listing by now; the others are looked at then."""
     now = ports.clock()
-    limits = ports.limits
     ready: list[Job] = []
     for job in jobs:
-        listable_at = _attempt(job).started_at + limits.search_delay
+        listable_at = _attempt(job).started_at + ports.limits.search_delay
         if now < listable_at:
-            apply(ports.jobs, job, partial(Job.check_later, now=now, at=listable_at))
+            _isolated(
+                resolution, partial(apply, ports.jobs, job, partial(Job.check_later, now=now, at=listable_at))
+            )
         else:
             ready.append(job)
-    for cluster in _clusters(ready):
-        starts = [_attempt(job).started_at for job in cluster]
-        files = {f for job in cluster if (f := _attempt(job).provider_file)}
-        try:
-            search = provider.search_tasks(
-                min(starts) - limits.clock_skew, max(starts) + limits.clock_skew + limits.search_delay, files
-            )
-        except ProviderError as exc:
-            report.provider_errors += 1
-            logger.warning(
-                "Could not list the provider's tasks",
-                extra={"code": exc.code, "provider_message": exc.message},
-            )
-            for job in cluster:
-                _check_again(job, now, ports)
-            continue
-        _bind_found(provider, cluster, search.found, ports, resolution)
-        bound = {job.id for job in resolution.bound}
+    return ready
+
+
+def _search(provider: Provider, cluster: list[Job], ports: PipelinePorts, resolution: Resolution) -> None:
+    now = ports.clock()
+    limits = ports.limits
+    starts = [_attempt(job).started_at for job in cluster]
+    files = {f for job in cluster if (f := _attempt(job).provider_file)}
+    try:
+        search = provider.search_tasks(
+            min(starts) - limits.clock_skew, max(starts) + limits.clock_skew + limits.search_delay, files
+        )
+    except ProviderError as exc:
+        resolution.provider_errors += 1
+        logger.warning(
+            "Could not list the provider's tasks",
+            extra={"code": exc.code, "provider_message": exc.message},
+        )
         for job in cluster:
-            if job.id in bound or _attempt(job).provider_file in search.found:
-                continue
-            if search.undecided and now < _attempt(job).started_at + limits.evidence_wait:
-                # Some task of the window has not finished, so it does not show its files yet.
-                _check_again(job, now, ports)
-                report.still_pending += 1
-            else:
-                _abandon(job, ports, resolution, why="the provider lists no task carrying this file")
+            _check_again(job, now, ports)
+        return
+    _bind_found(provider, cluster, search.found, ports, resolution)
+    bound = {job.id for job in resolution.bound}
+    for job in cluster:
+        if job.id in bound or _attempt(job).provider_file in search.found:
+            continue
+        if search.undecided and now < _attempt(job).started_at + limits.evidence_wait:
+            # Some task of the window has not finished, so it does not show its files yet.
+            _check_again(job, now, ports)
+            resolution.still_pending += 1
+        else:
+            _abandon(job, ports, resolution, why="the provider lists no task carrying this file")
 
 
 def _bind_found(

@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger
 
 from bucketscribe.job import InvalidTransition, Job
 from bucketscribe.jobs.base import JobStore
+from bucketscribe.redaction import redact
 
 logger = Logger(child=True)
 
@@ -24,7 +25,7 @@ STORE_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0)
 
 def describe_error(exc: BaseException) -> str:
     """An unexpected error in one line, for a job's reason and the logs."""
-    return f"{type(exc).__name__}: {exc}"
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def new_owner() -> str:

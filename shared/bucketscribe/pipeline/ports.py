@@ -90,6 +90,9 @@ class DeadLetter(BaseModel):
     message_id: str
     body: str
     receipt: str
+    # How many times the queue has handed it out (SQS's ApproximateReceiveCount); None where the
+    # store does not count.
+    receive_count: int | None = None
 
 
 class DeadLetters(Protocol):

@@ -13,6 +13,10 @@ time, never a table scan; the index may lag, so each job is re-read before actin
 
 It also drains the dead-letter queue: notifications that failed every delivery are tried once
 more, and an upload that still cannot be accepted gets a FAILED job and an error report.
+
+Every unit of work (a dead letter, a job, a provider task) is handled on its own: one that raises
+is logged and counted (``units_failed``, the ``ReconcilerUnitsFailed`` metric), looked at again
+later, and the run goes on — no message and no job can stop the reconciler for the others.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ class ReconcileReport(BaseModel):
     provider_errors: int = 0
     left_for_next_run: int = 0
     dead_letters: int = 0
+    dead_letters_set_aside: int = 0
+    # Dead letters, jobs or tasks whose handling raised: logged, left for a later run.
+    units_failed: int = 0
     audio_ms: int = 0
     # Stretches of detected speech without text in the transcripts this run finished.
     speech_without_text: int = 0
@@ -68,9 +75,15 @@ def reconcile(
     ``time_left`` bounds what a real-time profile may start streaming."""
     report = ReconcileReport()
     if ports.dead_letters is not None:
-        report.dead_letters = drain_dead_letters(ports, out_of_time=out_of_time)
+        _drain(ports, report, out_of_time)
     now = ports.clock()
-    listed = ports.jobs.due(now, limit=limit)
+    try:
+        listed = ports.jobs.due(now, limit=limit)
+    except Exception:
+        # The job store is unreachable: nothing can be carried on now; the next run tries again.
+        logger.exception("Could not read the due jobs; the next run tries again")
+        report.units_failed += 1
+        return report
     report.due = len(listed)
     by_state: dict[JobState, list[Job]] = defaultdict(list)
     for stale in listed:
@@ -79,17 +92,36 @@ def reconcile(
         except Exception:
             # One job's trouble (a storage error writing its report, say) never stops the run.
             logger.exception("Could not look at a due job; it stays due", extra={"job_id": stale.id})
-            report.provider_errors += 1
+            report.units_failed += 1
             continue
         if job is not None:
             by_state[job.state].append(job)
     # Resolution binds found tasks (polled now) and abandons attempts without evidence (their
     # jobs are submitted again in this same run).
-    resolution = resolve_uncertain(by_state[JobState.SUBMITTING], ports, report, out_of_time)
+    resolution = resolve_uncertain(by_state[JobState.SUBMITTING], ports, out_of_time)
+    report.resolved += len(resolution.bound)
+    report.abandoned += len(resolution.abandoned)
+    report.still_pending += resolution.still_pending
+    report.provider_errors += resolution.provider_errors
+    report.left_for_next_run += resolution.left_for_next_run
+    report.units_failed += resolution.units_failed
     _poll_submitted(by_state[JobState.SUBMITTED] + resolution.bound, now, ports, report, out_of_time)
     _submit_again(by_state[JobState.ACCEPTED] + resolution.abandoned, ports, report, out_of_time, time_left)
-    logger.info("Reconciled", extra=report.model_dump())
+    logger.info("Reconciled", extra=report.model_dump(exclude={"streams"}))
     return report
+
+
+def _drain(ports: PipelinePorts, report: ReconcileReport, out_of_time: Callable[[], bool]) -> None:
+    try:
+        drained = drain_dead_letters(ports, out_of_time=out_of_time)
+    except Exception:
+        # The queue itself is unreachable (each message's own trouble is handled inside).
+        logger.exception("Could not read the dead-letter queue; the next run tries again")
+        report.units_failed += 1
+        return
+    report.dead_letters = drained.settled
+    report.dead_letters_set_aside = drained.set_aside
+    report.units_failed += drained.failed
 
 
 def _fresh_and_due(stale: Job, now: datetime, ports: PipelinePorts, report: ReconcileReport) -> Job | None:
@@ -150,19 +182,25 @@ def _poll_submitted(
             continue
         try:
             result = ports.provider(provider).fetch(task_id)
-        except ProviderError as exc:
-            report.provider_errors += 1
-            logger.warning(
-                "Could not ask the provider about a task",
-                extra={
-                    "provider": provider,
-                    "task_id": task_id,
-                    "code": exc.code,
-                    "provider_message": exc.message,
-                },
-            )
+        except Exception as exc:
+            if isinstance(exc, ProviderError):
+                report.provider_errors += 1
+                logger.warning(
+                    "Could not ask the provider about a task",
+                    extra={
+                        "provider": provider,
+                        "task_id": task_id,
+                        "code": exc.code,
+                        "provider_message": exc.message,
+                    },
+                )
+            else:
+                report.units_failed += 1
+                logger.exception(
+                    "Asking about a task failed", extra={"provider": provider, "task_id": task_id}
+                )
             for job in task_jobs:
-                back_off(job, now, ports)
+                _back_off_quietly(job, now, ports, report)
                 report.still_pending += 1
             continue
         report.tasks_fetched += 1
@@ -188,8 +226,8 @@ def _finish_one(
         # One job's trouble (an expired result link, an odd reply, a storage error) must not
         # stop the others: it backs off and fails at the deadline if it lasts.
         logger.exception("Could not finish a job", extra={"job_id": job.id, "task_id": task_id})
-        report.provider_errors += 1
-        back_off(job, now, ports, why=describe_error(exc))
+        report.units_failed += 1
+        _back_off_quietly(job, now, ports, report, why=describe_error(exc))
         return
     if completion.outcome is CompletionOutcome.DONE:
         report.finished += 1
@@ -217,8 +255,8 @@ def _check_split(
         outcome = check_parts(job, ports)
     except Exception as exc:
         logger.exception("Could not check a split upload's parts", extra={"job_id": job.id})
-        report.provider_errors += 1
-        back_off(job, now, ports, why=describe_error(exc))
+        report.units_failed += 1
+        _back_off_quietly(job, now, ports, report, why=describe_error(exc))
         return
     if outcome is PartsOutcome.DONE:
         report.finished += 1
@@ -238,6 +276,17 @@ def back_off(job: Job, now: datetime, ports: PipelinePorts, *, why: str | None =
         logger.info("Job checked; trying again later", extra={"job_id": job.id, "reason": why})
 
 
+def _back_off_quietly(
+    job: Job, now: datetime, ports: PipelinePorts, report: ReconcileReport, *, why: str | None = None
+) -> None:
+    """``back_off``, never raising (the job store may be what failed): the job stays due anyway."""
+    try:
+        back_off(job, now, ports, why=why)
+    except Exception:
+        logger.exception("Could not reschedule a job; it stays due", extra={"job_id": job.id})
+        report.units_failed += 1
+
+
 def _submit_again(
     jobs: list[Job],
     ports: PipelinePorts,
@@ -253,17 +302,20 @@ def _submit_again(
     try:
         results = continue_accepted(jobs, ports, out_of_time=out_of_time, time_left=time_left)
     except Exception:
+        # continue_accepted settles each job on its own; this is a fault outside any one of them.
         logger.exception("Submitting due jobs failed; they stay due", extra={"jobs": len(jobs)})
-        report.provider_errors += 1
+        report.units_failed += 1
         return
     for result in results:
+        if result.stream is not None:
+            report.streams.append(result.stream)
         if result.outcome is UploadOutcome.SUBMITTED:
             report.submitted += 1
         elif result.outcome is UploadOutcome.DONE:  # streamed again, outputs written (real-time mode)
             report.finished += 1
-        if result.stream is not None:
-            report.streams.append(result.stream)
         elif result.outcome is UploadOutcome.REJECTED:
             report.failed += 1
-        elif result.outcome in (UploadOutcome.DEFERRED, UploadOutcome.RETRY):
+        elif result.outcome is UploadOutcome.DEFERRED:
             report.still_pending += 1
+        elif result.outcome is UploadOutcome.RETRY:
+            report.units_failed += 1

@@ -359,7 +359,7 @@ def continue_accepted(
     ready: dict[tuple[str, str], list[tuple[Job, Profile]]] = defaultdict(list)
     results: list[UploadResult] = []
     for job in jobs:
-        claimed = _reclaim(job, ports)
+        claimed = _guarded(job, ports, lambda current: _reclaim(current, ports))
         if isinstance(claimed, UploadResult):
             results.append(claimed)
         elif claimed is not None:

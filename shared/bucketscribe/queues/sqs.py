@@ -23,10 +23,18 @@ class SqsDeadLetters:
 
     def receive(self, max_messages: int) -> list[DeadLetter]:
         response = self._sqs.receive_message(
-            QueueUrl=self._queue_url, MaxNumberOfMessages=max(1, min(max_messages, 10)), WaitTimeSeconds=0
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=max(1, min(max_messages, 10)),
+            WaitTimeSeconds=0,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
         )
         return [
-            DeadLetter(message_id=m["MessageId"], body=m.get("Body", ""), receipt=m["ReceiptHandle"])
+            DeadLetter(
+                message_id=m["MessageId"],
+                body=m.get("Body", ""),
+                receipt=m["ReceiptHandle"],
+                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            )
             for m in response.get("Messages", [])
         ]
 

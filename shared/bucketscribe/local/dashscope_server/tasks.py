@@ -57,6 +57,7 @@ from bucketscribe.local.speech import (
     UnreadableAudio,
     engine_name,
 )
+from bucketscribe.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -551,7 +552,7 @@ class DashScopeBackend(EmulatorBackend[BackendCounters]):
             self._fail_subtask(subtask, "FILE_TOO_LARGE", "The audio file is too large.")
             return
         except MediaUnreachable as error:
-            logger.info("download of %s failed: %s", subtask.file_url, error)
+            logger.info("download of %s failed: %s", redact(subtask.file_url), redact(str(error)))
             self._fail_subtask(subtask, "InvalidFile.DownloadFailed", "The audio file cannot be downloaded.")
             return
         if fail_job:

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from bucketscribe.local.emulator_kit.clock import Clock, Timers
 from bucketscribe.local.faults import FaultDice
+from bucketscribe.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class Deliverer:
         if delivery.attempt < self.policy.attempts:
             self._schedule(delivery, started + self.policy.backoff_s * 2 ** (delivery.attempt - 1))
             return
-        logger.warning("gave up delivering to %s after %d attempts", delivery.url, delivery.attempt)
+        logger.warning("gave up delivering to %s after %d attempts", redact(delivery.url), delivery.attempt)
         delivery.on_event(DeliveryEvent.FAILED)
         self._done()
 
@@ -172,10 +173,10 @@ class Deliverer:
                 return self.policy.accepted(response.status)
         except urllib.error.HTTPError as refused:
             refused.close()
-            logger.info("delivery to %s answered %s", delivery.url, refused.code)
+            logger.info("delivery to %s answered %s", redact(delivery.url), refused.code)
             return False
         except (urllib.error.URLError, OSError) as error:
-            logger.info("delivery to %s failed: %s", delivery.url, error)
+            logger.info("delivery to %s failed: %s", redact(delivery.url), redact(str(error)))
             return False
 
     def _done(self) -> None:
