@@ -46,10 +46,13 @@ class JobState(StrEnum):
     SUBMITTED = "SUBMITTED"
     DONE = "DONE"
     FAILED = "FAILED"
+    # A later upload of the same key came before this one's outputs were written: they belong to
+    # the latest upload, so this job wrote (and deleted) nothing beside it.
+    SUPERSEDED = "SUPERSEDED"
 
     @property
     def is_final(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED)
+        return self in (JobState.DONE, JobState.FAILED, JobState.SUPERSEDED)
 
 
 class JobError(BaseModel):
@@ -168,6 +171,8 @@ class Job(BaseModel):
     part_of: PartOf | None = None
     error: JobError | None = None
     outputs: list[str] = Field(default_factory=list)
+    # SUPERSEDED: the job of the later upload of the key that replaced this one.
+    superseded_by: str | None = None
     # How much detected speech the transcript's text covers, and what a reader should know
     # (speech without text, long gaps): copied from the written transcript.
     coverage: Coverage | None = None
@@ -540,6 +545,20 @@ class Job(BaseModel):
             state=JobState.FAILED,
             attempts=attempts,
             error=error,
+            finished_at=now,
+            claimed_until=None,
+            claimed_by=None,
+            next_check_at=None,
+        )
+
+    def supersede(self, now: datetime, *, by: str) -> Job:
+        """A later upload of the key (job ``by``) replaced this one before its outputs or its error
+        report were written: it ends here, writing nothing (a late result included)."""
+        self._require(not self.state.is_final or self.accepts_late_result, "be superseded")
+        return self._next(
+            now,
+            state=JobState.SUPERSEDED,
+            superseded_by=by,
             finished_at=now,
             claimed_until=None,
             claimed_by=None,

@@ -70,6 +70,8 @@ def _age(moment: datetime, now: datetime) -> str:
 
 def job_line(job: Job, now: datetime) -> str:
     error = f"  {job.error.code}: {job.error.message}" if job.error and job.state is not JobState.DONE else ""
+    if job.superseded_by:
+        error = f"  replaced by a later upload of the key (job {job.superseded_by}); nothing written"
     return (
         f"{job.state.value:<10} {len(job.attempts):>2} {_age(job.updated_at, now):>5}  "
         f"{job.id}  s3://{job.source.bucket}/{job.source.key}{error}"

@@ -86,3 +86,33 @@ def test_a_dashscope_task_whose_answer_was_lost_is_found_in_its_listing_not_paid
     assert stack.wait_queue_idle(timeout_s=TIMEOUT_S)
     created = stack.dashscope.backend.counter_values()["tasks_created"] - before
     assert created == len({job.provider_task_id for job in jobs.values()})
+
+
+def test_an_upload_replaced_while_at_sis_leaves_the_key_to_the_new_version(stack: LocalStack) -> None:
+    from bucketscribe.local.faults import FaultPlan
+
+    key = "incoming/replaced/meeting.wav"
+    finished = stack.sis.backend.counter_values()["jobs_finished"]
+    with stack.reconcile_paused():
+        # The first version's callback is lost: only the reconciler could finish it, and it waits.
+        stack.sis.set_faults(FaultPlan(drop_callback_rate=1.0))
+        try:
+            first = stack.upload(tone_wav(1), key)
+            wait_until(
+                lambda: stack.sis.backend.counter_values()["jobs_finished"] > finished,
+                timeout_s=TIMEOUT_S,
+                what="SIS to finish the first version (its callback dropped)",
+            )
+        finally:
+            stack.sis.set_faults(FaultPlan())
+        second = stack.upload(tone_wav(2), key)
+        assert second.etag != first.etag
+        new = stack.wait_for_jobs([second], timeout_s=TIMEOUT_S)[key]
+        assert new.state is JobState.DONE, new
+        written = json.loads(stack.read_output("transcripts/replaced/meeting.wav.json"))
+    # Now the reconciler finds the first version's result.
+    old = stack.wait_for_jobs([first], timeout_s=TIMEOUT_S)[key]
+    assert old.state is JobState.SUPERSEDED and old.superseded_by == new.id, old
+    assert json.loads(stack.read_output("transcripts/replaced/meeting.wav.json")) == written
+    assert written["source"]["etag"] == second.etag
+    assert "transcripts/replaced/meeting.wav.error.json" not in stack.list_keys("transcripts/replaced/")

@@ -65,8 +65,12 @@ class Ticker:
         self._interval_s = interval_s
         self._tick = tick
         self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._lock = threading.Lock()  # held for the length of a tick: pausing waits for it
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.ticks = 0
+        # Runs that raised (a reconcile run that aborted); the soak reports them.
+        self.failures = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -75,16 +79,29 @@ class Ticker:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    def pause(self) -> None:
+        """No tick from now on (one under way is waited for) until ``resume``."""
+        self._paused.set()
+        with self._lock:
+            pass
+
+    def resume(self) -> None:
+        self._paused.clear()
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
-            try:
-                self._tick()
-            except SimulatedCrash:
-                # The instance died mid-run (a soak's fault): the schedule fires again regardless.
-                log.warning("A scheduled run crashed (simulated); it runs again at the next tick")
-            except Exception:
-                log.exception("A scheduled run failed; it runs again at the next tick")
-            self.ticks += 1
+            with self._lock:
+                if self._paused.is_set():
+                    continue
+                try:
+                    self._tick()
+                except SimulatedCrash:
+                    # The instance died mid-run (a soak's fault): the schedule fires again regardless.
+                    log.warning("A scheduled run crashed (simulated); it runs again at the next tick")
+                except Exception:
+                    self.failures += 1
+                    log.exception("A scheduled run failed; it runs again at the next tick")
+                self.ticks += 1
 
 
 class SqsDispatcher:

@@ -39,11 +39,12 @@ class Stage(StrEnum):
     FINISHING = "finishing"  # the service is done; the result is on its way into the bucket
     DONE = "done"
     FAILED = "failed"
+    SUPERSEDED = "superseded"  # the key was uploaded again before this one's outputs were written
     TIMED_OUT = "timed out"  # still unfinished when --timeout ran out
 
     @property
     def is_final(self) -> bool:
-        return self in (Stage.DONE, Stage.FAILED, Stage.TIMED_OUT)
+        return self in (Stage.DONE, Stage.FAILED, Stage.SUPERSEDED, Stage.TIMED_OUT)
 
 
 # ----- what the speech service says ------------------------------------------------------------
@@ -122,6 +123,8 @@ def stage_of(job: Job | None, service: ProviderFile | None) -> Stage:
         return Stage.DONE
     if job.state is JobState.FAILED:
         return Stage.FAILED
+    if job.state is JobState.SUPERSEDED:
+        return Stage.SUPERSEDED
     if job.provider_task_id is None:  # not (yet) accepted by the service: being submitted
         return Stage.QUEUED
     if service is None:

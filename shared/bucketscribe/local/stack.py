@@ -471,6 +471,20 @@ class LocalStack:
         finally:
             self._dispatcher.resume()
 
+    @contextmanager
+    def reconcile_paused(self) -> Iterator[None]:
+        """Hold the reconcile schedule back (a run under way ends first), then let it run."""
+        self._reconciler.pause()
+        try:
+            yield
+        finally:
+            self._reconciler.resume()
+
+    @property
+    def reconcile_runs_failed(self) -> int:
+        """Scheduled reconcile runs that raised instead of ending with a report."""
+        return int(self._reconciler.failures)
+
     def queue_depth(self) -> int:
         assert self.resources is not None
         attributes = self.client("sqs").get_queue_attributes(

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from bucketscribe.callback_auth import CallbackClaim
 from bucketscribe.coverage import with_coverage
-from bucketscribe.job import Attempt, AttemptState, Job, JobError
+from bucketscribe.job import Attempt, AttemptState, Job, JobError, JobState
 from bucketscribe.model import Transcript
 from bucketscribe.pipeline.failures import fail_job
 from bucketscribe.pipeline.intake import upload_unchanged
@@ -42,6 +42,7 @@ class CompletionOutcome(StrEnum):
     RESUBMIT = "RESUBMIT"  # the result expired at the provider: the upload gets a new attempt
     UNKNOWN_JOB = "UNKNOWN_JOB"  # not authentic, or no such job/attempt (answered like a bad token)
     IGNORED = "IGNORED"  # authentic, but names a task that is not this job's
+    SUPERSEDED = "SUPERSEDED"  # a later upload of the key came first: nothing written
 
 
 class Completion(BaseModel):
@@ -220,6 +221,8 @@ def _failed(job: Job, error: JobError, ports: PipelinePorts) -> Completion:
     failed = fail_job(job, error, ports)
     if failed is None:
         return Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=ports.jobs.get(job.id))
+    if failed.state is JobState.SUPERSEDED:
+        return Completion(job_id=job.id, outcome=CompletionOutcome.SUPERSEDED, job=failed)
     return Completion(job_id=job.id, outcome=CompletionOutcome.FAILED, job=failed)
 
 

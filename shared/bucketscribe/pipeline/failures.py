@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 from bucketscribe.job import Job, JobError
 from bucketscribe.pipeline.job_writes import apply
 from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.pipeline.revisions import later_upload, revisions_of, supersede
 
 logger = Logger(child=True)
 
@@ -36,10 +37,13 @@ def error_report_key(job: Job, ports: PipelinePorts) -> str:
 
 
 def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job | None:
-    """Mark the job FAILED (from whatever state it is in now) and write its error report.
+    """Mark the job FAILED (from whatever state it is in now) and write its error report — or,
+    when a later upload of the key exists, mark it SUPERSEDED and write nothing.
 
     ``None`` when the job had meanwhile finished another way (its newer state stands).
     """
+    if job.part_of is None and (newer := later_upload(job, revisions_of(job, ports))) is not None:
+        return supersede(job, newer, ports)
     now = ports.clock()
     failed = apply(ports.jobs, job, lambda current: current.fail(now, error))
     if failed is None:
@@ -86,11 +90,9 @@ def error_report_missing(job: Job, ports: PipelinePorts) -> bool:
     return ports.storage.head(job.source.bucket, error_report_key(job, ports)) is None
 
 
-def remove_stale_error_report(job: Job, ports: PipelinePorts) -> None:
-    """A transcript now stands where an earlier failure's report was: the report goes."""
-    if job.part_of is not None:
-        return  # a part never has a report of its own
+def remove_error_report(job: Job, ports: PipelinePorts) -> None:
+    """A transcript now stands where an earlier failure's report was: the report goes (deleting
+    an absent object is no error, so nothing is read first)."""
     key = error_report_key(job, ports)
-    if ports.storage.head(job.source.bucket, key) is not None:
-        ports.storage.delete(job.source.bucket, key)
-        logger.info("Removed an earlier error report", extra={"job_id": job.id, "key": key})
+    ports.storage.delete(job.source.bucket, key)
+    logger.info("Removed an earlier error report", extra={"job_id": job.id, "key": key})

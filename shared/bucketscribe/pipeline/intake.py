@@ -42,6 +42,7 @@ class UploadOutcome(StrEnum):
     REJECTED = "REJECTED"  # bad input: FAILED job + error report
     RETRY = "RETRY"  # nothing durable happened: the notification must be delivered again
     DONE = "DONE"  # streamed and its outputs written in this run (real-time mode)
+    SUPERSEDED = "SUPERSEDED"  # a later upload of the key replaced it: nothing written
 
 
 class UploadResult(BaseModel):
@@ -302,7 +303,12 @@ def _too_long(ref: ObjectRef, ports: PipelinePorts) -> str:
 
 def reject(job: Job, error: JobError, ports: PipelinePorts) -> UploadResult:
     failed = fail_job(job, error, ports)
-    outcome = UploadOutcome.REJECTED if failed is not None else UploadOutcome.DUPLICATE
+    if failed is None:
+        outcome = UploadOutcome.DUPLICATE
+    elif failed.state is JobState.SUPERSEDED:
+        outcome = UploadOutcome.SUPERSEDED
+    else:
+        outcome = UploadOutcome.REJECTED
     return UploadResult(source=job.source, outcome=outcome, job_id=job.id, reason=error.message)
 
 

@@ -12,9 +12,10 @@ from typing import Any, NamedTuple
 
 from bucketscribe.job import Job
 from bucketscribe.model import Transcript
-from bucketscribe.pipeline.failures import remove_stale_error_report
+from bucketscribe.pipeline.failures import remove_error_report
 from bucketscribe.pipeline.job_writes import apply, new_owner
 from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.pipeline.revisions import earlier_failure_reported, later_upload, revisions_of, supersede
 from bucketscribe.profiles import ALL_OUTPUTS
 from bucketscribe.render import CONTENT_TYPES, render
 
@@ -85,6 +86,7 @@ class Publication(StrEnum):
     DONE = "DONE"
     BUSY = "BUSY"  # another worker is writing the outputs right now
     ALREADY_FINAL = "ALREADY_FINAL"
+    SUPERSEDED = "SUPERSEDED"  # a later upload of the key came first: nothing was written
 
 
 class Published(NamedTuple):
@@ -97,7 +99,8 @@ def publish(
 ) -> Published:
     """Take the job's finishing lease, ``write`` its outputs, and mark it DONE with them and with
     what the written transcript says of itself (coverage, warnings, the model that ran): the one
-    worker holding the lease writes them, so they are written once."""
+    worker holding the lease writes them, so they are written once. Outputs belong to the latest
+    upload of the key: a job a later upload replaced writes nothing (SUPERSEDED)."""
     now = ports.clock()
     owner = new_owner()
     finishing = apply(
@@ -109,8 +112,13 @@ def publish(
         current = ports.jobs.get(job.id)
         busy = current is None or not current.state.is_final
         return Published(Publication.BUSY if busy else Publication.ALREADY_FINAL, current)
+    # A part's outputs are its own (named by its job id); its upload's merge is checked instead.
+    revisions = revisions_of(finishing, ports) if finishing.part_of is None else []
+    if (newer := later_upload(finishing, revisions)) is not None:
+        return Published(Publication.SUPERSEDED, supersede(finishing, newer, ports))
     written, transcript = write(finishing)
-    remove_stale_error_report(finishing, ports)
+    if earlier_failure_reported(finishing, revisions):
+        remove_error_report(finishing, ports)
     done = apply(
         ports.jobs,
         finishing,

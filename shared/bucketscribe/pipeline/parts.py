@@ -52,6 +52,7 @@ class PartsOutcome(StrEnum):
     PENDING = "PENDING"  # parts still running
     BUSY = "BUSY"  # another worker is writing the merged outputs
     ALREADY_FINAL = "ALREADY_FINAL"
+    SUPERSEDED = "SUPERSEDED"  # a later upload of the key came first: nothing merged or written
 
 
 # ----- names -------------------------------------------------------------------------------------

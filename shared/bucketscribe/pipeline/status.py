@@ -61,6 +61,8 @@ class JobView(BaseModel):
     # A split upload's parts, or the upload's job this part belongs to.
     parts: list[PartView] = Field(default_factory=list)
     part_of: PartOf | None = None
+    # SUPERSEDED: the job of the later upload of the key that replaced this one.
+    superseded_by: str | None = None
     redrives: int
     created_at: datetime
     updated_at: datetime
@@ -105,6 +107,7 @@ class JobView(BaseModel):
             media_route=job.media_route,
             parts=[_part_view(ref, part_jobs.get(ref.job_id)) for ref in job.parts],
             part_of=job.part_of,
+            superseded_by=job.superseded_by,
             redrives=job.redrives,
             created_at=job.created_at,
             updated_at=job.updated_at,
