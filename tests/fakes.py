@@ -224,9 +224,11 @@ class FakeProvider:
         self.results[task_id] = task.model_copy(update={"status": status, "files": files})
 
     def finish(self, task_id: str, transcript: Transcript, raw: dict[str, Any] | None = None) -> None:
+        """The task ends with ``transcript``; like SIS, its result says how long the audio was."""
         self._replace_files(
             task_id, TaskStatus.DONE, transcript=transcript, raw=raw or {"status": "FINISHED"}
         )
+        self.results[task_id] = self.results[task_id].model_copy(update={"audio_ms": transcript.duration_ms})
 
     def fail(self, task_id: str, error: JobError) -> None:
         self._replace_files(task_id, TaskStatus.FAILED, error=error)

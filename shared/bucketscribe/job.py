@@ -70,9 +70,11 @@ class JobError(BaseModel):
         return redact(message)
 
 
+# The upload already cost as many provider jobs as it may (``Limits.max_provider_jobs``).
+PROVIDER_JOBS_EXHAUSTED = "PROVIDER_JOBS_EXHAUSTED"
 # A job failed with one of these codes may still have a task at the provider whose result can
 # arrive later; when it does, the result wins and replaces the error report.
-LATE_RESULT_CODES = frozenset({"PROVIDER_TIMEOUT"})
+LATE_RESULT_CODES = frozenset({"PROVIDER_TIMEOUT", PROVIDER_JOBS_EXHAUSTED})
 
 
 class AttemptState(StrEnum):
@@ -271,6 +273,24 @@ class Job(BaseModel):
         return sum(1 for a in self.attempts if a.state in states)
 
     @property
+    def audio_ms(self) -> int | None:
+        """How long the audio the provider is sent lasts, where known: the upload's probe, or a
+        part's stretch of it."""
+        if self.part_of is not None:
+            return self.part_of.end_ms - self.part_of.start_ms
+        return self.media.duration_ms if self.media is not None else None
+
+    @property
+    def provider_jobs(self) -> int:
+        """Attempts since the job last began trying (its upload, or a re-drive) that may have made
+        the provider start a job — every one but those it certainly refused: what was paid for."""
+        return sum(
+            1
+            for a in self.attempts
+            if a.state is not AttemptState.REFUSED and a.started_at >= self.active_since
+        )
+
+    @property
     def deadline_from(self) -> datetime:
         """Where the job's deadline counts from: the provider's start on it, or since it is trying."""
         if self.state is JobState.SUBMITTED and self.submitted_at is not None:
@@ -408,7 +428,10 @@ class Job(BaseModel):
         """
         attempt = self.attempt(number)
         self._require(
-            attempt is not None and attempt.state.unresolved and not self.state.is_final, "bind a task"
+            attempt is not None
+            and attempt.state.unresolved
+            and (not self.state.is_final or self.accepts_late_result),
+            "bind a task",
         )
         attempts = self._with_attempt(
             number,
@@ -419,6 +442,9 @@ class Job(BaseModel):
             ended_at=now,
             stream=stream,
         )
+        if self.state.is_final:
+            # A late task of a job that gave up on it: recorded, so its result can still finish it.
+            return self._next(now, attempts=attempts)
         if self.state is JobState.SUBMITTED:
             if owner is not None and self.claimed_by == owner:
                 return self._next(now, attempts=attempts, claimed_until=None, claimed_by=None)
@@ -586,3 +612,23 @@ class Job(BaseModel):
             active_since=now,
             next_attempt_reason=f"re-driven: {reason}",
         )
+
+
+def provider_jobs_exhausted(job: Job, limit: int) -> JobError | None:
+    """Why ``job`` must not start another attempt: its upload already made ``limit`` provider jobs
+    (each one paid for) since it began trying; ``None`` while it may."""
+    if job.provider_jobs < limit:
+        return None
+    unresolved = [
+        f"attempt {a.number} ({a.error.code if a.error else a.state.value.lower()})"
+        for a in job.attempts
+        if a.state.unresolved and a.started_at >= job.active_since
+    ]
+    which = f"; no answer was recorded for {', '.join(unresolved)}" if unresolved else ""
+    return JobError(
+        code=PROVIDER_JOBS_EXHAUSTED,
+        message=f"{job.provider_jobs} {job.provider} jobs were already started for this upload{which}. "
+        "Not submitted again, to pay no more: a late result of one of them still finishes it, and "
+        f"`bucketscribe redrive {job.id}` pays for another",
+        retryable=True,
+    )

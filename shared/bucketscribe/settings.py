@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     reconcile_batch: int = Field(default=500, ge=1)
     submit_retry_after_s: int = Field(default=60, ge=1)
     max_submit_attempts: int = Field(default=8, ge=1)
+    # Provider jobs (each one billed) one upload may cost before it fails instead (re-drive to pay again).
+    max_provider_jobs: int = Field(default=2, ge=1)
     search_delay_s: int = Field(default=30, ge=0)
     evidence_wait_s: int = Field(default=3600, ge=1)
 

@@ -193,6 +193,7 @@ def limits(settings: Settings) -> Limits:
         claim_lease=timedelta(seconds=settings.claim_lease_s),
         submit_retry_after=timedelta(seconds=settings.submit_retry_after_s),
         max_submit_attempts=settings.max_submit_attempts,
+        max_provider_jobs=settings.max_provider_jobs,
         search_delay=timedelta(seconds=settings.search_delay_s),
         evidence_wait=timedelta(seconds=settings.evidence_wait_s),
         # A callback can come until the provider drops the result after the deadline.

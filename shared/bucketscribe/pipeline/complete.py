@@ -3,9 +3,12 @@
 Nothing a callback *says* is trusted. A callback binds a task to a job only when our submission
 recorded it, or when it is proven ours: the callback URL's token names the attempt, the task is
 bound to no other job, and the provider's own record shows it was created while that attempt
-was being submitted. Anything else is ignored (logged, counted): nothing written, nothing
-failed. The result is always re-fetched from the provider's authenticated API, and the outputs
-are written once, by the one worker that holds the job's finishing lease.
+was being submitted *and* that the audio it recognised is this upload's (its length matches the
+probe's within ``AUDIO_MATCH``: a task of another upload sent to this URL — by a confused
+provider or anyone holding the URL — does not). Anything else is ignored (logged, counted):
+nothing written, nothing failed; the attempt stays uncertain and ends by the evidence rules. The
+result is always re-fetched from the provider's authenticated API, and the outputs are written
+once, by the one worker that holds the job's finishing lease.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ from bucketscribe.pipeline.ports import PipelinePorts
 from bucketscribe.providers.base import TaskResult, TaskStatus
 
 logger = Logger(child=True)
+
+# How far the length of the audio a provider reports may be from our probe's and still be the
+# same recording: decoders differ by an encoder's priming and padding (tens of ms for MP3/AAC)
+# and a header's rounding; whichever is larger of these two.
+AUDIO_MATCH_MS = 200
+AUDIO_MATCH_RATIO = 0.01
 
 
 class CompletionOutcome(StrEnum):
@@ -94,6 +103,12 @@ def _bind_claimed_task(job: Job, attempt: Attempt, task_id: str, ports: Pipeline
         attempt.started_at - limits.clock_skew <= result.created_at <= window_end + limits.search_delay
     ):
         return _ignored(job, task_id, "the task was not created while this attempt was submitted")
+    if not same_audio(job.audio_ms, result.audio_ms):
+        return _ignored(
+            job,
+            task_id,
+            f"the task's audio ({result.audio_ms} ms) is not this upload's ({job.audio_ms} ms)",
+        )
     files = {job.id: attempt.provider_file or ""}
     if job.id not in ports.jobs.bind_task(job.provider, task_id, files):
         return _ignored(job, task_id, "the task belongs to another job")
@@ -122,6 +137,14 @@ def _bind_claimed_task(job: Job, attempt: Attempt, task_id: str, ports: Pipeline
         extra={"job_id": job.id, "task_id": task_id, "attempt": attempt.number},
     )
     return finish_job(bound, task_id, result, ports)
+
+
+def same_audio(expected_ms: int | None, reported_ms: int | None) -> bool:
+    """Whether a provider's ``reported_ms`` of audio is the recording we probed at ``expected_ms``;
+    unknown on either side proves nothing."""
+    if expected_ms is None or reported_ms is None:
+        return False
+    return abs(expected_ms - reported_ms) <= max(AUDIO_MATCH_MS, expected_ms * AUDIO_MATCH_RATIO)
 
 
 def _ignored(job: Job, task_id: str | None, why: str) -> Completion:

@@ -4,6 +4,8 @@ An attempt is unresolved when its worker died after writing the intent, or the p
 was lost (timeout, connection reset, 5xx, our own write failing). Evidence that it created a
 task, in the order it is looked for:
 
+0. the provider's answer itself, kept in the bucket by a worker whose job store was down for
+   longer than it could wait (``receipts.py``);
 1. its callback (SIS): the URL's token names the attempt, so ``complete_sis_callback`` binds the
    task the callback names once the provider confirms when it was created — nothing to do here
    but wait for it, up to ``evidence_wait``;
@@ -32,6 +34,7 @@ from pydantic import BaseModel, Field
 from bucketscribe.job import Attempt, Job
 from bucketscribe.pipeline.job_writes import apply
 from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.pipeline.receipts import drop_receipt, find_receipt
 from bucketscribe.providers.base import Provider, ProviderError
 
 logger = Logger(child=True)
@@ -59,6 +62,7 @@ def resolve_uncertain(jobs: list[Job], ports: PipelinePorts, out_of_time: Callab
             resolution.left_for_next_run += len(group)
             continue
         provider = ports.provider(name)
+        group = [job for job in group if not _bound_from_receipt(job, provider, ports, resolution)]
         if provider.can_search_tasks:
             # One listing serves a cluster of attempts: a cluster is the unit that fails alone.
             for cluster in _clusters(_listable(group, ports, resolution)):
@@ -83,6 +87,45 @@ def _attempt(job: Job) -> Attempt:
     attempt = job.current_attempt
     assert attempt is not None, "a SUBMITTING job has an attempt"
     return attempt
+
+
+def _bound_from_receipt(job: Job, provider: Provider, ports: PipelinePorts, resolution: Resolution) -> bool:
+    """The provider's answer, kept in the bucket by a worker the job store refused (receipts.py):
+    the best evidence there is. True when it settled the job (bound, or found not to apply)."""
+    attempt = _attempt(job)
+    try:
+        receipt = find_receipt(job, attempt.number, ports)
+        if receipt is None:
+            return False
+        files = {job.id: receipt.provider_file or ""}
+        recorded = ports.jobs.bind_task(
+            provider.name, receipt.task_id, files, exclusive=provider.max_files_per_task == 1
+        )
+        now = ports.clock()
+        bound = None
+        if recorded.get(job.id) == files[job.id]:
+            bind = partial(
+                Job.bind_task,
+                now=now,
+                number=attempt.number,
+                task_id=receipt.task_id,
+                provider_file=receipt.provider_file,
+                check_at=now,
+                bound_by="receipt",
+            )
+            bound = apply(ports.jobs, job, bind)
+        if bound is not None:
+            logger.info(
+                "Bound the task its worker kept in the bucket",
+                extra={"job_id": job.id, "task_id": receipt.task_id, "attempt": attempt.number},
+            )
+            resolution.bound.append(bound)
+        drop_receipt(job, attempt.number, ports)
+        return bound is not None
+    except Exception:
+        logger.exception("Could not read a kept answer; looking for other evidence", extra={"job_id": job.id})
+        resolution.units_failed += 1
+        return False
 
 
 def _await_callback(job: Job, ports: PipelinePorts, resolution: Resolution) -> None:

@@ -58,18 +58,27 @@ def apply(jobs: JobStore, job: Job, change: Callable[[Job], Job]) -> Job | None:
 
 
 def with_store_retries(
-    write: Callable[[], T], *, what: str, sleep: Callable[[float], None] = time.sleep
+    write: Callable[[], T],
+    *,
+    what: str,
+    keep_trying: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run a job-store write, retrying transient failures for a while (see STORE_RETRY_DELAYS_S)."""
-    for delay in STORE_RETRY_DELAYS_S:
+    """Run a job-store write, retrying transient failures for a while (see STORE_RETRY_DELAYS_S),
+    and after that for as long as ``keep_trying`` says (the run's time left: an outage of several
+    minutes must not cost what the write records)."""
+    delays = iter(STORE_RETRY_DELAYS_S)
+    while True:
         try:
             return write()
         except (ConcurrentChanges, InvalidTransition):
             raise
         except Exception as exc:
+            delay = next(delays, None)
+            if delay is None and not keep_trying():
+                raise
             logger.warning(
                 "Job store write failed; retrying",
                 extra={"what": what, "error": describe_error(exc)},
             )
-            sleep(delay)
-    return write()
+            sleep(delay if delay is not None else STORE_RETRY_DELAYS_S[-1])

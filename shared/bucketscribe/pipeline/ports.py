@@ -48,6 +48,10 @@ class Limits:
     # times; then the job fails with the last reason (re-drive it with `bucketscribe redrive`).
     submit_retry_after: timedelta = timedelta(minutes=1)
     max_submit_attempts: int = 8
+    # Provider jobs one upload may cost (each attempt the provider may have acted on counts: an
+    # answer lost, a worker dead after sending, an expired result); then the job fails with the
+    # reason, and a re-drive is the operator's choice to pay again.
+    max_provider_jobs: int = 2
     # A submission whose answer was lost: the provider's listing is consulted after
     # search_delay (time for the task to show up); without a listing (SIS) only the attempt's
     # callback is evidence, awaited for evidence_wait before a new attempt is made.

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
-from bucketscribe.job import AttemptState, Job, JobError
+from bucketscribe.job import AttemptState, Job, JobError, provider_jobs_exhausted
 from bucketscribe.media.transcode import MediaError, SpeechPcm, decode_pcm16
 from bucketscribe.pipeline.complete import CompletionOutcome, finalize
 from bucketscribe.pipeline.intake import (
@@ -152,6 +152,8 @@ class _Run:
                 retryable=True,
             )
             return StreamOutcome(job=job, result=reject(job, error, self.ports))
+        if (exhausted := provider_jobs_exhausted(job, self.ports.limits.max_provider_jobs)) is not None:
+            return StreamOutcome(job=job, result=reject(job, exhausted, self.ports))
         known_ms = job.media.duration_ms if job.media is not None else None
         if known_ms is not None and (early := self._too_long_now(job, known_ms)) is not None:
             return early

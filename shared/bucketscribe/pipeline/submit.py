@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 
-from bucketscribe.job import AttemptState, Job, JobError, JobState
+from bucketscribe.job import AttemptState, Job, JobError, JobState, provider_jobs_exhausted
 from bucketscribe.media.sniff import kind_by_extension
 from bucketscribe.model import ObjectRef
 from bucketscribe.pipeline.failures import fail_job
@@ -43,6 +43,7 @@ from bucketscribe.pipeline.job_writes import apply, describe_error, new_owner, w
 from bucketscribe.pipeline.parts import ensure_part_jobs
 from bucketscribe.pipeline.ports import PipelinePorts, TimeLeft
 from bucketscribe.pipeline.realtime import stream_jobs
+from bucketscribe.pipeline.receipts import Receipt, keep_receipt
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import Provider, ProviderError, SubmitItem, SubmitReceipt, file_key
 
@@ -109,10 +110,15 @@ def submit_jobs(
     provider = ports.provider(profile.provider)
     size = max(provider.max_files_per_task, 1)
     results: list[UploadResult] = []
+
+    def keep_trying() -> bool:
+        # Recording a provider's answer outlasts a job-store outage for as long as this run may.
+        return not out_of_time()
+
     for start in range(0, len(jobs), size):
         chunk = jobs[start : start + size]
         try:
-            results.extend(_submit_chunk(chunk, profile, provider, ports))
+            results.extend(_submit_chunk(chunk, profile, provider, ports, keep_trying))
         except Exception as exc:
             # Before any attempt started (e.g. the job store is down): nothing reached the provider.
             logger.exception(
@@ -170,12 +176,19 @@ def _guarded(job: Job, ports: PipelinePorts, step: Callable[[Job], T]) -> T | Up
 
 
 def _submit_chunk(
-    jobs: list[Job], profile: Profile, provider: Provider, ports: PipelinePorts
+    jobs: list[Job],
+    profile: Profile,
+    provider: Provider,
+    ports: PipelinePorts,
+    keep_trying: Callable[[], bool],
 ) -> list[UploadResult]:
     results: dict[str, UploadResult] = {}
     started: list[tuple[Job, SubmitItem]] = []
     now = ports.clock()
     for job in jobs:
+        if (exhausted := provider_jobs_exhausted(job, ports.limits.max_provider_jobs)) is not None:
+            results[job.id] = reject(job, exhausted, ports)
+            continue
         media_url = _media_url(job, ports)
         begun = apply(
             ports.jobs,
@@ -205,15 +218,18 @@ def _submit_chunk(
             )
         )
     if started:
-        for job, outcome in zip(
-            [j for j, _ in started], _call_provider(started, profile, provider, ports), strict=True
-        ):
+        outcomes = _call_provider(started, profile, provider, ports, keep_trying)
+        for job, outcome in zip([j for j, _ in started], outcomes, strict=True):
             results[job.id] = outcome
     return [results[job.id] for job in jobs]
 
 
 def _call_provider(
-    started: list[tuple[Job, SubmitItem]], profile: Profile, provider: Provider, ports: PipelinePorts
+    started: list[tuple[Job, SubmitItem]],
+    profile: Profile,
+    provider: Provider,
+    ports: PipelinePorts,
+    keep_trying: Callable[[], bool],
 ) -> list[UploadResult]:
     items = [item for _, item in started]
     try:
@@ -225,7 +241,7 @@ def _call_provider(
         logger.exception("The provider call failed unexpectedly", extra={"uploads": len(items)})
         error = ProviderError("SUBMIT_FAILED", describe_error(exc), retryable=True, maybe_done=True)
         return [_unsuccessful(job, error, provider, ports) for job, _ in started]
-    return _record_receipts(started, receipts, provider, ports)
+    return _record_receipts(started, receipts, provider, ports, keep_trying)
 
 
 def _record_receipts(
@@ -233,6 +249,7 @@ def _record_receipts(
     receipts: list[SubmitReceipt],
     provider: Provider,
     ports: PipelinePorts,
+    keep_trying: Callable[[], bool],
 ) -> list[UploadResult]:
     by_job = {receipt.job_id: receipt for receipt in receipts}
     # A callback or push names the task, not the files: record which jobs it carries first,
@@ -245,19 +262,26 @@ def _record_receipts(
     try:
         for task_id, files in tasks.items():
             with_store_retries(
-                partial(ports.jobs.bind_task, provider.name, task_id, files), what="task record"
+                partial(ports.jobs.bind_task, provider.name, task_id, files),
+                what="task record",
+                keep_trying=keep_trying,
             )
     except Exception:
         logger.exception(
-            "Could not record the provider's answer; the reconciler will find the task",
+            "Could not record the provider's answer; keeping it in the bucket for the reconciler",
             extra={"tasks": list(tasks)},
         )
-        return [_deferred(job, "the submission could not be recorded yet") for job, _ in started]
-    return [_record_one(job, item, by_job.get(job.id), provider, ports) for job, item in started]
+        return [_unrecorded(job, item, by_job.get(job.id), provider, ports) for job, item in started]
+    return [_record_one(job, item, by_job.get(job.id), provider, ports, keep_trying) for job, item in started]
 
 
 def _record_one(
-    job: Job, item: SubmitItem, receipt: SubmitReceipt | None, provider: Provider, ports: PipelinePorts
+    job: Job,
+    item: SubmitItem,
+    receipt: SubmitReceipt | None,
+    provider: Provider,
+    ports: PipelinePorts,
+    keep_trying: Callable[[], bool],
 ) -> UploadResult:
     if receipt is None or not receipt.task_id:
         error = (receipt.error if receipt else None) or JobError(
@@ -279,13 +303,15 @@ def _record_one(
         )
 
     try:
-        bound = with_store_retries(lambda: apply(ports.jobs, job, bind), what="submitted job")
+        bound = with_store_retries(
+            lambda: apply(ports.jobs, job, bind), what="submitted job", keep_trying=keep_trying
+        )
     except Exception:
         logger.exception(
-            "Could not record the submission; the reconciler will bind the task",
+            "Could not record the submission; keeping the answer in the bucket for the reconciler",
             extra={"job_id": job.id, "task_id": task_id},
         )
-        return _deferred(job, "the submission could not be recorded yet")
+        return _unrecorded(job, item, receipt, provider, ports)
     if bound is None:
         logger.info(
             "Job moved on before its submission was recorded", extra={"job_id": job.id, "task_id": task_id}
@@ -301,6 +327,26 @@ def _record_one(
         },
     )
     return UploadResult(source=job.source, outcome=UploadOutcome.SUBMITTED, job_id=job.id)
+
+
+def _unrecorded(
+    job: Job, item: SubmitItem, receipt: SubmitReceipt | None, provider: Provider, ports: PipelinePorts
+) -> UploadResult:
+    """The provider answered but the job store would not take it: the answer is kept in the
+    bucket (pipeline/receipts.py) so the reconciler binds the task instead of paying again."""
+    if receipt is not None and receipt.task_id:
+        kept = Receipt(
+            job_id=job.id,
+            attempt=job.attempts[-1].number,
+            provider=provider.name,
+            task_id=receipt.task_id,
+            provider_file=file_key(item.media_url),
+        )
+        try:
+            keep_receipt(job, kept, ports)
+        except Exception:
+            logger.exception("Could not keep the provider's answer either", extra={"job_id": job.id})
+    return _deferred(job, "the submission could not be recorded yet")
 
 
 def _unsuccessful(job: Job, exc: ProviderError, provider: Provider, ports: PipelinePorts) -> UploadResult:

@@ -68,6 +68,9 @@ class TaskResult(BaseModel):
     error: JobError | None = None
     # When the provider created the task, where it says (binds a task found late to an attempt).
     created_at: datetime | None = None
+    # How long the audio the provider recognised lasts, where it says (SIS's audio_duration): a
+    # task found late is bound only to the upload whose audio is that long.
+    audio_ms: int | None = None
 
     def outcome_for(self, provider_file: str | None) -> FileOutcome:
         """This job's file of the task: matched by URL path, or the only file there is."""

@@ -208,6 +208,7 @@ class SisProvider:
             files=[outcome],
             error=outcome.error,
             created_at=created_at,
+            audio_ms=parsed.audio_duration,
         )
 
     @staticmethod

@@ -95,3 +95,18 @@ def probe_audio(data: bytes) -> AudioProperties:
     else:
         codec = "unknown"
     return AudioProperties(codec, 1, None, None)
+
+
+def audio_length_ms(data: bytes) -> int | None:
+    """How long the recording in ``data`` lasts, as the real service measures it from the audio
+    itself (not what an instant engine pretends it heard): the WAV header, else PyAV."""
+    probed = probe_audio(data).duration_ms
+    if probed is not None:
+        return probed
+    from bucketscribe.media.transcode import MediaError, probe
+
+    try:
+        info = probe(data)
+    except (MediaError, ValueError):
+        return None
+    return info.duration_ms if info.has_audio else None

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bucketscribe.local.emulator_kit.audio import wav_file
+from bucketscribe.local.emulator_kit.audio import audio_length_ms, wav_file
 from bucketscribe.local.emulator_kit.backend import EmulatorBackend
 from bucketscribe.local.emulator_kit.clock import Clock
 from bucketscribe.local.emulator_kit.delivery import Deliverer, DeliveryEvent, DeliveryPolicy
@@ -519,7 +519,9 @@ class SisBackend(EmulatorBackend[SisCounters]):
             if self.roll(self.faults.job_failure_rate):
                 raise _JobFailure("SIS.0100", "internal error (injected by the emulator's fault plan)")
             job.engine = engine_name(self.engine_for_run())
-            recognition_segments, duration_ms = self._recognize(audio, submission.config, job.progress)
+            recognition_segments, heard_ms = self._recognize(audio, submission.config, job.progress)
+            # SIS's audio_duration is the recording's length, whatever the engine made of it.
+            duration_ms = audio_length_ms(_wrap_raw_audio(audio, submission.config.audio_format)) or heard_ms
         except _JobFailure as failure:
             self._finish(job, error=(failure.error_code, failure.error_msg))
         except UnreadableAudio:
