@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     max_check_interval_s: int = Field(default=1800, ge=1)
     job_deadline_s: int = Field(default=12 * 3600, ge=60)
     claim_lease_s: int = Field(default=300, ge=1)
-    # The upload queue's visibility timeout, as deployed: the claim lease must be shorter, so a
-    # dead worker's redelivered message finds its lease run out.
-    queue_visibility_timeout_s: int | None = Field(default=None, ge=1)
+    # The queue that feeds the submit function (AWS): its real visibility timeout is read once per
+    # cold start, and the claim lease must be shorter, so a dead worker's redelivered message finds
+    # its lease run out (``claim_lease_problem``).
+    upload_queue_url: str | None = None
     dead_letter_queue_url: str | None = None
     reconcile_batch: int = Field(default=500, ge=1)
     submit_retry_after_s: int = Field(default=60, ge=1)
@@ -144,15 +145,6 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         """Refuse settings that contradict each other, naming both and why."""
         problems = []
-        if (
-            self.queue_visibility_timeout_s is not None
-            and self.claim_lease_s >= self.queue_visibility_timeout_s
-        ):
-            problems.append(
-                f"BUCKETSCRIBE_CLAIM_LEASE_S ({self.claim_lease_s}) must be shorter than the queue's "
-                f"visibility timeout ({self.queue_visibility_timeout_s}): a crashed worker's message "
-                "would come back while its claim still holds"
-            )
         if self.first_check_after_s > self.max_check_interval_s:
             problems.append(
                 "BUCKETSCRIBE_FIRST_CHECK_AFTER_S must not exceed BUCKETSCRIBE_MAX_CHECK_INTERVAL_S"
@@ -192,6 +184,16 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def claim_lease_problem(self, visibility_timeout_s: int) -> str | None:
+        """Why the claim lease does not fit the upload queue's real visibility timeout, if it does not."""
+        if self.claim_lease_s < visibility_timeout_s:
+            return None
+        return (
+            f"BUCKETSCRIBE_CLAIM_LEASE_S ({self.claim_lease_s}) must be shorter than the upload queue's "
+            f"visibility timeout ({visibility_timeout_s} s): a crashed worker's message would come back "
+            "while its claim still holds"
+        )
 
     @property
     def providers_in_use(self) -> set[str]:

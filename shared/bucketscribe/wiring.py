@@ -220,6 +220,28 @@ def dead_letters(settings: Settings, storage: ObjectStorage) -> DeadLetters | No
     return None
 
 
+class MisconfiguredDeployment(RuntimeError):
+    """The deployment's settings contradict what the platform really has; the function refuses to run."""
+
+
+def check_upload_queue(settings: Settings) -> None:
+    """Refuse to run when the claim lease is not shorter than the upload queue's real visibility
+    timeout (read from the queue itself, not from a copy of it in the environment)."""
+    if not settings.upload_queue_url:
+        return
+    from bucketscribe.queues.sqs import visibility_timeout_s
+
+    visibility = visibility_timeout_s(settings.upload_queue_url, endpoint_url=settings.aws_endpoint_url)
+    if (problem := settings.claim_lease_problem(visibility)) is not None:
+        raise MisconfiguredDeployment(problem)
+
+
+@cache
+def upload_queue_checked() -> None:
+    """``check_upload_queue`` once per cold start of the function the queue feeds."""
+    check_upload_queue(environment_settings())
+
+
 @cache
 def environment_settings() -> Settings:
     """The settings of this process (a function instance), read once per cold start."""

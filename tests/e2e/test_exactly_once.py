@@ -116,3 +116,60 @@ def test_an_upload_replaced_while_at_sis_leaves_the_key_to_the_new_version(stack
     assert json.loads(stack.read_output("transcripts/replaced/meeting.wav.json")) == written
     assert written["source"]["etag"] == second.etag
     assert "transcripts/replaced/meeting.wav.error.json" not in stack.list_keys("transcripts/replaced/")
+
+
+def test_dead_letters_that_cannot_be_read_or_are_garbage_never_stop_the_reconciler(stack: LocalStack) -> None:
+    from bucketscribe.local.pipeline_faults import StorageErrorRule
+
+    sqs = stack.client("sqs")
+    assert stack.resources is not None
+    dlq = stack.resources.dead_letter_queue_url
+    stack.pipeline_faults.set_plan(
+        PipelineFaultPlan(
+            storage_errors=[StorageErrorRule(op="head", key_contains="dlq/sealed-2", status=400)]
+        )
+    )
+    try:
+        with stack.reconcile_paused():
+            # An object stored with a customer-provided key: every HEAD we make answers 400, and
+            # its notification ended in the dead-letter queue with garbage beside it.
+            body = tone_wav(1.5)
+            stack.client("s3").put_object(Bucket=stack.bucket, Key="incoming/dlq/sealed-2.wav", Body=body)
+            for message in (
+                json.dumps(
+                    {
+                        "Records": [
+                            {
+                                "eventName": "ObjectCreated:Put",
+                                "s3": {
+                                    "bucket": {"name": stack.bucket},
+                                    "object": {"key": "incoming/dlq/sealed-2.wav"},
+                                },
+                            }
+                        ]
+                    }
+                ),
+                "not a notification at all",
+                json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": stack.bucket}),
+                json.dumps(
+                    {"Records": [{"s3": {"bucket": {"name": "no such bucket!"}, "object": {"key": "x.wav"}}}]}
+                ),
+            ):
+                sqs.send_message(QueueUrl=dlq, MessageBody=message)
+        failed_before = stack.reconcile_runs_failed
+
+        def drained() -> bool:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=dlq,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            return all(int(value) == 0 for value in attributes.values())
+
+        wait_until(drained, timeout_s=TIMEOUT_S, what="the reconciler to settle every dead letter")
+    finally:
+        stack.pipeline_faults.set_plan(PipelineFaultPlan())
+    (job,) = stack.jobs_for_key("incoming/dlq/sealed-2.wav")
+    assert job.state is JobState.FAILED and job.error is not None
+    assert "cannot be read" in job.error.message and "(400)" in job.error.message
+    assert stack.reconcile_runs_failed == failed_before
+    assert stack.pipeline_faults.counters.storage_requests_refused >= 1

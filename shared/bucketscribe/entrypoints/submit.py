@@ -25,7 +25,7 @@ from bucketscribe.entrypoints.uploads import (
 from bucketscribe.events import EventShapeError, Notification, object_refs_from_message_body
 from bucketscribe.observability import count, logger, metrics
 from bucketscribe.pipeline.submit import UploadResult, submit_uploads
-from bucketscribe.wiring import environment_ports
+from bucketscribe.wiring import environment_ports, upload_queue_checked
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -62,6 +62,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if isinstance(notification, Notification)
         for ref in notification.refs
     ]
+    upload_queue_checked()  # a lease that outlives the queue's visibility timeout: refuse to run
     results = submit_uploads(
         [ref for _, ref in uploads],
         environment_ports(),

@@ -44,7 +44,7 @@ FAILED_INVOCATIONS_PREFIX = "failed-invocations/submit/"
 # The settings only the AWS shape has: the queue's, and the endpoint AWS's adapters are given.
 AWS_ONLY_SETTINGS = (
     "BUCKETSCRIBE_DEAD_LETTER_QUEUE_URL",
-    "BUCKETSCRIBE_QUEUE_VISIBILITY_TIMEOUT_S",
+    "BUCKETSCRIBE_UPLOAD_QUEUE_URL",
     "BUCKETSCRIBE_AWS_ENDPOINT_URL",
 )
 # The local function's agency: moto does not check keys, the entry points must still pass one on.

@@ -1,5 +1,6 @@
 """Faults on our side of the wire, for the soak and the e2e tests: the worker dies right after a
-provider accepted its submission, and the job store goes away for a while.
+provider accepted its submission, the job store goes away for a while, and storage refuses some
+keys (``storage_errors`` in ``BUCKETSCRIBE_LOCAL_FAULTS``).
 
 The emulators' fault knobs (local/faults.py) break the providers; these break us, the way a
 Lambda instance that is killed mid-invocation and a DynamoDB outage would — through the same
@@ -14,9 +15,9 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bucketscribe.profiles import Profile
 from bucketscribe.providers.base import Provider, SubmitItem, SubmitReceipt
@@ -26,14 +27,66 @@ class SimulatedCrash(BaseException):
     """The function instance died here (the invocation ends with nothing reported back)."""
 
 
+class StorageErrorRule(BaseModel):
+    """Storage answering an HTTP error for some keys, as an object uploaded with a customer-provided
+    encryption key answers 400 to a HEAD without it, and revoked permissions answer 403."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    op: Literal["head", "get", "put"]
+    key_contains: str = Field(min_length=1)
+    status: int = Field(default=400, ge=400, le=599)
+
+
 class PipelineFaultPlan(BaseModel):
     crash_after_submit_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    storage_errors: list[StorageErrorRule] = Field(default_factory=list)
     seed: int | None = None
+
+
+class StorageRefused(RuntimeError):
+    """What the storage SDK raises for an HTTP error answer (botocore's ClientError reads alike)."""
+
+
+# Which of the storage port's calls each rule's operation stands for.
+_STORAGE_OPS = {
+    "head": ("head",),
+    "get": ("get", "read_head", "download"),
+    "put": ("put", "upload", "delete"),
+}
+
+
+class _RefusingStorage:
+    """The stack's storage port, answering the plan's HTTP errors for the keys it names."""
+
+    def __init__(self, inner: Any, faults: PipelineFaults) -> None:
+        self._inner = inner
+        self._faults = faults
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+        rules = [rule for rule in self._faults.plan.storage_errors if name in _STORAGE_OPS[rule.op]]
+        if not rules:
+            return method
+
+        def refusing(bucket: str, key: str, *args: Any, **kwargs: Any) -> Any:
+            for rule in rules:
+                if rule.key_contains in key:
+                    with self._faults._lock:
+                        self._faults.counters.storage_requests_refused += 1
+                    raise StorageRefused(
+                        f"An error occurred ({rule.status}) when calling the {name} operation on {key!r} "
+                        "(injected by BUCKETSCRIBE_LOCAL_FAULTS)"
+                    )
+            return method(bucket, key, *args, **kwargs)
+
+        return refusing
 
 
 class PipelineFaultCounters(BaseModel):
     crashes_after_submit: int = 0
     job_store_requests_refused: int = 0
+    storage_requests_refused: int = 0
 
 
 class _CrashingProvider:
@@ -103,6 +156,7 @@ class PipelineFaults:
     def install(self, ports: Any) -> None:
         """Wrap the providers of ``ports`` and hook the job store's DynamoDB client."""
         ports.providers = _Providers(ports.providers, self)
+        ports.storage = _RefusingStorage(ports.storage, self)
         client = getattr(ports.jobs, "client", None)
         if client is not None:
             client.meta.events.register("before-send.dynamodb.*", self._refuse_when_down)

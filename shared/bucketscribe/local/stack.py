@@ -163,16 +163,43 @@ def options_from_environment(**fields: Any) -> LocalStackOptions:
         value = getattr(settings, secret_field)
         if value is not None:
             from_env[option] = value.get_secret_value()
-    for timing in ("first_check_after_s", "max_check_interval_s", "dashscope_max_files_per_task"):
+    # The stack sets these for its functions; a user's own value wins (and is checked against the
+    # local queue's visibility timeout like a deployment's: a lease that is too long is refused).
+    for timing in (
+        "first_check_after_s",
+        "max_check_interval_s",
+        "claim_lease_s",
+        "evidence_wait_s",
+        "search_delay_s",
+        "submit_retry_after_s",
+        "dashscope_max_files_per_task",
+    ):
         if timing in given:
             from_env[timing] = getattr(settings, timing)
     faults = os.environ.get(LOCAL_FAULTS_ENV)
     if faults:
-        try:
-            from_env["faults"] = FaultPlan.model_validate_json(faults)
-        except ValidationError as error:
-            raise ValueError(f"{LOCAL_FAULTS_ENV} is not a fault plan: {_first_line(error)}") from None
+        from_env.update(_faults_from_json(faults))
     return LocalStackOptions(**{**fields, **from_env})
+
+
+def _faults_from_json(text: str) -> dict[str, Any]:
+    """``BUCKETSCRIBE_LOCAL_FAULTS``: the emulators' fault plan, plus ``storage_errors`` for the
+    stack's own storage (``[{"op": "head", "key_contains": "sealed", "status": 400}]``)."""
+    from pydantic import ValidationError
+
+    try:
+        plan = json.loads(text)
+        if not isinstance(plan, dict):
+            raise ValueError("expected a JSON object")
+        storage_errors = plan.pop("storage_errors", [])
+        return {
+            "faults": FaultPlan.model_validate(plan),
+            "pipeline_faults": PipelineFaultPlan(storage_errors=storage_errors),
+        }
+    except ValidationError as error:
+        raise ValueError(f"{LOCAL_FAULTS_ENV} is not a fault plan: {_first_line(error)}") from None
+    except ValueError as error:
+        raise ValueError(f"{LOCAL_FAULTS_ENV} is not a fault plan: {error}") from None
 
 
 def _first_line(error: Exception) -> str:
@@ -386,7 +413,7 @@ class LocalStack:
             "BUCKETSCRIBE_AWS_ENDPOINT_URL": self.endpoint_url,
             "BUCKETSCRIBE_JOBS_TABLE": names.jobs_table,
             "BUCKETSCRIBE_DEAD_LETTER_QUEUE_URL": self.resources.dead_letter_queue_url,
-            "BUCKETSCRIBE_QUEUE_VISIBILITY_TIMEOUT_S": str(names.visibility_timeout_s),
+            "BUCKETSCRIBE_UPLOAD_QUEUE_URL": self.resources.queue_url,
             "BUCKETSCRIBE_CLAIM_LEASE_S": str(opts.claim_lease_s),
             "BUCKETSCRIBE_EVIDENCE_WAIT_S": str(opts.evidence_wait_s),
             "BUCKETSCRIBE_SEARCH_DELAY_S": str(opts.search_delay_s),
@@ -429,10 +456,11 @@ class LocalStack:
     def _load_settings() -> None:
         """The functions' settings, as they will read them: refused here, at start, if inconsistent.
         Settings and ports cached by an earlier stack in this process are dropped."""
-        from bucketscribe.wiring import environment_settings
+        from bucketscribe.wiring import environment_settings, upload_queue_checked
 
         _functions_start_cold()
         environment_settings()
+        upload_queue_checked()
 
     def _route_function_logs(self) -> None:
         """Function logs (Powertools JSON) go to a file, so the console shows progress, not noise."""
@@ -620,10 +648,11 @@ class LocalStack:
 def _functions_start_cold() -> None:
     """The functions read their settings once per cold start; a stack's start or stop is a new
     deployment, so they must read them again (not the endpoints of a stack that is gone)."""
-    from bucketscribe.wiring import environment_ports, environment_settings
+    from bucketscribe.wiring import environment_ports, environment_settings, upload_queue_checked
 
     environment_settings.cache_clear()
     environment_ports.cache_clear()
+    upload_queue_checked.cache_clear()
 
 
 @contextmanager

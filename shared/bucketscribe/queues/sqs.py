@@ -40,3 +40,13 @@ class SqsDeadLetters:
 
     def delete(self, letter: DeadLetter) -> None:
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=letter.receipt)
+
+
+def visibility_timeout_s(queue_url: str, *, endpoint_url: str | None = None) -> int:
+    """The queue's real visibility timeout (one GetQueueAttributes call)."""
+    import boto3
+
+    attributes = boto3.client("sqs", endpoint_url=endpoint_url).get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
+    )["Attributes"]
+    return int(attributes["VisibilityTimeout"])

@@ -1,0 +1,59 @@
+"""What `bucketscribe up` takes from the user's environment: their own timings win over the
+stack's, and BUCKETSCRIBE_LOCAL_FAULTS carries storage errors as well as the emulators' faults."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bucketscribe.local.stack import options_from_environment
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("BUCKETSCRIBE_"):
+            monkeypatch.delenv(name)
+
+
+def test_the_users_claim_lease_and_evidence_wait_are_honoured(monkeypatch):
+    monkeypatch.setenv("BUCKETSCRIBE_CLAIM_LEASE_S", "7")
+    monkeypatch.setenv("BUCKETSCRIBE_EVIDENCE_WAIT_S", "90")
+    options = options_from_environment()
+    assert (options.claim_lease_s, options.evidence_wait_s) == (7, 90)
+
+
+def test_without_them_the_stack_keeps_its_own():
+    options = options_from_environment()
+    assert options.claim_lease_s == 20 and options.evidence_wait_s == 60
+
+
+def test_local_faults_carry_storage_errors_beside_the_emulator_faults(monkeypatch):
+    monkeypatch.setenv(
+        "BUCKETSCRIBE_LOCAL_FAULTS",
+        json.dumps(
+            {
+                "drop_callback_rate": 1,
+                "storage_errors": [{"op": "head", "key_contains": "sealed", "status": 400}],
+            }
+        ),
+    )
+    options = options_from_environment()
+    assert options.faults.drop_callback_rate == 1
+    (rule,) = options.pipeline_faults.storage_errors
+    assert (rule.op, rule.key_contains, rule.status) == ("head", "sealed", 400)
+
+
+@pytest.mark.parametrize(
+    "plan",
+    ['{"storage_errors": [{"op": "list", "key_contains": "x"}]}', "not json", "[1]", '{"no_such_knob": 1}'],
+)
+def test_a_bad_fault_plan_is_refused_naming_the_setting(monkeypatch, plan):
+    monkeypatch.setenv("BUCKETSCRIBE_LOCAL_FAULTS", plan)
+    with pytest.raises(ValueError, match="BUCKETSCRIBE_LOCAL_FAULTS is not a fault plan"):
+        options_from_environment()
