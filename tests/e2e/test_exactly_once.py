@@ -173,3 +173,58 @@ def test_dead_letters_that_cannot_be_read_or_are_garbage_never_stop_the_reconcil
     assert "cannot be read" in job.error.message and "(400)" in job.error.message
     assert stack.reconcile_runs_failed == failed_before
     assert stack.pipeline_faults.counters.storage_requests_refused >= 1
+
+
+def test_sis_sending_each_lost_answers_task_to_the_other_uploads_url_crosses_nothing(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The attack of issue 15: SIS's answers lost, every real callback dropped, each finished job's
+    result sent to the *other* upload's callback URL. Before, each upload got the other's words."""
+    from bucketscribe.local.digest_engine import digest_text
+    from bucketscribe.local.faults import FaultPlan
+    from tests.e2e.conftest import stack_options
+
+    log_dir = tmp_path_factory.mktemp("crossed")
+    options = stack_options(log_dir).model_copy(
+        update={"instant": False, "digest": True, "evidence_wait_s": 4}
+    )
+    crossing = FaultPlan(
+        lost_response_rate=1.0,
+        lost_response_mode="error",
+        drop_callback_rate=1.0,
+        callback_for_unknown_job=1.0,
+        processing_delay_s=2.0,
+    )
+    with LocalStack(options) as stack:
+        stack.set_faults(crossing)
+        bodies = {
+            f"incoming/crossed/{name}.wav": tone_wav(seconds) for name, seconds in (("x", 1.0), ("y", 2.5))
+        }
+        try:
+            with stack.dispatch_paused():
+                refs = [stack.upload(body, key) for key, body in bodies.items()]
+            log = log_dir / "functions.log"
+
+            def both_crossed_callbacks_refused() -> bool:
+                text = log.read_text(encoding="utf-8") if log.exists() else ""
+                return text.count("is not this upload's") >= 2
+
+            wait_until(
+                both_crossed_callbacks_refused, timeout_s=TIMEOUT_S, what="both crossed callbacks refused"
+            )
+            for ref in refs:
+                job = stack.job(ref.job_id())
+                assert job is not None and job.state is JobState.SUBMITTING, job
+        finally:
+            stack.set_faults(FaultPlan())
+        jobs = stack.wait_for_jobs(refs, timeout_s=TIMEOUT_S)
+        for key, body in bodies.items():
+            job = jobs[key]
+            assert job.state is JobState.DONE, job
+            written = json.loads(stack.read_output(stack.layout.output_key(key, "json")))
+            assert " ".join(segment["text"] for segment in written["segments"]).strip() == digest_text(body)
+            assert [attempt.state for attempt in job.attempts] == [
+                AttemptState.ABANDONED,
+                AttemptState.ACCEPTED,
+            ]
+            assert sis_jobs_for(stack, key.removeprefix("incoming/")) == 2
