@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 from bucketscribe.job import Job, JobError
 from bucketscribe.pipeline.job_writes import apply
 from bucketscribe.pipeline.ports import PipelinePorts
-from bucketscribe.pipeline.revisions import later_upload, revisions_of, supersede
+from bucketscribe.pipeline.revisions import replaced_by, supersede
 
 logger = Logger(child=True)
 
@@ -42,7 +42,7 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job | None:
 
     ``None`` when the job had meanwhile finished another way (its newer state stands).
     """
-    if job.part_of is None and (newer := later_upload(job, revisions_of(job, ports))) is not None:
+    if job.part_of is None and (newer := replaced_by(job, ports)) is not None:
         return supersede(job, newer, ports)
     now = ports.clock()
     failed = apply(ports.jobs, job, lambda current: current.fail(now, error))
@@ -91,8 +91,7 @@ def error_report_missing(job: Job, ports: PipelinePorts) -> bool:
 
 
 def remove_error_report(job: Job, ports: PipelinePorts) -> None:
-    """A transcript now stands where an earlier failure's report was: the report goes (deleting
-    an absent object is no error, so nothing is read first)."""
-    key = error_report_key(job, ports)
-    ports.storage.delete(job.source.bucket, key)
-    logger.info("Removed an earlier error report", extra={"job_id": job.id, "key": key})
+    """A transcript now stands where an earlier failure's report may be (this job's own, or an
+    earlier upload's of the key): the report goes. Deleting an absent object is no error and
+    costs nothing, so nothing is read to find out first."""
+    ports.storage.delete(job.source.bucket, error_report_key(job, ports))

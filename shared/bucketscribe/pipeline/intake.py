@@ -29,6 +29,7 @@ from bucketscribe.pipeline.failures import error_report_missing, fail_job, outpu
 from bucketscribe.pipeline.job_writes import apply, new_owner
 from bucketscribe.pipeline.parts import resume_parts, split_upload
 from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.pipeline.revisions import is_same_upload
 from bucketscribe.profiles import Profile
 
 logger = Logger(child=True)
@@ -147,7 +148,7 @@ def release_quietly(job: Job, ports: PipelinePorts) -> None:
 def upload_unchanged(job: Job, ports: PipelinePorts) -> bool:
     """Whether the exact upload the job is for (its version, or its ETag) is still in the bucket."""
     info = ports.storage.head(job.source.bucket, job.source.key)
-    return info is not None and (info.version_id or info.etag) == job.source.revision
+    return info is not None and is_same_upload(job.source, info)
 
 
 UPLOAD_GONE = JobError(

@@ -15,7 +15,7 @@ from bucketscribe.model import Transcript
 from bucketscribe.pipeline.failures import remove_error_report
 from bucketscribe.pipeline.job_writes import apply, new_owner
 from bucketscribe.pipeline.ports import PipelinePorts
-from bucketscribe.pipeline.revisions import earlier_failure_reported, later_upload, revisions_of, supersede
+from bucketscribe.pipeline.revisions import replaced_by, supersede
 from bucketscribe.profiles import ALL_OUTPUTS
 from bucketscribe.render import CONTENT_TYPES, render
 
@@ -113,11 +113,10 @@ def publish(
         busy = current is None or not current.state.is_final
         return Published(Publication.BUSY if busy else Publication.ALREADY_FINAL, current)
     # A part's outputs are its own (named by its job id); its upload's merge is checked instead.
-    revisions = revisions_of(finishing, ports) if finishing.part_of is None else []
-    if (newer := later_upload(finishing, revisions)) is not None:
+    if finishing.part_of is None and (newer := replaced_by(finishing, ports)) is not None:
         return Published(Publication.SUPERSEDED, supersede(finishing, newer, ports))
     written, transcript = write(finishing)
-    if earlier_failure_reported(finishing, revisions):
+    if finishing.part_of is None:
         remove_error_report(finishing, ports)
     done = apply(
         ports.jobs,
