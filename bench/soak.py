@@ -1,25 +1,31 @@
 """Soak: uploads through the whole local stack with every fault at once — does the promise hold?
 
-The promise: exactly one provider job per upload, every upload ends DONE or FAILED with a
-reason, no forged result ever written. This run breaks everything the pipeline exists to survive,
-at the same time:
+The promise: at most ``max_provider_jobs`` (2) provider jobs per upload, every upload ends DONE or
+FAILED with a reason (or SUPERSEDED when its key was uploaded again), no forged or foreign result
+ever written, nothing written beside a key by a version that no longer stands there, no signed URL
+in any report or log. This run breaks everything the pipeline exists to survive, at the same time:
 
 - every notification is delivered three times, and a few poison records ride in the batches;
-- 30 % of callbacks/pushes are dropped and 30 % duplicated; some come with a forged twin naming
-  another job's task;
+- 30 % of callbacks/pushes are dropped and 30 % duplicated; 20 % come with a forged twin naming
+  another job's task — another upload's, under lost answers, as SIS mixing callbacks up would;
 - 30 % of submissions are answered 503 (the provider may or may not have acted);
 - 10 % of submissions are created and then lose their answer (5xx);
 - 5 % of provider jobs fail;
 - the submit worker dies right after the provider accepted, on 5 % of submissions;
-- the job store is down twice for 10 s.
+- the job store is down for 10 s, and later for 40 s (longer than any write's retries);
+- one key in 25 is uploaded again while its first version is at the provider;
+- a few uploads cannot be read at all (HEAD answers 400, as for an object stored with a
+  customer-provided key), and garbage sits in the dead-letter queue.
 
-Half the uploads go to SIS, half to DashScope. The digest engine gives each recording its own
-words, so a transcript that is not its upload's shows. Provider jobs are counted at the
-emulators (``GET /_emulator/jobs``), as the bill would count them.
+Half the uploads go to SIS, half to DashScope; recordings differ in length and bytes. The digest
+engine gives each recording its own words, so a transcript that is not its upload's shows. Provider
+jobs are counted at the emulators (``GET /_emulator/jobs``), as the bill would count them.
 
 Run: ``.venv/bin/python bench/soak.py [--uploads 500] [--seed 7]`` (``make soak``). Prints a table
-and, last, one JSON line with exactly: uploads, done, failed_with_reason, stuck, lost,
-provider_jobs, duplicate_provider_jobs, forged_accepted, outputs_rewritten, wall_s.
+and, last, one JSON line with exactly: uploads, done, failed_with_reason, superseded, stuck, lost,
+provider_jobs, duplicate_provider_jobs, max_provider_jobs_per_upload, forged_accepted,
+foreign_words_written, superseded_writes, outputs_rewritten, reconciler_runs_failed,
+signed_urls_in_reports, wall_s.
 """
 
 from __future__ import annotations
@@ -47,6 +53,15 @@ PROFILES = [
     {"name": "default", "prefix": ""},
     {"name": "dashscope", "prefix": "ds/", "provider": "dashscope"},
 ]
+OVERWRITE_EVERY = 25  # one key in this many is uploaded again while its first version is in flight
+SEALED_EVERY = 97  # one upload in this many cannot be read (HEAD answers 400)
+GARBAGE_LETTERS = [
+    "\x00 not a notification",
+    json.dumps({"Records": [{"s3": {"bucket": {"name": "no such bucket!"}, "object": {"key": "x.wav"}}}]}),
+    json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "recordings"}),
+]
+# What a leaked presigned URL or callback token looks like in text.
+SIGNED_URL_MARKS = ("X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "Signature=", "token=")
 POISON_BODIES = [
     "this is not a notification",
     json.dumps({"Records": [{"s3": {"bucket": {"name": ""}, "object": {"key": "incoming/x.wav"}}}]}),
@@ -57,25 +72,32 @@ KEYS = (
     "uploads",
     "done",
     "failed_with_reason",
+    "superseded",
     "stuck",
     "lost",
     "provider_jobs",
     "duplicate_provider_jobs",
+    "max_provider_jobs_per_upload",
     "forged_accepted",
+    "foreign_words_written",
+    "superseded_writes",
     "outputs_rewritten",
+    "reconciler_runs_failed",
+    "signed_urls_in_reports",
     "wall_s",
 )
 
 
 def recording(index: int, rng: random.Random) -> bytes:
-    """A short 8 kHz WAV whose samples differ per upload (so does its digest transcript)."""
+    """An 8 kHz WAV of 0.5–2.5 s whose samples differ per upload (so does its digest transcript),
+    as real recordings differ in length."""
     buffer = io.BytesIO()
+    frames = SAMPLE_RATE // 2 + rng.randrange(0, 2 * SAMPLE_RATE)
     with wave.open(buffer, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(SAMPLE_RATE)
-        frames = bytes(rng.getrandbits(8) for _ in range(SAMPLE_RATE // 2 * 2))
-        wav.writeframes(frames + index.to_bytes(4, "little"))
+        wav.writeframes(rng.randbytes(frames * 2) + index.to_bytes(4, "little"))
     return buffer.getvalue()
 
 
@@ -85,7 +107,7 @@ def fault_plan(seed: int) -> Any:
     return FaultPlan(
         drop_callback_rate=0.3,
         duplicate_callback_rate=0.3,
-        callback_for_unknown_job=0.05,
+        callback_for_unknown_job=0.2,
         submit_error_rate=0.3,
         submit_error_status=503,
         lost_response_rate=0.1,
@@ -97,7 +119,7 @@ def fault_plan(seed: int) -> Any:
 
 def stack_options(log_file: Path, seed: int) -> Any:
     from bucketscribe.local.aws_resources import LocalAwsNames
-    from bucketscribe.local.pipeline_faults import PipelineFaultPlan
+    from bucketscribe.local.pipeline_faults import PipelineFaultPlan, StorageErrorRule
     from bucketscribe.local.stack import LocalStackOptions
 
     return LocalStackOptions(
@@ -115,41 +137,79 @@ def stack_options(log_file: Path, seed: int) -> Any:
         search_delay_s=2,
         submit_retry_after_s=1,
         names=LocalAwsNames(visibility_timeout_s=15),
-        pipeline_faults=PipelineFaultPlan(crash_after_submit_rate=0.05, seed=seed),
+        pipeline_faults=PipelineFaultPlan(
+            crash_after_submit_rate=0.05,
+            storage_errors=[StorageErrorRule(op="head", key_contains="/sealed-", status=400)],
+            seed=seed,
+        ),
     )
 
 
-def notification(bucket: str, key: str) -> str:
-    record = {
-        "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": urllib.parse.quote_plus(key, safe="/")}},
+def notification(ref: Any) -> str:
+    """The event S3 sends for ``ref`` (a versioned bucket's carries the version id)."""
+    uploaded: dict[str, Any] = {
+        "key": urllib.parse.quote_plus(ref.key, safe="/"),
+        "size": ref.size,
+        "eTag": ref.etag,
     }
+    if ref.version_id:
+        uploaded["versionId"] = ref.version_id
+    record = {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": ref.bucket}, "object": uploaded}}
     return json.dumps({"Records": [record]})
+
+
+def soak_key(index: int) -> str:
+    name = f"sealed-{index:04d}" if index % SEALED_EVERY == SEALED_EVERY - 1 else f"{index:04d}"
+    return f"incoming/{'ds/' if index % 2 else ''}soak/{name}.wav"
 
 
 def upload_all(stack: Any, count: int, rng: random.Random) -> dict[str, bytes]:
     """Upload ``count`` recordings; every notification reaches the queue three times in all."""
-    bodies = {f"incoming/{'ds/' if i % 2 else ''}soak/{i:04d}.wav": recording(i, rng) for i in range(count)}
-    sqs = stack.client("sqs")
-    queue = stack.resources.queue_url
-
-    def one(item: tuple[str, bytes]) -> None:
-        key, body = item
-        stack.upload(body, key, content_type="audio/wav")
-        for _ in range(2):  # the bucket's own notification, plus two re-deliveries
-            sqs.send_message(QueueUrl=queue, MessageBody=notification(stack.bucket, key))
-
+    bodies = {soak_key(i): recording(i, rng) for i in range(count)}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(one, bodies.items()))
+        list(pool.map(lambda item: put_and_notify(stack, *item), bodies.items()))
+    sqs = stack.client("sqs")
     for body in POISON_BODIES:
-        sqs.send_message(QueueUrl=queue, MessageBody=body)
+        sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=body)
+    for body in GARBAGE_LETTERS:
+        sqs.send_message(QueueUrl=stack.resources.dead_letter_queue_url, MessageBody=body)
     return bodies
 
 
-def outages(stack: Any, at_s: tuple[float, ...], seconds: float, stop: threading.Event) -> threading.Thread:
+def put_and_notify(stack: Any, key: str, body: bytes) -> None:
+    ref = stack.upload(body, key, content_type="audio/wav")
+    for _ in range(2):  # the bucket's own notification, plus two re-deliveries
+        stack.client("sqs").send_message(QueueUrl=stack.resources.queue_url, MessageBody=notification(ref))
+
+
+def overwrite_some(
+    stack: Any, bodies: dict[str, bytes], rng: random.Random, deadline: float
+) -> dict[str, bytes]:
+    """Upload a second version of one key in ``OVERWRITE_EVERY`` once its first is at the provider
+    (or has ended); returns the first versions' bodies by key."""
+    from bucketscribe.job import JobState
+
+    chosen = [key for i, key in enumerate(bodies) if i % OVERWRITE_EVERY == 3 and "/sealed-" not in key]
+    firsts: dict[str, bytes] = {}
+    waiting = set(chosen)
+    while waiting and time.monotonic() < deadline:
+        for key in sorted(waiting):
+            jobs = stack.jobs_for_key(key)
+            if jobs and jobs[0].state not in (JobState.ACCEPTED, JobState.SUBMITTING):
+                firsts[key] = bodies[key]
+                bodies[key] = recording(10_000 + len(firsts), rng)
+                put_and_notify(stack, key, bodies[key])
+                waiting.discard(key)
+        time.sleep(0.5)
+    return firsts
+
+
+def outages(stack: Any, plan: tuple[tuple[float, float], ...], stop: threading.Event) -> threading.Thread:
+    """Job-store outages: (start after s, lasting s) each."""
+
     def run() -> None:
         started = time.monotonic()
-        for at in at_s:
+        for at, seconds in plan:
             if stop.wait(max(0.0, started + at - time.monotonic())):
                 return
             stack.pipeline_faults.job_store_outage(seconds)
@@ -157,6 +217,21 @@ def outages(stack: Any, at_s: tuple[float, ...], seconds: float, stop: threading
     thread = threading.Thread(target=run, name="job-store-outages", daemon=True)
     thread.start()
     return thread
+
+
+def latest_job(stack: Any, key: str) -> Any:
+    """The job of the upload that stands under ``key`` now (matched by ETag: an upload we cannot
+    read was answered from its notification, which names its ETag)."""
+    etag = stack.ref_for(key).etag
+    return next((job for job in stack.jobs_for_key(key) if job.source.etag == etag), None)
+
+
+def wait_for_answers(stack: Any, bodies: dict[str, bytes], *, deadline: float) -> None:
+    """Until every key's latest upload has a final job (or the deadline)."""
+    waiting = set(bodies)
+    while waiting and time.monotonic() < deadline:
+        waiting = {key for key in waiting if not ((job := latest_job(stack, key)) and job.state.is_final)}
+        time.sleep(1.0)
 
 
 def listed_jobs(url: str) -> list[dict[str, Any]]:
@@ -170,12 +245,19 @@ def key_of(file_url: str, bucket: str) -> str:
     return path.split(f"/{bucket}/", 1)[-1]
 
 
-def provider_jobs_per_upload(stack: Any) -> Counter[str]:
-    counts: Counter[str] = Counter()
+def provider_jobs_per_upload(stack: Any) -> tuple[Counter[str], Counter[str]]:
+    """Provider jobs by key, and by upload (key and version: the presigned URL names the version)."""
+    by_key: Counter[str] = Counter()
+    by_upload: Counter[str] = Counter()
     for url in (stack.sis.url, stack.dashscope.url):
         for row in listed_jobs(url):
-            counts[key_of(row["file_url"], stack.bucket)] += 1
-    return counts
+            key = key_of(row["file_url"], stack.bucket)
+            version = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(row["file_url"]).query)).get(
+                "versionId"
+            )
+            by_key[key] += 1
+            by_upload[f"{key}?{version}"] += 1
+    return by_key, by_upload
 
 
 def duplicate_case(job: Any) -> str:
@@ -191,54 +273,96 @@ def duplicate_case(job: Any) -> str:
     return f"{job.provider}: {case}"
 
 
-def rewritten_outputs(stack: Any) -> int:
+def rewritten_outputs(stack: Any, overwritten: set[str]) -> int:
+    """Outputs written more than once (a key uploaded again rightly gets its outputs again)."""
     s3 = stack.client("s3")
     versions: Counter[str] = Counter()
+    again = {stack.layout.output_key(key, "") for key in overwritten}
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=stack.bucket, Prefix="transcripts/"):
         for version in page.get("Versions", []):
-            if not version["Key"].endswith((".error.json", ".speech.ogg")):
-                versions[version["Key"]] += 1
+            key = version["Key"]
+            if key.endswith((".error.json", ".speech.ogg")) or "/_receipts/" in key:
+                continue
+            if not any(key.startswith(prefix) for prefix in again):
+                versions[key] += 1
     return sum(1 for count in versions.values() if count > 1)
 
 
-def measure(stack: Any, bodies: dict[str, bytes], wall_s: float) -> dict[str, Any]:
+def signed_urls_in_reports(stack: Any, log_file: Path) -> int:
+    """Signed URLs or callback tokens in what users and operators read: error reports, job records
+    (the status API's source) and the functions' log."""
+    texts = [
+        stack.read_output(key).decode()
+        for key in stack.list_keys("transcripts/")
+        if key.endswith(".error.json")
+    ]
+    dynamodb = stack.client("dynamodb")
+    for page in dynamodb.get_paginator("scan").paginate(TableName=stack.options.names.jobs_table):
+        texts.extend(item["doc"]["S"] for item in page.get("Items", []) if "doc" in item)
+    if log_file.exists():
+        texts.append(log_file.read_text(encoding="utf-8", errors="replace"))
+    return sum(text.count(mark) for text in texts for mark in SIGNED_URL_MARKS)
+
+
+def measure(
+    stack: Any, bodies: dict[str, bytes], firsts: dict[str, bytes], wall_s: float, log_file: Path
+) -> dict[str, Any]:
     from bucketscribe.job import JobState
     from bucketscribe.local.digest_engine import digest_text
     from bucketscribe.model import Transcript
 
-    per_upload = provider_jobs_per_upload(stack)
-    done = failed = stuck = lost = forged = 0
+    per_key, per_upload = provider_jobs_per_upload(stack)
+    words_of = {digest_text(body): key for key, body in bodies.items()}
+    old_words = {digest_text(body) for body in firsts.values()}
+    done = failed = superseded = stuck = lost = forged = foreign = superseded_writes = 0
     cases: Counter[str] = Counter()
     failures: Counter[str] = Counter()
     for key, body in bodies.items():
         jobs = stack.jobs_for_key(key)
-        if not jobs:
+        latest = latest_job(stack, key)
+        if latest is None:
             lost += 1
             continue
-        job = jobs[0]
-        if job.state is JobState.DONE:
+        superseded += sum(1 for job in jobs if job.state is JobState.SUPERSEDED)
+        stuck += sum(1 for job in jobs if not job.state.is_final and job is not latest)
+        report_key = stack.layout.output_key(key, "error.json")
+        report = (
+            json.loads(stack.read_output(report_key)) if report_key in stack.list_keys(report_key) else None
+        )
+        if report is not None and latest.state is not JobState.FAILED:
+            superseded_writes += 1  # an error report beside a transcript (or an upload still going)
+        if latest.state is JobState.DONE:
             done += 1
             written = Transcript.model_validate_json(stack.read_output(stack.layout.output_key(key, "json")))
-            forged += written.text != digest_text(body)
-        elif job.state is JobState.FAILED:
-            report = stack.layout.output_key(key, "error.json")
-            has_report = report in stack.list_keys(report)
-            failed += bool(job.error and job.error.message and has_report)
-            failures[job.error.code if job.error else "?"] += 1
+            text = written.text
+            forged += text != digest_text(body)
+            foreign += words_of.get(text, key) != key
+            superseded_writes += text in old_words or (
+                written.source is not None and written.source.etag != latest.source.etag
+            )
+        elif latest.state is JobState.FAILED:
+            failed += bool(latest.error and latest.error.message and report is not None)
+            failures[latest.error.code if latest.error else "?"] += 1
         else:
             stuck += 1
-        if per_upload[key] > 1:
-            cases[duplicate_case(job)] += per_upload[key] - 1
+        if (extra := per_key[key] - 1 - (key in firsts)) > 0:
+            cases[duplicate_case(latest)] += extra
     return {
-        "uploads": len(bodies),
+        "uploads": len(bodies) + len(firsts),
         "done": done,
         "failed_with_reason": failed,
+        "superseded": superseded,
         "stuck": stuck,
         "lost": lost,
         "provider_jobs": sum(per_upload.values()),
         "duplicate_provider_jobs": sum(max(0, n - 1) for n in per_upload.values()),
+        "max_provider_jobs_per_upload": max(per_upload.values(), default=0),
         "forged_accepted": forged,
-        "outputs_rewritten": rewritten_outputs(stack),
+        "foreign_words_written": foreign,
+        "superseded_writes": superseded_writes,
+        "outputs_rewritten": rewritten_outputs(stack, set(firsts)),
+        "reconciler_runs_failed": stack.reconcile_runs_failed,
+        "signed_urls_in_reports": signed_urls_in_reports(stack, log_file),
         "wall_s": round(wall_s, 1),
         "duplicates_by_case": dict(cases),
         "failures_by_code": dict(failures),
@@ -257,21 +381,21 @@ def run(uploads: int, seed: int, timeout_s: float, log_file: Path | None) -> dic
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         started = time.monotonic()
-        with LocalStack(stack_options(log_file or Path(tmp) / "functions.log", seed)) as stack:
+        log = log_file or Path(tmp) / "functions.log"
+        with LocalStack(stack_options(log, seed)) as stack:
             s3 = stack.client("s3")
             s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Enabled"})
             stack.set_faults(fault_plan(seed))
             stop = threading.Event()
-            outage_thread = outages(stack, (15.0, 60.0), 10.0, stop)
+            # 10 s, then 40 s: longer than a write's retries (about 24 s) in the middle of the run.
+            outage_thread = outages(stack, ((15.0, 10.0), (60.0, 40.0)), stop)
             bodies = upload_all(stack, uploads, rng)
-            refs = [stack.ref_for(key) for key in bodies]
-            stack.wait_for_jobs(
-                refs, timeout_s=max(1.0, timeout_s - (time.monotonic() - started)), poll_s=1.0
-            )
+            firsts = overwrite_some(stack, bodies, rng, deadline=started + timeout_s / 3)
+            wait_for_answers(stack, bodies, deadline=started + timeout_s)
             wall_s = time.monotonic() - started
             stop.set()
             outage_thread.join(timeout=5)
-            return measure(stack, bodies, wall_s)
+            return measure(stack, bodies, firsts, wall_s, log)
 
 
 def show(result: dict[str, Any]) -> None:
