@@ -23,8 +23,16 @@ from typing import Any
 
 import pytest
 
+from tests.infra.artifacts import (
+    RUNTIME_PROBE,
+    SERVER_FRAMEWORKS,
+    server_frameworks_in,
+    trimmed_leftovers,
+    wheel_tags,
+    wrong_tags,
+)
+from tests.infra.aws_package import find_python312
 from tests.infra.deploy_sources import HUAWEI, REPO, manifest, reference, render_policy, terraform
-from tests.infra.test_serverless_package import _find_python312
 
 pytestmark = pytest.mark.infra
 
@@ -245,6 +253,7 @@ def test_the_package_holds_handlers_at_its_root_and_every_dependency(package: Pa
     with zipfile.ZipFile(package) as archive:
         names = set(archive.namelist())
         unpacked = sum(info.file_size for info in archive.infolist())
+        tags = wheel_tags(archive)
     handlers = {f"{spec['huawei_handler'].rsplit('.', 1)[0]}.py" for spec in manifest()["functions"].values()}
     # FunctionGraph imports the handler modules from the root; of functions/, only they go there.
     assert handlers <= names
@@ -267,14 +276,21 @@ def test_the_package_holds_handlers_at_its_root_and_every_dependency(package: Pa
     assert any("pydantic_core" in n and "cpython-312-x86_64" in n for n in extensions)
     assert [n for n in extensions if "cpython-311" in n or "aarch64" in n] == []
     assert not any(n.startswith("crcmod/") and n.endswith(".so") for n in names), "crcmod stays pure Python"
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-    assert not any(n.startswith(("av/", "moto/", "faster_whisper/")) for n in names)
+    assert trimmed_leftovers(names) == []
+    assert not any(n.startswith(("moto/", "faster_whisper/")) for n in names)
+    # Media as on a laptop (PyAV with its FFmpeg, numpy), from the lock's manylinux_2_28 wheels;
+    # dashscope without the server frameworks its metadata declares.
+    assert {"av-18.1.0", "numpy-2.4.6"} <= tags.keys()
+    assert any(tag.endswith("manylinux_2_28_x86_64") for tag in tags["av-18.1.0"])
+    # Built wheels (esdk-obs-python from its sdist) are pure Python; crcmod has no dist-info.
+    assert wrong_tags(tags, arch="x86_64", python="3.12") == []
+    assert server_frameworks_in(names) == []
     assert package.stat().st_size < MAX_ZIPPED_BYTES and unpacked < MAX_UNPACKED_BYTES
     zipped_mib, unpacked_mib = package.stat().st_size / 2**20, unpacked / 2**20
     print(f"FunctionGraph package: {zipped_mib:.1f} MiB zipped, {unpacked_mib:.1f} MiB unpacked")
 
 
-IMPORT_PROBE = """
+HANDLER_PROBE = """
 import importlib, json, sys
 sys.path[:0] = [sys.argv[1]]
 handlers = {name: callable(getattr(importlib.import_module(name), "handler", None)) for name in sys.argv[2:]}
@@ -303,7 +319,7 @@ def _functiongraph_environment() -> dict[str, str]:
 
 
 def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tmp_path: Path) -> None:
-    python312 = _find_python312()
+    python312 = find_python312()
     if python312 is None:
         pytest.skip(
             "no runnable python3.12 (PATH, pyenv, $BUCKETSCRIBE_PYTHON312): cannot import as FunctionGraph"
@@ -313,7 +329,7 @@ def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tm
         archive.extractall(code)
     modules = [spec["huawei_handler"].rsplit(".", 1)[0] for spec in manifest()["functions"].values()]
     done = subprocess.run(
-        [python312, "-I", "-c", IMPORT_PROBE, str(code), *modules],
+        [python312, "-I", "-c", HANDLER_PROBE, str(code), *modules],
         cwd=code,
         env=_functiongraph_environment(),
         capture_output=True,
@@ -326,3 +342,35 @@ def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tm
     assert result["handlers"] == dict.fromkeys(modules, True)
     assert Path(result["core"]).is_relative_to(code)
     assert result["crc"] is False  # the pure-Python CRC, as packaged
+
+
+def test_python312_loads_media_and_both_providers_from_the_package_alone(
+    package: Path, tmp_path: Path
+) -> None:
+    python312 = find_python312()
+    if python312 is None:
+        pytest.skip(
+            "no runnable python3.12 (PATH, pyenv, $BUCKETSCRIBE_PYTHON312): cannot import as FunctionGraph"
+        )
+    code = tmp_path / "code"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(code)
+    extra = ["obs", "huaweicloudsdkcsms.v1", "boto3", "bucketscribe.storage.obs"]
+    probe_args = [json.dumps([str(code)]), json.dumps(extra), json.dumps(list(SERVER_FRAMEWORKS))]
+    done = subprocess.run(
+        [python312, "-I", "-S", "-c", RUNTIME_PROBE, *probe_args],
+        cwd=code,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for module, path in result["files"].items():
+        assert path is not None and Path(path).is_relative_to(code), (module, path)
+    assert (result["av"], result["numpy"]) == ("18.1.0", "2.4.6")
+    assert result["encoders"]["pcm_s16le"] and result["encoders"]["libopus"], result["encoders"]
+    assert all(result["decoders"].values()), result["decoders"]
+    assert result["server_frameworks"] == []
