@@ -266,6 +266,40 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
     assert "IdempotencyTable" not in packaged.resources  # one mechanism: the job store's own writes
 
 
+def test_scratch_space_holds_two_of_the_largest_part_a_provider_takes(packaged: Packaged) -> None:
+    """submit and reconcile write what they make for a provider to /tmp before the bucket; a
+    timed-out invocation leaves its file behind in a warm sandbox, so there is room for two."""
+    from bucketscribe.media.routing import PART_MARGIN
+    from bucketscribe.providers.dashscope import DASHSCOPE_MAX_BYTES
+    from bucketscribe.providers.sis import SIS_MAX_BYTES
+
+    largest_part = max(DASHSCOPE_MAX_BYTES, SIS_MAX_BYTES) * PART_MARGIN
+    for name in ("submit", "reconcile"):
+        size_mb = packaged.props(function_id(name))["EphemeralStorage"]["Size"]
+        assert 2 * largest_part <= size_mb * 10**6 and size_mb <= 10240, (name, size_mb)
+    # The callback merges transcripts, never media: Lambda's default 512 MB.
+    assert "EphemeralStorage" not in packaged.props(function_id("callback"))
+
+
+def test_no_reserved_concurrency_unless_asked(packaged: Packaged) -> None:
+    """A fresh account (concurrency quota 10, 10 kept unreserved) refuses any reservation."""
+    template = packaged.template
+    for name in HANDLERS:
+        reserved = packaged.props(function_id(name)).get("ReservedConcurrentExecutions")
+        if name != "reconcile":
+            assert reserved is None, name
+            continue
+        assert reserved == {
+            "Fn::If": [
+                "ReconcileReservesConcurrency",
+                {"Ref": "ReconcileReservedConcurrency"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
+    assert template["Parameters"]["ReconcileReservedConcurrency"]["Default"] == ""
+    assert "ReconcileReservesConcurrency" in template["Conditions"]
+
+
 def test_the_claim_lease_is_shorter_than_the_queues_visibility_timeout(packaged: Packaged) -> None:
     visibility = packaged.props("UploadQueue")["VisibilityTimeout"]
     for name in ("submit", "reconcile"):
