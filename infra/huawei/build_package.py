@@ -3,6 +3,7 @@ and every runtime dependency, as CPython 3.12 manylinux x86_64 wheels (FunctionG
 3.12 runtime), uploaded by infra/huawei/storage.tf and run by all three functions.
 
     .venv/bin/python infra/huawei/build_package.py [--out DIR] [--arch x86_64] [--python 3.12]
+                                                   [--profiles-file config/profiles.json]
 
 The dependencies come from the hashed locks in infra/requirements (functiongraph.txt: the AWS
 layer's set, PyAV and numpy included, plus boto3 for GeminiDB's DynamoDB API and the CSMS SDK),
@@ -71,6 +72,17 @@ def install_dependencies(site: Path, scratch: Path, *, arch: str, python_version
     shutil.copytree(source, site / "crcmod", ignore=shutil.ignore_patterns("test.py"))
 
 
+def install_profiles(site: Path, profiles_file: Path) -> str:
+    """A profiles file (too large for the 4096 characters of environment FunctionGraph allows)
+    into the package, at its path relative to the repository, as the AWS function zip carries it;
+    the Terraform variable profiles_file names that path."""
+    source = profiles_file if profiles_file.is_absolute() else REPO / profiles_file
+    relative = source.resolve().relative_to(REPO).as_posix()
+    (site / relative).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, site / relative)
+    return relative
+
+
 def install_project(site: Path, scratch: Path) -> None:
     """Our own package, and the FunctionGraph handler modules at the package root."""
     deploy_deps.install_project(site, scratch)
@@ -95,13 +107,21 @@ def write_zip(site: Path, destination: Path) -> None:
             archive.writestr(info, path.read_bytes())
 
 
-def build(out_dir: Path, *, arch: str = "x86_64", python_version: str = PYTHON_VERSION) -> Path:
+def build(
+    out_dir: Path,
+    *,
+    arch: str = "x86_64",
+    python_version: str = PYTHON_VERSION,
+    profiles_file: Path | None = None,
+) -> Path:
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         site = scratch / "site"
         site.mkdir()
         install_dependencies(site, scratch, arch=arch, python_version=python_version)
         install_project(site, scratch)
+        if profiles_file is not None:
+            install_profiles(site, profiles_file)
         deploy_deps.trim(site)
         destination = out_dir / PACKAGE_NAME
         write_zip(site, destination)
@@ -115,8 +135,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / ".build" / "huawei")
     parser.add_argument("--arch", default="x86_64", choices=deploy_deps.ARCHES, help="the runtime's CPU")
     parser.add_argument("--python", default=PYTHON_VERSION, help="the runtime's CPython version")
+    parser.add_argument(
+        "--profiles-file",
+        type=Path,
+        help="a profiles JSON file in this repository to ship in the package (Terraform: profiles_file)",
+    )
     options = parser.parse_args()
-    package = build(options.out, arch=options.arch, python_version=options.python)
+    package = build(
+        options.out, arch=options.arch, python_version=options.python, profiles_file=options.profiles_file
+    )
     with zipfile.ZipFile(package) as archive:
         unpacked = sum(info.file_size for info in archive.infolist())
     print(

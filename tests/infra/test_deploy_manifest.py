@@ -247,7 +247,8 @@ def test_huawei_function_resource_takes_its_settings_from_the_list() -> None:
     assert reference(fn["max_instance_num"]) == "tostring(each.value.max_concurrency)"
     assert (
         reference(fn["user_data"])
-        == "jsonencode(merge(local.environment, local.function_environment[each.key]))"
+        == "jsonencode({for name, value in merge(local.environment, local.function_environment[each.key])"
+        " : name => value if value != null})"
     )
 
 

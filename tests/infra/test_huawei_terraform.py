@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hcl2
 import pytest
 
 from tests.infra.artifacts import (
@@ -301,21 +302,112 @@ print(json.dumps({"handlers": handlers, "core": bucketscribe.__file__, "crc": cr
 """
 
 
-def _functiongraph_environment() -> dict[str, str]:
-    """The functions' environment from locals.tf: variables at their defaults, other deploy-time
-    references (resource names) replaced by stand-ins."""
+# FunctionGraph: all environment variables of a function, keys and values, at most 4096 characters
+# (https://support.huaweicloud.com/usermanual-functiongraph/functiongraph_01_0154.html).
+FUNCTIONGRAPH_ENVIRONMENT_LIMIT_CHARS = 4096
+
+
+def tfvars_example() -> dict[str, Any]:
+    with (HUAWEI / "terraform.tfvars.example").open(encoding="utf-8") as source:
+        return dict(hcl2.load(source))
+
+
+def variable_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every variable's value: its default, then terraform.tfvars.example, then ``overrides``."""
     tf = terraform()
+    values = {name: spec.get("default") for name, spec in tf.variables.items()}
+    values.update(tfvars_example())
+    values.update(overrides or {})
+    return values
 
-    def resolve(match: re.Match[str]) -> str:
-        variable = re.fullmatch(r"var\.(\w+)", match.group(1))
-        if variable and "default" in tf.variables[variable.group(1)]:
-            return str(tf.default(variable.group(1)))
-        return "stand-in"
 
+def functiongraph_environment(function: str, values: dict[str, Any]) -> dict[str, str]:
+    """What user_data gives ``function`` for these variable values: locals.tf's environment with
+    each expression worked out as Terraform would (the forms used there; any other fails here),
+    and null values left out as functions.tf leaves them out."""
+    tf = terraform()
+    name = tf.locals["name"].replace("${var.stage}", values["stage"])
+    secret_names = {
+        key: value.replace("${local.name}", name) for key, value in tf.locals["secret_names"].items()
+    }
+    endpoints = tf.locals["dashscope_endpoints"]
+
+    def inline_profiles() -> str | None:
+        # local.inline_profiles: the variable, else "" beside a profiles file, else the default profile.
+        if values["profiles"] is not None:
+            return str(values["profiles"])
+        if values["profiles_file"] is not None:
+            return ""
+        default = [
+            {"name": "default", "prefix": "", "provider": "sis", "sis": {"property": values["sis_property"]}}
+        ]
+        return json.dumps(default, separators=(",", ":"))
+
+    def evaluate(expression: str) -> str | None:
+        if variable := re.fullmatch(r"var\.(\w+)", expression):
+            value = values[variable.group(1)]
+            return None if value is None else str(value)
+        if secret := re.fullmatch(r'huaweicloud_csms_secret\.\w+\["(\w+)"\]\.name', expression):
+            return secret_names[secret.group(1)]
+        if expression == "huaweicloud_obs_bucket.recordings.bucket":
+            return str(values["bucket_name"])
+        if expression == "local.inline_profiles":
+            return inline_profiles()
+        if endpoint := re.fullmatch(
+            r"coalesce\(var\.(\w+), local\.dashscope_endpoints\[var\.dashscope_region\]\.(\w+)\)", expression
+        ):
+            chosen = values[endpoint.group(1)]
+            return (
+                str(chosen)
+                if chosen is not None
+                else str(endpoints[values["dashscope_region"]][endpoint.group(2)])
+            )
+        raise AssertionError(f"this test does not know how Terraform evaluates {expression!r}")
+
+    def render(template: str) -> str | None:
+        whole = re.fullmatch(r"\$\{([^}]+)\}", template)
+        if whole:
+            return evaluate(whole.group(1))
+        return re.sub(r"\$\{([^}]+)\}", lambda m: evaluate(m.group(1)) or "", template)
+
+    merged = {**tf.locals["environment"], **tf.locals["function_environment"][function]}
+    rendered = {key: render(str(value)) for key, value in merged.items()}
+    return {key: value for key, value in rendered.items() if value is not None}
+
+
+def _functiongraph_environment() -> dict[str, str]:
+    """The functions' environment as deployed with the example variables, for an import check."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RUNTIME_PROJECT_ID": "0" * 32}
-    for name, value in tf.locals["environment"].items():
-        env[name] = re.sub(r"\$\{([^}]+)\}", resolve, str(value))
+    env.update(functiongraph_environment("reconcile", variable_values()))
     return env
+
+
+@pytest.mark.parametrize("function", sorted(manifest()["functions"]))
+def test_the_environment_fits_functiongraphs_4096_characters(function: str) -> None:
+    values = variable_values()
+    environment = functiongraph_environment(function, values)
+    size = sum(len(key) + len(value) for key, value in environment.items())
+    room = FUNCTIONGRAPH_ENVIRONMENT_LIMIT_CHARS - (size - len(environment["BUCKETSCRIBE_PROFILES"]))
+    print(f"{function}: environment {size} characters; {room} left for inline profiles")
+    assert size <= FUNCTIONGRAPH_ENVIRONMENT_LIMIT_CHARS
+    assert room >= 2500, room
+    # Unset settings are left out (the code's defaults apply), and a profiles file empties the
+    # inline variable, which the settings then skip for the file.
+    assert "BUCKETSCRIBE_PROFILES_FILE" not in environment and "BUCKETSCRIBE_SIS_ENDPOINT" not in environment
+    with_file = functiongraph_environment(
+        function, variable_values({"profiles_file": "config/profiles.json"})
+    )
+    assert (with_file["BUCKETSCRIBE_PROFILES"], with_file["BUCKETSCRIBE_PROFILES_FILE"]) == (
+        "",
+        "config/profiles.json",
+    )
+    assert environment["BUCKETSCRIBE_DASHSCOPE_BASE_URL"] == "https://dashscope.aliyuncs.com/api/v1"
+
+
+def test_the_dashscope_region_is_refused_unless_it_serves_the_models() -> None:
+    (validation,) = terraform().variables["dashscope_region"]["validation"]
+    assert validation["condition"] == '${contains(["cn-beijing"], var.dashscope_region)}'
+    assert set(terraform().locals["dashscope_endpoints"]) == {"cn-beijing"}
 
 
 def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tmp_path: Path) -> None:

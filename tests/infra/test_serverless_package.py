@@ -30,8 +30,10 @@ from tests.infra.artifacts import (
 )
 from tests.infra.aws_package import (
     HANDLERS,
+    LAMBDA_ENVIRONMENT_LIMIT_BYTES,
     LAMBDA_UNZIPPED_LIMIT_BYTES,
     PROFILES_PARAM,
+    REGION,
     REPO,
     STAGE,
     HostLayer,
@@ -45,6 +47,8 @@ from tests.infra.aws_package import (
 )
 
 pytestmark = pytest.mark.infra
+
+PROFILES_PARAM_LIST = json.loads(PROFILES_PARAM)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -298,6 +302,127 @@ def test_no_reserved_concurrency_unless_asked(packaged: Packaged) -> None:
         }
     assert template["Parameters"]["ReconcileReservedConcurrency"]["Default"] == ""
     assert "ReconcileReservesConcurrency" in template["Conditions"]
+
+
+def deployed_value(name: str, value: Any) -> str:
+    """What CloudFormation puts where the template references a resource, at its longest plausible
+    length (generated names carry a random suffix), so the size below is not underestimated."""
+    if isinstance(value, str):
+        return value
+    if name == "BUCKETSCRIBE_CALLBACK_BASE_URL":
+        return f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/{STAGE}"
+    ref = value["Ref"]
+    if ref.endswith("Secret"):
+        return f"arn:aws:secretsmanager:{REGION}:123456789012:secret:{ref}-{'A' * 12}-{'B' * 6}"
+    if ref.endswith("Queue"):
+        return f"https://sqs.{REGION}.amazonaws.com/123456789012/bucketscribe-{STAGE}-{ref}-{'C' * 12}"
+    return f"bucketscribe-{STAGE}-{ref}-{'D' * 13}"
+
+
+def environment_bytes(variables: dict[str, Any]) -> int:
+    """Lambda's measure: every key and value, UTF-8 encoded, together at most 4 KB."""
+    return sum(len(k.encode()) + len(deployed_value(k, v).encode()) for k, v in variables.items())
+
+
+def test_every_function_environment_fits_lambdas_4_kb_with_room_for_profiles(packaged: Packaged) -> None:
+    for name in HANDLERS:
+        variables = packaged.props(function_id(name))["Environment"]["Variables"]
+        size = environment_bytes(variables)
+        without_profiles = size - len(variables["BUCKETSCRIBE_PROFILES"].encode())
+        room = LAMBDA_ENVIRONMENT_LIMIT_BYTES - without_profiles
+        print(f"{name}: environment {size} bytes; {room} bytes left for inline profiles")
+        assert size <= LAMBDA_ENVIRONMENT_LIMIT_BYTES, name
+        # infra/README.md promises about 2.5 KB of inline profiles; beyond, profilesFile.
+        assert room >= 2500, (name, room)
+        # A profiles list that does not fit (here 3 KB) is refused by Lambda: the profiles file
+        # exists for it.
+        assert without_profiles + 3000 > LAMBDA_ENVIRONMENT_LIMIT_BYTES
+
+
+def test_provider_settings_and_a_profiles_file_are_deploy_parameters(
+    packaged: Packaged, moto_proxy: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Every provider setting has a param mapped to the BUCKETSCRIBE_* setting the code reads; a
+    profiles file travels in the function zip and leaves the inline variable empty."""
+    defaults = packaged.props(function_id("submit"))["Environment"]["Variables"]
+    assert json.loads(defaults["BUCKETSCRIBE_PROFILES"]) == PROFILES_PARAM_LIST
+    assert defaults["BUCKETSCRIBE_DASHSCOPE_BASE_URL"] == "https://dashscope.aliyuncs.com/api/v1"
+    assert defaults["BUCKETSCRIBE_DASHSCOPE_WS_URL"] == "wss://dashscope.aliyuncs.com/api-ws/v1/inference"
+    assert defaults["BUCKETSCRIBE_SIS_REGION"] == "cn-north-4"
+    # Unset settings are left out, so the code's defaults apply (the SDK's SIS endpoint, the
+    # API key's default workspace, inline profiles).
+    for unset in (
+        "BUCKETSCRIBE_SIS_ENDPOINT",
+        "BUCKETSCRIBE_DASHSCOPE_WORKSPACE",
+        "BUCKETSCRIBE_PROFILES_FILE",
+    ):
+        assert unset not in defaults, unset
+
+    profiles_file = REPO / ".build" / "test-profiles" / "profiles.json"
+    profiles_file.parent.mkdir(parents=True, exist_ok=True)
+    large = [{"name": f"team-{i:03d}", "prefix": f"teams/{i:03d}/", "provider": "sis"} for i in range(80)]
+    profiles_file.write_text(json.dumps(large), encoding="utf-8")
+    assert len(profiles_file.read_bytes()) > LAMBDA_ENVIRONMENT_LIMIT_BYTES
+    relative = profiles_file.relative_to(REPO).as_posix()
+    params = [
+        f"profilesFile={relative}",
+        "sisRegion=cn-east-3",
+        "sisProjectId=0123456789abcdef0123456789abcdef",
+        "sisEndpoint=https://sis-ext.cn-east-3.myhuaweicloud.com",
+        "sisProperty=chinese_8k_general",
+        "dashscopeBaseUrl=https://ws-123.cn-beijing.maas.aliyuncs.com/api/v1",
+        "dashscopeWsUrl=wss://ws-123.cn-beijing.maas.aliyuncs.com/api-ws/v1/inference",
+        "dashscopeWorkspace=ws-123",
+    ]
+    env = sls_env(moto_proxy, packaged.canary)
+    out_dir = tmp_path / "params"
+    run_tool(sls_package_cmd(out_dir, *params), timeout_s=180, env=env)
+    template = json.loads((out_dir / "cloudformation-template-update-stack.json").read_text())
+    variables = template["Resources"][function_id("submit")]["Properties"]["Environment"]["Variables"]
+    assert variables["BUCKETSCRIBE_PROFILES"] == ""  # empty: the settings read the file instead
+    assert variables["BUCKETSCRIBE_PROFILES_FILE"] == relative
+    assert {
+        k: variables[k] for k in variables if k.startswith(("BUCKETSCRIBE_SIS_", "BUCKETSCRIBE_DASHSCOPE_"))
+    } == {
+        "BUCKETSCRIBE_SIS_REGION": "cn-east-3",
+        "BUCKETSCRIBE_SIS_PROJECT_ID": "0123456789abcdef0123456789abcdef",
+        "BUCKETSCRIBE_SIS_ENDPOINT": "https://sis-ext.cn-east-3.myhuaweicloud.com",
+        "BUCKETSCRIBE_SIS_CREDENTIALS_SECRET_NAME": {"Ref": "SisCredentialsSecret"},
+        "BUCKETSCRIBE_DASHSCOPE_BASE_URL": "https://ws-123.cn-beijing.maas.aliyuncs.com/api/v1",
+        "BUCKETSCRIBE_DASHSCOPE_WS_URL": "wss://ws-123.cn-beijing.maas.aliyuncs.com/api-ws/v1/inference",
+        "BUCKETSCRIBE_DASHSCOPE_WORKSPACE": "ws-123",
+        "BUCKETSCRIBE_DASHSCOPE_API_KEY_SECRET_NAME": {"Ref": "DashscopeApiKeySecret"},
+    }
+    assert environment_bytes(variables) <= LAMBDA_ENVIRONMENT_LIMIT_BYTES
+    with zipfile.ZipFile(out_dir / "bucketscribe.zip") as archive:
+        # Lambda runs the function in /var/task, where the zip is unpacked: the relative path holds.
+        assert json.loads(archive.read(relative)) == large
+
+    # The settings the functions build from that environment read the profiles from the file.
+    from bucketscribe.settings import Settings
+
+    settings = Settings(profiles=variables["BUCKETSCRIBE_PROFILES"], profiles_file=profiles_file)
+    assert [p.name for p in settings.profile_set.profiles] == [p["name"] for p in large]
+
+    # Without profiles, the default profile carries sisProperty.
+    out_dir = tmp_path / "property"
+    run_tool(sls_package_cmd(out_dir, "sisProperty=chinese_8k_general"), timeout_s=180, env=env)
+    template = json.loads((out_dir / "cloudformation-template-update-stack.json").read_text())
+    variables = template["Resources"][function_id("submit")]["Properties"]["Environment"]["Variables"]
+    (profile,) = json.loads(variables["BUCKETSCRIBE_PROFILES"])
+    assert profile["sis"] == {"property": "chinese_8k_general"}
+
+    # A region that serves none of the models stops packaging.
+    refused = subprocess.run(
+        sls_package_cmd(tmp_path / "singapore", "dashscopeRegion=ap-southeast-1"),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert refused.returncode != 0 and "Value not found" in refused.stdout + refused.stderr
 
 
 def test_the_claim_lease_is_shorter_than_the_queues_visibility_timeout(packaged: Packaged) -> None:
