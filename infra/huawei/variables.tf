@@ -163,3 +163,8 @@ variable "callback_domain" {
   description = "Domain name you control for the callback API (SIS accepts only domain names in callback URLs); CNAME it to the group's sl_domain output and bind an SSL certificate to it"
   type        = string
 }
+
+variable "callback_certificate_id" {
+  description = "ID of callback_domain's SSL certificate, uploaded to the API Gateway instance (SSL Certificates); Terraform binds it to the domain"
+  type        = string
+}

@@ -324,6 +324,7 @@ def test_huawei_secrets_match_the_manifest() -> None:
 def huawei_policy_values() -> dict[str, str]:
     values = dict(manifest()["defaults"], bucket="recordings")
     values.update({f"{name}_secret": f"secret-{name}" for name in manifest()["secrets"]})
+    values["secrets_kms_key_id"] = "secrets-key"
     return values
 
 

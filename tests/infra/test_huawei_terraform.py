@@ -186,6 +186,7 @@ def test_each_function_acts_as_its_own_agency_and_the_platform_as_another() -> N
 def _statements(name: str) -> list[dict[str, Any]]:
     values = dict(manifest()["defaults"], bucket="b")
     values.update({f"{secret}_secret": secret for secret in manifest()["secrets"]})
+    values["secrets_kms_key_id"] = "k"
     statements: list[dict[str, Any]] = render_policy(name, values)["Statement"]
     return statements
 
@@ -196,12 +197,23 @@ def test_function_policies_name_actions_and_resources(function: str) -> None:
         assert all("*" not in action for action in statement["Action"]), statement
         for resource in statement["Resource"]:
             if statement["Action"] == ["kms:cmk:decryptDataKey"]:
-                # CSMS encrypts with its default key (csms/default), whose ID the deploy cannot know.
-                assert resource == "kms:*:*:KeyId:*"
+                # The deployment's own key for its secrets (secrets.tf), not every key of the account.
+                assert resource == "kms:*:*:KeyId:k"
             else:
                 assert re.fullmatch(
                     r"(obs:\*:\*:(object:b/.+|bucket:b)|csms:\*:\*:secretName:\w+)", resource
                 ), resource
+
+
+def test_the_secrets_use_the_deployments_key_and_only_it_may_be_used_to_decrypt() -> None:
+    tf = terraform()
+    for kind in ("generated", "operator"):
+        secret = tf.resource("huaweicloud_csms_secret", kind)
+        assert reference(secret["kms_key_id"]) == "huaweicloud_kms_key.secrets.id", kind
+    iam_values = tf.locals["policy_values"]
+    assert reference(iam_values["secrets_kms_key_id"]) == "huaweicloud_kms_key.secrets.id"
+    for path in (HUAWEI / "policies").glob("*.json"):
+        assert "KeyId:*" not in path.read_text(encoding="utf-8"), path.name
 
 
 def test_the_platform_agency_may_only_attach_to_the_vpc_and_write_failed_invocations() -> None:
@@ -225,6 +237,11 @@ def test_the_api_is_https_on_a_tls12_domain_and_the_handler_authenticates() -> N
     domain = tf.resource("huaweicloud_apig_group_domain_associate", "callbacks")
     assert domain["min_ssl_version"] == "TLSv1.2" and domain["ingress_http_port"] == -1
     assert tf.locals["environment"]["BUCKETSCRIBE_CALLBACK_BASE_URL"] == "https://${var.callback_domain}"
+    # The domain's certificate is bound by Terraform, after the domain is on the group.
+    binding = tf.resource("huaweicloud_apig_certificate_batch_domains_associate", "callbacks")
+    assert reference(binding["certificate_id"]) == "var.callback_certificate_id"
+    assert binding["verify_disabled_domain_names"] == ["${var.callback_domain}"]
+    assert binding["depends_on"] == ["${huaweicloud_apig_group_domain_associate.callbacks}"]
 
 
 def test_functions_log_to_one_group_with_a_stream_each() -> None:
@@ -309,7 +326,7 @@ FUNCTIONGRAPH_ENVIRONMENT_LIMIT_CHARS = 4096
 
 def tfvars_example() -> dict[str, Any]:
     with (HUAWEI / "terraform.tfvars.example").open(encoding="utf-8") as source:
-        return dict(hcl2.load(source))
+        return {key: value for key, value in hcl2.load(source).items() if not key.startswith("__")}
 
 
 def variable_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
