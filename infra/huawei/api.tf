@@ -4,10 +4,10 @@
 # request itself (per-job token or signature for callbacks, bearer token for the status API).
 locals {
   routes = {
-    sis_callback = { method = "POST", path = "/callbacks/sis/{job_id}", path_params = ["job_id"], query_params = [] }
+    sis_callback   = { method = "POST", path = "/callbacks/sis/{job_id}", path_params = ["job_id"], query_params = [] }
     dashscope_push = { method = "POST", path = "/callbacks/dashscope", path_params = [], query_params = [] }
-    job_status = { method = "GET", path = "/jobs/{job_id}", path_params = ["job_id"], query_params = [] }
-    job_lookup = { method = "GET", path = "/jobs", path_params = [], query_params = ["bucket", "key"] }
+    job_status     = { method = "GET", path = "/jobs/{job_id}", path_params = ["job_id"], query_params = [] }
+    job_lookup     = { method = "GET", path = "/jobs", path_params = [], query_params = ["bucket", "key"] }
   }
 }
 
@@ -82,6 +82,16 @@ resource "huaweicloud_apig_group_domain_associate" "callbacks" {
   ingress_http_port         = -1
   ingress_https_port        = 443
   is_http_redirect_to_https = false
+}
+
+# The domain's SSL certificate (uploaded to the instance beforehand: a prerequisite), bound to it;
+# clients are not asked for certificates of their own.
+resource "huaweicloud_apig_certificate_batch_domains_associate" "callbacks" {
+  instance_id                  = var.apig_instance_id
+  certificate_id               = var.callback_certificate_id
+  verify_disabled_domain_names = [var.callback_domain]
+
+  depends_on = [huaweicloud_apig_group_domain_associate.callbacks]
 }
 
 data "huaweicloud_apig_groups" "callbacks" {

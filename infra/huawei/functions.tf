@@ -21,7 +21,8 @@ resource "huaweicloud_fgs_function" "this" {
   vpc_id     = var.vpc_id
   network_id = var.subnet_id
 
-  user_data = jsonencode(merge(local.environment, local.function_environment[each.key]))
+  # Unset settings (null) are left out, so the functions use their own defaults.
+  user_data = jsonencode({ for name, value in merge(local.environment, local.function_environment[each.key]) : name => value if value != null })
 
   log_group_id    = huaweicloud_lts_group.functions.id
   log_group_name  = huaweicloud_lts_group.functions.group_name

@@ -72,5 +72,6 @@ locals {
     sis_credentials_secret        = local.secret_names["sis_credentials"]
     dashscope_api_key_secret      = local.secret_names["dashscope_api_key"]
     jobs_store_credentials_secret = local.secret_names["jobs_store_credentials"]
+    secrets_kms_key_id            = huaweicloud_kms_key.secrets.id
   }
 }

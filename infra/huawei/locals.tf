@@ -66,15 +66,34 @@ locals {
     BUCKETSCRIBE_PUSH_TOKEN_SECRET_NAME        = huaweicloud_csms_secret.generated["push_token"].name
     BUCKETSCRIBE_SIS_CREDENTIALS_SECRET_NAME   = huaweicloud_csms_secret.operator["sis_credentials"].name
     BUCKETSCRIBE_DASHSCOPE_API_KEY_SECRET_NAME = huaweicloud_csms_secret.operator["dashscope_api_key"].name
-    BUCKETSCRIBE_PROFILES                      = var.profiles
+    BUCKETSCRIBE_PROFILES                      = local.inline_profiles
+    BUCKETSCRIBE_PROFILES_FILE                 = var.profiles_file
     BUCKETSCRIBE_SIS_REGION                    = var.sis_region
     BUCKETSCRIBE_SIS_PROJECT_ID                = var.sis_project_id
+    BUCKETSCRIBE_SIS_ENDPOINT                  = var.sis_endpoint
+    BUCKETSCRIBE_DASHSCOPE_BASE_URL            = coalesce(var.dashscope_base_url, local.dashscope_endpoints[var.dashscope_region].http)
+    BUCKETSCRIBE_DASHSCOPE_WS_URL              = coalesce(var.dashscope_ws_url, local.dashscope_endpoints[var.dashscope_region].websocket)
+    BUCKETSCRIBE_DASHSCOPE_WORKSPACE           = var.dashscope_workspace
     POWERTOOLS_SERVICE_NAME                    = "bucketscribe"
     POWERTOOLS_METRICS_NAMESPACE               = "bucketscribe"
     POWERTOOLS_LOG_LEVEL                       = var.log_level
     # No X-Ray on Huawei Cloud.
     POWERTOOLS_TRACE_DISABLED = "true"
   }
+
+  # The DashScope endpoints of each region bucketscribe's models are served in (as serverless.yml's
+  # custom.dashscopeEndpoints; variables.tf refuses other regions).
+  dashscope_endpoints = {
+    cn-beijing = {
+      http      = "https://dashscope.aliyuncs.com/api/v1"
+      websocket = "wss://dashscope.aliyuncs.com/api-ws/v1/inference"
+    }
+  }
+
+  # BUCKETSCRIBE_PROFILES: the profiles variable, else (no profiles file either) the default SIS
+  # profile with sis_property; empty when the functions are to read profiles_file.
+  default_profiles = jsonencode([{ name = "default", prefix = "", provider = "sis", sis = { property = var.sis_property } }])
+  inline_profiles  = var.profiles != null ? var.profiles : (var.profiles_file != null ? "" : local.default_profiles)
 
   # Secret name in CSMS for each secret of the manifest.
   secret_names = {

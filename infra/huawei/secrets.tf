@@ -2,6 +2,17 @@
 # the values at run time with their agency's temporary key. Keep the Terraform state encrypted and
 # private (docs/deploy.md): the generated values pass through it, as they would on any IaC tool.
 
+# The secrets are encrypted with a key of this deployment rather than CSMS's default key
+# (csms/default), whose ID the deploy cannot know: the agencies may then decrypt with this one
+# key only (policies/*.json, DecryptSecrets), not with every key of the account.
+resource "huaweicloud_kms_key" "secrets" {
+  key_alias        = "${local.name}-secrets"
+  key_description  = "bucketscribe ${var.stage}: encrypts the deployment's CSMS secrets"
+  rotation_enabled = true
+  pending_days     = "7"
+  tags             = local.tags
+}
+
 # Signs per-job callback tokens; bearer token of GET /jobs; header token of DashScope pushes.
 resource "random_password" "generated" {
   for_each = toset(["callback", "status_api_token", "push_token"])
@@ -16,6 +27,7 @@ resource "huaweicloud_csms_secret" "generated" {
   name        = local.secret_names[each.key]
   description = "bucketscribe ${var.stage}: ${replace(each.key, "_", " ")} (generated)"
   secret_text = each.value.result
+  kms_key_id  = huaweicloud_kms_key.secrets.id
   tags        = local.tags
 }
 
@@ -33,6 +45,7 @@ resource "huaweicloud_csms_secret" "operator" {
   name        = local.secret_names[each.key]
   description = "bucketscribe ${var.stage}: ${replace(each.key, "_", " ")} (fill in after deploy)"
   secret_text = each.value
+  kms_key_id  = huaweicloud_kms_key.secrets.id
   tags        = local.tags
 
   lifecycle {

@@ -44,13 +44,25 @@ variable "failed_invocations_prefix" {
 }
 
 variable "profiles" {
-  description = "JSON list of bucketscribe.profiles.Profile (per-prefix provider, model, outputs)"
+  description = "JSON list of bucketscribe.profiles.Profile (per-prefix provider, model, outputs), inline in the functions' environment (FunctionGraph allows 4096 characters for all variables); null: profiles_file, or one SIS profile with sis_property"
   type        = string
-  default     = "[{\"name\": \"default\", \"prefix\": \"\", \"provider\": \"sis\"}]"
+  default     = null
+}
+
+variable "profiles_file" {
+  description = "Path of a profiles JSON file inside the code package (build_package.py --profiles-file puts it there), for profiles too large for the environment"
+  type        = string
+  default     = null
+}
+
+variable "sis_property" {
+  description = "SIS model of the default profile (language_rate_domain, e.g. chinese_16k_media; docs/deploy.md lists them)"
+  type        = string
+  default     = "chinese_16k_media"
 }
 
 variable "sis_region" {
-  description = "Region of the SIS endpoint"
+  description = "Region of the SIS endpoint (recording-file recognition: cn-north-4, cn-east-3, ap-southeast-3; chinese_16k_media only in cn-north-4 and cn-east-3)"
   type        = string
   default     = "cn-north-4"
 }
@@ -59,6 +71,41 @@ variable "sis_project_id" {
   description = "Project ID for SIS in sis_region (or put project_id in the SIS credentials secret)"
   type        = string
   default     = ""
+}
+
+variable "sis_endpoint" {
+  description = "SIS endpoint to use instead of the SDK's https://sis-ext.<sis_region>.myhuaweicloud.com; null: the SDK's"
+  type        = string
+  default     = null
+}
+
+variable "dashscope_region" {
+  description = "Region of the DashScope (Model Studio) endpoints: every model the profiles can name is served from China (Beijing), with a Beijing API key"
+  type        = string
+  default     = "cn-beijing"
+
+  validation {
+    condition     = contains(["cn-beijing"], var.dashscope_region)
+    error_message = "The Paraformer and Gummy models bucketscribe uses are served from cn-beijing only."
+  }
+}
+
+variable "dashscope_base_url" {
+  description = "DashScope HTTP API base URL instead of dashscope_region's (e.g. https://<workspace-id>.cn-beijing.maas.aliyuncs.com/api/v1); null: the region's"
+  type        = string
+  default     = null
+}
+
+variable "dashscope_ws_url" {
+  description = "DashScope WebSocket URL for real-time profiles instead of dashscope_region's; null: the region's"
+  type        = string
+  default     = null
+}
+
+variable "dashscope_workspace" {
+  description = "DashScope workspace ID sent as X-DashScope-WorkSpace; null: the API key's default workspace"
+  type        = string
+  default     = null
 }
 
 variable "log_level" {
@@ -114,5 +161,10 @@ variable "apig_instance_id" {
 
 variable "callback_domain" {
   description = "Domain name you control for the callback API (SIS accepts only domain names in callback URLs); CNAME it to the group's sl_domain output and bind an SSL certificate to it"
+  type        = string
+}
+
+variable "callback_certificate_id" {
+  description = "ID of callback_domain's SSL certificate, uploaded to the API Gateway instance (SSL Certificates); Terraform binds it to the domain"
   type        = string
 }

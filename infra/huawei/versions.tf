@@ -4,9 +4,11 @@ terraform {
   required_version = ">= 1.5.0"
 
   required_providers {
+    # 1.95.0 is the first release with huaweicloud_identityv5_policy_agency_attach (iam.tf); every
+    # other resource type used here is older (tests/infra/fixtures/huaweicloud_schema.json).
     huaweicloud = {
       source  = "huaweicloud/huaweicloud"
-      version = ">= 1.80.2, < 2.0.0"
+      version = ">= 1.95.0, < 2.0.0"
     }
     random = {
       source  = "hashicorp/random"

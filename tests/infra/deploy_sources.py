@@ -63,6 +63,9 @@ def load_cloudformation_yaml(path: Path) -> Any:
 class Serverless:
     config: dict[str, Any]
     resources: dict[str, Any] = field(default_factory=dict)
+    # CloudFormation stack parameters and conditions the included files declare.
+    parameters: dict[str, Any] = field(default_factory=dict)
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -86,8 +89,33 @@ def serverless() -> Serverless:
     for included in config["resources"]:
         match = re.fullmatch(r"\$\{file\((.+)\)\}", included)
         assert match, included
-        loaded.resources.update(load_cloudformation_yaml(REPO / match.group(1)).get("Resources", {}))
+        included_file = load_cloudformation_yaml(REPO / match.group(1))
+        loaded.resources.update(included_file.get("Resources", {}))
+        loaded.parameters.update(included_file.get("Parameters", {}))
+        loaded.conditions.update(included_file.get("Conditions", {}))
     return loaded
+
+
+def evaluate_condition(expression: Any, parameters: dict[str, str]) -> bool | str:
+    """A CloudFormation condition (``!Not``, ``!Or``, ``!And``, ``!Equals``, ``!Ref`` to a stack
+    parameter) as CloudFormation would decide it for these parameter values."""
+    if isinstance(expression, str):
+        return expression
+    assert isinstance(expression, Tagged), expression
+    args = expression.value
+    if expression.tag == "Ref":
+        return parameters[args]
+    if expression.tag == "Equals":
+        left, right = (evaluate_condition(arg, parameters) for arg in args)
+        return left == right
+    if expression.tag == "Not":
+        (inner,) = args
+        return not evaluate_condition(inner, parameters)
+    if expression.tag == "Or":
+        return any(evaluate_condition(arg, parameters) for arg in args)
+    if expression.tag == "And":
+        return all(evaluate_condition(arg, parameters) for arg in args)
+    raise AssertionError(f"condition function {expression.tag} is not understood here")
 
 
 # -- Huawei Cloud: infra/huawei/*.tf -------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from tests.infra.deploy_sources import (
     Serverless,
     Tagged,
+    evaluate_condition,
     manifest,
     reference,
     render_policy,
@@ -169,7 +170,30 @@ def test_aws_triggers_match_the_manifest() -> None:
             (event,) = events
             assert event["schedule"]["rate"] == f"rate({trigger['every_minutes']} minutes)"
             assert event["schedule"]["enabled"] is True
-            assert config.function(function)["reservedConcurrency"] == listed(function)["max_concurrency"]
+            assert_aws_schedule_concurrency(config, function)
+
+
+def assert_aws_schedule_concurrency(config: Serverless, function: str) -> None:
+    """A scheduled function's cap: reserved concurrency, or, where the manifest says "opt-in", none
+    unless the stack parameter asks (a fresh account refuses any reservation)."""
+    spec = listed(function)
+    reserved = config.function(function).get("reservedConcurrency")
+    if spec.get("aws_max_concurrency") != "opt-in":
+        assert reserved == spec["max_concurrency"]
+        return
+    condition, value, otherwise = reserved["Fn::If"]
+    assert otherwise == Tagged("Ref", "AWS::NoValue")
+    assert isinstance(value, Tagged) and value.tag == "Ref"
+    parameter = config.parameters[value.value]
+    default = config.resolve_param(parameter["Default"])
+    assert default == "", "no reservation unless asked for"
+
+    def reserves(setting: str) -> bool | str:
+        assert re.fullmatch(parameter["AllowedPattern"], setting), setting
+        return evaluate_condition(config.conditions[condition], {value.value: setting})
+
+    # Empty and 0 both leave the property out: ReservedConcurrentExecutions 0 would throttle it all.
+    assert (reserves(default), reserves("0"), reserves(str(spec["max_concurrency"]))) == (False, False, True)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -223,7 +247,8 @@ def test_huawei_function_resource_takes_its_settings_from_the_list() -> None:
     assert reference(fn["max_instance_num"]) == "tostring(each.value.max_concurrency)"
     assert (
         reference(fn["user_data"])
-        == "jsonencode(merge(local.environment, local.function_environment[each.key]))"
+        == "jsonencode({for name, value in merge(local.environment, local.function_environment[each.key])"
+        " : name => value if value != null})"
     )
 
 
@@ -299,6 +324,7 @@ def test_huawei_secrets_match_the_manifest() -> None:
 def huawei_policy_values() -> dict[str, str]:
     values = dict(manifest()["defaults"], bucket="recordings")
     values.update({f"{name}_secret": f"secret-{name}" for name in manifest()["secrets"]})
+    values["secrets_kms_key_id"] = "secrets-key"
     return values
 
 

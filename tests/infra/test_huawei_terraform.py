@@ -21,10 +21,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hcl2
 import pytest
 
+from tests.infra.artifacts import (
+    RUNTIME_PROBE,
+    SERVER_FRAMEWORKS,
+    server_frameworks_in,
+    trimmed_leftovers,
+    wheel_tags,
+    wrong_tags,
+)
+from tests.infra.aws_package import find_python312
 from tests.infra.deploy_sources import HUAWEI, REPO, manifest, reference, render_policy, terraform
-from tests.infra.test_serverless_package import _find_python312
 
 pytestmark = pytest.mark.infra
 
@@ -177,6 +186,7 @@ def test_each_function_acts_as_its_own_agency_and_the_platform_as_another() -> N
 def _statements(name: str) -> list[dict[str, Any]]:
     values = dict(manifest()["defaults"], bucket="b")
     values.update({f"{secret}_secret": secret for secret in manifest()["secrets"]})
+    values["secrets_kms_key_id"] = "k"
     statements: list[dict[str, Any]] = render_policy(name, values)["Statement"]
     return statements
 
@@ -187,12 +197,23 @@ def test_function_policies_name_actions_and_resources(function: str) -> None:
         assert all("*" not in action for action in statement["Action"]), statement
         for resource in statement["Resource"]:
             if statement["Action"] == ["kms:cmk:decryptDataKey"]:
-                # CSMS encrypts with its default key (csms/default), whose ID the deploy cannot know.
-                assert resource == "kms:*:*:KeyId:*"
+                # The deployment's own key for its secrets (secrets.tf), not every key of the account.
+                assert resource == "kms:*:*:KeyId:k"
             else:
                 assert re.fullmatch(
                     r"(obs:\*:\*:(object:b/.+|bucket:b)|csms:\*:\*:secretName:\w+)", resource
                 ), resource
+
+
+def test_the_secrets_use_the_deployments_key_and_only_it_may_be_used_to_decrypt() -> None:
+    tf = terraform()
+    for kind in ("generated", "operator"):
+        secret = tf.resource("huaweicloud_csms_secret", kind)
+        assert reference(secret["kms_key_id"]) == "huaweicloud_kms_key.secrets.id", kind
+    iam_values = tf.locals["policy_values"]
+    assert reference(iam_values["secrets_kms_key_id"]) == "huaweicloud_kms_key.secrets.id"
+    for path in (HUAWEI / "policies").glob("*.json"):
+        assert "KeyId:*" not in path.read_text(encoding="utf-8"), path.name
 
 
 def test_the_platform_agency_may_only_attach_to_the_vpc_and_write_failed_invocations() -> None:
@@ -216,6 +237,11 @@ def test_the_api_is_https_on_a_tls12_domain_and_the_handler_authenticates() -> N
     domain = tf.resource("huaweicloud_apig_group_domain_associate", "callbacks")
     assert domain["min_ssl_version"] == "TLSv1.2" and domain["ingress_http_port"] == -1
     assert tf.locals["environment"]["BUCKETSCRIBE_CALLBACK_BASE_URL"] == "https://${var.callback_domain}"
+    # The domain's certificate is bound by Terraform, after the domain is on the group.
+    binding = tf.resource("huaweicloud_apig_certificate_batch_domains_associate", "callbacks")
+    assert reference(binding["certificate_id"]) == "var.callback_certificate_id"
+    assert binding["verify_disabled_domain_names"] == ["${var.callback_domain}"]
+    assert binding["depends_on"] == ["${huaweicloud_apig_group_domain_associate.callbacks}"]
 
 
 def test_functions_log_to_one_group_with_a_stream_each() -> None:
@@ -245,6 +271,7 @@ def test_the_package_holds_handlers_at_its_root_and_every_dependency(package: Pa
     with zipfile.ZipFile(package) as archive:
         names = set(archive.namelist())
         unpacked = sum(info.file_size for info in archive.infolist())
+        tags = wheel_tags(archive)
     handlers = {f"{spec['huawei_handler'].rsplit('.', 1)[0]}.py" for spec in manifest()["functions"].values()}
     # FunctionGraph imports the handler modules from the root; of functions/, only they go there.
     assert handlers <= names
@@ -267,14 +294,21 @@ def test_the_package_holds_handlers_at_its_root_and_every_dependency(package: Pa
     assert any("pydantic_core" in n and "cpython-312-x86_64" in n for n in extensions)
     assert [n for n in extensions if "cpython-311" in n or "aarch64" in n] == []
     assert not any(n.startswith("crcmod/") and n.endswith(".so") for n in names), "crcmod stays pure Python"
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-    assert not any(n.startswith(("av/", "moto/", "faster_whisper/")) for n in names)
+    assert trimmed_leftovers(names) == []
+    assert not any(n.startswith(("moto/", "faster_whisper/")) for n in names)
+    # Media as on a laptop (PyAV with its FFmpeg, numpy), from the lock's manylinux_2_28 wheels;
+    # dashscope without the server frameworks its metadata declares.
+    assert {"av-18.1.0", "numpy-2.4.6"} <= tags.keys()
+    assert any(tag.endswith("manylinux_2_28_x86_64") for tag in tags["av-18.1.0"])
+    # Built wheels (esdk-obs-python from its sdist) are pure Python; crcmod has no dist-info.
+    assert wrong_tags(tags, arch="x86_64", python="3.12") == []
+    assert server_frameworks_in(names) == []
     assert package.stat().st_size < MAX_ZIPPED_BYTES and unpacked < MAX_UNPACKED_BYTES
     zipped_mib, unpacked_mib = package.stat().st_size / 2**20, unpacked / 2**20
     print(f"FunctionGraph package: {zipped_mib:.1f} MiB zipped, {unpacked_mib:.1f} MiB unpacked")
 
 
-IMPORT_PROBE = """
+HANDLER_PROBE = """
 import importlib, json, sys
 sys.path[:0] = [sys.argv[1]]
 handlers = {name: callable(getattr(importlib.import_module(name), "handler", None)) for name in sys.argv[2:]}
@@ -285,25 +319,116 @@ print(json.dumps({"handlers": handlers, "core": bucketscribe.__file__, "crc": cr
 """
 
 
-def _functiongraph_environment() -> dict[str, str]:
-    """The functions' environment from locals.tf: variables at their defaults, other deploy-time
-    references (resource names) replaced by stand-ins."""
+# FunctionGraph: all environment variables of a function, keys and values, at most 4096 characters
+# (https://support.huaweicloud.com/usermanual-functiongraph/functiongraph_01_0154.html).
+FUNCTIONGRAPH_ENVIRONMENT_LIMIT_CHARS = 4096
+
+
+def tfvars_example() -> dict[str, Any]:
+    with (HUAWEI / "terraform.tfvars.example").open(encoding="utf-8") as source:
+        return {key: value for key, value in hcl2.load(source).items() if not key.startswith("__")}
+
+
+def variable_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every variable's value: its default, then terraform.tfvars.example, then ``overrides``."""
     tf = terraform()
+    values = {name: spec.get("default") for name, spec in tf.variables.items()}
+    values.update(tfvars_example())
+    values.update(overrides or {})
+    return values
 
-    def resolve(match: re.Match[str]) -> str:
-        variable = re.fullmatch(r"var\.(\w+)", match.group(1))
-        if variable and "default" in tf.variables[variable.group(1)]:
-            return str(tf.default(variable.group(1)))
-        return "stand-in"
 
+def functiongraph_environment(function: str, values: dict[str, Any]) -> dict[str, str]:
+    """What user_data gives ``function`` for these variable values: locals.tf's environment with
+    each expression worked out as Terraform would (the forms used there; any other fails here),
+    and null values left out as functions.tf leaves them out."""
+    tf = terraform()
+    name = tf.locals["name"].replace("${var.stage}", values["stage"])
+    secret_names = {
+        key: value.replace("${local.name}", name) for key, value in tf.locals["secret_names"].items()
+    }
+    endpoints = tf.locals["dashscope_endpoints"]
+
+    def inline_profiles() -> str | None:
+        # local.inline_profiles: the variable, else "" beside a profiles file, else the default profile.
+        if values["profiles"] is not None:
+            return str(values["profiles"])
+        if values["profiles_file"] is not None:
+            return ""
+        default = [
+            {"name": "default", "prefix": "", "provider": "sis", "sis": {"property": values["sis_property"]}}
+        ]
+        return json.dumps(default, separators=(",", ":"))
+
+    def evaluate(expression: str) -> str | None:
+        if variable := re.fullmatch(r"var\.(\w+)", expression):
+            value = values[variable.group(1)]
+            return None if value is None else str(value)
+        if secret := re.fullmatch(r'huaweicloud_csms_secret\.\w+\["(\w+)"\]\.name', expression):
+            return secret_names[secret.group(1)]
+        if expression == "huaweicloud_obs_bucket.recordings.bucket":
+            return str(values["bucket_name"])
+        if expression == "local.inline_profiles":
+            return inline_profiles()
+        if endpoint := re.fullmatch(
+            r"coalesce\(var\.(\w+), local\.dashscope_endpoints\[var\.dashscope_region\]\.(\w+)\)", expression
+        ):
+            chosen = values[endpoint.group(1)]
+            return (
+                str(chosen)
+                if chosen is not None
+                else str(endpoints[values["dashscope_region"]][endpoint.group(2)])
+            )
+        raise AssertionError(f"this test does not know how Terraform evaluates {expression!r}")
+
+    def render(template: str) -> str | None:
+        whole = re.fullmatch(r"\$\{([^}]+)\}", template)
+        if whole:
+            return evaluate(whole.group(1))
+        return re.sub(r"\$\{([^}]+)\}", lambda m: evaluate(m.group(1)) or "", template)
+
+    merged = {**tf.locals["environment"], **tf.locals["function_environment"][function]}
+    rendered = {key: render(str(value)) for key, value in merged.items()}
+    return {key: value for key, value in rendered.items() if value is not None}
+
+
+def _functiongraph_environment() -> dict[str, str]:
+    """The functions' environment as deployed with the example variables, for an import check."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RUNTIME_PROJECT_ID": "0" * 32}
-    for name, value in tf.locals["environment"].items():
-        env[name] = re.sub(r"\$\{([^}]+)\}", resolve, str(value))
+    env.update(functiongraph_environment("reconcile", variable_values()))
     return env
 
 
+@pytest.mark.parametrize("function", sorted(manifest()["functions"]))
+def test_the_environment_fits_functiongraphs_4096_characters(function: str) -> None:
+    values = variable_values()
+    environment = functiongraph_environment(function, values)
+    size = sum(len(key) + len(value) for key, value in environment.items())
+    room = FUNCTIONGRAPH_ENVIRONMENT_LIMIT_CHARS - (size - len(environment["BUCKETSCRIBE_PROFILES"]))
+    print(f"{function}: environment {size} characters; {room} left for inline profiles")
+    assert size <= FUNCTIONGRAPH_ENVIRONMENT_LIMIT_CHARS
+    assert room >= 2500, room
+    # Unset settings are left out (the code's defaults apply), and a profiles file empties the
+    # inline variable, which the settings then skip for the file.
+    assert "BUCKETSCRIBE_PROFILES_FILE" not in environment and "BUCKETSCRIBE_SIS_ENDPOINT" not in environment
+    with_file = functiongraph_environment(
+        function, variable_values({"profiles_file": "config/profiles.json"})
+    )
+    assert (with_file["BUCKETSCRIBE_PROFILES"], with_file["BUCKETSCRIBE_PROFILES_FILE"]) == (
+        "",
+        "config/profiles.json",
+    )
+    assert environment["BUCKETSCRIBE_DASHSCOPE_BASE_URL"] == "https://dashscope.aliyuncs.com/api/v1"
+
+
+def test_the_dashscope_region_is_refused_unless_it_serves_the_models() -> None:
+    (validation,) = terraform().variables["dashscope_region"]["validation"]
+    assert validation["condition"] == '${contains(["cn-beijing"], var.dashscope_region)}'
+    assert set(terraform().locals["dashscope_endpoints"]) == {"cn-beijing"}
+
+
 def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tmp_path: Path) -> None:
-    python312 = _find_python312()
+    python312 = find_python312()
     if python312 is None:
         pytest.skip(
             "no runnable python3.12 (PATH, pyenv, $BUCKETSCRIBE_PYTHON312): cannot import as FunctionGraph"
@@ -313,7 +438,7 @@ def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tm
         archive.extractall(code)
     modules = [spec["huawei_handler"].rsplit(".", 1)[0] for spec in manifest()["functions"].values()]
     done = subprocess.run(
-        [python312, "-I", "-c", IMPORT_PROBE, str(code), *modules],
+        [python312, "-I", "-c", HANDLER_PROBE, str(code), *modules],
         cwd=code,
         env=_functiongraph_environment(),
         capture_output=True,
@@ -326,3 +451,35 @@ def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tm
     assert result["handlers"] == dict.fromkeys(modules, True)
     assert Path(result["core"]).is_relative_to(code)
     assert result["crc"] is False  # the pure-Python CRC, as packaged
+
+
+def test_python312_loads_media_and_both_providers_from_the_package_alone(
+    package: Path, tmp_path: Path
+) -> None:
+    python312 = find_python312()
+    if python312 is None:
+        pytest.skip(
+            "no runnable python3.12 (PATH, pyenv, $BUCKETSCRIBE_PYTHON312): cannot import as FunctionGraph"
+        )
+    code = tmp_path / "code"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(code)
+    extra = ["obs", "huaweicloudsdkcsms.v1", "boto3", "bucketscribe.storage.obs"]
+    probe_args = [json.dumps([str(code)]), json.dumps(extra), json.dumps(list(SERVER_FRAMEWORKS))]
+    done = subprocess.run(
+        [python312, "-I", "-S", "-c", RUNTIME_PROBE, *probe_args],
+        cwd=code,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for module, path in result["files"].items():
+        assert path is not None and Path(path).is_relative_to(code), (module, path)
+    assert (result["av"], result["numpy"]) == ("18.1.0", "2.4.6")
+    assert result["encoders"]["pcm_s16le"] and result["encoders"]["libopus"], result["encoders"]
+    assert all(result["decoders"].values()), result["decoders"]
+    assert result["server_frameworks"] == []

@@ -9,187 +9,46 @@ moto's HTTPS proxy, which answers as AWS does for a stack that does not exist ye
 from __future__ import annotations
 
 import json
-import os
-import platform
 import re
-import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.infra.artifacts import (
+    RUNTIME_PROBE,
+    SERVER_FRAMEWORKS,
+    server_frameworks_in,
+    trimmed_leftovers,
+    unpacked_bytes,
+    wheel_tags,
+    wrong_tags,
+)
+from tests.infra.aws_package import (
+    HANDLERS,
+    LAMBDA_ENVIRONMENT_LIMIT_BYTES,
+    LAMBDA_UNZIPPED_LIMIT_BYTES,
+    PROFILES_PARAM,
+    REGION,
+    REPO,
+    STAGE,
+    HostLayer,
+    Packaged,
+    function_id,
+    lambda_env,
+    role_id,
+    run_tool,
+    sls_env,
+    sls_package_cmd,
+)
+
 pytestmark = pytest.mark.infra
 
-REPO = Path(__file__).resolve().parents[2]
-STAGE = "ci"
-REGION = "eu-central-1"
-PROFILES_PARAM = (
-    '[{"name": "default", "prefix": "", "provider": "sis"}, {"name": "calls", "prefix": "calls/"}]'
-)
-HANDLERS = {
-    "submit": "functions/submit.handler",
-    "callback": "functions/callback.handler",
-    "reconcile": "functions/reconcile.handler",
-}
-# Env vars a careless `${env:...}` in serverless.yml would bake into the template.
-CANARY_ENV_VARS = (
-    "BUCKETSCRIBE_CALLBACK_SECRET",
-    "BUCKETSCRIBE_STATUS_API_TOKEN",
-    "BUCKETSCRIBE_SIS_SK",
-    "DASHSCOPE_API_KEY",
-)
-
-Template = dict[str, Any]
-
-
-@dataclass
-class Packaged:
-    out_dir: Path
-    template: Template
-    canary: str
-    layer_mode: str
-    timings_s: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def resources(self) -> dict[str, dict[str, Any]]:
-        return self.template["Resources"]
-
-    def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
-        return {name: res for name, res in self.resources.items() if res["Type"] == cfn_type}
-
-    def props(self, logical_id: str) -> dict[str, Any]:
-        return self.resources[logical_id]["Properties"]
-
-
-def _run(cmd: list[str], *, timeout_s: float, env: dict[str, str] | None = None) -> str:
-    try:
-        done = subprocess.run(
-            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"{cmd[0]} {cmd[1] if len(cmd) > 1 else ''} did not finish in {timeout_s} s: {exc}")
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-    return done.stdout + done.stderr
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def moto_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """moto's intercepting HTTPS proxy: (proxy URL, CA certificate to trust)."""
-    spec = find_spec("moto.moto_proxy")
-    assert spec is not None and spec.origin is not None, "moto (with its proxy) is a dev dependency"
-    ca_cert = Path(spec.origin).with_name("ca.crt")
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("moto-proxy") / "proxy.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.proxy", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto proxy did not start:\n{log_path.read_text(errors='replace')}")
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", ca_cert
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _sls_env(moto_proxy: tuple[str, Path], canary: str) -> dict[str, str]:
-    proxy_url, ca_cert = moto_proxy
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and "proxy" not in k.lower()}
-    env.update(
-        {
-            "AWS_ACCESS_KEY_ID": "AKIDUMMYPACKAGEONLY",
-            "AWS_SECRET_ACCESS_KEY": "dummy-secret-for-package-only",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "SLS_TELEMETRY_DISABLED": "1",
-            "SLS_NOTIFICATIONS_MODE": "off",
-            "SLS_AWS_REQUEST_MAX_RETRIES": "0",
-            "HTTPS_PROXY": proxy_url,
-            "NODE_EXTRA_CA_CERTS": str(ca_cert),
-            **dict.fromkeys(CANARY_ENV_VARS, canary),
-        }
-    )
-    return env
-
-
-def _sls_package_cmd(out_dir: Path, *params: str) -> list[str]:
-    cmd = ["npx", "--no-install", "serverless", "package", "--stage", STAGE, "--region", REGION]
-    for param in params:
-        cmd += ["--param", param]
-    return [*cmd, "--package", str(out_dir)]
-
-
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory, moto_proxy: tuple[str, Path]) -> Packaged:
-    if shutil.which("node") is None or shutil.which("npx") is None:
-        pytest.skip("node/npx not on PATH: the Serverless Framework cannot run here")
-    if not (REPO / "node_modules" / "serverless").is_dir():
-        pytest.fail("serverless is not installed: run `npm ci` in the repository root")
-
-    timings: dict[str, float] = {}
-    layer_mode = os.environ.get("BUCKETSCRIBE_LAYER_MODE", "full")
-    started = time.monotonic()
-    _run(
-        ["bash", str(REPO / "infra" / "build_layer.sh")],
-        timeout_s=300,
-        env={**os.environ, "PYTHON": sys.executable, "BUCKETSCRIBE_LAYER_MODE": layer_mode},
-    )
-    timings["build_layer"] = time.monotonic() - started
-
-    canary = f"canary-{secrets.token_hex(16)}"
-    env = _sls_env(moto_proxy, canary)
-    out_dir = tmp_path_factory.mktemp("sls-package")
-    started = time.monotonic()
-    _run(_sls_package_cmd(out_dir, f"profiles={PROFILES_PARAM}"), timeout_s=180, env=env)
-    timings["sls_package"] = time.monotonic() - started
-    template = json.loads((out_dir / "cloudformation-template-update-stack.json").read_text())
-    packaged = Packaged(out_dir, template, canary, layer_mode, timings)
-    print(f"infra timings: {timings}")
-    return packaged
-
-
-def _function_id(name: str) -> str:
-    return f"{name.capitalize()}LambdaFunction"
-
-
-def _role_id(function: dict[str, Any]) -> str:
-    role = function["Properties"]["Role"]
-    if "Fn::GetAtt" in role:
-        return str(role["Fn::GetAtt"][0])
-    sub = role["Fn::Sub"]
-    assert sub.startswith("${") and sub.endswith(".Arn}"), sub
-    return str(sub[2 : -len(".Arn}")])
+PROFILES_PARAM_LIST = json.loads(PROFILES_PARAM)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -230,9 +89,9 @@ def _joined_suffix(resource: Any) -> str:
 
 def test_three_functions_on_python312_arm64_with_the_core_layer(packaged: Packaged) -> None:
     functions = packaged.of_type("AWS::Lambda::Function")
-    assert set(functions) == {_function_id(name) for name in HANDLERS}
+    assert set(functions) == {function_id(name) for name in HANDLERS}
     for name, handler in HANDLERS.items():
-        props = functions[_function_id(name)]["Properties"]
+        props = functions[function_id(name)]["Properties"]
         assert props["Handler"] == handler
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
@@ -243,7 +102,7 @@ def test_three_functions_on_python312_arm64_with_the_core_layer(packaged: Packag
 
 
 def test_function_environment_names_secrets_and_builds_the_callback_url(packaged: Packaged) -> None:
-    env = packaged.props(_function_id("callback"))["Environment"]["Variables"]
+    env = packaged.props(function_id("callback"))["Environment"]["Variables"]
     assert env["BUCKETSCRIBE_JOBS_TABLE"] == {"Ref": "JobsTable"}
     assert env["BUCKETSCRIBE_INPUT_PREFIX"] == "incoming/"
     assert env["BUCKETSCRIBE_OUTPUT_PREFIX"] == "transcripts/"
@@ -252,7 +111,7 @@ def test_function_environment_names_secrets_and_builds_the_callback_url(packaged
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "bucketscribe"
     # Tracing is off unless asked for (Tracer() alone costs ~230 ms of cold start).
     assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
-    assert packaged.props(_function_id("callback"))["TracingConfig"] == {"Mode": "PassThrough"}
+    assert packaged.props(function_id("callback"))["TracingConfig"] == {"Mode": "PassThrough"}
 
     url_parts = env["BUCKETSCRIBE_CALLBACK_BASE_URL"]["Fn::Join"][1]
     assert url_parts[0] == "https://"
@@ -274,7 +133,7 @@ def test_submit_consumes_the_upload_queue_with_partial_batch_failures(packaged: 
     mappings = list(packaged.of_type("AWS::Lambda::EventSourceMapping").values())
     assert len(mappings) == 1
     props = mappings[0]["Properties"]
-    assert props["FunctionName"] == {"Fn::GetAtt": [_function_id("submit"), "Arn"]}
+    assert props["FunctionName"] == {"Fn::GetAtt": [function_id("submit"), "Arn"]}
     assert props["EventSourceArn"] == {"Fn::GetAtt": ["UploadQueue", "Arn"]}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
@@ -283,7 +142,7 @@ def test_reconcile_runs_every_five_minutes(packaged: Packaged) -> None:
     rules = list(packaged.of_type("AWS::Events::Rule").values())
     assert len(rules) == 1
     assert rules[0]["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
-    assert rules[0]["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [_function_id("reconcile"), "Arn"]}
+    assert rules[0]["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id("reconcile"), "Arn"]}
 
 
 def test_callback_api_routes_without_gateway_auth(packaged: Packaged) -> None:
@@ -303,7 +162,7 @@ def test_callback_api_routes_without_gateway_auth(packaged: Packaged) -> None:
     manifest = tomllib.loads((REPO / "infra" / "functions.toml").read_text(encoding="utf-8"))
     listed = manifest["functions"]["callback"]["trigger"]["routes"]
     assert set(routes) == {tuple(route.split(" ", 1)) for route in listed}
-    callback_arn = {"Fn::GetAtt": [_function_id("callback"), "Arn"]}
+    callback_arn = {"Fn::GetAtt": [function_id("callback"), "Arn"]}
     for props in routes.values():
         # The handler authenticates (per-job token, signature, bearer token) and caps the body.
         assert props["AuthorizationType"] == "NONE"
@@ -316,26 +175,26 @@ def test_callback_api_routes_without_gateway_auth(packaged: Packaged) -> None:
 def test_each_function_has_its_own_role(packaged: Packaged) -> None:
     roles = packaged.of_type("AWS::IAM::Role")
     assert "IamRoleLambdaExecution" not in roles, "the framework's shared role must not be created"
-    role_ids = {name: _role_id(packaged.resources[_function_id(name)]) for name in HANDLERS}
+    role_ids = {name: role_id(packaged.resources[function_id(name)]) for name in HANDLERS}
     assert len(set(role_ids.values())) == len(HANDLERS)
-    for name, role_id in role_ids.items():
-        assert role_id in roles, name
-        principal = roles[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    for name, its_role in role_ids.items():
+        assert its_role in roles, name
+        principal = roles[its_role]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
         assert principal == {"Service": "lambda.amazonaws.com"}
-        logs = _resources_for(roles[role_id], "logs:PutLogEvents")
+        logs = _resources_for(roles[its_role], "logs:PutLogEvents")
         assert logs == [{"Fn::GetAtt": [f"{name.capitalize()}LogGroup", "Arn"]}]
 
 
 def test_no_wildcard_resources_except_namespaced_metrics(packaged: Packaged) -> None:
     roles = packaged.of_type("AWS::IAM::Role")
-    for role_id, role in roles.items():
+    for logical_id, role in roles.items():
         # X-Ray (resource-less) comes only as a managed policy when tracing is Active.
-        assert role["Properties"]["ManagedPolicyArns"] == [], role_id
+        assert role["Properties"]["ManagedPolicyArns"] == [], logical_id
         for statement in _allow_statements(role):
             actions = _as_list(statement["Action"])
-            assert not any(a == "*" or a.endswith(":*") for a in actions), (role_id, actions)
+            assert not any(a == "*" or a.endswith(":*") for a in actions), (logical_id, actions)
             if "*" in _as_list(statement["Resource"]):
-                assert actions == ["cloudwatch:PutMetricData"], (role_id, statement)
+                assert actions == ["cloudwatch:PutMetricData"], (logical_id, statement)
                 assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "bucketscribe"}}
 
 
@@ -351,7 +210,7 @@ def _suffixes(role: dict[str, Any], action: str) -> list[str]:
 
 
 def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
-    roles = {name: packaged.resources[_role_id(packaged.resources[_function_id(name)])] for name in HANDLERS}
+    roles = {name: packaged.resources[role_id(packaged.resources[function_id(name)])] for name in HANDLERS}
     # Derived from the job store's code, so a new DynamoDB call without a permission fails here.
     job_store_calls = _client_calls("jobs/dynamodb.py", "_db")
     assert {"PutItem", "GetItem", "Query"} <= job_store_calls
@@ -411,36 +270,191 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
     assert "IdempotencyTable" not in packaged.resources  # one mechanism: the job store's own writes
 
 
+def test_scratch_space_holds_two_of_the_largest_part_a_provider_takes(packaged: Packaged) -> None:
+    """submit and reconcile write what they make for a provider to /tmp before the bucket; a
+    timed-out invocation leaves its file behind in a warm sandbox, so there is room for two."""
+    from bucketscribe.media.routing import PART_MARGIN
+    from bucketscribe.providers.dashscope import DASHSCOPE_MAX_BYTES
+    from bucketscribe.providers.sis import SIS_MAX_BYTES
+
+    largest_part = max(DASHSCOPE_MAX_BYTES, SIS_MAX_BYTES) * PART_MARGIN
+    for name in ("submit", "reconcile"):
+        size_mb = packaged.props(function_id(name))["EphemeralStorage"]["Size"]
+        assert 2 * largest_part <= size_mb * 10**6 and size_mb <= 10240, (name, size_mb)
+    # The callback merges transcripts, never media: Lambda's default 512 MB.
+    assert "EphemeralStorage" not in packaged.props(function_id("callback"))
+
+
+def test_no_reserved_concurrency_unless_asked(packaged: Packaged) -> None:
+    """A fresh account (concurrency quota 10, 10 kept unreserved) refuses any reservation."""
+    template = packaged.template
+    for name in HANDLERS:
+        reserved = packaged.props(function_id(name)).get("ReservedConcurrentExecutions")
+        if name != "reconcile":
+            assert reserved is None, name
+            continue
+        assert reserved == {
+            "Fn::If": [
+                "ReconcileReservesConcurrency",
+                {"Ref": "ReconcileReservedConcurrency"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
+    assert template["Parameters"]["ReconcileReservedConcurrency"]["Default"] == ""
+    assert "ReconcileReservesConcurrency" in template["Conditions"]
+
+
+def deployed_value(name: str, value: Any) -> str:
+    """What CloudFormation puts where the template references a resource, at its longest plausible
+    length (generated names carry a random suffix), so the size below is not underestimated."""
+    if isinstance(value, str):
+        return value
+    if name == "BUCKETSCRIBE_CALLBACK_BASE_URL":
+        return f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/{STAGE}"
+    ref = value["Ref"]
+    if ref.endswith("Secret"):
+        return f"arn:aws:secretsmanager:{REGION}:123456789012:secret:{ref}-{'A' * 12}-{'B' * 6}"
+    if ref.endswith("Queue"):
+        return f"https://sqs.{REGION}.amazonaws.com/123456789012/bucketscribe-{STAGE}-{ref}-{'C' * 12}"
+    return f"bucketscribe-{STAGE}-{ref}-{'D' * 13}"
+
+
+def environment_bytes(variables: dict[str, Any]) -> int:
+    """Lambda's measure: every key and value, UTF-8 encoded, together at most 4 KB."""
+    return sum(len(k.encode()) + len(deployed_value(k, v).encode()) for k, v in variables.items())
+
+
+def test_every_function_environment_fits_lambdas_4_kb_with_room_for_profiles(packaged: Packaged) -> None:
+    for name in HANDLERS:
+        variables = packaged.props(function_id(name))["Environment"]["Variables"]
+        size = environment_bytes(variables)
+        without_profiles = size - len(variables["BUCKETSCRIBE_PROFILES"].encode())
+        room = LAMBDA_ENVIRONMENT_LIMIT_BYTES - without_profiles
+        print(f"{name}: environment {size} bytes; {room} bytes left for inline profiles")
+        assert size <= LAMBDA_ENVIRONMENT_LIMIT_BYTES, name
+        # infra/README.md promises about 2.5 KB of inline profiles; beyond, profilesFile.
+        assert room >= 2500, (name, room)
+        # A profiles list that does not fit (here 3 KB) is refused by Lambda: the profiles file
+        # exists for it.
+        assert without_profiles + 3000 > LAMBDA_ENVIRONMENT_LIMIT_BYTES
+
+
+def test_provider_settings_and_a_profiles_file_are_deploy_parameters(
+    packaged: Packaged, moto_proxy: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Every provider setting has a param mapped to the BUCKETSCRIBE_* setting the code reads; a
+    profiles file travels in the function zip and leaves the inline variable empty."""
+    defaults = packaged.props(function_id("submit"))["Environment"]["Variables"]
+    assert json.loads(defaults["BUCKETSCRIBE_PROFILES"]) == PROFILES_PARAM_LIST
+    assert defaults["BUCKETSCRIBE_DASHSCOPE_BASE_URL"] == "https://dashscope.aliyuncs.com/api/v1"
+    assert defaults["BUCKETSCRIBE_DASHSCOPE_WS_URL"] == "wss://dashscope.aliyuncs.com/api-ws/v1/inference"
+    assert defaults["BUCKETSCRIBE_SIS_REGION"] == "cn-north-4"
+    # Unset settings are left out, so the code's defaults apply (the SDK's SIS endpoint, the
+    # API key's default workspace, inline profiles).
+    for unset in (
+        "BUCKETSCRIBE_SIS_ENDPOINT",
+        "BUCKETSCRIBE_DASHSCOPE_WORKSPACE",
+        "BUCKETSCRIBE_PROFILES_FILE",
+    ):
+        assert unset not in defaults, unset
+
+    profiles_file = REPO / ".build" / "test-profiles" / "profiles.json"
+    profiles_file.parent.mkdir(parents=True, exist_ok=True)
+    large = [{"name": f"team-{i:03d}", "prefix": f"teams/{i:03d}/", "provider": "sis"} for i in range(80)]
+    profiles_file.write_text(json.dumps(large), encoding="utf-8")
+    assert len(profiles_file.read_bytes()) > LAMBDA_ENVIRONMENT_LIMIT_BYTES
+    relative = profiles_file.relative_to(REPO).as_posix()
+    params = [
+        f"profilesFile={relative}",
+        "sisRegion=cn-east-3",
+        "sisProjectId=0123456789abcdef0123456789abcdef",
+        "sisEndpoint=https://sis-ext.cn-east-3.myhuaweicloud.com",
+        "sisProperty=chinese_8k_general",
+        "dashscopeBaseUrl=https://ws-123.cn-beijing.maas.aliyuncs.com/api/v1",
+        "dashscopeWsUrl=wss://ws-123.cn-beijing.maas.aliyuncs.com/api-ws/v1/inference",
+        "dashscopeWorkspace=ws-123",
+    ]
+    env = sls_env(moto_proxy, packaged.canary)
+    out_dir = tmp_path / "params"
+    run_tool(sls_package_cmd(out_dir, *params), timeout_s=180, env=env)
+    template = json.loads((out_dir / "cloudformation-template-update-stack.json").read_text())
+    variables = template["Resources"][function_id("submit")]["Properties"]["Environment"]["Variables"]
+    assert variables["BUCKETSCRIBE_PROFILES"] == ""  # empty: the settings read the file instead
+    assert variables["BUCKETSCRIBE_PROFILES_FILE"] == relative
+    assert {
+        k: variables[k] for k in variables if k.startswith(("BUCKETSCRIBE_SIS_", "BUCKETSCRIBE_DASHSCOPE_"))
+    } == {
+        "BUCKETSCRIBE_SIS_REGION": "cn-east-3",
+        "BUCKETSCRIBE_SIS_PROJECT_ID": "0123456789abcdef0123456789abcdef",
+        "BUCKETSCRIBE_SIS_ENDPOINT": "https://sis-ext.cn-east-3.myhuaweicloud.com",
+        "BUCKETSCRIBE_SIS_CREDENTIALS_SECRET_NAME": {"Ref": "SisCredentialsSecret"},
+        "BUCKETSCRIBE_DASHSCOPE_BASE_URL": "https://ws-123.cn-beijing.maas.aliyuncs.com/api/v1",
+        "BUCKETSCRIBE_DASHSCOPE_WS_URL": "wss://ws-123.cn-beijing.maas.aliyuncs.com/api-ws/v1/inference",
+        "BUCKETSCRIBE_DASHSCOPE_WORKSPACE": "ws-123",
+        "BUCKETSCRIBE_DASHSCOPE_API_KEY_SECRET_NAME": {"Ref": "DashscopeApiKeySecret"},
+    }
+    assert environment_bytes(variables) <= LAMBDA_ENVIRONMENT_LIMIT_BYTES
+    with zipfile.ZipFile(out_dir / "bucketscribe.zip") as archive:
+        # Lambda runs the function in /var/task, where the zip is unpacked: the relative path holds.
+        assert json.loads(archive.read(relative)) == large
+
+    # The settings the functions build from that environment read the profiles from the file.
+    from bucketscribe.settings import Settings
+
+    settings = Settings(profiles=variables["BUCKETSCRIBE_PROFILES"], profiles_file=profiles_file)
+    assert [p.name for p in settings.profile_set.profiles] == [p["name"] for p in large]
+
+    # Without profiles, the default profile carries sisProperty.
+    out_dir = tmp_path / "property"
+    run_tool(sls_package_cmd(out_dir, "sisProperty=chinese_8k_general"), timeout_s=180, env=env)
+    template = json.loads((out_dir / "cloudformation-template-update-stack.json").read_text())
+    variables = template["Resources"][function_id("submit")]["Properties"]["Environment"]["Variables"]
+    (profile,) = json.loads(variables["BUCKETSCRIBE_PROFILES"])
+    assert profile["sis"] == {"property": "chinese_8k_general"}
+
+    # A region that serves none of the models stops packaging.
+    refused = subprocess.run(
+        sls_package_cmd(tmp_path / "singapore", "dashscopeRegion=ap-southeast-1"),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert refused.returncode != 0 and "Value not found" in refused.stdout + refused.stderr
+
+
 def test_the_claim_lease_is_shorter_than_the_queues_visibility_timeout(packaged: Packaged) -> None:
     visibility = packaged.props("UploadQueue")["VisibilityTimeout"]
     for name in ("submit", "reconcile"):
-        env = packaged.props(_function_id(name))["Environment"]["Variables"]
+        env = packaged.props(function_id(name))["Environment"]["Variables"]
         assert int(env["BUCKETSCRIBE_CLAIM_LEASE_S"]) < int(visibility), name
-    submit_env = packaged.props(_function_id("submit"))["Environment"]["Variables"]
+    submit_env = packaged.props(function_id("submit"))["Environment"]["Variables"]
     # The function reads the queue's real visibility timeout at cold start (and refuses to run on
     # a mismatch): it is told which queue, not a copy of the number.
     assert submit_env["BUCKETSCRIBE_UPLOAD_QUEUE_URL"] == {"Ref": "UploadQueue"}
-    reconcile_env = packaged.props(_function_id("reconcile"))["Environment"]["Variables"]
+    reconcile_env = packaged.props(function_id("reconcile"))["Environment"]["Variables"]
     assert reconcile_env["BUCKETSCRIBE_DEAD_LETTER_QUEUE_URL"] == {"Ref": "UploadDeadLetterQueue"}
 
 
 def test_tracing_is_a_package_time_switch(
     packaged: Packaged, moto_proxy: tuple[str, Path], tmp_path: Path
 ) -> None:
-    env = _sls_env(moto_proxy, packaged.canary)
-    _run(_sls_package_cmd(tmp_path / "active", "tracing=Active"), timeout_s=180, env=env)
+    env = sls_env(moto_proxy, packaged.canary)
+    run_tool(sls_package_cmd(tmp_path / "active", "tracing=Active"), timeout_s=180, env=env)
     template = json.loads((tmp_path / "active" / "cloudformation-template-update-stack.json").read_text())
     xray_policy = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
     for name in HANDLERS:
-        function = template["Resources"][_function_id(name)]
+        function = template["Resources"][function_id(name)]
         assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
         assert function["Properties"]["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "false"
-        role = template["Resources"][_role_id(function)]
+        role = template["Resources"][role_id(function)]
         assert role["Properties"]["ManagedPolicyArns"] == [xray_policy]
 
     # A mode the template does not know must stop packaging, not deploy something half-on.
     bogus = subprocess.run(
-        _sls_package_cmd(tmp_path / "bogus", "tracing=Sometimes"),
+        sls_package_cmd(tmp_path / "bogus", "tracing=Sometimes"),
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -525,7 +539,7 @@ def test_upload_queue_has_a_dead_letter_queue_and_an_alarm(packaged: Packaged) -
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert queue["SqsManagedSseEnabled"] is True
     assert dlq["SqsManagedSseEnabled"] is True
-    submit_timeout = packaged.props(_function_id("submit"))["Timeout"]
+    submit_timeout = packaged.props(function_id("submit"))["Timeout"]
     assert queue["VisibilityTimeout"] >= 6 * submit_timeout
 
     alarms = [
@@ -611,6 +625,7 @@ def test_function_zip_holds_the_handlers_and_nothing_else(packaged: Packaged) ->
 def test_layer_zip_holds_the_core_package_and_arm64_wheels(packaged: Packaged) -> None:
     with zipfile.ZipFile(packaged.out_dir / "core.zip") as archive:
         names = set(archive.namelist())
+        tags = wheel_tags(archive, "python/")
     assert "python/bucketscribe/model.py" in names
     assert "python/pydantic/__init__.py" in names
     assert "python/pydantic_settings/__init__.py" in names
@@ -623,15 +638,32 @@ def test_layer_zip_holds_the_core_package_and_arm64_wheels(packaged: Packaged) -
     assert any("pydantic_core" in n for n in extensions)
     wrong_platform = [n for n in extensions if "x86_64" in n or "cpython-311" in n]
     assert wrong_platform == []
+    # Every wheel for Lambda's arm64 CPython 3.12 (manylinux_2_28 at most), read from its WHEEL file.
+    assert wrong_tags(tags, arch="aarch64", python="3.12") == []
+    assert trimmed_leftovers(names) == []
     if packaged.layer_mode == "full":
         assert "python/huaweicloudsdksis/__init__.py" in names
         assert "python/dashscope/__init__.py" in names
+        # Media in the cloud as on a laptop: PyAV (with its own FFmpeg) and numpy, as pinned in the
+        # lock, in their manylinux_2_28 builds (a manylinux2014-only install falls back to av 14).
+        assert {"av-18.1.0", "numpy-2.4.6"} <= tags.keys()
+        assert any(tag.endswith("manylinux_2_28_aarch64") for tag in tags["av-18.1.0"])
+        assert any(n.startswith("python/av.libs/libavcodec") for n in names)
+        assert server_frameworks_in(names, "python/") == []
+        layer_bytes = unpacked_bytes(packaged.out_dir / "core.zip")
+        code_bytes = unpacked_bytes(packaged.out_dir / "bucketscribe.zip")
+        assert layer_bytes + code_bytes < LAMBDA_UNZIPPED_LIMIT_BYTES
+        zipped = (packaged.out_dir / "core.zip").stat().st_size
+        print(
+            f"Lambda layer: {zipped / 2**20:.1f} MiB zipped, {layer_bytes / 2**20:.1f} MiB unpacked "
+            f"(limit {LAMBDA_UNZIPPED_LIMIT_BYTES / 2**20:.0f} MiB with the function code)"
+        )
 
 
 # -- the layer really serves the handlers -------------------------------------------------------
 
-# Runs in a fresh python3.12 -I: only the layer, the runtime's boto3 and the function zip's root
-# are importable, as on Lambda (/opt/python, the runtime, /var/task).
+# Runs in a fresh interpreter with -I -S: only the layer, the runtime's boto3 and the function
+# zip's root are importable, as on Lambda (/opt/python, the runtime, /var/task).
 IMPORT_PROBE = """
 import importlib, json, sys, time
 sys.path[:0] = sys.argv[1:4]
@@ -644,88 +676,6 @@ print(json.dumps({"handler": callable(getattr(module, "handler", None)),
 """
 
 
-def _find_python312() -> str | None:
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [
-        os.environ.get("BUCKETSCRIBE_PYTHON312"),
-        shutil.which("python3.12"),
-        *(str(p) for p in sorted(pyenv_root.glob("versions/3.12*/bin/python3.12"), reverse=True)),
-    ]
-    for candidate in filter(None, candidates):
-        try:
-            probe = subprocess.run(
-                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except OSError:
-            continue
-        if probe.stdout.strip() == "True":
-            return candidate
-    return None
-
-
-@dataclass
-class HostLayer:
-    python: str
-    site_dir: Path
-    runtime_dir: Path
-
-
-@pytest.fixture(scope="module")
-def host_layer(tmp_path_factory: pytest.TempPathFactory) -> HostLayer:
-    """The same layer built for this machine, so a local python3.12 can load its extensions."""
-    python312 = _find_python312()
-    if python312 is None:
-        pytest.skip(
-            "no runnable python3.12 (PATH, pyenv, $BUCKETSCRIBE_PYTHON312): cannot import as Lambda would"
-        )
-    host_platform = f"manylinux2014_{platform.machine()}"
-    out_dir = tmp_path_factory.mktemp("host-layer")
-    _run(
-        ["bash", str(REPO / "infra" / "build_layer.sh"), str(out_dir / "layer")],
-        timeout_s=300,
-        env={
-            **os.environ,
-            "PYTHON": sys.executable,
-            "BUCKETSCRIBE_LAYER_MODE": os.environ.get("BUCKETSCRIBE_LAYER_MODE", "full"),
-            "BUCKETSCRIBE_LAYER_PLATFORM": host_platform,
-        },
-    )
-    runtime_dir = out_dir / "runtime"
-    _run(
-        [
-            *(sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
-            *("--target", str(runtime_dir), "--platform", host_platform, "--implementation", "cp"),
-            *("--python-version", "3.12", "--only-binary=:all:", "boto3"),
-        ],
-        timeout_s=180,
-    )
-    return HostLayer(python312, out_dir / "layer" / "python", runtime_dir)
-
-
-def _lambda_env(packaged: Packaged, function: str) -> dict[str, str]:
-    """The function's environment from the template, with stand-ins for deploy-time references."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "AKIDUMMYIMPORTONLY",
-        "AWS_SECRET_ACCESS_KEY": "dummy-secret-for-import-only",
-        "AWS_LAMBDA_FUNCTION_NAME": f"bucketscribe-{STAGE}-{function}",
-    }
-    for name, value in packaged.props(_function_id(function))["Environment"]["Variables"].items():
-        if isinstance(value, str):
-            env[name] = value
-        elif name == "BUCKETSCRIBE_CALLBACK_BASE_URL":
-            env[name] = f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/{STAGE}"
-        else:
-            env[name] = f"bucketscribe-{STAGE}-{value['Ref']}"
-    return env
-
-
 @pytest.mark.parametrize("function", sorted(HANDLERS))
 def test_handler_imports_from_the_layer_alone(
     packaged: Packaged, host_layer: HostLayer, function: str, tmp_path: Path
@@ -736,9 +686,9 @@ def test_handler_imports_from_the_layer_alone(
         archive.extractall(task_dir)
     paths = [str(host_layer.site_dir), str(host_layer.runtime_dir), str(task_dir)]
     done = subprocess.run(
-        [host_layer.python, "-I", "-c", IMPORT_PROBE, *paths, module_name],
+        host_layer.command("-c", IMPORT_PROBE, *paths, module_name),
         cwd=task_dir,
-        env=_lambda_env(packaged, function),
+        env=lambda_env(packaged, function),
         capture_output=True,
         text=True,
         timeout=60,
@@ -746,9 +696,38 @@ def test_handler_imports_from_the_layer_alone(
     )
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{function}: cold import {result['import_ms']} ms (python3.12, {platform.machine()})")
+    where = f"CPython {host_layer.python_version}, {host_layer.arch}"
+    print(f"{function}: cold import {result['import_ms']} ms ({where})")
     assert result["handler"] is True
     assert Path(result["core"]).is_relative_to(host_layer.site_dir), "bucketscribe must come from the layer"
+
+
+def test_the_layer_serves_media_and_both_providers_without_server_frameworks(
+    host_layer: HostLayer, tmp_path: Path
+) -> None:
+    """What the functions import at run time (PyAV, numpy, the SIS SDK, dashscope's ASR classes)
+    comes from the layer, and importing dashscope there pulls in no server framework."""
+    paths = [str(host_layer.site_dir), str(host_layer.runtime_dir)]
+    done = subprocess.run(
+        host_layer.command(
+            "-c", RUNTIME_PROBE, json.dumps(paths), json.dumps([]), json.dumps(list(SERVER_FRAMEWORKS))
+        ),
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for module, path in result["files"].items():
+        assert path is not None and Path(path).is_relative_to(host_layer.site_dir), (module, path)
+    assert (result["av"], result["numpy"]) == ("18.1.0", "2.4.6")
+    # What routing writes: 16-bit PCM and Opus; what uploads commonly hold, decoded.
+    assert result["encoders"]["pcm_s16le"] and result["encoders"]["libopus"], result["encoders"]
+    assert all(result["decoders"].values()), result["decoders"]
+    assert result["server_frameworks"] == []
 
 
 def test_cfn_lint_accepts_the_templates(packaged: Packaged) -> None:
