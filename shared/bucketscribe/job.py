@@ -125,6 +125,9 @@ class Attempt(BaseModel):
     bound_by: str | None = None
     error: JobError | None = None
     stream: StreamMetrics | None = None
+    # Abandoned because the provider's own records (its task listing) show no task for it: it
+    # cost nothing, so it does not count against the upload's provider jobs.
+    listed_none: bool = False
 
 
 class PartRef(BaseModel):
@@ -283,11 +286,14 @@ class Job(BaseModel):
     @property
     def provider_jobs(self) -> int:
         """Attempts since the job last began trying (its upload, or a re-drive) that may have made
-        the provider start a job — every one but those it certainly refused: what was paid for."""
+        the provider start a job — every one but those it certainly refused or whose provider lists no
+        task for it: what was paid for."""
         return sum(
             1
             for a in self.attempts
-            if a.state is not AttemptState.REFUSED and a.started_at >= self.active_since
+            if a.state is not AttemptState.REFUSED
+            and not (a.state is AttemptState.ABANDONED and a.listed_none)
+            and a.started_at >= self.active_since
         )
 
     @property
@@ -501,16 +507,18 @@ class Job(BaseModel):
         attempts = self._with_attempt(attempt.number, state=AttemptState.UNCERTAIN, error=error)
         return self._next(now, attempts=attempts, claimed_until=None, claimed_by=None, next_check_at=check_at)
 
-    def abandon_attempt(self, now: datetime, *, why: str) -> Job:
+    def abandon_attempt(self, now: datetime, *, why: str, listed_none: bool = False) -> Job:
         """No evidence of a task within the bound: the next attempt may start (a late task of this
-        one is still recognised and bound)."""
+        one is still recognised and bound). ``listed_none``: the provider's listing shows none."""
         attempt = self._submitting_attempt(
             "abandon its attempt", AttemptState.IN_FLIGHT, AttemptState.UNCERTAIN
         )
         self._require(not self.leased(now), "abandon its attempt under a live lease")
         cause = f"after {attempt.error.code}" if attempt.error else "after the worker stopped"
         error = JobError(code="NO_EVIDENCE", message=f"{why} ({cause})", retryable=True)
-        attempts = self._with_attempt(attempt.number, state=AttemptState.ABANDONED, error=error, ended_at=now)
+        attempts = self._with_attempt(
+            attempt.number, state=AttemptState.ABANDONED, error=error, ended_at=now, listed_none=listed_none
+        )
         reason = f"no evidence that attempt {attempt.number} reached the provider"
         return self._back_to_accepted(now, attempts=attempts, at=now, reason=reason)
 

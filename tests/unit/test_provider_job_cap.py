@@ -124,3 +124,23 @@ def test_a_job_store_outage_longer_than_the_run_costs_no_second_job(ports, provi
     assert job.attempts[0].state is AttemptState.ACCEPTED and job.attempts[0].bound_by == "receipt"
     assert provider.tasks_for(result.job_id) == [task]
     assert not any("_receipts/" in key for key in ports.storage.keys("transcripts/"))
+
+
+def test_attempts_the_providers_listing_shows_nothing_for_cost_nothing_and_do_not_count(ports, provider):
+    """A 503 that created nothing, proven by the task listing (DashScope's), is not a paid job."""
+    provider.can_search_tasks = True
+    ports.storage.add("recordings", "incoming/flaky.wav", tone_wav(1))
+    provider.submit_error = ProviderError("HTTP.503", "service unavailable", retryable=True, maybe_done=True)
+    (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/flaky.wav")], ports)
+    for _ in range(3):  # 503 after 503, each resolved from the listing and submitted again at once
+        job = ports.jobs.get(result.job_id)
+        ports.clock.now = max(ports.clock.now, job.next_check_at) + ports.limits.search_delay
+        reconcile(ports)
+    provider.submit_error = None
+    job = ports.jobs.get(result.job_id)
+    ports.clock.now = max(ports.clock.now, job.next_check_at) + ports.limits.search_delay
+    reconcile(ports)
+    job = ports.jobs.get(result.job_id)
+    assert job.state is JobState.SUBMITTED and job.provider_jobs == 1
+    # Four 503s (the first submission and three more), none of them counted against the cap.
+    assert [a.listed_none for a in job.attempts if a.state is AttemptState.ABANDONED] == [True] * 4

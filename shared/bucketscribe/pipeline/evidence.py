@@ -193,7 +193,9 @@ def _search(provider: Provider, cluster: list[Job], ports: PipelinePorts, resolu
             _check_again(job, now, ports)
             resolution.still_pending += 1
         else:
-            _abandon(job, ports, resolution, why="the provider lists no task carrying this file")
+            _abandon(
+                job, ports, resolution, why="the provider lists no task carrying this file", listed_none=True
+            )
 
 
 def _bind_found(
@@ -255,9 +257,12 @@ def _check_again(job: Job, now: datetime, ports: PipelinePorts) -> None:
     apply(ports.jobs, job, lambda current: current.check_later(now, at=now + interval))
 
 
-def _abandon(job: Job, ports: PipelinePorts, resolution: Resolution, *, why: str) -> None:
+def _abandon(
+    job: Job, ports: PipelinePorts, resolution: Resolution, *, why: str, listed_none: bool = False
+) -> None:
     now = ports.clock()
-    abandoned = apply(ports.jobs, job, lambda current: current.abandon_attempt(now, why=why))
+    abandon = partial(Job.abandon_attempt, now=now, why=why, listed_none=listed_none)
+    abandoned = apply(ports.jobs, job, abandon)
     if abandoned is not None:
         logger.warning(
             "No evidence that the attempt reached the provider; submitting again",
