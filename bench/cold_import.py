@@ -27,10 +27,10 @@ from typing import Any
 from results_file import publish  # bench/ is on sys.path when run as a script
 
 ENTRY_POINTS = (
-    "bucketscribe.entrypoints.submit",
-    "bucketscribe.entrypoints.callback",
-    "bucketscribe.entrypoints.functiongraph.submit",
-    "bucketscribe.entrypoints.functiongraph.callback",
+    "bucketscribe.clouds.aws.submit",
+    "bucketscribe.clouds.aws.callback",
+    "bucketscribe.clouds.huawei.functiongraph.submit",
+    "bucketscribe.clouds.huawei.functiongraph.callback",
 )
 ROWS: tuple[tuple[str, str], ...] = (
     ("interpreter only (pass)", "pass"),

@@ -14,7 +14,7 @@ Last, the decodings side by side (``BUCKETSCRIBE_WHISPER_DECODING``): ``sequenti
 engine before voice-activity chunks), ``vad_chunks`` (the default) and faster-whisper's
 ``batched`` pipeline, on normal speech (the bundled samples, the 60 s clip, a two-minute
 conversation) and on repetitive speech (a hold message looping, a reference read back), all
-spoken by espeak-ng (``bucketscribe.local.scripted_speech``). Per recording and decoding: the
+spoken by espeak-ng (``bucketscribe_local.scripted_speech``). Per recording and decoding: the
 real-time factor, WER, words recognised against words spoken, and coverage: the share of
 the voice activity that has text, and the stretches of speech without text (holes of 2 s or
 more). Each recording goes through the three decodings one after another, so the load of the
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from results_file import publish  # bench/ is on sys.path when run as a script
 
 if TYPE_CHECKING:
-    from bucketscribe.local.whisper_engine import Decoding
+    from bucketscribe_local.whisper_engine import Decoding
 
 RANDOM_SEED = 0
 BEAM_SIZES = (1, 5)
@@ -69,13 +69,13 @@ def peak_rss_mb() -> float:
 
 
 def wer(reference: str, hypothesis: str) -> float:
-    from bucketscribe.local.scoring import word_error_rate
+    from bucketscribe_local.scoring import word_error_rate
 
     return word_error_rate(reference, hypothesis)
 
 
 def tasks() -> list[Task]:
-    from bucketscribe.samples import bundled_samples
+    from bucketscribe_local.samples import bundled_samples
 
     found: list[Task] = []
     for sample in bundled_samples():
@@ -122,7 +122,7 @@ def recognise_all(engine: Any, work: list[Task], repeats: int) -> list[dict[str,
 
 def coverage_of(recognition: Any) -> dict[str, Any]:
     """The share of the voice activity that has text, and where speech has none."""
-    from bucketscribe.coverage import check_voice_activity
+    from bucketscribe.domain.coverage import check_voice_activity
 
     check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity or [])
     return {
@@ -150,7 +150,7 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 def scripted_tasks(work: Path, quick: bool) -> list[tuple[str, Task]]:
     """(kind, task) for the decoding comparison: espeak-ng recordings, or none without it."""
-    from bucketscribe.local.scripted_speech import HOLD_LOOP, LIBRARY_CALL, READ_BACK, can_speak, speak
+    from bucketscribe_local.scripted_speech import HOLD_LOOP, LIBRARY_CALL, READ_BACK, can_speak, speak
 
     if not can_speak():
         return []
@@ -173,7 +173,7 @@ def scripted_tasks(work: Path, quick: bool) -> list[tuple[str, Task]]:
 
 def compare_decodings(folder: Path, work: Path, long: Task | None, quick: bool) -> dict[str, Any]:
     """Every decoding on every recording, one recording at a time (see the module docstring)."""
-    from bucketscribe.local.whisper_engine import WhisperSettings, WhisperSpeechEngine
+    from bucketscribe_local.whisper_engine import WhisperSettings, WhisperSpeechEngine
 
     engines = {}
     for label, decoding in DECODINGS:
@@ -213,8 +213,8 @@ def long_clip(work: Path) -> Task | None:
 
 
 def run(repeats: int, quick: bool) -> dict[str, Any]:
-    from bucketscribe.local.model_store import CACHE_ENV, MODEL_ENV, whisper_model_dir
-    from bucketscribe.local.whisper_engine import WhisperSettings, WhisperSpeechEngine
+    from bucketscribe_local.model_store import CACHE_ENV, MODEL_ENV, whisper_model_dir
+    from bucketscribe_local.whisper_engine import WhisperSettings, WhisperSpeechEngine
 
     os.environ.pop(MODEL_ENV, None)  # measure the default model, not a configured folder
     result: dict[str, Any] = {"repeats": repeats}

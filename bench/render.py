@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from results_file import publish  # bench/ is on sys.path when run as a script
 
 if TYPE_CHECKING:
-    from bucketscribe.profiles import OutputFormat
+    from bucketscribe.domain.profile import OutputFormat
 
 ROOT = Path(__file__).resolve().parent.parent
 HOURS = (0.5, 1.0, 2.0, 5.0)
@@ -120,7 +120,7 @@ def synthetic_sis_result(hours: float, seed: int = 9) -> dict[str, Any]:
 def measure(path: Path, repeats: int) -> dict[str, Any]:
     """Run in a child process: read, normalise and render ``path``; best time of ``repeats``."""
     import bucketscribe
-    from bucketscribe.providers.sis_result import transcript_from_sis
+    from bucketscribe.providers.sis.result import transcript_from_sis
     from bucketscribe.render import render
 
     baseline_mb = _peak_rss_mb()

@@ -102,7 +102,7 @@ def recording(index: int, rng: random.Random) -> bytes:
 
 
 def fault_plan(seed: int) -> Any:
-    from bucketscribe.local.faults import FaultPlan
+    from bucketscribe_local.faults import FaultPlan
 
     return FaultPlan(
         drop_callback_rate=0.3,
@@ -118,9 +118,9 @@ def fault_plan(seed: int) -> Any:
 
 
 def stack_options(log_file: Path, seed: int) -> Any:
-    from bucketscribe.local.aws_resources import LocalAwsNames
-    from bucketscribe.local.pipeline_faults import PipelineFaultPlan, StorageErrorRule
-    from bucketscribe.local.stack import LocalStackOptions
+    from bucketscribe_local.aws_resources import LocalAwsNames
+    from bucketscribe_local.pipeline_faults import PipelineFaultPlan, StorageErrorRule
+    from bucketscribe_local.stack import LocalStackOptions
 
     return LocalStackOptions(
         digest=True,
@@ -187,7 +187,7 @@ def overwrite_some(
 ) -> dict[str, bytes]:
     """Upload a second version of one key in ``OVERWRITE_EVERY`` once its first is at the provider
     (or has ended); returns the first versions' bodies by key."""
-    from bucketscribe.job import JobState
+    from bucketscribe.domain.job import JobState
 
     chosen = [key for i, key in enumerate(bodies) if i % OVERWRITE_EVERY == 3 and "/sealed-" not in key]
     firsts: dict[str, bytes] = {}
@@ -307,9 +307,9 @@ def signed_urls_in_reports(stack: Any, log_file: Path) -> int:
 def measure(
     stack: Any, bodies: dict[str, bytes], firsts: dict[str, bytes], wall_s: float, log_file: Path
 ) -> dict[str, Any]:
-    from bucketscribe.job import JobState
-    from bucketscribe.local.digest_engine import digest_text
-    from bucketscribe.model import Transcript
+    from bucketscribe.domain.job import JobState
+    from bucketscribe_local.digest_engine import digest_text
+    from bucketscribe.domain.transcript import Transcript
 
     per_key, per_upload = provider_jobs_per_upload(stack)
     words_of = {digest_text(body): key for key, body in bodies.items()}
@@ -376,7 +376,7 @@ def measure(
 
 
 def run(uploads: int, seed: int, timeout_s: float, log_file: Path | None) -> dict[str, Any]:
-    from bucketscribe.local.stack import LocalStack
+    from bucketscribe_local.stack import LocalStack
 
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:

@@ -91,11 +91,12 @@ def run_case(kind: str, hours: float) -> dict[str, Any]:
     from pydantic import SecretStr
 
     from bucketscribe.media.bucket import BucketMedia
-    from bucketscribe.media.routing import decide_route
-    from bucketscribe.model import ObjectRef
-    from bucketscribe.pipeline.parts import cut_points
-    from bucketscribe.profiles import Profile, SisOptions
-    from bucketscribe.providers.sis import SisCredentials, SisProvider
+    from bucketscribe.domain.media_routing import decide_route
+    from bucketscribe.domain.upload import ObjectRef
+    from bucketscribe.pipeline.steps.parts import cut_points
+    from bucketscribe.domain.profile import Profile
+    from bucketscribe.providers.sis.adapter.options import SisOptions
+    from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
 
     rate, channels, model = KINDS[kind]
     sis = SisProvider(SisCredentials(ak="-", sk=SecretStr("-"), project_id="-"))

@@ -9,7 +9,7 @@ run and scores both against the script (WER), to show what the compression costs
 The same script is also spoken by two more espeak-ng voices and the WER pooled, because
 Whisper base on one synthetic voice moves by a few words from any change to the samples.
 
-It then reports what the media router (``bucketscribe.media.routing``) sends each provider for
+It then reports what the media router (``bucketscribe.domain.media_routing``) sends each provider for
 the speech clip in seven upload formats (WAV, FLAC, MP3, M4A and MKV with AAC, WebM with Opus),
 and Whisper base's word error rate on the original, on what SIS is sent (pass-through, the
 audio copied into another container, or 16-bit PCM), and on the 24 kb/s Opus every upload used
@@ -227,7 +227,7 @@ def median_time(action: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 
 def wer(reference: str, hypothesis: str) -> float:
-    from bucketscribe.local.scoring import word_error_rate
+    from bucketscribe_local.scoring import word_error_rate
 
     return word_error_rate(reference, hypothesis)
 
@@ -301,7 +301,7 @@ def recognition_check(
     from any change to the samples at all. Whisper base on one synthetic voice swings by a few
     words from such changes, so the figures are pooled over several espeak-ng voices.
     """
-    from bucketscribe.local.whisper_engine import WhisperSettings
+    from bucketscribe_local.whisper_engine import WhisperSettings
     from bucketscribe.media.transcode import to_speech_opus
 
     labels = ["original 44.1 kHz stereo PCM", "control 16 kHz mono PCM"]
@@ -354,8 +354,8 @@ def recognition_check(
 
 def warm_engine() -> Any:
     """The product's offline engine (Whisper base, the process-wide one), loaded and warmed up."""
-    from bucketscribe.local.whisper_engine import shared_engine
-    from bucketscribe.samples import sample
+    from bucketscribe_local.whisper_engine import shared_engine
+    from bucketscribe_local.samples import sample
 
     engine = shared_engine()
     engine.load()
@@ -402,11 +402,11 @@ def router_report(
     """
     from pydantic import SecretStr
 
-    from bucketscribe.media.routing import AudioTarget, Route, decide_route
+    from bucketscribe.domain.media_routing import AudioTarget, Route, decide_route
     from bucketscribe.media.transcode import probe_media, to_speech_opus, write_audio
-    from bucketscribe.profiles import Profile
-    from bucketscribe.providers.dashscope import DashScopeConfig, DashScopeProvider
-    from bucketscribe.providers.sis import SisCredentials, SisProvider
+    from bucketscribe.domain.profile import Profile
+    from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
+    from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
 
     sis = SisProvider(SisCredentials(ak="-", sk=SecretStr("-"), project_id="-")).media_requirements(Profile())
     dashscope = DashScopeProvider(DashScopeConfig(api_key=SecretStr("-"))).media_requirements(
@@ -537,7 +537,7 @@ def main() -> int:
     put_repeats = 1 if args.quick else 7
     script = QUICK_SCRIPT if args.quick else SCRIPT
 
-    from bucketscribe.samples import sample
+    from bucketscribe_local.samples import sample
 
     speech_is_real = speech_synthesis_available()
     with tempfile.TemporaryDirectory(prefix="bench-transcode-") as tmp:

@@ -1,5 +1,5 @@
 """Deployed function ``callback``: provider callbacks and ``GET /jobs/{id}`` over API Gateway."""
 
-from bucketscribe.entrypoints.callback import handler
+from bucketscribe.clouds.aws.callback import handler
 
 __all__ = ["handler"]

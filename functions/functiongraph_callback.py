@@ -1,5 +1,5 @@
 """Deployed FunctionGraph function ``callback``: provider callbacks and ``GET /jobs`` behind API Gateway."""
 
-from bucketscribe.entrypoints.functiongraph.callback import handler
+from bucketscribe.clouds.huawei.functiongraph.callback import handler
 
 __all__ = ["handler"]

@@ -1,5 +1,5 @@
 """Deployed FunctionGraph function ``reconcile``: on the timer, carry on every unfinished job."""
 
-from bucketscribe.entrypoints.functiongraph.reconcile import handler
+from bucketscribe.clouds.huawei.functiongraph.reconcile import handler
 
 __all__ = ["handler"]

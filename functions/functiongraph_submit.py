@@ -1,5 +1,5 @@
 """Deployed FunctionGraph function ``submit``: the OBS trigger's upload events → transcription jobs."""
 
-from bucketscribe.entrypoints.functiongraph.submit import handler
+from bucketscribe.clouds.huawei.functiongraph.submit import handler
 
 __all__ = ["handler"]

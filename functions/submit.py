@@ -1,5 +1,5 @@
 """Deployed function ``submit``: SQS batch of bucket notifications → transcription jobs."""
 
-from bucketscribe.entrypoints.submit import handler
+from bucketscribe.clouds.aws.submit import handler
 
 __all__ = ["handler"]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bucketscribe.job import Job
-from bucketscribe.model import Transcript
+from bucketscribe.domain.job import Job
+from bucketscribe.domain.transcript import Transcript
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "shared" / "bucketscribe" / "schemas"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -18,7 +18,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 def _no_agency_credentials_from_an_earlier_test() -> Iterator[None]:
     """The FunctionGraph entry points remember their context's agency key process-wide (as one
     function instance does); a test that ran them must not hand that key to the next test."""
-    from bucketscribe.secret_store import AGENCY_CREDENTIALS
+    from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS
 
     yield
     AGENCY_CREDENTIALS.forget()

@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from bucketscribe.callback_auth import CallbackClaim
-from bucketscribe.job import Job, JobError, JobState, StreamMetrics
-from bucketscribe.media.bucket import StoredAudio
-from bucketscribe.media.routing import AudioTarget, MediaProbe, MediaRequirements
-from bucketscribe.media.transcode import MediaError, SpeechPcm
-from bucketscribe.model import ObjectRef, Segment, Transcript, TranslatedSegment, Translation
-from bucketscribe.pipeline.ports import DeadLetter
-from bucketscribe.profiles import Profile
-from bucketscribe.providers.base import (
+from bucketscribe.domain.callback_tokens import CallbackClaim
+from bucketscribe.domain.job import Job, JobError, JobState, StreamMetrics
+from bucketscribe.ports.media_tools import StoredAudio
+from bucketscribe.domain.media_routing import AudioTarget, MediaProbe, MediaRequirements
+from bucketscribe.ports.media_tools import MediaError, SpeechPcm
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Segment, Transcript, TranslatedSegment, Translation
+from bucketscribe.ports.dead_letters import DeadLetter
+from bucketscribe.domain.profile import Profile
+from bucketscribe.ports.provider import (
     FileOutcome,
     ProviderError,
     Push,
@@ -31,8 +32,8 @@ from bucketscribe.providers.base import (
     TaskStatus,
     file_key,
 )
-from bucketscribe.providers.realtime import DashScopeRealtimeProvider
-from bucketscribe.storage.base import ObjectInfo
+from bucketscribe.providers.dashscope.realtime import DashScopeRealtimeProvider
+from bucketscribe.ports.storage import ObjectInfo
 
 
 class InMemoryStorage:

@@ -14,7 +14,7 @@ import struct
 import wave
 from pathlib import Path
 
-from bucketscribe.local.speech import (
+from bucketscribe_local.speech import (
     ProgressCallback,
     Recognition,
     RecognizedSegment,

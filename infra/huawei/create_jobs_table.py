@@ -8,7 +8,7 @@ Run it from a machine inside the instance's VPC (an ECS, or CloudShell in that V
 are boto3's usual ones (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment): use the
 values your GeminiDB instance expects.
 
-The table is the one the job store defines (``bucketscribe.jobs.dynamodb.jobs_table_definition``),
+The table is the one the job store defines (``bucketscribe.clouds.aws.job_store.jobs_table_definition``),
 with ``ProvisionedThroughput`` in place of ``BillingMode``: GeminiDB's compatibility page lists
 ``BillingMode`` as unsupported and ``ProvisionedThroughput`` as supported (an instance is billed by
 its nodes, not by capacity units, so the numbers are nominal). TTL on ``expires_at`` is switched on
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from bucketscribe.jobs.dynamodb import jobs_table_definition
+from bucketscribe.clouds.aws.job_store import jobs_table_definition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -12,9 +12,9 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from bucketscribe.job import Job, StreamMetrics
+from bucketscribe.domain.job import Job, StreamMetrics
 from bucketscribe.pipeline.complete import Completion, CompletionOutcome
-from bucketscribe.redaction import redact
+from bucketscribe.domain.redaction import redact
 
 SERVICE = "bucketscribe"
 

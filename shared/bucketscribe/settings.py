@@ -2,7 +2,7 @@
 
 Secrets never live in plain settings fields that get logged: they are
 ``SecretStr`` and may instead name a secret in a secret store (``*_SECRET_NAME``),
-resolved by ``bucketscribe.secret_store``.
+resolved by ``bucketscribe.ports.secrets``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bucketscribe.profiles import Profile, ProfileSet
+from bucketscribe.domain.profile import Profile, ProfileSet
 
 # SIS promises a result within 6 h and DashScope may queue for hours; the media
 # URL must outlive both, or the provider fetches an expired link.
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     failed_invocations_prefix: str = "failed-invocations/submit/"
 
     # Where ``*_SECRET_NAME`` secrets live: AWS Secrets Manager, or Huawei CSMS (DEW), read with
-    # the function's agency credentials (see bucketscribe.secret_store).
+    # the function's agency credentials (see bucketscribe.ports.secrets).
     secret_store: Literal["aws", "csms"] = "aws"  # noqa: S105 - a store name
     csms_region: str = "cn-north-4"
     csms_endpoint: str | None = None

@@ -15,22 +15,18 @@ from functools import cache
 
 from pydantic import SecretStr
 
-from bucketscribe.callback_auth import CallbackSigner
-from bucketscribe.jobs.dynamodb import DynamoJobStore
+from bucketscribe.domain.callback_tokens import CallbackSigner
+from bucketscribe.clouds.aws.job_store import DynamoJobStore
 from bucketscribe.media.bucket import BucketMedia
-from bucketscribe.output_keys import OutputLayout
-from bucketscribe.pipeline.ports import DeadLetters, Limits, PipelinePorts
-from bucketscribe.providers.base import Provider
-from bucketscribe.secret_store import (
-    AGENCY_CREDENTIALS,
-    HuaweiCredentials,
-    MissingSecret,
-    resolve_json_secret,
-    resolve_secret,
-)
+from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.ports.dead_letters import DeadLetters
+from bucketscribe.pipeline.context import Limits, PipelinePorts
+from bucketscribe.ports.provider import Provider
+from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials
+from bucketscribe.ports.secrets import MissingSecret, resolve_json_secret, resolve_secret
 from bucketscribe.settings import RESULT_RETENTION_S, Settings
-from bucketscribe.storage.base import ObjectStorage
-from bucketscribe.storage.s3 import S3Storage
+from bucketscribe.ports.storage import ObjectStorage
+from bucketscribe.clouds.aws.storage import S3Storage
 
 
 class LazyProviders(Mapping[str, Provider]):
@@ -53,7 +49,7 @@ class LazyProviders(Mapping[str, Provider]):
 
 
 def sis_provider(settings: Settings) -> Provider:
-    from bucketscribe.providers.sis import SisCredentials, SisProvider
+    from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
 
     if settings.sis_credentials_secret_name:
         stored = resolve_json_secret(settings.sis_credentials_secret_name, what="SIS credentials")
@@ -77,7 +73,7 @@ def sis_provider(settings: Settings) -> Provider:
 
 
 def dashscope_provider(settings: Settings) -> Provider:
-    from bucketscribe.providers.dashscope import DashScopeConfig, DashScopeProvider
+    from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
 
     api_key = resolve_secret(
         settings.dashscope_api_key, settings.dashscope_api_key_secret_name, what="the DashScope API key"
@@ -93,7 +89,7 @@ def dashscope_provider(settings: Settings) -> Provider:
 
 
 def realtime_provider(settings: Settings) -> Provider:
-    from bucketscribe.providers.realtime import (
+    from bucketscribe.providers.dashscope.realtime import (
         DEFAULT_WEBSOCKET_URL,
         DashScopeRealtimeProvider,
         RealtimeStreamer,
@@ -128,7 +124,7 @@ def callback_signer(settings: Settings) -> CallbackSigner:
 
 def object_storage(settings: Settings) -> ObjectStorage:
     if settings.storage == "obs":
-        from bucketscribe.storage.obs import ObsStorage
+        from bucketscribe.clouds.huawei.storage import ObsStorage
 
         # The agency's temporary key, which the FunctionGraph entry points hand over on every
         # invocation (renewed while the instance lives); elsewhere HUAWEICLOUD_SDK_AK/SK.
@@ -206,12 +202,12 @@ def dead_letters(settings: Settings, storage: ObjectStorage) -> DeadLetters | No
     """Upload events that failed every delivery: the SQS dead-letter queue on AWS, FunctionGraph's
     failure records in OBS on Huawei Cloud; none where nothing collects them."""
     if settings.dead_letter_queue_url:
-        from bucketscribe.queues.sqs import SqsDeadLetters
+        from bucketscribe.clouds.aws.dead_letters import SqsDeadLetters
 
         return SqsDeadLetters(settings.dead_letter_queue_url, endpoint_url=settings.aws_endpoint_url)
     if settings.failed_invocations_bucket:
-        from bucketscribe.queues.failed_invocations import FailedInvocations
-        from bucketscribe.storage.obs import ObsStorage
+        from bucketscribe.clouds.huawei.failed_invocations import FailedInvocations
+        from bucketscribe.clouds.huawei.storage import ObsStorage
 
         # Settings refuse a failure bucket without OBS storage, so this is the OBS adapter.
         assert isinstance(storage, ObsStorage)
@@ -229,7 +225,7 @@ def check_upload_queue(settings: Settings) -> None:
     timeout (read from the queue itself, not from a copy of it in the environment)."""
     if not settings.upload_queue_url:
         return
-    from bucketscribe.queues.sqs import visibility_timeout_s
+    from bucketscribe.clouds.aws.dead_letters import visibility_timeout_s
 
     visibility = visibility_timeout_s(settings.upload_queue_url, endpoint_url=settings.aws_endpoint_url)
     if (problem := settings.claim_lease_problem(visibility)) is not None:

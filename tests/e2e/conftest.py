@@ -8,8 +8,8 @@ from typing import Literal
 
 import pytest
 
-from bucketscribe.local.aws_resources import LocalAwsNames
-from bucketscribe.local.stack import LocalStack, LocalStackOptions
+from bucketscribe_local.aws_resources import LocalAwsNames
+from bucketscribe_local.stack import LocalStack, LocalStackOptions
 
 
 def stack_options(log_dir: Path, cloud: Literal["aws", "huawei"] = "aws") -> LocalStackOptions:

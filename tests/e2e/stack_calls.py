@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
-from bucketscribe.callback_auth import CallbackSigner
-from bucketscribe.job import Job
-from bucketscribe.local.stack import LocalStack
-from bucketscribe.model import ObjectRef
+from bucketscribe.domain.callback_tokens import CallbackSigner
+from bucketscribe.domain.job import Job
+from bucketscribe_local.stack import LocalStack
+from bucketscribe.domain.upload import ObjectRef
 
 FIXED_TEXT = "this is a fixed transcript from the instant engine"
 TIMEOUT_S = 60  # generous: the waits return as soon as the jobs are final
@@ -72,7 +72,7 @@ def deliver_again(stack: LocalStack, ref: ObjectRef) -> None:
     """The upload's notification once more (buckets deliver at least once): into the queue on
     AWS, as another asynchronous invocation of the OBS trigger on Huawei Cloud."""
     if stack.huawei is not None:
-        from bucketscribe.local.functiongraph_bridge import obs_trigger_event
+        from bucketscribe_local.functiongraph_bridge import obs_trigger_event
 
         stack.huawei.uploads.invoke(obs_trigger_event(notification_record(ref)))
         return

@@ -19,10 +19,10 @@ import pytest
 import srt
 import webvtt
 
-from bucketscribe.job import JobState
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.stack import LocalStack
-from bucketscribe.model import Transcript
+from bucketscribe.domain.job import JobState
+from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.stack import LocalStack
+from bucketscribe.domain.transcript import Transcript
 from tests.audio import tone_wav
 from tests.e2e.stack_calls import (
     FIXED_TEXT,
@@ -46,14 +46,14 @@ def test_the_functions_run_as_the_cloud_runs_them(both_clouds: LocalStack) -> No
     ports = environment_ports()
     queues = both_clouds.client("sqs").list_queues().get("QueueUrls", [])
     if both_clouds.options.cloud == "huawei":
-        from bucketscribe.queues.failed_invocations import FailedInvocations
-        from bucketscribe.storage.obs import ObsStorage
+        from bucketscribe.clouds.huawei.failed_invocations import FailedInvocations
+        from bucketscribe.clouds.huawei.storage import ObsStorage
 
         assert isinstance(ports.storage, ObsStorage) and isinstance(ports.dead_letters, FailedInvocations)
         assert queues == []  # no queue anywhere: the OBS trigger invokes submit directly
     else:
-        from bucketscribe.queues.sqs import SqsDeadLetters
-        from bucketscribe.storage.s3 import S3Storage
+        from bucketscribe.clouds.aws.dead_letters import SqsDeadLetters
+        from bucketscribe.clouds.aws.storage import S3Storage
 
         assert isinstance(ports.storage, S3Storage) and isinstance(ports.dead_letters, SqsDeadLetters)
         assert len(queues) == 2

@@ -63,8 +63,8 @@ def test_one_file_without_out_prints_its_transcript_and_writes_every_format(tmp_
 
 @pytest.mark.slow
 def test_language_and_model_choose_what_the_offline_engine_runs(tmp_path: Path) -> None:
-    from bucketscribe.local.model_store import whisper_model_dir
-    from bucketscribe.samples import bundled_samples
+    from bucketscribe_local.model_store import whisper_model_dir
+    from bucketscribe_local.samples import bundled_samples
 
     (sample,) = [s for s in bundled_samples() if s.name == "hello_en.wav"]
     code, out, err = transcribe(

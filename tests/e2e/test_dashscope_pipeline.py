@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from bucketscribe.job import AttemptState, Job, JobState
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.stack import LocalStack
-from bucketscribe.model import Transcript
+from bucketscribe.domain.job import AttemptState, Job, JobState
+from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.stack import LocalStack
+from bucketscribe.domain.transcript import Transcript
 from tests.audio import tone_wav
 from tests.e2e.stack_calls import TIMEOUT_S, finished, upload_many
 from tests.waiting import wait_until

@@ -12,9 +12,9 @@ import urllib.request
 
 import pytest
 
-from bucketscribe.job import AttemptState, JobState
-from bucketscribe.local.pipeline_faults import PipelineFaultPlan
-from bucketscribe.local.stack import LocalStack
+from bucketscribe.domain.job import AttemptState, JobState
+from bucketscribe_local.pipeline_faults import PipelineFaultPlan
+from bucketscribe_local.stack import LocalStack
 from tests.audio import tone_wav
 from tests.waiting import wait_until
 
@@ -63,7 +63,7 @@ def test_a_job_store_outage_during_submission_loses_nothing_and_pays_once(stack:
 def test_a_dashscope_task_whose_answer_was_lost_is_found_in_its_listing_not_paid_twice(
     stack: LocalStack,
 ) -> None:
-    from bucketscribe.local.faults import FaultPlan
+    from bucketscribe_local.faults import FaultPlan
 
     before = stack.dashscope.backend.counter_values()["tasks_created"]
     stack.dashscope.set_faults(FaultPlan(lost_response_rate=1.0, lost_response_mode="error"))
@@ -89,7 +89,7 @@ def test_a_dashscope_task_whose_answer_was_lost_is_found_in_its_listing_not_paid
 
 
 def test_an_upload_replaced_while_at_sis_leaves_the_key_to_the_new_version(stack: LocalStack) -> None:
-    from bucketscribe.local.faults import FaultPlan
+    from bucketscribe_local.faults import FaultPlan
 
     key = "incoming/replaced/meeting.wav"
     finished = stack.sis.backend.counter_values()["jobs_finished"]
@@ -119,7 +119,7 @@ def test_an_upload_replaced_while_at_sis_leaves_the_key_to_the_new_version(stack
 
 
 def test_dead_letters_that_cannot_be_read_or_are_garbage_never_stop_the_reconciler(stack: LocalStack) -> None:
-    from bucketscribe.local.pipeline_faults import StorageErrorRule
+    from bucketscribe_local.pipeline_faults import StorageErrorRule
 
     sqs = stack.client("sqs")
     assert stack.resources is not None
@@ -180,8 +180,8 @@ def test_sis_sending_each_lost_answers_task_to_the_other_uploads_url_crosses_not
 ) -> None:
     """The attack of issue 15: SIS's answers lost, every real callback dropped, each finished job's
     result sent to the *other* upload's callback URL. Before, each upload got the other's words."""
-    from bucketscribe.local.digest_engine import digest_text
-    from bucketscribe.local.faults import FaultPlan
+    from bucketscribe_local.digest_engine import digest_text
+    from bucketscribe_local.faults import FaultPlan
     from tests.e2e.conftest import stack_options
 
     log_dir = tmp_path_factory.mktemp("crossed")

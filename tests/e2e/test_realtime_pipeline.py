@@ -12,10 +12,10 @@ import pytest
 import srt
 import webvtt
 
-from bucketscribe.job import AttemptState, JobState
-from bucketscribe.local.stack import LocalStack
-from bucketscribe.model import Transcript
-from bucketscribe.samples import sample
+from bucketscribe.domain.job import AttemptState, JobState
+from bucketscribe_local.stack import LocalStack
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe_local.samples import sample
 from tests.e2e.conftest import stack_options
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

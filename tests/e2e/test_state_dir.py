@@ -7,9 +7,9 @@ from typing import Literal
 
 import pytest
 
-from bucketscribe.job import JobState
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.stack import LocalStack, LocalStackOptions
+from bucketscribe.domain.job import JobState
+from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.stack import LocalStack, LocalStackOptions
 from tests.audio import tone_wav
 
 pytestmark = pytest.mark.e2e

@@ -11,9 +11,9 @@ import pytest
 import srt
 import webvtt
 
-from bucketscribe.local.scoring import word_error_rate
-from bucketscribe.model import Transcript
-from bucketscribe.samples import sample
+from bucketscribe_local.scoring import word_error_rate
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe_local.samples import sample
 from tests.cli_process import CliProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

@@ -34,11 +34,11 @@ import numpy as np
 import pytest
 from moto.server import ThreadedMotoServer
 
-from bucketscribe.jobs.dynamodb import jobs_table_definition
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.sis_server import SisEmulator
-from bucketscribe.local.speech import FixedSpeechEngine
-from bucketscribe.providers.sis import SIS_MAX_BYTES, SIS_MAX_DURATION_MS
+from bucketscribe.clouds.aws.job_store import jobs_table_definition
+from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.sis_server import SisEmulator
+from bucketscribe_local.speech import FixedSpeechEngine
+from bucketscribe.providers.sis.adapter import SIS_MAX_BYTES, SIS_MAX_DURATION_MS
 from tests.audio import tone_wav
 from tests.infra.aws_package import REGION, STAGE, HostLayer, Packaged, function_id, lambda_env
 from tests.waiting import wait_until

@@ -464,7 +464,7 @@ def test_python312_loads_media_and_both_providers_from_the_package_alone(
     code = tmp_path / "code"
     with zipfile.ZipFile(package) as archive:
         archive.extractall(code)
-    extra = ["obs", "huaweicloudsdkcsms.v1", "boto3", "bucketscribe.storage.obs"]
+    extra = ["obs", "huaweicloudsdkcsms.v1", "boto3", "bucketscribe.clouds.huawei.storage"]
     probe_args = [json.dumps([str(code)]), json.dumps(extra), json.dumps(list(SERVER_FRAMEWORKS))]
     done = subprocess.run(
         [python312, "-I", "-S", "-c", RUNTIME_PROBE, *probe_args],

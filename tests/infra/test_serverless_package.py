@@ -273,9 +273,9 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
 def test_scratch_space_holds_two_of_the_largest_part_a_provider_takes(packaged: Packaged) -> None:
     """submit and reconcile write what they make for a provider to /tmp before the bucket; a
     timed-out invocation leaves its file behind in a warm sandbox, so there is room for two."""
-    from bucketscribe.media.routing import PART_MARGIN
-    from bucketscribe.providers.dashscope import DASHSCOPE_MAX_BYTES
-    from bucketscribe.providers.sis import SIS_MAX_BYTES
+    from bucketscribe.domain.media_routing import PART_MARGIN
+    from bucketscribe.providers.dashscope.files import DASHSCOPE_MAX_BYTES
+    from bucketscribe.providers.sis.adapter import SIS_MAX_BYTES
 
     largest_part = max(DASHSCOPE_MAX_BYTES, SIS_MAX_BYTES) * PART_MARGIN
     for name in ("submit", "reconcile"):
@@ -555,7 +555,7 @@ def test_upload_queue_has_a_dead_letter_queue_and_an_alarm(packaged: Packaged) -
 
 
 def test_jobs_table_indexes_what_the_adapter_queries_and_expires_old_jobs(packaged: Packaged) -> None:
-    from bucketscribe.jobs.dynamodb import jobs_table_definition
+    from bucketscribe.clouds.aws.job_store import jobs_table_definition
 
     jobs = packaged.props("JobsTable")
     local = jobs_table_definition("jobs")  # what the local stack and the tests create

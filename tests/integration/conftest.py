@@ -48,7 +48,7 @@ def media() -> Iterator[str]:
     """A plain HTTP server standing in for a bucket's presigned URLs: every path is a short WAV."""
     from aiohttp import web
 
-    from bucketscribe.local.http_thread import BackgroundHttpServer
+    from bucketscribe_local.http_thread import BackgroundHttpServer
     from tests.audio import tone_wav
 
     app = web.Application()

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
-from bucketscribe.local.http_thread import BackgroundHttpServer
-from bucketscribe.local.sis_server.models import SisError
-from bucketscribe.local.sis_server.responses import authenticate
-from bucketscribe.secret_store import CSMS_SECRET_NOT_FOUND, HuaweiCredentials
+from bucketscribe_local.http_thread import BackgroundHttpServer
+from bucketscribe_local.sis_server.models import SisError
+from bucketscribe_local.sis_server.responses import authenticate
+from bucketscribe.clouds.huawei.secrets import CSMS_SECRET_NOT_FOUND
+from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
 
 if TYPE_CHECKING:
-    from bucketscribe.local.sis_server.models import SisBackend
+    from bucketscribe_local.sis_server.models import SisBackend
 
 _VERSION_PATH = "/v1/{project_id}/secrets/{secret_name}/versions/{version_id}"
 

@@ -37,17 +37,17 @@ from dashscope.audio.asr import (
     TranslationRecognizerRealtime,
 )
 
-from bucketscribe.local.dashscope_server import DashScopeEmulator
-from bucketscribe.local.emulator_kit.clock import ManualClock
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.http_thread import BackgroundHttpServer
-from bucketscribe.local.speech import (
+from bucketscribe_local.dashscope_server import DashScopeEmulator
+from bucketscribe_local.emulator_kit.clock import ManualClock
+from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.http_thread import BackgroundHttpServer
+from bucketscribe_local.speech import (
     ProgressCallback,
     RecognizedSegment,
     RecognizedWord,
     UnreadableAudio,
 )
-from bucketscribe.local.speech import (
+from bucketscribe_local.speech import (
     Recognition as EngineRecognition,
 )
 

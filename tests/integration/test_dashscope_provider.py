@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr
 
-from bucketscribe.local.dashscope_server import DashScopeEmulator
-from bucketscribe.local.emulator_kit.clock import ManualClock
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.speech import FixedSpeechEngine
-from bucketscribe.profiles import DashScopeOptions, Profile
-from bucketscribe.providers.base import ProviderError, SubmitItem, TaskResult, TaskStatus, file_key
-from bucketscribe.providers.dashscope import DashScopeConfig, DashScopeProvider
+from bucketscribe_local.dashscope_server import DashScopeEmulator
+from bucketscribe_local.emulator_kit.clock import ManualClock
+from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.speech import FixedSpeechEngine
+from bucketscribe.providers.dashscope.files.options import DashScopeOptions
+from bucketscribe.domain.profile import Profile
+from bucketscribe.ports.provider import ProviderError, SubmitItem, TaskResult, TaskStatus, file_key
+from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
 
 pytestmark = pytest.mark.integration
 

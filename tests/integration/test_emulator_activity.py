@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from bucketscribe.local.http_thread import BackgroundHttpServer
-from bucketscribe.local.progress import EmulatorActivity
+from bucketscribe_local.http_thread import BackgroundHttpServer
+from bucketscribe.cli.progress import EmulatorActivity
 
 pytestmark = pytest.mark.integration
 

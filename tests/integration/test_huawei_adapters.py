@@ -15,18 +15,21 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
-from bucketscribe.callback_auth import CallbackSigner
-from bucketscribe.job import Job, JobState
-from bucketscribe.jobs.dynamodb import create_jobs_table
-from bucketscribe.model import ObjectRef, utc_now
-from bucketscribe.output_keys import OutputLayout
-from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.domain.callback_tokens import CallbackSigner
+from bucketscribe.domain.job import Job, JobState
+from bucketscribe.clouds.aws.job_store import create_jobs_table
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.clock import utc_now
+from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
-from bucketscribe.profiles import Profile, ProfileSet
-from bucketscribe.queues.failed_invocations import FailedInvocations
-from bucketscribe.secret_store import CsmsSecretStore, HuaweiCredentials, MissingSecret
+from bucketscribe.domain.profile import Profile, ProfileSet
+from bucketscribe.clouds.huawei.failed_invocations import FailedInvocations
+from bucketscribe.clouds.huawei.secrets import CsmsSecretStore
+from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
+from bucketscribe.ports.secrets import MissingSecret
 from bucketscribe.settings import Settings
-from bucketscribe.storage.obs import ObsStorage, ObsStorageError
+from bucketscribe.clouds.huawei.storage import ObsStorage, ObsStorageError
 from bucketscribe.wiring import build_ports, job_store
 from tests.audio import tone_wav
 from tests.fakes import FakeProvider, InMemoryJobStore
@@ -88,7 +91,7 @@ def csms() -> Iterator[CsmsEmulator]:
 def secrets_from_csms(csms: CsmsEmulator, monkeypatch: pytest.MonkeyPatch) -> CsmsEmulator:
     """The process's secret store is CSMS, read with the agency key (as on FunctionGraph)."""
     store = CsmsSecretStore(project_id=PROJECT, endpoint=csms.url, credentials=lambda: AGENCY)
-    monkeypatch.setattr("bucketscribe.secret_store.process_secret_store", lambda: store)
+    monkeypatch.setattr("bucketscribe.ports.secrets.process_secret_store", lambda: store)
     return csms
 
 
@@ -147,7 +150,7 @@ def test_a_wrong_or_incomplete_key_pair_in_the_secret_is_refused(
         project_id=PROJECT, endpoint=secrets_from_csms.url, credentials=lambda: AGENCY
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("bucketscribe.secret_store.process_secret_store", lambda: monkeypatched)
+        patch.setattr("bucketscribe.ports.secrets.process_secret_store", lambda: monkeypatched)
         with pytest.raises(MissingSecret, match='need "ak" and "sk"'):
             job_store(jobs_settings(auth_moto.endpoint, "any-table"))
 
@@ -217,7 +220,7 @@ def test_failure_records_in_obs_become_jobs_and_are_removed(aws: str) -> None:
 def test_obs_settings_wire_the_failure_records_and_the_agency_key(
     aws: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bucketscribe.secret_store import AGENCY_CREDENTIALS
+    from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS
 
     monkeypatch.setattr(AGENCY_CREDENTIALS, "_remembered", AGENCY)
     settings = Settings(

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.job import Job, JobError, JobState
-from bucketscribe.jobs.dynamodb import DynamoJobStore, create_jobs_table
-from bucketscribe.model import ObjectRef, utc_now
+from bucketscribe.domain.job import Job, JobError, JobState
+from bucketscribe.clouds.aws.job_store import DynamoJobStore, create_jobs_table
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.clock import utc_now
 from tests.fakes import InMemoryJobStore
 from tests.integration.conftest import client
 

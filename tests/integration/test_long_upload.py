@@ -13,17 +13,19 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bucketscribe.callback_auth import CallbackSigner
-from bucketscribe.job import Job, JobState
+from bucketscribe.domain.callback_tokens import CallbackSigner
+from bucketscribe.domain.job import Job, JobState
 from bucketscribe.media.bucket import BucketMedia
 from bucketscribe.media.transcode import probe
-from bucketscribe.model import ObjectRef, Segment, Transcript
-from bucketscribe.output_keys import OutputLayout
-from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Segment, Transcript
+from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from bucketscribe.profiles import Profile, ProfileSet, SisOptions
-from bucketscribe.providers.sis import SIS_MAX_BYTES, SIS_MAX_DURATION_MS, SisCredentials, SisProvider
+from bucketscribe.domain.profile import Profile, ProfileSet
+from bucketscribe.providers.sis.adapter.options import SisOptions
+from bucketscribe.providers.sis.adapter import SIS_MAX_BYTES, SIS_MAX_DURATION_MS, SisCredentials, SisProvider
 from tests.audio import write_wav
 from tests.fakes import DiskStorage, FakeProvider, InMemoryJobStore
 from tests.unit.conftest import Clock

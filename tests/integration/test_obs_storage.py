@@ -22,9 +22,9 @@ from aiohttp import web
 from pydantic import SecretStr
 from yarl import URL
 
-from bucketscribe.local.http_thread import BackgroundHttpServer
-from bucketscribe.secret_store import MissingSecret
-from bucketscribe.storage.obs import ObsStorage, ObsStorageError
+from bucketscribe_local.http_thread import BackgroundHttpServer
+from bucketscribe.ports.secrets import MissingSecret
+from bucketscribe.clouds.huawei.storage import ObsStorage, ObsStorageError
 from tests.integration.conftest import AuthMoto, client, free_port
 
 pytestmark = pytest.mark.integration
@@ -260,7 +260,7 @@ def test_an_unreachable_server_raises_a_storage_error() -> None:
 def test_settings_select_the_obs_adapter(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """BUCKETSCRIBE_STORAGE=obs makes the functions use OBS for every storage call."""
     from bucketscribe.settings import Settings
-    from bucketscribe.storage.obs import ObsStorage as Selected
+    from bucketscribe.clouds.huawei.storage import ObsStorage as Selected
     from bucketscribe.wiring import object_storage
 
     monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "ak")

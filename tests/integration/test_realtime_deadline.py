@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from bucketscribe.local.dashscope_server import DashScopeEmulator
-from bucketscribe.local.speech import Recognition
-from bucketscribe.media.transcode import SpeechPcm
-from bucketscribe.profiles import Profile
-from bucketscribe.providers.base import STREAM_CUT_AT_DEADLINE, ProviderError
-from bucketscribe.providers.realtime import DashScopeRealtimeProvider, RealtimeStreamer
+from bucketscribe_local.dashscope_server import DashScopeEmulator
+from bucketscribe_local.speech import Recognition
+from bucketscribe.ports.media_tools import SpeechPcm
+from bucketscribe.domain.profile import Profile
+from bucketscribe.ports.provider import STREAM_CUT_AT_DEADLINE, ProviderError
+from bucketscribe.providers.dashscope.realtime import DashScopeRealtimeProvider, RealtimeStreamer
 from tests.level_audio import LevelEngine, level_pcm
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

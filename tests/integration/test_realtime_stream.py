@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from bucketscribe.local.dashscope_server import DashScopeEmulator
-from bucketscribe.local.emulator_kit.clock import ManualClock
-from bucketscribe.local.speech import Recognition
-from bucketscribe.media.transcode import SpeechPcm
-from bucketscribe.model import Transcript
-from bucketscribe.profiles import RealtimeOptions
-from bucketscribe.providers.realtime import (
+from bucketscribe_local.dashscope_server import DashScopeEmulator
+from bucketscribe_local.emulator_kit.clock import ManualClock
+from bucketscribe_local.speech import Recognition
+from bucketscribe.ports.media_tools import SpeechPcm
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe.providers.dashscope.files.options import RealtimeOptions
+from bucketscribe.providers.dashscope.realtime import (
     FRAME_BYTES,
     FRAME_MS,
     RealtimeError,

@@ -4,7 +4,7 @@ import urllib.request
 
 import pytest
 
-from bucketscribe.storage.s3 import S3Storage
+from bucketscribe.clouds.aws.storage import S3Storage
 from tests.integration.conftest import client
 
 pytestmark = pytest.mark.integration

@@ -15,16 +15,10 @@ import pytest
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from pydantic import SecretStr
 
-from bucketscribe.secret_store import (
-    AgencyCredentials,
-    AwsSecretsManager,
-    CsmsSecretStore,
-    HuaweiCredentials,
-    MissingSecret,
-    resolve_json_secret,
-    resolve_secret,
-    secret_store_for,
-)
+from bucketscribe.clouds.huawei.credentials import AgencyCredentials, HuaweiCredentials
+from bucketscribe.clouds.aws.secrets import AwsSecretsManager
+from bucketscribe.clouds.huawei.secrets import CsmsSecretStore
+from bucketscribe.ports.secrets import MissingSecret, resolve_json_secret, resolve_secret, secret_store_for
 from bucketscribe.settings import Settings
 from tests.integration.csms_emulator import CsmsEmulator
 

@@ -36,11 +36,11 @@ from huaweicloudsdksis.v1 import (
     TranscriberConfig,
 )
 
-from bucketscribe.local.emulator_kit.clock import ManualClock
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.http_thread import BackgroundHttpServer
-from bucketscribe.local.sis_server import SisEmulator
-from bucketscribe.local.speech import (
+from bucketscribe_local.emulator_kit.clock import ManualClock
+from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.http_thread import BackgroundHttpServer
+from bucketscribe_local.sis_server import SisEmulator
+from bucketscribe_local.speech import (
     FixedSpeechEngine,
     ProgressCallback,
     Recognition,

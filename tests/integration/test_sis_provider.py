@@ -7,13 +7,14 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from bucketscribe.local.emulator_kit.clock import ManualClock
-from bucketscribe.local.faults import FaultPlan
-from bucketscribe.local.sis_server import SisEmulator
-from bucketscribe.local.speech import FixedSpeechEngine
-from bucketscribe.profiles import Profile, SisOptions
-from bucketscribe.providers.base import ProviderError, SubmitItem, TaskResult, TaskStatus
-from bucketscribe.providers.sis import SisCredentials, SisProvider
+from bucketscribe_local.emulator_kit.clock import ManualClock
+from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.sis_server import SisEmulator
+from bucketscribe_local.speech import FixedSpeechEngine
+from bucketscribe.domain.profile import Profile
+from bucketscribe.providers.sis.adapter.options import SisOptions
+from bucketscribe.ports.provider import ProviderError, SubmitItem, TaskResult, TaskStatus
+from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
 
 pytestmark = pytest.mark.integration
 

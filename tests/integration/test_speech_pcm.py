@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bucketscribe.media.transcode import MediaError, SpeechPcm, decode_pcm16
-from bucketscribe.samples import sample
+from bucketscribe.ports.media_tools import MediaError, SpeechPcm
+from bucketscribe.media.transcode import decode_pcm16
+from bucketscribe_local.samples import sample
 from tests.level_audio import RATE, level_pcm, level_wav
 
 pytestmark = pytest.mark.integration

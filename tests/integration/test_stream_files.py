@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from bucketscribe.local.dashscope_server import DashScopeEmulator
-from bucketscribe.local.inputs import LocalInput, check_inputs
-from bucketscribe.local.progress import Stage
-from bucketscribe.local.streaming import Endpoint, StreamConsole, StreamSettings, stream_files
-from bucketscribe.model import Transcript
-from bucketscribe.profiles import Profile, RealtimeOptions
+from bucketscribe_local.dashscope_server import DashScopeEmulator
+from bucketscribe_local.inputs import LocalInput, check_inputs
+from bucketscribe.cli.progress import Stage
+from bucketscribe_local.streaming import Endpoint, StreamConsole, StreamSettings, stream_files
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe.domain.profile import Profile
+from bucketscribe.providers.dashscope.files.options import RealtimeOptions
 from tests.level_audio import LevelEngine, level_wav
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

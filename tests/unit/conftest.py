@@ -4,10 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bucketscribe.callback_auth import CallbackSigner
-from bucketscribe.output_keys import OutputLayout
-from bucketscribe.pipeline.ports import Limits, PipelinePorts
-from bucketscribe.profiles import Profile, ProfileSet
+from bucketscribe.domain.callback_tokens import CallbackSigner
+from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.pipeline.context import Limits, PipelinePorts
+from bucketscribe.domain.profile import Profile, ProfileSet
 from tests.fakes import FakeProvider, InMemoryJobStore, InMemoryStorage
 
 

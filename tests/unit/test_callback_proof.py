@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from bucketscribe.job import AttemptState, JobState
-from bucketscribe.model import ObjectRef, Segment, Transcript
+from bucketscribe.domain.job import AttemptState, JobState
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.pipeline.complete import CompletionOutcome, complete_sis_callback, same_audio
 from bucketscribe.pipeline.submit import submit_uploads
-from bucketscribe.providers.base import ProviderError
+from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
 from tests.fakes import claim_from_callback_url
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import srt
 
-from bucketscribe.cli import build_parser, main, output_formats
-from bucketscribe.model import Transcript
+from bucketscribe.cli.main import build_parser, main, output_formats
+from bucketscribe.domain.transcript import Transcript
 from tests.unit.test_dashscope_units import RESULT as DASHSCOPE_RESULT
 from tests.unit.test_sis_result import FINISHED as SIS_RESULT
 
@@ -101,7 +101,7 @@ def test_unknown_format_is_an_argparse_error(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_job_id_matches_the_pipelines_job_id(capsys: pytest.CaptureFixture[str]) -> None:
-    from bucketscribe.model import ObjectRef
+    from bucketscribe.domain.upload import ObjectRef
 
     code, out, _ = run(capsys, "job-id", "recordings", "incoming/a b+c/ünï.wav", "--etag", '"abc"')
     assert code == 0
@@ -186,7 +186,7 @@ def test_output_formats_parse_a_comma_list() -> None:
 def test_a_translation_the_local_emulator_cannot_make_is_refused_before_streaming(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bucketscribe.samples import sample
+    from bucketscribe_local.samples import sample
 
     monkeypatch.delenv("BUCKETSCRIBE_DASHSCOPE_API_KEY", raising=False)
     code, out, err = run(capsys, "stream", str(sample("hello_en.wav").path), "--translate", "fr")

@@ -3,13 +3,14 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.callback_auth import CallbackClaim, CallbackSigner
-from bucketscribe.job import AttemptState, JobError, JobState
-from bucketscribe.model import ObjectRef, Segment, Transcript, Word
+from bucketscribe.domain.callback_tokens import CallbackClaim, CallbackSigner
+from bucketscribe.domain.job import AttemptState, JobError, JobState
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Segment, Transcript, Word
 from bucketscribe.pipeline.complete import CompletionOutcome, complete_sis_callback, complete_task
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
-from bucketscribe.providers.base import ProviderError
+from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
 from tests.fakes import claim_from_callback_url
 

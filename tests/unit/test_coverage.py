@@ -1,4 +1,4 @@
-"""Coverage: detected speech against the text that accounts for it (bucketscribe.coverage)."""
+"""Coverage: detected speech against the text that accounts for it (bucketscribe.domain.coverage)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bucketscribe.coverage import (
+from bucketscribe.domain.coverage import (
     LONG_GAP_WITHOUT_TEXT,
     SPEECH_WITHOUT_TEXT,
     CoverageRules,
@@ -19,8 +19,8 @@ from bucketscribe.coverage import (
     union,
     with_coverage,
 )
-from bucketscribe.model import CoverageBasis, Segment, Transcript, TranscriptWarning, Word
-from bucketscribe.providers.dashscope_result import transcript_from_dashscope
+from bucketscribe.domain.transcript import CoverageBasis, Segment, Transcript, TranscriptWarning, Word
+from bucketscribe.providers.dashscope.result import transcript_from_dashscope
 from bucketscribe.render import render
 
 pytestmark = pytest.mark.unit

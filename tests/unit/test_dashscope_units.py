@@ -5,12 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from bucketscribe.callback_auth import same_secret, stale
-from bucketscribe.profiles import DashScopeOptions, Profile
-from bucketscribe.providers.base import PushRejected
-from bucketscribe.providers.dashscope_push import TaskFinishedEvent
-from bucketscribe.providers.dashscope_result import DashScopeResultError, transcript_from_dashscope
-from bucketscribe.rate_limit import RateLimiter
+from bucketscribe.domain.callback_tokens import same_secret, stale
+from bucketscribe.providers.dashscope.files.options import DashScopeOptions
+from bucketscribe.domain.profile import Profile
+from bucketscribe.ports.provider import PushRejected
+from bucketscribe.providers.dashscope.push import TaskFinishedEvent
+from bucketscribe.providers.dashscope.result import DashScopeResultError, transcript_from_dashscope
+from bucketscribe.providers.dashscope.rate_limit import RateLimiter
 
 pytestmark = pytest.mark.unit
 
@@ -166,7 +167,7 @@ def test_rate_limiter_spaces_requests():
 
 
 def test_files_are_matched_whatever_encoding_the_service_echoes():
-    from bucketscribe.providers.base import FileOutcome, TaskResult, TaskStatus, file_key
+    from bucketscribe.ports.provider import FileOutcome, TaskResult, TaskStatus, file_key
 
     sent = "https://b.s3.amazonaws.com/incoming/a%20b%2Bc/%C3%BCn%C3%AF.wav?X-Amz-Signature=1"
     echoed = "https://b.s3.amazonaws.com/incoming/a b+c/ünï.wav?X-Amz-Signature=2"

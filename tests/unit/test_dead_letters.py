@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from bucketscribe.job import JobState
-from bucketscribe.model import ObjectRef, Transcript
-from bucketscribe.pipeline.dead_letters import MAX_RECEIVES
+from bucketscribe.domain.job import JobState
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe.pipeline.steps.dead_letters import MAX_RECEIVES
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
 from tests.audio import tone_wav

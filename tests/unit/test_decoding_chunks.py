@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bucketscribe.coverage import SpeechSpan
-from bucketscribe.local.whisper_engine import WINDOW_MS, decoding_chunks
+from bucketscribe.domain.coverage import SpeechSpan
+from bucketscribe_local.whisper_engine import WINDOW_MS, decoding_chunks
 
 pytestmark = pytest.mark.unit
 

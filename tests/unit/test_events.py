@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from bucketscribe.events import EventShapeError, object_refs_from_message_body, object_refs_from_notification
+from bucketscribe.domain.notification import EventShapeError
+from bucketscribe.clouds.aws.events import object_refs_from_message_body, object_refs_from_notification
 
 pytestmark = pytest.mark.unit
 

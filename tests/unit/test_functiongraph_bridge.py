@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bucketscribe.events import object_refs_from_notification
-from bucketscribe.local.functiongraph_bridge import AsyncInvoker, LocalFunctionGraphContext, obs_trigger_event
-from bucketscribe.model import ObjectRef
-from bucketscribe.secret_store import HuaweiCredentials
+from bucketscribe.clouds.aws.events import object_refs_from_notification
+from bucketscribe_local.functiongraph_bridge import AsyncInvoker, LocalFunctionGraphContext, obs_trigger_event
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
 
 pytestmark = pytest.mark.unit
 

@@ -16,16 +16,18 @@ from urllib.parse import quote_plus, urlsplit
 import pytest
 from pydantic import SecretStr
 
-from bucketscribe.entrypoints.functiongraph import callback, reconcile, submit
-from bucketscribe.entrypoints.functiongraph.apig import apig_response, parse_request
-from bucketscribe.entrypoints.functiongraph.context import InvocationContext
+from bucketscribe.clouds.huawei.functiongraph import callback
+from bucketscribe.clouds.huawei.functiongraph import reconcile
+from bucketscribe.clouds.huawei.functiongraph import submit
+from bucketscribe.clouds.huawei.functiongraph.apig import apig_response, parse_request
+from bucketscribe.clouds.huawei.functiongraph.context import InvocationContext
 from bucketscribe.entrypoints.uploads import SubmitLater
-from bucketscribe.events import EventShapeError
-from bucketscribe.job import Job, JobState
-from bucketscribe.local.functiongraph_bridge import LocalFunctionGraphContext
-from bucketscribe.model import ObjectRef
-from bucketscribe.pipeline.ports import PipelinePorts
-from bucketscribe.secret_store import AGENCY_CREDENTIALS, HuaweiCredentials
+from bucketscribe.domain.notification import EventShapeError
+from bucketscribe.domain.job import Job, JobState
+from bucketscribe_local.functiongraph_bridge import LocalFunctionGraphContext
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.pipeline.context import PipelinePorts
+from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials
 from bucketscribe.settings import Settings
 from tests.audio import tone_wav
 from tests.fakes import (
@@ -60,9 +62,9 @@ def wired(monkeypatch: pytest.MonkeyPatch, ports: PipelinePorts) -> Wired:
     """The entry points' composition root answers with the in-memory ports."""
     settings = Settings(status_api_token=SecretStr(STATUS_TOKEN))
     for module in (
-        "bucketscribe.entrypoints.functiongraph.submit",
+        "bucketscribe.clouds.huawei.functiongraph.submit",
         "bucketscribe.entrypoints.reconcile",
-        "bucketscribe.entrypoints.http.sis_callbacks",
+        "bucketscribe.entrypoints.http.callbacks",
         "bucketscribe.entrypoints.http.job_status",
         "bucketscribe.entrypoints.http.pushes",
     ):
@@ -185,7 +187,7 @@ def apig_event(
 def test_a_sis_callback_with_a_base64_body_finishes_the_job_and_answers_in_the_apig_shape(
     wired: Wired, provider: FakeProvider
 ) -> None:
-    from bucketscribe.model import Segment, Transcript
+    from bucketscribe.domain.transcript import Segment, Transcript
 
     wired.storage.add("recordings", "incoming/call.wav", tone_wav(1))
     submit.handler({"Records": [s3_style("incoming/call.wav")]}, context())
@@ -312,7 +314,7 @@ def test_the_context_is_seen_as_the_lambda_context_the_shared_code_reads() -> No
 def test_a_function_without_an_agency_leaves_the_environment_key_in_place(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bucketscribe.entrypoints.functiongraph.context import remember_agency_key
+    from bucketscribe.clouds.huawei.functiongraph.context import remember_agency_key
 
     monkeypatch.setattr(AGENCY_CREDENTIALS, "_remembered", None)
     no_agency = LocalFunctionGraphContext("f", HuaweiCredentials(ak="", sk=SecretStr("")))

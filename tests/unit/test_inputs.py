@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bucketscribe.local.inputs import check_inputs, unique_labels, unique_output_names
-from bucketscribe.profiles import Profile
-from bucketscribe.samples import sample
+from bucketscribe_local.inputs import check_inputs, unique_labels, unique_output_names
+from bucketscribe.domain.profile import Profile
+from bucketscribe_local.samples import sample
 from tests.audio import tone_wav
 
 pytestmark = pytest.mark.unit

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bucketscribe.job import AttemptState, InvalidTransition, Job, JobError, JobState
-from bucketscribe.model import ObjectRef
+from bucketscribe.domain.job import AttemptState, InvalidTransition, Job, JobError, JobState
+from bucketscribe.domain.upload import ObjectRef
 
 pytestmark = pytest.mark.unit
 

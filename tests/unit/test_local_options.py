@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bucketscribe.local.stack import options_from_environment
+from bucketscribe_local.stack import options_from_environment
 
 pytestmark = pytest.mark.unit
 

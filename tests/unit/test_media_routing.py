@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bucketscribe.media.routing import (
+from bucketscribe.domain.media_routing import (
     OPUS_BITRATE,
     AudioTarget,
     MediaProbe,
@@ -18,10 +18,12 @@ from bucketscribe.media.routing import (
     RouteDecision,
     decide_route,
 )
-from bucketscribe.profiles import DashScopeOptions, Profile, SisOptions
-from bucketscribe.providers.base import Provider
-from bucketscribe.providers.dashscope import DashScopeConfig, DashScopeProvider
-from bucketscribe.providers.sis import SisCredentials, SisProvider
+from bucketscribe.providers.dashscope.files.options import DashScopeOptions
+from bucketscribe.domain.profile import Profile
+from bucketscribe.providers.sis.adapter.options import SisOptions
+from bucketscribe.ports.provider import Provider
+from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
+from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
 
 pytestmark = pytest.mark.unit
 

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from bucketscribe.job import Job, JobError, JobState
-from bucketscribe.media.routing import MediaProbe
-from bucketscribe.model import ObjectRef, Segment, Transcript, Word
-from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.domain.job import Job, JobError, JobState
+from bucketscribe.domain.media_routing import MediaProbe
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Segment, Transcript, Word
+from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.redrive import RedriveOutcome, redrive_job
 from bucketscribe.pipeline.status import job_status

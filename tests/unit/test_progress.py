@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bucketscribe.job import Attempt, AttemptState, Job, JobError, JobState
-from bucketscribe.local.progress import (
+from bucketscribe.domain.job import Attempt, AttemptState, Job, JobError, JobState
+from bucketscribe.cli.progress import (
     BatchProgress,
     BoardReporter,
     FileProgress,
@@ -23,7 +23,7 @@ from bucketscribe.local.progress import (
     provider_file_for,
     stage_of,
 )
-from bucketscribe.model import ObjectRef
+from bucketscribe.domain.upload import ObjectRef
 
 pytestmark = pytest.mark.unit
 

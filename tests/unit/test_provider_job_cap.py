@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.job import PROVIDER_JOBS_EXHAUSTED, AttemptState, JobState
-from bucketscribe.model import ObjectRef, Segment, Transcript
+from bucketscribe.domain.job import PROVIDER_JOBS_EXHAUSTED, AttemptState, JobState
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.pipeline.complete import CompletionOutcome, complete_sis_callback
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.redrive import RedriveOutcome, redrive_job
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from bucketscribe.providers.base import ProviderError
+from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
 from tests.fakes import claim_from_callback_url
 
@@ -100,7 +101,7 @@ def test_a_job_store_outage_longer_than_the_run_costs_no_second_job(ports, provi
     ports.jobs.save, ports.jobs.bind_task = save, bind_task
     provider.submit = submit_then_outage
     sleeps: list[float] = []
-    import bucketscribe.pipeline.job_writes as job_writes
+    import bucketscribe.pipeline.steps.job_writes as job_writes
 
     original = job_writes.with_store_retries.__kwdefaults__["sleep"]
     job_writes.with_store_retries.__kwdefaults__["sleep"] = sleeps.append

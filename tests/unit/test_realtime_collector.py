@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from bucketscribe.providers.realtime import Sentence, _Collector
+from bucketscribe.providers.dashscope.realtime import Sentence, _Collector
 
 pytestmark = pytest.mark.unit
 

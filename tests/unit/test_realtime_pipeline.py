@@ -12,18 +12,19 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.callback_auth import CallbackSigner
-from bucketscribe.job import AttemptState, JobState
-from bucketscribe.job_admin import show_status
-from bucketscribe.model import ObjectRef, Transcript
-from bucketscribe.output_keys import OutputLayout
-from bucketscribe.pipeline.ports import Limits, PipelinePorts
-from bucketscribe.pipeline.realtime import INTERRUPTED, MAX_STREAM_RESTARTS, TOO_LONG
+from bucketscribe.domain.callback_tokens import CallbackSigner
+from bucketscribe.domain.job import AttemptState, JobState
+from bucketscribe.cli.admin import show_status
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.pipeline.context import Limits, PipelinePorts
+from bucketscribe.pipeline.steps.stream import INTERRUPTED, MAX_STREAM_RESTARTS, TOO_LONG
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from bucketscribe.profiles import Profile, ProfileSet
-from bucketscribe.providers.base import STREAM_CUT_AT_DEADLINE, ProviderError, TaskStatus
-from bucketscribe.providers.realtime import DashScopeRealtimeProvider, RealtimeStreamer
+from bucketscribe.domain.profile import Profile, ProfileSet
+from bucketscribe.ports.provider import STREAM_CUT_AT_DEADLINE, ProviderError, TaskStatus
+from bucketscribe.providers.dashscope.realtime import DashScopeRealtimeProvider, RealtimeStreamer
 from tests.audio import tone_wav
 from tests.fakes import FakeProvider, FakeStreamingProvider, InMemoryJobStore, InMemoryStorage, WorkerDied
 from tests.unit.conftest import Clock
@@ -344,7 +345,7 @@ def test_without_a_decoder_an_upload_that_needs_one_is_refused_with_the_reason(
     def no_pyav(source: object, *, split_channels: bool = False) -> None:
         raise ImportError("No module named 'av'")
 
-    monkeypatch.setattr("bucketscribe.pipeline.realtime.decode_pcm16", no_pyav)
+    monkeypatch.setattr("bucketscribe.pipeline.steps.stream.decode_pcm16", no_pyav)
     ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0, rate=8000))
 
     (result,) = submit_uploads([ref], ports)

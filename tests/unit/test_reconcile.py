@@ -2,11 +2,12 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.job import AttemptState, JobError, JobState
-from bucketscribe.model import ObjectRef, Segment, Transcript
+from bucketscribe.domain.job import AttemptState, JobError, JobState
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
-from bucketscribe.providers.base import ProviderError
+from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
 
 pytestmark = pytest.mark.unit
@@ -116,7 +117,7 @@ def test_an_upload_never_submitted_fails_at_the_deadline_with_the_last_reason(po
 def test_a_job_a_worker_is_still_submitting_is_not_failed_or_taken_over(ports, provider):
     ports.storage.add("recordings", "incoming/slow.wav", tone_wav(1))
     ref = ObjectRef(bucket="recordings", key="incoming/slow.wav")
-    from bucketscribe.pipeline.intake import accept_upload
+    from bucketscribe.pipeline.steps.intake import accept_upload
 
     job, _ = accept_upload(ref, ports)  # claimed: the worker is extracting a long video, say
     ports.clock.now += ports.limits.claim_lease / 2

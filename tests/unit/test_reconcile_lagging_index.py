@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bucketscribe.job import Job, JobState
-from bucketscribe.model import ObjectRef, Segment, Transcript
-from bucketscribe.pipeline.ports import PipelinePorts
+from bucketscribe.domain.job import Job, JobState
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Segment, Transcript
+from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
-from bucketscribe.providers.base import ProviderError
+from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
 from tests.fakes import FakeProvider, InMemoryJobStore, InMemoryStorage
 from tests.unit.conftest import Clock

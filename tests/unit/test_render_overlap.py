@@ -14,9 +14,9 @@ from collections import defaultdict
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bucketscribe.cli import main
-from bucketscribe.model import Segment, Transcript, Word
-from bucketscribe.profiles import Profile, RenderOptions
+from bucketscribe.cli.main import main
+from bucketscribe.domain.transcript import Segment, Transcript, Word
+from bucketscribe.domain.profile import Profile, RenderOptions
 from bucketscribe.render import render
 from bucketscribe.render.cues import build_cues
 from bucketscribe.render.timing import Cue

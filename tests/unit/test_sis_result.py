@@ -1,8 +1,8 @@
 import pytest
 
-from bucketscribe.providers.base import TaskStatus
-from bucketscribe.providers.sis import SisProvider
-from bucketscribe.providers.sis_result import SisResultError, transcript_from_sis
+from bucketscribe.ports.provider import TaskStatus
+from bucketscribe.providers.sis.adapter import SisProvider
+from bucketscribe.providers.sis.result import SisResultError, transcript_from_sis
 
 pytestmark = pytest.mark.unit
 

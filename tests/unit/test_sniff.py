@@ -2,7 +2,7 @@ import struct
 
 import pytest
 
-from bucketscribe.media.sniff import MediaKind, kind_by_extension, sniff
+from bucketscribe.domain.media_sniff import MediaKind, kind_by_extension, sniff
 from tests.audio import tone_wav
 
 pytestmark = pytest.mark.unit

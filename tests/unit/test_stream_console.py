@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bucketscribe.job import StreamMetrics
-from bucketscribe.local.inputs import LocalInput
-from bucketscribe.local.progress import FileProgress, Stage
-from bucketscribe.local.streaming import StreamConsole, StreamedFile, StreamRun, summary_table
-from bucketscribe.model import Transcript
-from bucketscribe.profiles import Profile
-from bucketscribe.providers.base import StreamedRecording
-from bucketscribe.providers.realtime import Sentence
+from bucketscribe.domain.job import StreamMetrics
+from bucketscribe_local.inputs import LocalInput
+from bucketscribe.cli.progress import FileProgress, Stage
+from bucketscribe_local.streaming import StreamConsole, StreamedFile, StreamRun, summary_table
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe.domain.profile import Profile
+from bucketscribe.ports.provider import StreamedRecording
+from bucketscribe.providers.dashscope.realtime import Sentence
 
 pytestmark = pytest.mark.unit
 

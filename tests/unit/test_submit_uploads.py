@@ -3,12 +3,12 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.job import AttemptState, JobState
-from bucketscribe.media.routing import MediaProbe, Route
-from bucketscribe.model import ObjectRef
+from bucketscribe.domain.job import AttemptState, JobState
+from bucketscribe.domain.media_routing import MediaProbe, Route
+from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from bucketscribe.providers.base import ProviderError
+from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
 from tests.fakes import FakeMediaTools, claim_from_callback_url
 
@@ -192,7 +192,7 @@ def test_a_failed_write_after_the_provider_accepted_is_retried_not_the_submissio
         return real_save(job)
 
     ports.jobs.save = flaky_save
-    import bucketscribe.pipeline.job_writes as job_writes
+    import bucketscribe.pipeline.steps.job_writes as job_writes
 
     sleeps = []
     original = job_writes.with_store_retries.__kwdefaults__["sleep"]

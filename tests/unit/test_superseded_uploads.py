@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.job import JobError, JobState
-from bucketscribe.model import ObjectRef, Segment, Transcript
+from bucketscribe.domain.job import JobError, JobState
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
 from tests.audio import tone_wav
@@ -37,7 +38,7 @@ def test_notifications_out_of_order_never_let_the_older_upload_win(ports, provid
     finish(ports, provider, new.job_id, "the second version")
     # The first upload's late notification: its job is created after the newer one's.
     old_ref = ObjectRef(bucket="recordings", key=KEY, etag=first.etag, size=first.size)
-    from bucketscribe.pipeline.intake import claim_job
+    from bucketscribe.pipeline.steps.intake import claim_job
 
     claimed = claim_job(old_ref, ports.profiles.match("meeting.wav"), ports)
     assert not isinstance(claimed, type(new)) and claimed.id != new.job_id

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from bucketscribe.local.emulator_kit.voice_activity import Utterance, VoiceActivity
+from bucketscribe_local.emulator_kit.voice_activity import Utterance, VoiceActivity
 
 pytestmark = pytest.mark.unit
 

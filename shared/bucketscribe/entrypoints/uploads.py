@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bucketscribe.events import Notification
+from bucketscribe.domain.notification import Notification
 from bucketscribe.observability import count, logger, record_stream
 from bucketscribe.pipeline.submit import UploadOutcome, UploadResult
 

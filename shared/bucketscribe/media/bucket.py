@@ -12,11 +12,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bucketscribe.media.routing import AudioTarget, MediaProbe
+from bucketscribe.domain.media_routing import AudioTarget, MediaProbe
 from bucketscribe.media.silence import quietest_point_ms
-from bucketscribe.media.transcode import WrittenAudio, probe_media, write_audio
-from bucketscribe.model import ObjectRef
-from bucketscribe.storage.base import ObjectStorage
+from bucketscribe.ports.media_tools import WrittenAudio
+from bucketscribe.media.transcode import probe_media, write_audio
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.ports.storage import ObjectStorage
 
 # Long enough for the slowest read of a large upload; the URL never leaves this process.
 READ_URL_EXPIRY_S = 3600

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from bucketscribe.media.routing import SPEECH_SAMPLE_RATE, AudioTarget, MediaProbe
+from bucketscribe.domain.media_routing import SPEECH_SAMPLE_RATE, AudioTarget, MediaProbe
 
 if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer

@@ -20,17 +20,17 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from bucketscribe.callback_auth import CallbackClaim
-from bucketscribe.coverage import with_coverage
-from bucketscribe.job import Attempt, AttemptState, Job, JobError, JobState
-from bucketscribe.model import Transcript
-from bucketscribe.pipeline.failures import fail_job
-from bucketscribe.pipeline.intake import upload_unchanged
-from bucketscribe.pipeline.job_writes import apply
-from bucketscribe.pipeline.outputs import Publication, named, publish, write_outputs
-from bucketscribe.pipeline.parts import part_finished, write_part_result
-from bucketscribe.pipeline.ports import PipelinePorts
-from bucketscribe.providers.base import TaskResult, TaskStatus
+from bucketscribe.domain.callback_tokens import CallbackClaim
+from bucketscribe.domain.coverage import with_coverage
+from bucketscribe.domain.job import Attempt, AttemptState, Job, JobError, JobState
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe.pipeline.steps.failures import fail_job
+from bucketscribe.pipeline.steps.intake import upload_unchanged
+from bucketscribe.pipeline.steps.job_writes import apply
+from bucketscribe.pipeline.steps.outputs import Publication, named, publish, write_outputs
+from bucketscribe.pipeline.steps.parts import part_finished, write_part_result
+from bucketscribe.pipeline.context import PipelinePorts
+from bucketscribe.ports.provider import TaskResult, TaskStatus
 
 logger = Logger(child=True)
 

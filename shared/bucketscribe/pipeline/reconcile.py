@@ -28,16 +28,16 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from bucketscribe.job import Job, JobError, JobState, StreamMetrics
+from bucketscribe.domain.job import Job, JobError, JobState, StreamMetrics
 from bucketscribe.pipeline.complete import CompletionOutcome, finish_job
-from bucketscribe.pipeline.dead_letters import drain_dead_letters
-from bucketscribe.pipeline.evidence import resolve_uncertain
-from bucketscribe.pipeline.failures import fail_job
-from bucketscribe.pipeline.job_writes import apply, describe_error
-from bucketscribe.pipeline.parts import PartsOutcome, check_parts
-from bucketscribe.pipeline.ports import PipelinePorts, TimeLeft
+from bucketscribe.pipeline.steps.dead_letters import drain_dead_letters
+from bucketscribe.pipeline.steps.evidence import resolve_uncertain
+from bucketscribe.pipeline.steps.failures import fail_job
+from bucketscribe.pipeline.steps.job_writes import apply, describe_error
+from bucketscribe.pipeline.steps.parts import PartsOutcome, check_parts
+from bucketscribe.pipeline.context import PipelinePorts, TimeLeft
 from bucketscribe.pipeline.submit import NEVER_SUBMITTED, UploadOutcome, continue_accepted
-from bucketscribe.providers.base import ProviderError, TaskResult
+from bucketscribe.ports.provider import ProviderError, TaskResult
 
 logger = Logger(child=True)
 

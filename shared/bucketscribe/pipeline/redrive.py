@@ -12,9 +12,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from bucketscribe.job import JobState
-from bucketscribe.jobs.base import JobStore
-from bucketscribe.pipeline.job_writes import apply
+from bucketscribe.domain.job import JobState
+from bucketscribe.ports.job_store import JobStore
+from bucketscribe.pipeline.steps.job_writes import apply
 
 
 class RedriveOutcome(StrEnum):

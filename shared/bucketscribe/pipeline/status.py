@@ -6,10 +6,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from bucketscribe.job import AttemptState, Job, JobError, JobState, PartOf, PartRef, StreamMetrics
-from bucketscribe.jobs.base import JobStore
-from bucketscribe.media.routing import MediaProbe, RouteDecision
-from bucketscribe.model import Coverage, TranscriptWarning
+from bucketscribe.domain.job import AttemptState, Job, JobError, JobState, PartOf, PartRef, StreamMetrics
+from bucketscribe.ports.job_store import JobStore
+from bucketscribe.domain.media_routing import MediaProbe, RouteDecision
+from bucketscribe.domain.transcript import Coverage, TranscriptWarning
 
 
 class AttemptView(BaseModel):

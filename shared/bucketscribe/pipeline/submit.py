@@ -22,11 +22,11 @@ from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 
-from bucketscribe.job import AttemptState, Job, JobError, JobState, provider_jobs_exhausted
-from bucketscribe.media.sniff import kind_by_extension
-from bucketscribe.model import ObjectRef
-from bucketscribe.pipeline.failures import fail_job
-from bucketscribe.pipeline.intake import (
+from bucketscribe.domain.job import AttemptState, Job, JobError, JobState, provider_jobs_exhausted
+from bucketscribe.domain.media_sniff import kind_by_extension
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.pipeline.steps.failures import fail_job
+from bucketscribe.pipeline.steps.intake import (
     UPLOAD_GONE,
     Rejection,
     UploadOutcome,
@@ -39,13 +39,13 @@ from bucketscribe.pipeline.intake import (
     release_quietly,
     upload_unchanged,
 )
-from bucketscribe.pipeline.job_writes import apply, describe_error, new_owner, with_store_retries
-from bucketscribe.pipeline.parts import ensure_part_jobs
-from bucketscribe.pipeline.ports import PipelinePorts, TimeLeft
-from bucketscribe.pipeline.realtime import stream_jobs
-from bucketscribe.pipeline.receipts import Receipt, keep_receipt
-from bucketscribe.profiles import Profile
-from bucketscribe.providers.base import Provider, ProviderError, SubmitItem, SubmitReceipt, file_key
+from bucketscribe.pipeline.steps.job_writes import apply, describe_error, new_owner, with_store_retries
+from bucketscribe.pipeline.steps.parts import ensure_part_jobs
+from bucketscribe.pipeline.context import PipelinePorts, TimeLeft
+from bucketscribe.pipeline.steps.stream import stream_jobs
+from bucketscribe.pipeline.steps.receipts import Receipt, keep_receipt
+from bucketscribe.domain.profile import Profile
+from bucketscribe.ports.provider import Provider, ProviderError, SubmitItem, SubmitReceipt, file_key
 
 logger = Logger(child=True)
 T = TypeVar("T")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from bucketscribe.gc_pause import gc_paused
-from bucketscribe.model import Transcript, Translation
-from bucketscribe.profiles import OutputFormat, RenderOptions
+from bucketscribe.render.gc_pause import gc_paused
+from bucketscribe.domain.transcript import Transcript, Translation
+from bucketscribe.domain.profile import OutputFormat, RenderOptions
 from bucketscribe.render.bilingual import build_bilingual_cues
 from bucketscribe.render.cues import build_cues
 from bucketscribe.render.subtitles import render_srt, render_vtt

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
 
-from bucketscribe.profiles import RenderOptions
+from bucketscribe.domain.profile import RenderOptions
 from bucketscribe.render.tokens import Token, display_width, is_punctuation, join_tokens
 
 

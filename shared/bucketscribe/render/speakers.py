@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bucketscribe.model import Segment, Transcript
-from bucketscribe.profiles import RenderOptions
+from bucketscribe.domain.transcript import Segment, Transcript
+from bucketscribe.domain.profile import RenderOptions
 
 
 def voice_of(segment: Segment, transcript: Transcript) -> str | None:

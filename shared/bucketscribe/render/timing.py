@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bucketscribe.profiles import RenderOptions
+from bucketscribe.domain.profile import RenderOptions
 from bucketscribe.render.layout import Draft, srt_prefix
 
 

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from bucketscribe.model import Segment, Word
+from bucketscribe.domain.transcript import Segment, Word
 
 _SPACELESS_RANGES = (
     "\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"

@@ -9,11 +9,11 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from bucketscribe.callback_auth import same_secret
+from bucketscribe.domain.callback_tokens import same_secret
 from bucketscribe.entrypoints.http.replies import NOT_FOUND, UNAUTHORIZED, json_reply
 from bucketscribe.observability import count
 from bucketscribe.pipeline.status import job_status, jobs_for_upload
-from bucketscribe.secret_store import resolve_secret
+from bucketscribe.ports.secrets import resolve_secret
 from bucketscribe.wiring import environment_ports, environment_settings
 
 router = APIGatewayRouter()

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from bucketscribe.callback_auth import same_secret, stale
+from bucketscribe.domain.callback_tokens import same_secret, stale
 from bucketscribe.entrypoints.http.replies import NOT_FOUND, TRY_LATER, UNAUTHORIZED, json_reply, oversized
-from bucketscribe.model import utc_now
+from bucketscribe.domain.clock import utc_now
 from bucketscribe.observability import count, logger, record_completions
 from bucketscribe.pipeline.complete import UnknownTask, complete_task
-from bucketscribe.providers.base import ProviderError, PushRejected
-from bucketscribe.secret_store import resolve_secret
+from bucketscribe.ports.provider import ProviderError, PushRejected
+from bucketscribe.ports.secrets import resolve_secret
 from bucketscribe.wiring import environment_ports, environment_settings
 
 router = APIGatewayRouter()

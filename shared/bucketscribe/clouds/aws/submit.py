@@ -1,0 +1,88 @@
+"""Submit entry point: an SQS batch of bucket notifications → submitted transcription jobs.
+
+The whole batch goes to the use case at once, so uploads that share a profile can ride in one
+provider task (DashScope takes up to 100 files per task). Each message is read on its own: an
+unreadable one fails alone, a bad record inside a message is logged and skipped, and a message
+is handed back to SQS only when one of its uploads got nothing durable (RETRY). Every other
+outcome — submitted, deferred to the reconciler, rejected with a reason — is final for the queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bucketscribe.entrypoints.invocation_time import out_of_time, time_left
+from bucketscribe.entrypoints.uploads import (
+    SUBMIT_MARGIN_MS,
+    count_outcomes,
+    raise_for_retry,
+    report_unreadable_records,
+)
+from bucketscribe.domain.notification import EventShapeError, Notification
+from bucketscribe.clouds.aws.events import object_refs_from_message_body
+from bucketscribe.observability import count, logger, metrics
+from bucketscribe.pipeline.submit import UploadResult, submit_uploads
+from bucketscribe.wiring import environment_ports, upload_queue_checked
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _read(record: dict[str, Any]) -> Notification | EventShapeError:
+    try:
+        notification = object_refs_from_message_body(record.get("body") or "")
+    except EventShapeError as exc:
+        return exc
+    report_unreadable_records(notification, message_id=record.get("messageId"))
+    return notification
+
+
+def _record_handler(record: SQSRecord, outcomes: dict[str, list[UploadResult] | EventShapeError]) -> None:
+    outcome = outcomes[record.message_id]
+    if isinstance(outcome, EventShapeError):
+        logger.error(
+            "Unreadable notification", extra={"message_id": record.message_id, "reason": str(outcome)}
+        )
+        count("NotificationsUnreadable")
+        raise outcome
+    raise_for_retry(outcome)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") or []
+    count("NotificationsReceived", len(records))
+    read = {record["messageId"]: _read(record) for record in records}
+    uploads = [
+        (message_id, ref)
+        for message_id, notification in read.items()
+        if isinstance(notification, Notification)
+        for ref in notification.refs
+    ]
+    upload_queue_checked()  # a lease that outlives the queue's visibility timeout: refuse to run
+    results = submit_uploads(
+        [ref for _, ref in uploads],
+        environment_ports(),
+        out_of_time=out_of_time(context, SUBMIT_MARGIN_MS),
+        time_left=time_left(context, SUBMIT_MARGIN_MS),
+    )
+    outcomes: dict[str, list[UploadResult] | EventShapeError] = {
+        message_id: [] if isinstance(notification, Notification) else notification
+        for message_id, notification in read.items()
+    }
+    for (message_id, _), result in zip(uploads, results, strict=True):
+        per_message = outcomes[message_id]
+        assert isinstance(per_message, list)
+        per_message.append(result)
+    count_outcomes(results)
+    response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
+        event=event,
+        record_handler=lambda record: _record_handler(record, outcomes),
+        processor=processor,
+        context=context,
+    )
+    return response

@@ -1,0 +1,32 @@
+"""FunctionGraph ``callback``: provider callbacks and the job status API behind API Gateway.
+
+The APIG trigger event becomes the REST proxy event the shared routes (``entrypoints/http``)
+already serve on AWS; their answer goes back in the shape API Gateway expects from FunctionGraph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bucketscribe.clouds.aws.callback import app
+from bucketscribe.clouds.huawei.functiongraph.apig import (
+    UnreadableRequest,
+    apig_json,
+    apig_response,
+    parse_request,
+)
+from bucketscribe.clouds.huawei.functiongraph.context import functiongraph_handler
+from bucketscribe.observability import count, logger
+
+
+@functiongraph_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        request = parse_request(event).rest_proxy_event()
+    except UnreadableRequest as exc:
+        logger.warning("Unreadable gateway event refused", extra={"reason": str(exc)})
+        count("CallbacksRefused")
+        return apig_json(400, {"message": "Bad request"})
+    return apig_response(app.resolve(request, context))

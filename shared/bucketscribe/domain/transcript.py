@@ -1,0 +1,130 @@
+"""The canonical models every part of bucketscribe speaks.
+
+Times are integer milliseconds named ``*_ms`` everywhere, so no renderer or
+provider mapping ever has to guess a unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ObjectRef(BaseModel):
+    """One object in a bucket, as a trigger event (or a head request) describes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = Field(default=None, ge=0)
+
+    @property
+    def revision(self) -> str:
+        """What distinguishes this upload from an earlier one under the same key."""
+        return self.version_id or (self.etag or "").strip('"') or "-"
+
+    @property
+    def identity(self) -> str:
+        return f"{self.bucket}/{self.key}@{self.revision}"
+
+    def job_id(self) -> str:
+        """Deterministic job id: the same upload always maps to the same job (idempotency)."""
+        return hashlib.sha256(self.identity.encode("utf-8")).hexdigest()[:32]
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class Word(BaseModel):
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    text: str
+
+
+class Segment(BaseModel):
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    text: str
+    speaker: str | None = None
+    channel: int | None = None
+    words: list[Word] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _end_not_before_start(self) -> Segment:
+        if self.end_ms < self.start_ms:
+            raise ValueError(f"segment ends ({self.end_ms} ms) before it starts ({self.start_ms} ms)")
+        return self
+
+
+class TranslatedSegment(BaseModel):
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    text: str
+
+
+class Translation(BaseModel):
+    language: str
+    segments: list[TranslatedSegment] = Field(default_factory=list)
+
+
+class CoverageBasis(StrEnum):
+    """What a coverage figure measures the text against."""
+
+    VOICE_ACTIVITY = "voice_activity"  # speech regions detected on the audio itself
+    PROVIDER_SPEECH_TIME = "provider_speech_time"  # the provider's own total of detected speech
+    AUDIO_DURATION = "audio_duration"  # only the recording's length is known: gaps, not speech
+
+
+class Coverage(BaseModel):
+    """How much of a recording's speech the text accounts for (see ``bucketscribe.domain.coverage``)."""
+
+    basis: CoverageBasis
+    # Detected speech, summed over channels; None when the basis knows no speech (audio_duration).
+    speech_ms: int | None = Field(default=None, ge=0)
+    # The part of it (or, on the audio_duration basis, of the recording) that has text nearby.
+    covered_ms: int = Field(ge=0)
+    # covered_ms / speech_ms (1.0 when there is no speech to miss); None without a speech figure.
+    ratio: float | None = Field(default=None, ge=0, le=1)
+
+
+class TranscriptWarning(BaseModel):
+    """Something a reader of the transcript should know, e.g. ``SPEECH_WITHOUT_TEXT`` 22.7–52.7 s."""
+
+    # A string, not an enum, so a reader older than a new code still loads the transcript.
+    code: str
+    message: str
+    start_ms: int | None = Field(default=None, ge=0)
+    end_ms: int | None = Field(default=None, ge=0)
+    channel: int | None = None
+
+
+class Transcript(BaseModel):
+    """One recognised recording, whatever service produced it."""
+
+    schema_version: int = 1
+    source: ObjectRef | None = None
+    provider: str
+    model: str | None = None
+    language: str | None = None
+    duration_ms: int | None = Field(default=None, ge=0)
+    channels: int | None = Field(default=None, ge=1)
+    speakers: list[str] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
+    translations: list[Translation] = Field(default_factory=list)
+    # None: not checked (transcripts written before coverage existed, or nothing to check with).
+    coverage: Coverage | None = None
+    warnings: list[TranscriptWarning] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())

@@ -1,1 +1,0 @@
-"""Queue adapters (the dead-letter queue the reconciler drains)."""
