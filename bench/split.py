@@ -95,7 +95,7 @@ def run_case(kind: str, hours: float) -> dict[str, Any]:
     from bucketscribe.domain.upload import ObjectRef
     from bucketscribe.pipeline.steps.parts import cut_points
     from bucketscribe.domain.profile import Profile
-    from bucketscribe.providers.sis.adapter.options import SisOptions
+    from bucketscribe.providers.sis.options import SisOptions
     from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
 
     rate, channels, model = KINDS[kind]

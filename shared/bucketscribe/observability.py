@@ -4,7 +4,6 @@ counters the use cases' outcomes turn into."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -12,8 +11,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from bucketscribe.domain.job import Job, StreamMetrics
-from bucketscribe.pipeline.complete import Completion, CompletionOutcome
+from bucketscribe.domain.job import StreamMetrics
 from bucketscribe.domain.redaction import redact
 
 SERVICE = "bucketscribe"
@@ -54,33 +52,6 @@ def measure(name: str, value: float, unit: MetricUnit) -> None:
     # local stack) and prints them anyway once 100 pile up: a disabled metric is not even recorded.
     if not is_metrics_disabled():
         metrics.add_metric(name=name, unit=unit, value=value)
-
-
-def record_completions(completions: Iterable[Completion]) -> dict[str, int]:
-    """Count finished/failed jobs and the audio they carried; returns counts by outcome."""
-    counts: dict[str, int] = {}
-    for completion in completions:
-        counts[completion.outcome.value] = counts.get(completion.outcome.value, 0) + 1
-        if completion.outcome is CompletionOutcome.DONE:
-            count("JobsCompleted")
-            if completion.job is not None:
-                record_coverage(completion.job)
-            if completion.audio_ms:
-                measure("AudioSeconds", completion.audio_ms / 1000, MetricUnit.Seconds)
-        elif completion.outcome is CompletionOutcome.FAILED:
-            count("JobsFailed")
-        elif completion.outcome is CompletionOutcome.IGNORED:
-            count("CallbacksIgnored")
-    return counts
-
-
-def record_coverage(job: Job) -> None:
-    """How much of a finished job's speech has text, and how many stretches of speech have none."""
-    if job.coverage is not None and job.coverage.ratio is not None:
-        measure("SpeechCoveredPercent", round(job.coverage.ratio * 100, 1), MetricUnit.Percent)
-    holes = sum(1 for warning in job.warnings if warning.code == "SPEECH_WITHOUT_TEXT")
-    if holes:
-        count("SpeechWithoutText", holes)
 
 
 def record_stream(stream: StreamMetrics) -> None:

@@ -1,63 +1,40 @@
 """Settings read from the environment (``BUCKETSCRIBE_*``), validated once per cold start.
 
-Secrets never live in plain settings fields that get logged: they are
-``SecretStr`` and may instead name a secret in a secret store (``*_SECRET_NAME``),
-resolved by ``bucketscribe.ports.secrets``.
+These are the deployment's own: where things are, how long things may take, the secrets every
+cloud and provider shares. A cloud's settings are read by its folder (``clouds/<name>/settings.py``)
+and a provider's by its folder (``providers/<name>/settings.py``), under the same prefix.
+
+Secrets never live in plain settings fields that get logged: they are ``SecretStr`` and may
+instead name a secret in the cloud's secret store (``*_SECRET_NAME``, ``ports.secrets``).
 """
 
 from __future__ import annotations
 
 import json
-from functools import cached_property
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bucketscribe.domain.profile import Profile, ProfileSet
-
-# SIS promises a result within 6 h and DashScope may queue for hours; the media
-# URL must outlive both, or the provider fetches an expired link.
+# The media URL must outlive the providers' queues (SIS promises a result within 6 h, DashScope
+# may queue for hours): each provider checks this against its own promise.
 DEFAULT_PRESIGN_EXPIRY_S = 12 * 3600
-# What each provider promises or keeps (providers.md §1.6, §4.5).
-SIS_RESULT_WITHIN_S = 6 * 3600
-RESULT_RETENTION_S = {"sis": 72 * 3600, "dashscope": 24 * 3600}
+# Where a deployed function's code lies; a relative profiles file is read from there.
+CODE_ROOT_VARIABLES = ("LAMBDA_TASK_ROOT", "RUNTIME_CODE_ROOT")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_", extra="ignore")
 
+    # Which cloud's adapters run the functions (``clouds/registry.py``).
+    cloud: str = "aws"
+
     # Where things are
     jobs_table: str = "bucketscribe-jobs"
     input_prefix: str = "incoming/"
     output_prefix: str = "transcripts/"
-    aws_endpoint_url: str | None = None
-    # "obs": Huawei OBS through esdk-obs-python (a FunctionGraph deployment); credentials from
-    # HUAWEICLOUD_SDK_AK / HUAWEICLOUD_SDK_SK, as for SIS.
-    storage: Literal["s3", "obs"] = "s3"
-    obs_server: str | None = None
-    obs_region: str = "cn-north-4"
-    # The job store's DynamoDB endpoint when it is not AWS's: a GeminiDB DynamoDB-compatible
-    # instance (its load-balancer address inside the VPC) on Huawei Cloud.
-    jobs_endpoint_url: str | None = None
-    # The access key pair that endpoint checks, as a secret {"ak": ..., "sk": ...}: for GeminiDB a
-    # database user and its password. Unset: boto3's own chain (the function's role on AWS).
-    jobs_credentials_secret_name: str | None = None
-    # The signing region boto3 needs there (Huawei's GeminiDB sample passes a placeholder name).
-    jobs_region: str | None = None
-    # Huawei Cloud: where FunctionGraph writes upload events whose retries all failed (the submit
-    # function's failure destination); the reconciler settles them as it settles dead letters.
-    failed_invocations_bucket: str | None = None
-    failed_invocations_prefix: str = "failed-invocations/submit/"
-
-    # Where ``*_SECRET_NAME`` secrets live: AWS Secrets Manager, or Huawei CSMS (DEW), read with
-    # the function's agency credentials (see bucketscribe.ports.secrets).
-    secret_store: Literal["aws", "csms"] = "aws"  # noqa: S105 - a store name
-    csms_region: str = "cn-north-4"
-    csms_endpoint: str | None = None
-    # The project the secrets belong to; FunctionGraph sets RUNTIME_PROJECT_ID for the function's.
-    csms_project_id: str | None = None
 
     # Callbacks
     callback_base_url: str = "http://127.0.0.1:8080"
@@ -69,11 +46,17 @@ class Settings(BaseSettings):
     status_api_token: SecretStr | None = None
     status_api_token_secret_name: str | None = None
     max_callback_body_bytes: int = 2 * 1024 * 1024
+    # A provider's task-finished push carries this in the header below (for DashScope: the
+    # EventBridge API destination's API-key connection); pushes without it are refused.
+    push_token: SecretStr | None = None
+    push_token_secret_name: str | None = None
+    push_token_header: str = "x-bucketscribe-push-token"  # noqa: S105 - a header name, not a secret
+    push_max_skew_s: int = Field(default=60, ge=1)
 
     # Media
     presign_expiry_s: int = Field(default=DEFAULT_PRESIGN_EXPIRY_S, ge=60, le=7 * 24 * 3600)
     # The largest upload taken at all (the providers' own limits are theirs: an upload over
-    # them is cut into parts, see pipeline/parts.py).
+    # them is cut into parts, see pipeline/steps/parts.py).
     max_media_bytes: int = 4 * 1024**3
     max_media_duration_s: int = 24 * 3600
     # What the providers' endpoints decode: "documented" (the services' published formats), or
@@ -81,7 +64,8 @@ class Settings(BaseSettings):
     # emulators): then every upload goes to it as it is, within the size and length limits.
     provider_decodes: Literal["documented", "any"] = "documented"
 
-    # Profiles: inline JSON (``[{"name": ..., "prefix": ..., ...}]``) or a JSON file
+    # Profiles: inline JSON (``[{"name": ..., "prefix": ..., ...}]``) or a JSON file; an empty
+    # BUCKETSCRIBE_PROFILES means "use the file" (the deploys set both).
     profiles: str | None = None
     profiles_file: Path | None = None
 
@@ -90,11 +74,6 @@ class Settings(BaseSettings):
     max_check_interval_s: int = Field(default=1800, ge=1)
     job_deadline_s: int = Field(default=12 * 3600, ge=60)
     claim_lease_s: int = Field(default=300, ge=1)
-    # The queue that feeds the submit function (AWS): its real visibility timeout is read once per
-    # cold start, and the claim lease must be shorter, so a dead worker's redelivered message finds
-    # its lease run out (``claim_lease_problem``).
-    upload_queue_url: str | None = None
-    dead_letter_queue_url: str | None = None
     reconcile_batch: int = Field(default=500, ge=1)
     submit_retry_after_s: int = Field(default=60, ge=1)
     max_submit_attempts: int = Field(default=8, ge=1)
@@ -103,30 +82,9 @@ class Settings(BaseSettings):
     search_delay_s: int = Field(default=30, ge=0)
     evidence_wait_s: int = Field(default=3600, ge=1)
 
-    # Huawei SIS
-    sis_region: str = "cn-north-4"
-    sis_endpoint: str | None = None
-    sis_project_id: str | None = None
-    sis_credentials_secret_name: str | None = None
-
-    # Alibaba DashScope
-    dashscope_api_key: SecretStr | None = None
-    dashscope_api_key_secret_name: str | None = None
-    dashscope_base_url: str | None = None
-    # The real-time WebSocket endpoint (default: DashScope's own, wss://dashscope.aliyuncs.com/…).
-    dashscope_ws_url: str | None = None
-    dashscope_workspace: str | None = None
-    dashscope_max_files_per_task: int = Field(default=100, ge=1, le=100)
-    dashscope_throttle_backoff_s: float = Field(default=0.5, ge=0)
-    # The EventBridge HTTP target sends this in the header below (an API-destination connection
-    # with API-key auth); pushes without it are refused.
-    push_token: SecretStr | None = None
-    push_token_secret_name: str | None = None
-    push_token_header: str = "x-bucketscribe-push-token"  # noqa: S105 - a header name, not a secret
-    push_max_skew_s: int = Field(default=60, ge=1)
     # Real-time mode: how long the submit worker may spend streaming one upload (the submit
     # function's timeout, 300 s, less the margin it keeps). Longer uploads are refused for the
-    # mode or, where the profile says so, sent to DashScope file transcription.
+    # mode or, where the profile says so, handed to a file-transcription provider.
     realtime_budget_s: int = Field(default=240, ge=10)
 
     @field_validator("input_prefix", "output_prefix")
@@ -143,7 +101,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        """Refuse settings that contradict each other, naming both and why."""
+        """Refuse settings that contradict each other, naming both and why (a cloud's and a
+        provider's own contradictions are theirs to find: ``wiring.checked_settings``)."""
         problems = []
         if self.first_check_after_s > self.max_check_interval_s:
             problems.append(
@@ -153,33 +112,6 @@ class Settings(BaseSettings):
             problems.append(
                 f"BUCKETSCRIBE_EVIDENCE_WAIT_S ({self.evidence_wait_s}) must be shorter than the job "
                 f"deadline ({self.job_deadline_s}): a lost submission would fail before it is retried"
-            )
-        for provider in self.providers_in_use & RESULT_RETENTION_S.keys():
-            retention = RESULT_RETENTION_S[provider]
-            if self.job_deadline_s > retention:
-                problems.append(
-                    f"BUCKETSCRIBE_JOB_DEADLINE_S ({self.job_deadline_s}) is longer than {provider} keeps "
-                    f"results ({retention} s): a job could wait for a result already deleted"
-                )
-        if "sis" in self.providers_in_use and self.presign_expiry_s < SIS_RESULT_WITHIN_S:
-            problems.append(
-                f"BUCKETSCRIBE_PRESIGN_EXPIRY_S ({self.presign_expiry_s}) is shorter than the "
-                f"{SIS_RESULT_WITHIN_S} s in which SIS promises to fetch and transcribe a file"
-            )
-        if "dashscope" in self.providers_in_use and self.presign_expiry_s < self.job_deadline_s:
-            problems.append(
-                f"BUCKETSCRIBE_PRESIGN_EXPIRY_S ({self.presign_expiry_s}) is shorter than the job deadline "
-                f"({self.job_deadline_s}): DashScope queues without a promise and could fetch an expired link"
-            )
-        if self.failed_invocations_bucket and self.storage != "obs":
-            problems.append(
-                "BUCKETSCRIBE_FAILED_INVOCATIONS_BUCKET names FunctionGraph's failure records in OBS: "
-                "it needs BUCKETSCRIBE_STORAGE=obs"
-            )
-        if self.failed_invocations_bucket and self.failed_invocations_prefix.startswith(self.input_prefix):
-            problems.append(
-                f"BUCKETSCRIBE_FAILED_INVOCATIONS_PREFIX ({self.failed_invocations_prefix}) lies under the "
-                f"input prefix ({self.input_prefix}): every failure record would start the submit function"
             )
         if problems:
             raise ValueError("; ".join(problems))
@@ -195,19 +127,35 @@ class Settings(BaseSettings):
             "while its claim still holds"
         )
 
-    @property
-    def providers_in_use(self) -> set[str]:
-        return {provider for profile in self.profile_set.profiles for provider in profile.providers_used}
-
-    @cached_property
-    def profile_set(self) -> ProfileSet:
+    def raw_profiles(self) -> list[dict[str, Any]] | None:
+        """The profiles as written (inline JSON, else the file), before any provider has checked
+        them; ``None`` when none are given."""
         if self.profiles:
-            raw = self.profiles
+            text = self.profiles
         elif self.profiles_file:
-            raw = self.profiles_file.read_text(encoding="utf-8")
+            text = self._profiles_path().read_text(encoding="utf-8")
         else:
-            return ProfileSet(profiles=[Profile()])
-        data = json.loads(raw)
+            return None
+        data = json.loads(text)
         if isinstance(data, dict):
             data = data.get("profiles", data)
-        return ProfileSet(profiles=[Profile.model_validate(p) for p in data])
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            raise ValueError("the profiles must be a JSON list of objects")
+        return data
+
+    def _profiles_path(self) -> Path:
+        """A relative profiles file is the one packaged with the function (the deploys ship it
+        beside the code), not one in whatever folder the runtime started in."""
+        path = self.profiles_file
+        assert path is not None
+        if path.is_absolute() or path.exists():
+            return path
+        for variable in CODE_ROOT_VARIABLES:
+            root = os.environ.get(variable)
+            if root and (Path(root) / path).exists():
+                return Path(root) / path
+        return path
+
+
+class MisconfiguredDeployment(RuntimeError):
+    """The deployment's settings contradict what the platform really has: the function refuses to run."""

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from bucketscribe.cli.main import ExitCode, ReportedInterrupt
-from bucketscribe.domain.job import Job, JobState
-from bucketscribe_local.inputs import LocalInput, check_inputs
 from bucketscribe.cli.progress import (
     BatchProgress,
     BoardReporter,
@@ -35,9 +33,11 @@ from bucketscribe.cli.progress import (
     provider_file_for,
     stage_of,
 )
-from bucketscribe_local.stack import LocalStack, LocalStackOptions, PortUnavailable, options_from_environment
-from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.domain.job import Job, JobState
 from bucketscribe.domain.profile import Profile, ProfileSet
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe_local.inputs import LocalInput, check_inputs
+from bucketscribe_local.stack import LocalStack, LocalStackOptions, PortUnavailable, options_from_environment
 
 # Stereo calls get per-channel (agent/customer) recognition on SIS, dashscope/ goes to
 # DashScope Paraformer, live/ is streamed by the submit function over DashScope's real-time API
@@ -143,8 +143,8 @@ def up(args: argparse.Namespace) -> int:
 
 def up_details(stack: LocalStack) -> dict[str, Any]:
     """Everything a script needs to drive the running stack, and an example that works as printed."""
-    from bucketscribe_local.stack import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
     from bucketscribe_local.samples import sample
+    from bucketscribe_local.stack import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
 
     names, layout = stack.options.names, stack.layout
     example = sample(EXAMPLE_SAMPLE).path

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import SecretStr
 
+from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
 from bucketscribe_local.functiongraph_bridge import (
     AsyncInvoker,
     FunctionGraphHandler,
@@ -34,7 +35,6 @@ from bucketscribe_local.functiongraph_bridge import (
     apig_trigger_app,
     obs_trigger_event,
 )
-from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
 
 if TYPE_CHECKING:
     from bucketscribe_local.http_thread import BackgroundHttpServer
@@ -56,7 +56,9 @@ LOCAL_AGENCY_KEY = HuaweiCredentials(
 def _handler(module: str) -> FunctionGraphHandler:
     from importlib import import_module
 
-    handler: FunctionGraphHandler = import_module(f"bucketscribe.clouds.huawei.functiongraph.{module}").handler
+    handler: FunctionGraphHandler = import_module(
+        f"bucketscribe.clouds.huawei.functiongraph.{module}"
+    ).handler
     return handler
 
 

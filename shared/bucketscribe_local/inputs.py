@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from bucketscribe.domain.media_sniff import SNIFF_BYTES, sniff
 from bucketscribe.domain.profile import Profile
+from bucketscribe.providers import registry as providers
 
 
 class LocalInput(BaseModel):
@@ -114,8 +115,8 @@ def _wav_header_facts(path: Path) -> tuple[int, int] | None:
 
 
 def _described(path: Path, label: str, profile: Profile) -> tuple[LocalInput | None, str | None]:
-    from bucketscribe.ports.media_tools import MediaError
     from bucketscribe.media.transcode import probe
+    from bucketscribe.ports.media_tools import MediaError
 
     facts = _wav_header_facts(path)
     if facts is not None:  # a WAV header says all: no decoder is opened (nor loaded)
@@ -130,10 +131,11 @@ def _described(path: Path, label: str, profile: Profile) -> tuple[LocalInput | N
         if not info.has_audio:
             return None, "has no audio track"
         channels, duration_ms = info.channels, info.duration_ms
-    if channels < profile.channels_needed:
+    needed, expected = providers.plugin(profile.provider).channels(profile)
+    if channels < needed:
         layout = "mono" if channels == 1 else f"{channels}-channel"
         return None, (
-            f"is {layout}, but profile {profile.name!r} expects {profile.channel_expectation()}; "
+            f"is {layout}, but profile {profile.name!r} expects {expected}; "
             "give a stereo recording or choose another profile"
         )
     return (

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from bucketscribe.domain.job import Job
+from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.domain.upload import ObjectRef
 from bucketscribe_local.aws_resources import LocalAwsNames, LocalAwsResources, provision
 from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.pipeline_faults import PipelineFaultPlan, PipelineFaults
 from bucketscribe_local.state_dir import StateCounts, StateDir
-from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.domain.output_layout import OutputLayout
 
 if TYPE_CHECKING:
     from bucketscribe_local.huawei_shape import HuaweiShape
@@ -472,9 +472,7 @@ class LocalStack:
             stream = sys.stderr
         else:
             return
-        from bucketscribe.entrypoints import reconcile
-        from bucketscribe.clouds.aws import callback
-        from bucketscribe.clouds.aws import submit
+        from bucketscribe import observability  # noqa: F401 - creates the functions' logger
 
         for handler in logging.getLogger("bucketscribe").handlers:
             if isinstance(handler, logging.StreamHandler):

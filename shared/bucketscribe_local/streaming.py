@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bucketscribe.cli.main import ExitCode, ReportedInterrupt
-from bucketscribe_local.inputs import LocalInput, unique_output_names
 from bucketscribe.cli.progress import (
     BatchProgress,
     BoardReporter,
@@ -43,10 +42,11 @@ from bucketscribe.cli.progress import (
     Stage,
     clock_text,
 )
-from bucketscribe.media.transcode import SPLIT_CHANNELS
+from bucketscribe.cli.stream_text import delay_text, factor_text
 from bucketscribe.domain.transcript import Transcript
-from bucketscribe.providers.dashscope.files.options import RealtimeOptions
+from bucketscribe.media.transcode import SPLIT_CHANNELS
 from bucketscribe.ports.provider import StreamedRecording
+from bucketscribe.providers.dashscope.options import RealtimeOptions
 from bucketscribe.providers.dashscope.realtime import (
     DEFAULT_WEBSOCKET_URL,
     Pace,
@@ -59,7 +59,7 @@ from bucketscribe.providers.dashscope.realtime import (
     stream_recording,
 )
 from bucketscribe.render import SUFFIXES, bilingual_suffix, render, render_bilingual
-from bucketscribe.cli.stream_text import delay_text, factor_text
+from bucketscribe_local.inputs import LocalInput, unique_output_names
 
 API_KEY_ENV = "BUCKETSCRIBE_DASHSCOPE_API_KEY"
 WS_URL_ENV = "BUCKETSCRIBE_DASHSCOPE_WS_URL"
@@ -407,8 +407,8 @@ def stream_one(
     cancel: threading.Event,
 ) -> None:
     """Decode, stream and write one file; its failure is its own (recorded on its progress)."""
-    from bucketscribe.ports.media_tools import MediaError
     from bucketscribe.media.transcode import decode_pcm16
+    from bucketscribe.ports.media_tools import MediaError
 
     progress = streamed.progress
     options = settings.options

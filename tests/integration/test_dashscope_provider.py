@@ -13,7 +13,7 @@ from bucketscribe_local.dashscope_server import DashScopeEmulator
 from bucketscribe_local.emulator_kit.clock import ManualClock
 from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.speech import FixedSpeechEngine
-from bucketscribe.providers.dashscope.files.options import DashScopeOptions
+from bucketscribe.providers.dashscope.options import DashScopeOptions
 from bucketscribe.domain.profile import Profile
 from bucketscribe.ports.provider import ProviderError, SubmitItem, TaskResult, TaskStatus, file_key
 from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider

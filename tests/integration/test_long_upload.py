@@ -24,7 +24,7 @@ from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
 from bucketscribe.domain.profile import Profile, ProfileSet
-from bucketscribe.providers.sis.adapter.options import SisOptions
+from bucketscribe.providers.sis.options import SisOptions
 from bucketscribe.providers.sis.adapter import SIS_MAX_BYTES, SIS_MAX_DURATION_MS, SisCredentials, SisProvider
 from tests.audio import write_wav
 from tests.fakes import DiskStorage, FakeProvider, InMemoryJobStore

@@ -18,7 +18,7 @@ from bucketscribe_local.emulator_kit.clock import ManualClock
 from bucketscribe_local.speech import Recognition
 from bucketscribe.ports.media_tools import SpeechPcm
 from bucketscribe.domain.transcript import Transcript
-from bucketscribe.providers.dashscope.files.options import RealtimeOptions
+from bucketscribe.providers.dashscope.options import RealtimeOptions
 from bucketscribe.providers.dashscope.realtime import (
     FRAME_BYTES,
     FRAME_MS,

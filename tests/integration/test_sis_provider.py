@@ -12,7 +12,7 @@ from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.sis_server import SisEmulator
 from bucketscribe_local.speech import FixedSpeechEngine
 from bucketscribe.domain.profile import Profile
-from bucketscribe.providers.sis.adapter.options import SisOptions
+from bucketscribe.providers.sis.options import SisOptions
 from bucketscribe.ports.provider import ProviderError, SubmitItem, TaskResult, TaskStatus
 from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
 

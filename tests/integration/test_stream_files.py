@@ -20,7 +20,7 @@ from bucketscribe.cli.progress import Stage
 from bucketscribe_local.streaming import Endpoint, StreamConsole, StreamSettings, stream_files
 from bucketscribe.domain.transcript import Transcript
 from bucketscribe.domain.profile import Profile
-from bucketscribe.providers.dashscope.files.options import RealtimeOptions
+from bucketscribe.providers.dashscope.options import RealtimeOptions
 from tests.level_audio import LevelEngine, level_wav
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bucketscribe.domain.callback_tokens import same_secret, stale
-from bucketscribe.providers.dashscope.files.options import DashScopeOptions
+from bucketscribe.providers.dashscope.options import DashScopeOptions
 from bucketscribe.domain.profile import Profile
 from bucketscribe.ports.provider import PushRejected
 from bucketscribe.providers.dashscope.push import TaskFinishedEvent

@@ -18,9 +18,9 @@ from bucketscribe.domain.media_routing import (
     RouteDecision,
     decide_route,
 )
-from bucketscribe.providers.dashscope.files.options import DashScopeOptions
+from bucketscribe.providers.dashscope.options import DashScopeOptions
 from bucketscribe.domain.profile import Profile
-from bucketscribe.providers.sis.adapter.options import SisOptions
+from bucketscribe.providers.sis.options import SisOptions
 from bucketscribe.ports.provider import Provider
 from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
 from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider

@@ -12,15 +12,18 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from bucketscribe.domain.job import Job, JobState, StreamMetrics
-from bucketscribe.ports.job_store import JobStore
-from bucketscribe.domain.clock import utc_now
-from bucketscribe.pipeline.status import JobView
+from bucketscribe.cli.arguments import NewCommand, positive_int
+from bucketscribe.cli.exit_codes import BadInput, ExitCode
 from bucketscribe.cli.stream_text import delay_text, factor_text
+from bucketscribe.domain.clock import utc_now
+from bucketscribe.domain.job import Job, JobState, StreamMetrics
+from bucketscribe.pipeline.status import JobView
+from bucketscribe.ports.job_store import JobStore
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -150,3 +153,108 @@ def redrive(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
         refused += result.outcome is not RedriveOutcome.REDRIVEN
         out.write(f"{result.outcome.value:<12} {job_id}  {result.detail}\n")
     return 1 if refused else 0
+
+
+# ----- the commands ------------------------------------------------------------------------------
+
+
+def register(command: NewCommand) -> None:
+    _add_jobs(command)
+    _add_status(command)
+    _add_redrive(command)
+
+
+def _job_admin(command: str) -> Callable[[argparse.Namespace], int]:
+    """``jobs`` / ``status`` / ``redrive``: the job store named by the functions' own settings."""
+
+    def run(args: argparse.Namespace) -> int:
+        from bucketscribe.clouds.registry import cloud
+        from bucketscribe.wiring import environment_secrets, environment_settings
+
+        try:
+            settings = environment_settings()
+        except ValueError as exc:
+            raise BadInput("settings", str(exc).splitlines()[-1].strip()) from None
+        handler: Callable[..., int] = globals()[command]
+        try:
+            store = cloud(settings.cloud).job_store(settings, environment_secrets())
+            return handler(args, store, sys.stdout)
+        except AdminUsageError as exc:
+            raise BadInput("usage", str(exc)) from None
+        except Exception as exc:  # the store is unreachable or refuses us: say so in one line
+            sys.stderr.write(
+                f"bucketscribe: error: cannot read the job store {settings.jobs_table!r}: "
+                f"{type(exc).__name__}: {exc}\n(set BUCKETSCRIBE_JOBS_TABLE, BUCKETSCRIBE_AWS_ENDPOINT_URL "
+                "and AWS credentials as the functions have them; `bucketscribe up` prints them)\n"
+            )
+            return ExitCode.SOME_FAILED
+
+    return run
+
+
+_SETTINGS_NOTE = (
+    "It reads the job store the functions use, from the same settings (BUCKETSCRIBE_JOBS_TABLE, "
+    "BUCKETSCRIBE_AWS_ENDPOINT_URL, AWS credentials): `bucketscribe up` prints them for the local stack."
+)
+
+
+def _add_jobs(command: NewCommand) -> None:
+    jobs = command(
+        "jobs",
+        "list jobs from the job store (state, attempts, age, error)",
+        "List jobs, most recently changed first: state, attempts made, age, job id, upload, and for "
+        "failed jobs the code and reason. " + _SETTINGS_NOTE,
+        "examples:\n  bucketscribe jobs --state FAILED --since 2h\n"
+        "  bucketscribe jobs --prefix recordings/incoming/calls/ --json\n",
+    )
+    jobs.add_argument(
+        "--state",
+        choices=["ACCEPTED", "SUBMITTING", "SUBMITTED", "DONE", "FAILED"],
+        help="only jobs in this state (default: every state)",
+    )
+    jobs.add_argument("--prefix", help="only uploads whose BUCKET/KEY starts with this (default: all)")
+    jobs.add_argument(
+        "--since", help="only jobs changed since: an age (30m, 2h, 3d) or an ISO time (default: any time)"
+    )
+    jobs.add_argument("--limit", type=positive_int, default=50, help="at most this many jobs")
+    jobs.add_argument("--json", action="store_true", help="one JSON object per job (the status API's view)")
+    jobs.set_defaults(run=_job_admin("list_jobs"))
+
+
+def _add_status(command: NewCommand) -> None:
+    status = command(
+        "status",
+        "where one upload or job stands, with its attempts",
+        "Show the latest job for an upload (s3://BUCKET/KEY or obs://BUCKET/KEY, as uploaded; no ETag "
+        "needed) or for a job id: state, each attempt and its provider task, outputs, next check. "
+        + _SETTINGS_NOTE,
+        'examples:\n  bucketscribe status "s3://recordings/incoming/calls/2026-11-20 agent+42.wav"\n'
+        "  bucketscribe status 3f2a9c0e4b1d4e8f9a6b7c5d2e1f0a9b --json\n",
+    )
+    status.add_argument("target", help="s3://BUCKET/KEY, obs://BUCKET/KEY or a job id")
+    status.add_argument("--json", action="store_true", help="the status API's JSON")
+    status.set_defaults(run=_job_admin("show_status"))
+
+
+def _add_redrive(command: NewCommand) -> None:
+    redrive = command(
+        "redrive",
+        "run finished (failed) jobs again as a new attempt",
+        "Send failed jobs back for a new attempt, linked to the earlier ones in the job's record; the "
+        "reconciler's next run (every 5 minutes when deployed) submits them. A job still in flight is "
+        "never re-driven (it would be paid for twice); a DONE job only with --include-done. Exit code 1 "
+        "when any job was not re-driven. " + _SETTINGS_NOTE,
+        "examples:\n  bucketscribe redrive 3f2a9c0e4b1d4e8f9a6b7c5d2e1f0a9b\n"
+        '  bucketscribe redrive --failed --since 6h --reason "SIS quota raised"\n',
+    )
+    redrive.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="the jobs to run again")
+    redrive.add_argument(
+        "--failed", action="store_true", help="every FAILED job (with --since: changed since)"
+    )
+    redrive.add_argument(
+        "--since", help="with --failed: an age (30m, 2h, 3d) or an ISO time (default: any time)"
+    )
+    redrive.add_argument("--limit", type=positive_int, default=1000, help="with --failed: at most this many")
+    redrive.add_argument("--include-done", action="store_true", help="also run DONE jobs again")
+    redrive.add_argument("--reason", default="operator re-drive", help="recorded on the new attempt")
+    redrive.set_defaults(run=_job_admin("redrive"))

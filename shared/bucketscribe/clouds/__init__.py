@@ -1,0 +1,1 @@
+"""Each cloud in a folder of its own; ``registry.py`` lists them."""

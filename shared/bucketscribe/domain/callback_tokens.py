@@ -1,10 +1,11 @@
 """Callback credentials: the only things that let a callback or push in.
 
-SIS documents no signature on its callbacks, so each attempt's callback URL carries
-``attempt``, an expiry ``exp`` (epoch seconds) and
-``token = HMAC-SHA256(secret, "sis-callback:<job id>:<attempt>:<exp>")``. A token names one
-attempt of one job, so a callback proves which submission it belongs to even when the submit
-answer was lost; it stops working after ``exp`` (the job's retention window). Two secrets are
+A provider that calls a URL back (SIS) documents no signature on its callbacks, so each attempt's
+callback URL, ``<base>/callbacks/<provider>/<job id>``, carries ``attempt``, an expiry ``exp``
+(epoch seconds) and ``token = HMAC-SHA256(secret, "<provider>-callback:<job id>:<attempt>:<exp>")``.
+A token names one attempt of one job at one provider, so a callback proves which submission it
+belongs to even when the submit answer was lost; it stops working after ``exp`` (the job's
+retention window). Two secrets are
 accepted during a rotation (the current one signs). Verification is constant-time, works on
 bytes (any text a client sends is safe to compare) and fails closed. Even an authentic callback
 is only a hint: the result is always re-fetched from the provider's API.
@@ -25,20 +26,21 @@ MAX_TOKEN_LENGTH = 128
 class CallbackClaim(BaseModel):
     """What a callback URL says about itself (unverified until ``CallbackSigner.verify``)."""
 
+    provider: str
     job_id: str
     attempt: int
     expires: int
     token: str
 
     @classmethod
-    def from_query(cls, job_id: str, query: dict[str, str]) -> CallbackClaim | None:
+    def from_query(cls, provider: str, job_id: str, query: dict[str, str]) -> CallbackClaim | None:
         """The claim in a callback's query string; ``None`` when any part is missing or malformed."""
         attempt, expires, token = query.get("attempt", ""), query.get("exp", ""), query.get("token", "")
         if not (attempt.isascii() and attempt.isdigit() and expires.isascii() and expires.isdigit()):
             return None
         if not token or len(token) > MAX_TOKEN_LENGTH or len(attempt) > 6 or len(expires) > 12:
             return None
-        return cls(job_id=job_id, attempt=int(attempt), expires=int(expires), token=token)
+        return cls(provider=provider, job_id=job_id, attempt=int(attempt), expires=int(expires), token=token)
 
 
 class CallbackSigner:
@@ -48,27 +50,31 @@ class CallbackSigner:
         self._secrets = [secret] if previous is None else [secret, previous]
 
     @staticmethod
-    def _mac(secret: bytes, job_id: str, attempt: int, expires: int) -> bytes:
-        message = f"sis-callback:{job_id}:{attempt}:{expires}".encode()
+    def _mac(secret: bytes, provider: str, job_id: str, attempt: int, expires: int) -> bytes:
+        message = f"{provider}-callback:{job_id}:{attempt}:{expires}".encode()
         return hmac.new(secret, message, hashlib.sha256).hexdigest().encode()
 
-    def token_for(self, job_id: str, attempt: int, expires: int) -> str:
-        return self._mac(self._secrets[0], job_id, attempt, expires).decode()
+    def token_for(self, provider: str, job_id: str, attempt: int, expires: int) -> str:
+        return self._mac(self._secrets[0], provider, job_id, attempt, expires).decode()
 
     def verify(self, claim: CallbackClaim | None, now: datetime) -> bool:
         if claim is None or claim.expires < now.timestamp():
             return False
         presented = claim.token.encode("utf-8", errors="replace")
         matches = [
-            hmac.compare_digest(self._mac(secret, claim.job_id, claim.attempt, claim.expires), presented)
+            hmac.compare_digest(
+                self._mac(secret, claim.provider, claim.job_id, claim.attempt, claim.expires), presented
+            )
             for secret in self._secrets
         ]
         return any(matches)
 
-    def sis_callback_url(self, base_url: str, job_id: str, attempt: int, expires: datetime) -> str:
+    def callback_url(self, base_url: str, provider: str, job_id: str, attempt: int, expires: datetime) -> str:
+        """Where ``provider`` calls back when attempt ``attempt`` of job ``job_id`` ends."""
         exp = int(expires.timestamp())
-        query = urlencode({"attempt": attempt, "exp": exp, "token": self.token_for(job_id, attempt, exp)})
-        return f"{base_url}/callbacks/sis/{quote(job_id, safe='')}?{query}"
+        token = self.token_for(provider, job_id, attempt, exp)
+        query = urlencode({"attempt": attempt, "exp": exp, "token": token})
+        return f"{base_url}/callbacks/{quote(provider, safe='')}/{quote(job_id, safe='')}?{query}"
 
 
 def same_secret(presented: str | None, expected: str) -> bool:

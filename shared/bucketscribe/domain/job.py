@@ -35,11 +35,11 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
+from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.media_routing import MediaProbe, RouteDecision
+from bucketscribe.domain.redaction import redact
 from bucketscribe.domain.transcript import Coverage, TranscriptWarning
 from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.domain.clock import utc_now
-from bucketscribe.domain.redaction import redact
 
 
 class JobState(StrEnum):

@@ -1,10 +1,9 @@
-"""Every upload-trigger shape → the objects created, one record at a time.
+"""What an upload trigger says: the objects created, read one record at a time.
 
-Handled shapes:
-- S3 event notifications (``Records[].s3``), delivered directly or as an SQS message body (what
-  the bucket → queue notification sends), also wrapped once more by SNS;
-- the Huawei FunctionGraph OBS trigger (``Records[].s3`` or ``Records[].obs``);
-- ``s3:TestEvent`` (sent when a notification is configured) → nothing.
+Every cloud's bucket notification is a list of records in the shape S3 made common
+(``Records[].<entity>.bucket.name`` / ``.object.key``, ``eventName``); each cloud's folder says
+under which entity keys its records carry the object (``clouds/<name>/events.py``) and unwraps
+its own envelopes (an SQS message body, an SNS notification).
 
 A record that cannot be read (no bucket name, an empty key, a negative size, …) is reported as
 that record's problem and the others go on; only a body that is not a notification at all (not
@@ -53,11 +52,9 @@ class _StorageEntity(BaseModel):
     object: _Object
 
 
-class _StorageRecord(BaseModel):
+class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     event_name: str = Field(default="ObjectCreated:Put", alias="eventName")
-    s3: _StorageEntity | None = None
-    obs: _StorageEntity | None = None
 
 
 class Notification(BaseModel):
@@ -72,17 +69,20 @@ def _is_object_created(event_name: str) -> bool:
     return "ObjectCreated" in event_name
 
 
-def _record_ref(index: int, raw: Any) -> ObjectRef | str | None:
+def _record_ref(index: int, raw: Any, entities: tuple[str, ...]) -> ObjectRef | str | None:
     """The object one record names; a problem description; or None (not a creation)."""
+    if not isinstance(raw, dict):
+        return f"record {index} is not an object"
+    entity_key = next((key for key in entities if key in raw), None)
+    if entity_key is None:
+        return f"record {index} has none of {', '.join(repr(key) for key in entities)}"
     try:
-        record = _StorageRecord.model_validate(raw)
+        record = _Record.model_validate(raw)
+        entity = _StorageEntity.model_validate(raw[entity_key])
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        return f"record {index} is not an S3/OBS record ({where}: {first['msg']})"
-    entity = record.s3 or record.obs
-    if entity is None:
-        return f"record {index} has neither 's3' nor 'obs'"
+        return f"record {index} is not a bucket record ({entity_key}.{where}: {first['msg']})"
     if not _is_object_created(record.event_name):
         return None
     key = unquote_plus(entity.object.key)
@@ -99,16 +99,15 @@ def _record_ref(index: int, raw: Any) -> ObjectRef | str | None:
     )
 
 
-def object_refs_from_notification(payload: Mapping[str, Any]) -> Notification:
-    """Objects created according to one S3/OBS notification (not SQS-wrapped)."""
-    if payload.get("Event") == "s3:TestEvent":
-        return Notification()
+def refs_from_records(payload: Mapping[str, Any], *, entities: tuple[str, ...]) -> Notification:
+    """Objects created according to one notification whose records carry the object under one of
+    ``entities`` (each cloud names its own)."""
     records = payload.get("Records")
     if not isinstance(records, list):
         raise EventShapeError("notification has no 'Records' list")
     notification = Notification()
     for index, raw in enumerate(records):
-        parsed = _record_ref(index, raw)
+        parsed = _record_ref(index, raw, entities)
         if isinstance(parsed, ObjectRef):
             notification.refs.append(parsed)
         elif isinstance(parsed, str):
@@ -116,18 +115,8 @@ def object_refs_from_notification(payload: Mapping[str, Any]) -> Notification:
     return notification
 
 
-def object_refs_from_message_body(body: str) -> Notification:
-    """Objects named by one SQS message body holding an S3/OBS notification."""
-    payload = _load_json(body)
-    if not isinstance(payload, dict):
-        raise EventShapeError("message body is not a JSON object")
-    # SNS → SQS fan-out wraps the notification once more.
-    if payload.get("Type") == "Notification" and isinstance(payload.get("Message"), str):
-        return object_refs_from_message_body(payload["Message"])
-    return object_refs_from_notification(payload)
-
-
-def _load_json(body: str) -> Any:
+def load_json(body: str) -> Any:
+    """A notification body parsed, refusing what no notification is (too large, nested absurdly)."""
     if len(body.encode("utf-8", errors="replace")) > MAX_BODY_BYTES:
         raise EventShapeError(f"message body is larger than {MAX_BODY_BYTES} bytes")
     if _nesting(body) > MAX_NESTING:

@@ -1,4 +1,4 @@
-"""The canonical models every part of bucketscribe speaks.
+"""The transcript: one canonical model of a recognised recording, whatever service produced it.
 
 Times are integer milliseconds named ``*_ms`` everywhere, so no renderer or
 provider mapping ever has to guess a unit.
@@ -6,43 +6,11 @@ provider mapping ever has to guess a unit.
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class ObjectRef(BaseModel):
-    """One object in a bucket, as a trigger event (or a head request) describes it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    bucket: str = Field(min_length=1)
-    key: str = Field(min_length=1)
-    version_id: str | None = None
-    etag: str | None = None
-    size: int | None = Field(default=None, ge=0)
-
-    @property
-    def revision(self) -> str:
-        """What distinguishes this upload from an earlier one under the same key."""
-        return self.version_id or (self.etag or "").strip('"') or "-"
-
-    @property
-    def identity(self) -> str:
-        return f"{self.bucket}/{self.key}@{self.revision}"
-
-    def job_id(self) -> str:
-        """Deterministic job id: the same upload always maps to the same job (idempotency)."""
-        return hashlib.sha256(self.identity.encode("utf-8")).hexdigest()[:32]
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+from bucketscribe.domain.upload import ObjectRef
 
 
 class Word(BaseModel):

@@ -13,20 +13,14 @@ import tempfile
 from pathlib import Path
 
 from bucketscribe.domain.media_routing import AudioTarget, MediaProbe
-from bucketscribe.media.silence import quietest_point_ms
-from bucketscribe.ports.media_tools import WrittenAudio
-from bucketscribe.media.transcode import probe_media, write_audio
 from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.media.silence import quietest_point_ms
+from bucketscribe.media.transcode import decode_pcm16, probe_media, write_audio
+from bucketscribe.ports.media_tools import SpeechPcm, StoredAudio
 from bucketscribe.ports.storage import ObjectStorage
 
 # Long enough for the slowest read of a large upload; the URL never leaves this process.
 READ_URL_EXPIRY_S = 3600
-
-
-class StoredAudio(WrittenAudio):
-    """Audio made for a provider and stored: where, and which stretch of the upload it holds."""
-
-    key: str
 
 
 class BucketMedia:
@@ -61,3 +55,11 @@ class BucketMedia:
             written = write_audio(self._url(source), made, target, start_ms=start_ms, end_ms=end_ms)
             self._storage.upload(source.bucket, dest_key, made, content_type=target.content_type)
         return StoredAudio(key=dest_key, **written.model_dump())
+
+    def speech(self, source: ObjectRef, key: str, *, split_channels: bool) -> SpeechPcm:
+        """The object ``key`` (the upload, or the audio made from it) as 16 kHz PCM: downloaded
+        once to a temporary file (a stream decodes it from start to end anyway)."""
+        with tempfile.TemporaryDirectory(dir=self._workdir, prefix="bucketscribe-") as tmp:
+            local = Path(tmp) / "audio"
+            self._storage.download(source.bucket, key, local)
+            return decode_pcm16(local, split_channels=split_channels)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from bucketscribe.domain.media_routing import SPEECH_SAMPLE_RATE, AudioTarget, MediaProbe
+from bucketscribe.ports.media_tools import SPLIT_CHANNELS, MediaError, SpeechPcm, WrittenAudio
 
 if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer
@@ -45,10 +46,6 @@ _HTTP_OPTIONS = {
 
 Source = Path | bytes | str
 """A file, its bytes, or a URL (``http(s)://`` or ``file:``)."""
-
-
-class MediaError(ValueError):
-    """The input has no audio that can be decoded; the message says why."""
 
 
 class MediaInfo(BaseModel):
@@ -77,19 +74,6 @@ class TranscodeResult(BaseModel):
     def ratio(self) -> float:
         """How many times smaller the output is than the input."""
         return self.input_bytes / max(self.output_bytes, 1)
-
-
-class WrittenAudio(BaseModel):
-    """A stretch of an upload's audio as written: where it really starts and ends (packet or
-    frame boundaries, in the input's time) and how large it came out."""
-
-    start_ms: int = Field(ge=0)
-    end_ms: int = Field(ge=0)
-    output_bytes: int = Field(ge=0)
-
-    @property
-    def duration_ms(self) -> int:
-        return self.end_ms - self.start_ms
 
 
 def probe(source: Source) -> MediaInfo:
@@ -417,26 +401,8 @@ def _decoded_duration_ms(container: InputContainer, audio: Any) -> int:
 # would fail a recording whose two sides are there; what was dropped is said to the user
 # (``SpeechPcm.dropped_channels``: a console warning, a transcript warning). A 5.1 film is no
 # call: its dialogue is in the centre, which a mixed stream keeps and a split one drops.
-SPLIT_CHANNELS = 2
 # The standard-library WAV path reads this many frames at a time (a second of 16 kHz audio).
 _WAV_CHUNK_FRAMES = SPEECH_SAMPLE_RATE
-
-
-class SpeechPcm(BaseModel):
-    """Decoded speech: 16-bit little-endian 16 kHz PCM, one byte string per channel kept."""
-
-    tracks: list[bytes]
-    source_channels: int = Field(ge=1)
-    """How many channels the recording had (a stereo call split in two keeps both)."""
-
-    @property
-    def duration_ms(self) -> int:
-        return len(self.tracks[0]) * 1000 // (2 * SPEECH_SAMPLE_RATE) if self.tracks else 0
-
-    @property
-    def dropped_channels(self) -> int:
-        """Channels a split left out (beyond ``SPLIT_CHANNELS``); 0 for a downmix, which keeps all."""
-        return self.source_channels - len(self.tracks) if len(self.tracks) > 1 else 0
 
 
 def decode_pcm16(source: Path, *, split_channels: bool = False) -> SpeechPcm:

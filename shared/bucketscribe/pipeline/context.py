@@ -9,18 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
-
-from pydantic import BaseModel
 
 from bucketscribe.domain.callback_tokens import CallbackSigner
-from bucketscribe.ports.job_store import JobStore
-from bucketscribe.ports.media_tools import StoredAudio
-from bucketscribe.domain.media_routing import AudioTarget, MediaProbe
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.output_layout import OutputLayout
 from bucketscribe.domain.profile import ProfileSet
+from bucketscribe.ports.dead_letters import DeadLetters
+from bucketscribe.ports.job_store import JobStore
+from bucketscribe.ports.media_tools import MediaTools
 from bucketscribe.ports.provider import Provider
 from bucketscribe.ports.storage import ObjectStorage
 
@@ -65,47 +61,6 @@ class Limits:
     # Real-time mode: the longest a worker may spend streaming one upload (the submit function's
     # timeout less its margin); longer uploads are refused for the mode or sent to file transcription.
     realtime_budget: timedelta = timedelta(seconds=240)
-
-
-class MediaTools(Protocol):
-    """Reading uploads and making audio for providers (``media.bucket.BucketMedia``, on PyAV)."""
-
-    def probe(self, source: ObjectRef) -> MediaProbe:
-        """What the upload holds; ``MediaError`` when it has no decodable audio."""
-        ...
-
-    def quietest_ms(self, source: ObjectRef, start_ms: int, end_ms: int) -> int:
-        """Where between ``start_ms`` and ``end_ms`` the upload is quietest (a place to cut)."""
-        ...
-
-    def write(
-        self,
-        source: ObjectRef,
-        dest_key: str,
-        target: AudioTarget,
-        *,
-        start_ms: int = 0,
-        end_ms: int | None = None,
-    ) -> StoredAudio:
-        """Store that stretch of the upload's audio as ``target`` says, at ``dest_key``."""
-        ...
-
-
-class DeadLetter(BaseModel):
-    message_id: str
-    body: str
-    receipt: str
-    # How many times the queue has handed it out (SQS's ApproximateReceiveCount); None where the
-    # store does not count.
-    receive_count: int | None = None
-
-
-class DeadLetters(Protocol):
-    """Upload notifications that failed every delivery (the queue's dead-letter queue)."""
-
-    def receive(self, max_messages: int) -> list[DeadLetter]: ...
-
-    def delete(self, letter: DeadLetter) -> None: ...
 
 
 @dataclass

@@ -29,14 +29,16 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from bucketscribe.domain.job import Job, JobError, JobState, StreamMetrics
-from bucketscribe.pipeline.complete import CompletionOutcome, finish_job
+from bucketscribe.pipeline.context import PipelinePorts, TimeLeft
+from bucketscribe.pipeline.steps.attempt import NEVER_SUBMITTED
 from bucketscribe.pipeline.steps.dead_letters import drain_dead_letters
 from bucketscribe.pipeline.steps.evidence import resolve_uncertain
 from bucketscribe.pipeline.steps.failures import fail_job
+from bucketscribe.pipeline.steps.finish import CompletionOutcome, fetch_task, finish_job
+from bucketscribe.pipeline.steps.intake import UploadOutcome
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error
 from bucketscribe.pipeline.steps.parts import PartsOutcome, check_parts
-from bucketscribe.pipeline.context import PipelinePorts, TimeLeft
-from bucketscribe.pipeline.submit import NEVER_SUBMITTED, UploadOutcome, continue_accepted
+from bucketscribe.pipeline.steps.submission import continue_accepted
 from bucketscribe.ports.provider import ProviderError, TaskResult
 
 logger = Logger(child=True)
@@ -181,7 +183,7 @@ def _poll_submitted(
             report.left_for_next_run += len(task_jobs)
             continue
         try:
-            result = ports.provider(provider).fetch(task_id)
+            result = fetch_task(ports, provider, task_id)
         except Exception as exc:
             if isinstance(exc, ProviderError):
                 report.provider_errors += 1

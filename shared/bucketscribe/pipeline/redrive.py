@@ -13,8 +13,8 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from bucketscribe.domain.job import JobState
-from bucketscribe.ports.job_store import JobStore
 from bucketscribe.pipeline.steps.job_writes import apply
+from bucketscribe.ports.job_store import JobStore
 
 
 class RedriveOutcome(StrEnum):

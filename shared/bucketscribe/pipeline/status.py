@@ -7,9 +7,9 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from bucketscribe.domain.job import AttemptState, Job, JobError, JobState, PartOf, PartRef, StreamMetrics
-from bucketscribe.ports.job_store import JobStore
 from bucketscribe.domain.media_routing import MediaProbe, RouteDecision
 from bucketscribe.domain.transcript import Coverage, TranscriptWarning
+from bucketscribe.ports.job_store import JobStore
 
 
 class AttemptView(BaseModel):

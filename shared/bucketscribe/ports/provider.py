@@ -1,7 +1,10 @@
 """The provider port: what the pipeline needs from any speech service.
 
-Adapters (``sis``, ``dashscope``) import their SDKs lazily so a function pays
-only for the provider it uses.
+Every provider is a ``Provider``; what it can do beyond that is a capability checked with
+``isinstance``: ``TaskProvider`` (recordings as tasks, asked about afterwards), with
+``SearchesTasks``, ``CallsBack`` or ``Pushes``; or ``StreamingProvider`` (the worker streams the
+audio itself). Adapters live in ``providers/<name>/`` and import their SDKs lazily, so a
+function pays only for the provider it uses.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from pydantic import BaseModel, Field
 
 from bucketscribe.domain.job import JobError, StreamMetrics
 from bucketscribe.domain.media_routing import MediaRequirements
-from bucketscribe.ports.media_tools import SpeechPcm
-from bucketscribe.domain.transcript import Transcript
 from bucketscribe.domain.profile import Profile
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe.ports.media_tools import SpeechPcm
 
 
 def file_key(url: str) -> str:
@@ -131,17 +134,27 @@ class TaskSearch(BaseModel):
 
 
 class Provider(Protocol):
+    """What every speech service is to the pipeline: a name, what one job of it takes, and which
+    model a profile's options choose. What else it can do is a capability of its own, below."""
+
     name: str
-    max_files_per_task: int
-    accepts_callback_url: bool
-    # Whether ``search_tasks`` can find a task whose submit answer was lost (DashScope lists
-    # tasks by time; SIS has no listing, so only the attempt's callback is evidence there).
-    can_search_tasks: bool
+
+    def model_name(self, profile: Profile) -> str | None:
+        """The model (or property) ``profile``'s options choose, as the job records it."""
+        ...
 
     def media_requirements(self, profile: Profile) -> MediaRequirements:
         """What one job of this service takes under ``profile``: the containers and codecs it
         decodes, its size and length limits, the channels and sample rate the model needs."""
         ...
+
+
+@runtime_checkable
+class TaskProvider(Provider, Protocol):
+    """A service that takes recordings as tasks and is asked about them afterwards."""
+
+    # Files one task may carry (DashScope up to 100; SIS one): a callback or push names the task.
+    max_files_per_task: int
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         """Start recognition of ``items``; one receipt per item, in order.
@@ -158,9 +171,30 @@ class Provider(Protocol):
         """A finished file's transcript, downloaded if the task status only pointed at it."""
         ...
 
+
+@runtime_checkable
+class SearchesTasks(Protocol):
+    """A provider that lists its tasks by creation time (DashScope): a task whose submit answer
+    was lost is found in its listing."""
+
     def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
         """Tasks created between ``start`` and ``end`` that carry any of ``files`` (file keys)."""
         ...
+
+
+@runtime_checkable
+class CallsBack(Protocol):
+    """A provider that calls a URL given with each submission when its job ends (SIS): each
+    attempt gets its own signed URL, so the callback proves which attempt it belongs to."""
+
+    def claimed_task(self, body: str) -> str | None:
+        """The task a callback's body names (only ever asked about, never trusted)."""
+        ...
+
+
+@runtime_checkable
+class Pushes(Protocol):
+    """A provider whose task-finished events are pushed to us (DashScope through EventBridge)."""
 
     def parse_push(self, body: str) -> Push:
         """The task a pushed task-finished event names; ``PushRejected`` if it is not one."""
@@ -184,7 +218,16 @@ STREAM_CUT_AT_DEADLINE = "STREAM_CUT_AT_DEADLINE"
 @runtime_checkable
 class StreamingProvider(Provider, Protocol):
     """A real-time service: the worker streams the audio itself and gets the transcript at the
-    end of the stream. There is no task to look up afterwards (``fetch`` finds nothing)."""
+    end of the stream. There is no task to look up afterwards."""
+
+    def splits_channels(self, profile: Profile) -> bool:
+        """Whether ``profile`` streams each channel of a recording on its own (a call)."""
+        ...
+
+    def longer_uploads_to(self, profile: Profile) -> str | None:
+        """The file-transcription provider that takes uploads too long to stream, where the
+        profile says so; ``None``: they are refused for the mode."""
+        ...
 
     def stream(self, speech: SpeechPcm, profile: Profile, *, within: timedelta) -> StreamedRecording:
         """Stream ``speech`` with the profile's real-time options, ending within ``within``;

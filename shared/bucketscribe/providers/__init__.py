@@ -1,1 +1,1 @@
-
+"""Each provider in a folder of its own; ``registry.py`` lists them."""

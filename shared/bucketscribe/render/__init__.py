@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from bucketscribe.render.gc_pause import gc_paused
-from bucketscribe.domain.transcript import Transcript, Translation
 from bucketscribe.domain.profile import OutputFormat, RenderOptions
+from bucketscribe.domain.transcript import Transcript, Translation
 from bucketscribe.render.bilingual import build_bilingual_cues
 from bucketscribe.render.cues import build_cues
+from bucketscribe.render.gc_pause import gc_paused
 from bucketscribe.render.subtitles import render_srt, render_vtt
 from bucketscribe.render.text import render_text
 

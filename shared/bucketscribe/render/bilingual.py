@@ -16,8 +16,8 @@ import sys
 from collections.abc import Sequence
 from itertools import pairwise
 
-from bucketscribe.domain.transcript import Transcript, TranslatedSegment, Translation
 from bucketscribe.domain.profile import RenderOptions
+from bucketscribe.domain.transcript import Transcript, TranslatedSegment, Translation
 from bucketscribe.render.layout import Budget, Draft, Run, balanced_pieces, pack
 from bucketscribe.render.speakers import shows_labels, voice_of
 from bucketscribe.render.timing import Cue, timed_cues

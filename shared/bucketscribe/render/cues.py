@@ -7,8 +7,8 @@ within the limits), :mod:`timing` (durations, reading speed, overlapping speaker
 
 from __future__ import annotations
 
-from bucketscribe.domain.transcript import Transcript
 from bucketscribe.domain.profile import RenderOptions
+from bucketscribe.domain.transcript import Transcript
 from bucketscribe.render.layout import Budget, Draft, lay_out
 from bucketscribe.render.speakers import shows_labels, voice_of
 from bucketscribe.render.timing import Cue, timed_cues

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.domain.profile import RenderOptions
+from bucketscribe.domain.transcript import Segment, Transcript
 
 
 def voice_of(segment: Segment, transcript: Transcript) -> str | None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bucketscribe.domain.transcript import Transcript
 from bucketscribe.domain.profile import RenderOptions
+from bucketscribe.domain.transcript import Transcript
 from bucketscribe.render.speakers import shows_labels, voice_of
 from bucketscribe.render.tokens import join_texts, tidy_spacing
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from bucketscribe.domain.redaction import redact
 from bucketscribe_local.dashscope_server.errors import (
     INTERNAL_ERROR_MESSAGE,
     DashScopeError,
@@ -57,7 +58,6 @@ from bucketscribe_local.speech import (
     UnreadableAudio,
     engine_name,
 )
-from bucketscribe.domain.redaction import redact
 
 logger = logging.getLogger(__name__)
 

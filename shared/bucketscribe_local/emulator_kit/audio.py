@@ -103,8 +103,8 @@ def audio_length_ms(data: bytes) -> int | None:
     probed = probe_audio(data).duration_ms
     if probed is not None:
         return probed
-    from bucketscribe.ports.media_tools import MediaError
     from bucketscribe.media.transcode import probe
+    from bucketscribe.ports.media_tools import MediaError
 
     try:
         info = probe(data)

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bucketscribe.domain.redaction import redact
 from bucketscribe_local.emulator_kit.clock import Clock, Timers
 from bucketscribe_local.faults import FaultDice
-from bucketscribe.domain.redaction import redact
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bucketscribe.entrypoints.http import job_status, pushes
 from bucketscribe.entrypoints.http import callbacks as sis_callbacks
+from bucketscribe.entrypoints.http import job_status, pushes
 from bucketscribe.observability import logger, metrics
 
 app = APIGatewayRestResolver()

@@ -1,9 +1,11 @@
-"""SQS adapter for the dead-letter port (boto3, imported lazily)."""
+"""The SQS dead-letter queue of the upload queue, as the dead-letter port (boto3, imported lazily)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bucketscribe.clouds.aws.events import object_refs_from_message_body
+from bucketscribe.domain.notification import Notification
 from bucketscribe.ports.dead_letters import DeadLetter
 
 if TYPE_CHECKING:
@@ -37,6 +39,9 @@ class SqsDeadLetters:
             )
             for m in response.get("Messages", [])
         ]
+
+    def read(self, letter: DeadLetter) -> Notification:
+        return object_refs_from_message_body(letter.body)
 
     def delete(self, letter: DeadLetter) -> None:
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=letter.receipt)

@@ -15,9 +15,10 @@ import heapq
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bucketscribe.domain.job import Job, JobState
+from pydantic import SecretStr
+
 from bucketscribe.domain.clock import utc_now
-from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
+from bucketscribe.domain.job import Job, JobState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -45,7 +46,7 @@ class DynamoJobStore:
         *,
         endpoint_url: str | None = None,
         region_name: str | None = None,
-        credentials: HuaweiCredentials | None = None,
+        key_pair: tuple[str, SecretStr] | None = None,
     ) -> None:
         if client is None:
             import boto3
@@ -55,10 +56,10 @@ class DynamoJobStore:
                 "dynamodb",
                 endpoint_url=endpoint_url,
                 region_name=region_name,
-                # None: boto3's own chain (the function's role on AWS). GeminiDB checks the key
-                # pair of one of its database users instead.
-                aws_access_key_id=credentials.ak if credentials else None,
-                aws_secret_access_key=credentials.sk.get_secret_value() if credentials else None,
+                # None: boto3's own chain (the function's role on AWS). A DynamoDB-compatible store
+                # (Huawei's GeminiDB) checks the key pair of one of its database users instead.
+                aws_access_key_id=key_pair[0] if key_pair else None,
+                aws_secret_access_key=key_pair[1].get_secret_value() if key_pair else None,
                 config=Config(retries={"mode": "standard", "max_attempts": 3}),
             )
         self._db = client

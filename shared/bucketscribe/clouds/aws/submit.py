@@ -9,12 +9,16 @@ outcome — submitted, deferred to the reconciler, rejected with a reason — is
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bucketscribe.clouds.aws.events import object_refs_from_message_body
+from bucketscribe.clouds.aws.upload_queue import check_upload_queue
+from bucketscribe.domain.notification import EventShapeError, Notification
 from bucketscribe.entrypoints.invocation_time import out_of_time, time_left
 from bucketscribe.entrypoints.uploads import (
     SUBMIT_MARGIN_MS,
@@ -22,13 +26,17 @@ from bucketscribe.entrypoints.uploads import (
     raise_for_retry,
     report_unreadable_records,
 )
-from bucketscribe.domain.notification import EventShapeError, Notification
-from bucketscribe.clouds.aws.events import object_refs_from_message_body
 from bucketscribe.observability import count, logger, metrics
 from bucketscribe.pipeline.submit import UploadResult, submit_uploads
-from bucketscribe.wiring import environment_ports, upload_queue_checked
+from bucketscribe.wiring import environment_ports, environment_settings
 
 processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def _upload_queue_checked() -> None:
+    """The claim lease against the upload queue's real visibility timeout, once per cold start."""
+    check_upload_queue(environment_settings())
 
 
 def _read(record: dict[str, Any]) -> Notification | EventShapeError:
@@ -63,7 +71,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if isinstance(notification, Notification)
         for ref in notification.refs
     ]
-    upload_queue_checked()  # a lease that outlives the queue's visibility timeout: refuse to run
+    _upload_queue_checked()  # a lease that outlives the queue's visibility timeout: refuse to run
     results = submit_uploads(
         [ref for _, ref in uploads],
         environment_ports(),

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bucketscribe.clouds.huawei.events import object_refs_from_record_body
+from bucketscribe.domain.notification import Notification
 from bucketscribe.ports.dead_letters import DeadLetter
 
 # Keys asked for per listing; the settling loop asks again until the prefix is empty.
@@ -53,6 +55,9 @@ class FailedInvocations:
         keys = self._storage.list_keys(self._bucket, self._prefix, limit=limit)
         # A folder placeholder ("prefix/") is no record.
         return [self._letter(key) for key in keys if not key.endswith("/")]
+
+    def read(self, letter: DeadLetter) -> Notification:
+        return object_refs_from_record_body(letter.body)
 
     def delete(self, letter: DeadLetter) -> None:
         self._storage.delete(self._bucket, letter.receipt)

@@ -1,44 +1,53 @@
-"""``POST /callbacks/sis/{job_id}?attempt=…&exp=…&token=…``: SIS says a job finished.
+"""``POST /callbacks/{provider}/{job_id}?attempt=…&exp=…&token=…``: a provider that calls back
+(SIS) says a job's attempt finished.
 
-The token is checked before the body is read; the body only names a task id, which is bound to
-the job only when proven (see ``complete_sis_callback``); the result is re-fetched from SIS.
+The token is checked before the body is read, and the body is read only when the attempt has no
+task recorded (its submit answer was lost): then it is asked which task it names, which is bound
+to the job only when proven (``pipeline.complete.complete_callback``). The result is always
+re-fetched from the provider, so a result of any length completes through its callback: only the
+claim in the URL and, rarely, a task id from the body are ever used.
 """
 
 from __future__ import annotations
-
-import json
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from bucketscribe.domain.callback_tokens import CallbackClaim
-from bucketscribe.entrypoints.http.replies import NOT_FOUND, TRY_LATER, json_reply, oversized
-from bucketscribe.observability import count, logger, record_completions
-from bucketscribe.pipeline.complete import CompletionOutcome, complete_sis_callback
+from bucketscribe.entrypoints.completions import record_completions
+from bucketscribe.entrypoints.http.replies import NOT_FOUND, TRY_LATER, json_reply
+from bucketscribe.observability import count, logger
+from bucketscribe.pipeline.complete import complete_callback
+from bucketscribe.pipeline.steps.finish import CompletionOutcome
+from bucketscribe.ports.provider import CallsBack
 from bucketscribe.wiring import environment_ports
 
 router = APIGatewayRouter()
-MAX_TASK_ID_LENGTH = 128
 
 
-@router.post("/callbacks/sis/<job_id>")
-def sis_callback(job_id: str) -> Response:
+@router.post("/callbacks/<provider_name>/<job_id>")
+def provider_callback(provider_name: str, job_id: str) -> Response:
     logger.set_correlation_id(job_id)
     count("CallbacksReceived")
     event = router.current_event
     ports = environment_ports()
-    claim = CallbackClaim.from_query(job_id, event.query_string_parameters or {})
-    if not ports.signer.verify(claim, ports.clock()):
+    claim = CallbackClaim.from_query(provider_name, job_id, event.query_string_parameters or {})
+    if provider_name not in ports.providers or not ports.signer.verify(claim, ports.clock()):
         count("CallbacksRefused")
         logger.warning("Callback with a bad or expired token refused", extra={"job_id": job_id})
         return json_reply(404, NOT_FOUND)
-    raw = event.body or ""
-    if oversized(raw, event.path):
-        return json_reply(413, {"message": "Payload too large"})
+    provider = ports.provider(provider_name)
+    if not isinstance(provider, CallsBack):
+        count("CallbacksRefused")
+        return json_reply(404, NOT_FOUND)
+
+    def claimed_task() -> str | None:
+        return provider.claimed_task(event.body or "")
+
     try:
-        completion = complete_sis_callback(job_id, claim, claimed_task_id(raw), ports)
+        completion = complete_callback(claim, claimed_task, ports)
     except Exception:
-        # SIS or the job store could not be asked: a non-200 answer makes SIS call again.
+        # The provider or the job store could not be asked: a non-200 answer makes it call again.
         logger.exception("Could not handle the callback now", extra={"job_id": job_id})
         return json_reply(503, TRY_LATER)
     if completion.outcome is CompletionOutcome.UNKNOWN_JOB:
@@ -46,13 +55,3 @@ def sis_callback(job_id: str) -> Response:
         return json_reply(404, NOT_FOUND)
     record_completions([completion])
     return json_reply(200, {"result": completion.outcome.value})
-
-
-def claimed_task_id(raw: str) -> str | None:
-    """The SIS job id the body claims: only ever used to ask SIS, never trusted as a result."""
-    try:
-        body = json.loads(raw) if raw else None
-    except (json.JSONDecodeError, RecursionError):
-        return None
-    claimed = body.get("job_id") if isinstance(body, dict) else None
-    return claimed if isinstance(claimed, str) and 0 < len(claimed) <= MAX_TASK_ID_LENGTH else None

@@ -14,7 +14,7 @@ from bucketscribe.entrypoints.http.replies import NOT_FOUND, UNAUTHORIZED, json_
 from bucketscribe.observability import count
 from bucketscribe.pipeline.status import job_status, jobs_for_upload
 from bucketscribe.ports.secrets import resolve_secret
-from bucketscribe.wiring import environment_ports, environment_settings
+from bucketscribe.wiring import environment_ports, environment_secrets, environment_settings
 
 router = APIGatewayRouter()
 MAX_KEY_CHARS = 1024
@@ -24,7 +24,10 @@ def _status_token() -> str:
     # Not cached here: the secret store caches for five minutes, so a rotated token takes effect.
     settings = environment_settings()
     return resolve_secret(
-        settings.status_api_token, settings.status_api_token_secret_name, what="the status API token"
+        settings.status_api_token,
+        settings.status_api_token_secret_name,
+        what="the status API token",
+        store=environment_secrets(),
     )
 
 

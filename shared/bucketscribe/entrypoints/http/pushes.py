@@ -14,13 +14,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from bucketscribe.domain.callback_tokens import same_secret, stale
-from bucketscribe.entrypoints.http.replies import NOT_FOUND, TRY_LATER, UNAUTHORIZED, json_reply, oversized
 from bucketscribe.domain.clock import utc_now
-from bucketscribe.observability import count, logger, record_completions
+from bucketscribe.entrypoints.completions import record_completions
+from bucketscribe.entrypoints.http.replies import NOT_FOUND, TRY_LATER, UNAUTHORIZED, json_reply, oversized
+from bucketscribe.observability import count, logger
 from bucketscribe.pipeline.complete import UnknownTask, complete_task
-from bucketscribe.ports.provider import ProviderError, PushRejected
+from bucketscribe.ports.provider import ProviderError, Pushes, PushRejected
 from bucketscribe.ports.secrets import resolve_secret
-from bucketscribe.wiring import environment_ports, environment_settings
+from bucketscribe.wiring import environment_ports, environment_secrets, environment_settings
 
 router = APIGatewayRouter()
 # Room for one more job after the check: a result download (timeout 8 s) and five small writes.
@@ -32,7 +33,12 @@ MAX_TIMESTAMP_DIGITS = 13
 def _push_token() -> str:
     # Not cached here: the secret store caches for five minutes, so a rotated token takes effect.
     settings = environment_settings()
-    return resolve_secret(settings.push_token, settings.push_token_secret_name, what="the push token")
+    return resolve_secret(
+        settings.push_token,
+        settings.push_token_secret_name,
+        what="the push token",
+        store=environment_secrets(),
+    )
 
 
 @router.post("/callbacks/<provider_name>")
@@ -42,6 +48,9 @@ def provider_push(provider_name: str) -> Response:
     ports = environment_ports()
     if provider_name not in ports.providers:
         return json_reply(404, NOT_FOUND)
+    provider = ports.provider(provider_name)
+    if not isinstance(provider, Pushes):
+        return json_reply(404, NOT_FOUND)
     event = router.current_event
     if not same_secret(event.headers.get(settings.push_token_header), _push_token()):
         return _refused("missing or wrong push credential")
@@ -49,7 +58,7 @@ def provider_push(provider_name: str) -> Response:
     if oversized(raw, event.path):
         return json_reply(413, {"message": "Payload too large"})
     try:
-        push = ports.provider(provider_name).parse_push(raw)
+        push = provider.parse_push(raw)
     except PushRejected as exc:
         return _refused(str(exc))
     header = event.headers.get("x-eventbridge-signature-timestamp")

@@ -19,16 +19,16 @@ from collections.abc import Callable
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from bucketscribe.domain.notification import EventShapeError
-from bucketscribe.clouds.aws.events import object_refs_from_message_body
 from bucketscribe.domain.job import Job, JobError
+from bucketscribe.domain.notification import EventShapeError
 from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.pipeline.context import PipelinePorts
+from bucketscribe.pipeline.steps.attempt import NEVER_SUBMITTED
 from bucketscribe.pipeline.steps.failures import write_error_report
 from bucketscribe.pipeline.steps.intake import UploadOutcome, UploadResult
 from bucketscribe.pipeline.steps.job_writes import describe_error
+from bucketscribe.pipeline.steps.submission import take_uploads
 from bucketscribe.ports.dead_letters import DeadLetter
-from bucketscribe.pipeline.context import PipelinePorts
-from bucketscribe.pipeline.submit import NEVER_SUBMITTED, submit_uploads
 from bucketscribe.ports.storage import ObjectInfo
 
 logger = Logger(child=True)
@@ -89,8 +89,9 @@ def _settle_one(letter: DeadLetter, ports: PipelinePorts, report: DrainReport) -
 
 def _settle(letter: DeadLetter, ports: PipelinePorts) -> bool:
     """Try the notification's uploads once more; ``False`` when it is not a notification at all."""
+    assert ports.dead_letters is not None
     try:
-        notification = object_refs_from_message_body(letter.body)
+        notification = ports.dead_letters.read(letter)
     except EventShapeError as exc:
         _log_set_aside(letter, str(exc))
         return False
@@ -99,7 +100,7 @@ def _settle(letter: DeadLetter, ports: PipelinePorts) -> bool:
             "Unreadable record in a dead notification set aside",
             extra={"message_id": letter.message_id, "reason": problem},
         )
-    for ref, result in zip(notification.refs, submit_uploads(notification.refs, ports), strict=True):
+    for ref, result in zip(notification.refs, take_uploads(notification.refs, ports), strict=True):
         if result.outcome is UploadOutcome.RETRY:
             _fail_upload(ref, result, letter, ports)
     return True
@@ -134,7 +135,11 @@ def _fail_upload(ref: ObjectRef, result: UploadResult, letter: DeadLetter, ports
     profile = ports.profiles.match(ports.layout.relative(ref.key))
     now = ports.clock()
     job = Job.for_upload(
-        ref, profile=profile.name, provider=profile.provider, model=profile.model_name, now=now
+        ref,
+        profile=profile.name,
+        provider=profile.provider,
+        model=ports.provider(profile.provider).model_name(profile),
+        now=now,
     )
     why = f"the upload cannot be read ({unreadable})" if unreadable else f"last: {result.reason}"
     error = JobError(

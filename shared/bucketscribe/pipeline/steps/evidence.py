@@ -27,15 +27,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Protocol
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, Field
 
 from bucketscribe.domain.job import Attempt, Job
-from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.pipeline.context import PipelinePorts
+from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.pipeline.steps.receipts import drop_receipt, find_receipt
-from bucketscribe.ports.provider import Provider, ProviderError
+from bucketscribe.ports.provider import CallsBack, Provider, ProviderError, SearchesTasks, TaskProvider
 
 logger = Logger(child=True)
 
@@ -63,12 +64,12 @@ def resolve_uncertain(jobs: list[Job], ports: PipelinePorts, out_of_time: Callab
             continue
         provider = ports.provider(name)
         group = [job for job in group if not _bound_from_receipt(job, provider, ports, resolution)]
-        if provider.can_search_tasks:
+        if isinstance(provider, SearchesTasks) and isinstance(provider, TaskProvider):
             # One listing serves a cluster of attempts: a cluster is the unit that fails alone.
             for cluster in _clusters(_listable(group, ports, resolution)):
                 _isolated(resolution, partial(_search, provider, cluster, ports, resolution))
             continue
-        wait = _await_callback if provider.accepts_callback_url else _abandon_stream
+        wait = _await_callback if isinstance(provider, CallsBack) else _abandon_stream
         for job in group:
             _isolated(resolution, partial(wait, job, ports, resolution))
     return resolution
@@ -99,7 +100,7 @@ def _bound_from_receipt(job: Job, provider: Provider, ports: PipelinePorts, reso
             return False
         files = {job.id: receipt.provider_file or ""}
         recorded = ports.jobs.bind_task(
-            provider.name, receipt.task_id, files, exclusive=provider.max_files_per_task == 1
+            provider.name, receipt.task_id, files, exclusive=_one_file_per_task(provider)
         )
         now = ports.clock()
         bound = None
@@ -165,7 +166,18 @@ def _listable(jobs: list[Job], ports: PipelinePorts, resolution: Resolution) -> 
     return ready
 
 
-def _search(provider: Provider, cluster: list[Job], ports: PipelinePorts, resolution: Resolution) -> None:
+def _one_file_per_task(provider: Provider) -> bool:
+    """Whether a task of this provider carries one job only (then a task bound is bound for good)."""
+    return not isinstance(provider, TaskProvider) or provider.max_files_per_task == 1
+
+
+class _ListingProvider(TaskProvider, SearchesTasks, Protocol):
+    """A provider whose tasks can be listed (what ``_search`` needs)."""
+
+
+def _search(
+    provider: _ListingProvider, cluster: list[Job], ports: PipelinePorts, resolution: Resolution
+) -> None:
     now = ports.clock()
     limits = ports.limits
     starts = [_attempt(job).started_at for job in cluster]
@@ -199,7 +211,11 @@ def _search(provider: Provider, cluster: list[Job], ports: PipelinePorts, resolu
 
 
 def _bind_found(
-    provider: Provider, jobs: list[Job], found: dict[str, str], ports: PipelinePorts, resolution: Resolution
+    provider: _ListingProvider,
+    jobs: list[Job],
+    found: dict[str, str],
+    ports: PipelinePorts,
+    resolution: Resolution,
 ) -> None:
     by_task: dict[str, dict[str, Job]] = defaultdict(dict)
     for job in jobs:

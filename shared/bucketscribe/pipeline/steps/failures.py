@@ -12,8 +12,8 @@ import json
 from aws_lambda_powertools import Logger
 
 from bucketscribe.domain.job import Job, JobError
-from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.pipeline.context import PipelinePorts
+from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
 
 logger = Logger(child=True)

@@ -23,14 +23,19 @@ from bucketscribe.domain.media_routing import (
     decide_route,
 )
 from bucketscribe.domain.media_sniff import SNIFF_BYTES, MediaKind, kind_by_extension, sniff
-from bucketscribe.ports.media_tools import MediaError
+from bucketscribe.domain.profile import Profile
 from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.pipeline.steps.failures import error_report_missing, fail_job, output_keys_fit, write_error_report
+from bucketscribe.pipeline.context import PipelinePorts
+from bucketscribe.pipeline.steps.failures import (
+    error_report_missing,
+    fail_job,
+    output_keys_fit,
+    write_error_report,
+)
 from bucketscribe.pipeline.steps.job_writes import apply, new_owner
 from bucketscribe.pipeline.steps.parts import resume_parts, split_upload
-from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.revisions import is_same_upload
-from bucketscribe.domain.profile import Profile
+from bucketscribe.ports.media_tools import MediaError
 
 logger = Logger(child=True)
 
@@ -102,7 +107,11 @@ def claim_job(ref: ObjectRef, profile: Profile, ports: PipelinePorts) -> Job | U
     lease = now + ports.limits.claim_lease
     owner = new_owner()
     fresh = Job.for_upload(
-        ref, profile=profile.name, provider=profile.provider, model=profile.model_name, now=now
+        ref,
+        profile=profile.name,
+        provider=profile.provider,
+        model=ports.provider(profile.provider).model_name(profile),
+        now=now,
     )
     claimed = fresh.claim(now, until=lease, owner=owner)
     if ports.jobs.create(claimed):

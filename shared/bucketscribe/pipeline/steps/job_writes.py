@@ -10,8 +10,8 @@ from typing import TypeVar
 from aws_lambda_powertools import Logger
 
 from bucketscribe.domain.job import InvalidTransition, Job
-from bucketscribe.ports.job_store import JobStore
 from bucketscribe.domain.redaction import redact
+from bucketscribe.ports.job_store import JobStore
 
 logger = Logger(child=True)
 

@@ -11,12 +11,12 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from bucketscribe.domain.job import Job
+from bucketscribe.domain.profile import ALL_OUTPUTS
 from bucketscribe.domain.transcript import Transcript
+from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.failures import remove_error_report
 from bucketscribe.pipeline.steps.job_writes import apply, new_owner
-from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
-from bucketscribe.domain.profile import ALL_OUTPUTS
 from bucketscribe.render import CONTENT_TYPES, render
 
 Output = tuple[str, bytes, str]

@@ -25,13 +25,28 @@ from aws_lambda_powertools import Logger
 
 from bucketscribe.domain.job import Job, JobError, JobState, PartRef
 from bucketscribe.domain.media_routing import MediaProbe, MediaRefused, MediaRequirements, RouteDecision
-from bucketscribe.domain.transcript import Coverage, Segment, Transcript, TranscriptWarning, TranslatedSegment, Translation, Word
+from bucketscribe.domain.transcript import (
+    Coverage,
+    Segment,
+    Transcript,
+    TranscriptWarning,
+    TranslatedSegment,
+    Translation,
+    Word,
+)
 from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.failures import fail_job
 from bucketscribe.pipeline.steps.job_writes import apply
-from bucketscribe.pipeline.steps.outputs import Publication, json_output, named, publish, put_once, write_outputs
+from bucketscribe.pipeline.steps.outputs import (
+    Publication,
+    json_output,
+    named,
+    publish,
+    put_once,
+    write_outputs,
+)
 from bucketscribe.ports.media_tools import MediaTools
-from bucketscribe.pipeline.context import PipelinePorts
 
 logger = Logger(child=True)
 

@@ -14,8 +14,8 @@ from aws_lambda_powertools import Logger
 
 from bucketscribe.domain.job import Job
 from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.pipeline.context import PipelinePorts
+from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.ports.storage import ObjectInfo
 
 logger = Logger(child=True)

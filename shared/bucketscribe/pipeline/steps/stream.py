@@ -36,20 +36,18 @@ The uploads of one run stream at once, up to ``MAX_PARALLEL_STREAMS``.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
 from bucketscribe.domain.job import AttemptState, Job, JobError, provider_jobs_exhausted
-from bucketscribe.ports.media_tools import MediaError, SpeechPcm
-from bucketscribe.media.transcode import decode_pcm16
-from bucketscribe.pipeline.complete import CompletionOutcome, finalize
+from bucketscribe.domain.profile import Profile
+from bucketscribe.pipeline.context import PipelinePorts, TimeLeft
+from bucketscribe.pipeline.steps.finish import CompletionOutcome, finalize
 from bucketscribe.pipeline.steps.intake import (
     UPLOAD_GONE,
     Rejection,
@@ -62,8 +60,7 @@ from bucketscribe.pipeline.steps.intake import (
     upload_unchanged,
 )
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error
-from bucketscribe.pipeline.context import PipelinePorts, TimeLeft
-from bucketscribe.domain.profile import Profile
+from bucketscribe.ports.media_tools import MediaError, SpeechPcm
 from bucketscribe.ports.provider import (
     STREAM_CUT_AT_DEADLINE,
     ProviderError,
@@ -97,6 +94,7 @@ class StreamOutcome:
 def stream_jobs(
     jobs: list[Job],
     profile: Profile,
+    provider: StreamingProvider,
     ports: PipelinePorts,
     *,
     out_of_time: Callable[[], bool],
@@ -104,9 +102,6 @@ def stream_jobs(
 ) -> list[StreamOutcome]:
     """Stream claimed, prepared ACCEPTED jobs of a real-time profile; one outcome per job, in order.
     A stream starts only if it can end within ``time_left``; the others are deferred."""
-    provider = ports.provider(profile.provider)
-    if not isinstance(provider, StreamingProvider):
-        raise LookupError(f"provider {profile.provider!r} cannot stream (profile {profile.name!r})")
     if not jobs:
         return []
     run = _Run(profile, provider, ports, out_of_time, time_left)
@@ -158,7 +153,7 @@ class _Run:
         known_ms = job.media.duration_ms if job.media is not None else None
         if known_ms is not None and (early := self._too_long_now(job, known_ms)) is not None:
             return early
-        speech = _speech(job, self.profile, self.ports)
+        speech = _speech(job, self.provider, self.profile, self.ports)
         if (late := self._too_long_now(job, speech.duration_ms)) is not None:
             return late
         return _stream(job, speech, self.profile, self.provider, self.ports, self._allowed())
@@ -173,7 +168,7 @@ class _Run:
         """None when ``audio_ms`` of audio can be streamed now; otherwise what to do instead."""
         needed = stream_time(audio_ms)
         if needed > self.ports.limits.realtime_budget:
-            return _too_long(job, self.profile, self.ports)
+            return _too_long(job, self.provider, self.profile, self.ports)
         if needed > self._allowed():
             # Started now, the stream would outlive this run: the next run has the whole budget.
             return self._defer(job, "not enough time left in this run to stream it")
@@ -189,26 +184,21 @@ def stream_time(audio_ms: int) -> timedelta:
     return timedelta(milliseconds=audio_ms) + STREAM_OVERHEAD
 
 
-def _speech(job: Job, profile: Profile, ports: PipelinePorts) -> SpeechPcm:
+def _speech(job: Job, provider: StreamingProvider, profile: Profile, ports: PipelinePorts) -> SpeechPcm:
     """The upload decoded to 16 kHz PCM (``Rejection`` when it cannot be)."""
     if not upload_unchanged(job, ports):
         raise Rejection(UPLOAD_GONE.code, UPLOAD_GONE.message)
-    source = job.source
-    with tempfile.TemporaryDirectory(prefix="bucketscribe-") as folder:
-        local = Path(folder) / "audio"
-        ports.storage.download(source.bucket, job.media_key or source.key, local)
-        try:
-            speech = decode_pcm16(local, split_channels=profile.realtime.channels == "split")
-        except MediaError as exc:
-            raise Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
-        except ImportError as exc:  # no PyAV in this deployment: only a 16 kHz PCM WAV streams
-            raise Rejection(
-                "UNSUPPORTED_MEDIA",
-                "real-time mode streams 16 kHz 16-bit PCM, and this deployment has no decoder "
-                f"(PyAV) to make it from {_described(job)}: upload a 16 kHz 16-bit WAV (mono, or "
-                "stereo for a profile that splits the channels), or use a batch profile",
-            ) from exc
-    return speech
+    if ports.media_tools is None:
+        raise Rejection(
+            "UNSUPPORTED_MEDIA",
+            "real-time mode streams 16 kHz 16-bit PCM, and this deployment has no decoder "
+            f"(PyAV) to make it from {_described(job)}: use a batch profile",
+        )
+    key = job.media_key or job.source.key
+    try:
+        return ports.media_tools.speech(job.source, key, split_channels=provider.splits_channels(profile))
+    except MediaError as exc:
+        raise Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
 
 
 def _described(job: Job) -> str:
@@ -220,11 +210,12 @@ def _described(job: Job) -> str:
     return f"{media.codec or 'its audio'} in {media.container}{rate}{channels}"
 
 
-def _too_long(job: Job, profile: Profile, ports: PipelinePorts) -> StreamOutcome:
+def _too_long(job: Job, provider: StreamingProvider, profile: Profile, ports: PipelinePorts) -> StreamOutcome:
     longest = ports.limits.realtime_budget - STREAM_OVERHEAD
-    if profile.realtime.longer_uploads == "batch":
+    handed_to = provider.longer_uploads_to(profile)
+    if handed_to is not None:
         now = ports.clock()
-        batch = profile.batch_profile()
+        batch = profile.serving(handed_to)
         routed = apply(
             ports.jobs,
             job,
@@ -232,7 +223,7 @@ def _too_long(job: Job, profile: Profile, ports: PipelinePorts) -> StreamOutcome
                 Job.route_to,
                 now=now,
                 provider=batch.provider,
-                model=batch.model_name,
+                model=ports.provider(handed_to).model_name(batch),
                 owner=job.claimed_by or "",
             ),
         )

@@ -20,7 +20,6 @@ from pydantic import BaseModel, SecretStr
 
 from bucketscribe.domain.job import JobError
 from bucketscribe.domain.media_routing import MediaRequirements
-from bucketscribe.providers.dashscope.files.options import DASHSCOPE_V2_MODELS
 from bucketscribe.domain.profile import Profile
 from bucketscribe.ports.provider import (
     FileOutcome,
@@ -33,10 +32,11 @@ from bucketscribe.ports.provider import (
     TaskStatus,
     file_key,
 )
+from bucketscribe.providers.dashscope.options import DASHSCOPE_V2_MODELS, DashScopeOptions
 from bucketscribe.providers.dashscope.push import TaskFinishedEvent
+from bucketscribe.providers.dashscope.rate_limit import RateLimiter
 from bucketscribe.providers.dashscope.result import DashScopeResultError, transcript_from_dashscope
 from bucketscribe.providers.wire_errors import request_may_have_arrived, status_may_have_taken_effect
-from bucketscribe.providers.dashscope.rate_limit import RateLimiter
 
 # The API overview allows 100 URLs per task; a newer SDK page says 1. Both work here (a setting).
 DEFAULT_MAX_FILES_PER_TASK = 100
@@ -75,9 +75,10 @@ class DashScopeConfig(BaseModel):
 
 
 class DashScopeProvider:
+    """A ``TaskProvider`` that ``SearchesTasks`` (its task listing by creation time) and
+    ``Pushes`` (task-finished events through EventBridge); it takes no callback URL."""
+
     name = "dashscope"
-    accepts_callback_url = False
-    can_search_tasks = True
 
     def __init__(
         self,
@@ -94,8 +95,12 @@ class DashScopeProvider:
         self._submit_limits: dict[str, RateLimiter] = {}
         self._query_limit = RateLimiter(QUERY_RATE_PER_S * QUOTA_SHARE, burst=1)
 
+    def model_name(self, profile: Profile) -> str:
+        return DashScopeOptions.of(profile).model
+
     def media_requirements(self, profile: Profile) -> MediaRequirements:
-        model = profile.dashscope.model
+        options = DashScopeOptions.of(profile)
+        model = options.model
         documented = not self._decodes_any_media
         return MediaRequirements(
             provider=self.name,
@@ -107,8 +112,8 @@ class DashScopeProvider:
             # v2/v1 take any rate; the 8k models 8 kHz, mtl-v1 16 kHz or more (overview).
             sample_rate=8000 if "8k" in model and documented else None,
             min_sample_rate=16000 if model == "paraformer-mtl-v1" and documented else None,
-            channels_needed=profile.channels_needed,
-            channels_wanted=profile.channel_expectation(),
+            channels_needed=options.channels_needed,
+            channels_wanted=options.channel_expectation(),
         )
 
     def _sdk(self) -> Any:
@@ -135,7 +140,7 @@ class DashScopeProvider:
             return []
         if len(items) > self.max_files_per_task:
             raise ValueError(f"{len(items)} files exceed the {self.max_files_per_task} allowed per task")
-        options = profile.dashscope
+        options = DashScopeOptions.of(profile)
         transcription = self._sdk()
 
         def call() -> Any:

@@ -27,13 +27,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from bucketscribe.domain.job import JobError, StreamMetrics
+from bucketscribe.domain.job import StreamMetrics
 from bucketscribe.domain.media_routing import MediaRequirements
-from bucketscribe.media.transcode import SPLIT_CHANNELS
-from bucketscribe.ports.media_tools import SpeechPcm
+from bucketscribe.domain.profile import Profile
 from bucketscribe.domain.transcript import (
     Segment,
     Transcript,
@@ -42,26 +41,16 @@ from bucketscribe.domain.transcript import (
     Translation,
     Word,
 )
-from bucketscribe.domain.profile import Profile
-from bucketscribe.providers.dashscope.files.options import RealtimeOptions
-from bucketscribe.ports.provider import (
-    STREAM_CUT_AT_DEADLINE,
-    FileOutcome,
-    ProviderError,
-    Push,
-    PushRejected,
-    StreamedRecording,
-    SubmitItem,
-    SubmitReceipt,
-    TaskResult,
-    TaskSearch,
-    TaskStatus,
-)
+from bucketscribe.ports.media_tools import SPLIT_CHANNELS, SpeechPcm
+from bucketscribe.ports.provider import STREAM_CUT_AT_DEADLINE, ProviderError, StreamedRecording
+from bucketscribe.providers.dashscope.options import RealtimeOptions
 
 if TYPE_CHECKING:
     from dashscope.audio.asr import RecognitionCallback, TranslationRecognizerCallback
 
 PROVIDER_NAME = "dashscope-realtime"
+# Where a profile that says ``longer_uploads: batch`` sends uploads too long to stream.
+BATCH_PROVIDER = "dashscope"
 DEFAULT_WEBSOCKET_URL = "wss://dashscope.aliyuncs.com/api-ws/v1/inference"
 SAMPLE_RATE = 16_000
 BYTES_PER_MS = SAMPLE_RATE * 2 // 1000  # 16-bit mono
@@ -655,25 +644,31 @@ def merge_channels(results: list[StreamedRecording], speakers: list[str]) -> Str
 
 
 class DashScopeRealtimeProvider:
-    """``dashscope-realtime`` for the pipeline: the submit worker streams the upload itself.
-
-    A stream leaves nothing at the service to look up later: ``fetch`` says NOT_FOUND, there is
-    no listing and no callback, so an attempt whose worker stopped mid-stream can only be
-    streamed again (see ``pipeline/realtime.py``).
+    """``dashscope-realtime`` for the pipeline, a ``StreamingProvider``: the submit worker streams
+    the upload itself. A stream leaves nothing at the service to look up later (no task to fetch,
+    no listing, no callback), so an attempt whose worker stopped mid-stream can only be streamed
+    again (see ``pipeline/steps/stream.py``).
     """
 
     name = PROVIDER_NAME
-    max_files_per_task = 1
-    accepts_callback_url = False
-    can_search_tasks = False
 
     def __init__(self, streamer: RealtimeStreamer) -> None:
         self.streamer = streamer
 
+    def model_name(self, profile: Profile) -> str:
+        return RealtimeOptions.of(profile).model
+
+    def splits_channels(self, profile: Profile) -> bool:
+        return RealtimeOptions.of(profile).channels == "split"
+
+    def longer_uploads_to(self, profile: Profile) -> str | None:
+        return BATCH_PROVIDER if RealtimeOptions.of(profile).longer_uploads == "batch" else None
+
     def media_requirements(self, profile: Profile) -> MediaRequirements:
-        """The worker decodes the upload itself (``pipeline/realtime.py``), so routing passes it
-        as it is; how long it may be is the worker's time budget, checked there, so that a long
+        """The worker decodes the upload itself (``pipeline/steps/stream.py``), so routing passes
+        it as it is; how long it may be is the worker's time budget, checked there, so that a long
         upload is refused or sent to file transcription rather than cut into parts."""
+        options = RealtimeOptions.of(profile)
         return MediaRequirements(
             provider=self.name,
             profile=profile.name,
@@ -681,8 +676,8 @@ class DashScopeRealtimeProvider:
             takes_video=True,
             max_bytes=UNLIMITED_BYTES,
             max_duration_ms=UNLIMITED_MS,
-            channels_needed=profile.channels_needed,
-            channels_wanted=profile.channel_expectation(),
+            channels_needed=options.channels_needed,
+            channels_wanted=options.channel_expectation(),
         )
 
     def stream(self, speech: SpeechPcm, profile: Profile, *, within: timedelta) -> StreamedRecording:
@@ -693,7 +688,7 @@ class DashScopeRealtimeProvider:
         timer.daemon = True
         timer.start()
         try:
-            return stream_recording(self.streamer, speech, profile.realtime, cancel=cancel)
+            return stream_recording(self.streamer, speech, RealtimeOptions.of(profile), cancel=cancel)
         except RealtimeError as error:
             raise ProviderError(error.code, error.explanation, retryable=error.retryable) from error
         except StreamCancelled as cut:
@@ -705,28 +700,3 @@ class DashScopeRealtimeProvider:
             ) from cut
         finally:
             timer.cancel()
-
-    def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
-        raise ProviderError(
-            "REALTIME_ONLY", "dashscope-realtime streams uploads; it takes no file tasks", retryable=False
-        )
-
-    def fetch(self, task_id: str) -> TaskResult:
-        return TaskResult(
-            task_id=task_id,
-            status=TaskStatus.NOT_FOUND,
-            error=JobError(
-                code="STREAM_RESULT_LOST",
-                message="a real-time stream keeps no result at the service, and the worker that "
-                "streamed it stopped before its outputs were written",
-            ),
-        )
-
-    def load_result(self, outcome: FileOutcome) -> FileOutcome:
-        return outcome
-
-    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
-        return TaskSearch()
-
-    def parse_push(self, body: str) -> Push:
-        raise PushRejected("dashscope-realtime sends no pushes")

@@ -9,9 +9,9 @@ provider's own code and message.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -22,17 +22,16 @@ from bucketscribe.domain.profile import Profile
 from bucketscribe.ports.provider import (
     FileOutcome,
     ProviderError,
-    Push,
-    PushRejected,
     SubmitItem,
     SubmitReceipt,
     TaskResult,
-    TaskSearch,
     TaskStatus,
 )
+from bucketscribe.providers.sis.options import SisOptions
 from bucketscribe.providers.sis.result import SisJobResult, transcript_from_sis
 from bucketscribe.providers.wire_errors import request_may_have_arrived, status_may_have_taken_effect
 
+MAX_TASK_ID_LENGTH = 128
 RETRYABLE_SIS_CODES = frozenset({"SIS.0312", "SIS.0001", "SIS.0100", "SIS.0033", "APIG.0201", "APIG.0308"})
 NOT_FOUND_MARKERS = ("task id is not found", "not found")
 # What audio_format "auto" detects (providers.md §4.2: wav (pcm/ulaw/alaw/adpcm), mp3, m4a,
@@ -59,12 +58,12 @@ class SisCredentials(BaseModel):
 
 
 class SisProvider:
+    """A ``TaskProvider`` that ``CallsBack``: SIS has no way to list or find jobs (only submit and
+    query by id), so a job whose submit answer was lost is found only through the callback its
+    attempt's URL carries."""
+
     name = "sis"
     max_files_per_task = 1
-    accepts_callback_url = True
-    # SIS has no way to list or find jobs (only submit and query by id): a job whose submit
-    # answer was lost is found only through the callback its attempt's URL carries.
-    can_search_tasks = False
 
     def __init__(
         self,
@@ -84,8 +83,12 @@ class SisProvider:
         self._decodes_any_media = decodes_any_media
         self._client: Any = None
 
+    def model_name(self, profile: Profile) -> str:
+        return SisOptions.of(profile).property
+
     def media_requirements(self, profile: Profile) -> MediaRequirements:
-        match = _PROPERTY_RATE.search(profile.sis.property)
+        options = SisOptions.of(profile)
+        match = _PROPERTY_RATE.search(options.property)
         documented = not self._decodes_any_media
         return MediaRequirements(
             provider=self.name,
@@ -96,8 +99,8 @@ class SisProvider:
             max_duration_ms=SIS_MAX_DURATION_MS,
             max_channels=2 if documented else None,
             sample_rate=int(match.group(1)) * 1000 if match and documented else None,
-            channels_needed=profile.channels_needed,
-            channels_wanted=profile.channel_expectation(),
+            channels_needed=options.channels_needed,
+            channels_wanted=options.channel_expectation(),
         )
 
     def _sdk_client(self) -> Any:
@@ -135,7 +138,7 @@ class SisProvider:
             TranscriberConfig,
         )
 
-        options = profile.sis
+        options = SisOptions.of(profile)
         receipts: list[SubmitReceipt] = []
         for item in items:
             config = TranscriberConfig(
@@ -186,11 +189,14 @@ class SisProvider:
     def load_result(self, outcome: FileOutcome) -> FileOutcome:
         return outcome  # SIS answers with the transcript inline
 
-    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
-        raise NotImplementedError("SIS cannot list transcriber jobs")
-
-    def parse_push(self, body: str) -> Push:
-        raise PushRejected("SIS does not push task events; it calls each job's callback URL")
+    def claimed_task(self, body: str) -> str | None:
+        """The SIS job id a callback's body claims: only ever used to ask SIS, never trusted."""
+        try:
+            data = json.loads(body) if body else None
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        claimed = data.get("job_id") if isinstance(data, dict) else None
+        return claimed if isinstance(claimed, str) and 0 < len(claimed) <= MAX_TASK_ID_LENGTH else None
 
     @staticmethod
     def result_from_raw(task_id: str, raw: dict[str, Any]) -> TaskResult:

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypedDict
 
-from bucketscribe.render.gc_pause import gc_paused
 from bucketscribe.domain.job import JobError
 from bucketscribe.domain.transcript import Transcript
+from bucketscribe.render.gc_pause import gc_paused
 
 
 class SisResultError(ValueError):

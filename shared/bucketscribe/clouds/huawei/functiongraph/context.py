@@ -15,8 +15,8 @@ from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bucketscribe.observability import logger, metrics
 from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials
+from bucketscribe.observability import logger, metrics
 
 Result = TypeVar("Result")
 

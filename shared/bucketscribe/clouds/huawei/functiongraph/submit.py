@@ -13,7 +13,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bucketscribe.clouds.aws.events import object_refs_from_notification
 from bucketscribe.clouds.huawei.functiongraph.context import functiongraph_handler
+from bucketscribe.domain.notification import EventShapeError
 from bucketscribe.entrypoints.invocation_time import out_of_time, time_left
 from bucketscribe.entrypoints.uploads import (
     SUBMIT_MARGIN_MS,
@@ -21,8 +23,6 @@ from bucketscribe.entrypoints.uploads import (
     raise_for_retry,
     report_unreadable_records,
 )
-from bucketscribe.domain.notification import EventShapeError
-from bucketscribe.clouds.aws.events import object_refs_from_notification
 from bucketscribe.observability import count, logger
 from bucketscribe.pipeline.submit import submit_uploads
 from bucketscribe.wiring import environment_ports

@@ -1,0 +1,3 @@
+from bucketscribe.cli.main import main
+
+raise SystemExit(main())

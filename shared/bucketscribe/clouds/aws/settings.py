@@ -1,0 +1,17 @@
+"""The AWS cloud's own settings (``BUCKETSCRIBE_*``)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AwsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_", extra="ignore")
+
+    # Another endpoint for every AWS client (the local stack's moto server); unset: AWS's own.
+    aws_endpoint_url: str | None = None
+    # The queue that feeds the submit function: its real visibility timeout is read once per cold
+    # start, and the claim lease must be shorter (``upload_queue.py``).
+    upload_queue_url: str | None = None
+    # Its dead-letter queue, which the reconciler settles.
+    dead_letter_queue_url: str | None = None

@@ -1,0 +1,78 @@
+"""The access keys the Huawei Cloud adapters sign with: the function's agency key (temporary, handed
+over by the FunctionGraph entry points on each invocation) or the SDKs' environment variables."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from bucketscribe.ports.secrets import MissingSecret
+
+
+class HuaweiCredentials(BaseModel):
+    """An access key pair, temporary (with a security token) when it comes from an agency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ak: str
+    sk: SecretStr
+    security_token: SecretStr | None = None
+
+    @classmethod
+    def from_context(cls, context: Any) -> HuaweiCredentials:
+        """The agency credentials FunctionGraph hands a function in its context object (valid
+        24 h, renewed by FunctionGraph; the older getAccessKey/getSecretKey are deprecated)."""
+        return cls(
+            ak=context.getSecurityAccessKey(),
+            sk=SecretStr(context.getSecuritySecretKey()),
+            security_token=SecretStr(context.getSecurityToken()),
+        )
+
+    @classmethod
+    def from_environment(cls) -> HuaweiCredentials | None:
+        """The Huawei SDKs' own variables: HUAWEICLOUD_SDK_AK, _SK and, for a temporary key,
+        HUAWEICLOUD_SDK_SECURITY_TOKEN."""
+        ak, sk = os.environ.get("HUAWEICLOUD_SDK_AK"), os.environ.get("HUAWEICLOUD_SDK_SK")
+        if not (ak and sk):
+            return None
+        token = os.environ.get("HUAWEICLOUD_SDK_SECURITY_TOKEN")
+        return cls(ak=ak, sk=SecretStr(sk), security_token=SecretStr(token) if token else None)
+
+
+class AgencyCredentials:
+    """The credentials this process acts with on Huawei Cloud.
+
+    FunctionGraph passes its agency's temporary key only in each invocation's context, so the
+    FunctionGraph entry points hand it over here (``remember``) before any use case runs; outside
+    FunctionGraph the SDK environment variables serve.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._remembered: HuaweiCredentials | None = None
+
+    def remember(self, credentials: HuaweiCredentials) -> None:
+        with self._lock:
+            self._remembered = credentials
+
+    def forget(self) -> None:
+        """Back to the environment's credentials (a process that leaves FunctionGraph's shape)."""
+        with self._lock:
+            self._remembered = None
+
+    def current(self) -> HuaweiCredentials:
+        with self._lock:
+            remembered = self._remembered
+        credentials = remembered or HuaweiCredentials.from_environment()
+        if credentials is None:
+            raise MissingSecret(
+                "Huawei Cloud credentials are not available: run in FunctionGraph with an agency, "
+                "or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"
+            )
+        return credentials
+
+
+AGENCY_CREDENTIALS = AgencyCredentials()

@@ -1,0 +1,86 @@
+"""Huawei Cloud: OBS, GeminiDB's DynamoDB-compatible API (through the DynamoDB-wire job store),
+CSMS, and FunctionGraph's failure records, as the cloud registry knows them."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from bucketscribe.clouds.huawei.settings import HuaweiSettings
+from bucketscribe.ports.dead_letters import DeadLetters
+from bucketscribe.ports.job_store import JobStore
+from bucketscribe.ports.secrets import MissingSecret, SecretStore, resolve_json_secret
+from bucketscribe.ports.storage import ObjectStorage
+from bucketscribe.settings import Settings
+
+
+class HuaweiCloud:
+    name = "huawei"
+    uri_scheme = "obs"
+
+    def settings_problems(self, settings: Settings) -> list[str]:
+        own = HuaweiSettings()
+        if own.failed_invocations_bucket and own.failed_invocations_prefix.startswith(settings.input_prefix):
+            return [
+                f"BUCKETSCRIBE_FAILED_INVOCATIONS_PREFIX ({own.failed_invocations_prefix}) lies under the "
+                f"input prefix ({settings.input_prefix}): "
+                "every failure record would start the submit function"
+            ]
+        return []
+
+    def secret_store(self) -> SecretStore:
+        from bucketscribe.clouds.huawei.secrets import CsmsSecretStore
+
+        own = HuaweiSettings()
+        if not own.project_id:
+            raise MissingSecret(
+                "the CSMS project is not configured: set BUCKETSCRIBE_CSMS_PROJECT_ID "
+                "(FunctionGraph sets RUNTIME_PROJECT_ID)"
+            )
+        return CsmsSecretStore(project_id=own.project_id, region=own.csms_region, endpoint=own.csms_endpoint)
+
+    def storage(self) -> ObjectStorage:
+        from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS
+        from bucketscribe.clouds.huawei.storage import ObsStorage
+
+        own = HuaweiSettings()
+        # The agency's temporary key, which the FunctionGraph entry points hand over on every
+        # invocation (renewed while the instance lives); elsewhere HUAWEICLOUD_SDK_AK/SK.
+        return ObsStorage(
+            server=own.obs_server, region=own.obs_region, credentials=AGENCY_CREDENTIALS.current
+        )
+
+    def job_store(self, settings: Settings, secrets: SecretStore) -> JobStore:
+        # GeminiDB speaks the DynamoDB wire (a documented subset, which the adapter keeps to).
+        from bucketscribe.clouds.aws.job_store import DynamoJobStore
+
+        own = HuaweiSettings()
+        key_pair = None
+        if own.jobs_credentials_secret_name:
+            name = own.jobs_credentials_secret_name
+            stored = resolve_json_secret(name, what="the job store credentials", store=secrets)
+            ak, sk = stored.get("ak"), stored.get("sk")
+            if not (isinstance(ak, str) and ak and isinstance(sk, str) and sk):
+                raise MissingSecret(
+                    f"the job store credentials in secret {name!r} need "
+                    '"ak" and "sk" (for GeminiDB: a database user and its password)'
+                )
+            key_pair = (ak, SecretStr(sk))
+        return DynamoJobStore(
+            settings.jobs_table,
+            endpoint_url=own.jobs_endpoint_url,
+            region_name=own.jobs_region,
+            key_pair=key_pair,
+        )
+
+    def dead_letters(self, storage: ObjectStorage) -> DeadLetters | None:
+        own = HuaweiSettings()
+        if not own.failed_invocations_bucket:
+            return None
+        from bucketscribe.clouds.huawei.failed_invocations import FailedInvocations
+        from bucketscribe.clouds.huawei.storage import ObsStorage
+
+        assert isinstance(storage, ObsStorage)  # the Huawei cloud's storage is OBS
+        return FailedInvocations(storage, own.failed_invocations_bucket, own.failed_invocations_prefix)
+
+
+CLOUD = HuaweiCloud()

@@ -1,0 +1,38 @@
+"""The Huawei cloud's own settings (``BUCKETSCRIBE_*``): OBS, the GeminiDB job store, CSMS and
+FunctionGraph's failure records."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HuaweiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_", extra="ignore")
+
+    # OBS, through esdk-obs-python, signed with the function's agency key.
+    obs_server: str | None = None
+    obs_region: str = "cn-north-4"
+    # The job store: a GeminiDB DynamoDB-compatible instance (its load-balancer address in the VPC),
+    # the key pair it checks as a secret {"ak": ..., "sk": ...} (a database user and its password),
+    # and the signing region the DynamoDB wire needs there.
+    jobs_endpoint_url: str | None = None
+    jobs_credentials_secret_name: str | None = None
+    jobs_region: str | None = None
+    # Where FunctionGraph writes upload events whose retries all failed (the submit function's
+    # failure destination); the reconciler settles them as it settles dead letters.
+    failed_invocations_bucket: str | None = None
+    failed_invocations_prefix: str = "failed-invocations/submit/"
+    # CSMS (DEW), read with the function's agency key; FunctionGraph sets RUNTIME_PROJECT_ID.
+    csms_region: str = "cn-north-4"
+    csms_endpoint: str | None = None
+    csms_project_id: str | None = None
+
+    @property
+    def project_id(self) -> str | None:
+        return (
+            self.csms_project_id
+            or os.environ.get("RUNTIME_PROJECT_ID")
+            or os.environ.get("HUAWEICLOUD_SDK_PROJECT_ID")
+        )

@@ -1,0 +1,21 @@
+"""SIS's own settings (``BUCKETSCRIBE_SIS_*``) and how its credentials are found."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SisSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_SIS_", extra="ignore")
+
+    region: str = "cn-north-4"
+    endpoint: str | None = None
+    project_id: str | None = None
+    # A secret {"ak": ..., "sk": ..., "project_id": ...}; unset: HUAWEICLOUD_SDK_AK / _SK.
+    credentials_secret_name: str | None = None
+
+    @property
+    def environment_project_id(self) -> str | None:
+        return self.project_id or os.environ.get("HUAWEICLOUD_SDK_PROJECT_ID")
