@@ -18,7 +18,7 @@ from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.output_layout import OutputLayout
 from bucketscribe.domain.profile import ProfileSet
 from bucketscribe.pipeline.context import Limits, MediaTools, PipelinePorts
-from bucketscribe.ports.secrets import SecretStore, resolve_secret
+from bucketscribe.ports.secrets import LazySecretStore, SecretStore, resolve_secret
 from bucketscribe.ports.storage import ObjectStorage
 from bucketscribe.providers import registry as providers
 from bucketscribe.settings import Settings
@@ -110,8 +110,8 @@ def environment_settings() -> Settings:
 
 @cache
 def environment_secrets() -> SecretStore:
-    """The secret store of the cloud this process runs on, built once per cold start."""
-    return cloud(environment_settings().cloud).secret_store()
+    """The secret store of the cloud this process runs on, built on its first use."""
+    return LazySecretStore(cloud(environment_settings().cloud).secret_store)
 
 
 @cache

@@ -13,6 +13,10 @@ from pydantic import BaseModel
 
 from bucketscribe.clouds.aws.job_store import create_jobs_table
 
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCESS_KEY = "local-access-key"  # moto accepts any key; these only name the local account
+LOCAL_SECRET_KEY = "local-secret-key"  # noqa: S105 - not a secret: moto server does not check it
+
 
 class LocalAwsNames(BaseModel):
     bucket: str = "recordings"

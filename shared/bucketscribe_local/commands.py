@@ -143,8 +143,8 @@ def up(args: argparse.Namespace) -> int:
 
 def up_details(stack: LocalStack) -> dict[str, Any]:
     """Everything a script needs to drive the running stack, and an example that works as printed."""
+    from bucketscribe_local.aws_resources import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
     from bucketscribe_local.samples import sample
-    from bucketscribe_local.stack import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
 
     names, layout = stack.options.names, stack.layout
     example = sample(EXAMPLE_SAMPLE).path

@@ -2,7 +2,8 @@
 
 The same moto server and emulators as the AWS shape, wired as Huawei Cloud wires the functions:
 
-- storage goes through ``esdk-obs-python`` (``BUCKETSCRIBE_STORAGE=obs``) and the job store
+- the functions run on the Huawei cloud's adapters (``BUCKETSCRIBE_CLOUD=huawei``): storage goes
+  through ``esdk-obs-python`` and the job store
   through an explicit DynamoDB-compatible endpoint, as GeminiDB is reached;
 - every upload under the input prefix invokes the FunctionGraph ``submit`` entry point directly,
   asynchronously, with the OBS trigger's event — no queue: the bucket's notification reaches a
@@ -22,12 +23,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from pydantic import SecretStr
 
 from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
+from bucketscribe_local.aws_resources import LOCAL_REGION
 from bucketscribe_local.functiongraph_bridge import (
     AsyncInvoker,
     FunctionGraphHandler,
@@ -37,8 +39,22 @@ from bucketscribe_local.functiongraph_bridge import (
 )
 
 if TYPE_CHECKING:
+    from bucketscribe_local.aws_resources import LocalAwsResources
     from bucketscribe_local.http_thread import BackgroundHttpServer
-    from bucketscribe_local.stack import LocalStack
+
+
+class _Stack(Protocol):
+    """What this shape uses of the stack that made it."""
+
+    endpoint_url: str
+    resources: LocalAwsResources | None
+    options: Any  # the stack's options (their ``names``)
+
+    @property
+    def bucket(self) -> str: ...
+
+    def client(self, service: str) -> Any: ...
+
 
 FAILED_INVOCATIONS_PREFIX = "failed-invocations/submit/"
 # The settings only the AWS shape has: the queue's, and the endpoint AWS's adapters are given.
@@ -78,7 +94,7 @@ class HuaweiShape:
     """Made by ``LocalStack`` for ``cloud="huawei"``: it adds the Huawei deploy's settings to the
     stack's, then takes the place of the SQS dispatcher (the upload trigger)."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: _Stack) -> None:
         self._stack = stack
         self._settings_before: dict[str, str | None] = {}
         self._notifications: BackgroundHttpServer | None = None
@@ -128,10 +144,8 @@ class HuaweiShape:
     def configure_settings(self) -> None:
         """The functions' settings as the Huawei deploy gives them (before they are read)."""
         stack = self._stack
-        from bucketscribe_local.stack import LOCAL_REGION
-
         huawei = {
-            "BUCKETSCRIBE_STORAGE": "obs",
+            "BUCKETSCRIBE_CLOUD": "huawei",
             "BUCKETSCRIBE_OBS_SERVER": stack.endpoint_url,
             "BUCKETSCRIBE_OBS_REGION": LOCAL_REGION,
             # moto in GeminiDB's place: the job store is reached at an explicit endpoint.

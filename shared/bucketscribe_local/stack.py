@@ -30,7 +30,14 @@ from pydantic import BaseModel, Field
 from bucketscribe.domain.job import Job
 from bucketscribe.domain.output_layout import OutputLayout
 from bucketscribe.domain.upload import ObjectRef
-from bucketscribe_local.aws_resources import LocalAwsNames, LocalAwsResources, provision
+from bucketscribe_local.aws_resources import (
+    LOCAL_ACCESS_KEY,
+    LOCAL_REGION,
+    LOCAL_SECRET_KEY,
+    LocalAwsNames,
+    LocalAwsResources,
+    provision,
+)
 from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.pipeline_faults import PipelineFaultPlan, PipelineFaults
 from bucketscribe_local.state_dir import StateCounts, StateDir
@@ -40,9 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bucketscribe_local")
 
-LOCAL_REGION = "us-east-1"
-LOCAL_ACCESS_KEY = "local-access-key"  # moto accepts any key; these only name the local account
-LOCAL_SECRET_KEY = "local-secret-key"  # noqa: S105 - not a secret: moto server does not check it
 # JSON for the emulators' FaultPlan (slow, failing or lost jobs), to try the pipeline's recovery by hand.
 LOCAL_FAULTS_ENV = "BUCKETSCRIBE_LOCAL_FAULTS"
 
@@ -410,6 +414,7 @@ class LocalStack:
             "POWERTOOLS_SERVICE_NAME": "bucketscribe",
             "POWERTOOLS_METRICS_NAMESPACE": "bucketscribe",
             "POWERTOOLS_METRICS_DISABLED": "false" if opts.metrics else "true",
+            "BUCKETSCRIBE_CLOUD": "aws",  # the Huawei shape puts its own cloud in its place
             "BUCKETSCRIBE_AWS_ENDPOINT_URL": self.endpoint_url,
             "BUCKETSCRIBE_JOBS_TABLE": names.jobs_table,
             "BUCKETSCRIBE_DEAD_LETTER_QUEUE_URL": self.resources.dead_letter_queue_url,
@@ -456,11 +461,11 @@ class LocalStack:
     def _load_settings() -> None:
         """The functions' settings, as they will read them: refused here, at start, if inconsistent.
         Settings and ports cached by an earlier stack in this process are dropped."""
-        from bucketscribe.wiring import environment_settings, upload_queue_checked
+        from bucketscribe.clouds.aws.upload_queue import check_upload_queue
+        from bucketscribe.wiring import environment_settings
 
         _functions_start_cold()
-        environment_settings()
-        upload_queue_checked()
+        check_upload_queue(environment_settings())  # no queue in the Huawei shape: nothing to check
 
     def _route_function_logs(self) -> None:
         """Function logs (Powertools JSON) go to a file, so the console shows progress, not noise."""
@@ -648,11 +653,13 @@ class LocalStack:
 def _functions_start_cold() -> None:
     """The functions read their settings once per cold start; a stack's start or stop is a new
     deployment, so they must read them again (not the endpoints of a stack that is gone)."""
-    from bucketscribe.wiring import environment_ports, environment_settings, upload_queue_checked
+    from bucketscribe.clouds.aws import submit
+    from bucketscribe.wiring import environment_ports, environment_secrets, environment_settings
 
     environment_settings.cache_clear()
+    environment_secrets.cache_clear()
     environment_ports.cache_clear()
-    upload_queue_checked.cache_clear()
+    submit.upload_queue_checked.cache_clear()
 
 
 @contextmanager

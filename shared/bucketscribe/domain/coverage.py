@@ -6,10 +6,11 @@ audio); this module notices. Three kinds of evidence, best first:
 - **voice activity** (:func:`check_voice_activity`): speech regions detected on the audio
   itself, e.g. the local engine's Silero VAD. Every stretch of speech with no word nearby is
   found and located: ``SPEECH_WITHOUT_TEXT`` warnings with start and end.
-- **the provider's speech time** (:func:`check_reported_speech`): DashScope reports the
-  detected speech per channel (``content_duration_in_milliseconds``); text that covers much
-  less than that is a ``SPEECH_WITHOUT_TEXT`` warning, unlocated.
-- **the audio duration** (:func:`check_text_gaps`): SIS reports only the recording's length.
+- **the provider's speech time** (:func:`check_reported_speech`): where a provider reports the
+  detected speech per channel (its adapter reads it from the result); text that covers much less
+  than that is a ``SPEECH_WITHOUT_TEXT`` warning, unlocated.
+- **the audio duration** (:func:`check_text_gaps`): where a provider reports only the recording's
+  length.
   Long stretches without text are ``LONG_GAP_WITHOUT_TEXT`` warnings: silence or lost speech,
   the evidence cannot tell which.
 
@@ -20,7 +21,6 @@ audio); this module notices. Three kinds of evidence, best first:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -170,47 +170,23 @@ def with_coverage(
     transcript: Transcript,
     *,
     speech: Sequence[SpeechSpan] | None = None,
-    raw: Mapping[str, Any] | None = None,
+    reported_speech: Mapping[int | None, int] | None = None,
     rules: CoverageRules = DEFAULT_RULES,
 ) -> Transcript:
     """The transcript with ``coverage`` and ``warnings`` from the best evidence at hand.
 
-    ``speech``: voice activity on the audio, when it was detected; ``raw``: the provider's
-    result JSON, read for a speech total (DashScope). Otherwise the gaps against the
-    recording's duration; with none of these, the transcript comes back unchanged.
+    ``speech``: voice activity on the audio, when it was detected; ``reported_speech``: the speech
+    time the provider says it heard, per channel (keyed as the transcript labels segments: None
+    for a single channel), where its result says. Otherwise the gaps against the recording's
+    duration; with none of these, the transcript comes back unchanged.
     """
     if speech is not None:
         check: CoverageCheck | None = check_voice_activity(transcript, speech, rules)
-    elif (reported := reported_speech_ms(transcript, raw)) is not None:
-        check = check_reported_speech(transcript, reported, rules)
+    elif reported_speech is not None:
+        check = check_reported_speech(transcript, dict(reported_speech), rules)
     else:
         check = check_text_gaps(transcript, rules)
     return check.applied_to(transcript) if check is not None else transcript
-
-
-def reported_speech_ms(transcript: Transcript, raw: Mapping[str, Any] | None) -> dict[int | None, int] | None:
-    """The speech time the provider reported per channel, or None if its result has none.
-
-    Only DashScope reports one; channels are keyed the way its transcripts label segments
-    (None for a single channel).
-    """
-    if raw is None or transcript.provider != "dashscope":
-        return None
-    from bucketscribe.providers.dashscope.result import DashScopeResultError, DashScopeTranscription
-
-    try:
-        parsed = DashScopeTranscription.parse(dict(raw))
-    except DashScopeResultError:
-        return None
-    reported = [(t.channel_id, t.content_duration_in_milliseconds) for t in parsed.transcripts]
-    if not reported or any(ms is None for _, ms in reported):
-        return None
-    several = len({channel for channel, _ in reported}) > 1 or (transcript.channels or 1) > 1
-    speech: dict[int | None, int] = {}
-    for channel, ms in reported:
-        key = channel if several else None
-        speech[key] = speech.get(key, 0) + (ms or 0)
-    return speech
 
 
 # ----------------------------------------------------------------------------- text and time

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 # A URL's query string: from "?" to the first character that cannot be part of one in prose
-# (whitespace, a quote, a closing bracket). Schemes we hand out or that SDKs print.
-_URL_QUERY = re.compile(r"((?:https?|wss?|obs|s3)://[^\s?\"'<>]*)\?[^\s\"'<>)\]}]*", re.IGNORECASE)
+# (whitespace, a quote, a closing bracket), whatever the URL's scheme.
+_URL_QUERY = re.compile(r"([a-z][a-z0-9+.-]*://[^\s?\"'<>]*)\?[^\s\"'<>)\]}]*", re.IGNORECASE)
 # A credential outside a URL: "Bearer sk-…", "X-Amz-Security-Token: …", "token=…" in a log line.
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
 _NAMED = re.compile(

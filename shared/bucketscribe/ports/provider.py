@@ -61,6 +61,9 @@ class FileOutcome(BaseModel):
     result_url: str | None = None
     transcript: Transcript | None = None
     raw: dict[str, Any] | None = None
+    # The speech time the provider says it heard, per channel (keyed as the transcript labels
+    # segments: None for one channel), where its result says: coverage is checked against it.
+    reported_speech_ms: dict[int | None, int] | None = None
     error: JobError | None = None
 
 

@@ -8,6 +8,7 @@ caches each value for five minutes, so a rotation takes effect without a redeplo
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import SecretStr
@@ -30,6 +31,20 @@ class NoSecretStore:
 
     def get(self, name: str) -> str | None:
         return None
+
+
+class LazySecretStore:
+    """A store built on the first lookup: a deployment that gives every secret directly never
+    needs its cloud's store configured (nor pays for its SDK)."""
+
+    def __init__(self, build: Callable[[], SecretStore]) -> None:
+        self._build = build
+        self._store: SecretStore | None = None
+
+    def get(self, name: str) -> str | None:
+        if self._store is None:
+            self._store = self._build()
+        return self._store.get(name)
 
 
 def resolve_secret(value: SecretStr | None, secret_name: str | None, *, what: str, store: SecretStore) -> str:

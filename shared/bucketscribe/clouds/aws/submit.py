@@ -34,7 +34,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @cache
-def _upload_queue_checked() -> None:
+def upload_queue_checked() -> None:
     """The claim lease against the upload queue's real visibility timeout, once per cold start."""
     check_upload_queue(environment_settings())
 
@@ -71,7 +71,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if isinstance(notification, Notification)
         for ref in notification.refs
     ]
-    _upload_queue_checked()  # a lease that outlives the queue's visibility timeout: refuse to run
+    upload_queue_checked()  # a lease that outlives the queue's visibility timeout: refuse to run
     results = submit_uploads(
         [ref for _, ref in uploads],
         environment_ports(),

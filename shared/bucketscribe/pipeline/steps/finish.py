@@ -23,7 +23,7 @@ from bucketscribe.pipeline.steps.intake import upload_unchanged
 from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.pipeline.steps.outputs import Publication, named, publish, write_outputs
 from bucketscribe.pipeline.steps.parts import part_finished, write_part_result
-from bucketscribe.ports.provider import TaskProvider, TaskResult, TaskStatus
+from bucketscribe.ports.provider import FileOutcome, TaskProvider, TaskResult, TaskStatus
 
 logger = Logger(child=True)
 
@@ -69,7 +69,9 @@ def finish_job(job: Job, task_id: str, result: TaskResult, ports: PipelinePorts)
     if outcome.status is TaskStatus.DONE:
         loaded = load_result(ports, job.provider, outcome)
         if loaded.transcript is not None:
-            return finalize(job, loaded.transcript, loaded.raw, ports)
+            return finalize(
+                job, loaded.transcript, loaded.raw, ports, reported_speech=loaded.reported_speech_ms
+            )
     error = outcome.error or JobError(code="PROVIDER_FAILED", message="the provider reported a failure")
     return _failed(job, error, ports)
 
@@ -104,10 +106,15 @@ def _failed(job: Job, error: JobError, ports: PipelinePorts) -> Completion:
 
 
 def finalize(
-    job: Job, transcript: Transcript, raw: dict[str, Any] | None, ports: PipelinePorts
+    job: Job,
+    transcript: Transcript,
+    raw: dict[str, Any] | None,
+    ports: PipelinePorts,
+    *,
+    reported_speech: dict[int | None, int] | None = None,
 ) -> Completion:
     def write(finishing: Job) -> tuple[list[str], Transcript]:
-        written = _as_written(finishing, transcript, raw, ports)
+        written = with_coverage(named(finishing, transcript, ports), reported_speech=reported_speech)
         if finishing.part_of is not None:
             return write_part_result(finishing, written, raw, ports), written
         return write_outputs(finishing, written, raw, ports), written
@@ -131,14 +138,6 @@ def finalize(
     return Completion(
         job_id=job.id, outcome=CompletionOutcome.DONE, job=published.job, audio_ms=transcript.duration_ms
     )
-
-
-def _as_written(
-    job: Job, transcript: Transcript, raw: dict[str, Any] | None, ports: PipelinePorts
-) -> Transcript:
-    """The transcript as the outputs carry it: its upload, provider and model, and the coverage of
-    its speech checked against the best evidence the result holds."""
-    return with_coverage(named(job, transcript, ports), raw=raw)
 
 
 def _merge_if_last(part: Job, ports: PipelinePorts) -> None:
@@ -167,6 +166,6 @@ def fetch_task(ports: PipelinePorts, provider_name: str, task_id: str) -> TaskRe
     )
 
 
-def load_result(ports: PipelinePorts, provider_name: str, outcome: Any) -> Any:
+def load_result(ports: PipelinePorts, provider_name: str, outcome: FileOutcome) -> FileOutcome:
     provider = ports.provider(provider_name)
     return provider.load_result(outcome) if isinstance(provider, TaskProvider) else outcome

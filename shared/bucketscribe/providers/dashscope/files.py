@@ -35,7 +35,12 @@ from bucketscribe.ports.provider import (
 from bucketscribe.providers.dashscope.options import DASHSCOPE_V2_MODELS, DashScopeOptions
 from bucketscribe.providers.dashscope.push import TaskFinishedEvent
 from bucketscribe.providers.dashscope.rate_limit import RateLimiter
-from bucketscribe.providers.dashscope.result import DashScopeResultError, transcript_from_dashscope
+from bucketscribe.providers.dashscope.result import (
+    DashScopeResultError,
+    DashScopeTranscription,
+    reported_speech_ms,
+    transcript_from_dashscope,
+)
 from bucketscribe.providers.wire_errors import request_may_have_arrived, status_may_have_taken_effect
 
 # The API overview allows 100 URLs per task; a newer SDK page says 1. Both work here (a setting).
@@ -245,13 +250,15 @@ class DashScopeProvider:
             return outcome
         try:
             raw = self._download_result(outcome.result_url)
-            transcript = transcript_from_dashscope(raw)
+            parsed = DashScopeTranscription.parse(raw)
+            transcript = transcript_from_dashscope(parsed)
         except (OSError, ValueError, DashScopeResultError) as exc:
             # The result link expires 24 h after the task: a fetch failure is worth a retry later.
             raise ProviderError(
                 "RESULT_UNAVAILABLE", f"cannot read the result file: {exc}", retryable=True
             ) from exc
-        return outcome.model_copy(update={"transcript": transcript, "raw": raw})
+        update = {"transcript": transcript, "raw": raw, "reported_speech_ms": reported_speech_ms(parsed)}
+        return outcome.model_copy(update=update)
 
     def _download_result(self, url: str) -> dict[str, Any]:
         if urlsplit(url).scheme not in ("http", "https"):

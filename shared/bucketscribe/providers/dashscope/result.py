@@ -108,3 +108,19 @@ def transcript_from_dashscope(
         speakers=speakers,
         segments=segments,
     )
+
+
+def reported_speech_ms(parsed: DashScopeTranscription) -> dict[int | None, int] | None:
+    """The speech time DashScope reports per channel (``content_duration_in_milliseconds``, what it
+    bills), keyed as ``transcript_from_dashscope`` labels segments (None for a single channel);
+    None when the result has none."""
+    reported = [(t.channel_id, t.content_duration_in_milliseconds) for t in parsed.transcripts]
+    if not reported or any(ms is None for _, ms in reported):
+        return None
+    channels = {t.channel_id for t in parsed.transcripts} | set(parsed.properties.channels)
+    several = len(channels) > 1
+    speech: dict[int | None, int] = {}
+    for channel, ms in reported:
+        key = channel if several else None
+        speech[key] = speech.get(key, 0) + (ms or 0)
+    return speech

@@ -10,7 +10,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bucketscribe.clouds.aws.callback import app
 from bucketscribe.clouds.huawei.functiongraph.apig import (
     UnreadableRequest,
     apig_json,
@@ -18,6 +17,7 @@ from bucketscribe.clouds.huawei.functiongraph.apig import (
     parse_request,
 )
 from bucketscribe.clouds.huawei.functiongraph.context import functiongraph_handler
+from bucketscribe.entrypoints.http.app import app
 from bucketscribe.observability import count, logger
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bucketscribe.clouds.aws.events import object_refs_from_notification
+from bucketscribe.clouds.huawei.events import object_refs_from_trigger
 from bucketscribe.clouds.huawei.functiongraph.context import functiongraph_handler
 from bucketscribe.domain.notification import EventShapeError
 from bucketscribe.entrypoints.invocation_time import out_of_time, time_left
@@ -34,7 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         if not isinstance(event, dict):
             raise EventShapeError("the event is not a JSON object")
-        notification = object_refs_from_notification(event)
+        notification = object_refs_from_trigger(event)
     except EventShapeError as exc:
         logger.error("Unreadable upload event", extra={"reason": str(exc)})
         count("NotificationsUnreadable")

@@ -1,0 +1,18 @@
+"""The HTTP API every cloud's callback function serves (API Gateway's REST proxy events; Huawei's
+APIG events are turned into those first):
+
+- ``POST /callbacks/{provider}/{job_id}?attempt=…&exp=…&token=…`` a provider that calls back says
+  an attempt's job finished (``callbacks.py``);
+- ``POST /callbacks/{provider}`` a provider's task-finished push (``pushes.py``);
+- ``GET /jobs/{job_id}``, ``GET /jobs?bucket=&key=`` where a job stands, bearer token (``job_status.py``).
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from bucketscribe.entrypoints.http import callbacks, job_status, pushes
+
+app = APIGatewayRestResolver()
+for routes in (callbacks.router, pushes.router, job_status.router):
+    app.include_router(routes)
