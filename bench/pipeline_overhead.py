@@ -69,8 +69,9 @@ def _median_s(values: list[float]) -> float | None:
 
 
 def run(files: int, timeout_s: float) -> dict[str, Any]:
-    from bucketscribe.domain.job import JobState
     from bucketscribe_local.stack import LocalStack, LocalStackOptions
+
+    from bucketscribe.domain.job import JobState
     from bucketscribe.domain.upload import ObjectRef
 
     body = one_second_wav()

@@ -62,8 +62,8 @@ def serve_emulator(engine_name: str) -> int:
 
         engine = DigestSpeechEngine()
     else:
-        from bucketscribe_local.whisper_engine import shared_engine
         from bucketscribe_local.samples import sample
+        from bucketscribe_local.whisper_engine import shared_engine
 
         engine = shared_engine()
         engine.recognize(sample("hello_en.wav").path)  # the model loads now, not during the first run
@@ -96,8 +96,9 @@ class Emulator:
 def make_files(folder: Path, count: int) -> list[tuple[Path, int]]:
     """``count`` WAVs of FILE_S s (two samples, a pause between), each with where its first utterance ends."""
     from bucketscribe_local.emulator_kit.voice_activity import VoiceActivity
-    from bucketscribe.media.transcode import decode_pcm16
     from bucketscribe_local.samples import sample
+
+    from bucketscribe.media.transcode import decode_pcm16
 
     tracks = [decode_pcm16(sample(name).path).tracks[0] for name in SPEECH]
     pairs = [(a, b) for a in range(len(tracks)) for b in range(len(tracks)) if a != b]
@@ -194,7 +195,7 @@ def run_client(command: list[str], env: dict[str, str]) -> tuple[float, str, Tre
 
 def stream_client(files: list[Path], ws_url: str, pace: str, out_dir: Path) -> dict[str, Any]:
     env = {**os.environ, "BUCKETSCRIBE_DASHSCOPE_API_KEY": KEY, "BUCKETSCRIBE_DASHSCOPE_WS_URL": ws_url}
-    command = [sys.executable, "-m", "bucketscribe.cli.main", "stream", *map(str, files)]
+    command = [sys.executable, "-m", "bucketscribe.cli", "stream", *map(str, files)]
     command += ["--concurrency", str(len(files)), "--translate", "en", "--json", "--pace", pace]
     command += ["--out", str(out_dir)]
     wall, out, memory, code = run_client(command, env)

@@ -307,8 +307,9 @@ def signed_urls_in_reports(stack: Any, log_file: Path) -> int:
 def measure(
     stack: Any, bodies: dict[str, bytes], firsts: dict[str, bytes], wall_s: float, log_file: Path
 ) -> dict[str, Any]:
-    from bucketscribe.domain.job import JobState
     from bucketscribe_local.digest_engine import digest_text
+
+    from bucketscribe.domain.job import JobState
     from bucketscribe.domain.transcript import Transcript
 
     per_key, per_upload = provider_jobs_per_upload(stack)

@@ -90,17 +90,16 @@ def run_case(kind: str, hours: float) -> dict[str, Any]:
     """One case, in this (fresh) process."""
     from pydantic import SecretStr
 
-    from bucketscribe.media.bucket import BucketMedia
     from bucketscribe.domain.media_routing import decide_route
     from bucketscribe.domain.upload import ObjectRef
+    from bucketscribe.media.bucket import BucketMedia
     from bucketscribe.pipeline.steps.parts import cut_points
-    from bucketscribe.domain.profile import Profile
-    from bucketscribe.providers.sis.options import SisOptions
     from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
+    from bucketscribe.providers.sis.options import SisOptions
 
     rate, channels, model = KINDS[kind]
     sis = SisProvider(SisCredentials(ak="-", sk=SecretStr("-"), project_id="-"))
-    needs = sis.media_requirements(Profile(sis=SisOptions(property=model)))
+    needs = sis.media_requirements(profile(sis=SisOptions(property=model)))
     with tempfile.TemporaryDirectory(prefix="bench-split-") as tmp:
         root = Path(tmp)
         (root / "incoming").mkdir()

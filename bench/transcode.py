@@ -302,6 +302,7 @@ def recognition_check(
     words from such changes, so the figures are pooled over several espeak-ng voices.
     """
     from bucketscribe_local.whisper_engine import WhisperSettings
+
     from bucketscribe.media.transcode import to_speech_opus
 
     labels = ["original 44.1 kHz stereo PCM", "control 16 kHz mono PCM"]
@@ -354,8 +355,8 @@ def recognition_check(
 
 def warm_engine() -> Any:
     """The product's offline engine (Whisper base, the process-wide one), loaded and warmed up."""
-    from bucketscribe_local.whisper_engine import shared_engine
     from bucketscribe_local.samples import sample
+    from bucketscribe_local.whisper_engine import shared_engine
 
     engine = shared_engine()
     engine.load()
@@ -404,13 +405,12 @@ def router_report(
 
     from bucketscribe.domain.media_routing import AudioTarget, Route, decide_route
     from bucketscribe.media.transcode import probe_media, to_speech_opus, write_audio
-    from bucketscribe.domain.profile import Profile
     from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
     from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
 
-    sis = SisProvider(SisCredentials(ak="-", sk=SecretStr("-"), project_id="-")).media_requirements(Profile())
+    sis = SisProvider(SisCredentials(ak="-", sk=SecretStr("-"), project_id="-")).media_requirements(profile())
     dashscope = DashScopeProvider(DashScopeConfig(api_key=SecretStr("-"))).media_requirements(
-        Profile(provider="dashscope")
+        profile(provider="dashscope")
     )
     originals = [clip if index == 0 else work / f"speech_{voice}.wav" for index, voice in enumerate(voices)]
     for voice, original in zip(voices, originals, strict=True):

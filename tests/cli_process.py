@@ -28,7 +28,7 @@ def user_environment() -> dict[str, str]:
 class CliProcess:
     def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bucketscribe.cli.main", *args],
+            [sys.executable, "-m", "bucketscribe.cli", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

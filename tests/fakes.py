@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from bucketscribe.clouds.aws.events import object_refs_from_message_body
 from bucketscribe.domain.callback_tokens import CallbackClaim
 from bucketscribe.domain.job import Job, JobError, JobState, StreamMetrics
-from bucketscribe.ports.media_tools import StoredAudio
 from bucketscribe.domain.media_routing import AudioTarget, MediaProbe, MediaRequirements
-from bucketscribe.ports.media_tools import MediaError, SpeechPcm
-from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.domain.transcript import Segment, Transcript, TranslatedSegment, Translation
-from bucketscribe.ports.dead_letters import DeadLetter
+from bucketscribe.domain.notification import Notification
 from bucketscribe.domain.profile import Profile
+from bucketscribe.domain.transcript import Segment, Transcript, TranslatedSegment, Translation
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.media.transcode import decode_pcm16
+from bucketscribe.ports.dead_letters import DeadLetter
+from bucketscribe.ports.media_tools import DecoderMissing, MediaError, SpeechPcm, StoredAudio
 from bucketscribe.ports.provider import (
     FileOutcome,
     ProviderError,
-    Push,
-    PushRejected,
     StreamedRecording,
     SubmitItem,
     SubmitReceipt,
@@ -32,8 +34,10 @@ from bucketscribe.ports.provider import (
     TaskStatus,
     file_key,
 )
-from bucketscribe.providers.dashscope.realtime import DashScopeRealtimeProvider
 from bucketscribe.ports.storage import ObjectInfo
+from bucketscribe.providers import registry
+from bucketscribe.providers.dashscope.options import RealtimeOptions
+from bucketscribe.providers.dashscope.realtime import DashScopeRealtimeProvider
 
 
 class InMemoryStorage:
@@ -147,19 +151,22 @@ class InMemoryJobStore:
 
 
 class FakeProvider:
-    """Records submissions; results are set by the test through ``finish`` / ``fail`` / ``expire``.
+    """A ``TaskProvider`` that records submissions; results are set by the test through ``finish``
+    / ``fail`` / ``expire``.
 
     ``lose_answer`` makes the next submissions create their task and then fail with that error
-    (an answer lost on the way back); ``can_search_tasks`` makes it list tasks by creation time
-    the way DashScope does (a task's files show only once it has finished).
+    (an answer lost on the way back). Its capabilities are switches a test may flip, as the
+    pipeline sees them (``isinstance`` against the capability ports): ``can_search_tasks`` makes it
+    list tasks by creation time the way DashScope does (a task's files show only once it has
+    finished); ``accepts_callback_url`` makes it call back per attempt, as SIS does.
     """
 
     name = "sis"
-    accepts_callback_url = True
 
     def __init__(self, max_files_per_task: int = 1, *, can_search_tasks: bool = False) -> None:
         self.max_files_per_task = max_files_per_task
         self.can_search_tasks = can_search_tasks
+        self.accepts_callback_url = True
         # What it decodes and how much one job holds (tests change these).
         self.decodes: dict[str, frozenset[str] | None] | None = {
             "wav": frozenset({"pcm_s16le"}),
@@ -180,6 +187,9 @@ class FakeProvider:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._counter = 0
 
+    def model_name(self, profile: Profile) -> str:
+        return registry.plugin(self.name).model_name(profile)
+
     def media_requirements(self, profile: Profile) -> MediaRequirements:
         return MediaRequirements(
             provider=self.name,
@@ -190,8 +200,8 @@ class FakeProvider:
             max_duration_ms=self.max_duration_ms,
             max_channels=2,
             sample_rate=self.sample_rate,
-            channels_needed=profile.channels_needed,
-            channels_wanted=profile.channel_expectation(),
+            channels_needed=registry.plugin(profile.provider).channels(profile)[0],
+            channels_wanted=registry.plugin(profile.provider).channels(profile)[1],
         )
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
@@ -244,9 +254,22 @@ class FakeProvider:
         self.fetches.append(task_id)
         return self.results.get(task_id) or TaskResult(task_id=task_id, status=TaskStatus.NOT_FOUND)
 
-    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
-        if not self.can_search_tasks:
-            raise NotImplementedError("this fake provider cannot list tasks")
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A capability is a method the pipeline looks for (``isinstance`` against a runtime-checkable
+        # protocol looks at the class): switching one on or off swaps in the class that has it.
+        super().__setattr__(name, value)
+        if name in ("can_search_tasks", "accepts_callback_url") and hasattr(self, "accepts_callback_url"):
+            searching, calling = getattr(self, "can_search_tasks", False), self.accepts_callback_url
+            self.__class__ = _CAPABLE[(searching, calling)]
+
+    def _claimed_task(self, body: str) -> str | None:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        return data.get("job_id") if isinstance(data, dict) else None
+
+    def _search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
         self.searches.append((start, end, set(files)))
         search = TaskSearch()
         for task in self.results.values():
@@ -260,15 +283,34 @@ class FakeProvider:
                     search.found[file_key(outcome.file_url)] = task.task_id
         return search
 
-    def parse_push(self, body: str) -> Push:
-        raise PushRejected("the fake provider does not push")
+
+class _SearchingFake(FakeProvider):
+    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
+        return self._search_tasks(start, end, files)
+
+
+class _CallingBackFake(FakeProvider):
+    def claimed_task(self, body: str) -> str | None:
+        return self._claimed_task(body)
+
+
+class _SearchingCallingBackFake(_SearchingFake, _CallingBackFake):
+    pass
+
+
+_CAPABLE: dict[tuple[bool, bool], type[FakeProvider]] = {
+    (False, False): FakeProvider,
+    (True, False): _SearchingFake,
+    (False, True): _CallingBackFake,
+    (True, True): _SearchingCallingBackFake,
+}
 
 
 def claim_from_callback_url(url: str) -> tuple[str, CallbackClaim | None]:
     """The job id and claim a provider presents when it calls ``url`` back (as the route reads them)."""
     parts = urlsplit(url)
-    job_id = unquote(parts.path.rsplit("/", 1)[-1])
-    return job_id, CallbackClaim.from_query(job_id, dict(parse_qsl(parts.query)))
+    provider, job_id = (unquote(part) for part in parts.path.rsplit("/", 2)[-2:])
+    return job_id, CallbackClaim.from_query(provider, job_id, dict(parse_qsl(parts.query)))
 
 
 class InMemoryDeadLetters:
@@ -284,6 +326,9 @@ class InMemoryDeadLetters:
         waiting = [letter for letter in self.letters if letter.message_id not in self.deleted]
         return waiting[:max_messages]
 
+    def read(self, letter: DeadLetter) -> Notification:
+        return object_refs_from_message_body(letter.body)
+
     def delete(self, letter: DeadLetter) -> None:
         self.deleted.append(letter.message_id)
 
@@ -292,6 +337,8 @@ class FakeMediaTools:
     """The media port over the in-memory bucket: each upload's probe is what the test says it is,
     quiet places are listed by the test, and what is written is a small stand-in of the right
     size class (the audio itself is PyAV's business, tested against real files elsewhere)."""
+
+    converts = True
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self.storage = storage
@@ -312,6 +359,19 @@ class FakeMediaTools:
         self.searches.append((start_ms, end_ms))
         quiet = [at for at in self.quiet_ms if start_ms <= at <= end_ms]
         return max(quiet) if quiet else end_ms
+
+    def speech(self, source: ObjectRef, key: str, *, split_channels: bool) -> SpeechPcm:
+        """The stored bytes decoded by the real decoder (its standard-library path for a 16 kHz
+        WAV: no PyAV needed); ``MediaError`` when ``fail`` says so."""
+        if self.fail:
+            raise MediaError(self.fail)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "audio"
+            path.write_bytes(self.storage.get(source.bucket, key))
+            try:
+                return decode_pcm16(path, split_channels=split_channels)
+            except ImportError as missing:
+                raise DecoderMissing(str(missing)) from missing
 
     def write(
         self,
@@ -394,9 +454,6 @@ class FakeStreamingProvider:
     """
 
     name = "dashscope-realtime"
-    max_files_per_task = 1
-    accepts_callback_url = False
-    can_search_tasks = False
 
     def __init__(self) -> None:
         self.streams: list[tuple[SpeechPcm, Profile]] = []
@@ -416,17 +473,18 @@ class FakeStreamingProvider:
         number = len(self.streams)
         segments = [Segment(start_ms=0, end_ms=900, text=f"stream {number} heard this.")]
         translations = []
-        if profile.realtime.translate:
+        options = RealtimeOptions.of(profile)
+        if options.translate:
             translations = [
                 Translation(
-                    language=profile.realtime.translate,
+                    language=options.translate,
                     segments=[TranslatedSegment(start_ms=0, end_ms=900, text=f"translation {number}.")],
                 )
             ]
         return StreamedRecording(
             transcript=Transcript(
                 provider="dashscope",
-                model=profile.realtime.model,
+                model=options.model,
                 duration_ms=speech.duration_ms,
                 segments=segments,
                 translations=translations,
@@ -440,20 +498,14 @@ class FakeStreamingProvider:
             ),
         )
 
+    def model_name(self, profile: Profile) -> str:
+        return RealtimeOptions.of(profile).model
+
+    def splits_channels(self, profile: Profile) -> bool:
+        return RealtimeOptions.of(profile).channels == "split"
+
+    def longer_uploads_to(self, profile: Profile) -> str | None:
+        return "dashscope" if RealtimeOptions.of(profile).longer_uploads == "batch" else None
+
     def media_requirements(self, profile: Profile) -> MediaRequirements:
         return DashScopeRealtimeProvider.media_requirements(self, profile)  # type: ignore[arg-type]
-
-    def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
-        raise AssertionError("a real-time provider takes no file tasks")
-
-    def fetch(self, task_id: str) -> TaskResult:
-        return TaskResult(task_id=task_id, status=TaskStatus.NOT_FOUND)
-
-    def load_result(self, outcome: FileOutcome) -> FileOutcome:
-        return outcome
-
-    def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
-        raise AssertionError("a real-time provider has no listing")
-
-    def parse_push(self, body: str) -> Push:
-        raise PushRejected("a real-time provider does not push")

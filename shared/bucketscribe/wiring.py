@@ -39,14 +39,14 @@ def callback_signer(settings: Settings, secrets: SecretStore) -> CallbackSigner:
     return CallbackSigner(secret.encode("utf-8"), previous=previous)
 
 
-def media_tools(storage: ObjectStorage) -> MediaTools | None:
-    """PyAV's media tools, where the package carries PyAV and numpy; else uploads go to the provider
-    as they are, or are refused with the reason when it cannot take them."""
-    if not (importlib.util.find_spec("av") and importlib.util.find_spec("numpy")):
-        return None
+def media_tools(storage: ObjectStorage) -> MediaTools:
+    """The media tools; they convert where the package carries PyAV and numpy (else uploads go to
+    the provider as they are, or are refused with the reason when it cannot take them)."""
     from bucketscribe.media.bucket import BucketMedia
 
-    return BucketMedia(storage)
+    return BucketMedia(
+        storage, converts=bool(importlib.util.find_spec("av") and importlib.util.find_spec("numpy"))
+    )
 
 
 def profiles(settings: Settings) -> ProfileSet:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bucketscribe.cli.main import ExitCode, ReportedInterrupt
+from bucketscribe.cli.exit_codes import ExitCode, ReportedInterrupt
 from bucketscribe.cli.progress import (
     BatchProgress,
     BoardReporter,

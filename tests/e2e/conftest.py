@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-
 from bucketscribe_local.aws_resources import LocalAwsNames
 from bucketscribe_local.stack import LocalStack, LocalStackOptions
 

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
+from bucketscribe_local.stack import LocalStack
+
 from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.job import Job
-from bucketscribe_local.stack import LocalStack
 from bucketscribe.domain.upload import ObjectRef
 
 FIXED_TEXT = "this is a fixed transcript from the instant engine"

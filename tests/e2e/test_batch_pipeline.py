@@ -14,9 +14,9 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from bucketscribe_local.faults import FaultPlan
 
 from bucketscribe.domain.job import AttemptState, JobState
-from bucketscribe_local.faults import FaultPlan
 from bucketscribe.domain.upload import ObjectRef
 from tests.audio import tone_wav
 from tests.e2e.stack_calls import TIMEOUT_S, http, notification_body, transcribe
@@ -96,8 +96,9 @@ def test_a_throttled_submission_is_retried_until_it_goes_through(stack):
 
 def test_one_unreadable_message_does_not_sink_the_batch(stack):
     """The real submit handler, given the batch shape Lambda sends: only the bad record fails."""
-    from bucketscribe.clouds.aws import submit
     from bucketscribe_local.lambda_bridge import LocalLambdaContext
+
+    from bucketscribe.clouds.aws import submit
 
     good = stack.upload(tone_wav(1), "incoming/partial/good.wav")
     # The bucket's own notification for it is in the queue too; drain so only our batch submits it.

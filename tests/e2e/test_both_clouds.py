@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import srt
 import webvtt
-
-from bucketscribe.domain.job import JobState
 from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.stack import LocalStack
+
+from bucketscribe.domain.job import JobState
 from bucketscribe.domain.transcript import Transcript
 from tests.audio import tone_wav
 from tests.e2e.stack_calls import (

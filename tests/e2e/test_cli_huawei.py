@@ -23,7 +23,7 @@ def test_up_as_huawei_turns_an_obs_sdk_upload_into_transcripts() -> None:
     from obs import ObsClient
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "bucketscribe.cli.main", "up", "--instant", "--port", "0", "--cloud", "huawei"],
+        [sys.executable, "-m", "bucketscribe.cli", "up", "--instant", "--port", "0", "--cloud", "huawei"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -72,7 +72,7 @@ def test_transcribe_as_huawei_writes_the_outputs(tmp_path: Path) -> None:
     out = tmp_path / "out"
     command = ["transcribe", str(recording), "--instant", "--cloud", "huawei", "--out", str(out)]
     result = subprocess.run(
-        [sys.executable, "-m", "bucketscribe.cli.main", *command, "--timeout", "60"],
+        [sys.executable, "-m", "bucketscribe.cli", *command, "--timeout", "60"],
         capture_output=True,
         text=True,
         timeout=180,

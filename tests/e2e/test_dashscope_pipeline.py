@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
-from bucketscribe.domain.job import AttemptState, Job, JobState
 from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.stack import LocalStack
+
+from bucketscribe.domain.job import AttemptState, Job, JobState
 from bucketscribe.domain.transcript import Transcript
 from tests.audio import tone_wav
 from tests.e2e.stack_calls import TIMEOUT_S, finished, upload_many

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bucketscribe_local.scoring import word_error_rate
-from bucketscribe.domain.transcript import Transcript
 from bucketscribe_local.samples import bundled_samples
+from bucketscribe_local.scoring import word_error_rate
+
+from bucketscribe.domain.transcript import Transcript
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def test_demo_transcribes_every_sample_close_to_its_script(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "bucketscribe.cli.main", "demo", "--out", str(out), "--timeout", "300"],
+        [sys.executable, "-m", "bucketscribe.cli", "demo", "--out", str(out), "--timeout", "300"],
         capture_output=True,
         text=True,
         timeout=600,

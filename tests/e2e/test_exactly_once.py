@@ -11,10 +11,10 @@ import urllib.parse
 import urllib.request
 
 import pytest
-
-from bucketscribe.domain.job import AttemptState, JobState
 from bucketscribe_local.pipeline_faults import PipelineFaultPlan
 from bucketscribe_local.stack import LocalStack
+
+from bucketscribe.domain.job import AttemptState, JobState
 from tests.audio import tone_wav
 from tests.waiting import wait_until
 
@@ -182,6 +182,7 @@ def test_sis_sending_each_lost_answers_task_to_the_other_uploads_url_crosses_not
     result sent to the *other* upload's callback URL. Before, each upload got the other's words."""
     from bucketscribe_local.digest_engine import digest_text
     from bucketscribe_local.faults import FaultPlan
+
     from tests.e2e.conftest import stack_options
 
     log_dir = tmp_path_factory.mktemp("crossed")

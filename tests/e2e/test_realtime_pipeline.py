@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import srt
 import webvtt
+from bucketscribe_local.samples import sample
+from bucketscribe_local.stack import LocalStack
 
 from bucketscribe.domain.job import AttemptState, JobState
-from bucketscribe_local.stack import LocalStack
 from bucketscribe.domain.transcript import Transcript
-from bucketscribe_local.samples import sample
 from tests.e2e.conftest import stack_options
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-
-from bucketscribe.domain.job import JobState
 from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.stack import LocalStack, LocalStackOptions
+
+from bucketscribe.domain.job import JobState
 from tests.audio import tone_wav
 
 pytestmark = pytest.mark.e2e

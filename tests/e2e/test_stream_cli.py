@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import srt
 import webvtt
-
-from bucketscribe_local.scoring import word_error_rate
-from bucketscribe.domain.transcript import Transcript
 from bucketscribe_local.samples import sample
+from bucketscribe_local.scoring import word_error_rate
+
+from bucketscribe.domain.transcript import Transcript
 from tests.cli_process import CliProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

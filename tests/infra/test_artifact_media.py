@@ -32,12 +32,12 @@ import av
 import boto3
 import numpy as np
 import pytest
-from moto.server import ThreadedMotoServer
-
-from bucketscribe.clouds.aws.job_store import jobs_table_definition
 from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.sis_server import SisEmulator
 from bucketscribe_local.speech import FixedSpeechEngine
+from moto.server import ThreadedMotoServer
+
+from bucketscribe.clouds.aws.job_store import jobs_table_definition
 from bucketscribe.providers.sis.adapter import SIS_MAX_BYTES, SIS_MAX_DURATION_MS
 from tests.audio import tone_wav
 from tests.infra.aws_package import REGION, STAGE, HostLayer, Packaged, function_id, lambda_env

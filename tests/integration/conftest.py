@@ -47,8 +47,8 @@ def client(service: str, endpoint: str) -> Any:
 def media() -> Iterator[str]:
     """A plain HTTP server standing in for a bucket's presigned URLs: every path is a short WAV."""
     from aiohttp import web
-
     from bucketscribe_local.http_thread import BackgroundHttpServer
+
     from tests.audio import tone_wav
 
     app = web.Application()

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
-
 from bucketscribe_local.http_thread import BackgroundHttpServer
 from bucketscribe_local.sis_server.models import SisError
 from bucketscribe_local.sis_server.responses import authenticate
-from bucketscribe.clouds.huawei.secrets import CSMS_SECRET_NOT_FOUND
+
 from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
+from bucketscribe.clouds.huawei.secrets import CSMS_SECRET_NOT_FOUND
 
 if TYPE_CHECKING:
     from bucketscribe_local.sis_server.models import SisBackend

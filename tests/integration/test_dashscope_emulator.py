@@ -28,15 +28,6 @@ import dashscope
 import pytest
 import requests
 from aiohttp import web
-from dashscope.audio.asr import (
-    Recognition,
-    RecognitionCallback,
-    RecognitionResult,
-    Transcription,
-    TranslationRecognizerCallback,
-    TranslationRecognizerRealtime,
-)
-
 from bucketscribe_local.dashscope_server import DashScopeEmulator
 from bucketscribe_local.emulator_kit.clock import ManualClock
 from bucketscribe_local.faults import FaultPlan
@@ -49,6 +40,14 @@ from bucketscribe_local.speech import (
 )
 from bucketscribe_local.speech import (
     Recognition as EngineRecognition,
+)
+from dashscope.audio.asr import (
+    Recognition,
+    RecognitionCallback,
+    RecognitionResult,
+    Transcription,
+    TranslationRecognizerCallback,
+    TranslationRecognizerRealtime,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

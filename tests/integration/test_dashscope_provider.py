@@ -7,16 +7,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import SecretStr
-
 from bucketscribe_local.dashscope_server import DashScopeEmulator
 from bucketscribe_local.emulator_kit.clock import ManualClock
 from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.speech import FixedSpeechEngine
-from bucketscribe.providers.dashscope.options import DashScopeOptions
-from bucketscribe.domain.profile import Profile
+from pydantic import SecretStr
+
 from bucketscribe.ports.provider import ProviderError, SubmitItem, TaskResult, TaskStatus, file_key
 from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
+from bucketscribe.providers.dashscope.options import DashScopeOptions
+from tests.profiles import profile as make_profile
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def test_one_task_for_many_files_and_each_file_finishes_on_its_own(
         SubmitItem(job_id="gone", media_url="http://127.0.0.1:9/nowhere.wav"),
         SubmitItem(job_id="b", media_url=f"{media}/b.wav?sig=2"),
     ]
-    receipts = provider.submit(items, Profile(provider="dashscope"))
+    receipts = provider.submit(items, make_profile(provider="dashscope"))
     assert len({r.task_id for r in receipts}) == 1 and emulator.backend.counters.submit_calls == 1
     result = wait_finished(emulator, provider, receipts[0].task_id)
     assert result.status is TaskStatus.DONE
@@ -76,7 +76,7 @@ def test_one_task_for_many_files_and_each_file_finishes_on_its_own(
 
 def test_profile_parameters_reach_the_service(emulator: DashScopeEmulator, media: str) -> None:
     provider = provider_for(emulator)
-    profile = Profile(
+    profile = make_profile(
         provider="dashscope", dashscope=DashScopeOptions(diarization_enabled=True, speaker_count=2)
     )
     (receipt,) = provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], profile)
@@ -90,12 +90,14 @@ def test_throttling_is_backed_off_and_then_goes_through(emulator: DashScopeEmula
     emulator.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=429))
     provider = provider_for(emulator, sleeps=sleeps)
     with pytest.raises(ProviderError) as caught:
-        provider.submit([SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope"))
+        provider.submit(
+            [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], make_profile(provider="dashscope")
+        )
     assert caught.value.retryable and caught.value.code.startswith("Throttling")
     assert sleeps == [0.01, 0.02, 0.04, 0.08]  # exponential backoff before giving the message back
     emulator.set_faults(FaultPlan())
     (receipt,) = provider.submit(
-        [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope")
+        [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], make_profile(provider="dashscope")
     )
     assert receipt.task_id
 
@@ -103,7 +105,7 @@ def test_throttling_is_backed_off_and_then_goes_through(emulator: DashScopeEmula
 def test_a_wrong_key_keeps_the_upload_for_a_retry(emulator: DashScopeEmulator, media: str) -> None:
     with pytest.raises(ProviderError) as caught:
         provider_for(emulator, key="sk-wrong").submit(
-            [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope")
+            [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], make_profile(provider="dashscope")
         )
     assert caught.value.retryable and caught.value.code == "InvalidApiKey"
 
@@ -113,7 +115,7 @@ def test_an_expired_task_is_not_found(media: str) -> None:
     with DashScopeEmulator(api_keys=[KEY], engine=FixedSpeechEngine("hi"), clock=clock) as emulator:
         provider = provider_for(emulator)
         (receipt,) = provider.submit(
-            [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope")
+            [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], make_profile(provider="dashscope")
         )
         assert receipt.task_id is not None
         assert wait_finished(emulator, provider, receipt.task_id).status is TaskStatus.DONE
@@ -124,7 +126,7 @@ def test_an_expired_task_is_not_found(media: str) -> None:
 def test_the_query_rate_stays_under_the_limit(emulator: DashScopeEmulator, media: str) -> None:
     provider = provider_for(emulator)
     (receipt,) = provider.submit(
-        [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], Profile(provider="dashscope")
+        [SubmitItem(job_id="a", media_url=f"{media}/a.wav")], make_profile(provider="dashscope")
     )
     assert receipt.task_id is not None
     started = time.monotonic()
@@ -143,12 +145,12 @@ def test_a_task_whose_answer_was_lost_is_found_by_searching_the_window(media: st
         provider = provider_for(emulator)
         lost_url, other_url = f"{media}/lost.wav?sig=1", f"{media}/other.wav?sig=2"
         with pytest.raises(ProviderError) as caught:
-            provider.submit([SubmitItem(job_id="a", media_url=lost_url)], Profile(provider="dashscope"))
+            provider.submit([SubmitItem(job_id="a", media_url=lost_url)], make_profile(provider="dashscope"))
         assert caught.value.maybe_done and caught.value.retryable
         emulator.set_faults(FaultPlan())
         clock.advance(120)
         (other,) = provider.submit(
-            [SubmitItem(job_id="b", media_url=other_url)], Profile(provider="dashscope")
+            [SubmitItem(job_id="b", media_url=other_url)], make_profile(provider="dashscope")
         )
         [lost_row, _] = emulator.backend.emulated_jobs()
         started = datetime.fromtimestamp(clock.now() - 300, UTC)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
-
 from bucketscribe_local.http_thread import BackgroundHttpServer
+
 from bucketscribe.cli.progress import EmulatorActivity
 
 pytestmark = pytest.mark.integration

@@ -24,10 +24,10 @@ from typing import Any
 import boto3
 import pytest
 
-from bucketscribe.domain.job import Job, JobState
 from bucketscribe.clouds.aws.job_store import DynamoJobStore, create_jobs_table, jobs_table_definition
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.clock import utc_now
+from bucketscribe.domain.job import Job, JobState
+from bucketscribe.domain.upload import ObjectRef
 from tests.geminidb import geminidb_undocumented, geminidb_violations
 
 pytestmark = pytest.mark.integration

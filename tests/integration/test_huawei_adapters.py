@@ -15,26 +15,27 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
-from bucketscribe.domain.callback_tokens import CallbackSigner
-from bucketscribe.domain.job import Job, JobState
 from bucketscribe.clouds.aws.job_store import create_jobs_table
-from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.domain.clock import utc_now
-from bucketscribe.domain.output_layout import OutputLayout
-from bucketscribe.pipeline.context import PipelinePorts
-from bucketscribe.pipeline.reconcile import reconcile
-from bucketscribe.domain.profile import Profile, ProfileSet
+from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
 from bucketscribe.clouds.huawei.failed_invocations import FailedInvocations
 from bucketscribe.clouds.huawei.secrets import CsmsSecretStore
-from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
+from bucketscribe.clouds.huawei.storage import ObsStorage, ObsStorageError
+from bucketscribe.domain.callback_tokens import CallbackSigner
+from bucketscribe.domain.clock import utc_now
+from bucketscribe.domain.job import Job, JobState
+from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.domain.profile import ProfileSet
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.pipeline.context import PipelinePorts
+from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.ports.secrets import MissingSecret
 from bucketscribe.settings import Settings
-from bucketscribe.clouds.huawei.storage import ObsStorage, ObsStorageError
 from bucketscribe.wiring import build_ports, job_store
 from tests.audio import tone_wav
 from tests.fakes import FakeProvider, InMemoryJobStore
 from tests.integration.conftest import AuthMoto, client
 from tests.integration.csms_emulator import CsmsEmulator
+from tests.profiles import profile
 
 pytestmark = pytest.mark.integration
 
@@ -203,7 +204,7 @@ def test_failure_records_in_obs_become_jobs_and_are_removed(aws: str) -> None:
         providers={"sis": provider},
         signer=CallbackSigner(b"integration-test-secret-0123"),
         layout=OutputLayout(input_prefix="incoming/", output_prefix="transcripts/"),
-        profiles=ProfileSet(profiles=[Profile()]),
+        profiles=ProfileSet(profiles=[profile()]),
         callback_base_url="https://cb.example.com",
         dead_letters=FailedInvocations(storage, BUCKET, PREFIX),
     )

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.domain.job import Job, JobError, JobState
 from bucketscribe.clouds.aws.job_store import DynamoJobStore, create_jobs_table
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.clock import utc_now
+from bucketscribe.domain.job import Job, JobError, JobState
+from bucketscribe.domain.upload import ObjectRef
 from tests.fakes import InMemoryJobStore
 from tests.integration.conftest import client
 

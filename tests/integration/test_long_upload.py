@@ -15,19 +15,20 @@ from pydantic import SecretStr
 
 from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.job import Job, JobState
+from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.domain.profile import ProfileSet
+from bucketscribe.domain.transcript import Segment, Transcript
+from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.media.bucket import BucketMedia
 from bucketscribe.media.transcode import probe
-from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.domain.transcript import Segment, Transcript
-from bucketscribe.domain.output_layout import OutputLayout
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from bucketscribe.domain.profile import Profile, ProfileSet
-from bucketscribe.providers.sis.options import SisOptions
 from bucketscribe.providers.sis.adapter import SIS_MAX_BYTES, SIS_MAX_DURATION_MS, SisCredentials, SisProvider
+from bucketscribe.providers.sis.options import SisOptions
 from tests.audio import write_wav
 from tests.fakes import DiskStorage, FakeProvider, InMemoryJobStore
+from tests.profiles import profile
 from tests.unit.conftest import Clock
 
 pytestmark = pytest.mark.integration
@@ -72,8 +73,8 @@ def ports(folder: Path, provider: FakeProvider) -> PipelinePorts:
         layout=OutputLayout(input_prefix="incoming/", output_prefix="transcripts/"),
         profiles=ProfileSet(
             profiles=[
-                Profile(),
-                Profile(name="calls", prefix="calls/", sis=SisOptions(property="chinese_8k_general")),
+                profile(),
+                profile(name="calls", prefix="calls/", sis=SisOptions(property="chinese_8k_general")),
             ]
         ),
         callback_base_url="https://cb.example.com/prod",

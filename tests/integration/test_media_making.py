@@ -12,15 +12,15 @@ import av
 import numpy as np
 import pytest
 from aiohttp import web
-
 from bucketscribe_local.http_thread import BackgroundHttpServer
-from bucketscribe.media.bucket import BucketMedia
+from bucketscribe_local.samples import sample
+
+from bucketscribe.clouds.aws.storage import S3Storage
 from bucketscribe.domain.media_routing import AudioTarget
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.media.bucket import BucketMedia
 from bucketscribe.media.silence import quietest_point_ms
 from bucketscribe.media.transcode import probe, write_audio
-from bucketscribe.domain.upload import ObjectRef
-from bucketscribe_local.samples import sample
-from bucketscribe.clouds.aws.storage import S3Storage
 from tests.audio import sparse_silent_wav, write_wav
 from tests.integration.conftest import client
 

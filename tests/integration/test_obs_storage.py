@@ -19,12 +19,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from bucketscribe_local.http_thread import BackgroundHttpServer
 from pydantic import SecretStr
 from yarl import URL
 
-from bucketscribe_local.http_thread import BackgroundHttpServer
-from bucketscribe.ports.secrets import MissingSecret
 from bucketscribe.clouds.huawei.storage import ObsStorage, ObsStorageError
+from bucketscribe.ports.secrets import MissingSecret
 from tests.integration.conftest import AuthMoto, client, free_port
 
 pytestmark = pytest.mark.integration
@@ -259,8 +259,8 @@ def test_an_unreachable_server_raises_a_storage_error() -> None:
 
 def test_settings_select_the_obs_adapter(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """BUCKETSCRIBE_STORAGE=obs makes the functions use OBS for every storage call."""
-    from bucketscribe.settings import Settings
     from bucketscribe.clouds.huawei.storage import ObsStorage as Selected
+    from bucketscribe.settings import Settings
     from bucketscribe.wiring import object_storage
 
     monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "ak")

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bucketscribe_local.dashscope_server import DashScopeEmulator
 from bucketscribe_local.speech import Recognition
-from bucketscribe.ports.media_tools import SpeechPcm
+
 from bucketscribe.domain.profile import Profile
+from bucketscribe.ports.media_tools import SpeechPcm
 from bucketscribe.ports.provider import STREAM_CUT_AT_DEADLINE, ProviderError
 from bucketscribe.providers.dashscope.realtime import DashScopeRealtimeProvider, RealtimeStreamer
 from tests.level_audio import LevelEngine, level_pcm

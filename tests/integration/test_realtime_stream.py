@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bucketscribe_local.dashscope_server import DashScopeEmulator
 from bucketscribe_local.emulator_kit.clock import ManualClock
 from bucketscribe_local.speech import Recognition
-from bucketscribe.ports.media_tools import SpeechPcm
+
 from bucketscribe.domain.transcript import Transcript
+from bucketscribe.ports.media_tools import SpeechPcm
 from bucketscribe.providers.dashscope.options import RealtimeOptions
 from bucketscribe.providers.dashscope.realtime import (
     FRAME_BYTES,

@@ -15,8 +15,8 @@ import pytest
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from pydantic import SecretStr
 
-from bucketscribe.clouds.huawei.credentials import AgencyCredentials, HuaweiCredentials
 from bucketscribe.clouds.aws.secrets import AwsSecretsManager
+from bucketscribe.clouds.huawei.credentials import AgencyCredentials, HuaweiCredentials
 from bucketscribe.clouds.huawei.secrets import CsmsSecretStore
 from bucketscribe.ports.secrets import MissingSecret, resolve_json_secret, resolve_secret, secret_store_for
 from bucketscribe.settings import Settings

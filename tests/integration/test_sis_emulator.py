@@ -22,6 +22,17 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from bucketscribe_local.emulator_kit.clock import ManualClock
+from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.http_thread import BackgroundHttpServer
+from bucketscribe_local.sis_server import SisEmulator
+from bucketscribe_local.speech import (
+    FixedSpeechEngine,
+    ProgressCallback,
+    Recognition,
+    RecognizedSegment,
+    UnreadableAudio,
+)
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, ServerResponseException
 from huaweicloudsdkcore.sdk_request import SdkRequest
@@ -34,18 +45,6 @@ from huaweicloudsdksis.v1 import (
     PushTranscriberJobsRequest,
     SisClient,
     TranscriberConfig,
-)
-
-from bucketscribe_local.emulator_kit.clock import ManualClock
-from bucketscribe_local.faults import FaultPlan
-from bucketscribe_local.http_thread import BackgroundHttpServer
-from bucketscribe_local.sis_server import SisEmulator
-from bucketscribe_local.speech import (
-    FixedSpeechEngine,
-    ProgressCallback,
-    Recognition,
-    RecognizedSegment,
-    UnreadableAudio,
 )
 
 pytestmark = pytest.mark.integration

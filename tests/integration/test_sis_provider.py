@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
-
 from bucketscribe_local.emulator_kit.clock import ManualClock
 from bucketscribe_local.faults import FaultPlan
 from bucketscribe_local.sis_server import SisEmulator
 from bucketscribe_local.speech import FixedSpeechEngine
-from bucketscribe.domain.profile import Profile
-from bucketscribe.providers.sis.options import SisOptions
+from pydantic import SecretStr
+
 from bucketscribe.ports.provider import ProviderError, SubmitItem, TaskResult, TaskStatus
 from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
+from bucketscribe.providers.sis.options import SisOptions
+from tests.profiles import profile as make_profile
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def wait_done(sis: SisEmulator, provider: SisProvider, task_id: str | None) -> T
 
 def test_submit_then_fetch_gives_a_canonical_transcript(sis: SisEmulator, media_url: str) -> None:
     provider = provider_for(sis)
-    profile = Profile(sis=SisOptions(property="chinese_16k_media", need_word_info=True, add_punc=True))
+    profile = make_profile(sis=SisOptions(property="chinese_16k_media", need_word_info=True, add_punc=True))
     (receipt,) = provider.submit([SubmitItem(job_id="j1", media_url=media_url)], profile)
     assert receipt.task_id and receipt.error is None
     result = wait_done(sis, provider, receipt.task_id)
@@ -66,14 +66,14 @@ def test_a_wrong_secret_keeps_the_upload_for_a_retry_instead_of_failing_the_file
 ) -> None:
     with pytest.raises(ProviderError) as caught:
         provider_for(sis, sk="not-the-secret").submit(
-            [SubmitItem(job_id="j", media_url=media_url)], Profile()
+            [SubmitItem(job_id="j", media_url=media_url)], make_profile()
         )
     assert caught.value.retryable and caught.value.code.startswith("APIG")
     assert sis.backend.counters().jobs_accepted == 0
 
 
 def test_an_invalid_property_fails_the_item_with_sis_code(sis: SisEmulator, media_url: str) -> None:
-    profile = Profile(sis=SisOptions(property="klingon_16k_general"))
+    profile = make_profile(sis=SisOptions(property="klingon_16k_general"))
     (receipt,) = provider_for(sis).submit([SubmitItem(job_id="j", media_url=media_url)], profile)
     assert receipt.task_id is None and receipt.error is not None
     assert receipt.error.code == "SIS.0032" and not receipt.error.retryable
@@ -85,13 +85,13 @@ def test_throttling_and_outages_are_retryable(
 ) -> None:
     sis.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=status))
     with pytest.raises(ProviderError) as caught:
-        provider_for(sis).submit([SubmitItem(job_id="j", media_url=media_url)], Profile())
+        provider_for(sis).submit([SubmitItem(job_id="j", media_url=media_url)], make_profile())
     assert caught.value.retryable and caught.value.code == code
 
 
 def test_an_expired_task_is_not_found(sis: SisEmulator, clock: ManualClock, media_url: str) -> None:
     provider = provider_for(sis)
-    (receipt,) = provider.submit([SubmitItem(job_id="j", media_url=media_url)], Profile())
+    (receipt,) = provider.submit([SubmitItem(job_id="j", media_url=media_url)], make_profile())
     assert receipt.task_id is not None
     assert wait_done(sis, provider, receipt.task_id).status is TaskStatus.DONE
     clock.advance(72 * 3600)  # SIS keeps results 72 h after they finish

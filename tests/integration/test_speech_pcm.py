@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from bucketscribe.ports.media_tools import MediaError, SpeechPcm
-from bucketscribe.media.transcode import decode_pcm16
 from bucketscribe_local.samples import sample
+
+from bucketscribe.media.transcode import decode_pcm16
+from bucketscribe.ports.media_tools import MediaError, SpeechPcm
 from tests.level_audio import RATE, level_pcm, level_wav
 
 pytestmark = pytest.mark.integration

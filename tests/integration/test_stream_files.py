@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bucketscribe_local.dashscope_server import DashScopeEmulator
 from bucketscribe_local.inputs import LocalInput, check_inputs
-from bucketscribe.cli.progress import Stage
 from bucketscribe_local.streaming import Endpoint, StreamConsole, StreamSettings, stream_files
+
+from bucketscribe.cli.progress import Stage
 from bucketscribe.domain.transcript import Transcript
-from bucketscribe.domain.profile import Profile
 from bucketscribe.providers.dashscope.options import RealtimeOptions
 from tests.level_audio import LevelEngine, level_wav
+from tests.profiles import profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -37,7 +37,7 @@ def endpoint() -> Iterator[Endpoint]:
 
 
 def inputs(*paths: Path) -> list[LocalInput]:
-    usable, refused = check_inputs([(path, Profile()) for path in paths])
+    usable, refused = check_inputs([(path, profile()) for path in paths])
     assert not refused, refused
     return usable
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
-from bucketscribe.ports.media_tools import MediaError
-from bucketscribe.media.transcode import probe, to_speech_opus
 from bucketscribe_local.samples import sample
+
+from bucketscribe.media.transcode import probe, to_speech_opus
+from bucketscribe.ports.media_tools import MediaError
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from bucketscribe.domain.coverage import SPEECH_WITHOUT_TEXT, check_voice_activity
 from bucketscribe_local.model_store import (
     ModelChecksumMismatch,
     ModelParts,
@@ -32,12 +30,14 @@ from bucketscribe_local.model_store import (
     sha256_of,
     whisper_model_dir,
 )
+from bucketscribe_local.samples import Sample, bundled_samples, sample
 from bucketscribe_local.scoring import word_error_rate
 from bucketscribe_local.scripted_speech import HOLD_LOOP, READ_BACK, Script, can_speak, speak
 from bucketscribe_local.speech import Recognition, UnreadableAudio
 from bucketscribe_local.whisper_engine import WhisperSpeechEngine, shared_engine
+
+from bucketscribe.domain.coverage import SPEECH_WITHOUT_TEXT, check_voice_activity
 from bucketscribe.media.transcode import probe
-from bucketscribe_local.samples import Sample, bundled_samples, sample
 
 MAX_WER = 0.3
 needs_espeak = pytest.mark.skipif(not can_speak(), reason="needs espeak-ng: apt-get install -y espeak-ng")

@@ -6,9 +6,10 @@ import pytest
 
 from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.domain.profile import ProfileSet
 from bucketscribe.pipeline.context import Limits, PipelinePorts
-from bucketscribe.domain.profile import Profile, ProfileSet
 from tests.fakes import FakeProvider, InMemoryJobStore, InMemoryStorage
+from tests.profiles import profile
 
 
 class Clock:
@@ -36,8 +37,8 @@ def ports(provider: FakeProvider) -> PipelinePorts:
         layout=OutputLayout(input_prefix="incoming/", output_prefix="transcripts/"),
         profiles=ProfileSet(
             profiles=[
-                Profile(),
-                Profile(name="calls", prefix="calls/", language="en", outputs=["json", "txt"]),
+                profile(),
+                profile(name="calls", prefix="calls/", language="en", outputs=["json", "txt"]),
             ]
         ),
         callback_base_url="https://cb.example.com/prod",

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from bucketscribe.domain.job import AttemptState, JobState
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.transcript import Segment, Transcript
-from bucketscribe.pipeline.complete import CompletionOutcome, complete_sis_callback, same_audio
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.pipeline.complete import CompletionOutcome, complete_callback, same_audio
 from bucketscribe.pipeline.submit import submit_uploads
 from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
@@ -42,7 +42,7 @@ def lost_answer(ports, provider, name: str, seconds: float) -> tuple[str, str, s
 
 def call_back(ports, url: str, task: str):
     job_id, claim = claim_from_callback_url(url)
-    return complete_sis_callback(job_id, claim, task, ports)
+    return complete_callback(claim, lambda: task, ports)
 
 
 def test_another_uploads_task_sent_to_this_url_is_not_bound(ports, provider):

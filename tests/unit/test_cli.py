@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import srt
 
-from bucketscribe.cli.main import build_parser, main, output_formats
+from bucketscribe.cli.arguments import output_formats
+from bucketscribe.cli.main import build_parser, main
 from bucketscribe.domain.transcript import Transcript
 from tests.unit.test_dashscope_units import RESULT as DASHSCOPE_RESULT
 from tests.unit.test_sis_result import FINISHED as SIS_RESULT

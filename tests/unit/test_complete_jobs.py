@@ -5,9 +5,9 @@ import pytest
 
 from bucketscribe.domain.callback_tokens import CallbackClaim, CallbackSigner
 from bucketscribe.domain.job import AttemptState, JobError, JobState
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.transcript import Segment, Transcript, Word
-from bucketscribe.pipeline.complete import CompletionOutcome, complete_sis_callback, complete_task
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.pipeline.complete import CompletionOutcome, complete_callback, complete_task
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
 from bucketscribe.ports.provider import ProviderError
@@ -40,7 +40,7 @@ def callback(ports, provider, *, submission=-1, body_task_id=None):
     """The provider calls the URL it was given in a submission (the last one by default)."""
     items, _ = provider.submissions[submission]
     job_id, claim = claim_from_callback_url(items[0].callback_url)
-    return complete_sis_callback(job_id, claim, body_task_id, ports)
+    return complete_callback(claim, lambda: body_task_id, ports)
 
 
 def test_an_authentic_callback_refetches_and_writes_the_profile_outputs(ports, provider):
@@ -74,8 +74,8 @@ def test_an_authentic_callback_refetches_and_writes_the_profile_outputs(ports, p
 def test_a_callback_with_a_bad_token_is_refused_and_fetches_nothing(ports, provider, query):
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript())
-    claim = CallbackClaim.from_query(job.id, query)
-    completion = complete_sis_callback(job.id, claim, None, ports)
+    claim = CallbackClaim.from_query("sis", job.id, query)
+    completion = complete_callback(claim, lambda: None, ports)
     assert completion.outcome is CompletionOutcome.UNKNOWN_JOB
     assert provider.fetches == [] and ports.storage.keys("transcripts/") == []
 
@@ -92,7 +92,7 @@ def test_a_token_of_one_attempt_does_not_open_another(ports, provider):
     job = submitted(ports)
     _, claim = claim_from_callback_url(provider.submissions[0][0][0].callback_url)
     forged = claim.model_copy(update={"attempt": 2})
-    assert complete_sis_callback(job.id, forged, None, ports).outcome is CompletionOutcome.UNKNOWN_JOB
+    assert complete_callback(forged, lambda: None, ports).outcome is CompletionOutcome.UNKNOWN_JOB
 
 
 def test_callbacks_signed_with_the_previous_secret_work_during_a_rotation(ports, provider):
@@ -110,8 +110,9 @@ def test_callbacks_signed_with_the_previous_secret_work_during_a_rotation(ports,
 
 def test_an_unknown_job_looks_the_same_as_a_bad_token(ports, provider):
     exp = int((ports.clock() + timedelta(hours=1)).timestamp())
-    claim = CallbackClaim(job_id="nope", attempt=1, expires=exp, token=ports.signer.token_for("nope", 1, exp))
-    completion = complete_sis_callback("nope", claim, None, ports)
+    token = ports.signer.token_for("sis", "nope", 1, exp)
+    claim = CallbackClaim(provider="sis", job_id="nope", attempt=1, expires=exp, token=token)
+    completion = complete_callback(claim, lambda: None, ports)
     assert completion.outcome is CompletionOutcome.UNKNOWN_JOB and provider.fetches == []
 
 

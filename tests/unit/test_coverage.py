@@ -20,7 +20,11 @@ from bucketscribe.domain.coverage import (
     with_coverage,
 )
 from bucketscribe.domain.transcript import CoverageBasis, Segment, Transcript, TranscriptWarning, Word
-from bucketscribe.providers.dashscope.result import transcript_from_dashscope
+from bucketscribe.providers.dashscope.result import (
+    DashScopeTranscription,
+    reported_speech_ms,
+    transcript_from_dashscope,
+)
 from bucketscribe.render import render
 
 pytestmark = pytest.mark.unit
@@ -302,7 +306,8 @@ def test_with_coverage_prefers_voice_activity() -> None:
     raw = dashscope_result({0: (1_000, [(0, 1_000)])})
     text = transcript_from_dashscope(raw)
 
-    checked = with_coverage(text, speech=speech((0, 30_000)), raw=raw)
+    reported = reported_speech_ms(DashScopeTranscription.parse(raw))
+    checked = with_coverage(text, speech=speech((0, 30_000)), reported_speech=reported)
 
     assert checked.coverage is not None
     assert checked.coverage.basis is CoverageBasis.VOICE_ACTIVITY
@@ -312,7 +317,8 @@ def test_with_coverage_prefers_voice_activity() -> None:
 def test_with_coverage_reads_dashscope_speech_time_per_channel() -> None:
     raw = dashscope_result({0: (10_000, [(0, 10_000)]), 1: (30_000, [(0, 10_000)])})
 
-    checked = with_coverage(transcript_from_dashscope(raw), raw=raw)
+    reported = reported_speech_ms(DashScopeTranscription.parse(raw))
+    checked = with_coverage(transcript_from_dashscope(raw), reported_speech=reported)
 
     assert checked.coverage is not None
     assert checked.coverage.basis is CoverageBasis.PROVIDER_SPEECH_TIME
@@ -320,10 +326,10 @@ def test_with_coverage_reads_dashscope_speech_time_per_channel() -> None:
     assert [(w.code, w.channel) for w in checked.warnings] == [(SPEECH_WITHOUT_TEXT, 1)]
 
 
-def test_with_coverage_on_a_sis_result_falls_back_to_gaps() -> None:
+def test_with_coverage_without_a_speech_figure_falls_back_to_gaps() -> None:
     text = transcript(said(0, 5_000), said(40_000, 45_000), duration_ms=45_000)
 
-    checked = with_coverage(text, raw={"audio_duration": 45_000, "segments": []})
+    checked = with_coverage(text)  # SIS reports only the recording's length
 
     assert checked.coverage is not None
     assert checked.coverage.basis is CoverageBasis.AUDIO_DURATION

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from bucketscribe.domain.job import JobState
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.transcript import Transcript
-from bucketscribe.pipeline.steps.dead_letters import MAX_RECEIVES
+from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.reconcile import reconcile
+from bucketscribe.pipeline.steps.dead_letters import MAX_RECEIVES
 from bucketscribe.pipeline.submit import submit_uploads
 from tests.audio import tone_wav
 from tests.fakes import InMemoryDeadLetters

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from bucketscribe_local.whisper_engine import WINDOW_MS, decoding_chunks
 
 from bucketscribe.domain.coverage import SpeechSpan
-from bucketscribe_local.whisper_engine import WINDOW_MS, decoding_chunks
 
 pytestmark = pytest.mark.unit
 

@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from bucketscribe.domain.notification import EventShapeError
 from bucketscribe.clouds.aws.events import object_refs_from_message_body, object_refs_from_notification
+from bucketscribe.clouds.huawei.events import object_refs_from_trigger
+from bucketscribe.domain.notification import EventShapeError
 
 pytestmark = pytest.mark.unit
 
@@ -36,9 +37,11 @@ def test_keys_are_url_decoded_like_s3_and_moto_encode_them():
         assert ref.etag == "abc" and ref.version_id == "v1" and ref.bucket == "recordings"
 
 
-def test_obs_shape_is_accepted():
-    (ref,) = refs({"Records": [s3_record("incoming/x.wav", source="obs", name="ObjectCreated:Post")]})
+def test_obs_shape_is_accepted_from_the_huawei_trigger_only():
+    payload = {"Records": [s3_record("incoming/x.wav", source="obs", name="ObjectCreated:Post")]}
+    (ref,) = object_refs_from_trigger(payload).refs
     assert ref.key == "incoming/x.wav"
+    assert refs(payload) == []  # an S3 notification has no OBS records
 
 
 def test_test_event_and_removals_yield_nothing():
@@ -73,11 +76,11 @@ def test_unreadable_bodies_raise_a_named_error(body):
 @pytest.mark.parametrize(
     ("bad", "problem"),
     [
-        ({"x": 1}, "neither 's3' nor 'obs'"),
+        ({"x": 1}, "has none of 's3'"),
         (s3_record("incoming/x.wav", bucket=""), "bucket.name"),
         (s3_record(""), "object.key"),
         (s3_record("+"), "empty key"),
-        ({"s3": "not an object"}, "not an S3/OBS record"),
+        ({"s3": "not an object"}, "is not a bucket record"),
     ],
 )
 def test_a_poison_record_is_that_records_problem_and_the_others_go_on(bad, problem):

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from bucketscribe_local.functiongraph_bridge import AsyncInvoker, LocalFunctionGraphContext, obs_trigger_event
 from pydantic import SecretStr
 
 from bucketscribe.clouds.aws.events import object_refs_from_notification
-from bucketscribe_local.functiongraph_bridge import AsyncInvoker, LocalFunctionGraphContext, obs_trigger_event
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
+from bucketscribe.domain.upload import ObjectRef
 
 pytestmark = pytest.mark.unit
 

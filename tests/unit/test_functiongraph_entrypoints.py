@@ -14,20 +14,18 @@ from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 import pytest
+from bucketscribe_local.functiongraph_bridge import LocalFunctionGraphContext
 from pydantic import SecretStr
 
-from bucketscribe.clouds.huawei.functiongraph import callback
-from bucketscribe.clouds.huawei.functiongraph import reconcile
-from bucketscribe.clouds.huawei.functiongraph import submit
+from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials
+from bucketscribe.clouds.huawei.functiongraph import callback, reconcile, submit
 from bucketscribe.clouds.huawei.functiongraph.apig import apig_response, parse_request
 from bucketscribe.clouds.huawei.functiongraph.context import InvocationContext
-from bucketscribe.entrypoints.uploads import SubmitLater
-from bucketscribe.domain.notification import EventShapeError
 from bucketscribe.domain.job import Job, JobState
-from bucketscribe_local.functiongraph_bridge import LocalFunctionGraphContext
+from bucketscribe.domain.notification import EventShapeError
 from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.entrypoints.uploads import SubmitLater
 from bucketscribe.pipeline.context import PipelinePorts
-from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials
 from bucketscribe.settings import Settings
 from tests.audio import tone_wav
 from tests.fakes import (

@@ -7,15 +7,17 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from bucketscribe_local.inputs import check_inputs, unique_labels, unique_output_names
-from bucketscribe.domain.profile import Profile
 from bucketscribe_local.samples import sample
+
+from bucketscribe.domain.profile import Profile
+from bucketscribe.providers import registry
 from tests.audio import tone_wav
+from tests.profiles import profile
 
 pytestmark = pytest.mark.unit
 
-CALLS = Profile.model_validate({"name": "calls", "prefix": "calls/", "sis": {"channel": "LEFT_AGENT"}})
+CALLS = profile(name="calls", prefix="calls/", sis={"channel": "LEFT_AGENT"})
 
 
 def reasons(files: list[tuple[Path, Profile]]) -> dict[Path, str]:
@@ -38,7 +40,7 @@ def test_what_is_not_a_readable_media_file_is_refused_with_its_reason(tmp_path: 
     broken.write_bytes(
         b"RIFF" + struct.pack("<I", 4000) + b"WAVE" + fmt + b"data" + struct.pack("<I", 8) + bytes(8)
     )
-    files = [(p, Profile()) for p in (text, binary, empty, folder, tmp_path / "missing.wav", broken)]
+    files = [(p, profile()) for p in (text, binary, empty, folder, tmp_path / "missing.wav", broken)]
     found = reasons(files)
     assert found[text].startswith("is not audio or video")
     assert found[binary].startswith("is not audio or video")
@@ -53,7 +55,7 @@ def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
     locked = tmp_path / "locked.wav"
     locked.write_bytes(tone_wav(1))
     locked.chmod(0)
-    assert reasons([(locked, Profile())]) == {locked: "cannot be read (permission denied)"}
+    assert reasons([(locked, profile())]) == {locked: "cannot be read (permission denied)"}
 
 
 def test_a_profile_that_needs_stereo_refuses_mono_and_says_what_it_expects(tmp_path: Path) -> None:
@@ -61,7 +63,7 @@ def test_a_profile_that_needs_stereo_refuses_mono_and_says_what_it_expects(tmp_p
     mono.write_bytes(tone_wav(1))
     stereo = tmp_path / "stereo.wav"
     stereo.write_bytes(tone_wav(1, channels=2))
-    usable, refused = check_inputs([(mono, CALLS), (stereo, CALLS), (mono, Profile())])
+    usable, refused = check_inputs([(mono, CALLS), (stereo, CALLS), (mono, profile())])
     assert [item.path for item in usable] == [stereo, mono]
     (refusal,) = refused
     assert refusal.reason == (
@@ -70,21 +72,23 @@ def test_a_profile_that_needs_stereo_refuses_mono_and_says_what_it_expects(tmp_p
     )
 
 
+def channels(made: Profile) -> tuple[int, str]:
+    return registry.plugin(made.provider).channels(made)
+
+
 def test_channel_needs_follow_the_profiles_options() -> None:
-    assert Profile().channels_needed == 1
-    assert CALLS.channels_needed == 2
-    right = Profile.model_validate({"name": "r", "sis": {"channel": "RIGHT_AGENT"}})
-    assert "agent on the right channel" in right.channel_expectation()
-    tracks = Profile.model_validate(
-        {"name": "d", "provider": "dashscope", "dashscope": {"channel_id": [0, 2]}}
-    )
-    assert tracks.channels_needed == 3
+    assert channels(profile())[0] == 1
+    assert channels(CALLS)[0] == 2
+    right = profile(name="r", sis={"channel": "RIGHT_AGENT"})
+    assert "agent on the right channel" in channels(right)[1]
+    tracks = profile(name="d", provider="dashscope", dashscope={"channel_id": [0, 2]})
+    assert channels(tracks)[0] == 3
 
 
 def test_usable_files_carry_their_length_channels_and_type() -> None:
     call = sample("call_stereo.wav").path
     video = sample("demo_video.mp4").path
-    usable, refused = check_inputs([(call, CALLS), (video, Profile())])
+    usable, refused = check_inputs([(call, CALLS), (video, profile())])
     assert refused == []
     first, second = usable
     assert first.channels == 2 and first.duration_ms and first.content_type == "audio/x-wav"

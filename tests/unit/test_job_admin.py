@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from bucketscribe.domain.job import Job, JobError, JobState
 from bucketscribe.cli.admin import AdminUsageError, list_jobs, parse_since, parse_upload, redrive, show_status
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.clock import utc_now
+from bucketscribe.domain.job import Job, JobError, JobState
+from bucketscribe.domain.upload import ObjectRef
 from tests.fakes import InMemoryJobStore
 
 pytestmark = pytest.mark.unit

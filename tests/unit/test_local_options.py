@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from bucketscribe_local.stack import options_from_environment
 
 pytestmark = pytest.mark.unit

@@ -18,12 +18,13 @@ from bucketscribe.domain.media_routing import (
     RouteDecision,
     decide_route,
 )
-from bucketscribe.providers.dashscope.options import DashScopeOptions
 from bucketscribe.domain.profile import Profile
-from bucketscribe.providers.sis.options import SisOptions
 from bucketscribe.ports.provider import Provider
 from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
+from bucketscribe.providers.dashscope.options import DashScopeOptions
 from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
+from bucketscribe.providers.sis.options import SisOptions
+from tests.profiles import profile as make_profile
 
 pytestmark = pytest.mark.unit
 
@@ -32,10 +33,10 @@ SIS = SisProvider(SisCredentials(ak="ak", sk=SecretStr("sk"), project_id="p"))
 LOCAL_SIS = SisProvider(SisCredentials(ak="ak", sk=SecretStr("sk"), project_id="p"), decodes_any_media=True)
 DASHSCOPE = DashScopeProvider(DashScopeConfig(api_key=SecretStr("k")))
 
-SIS_16K = Profile(name="media")  # chinese_16k_media, mono
-SIS_8K_CALLS = Profile(name="calls", sis=SisOptions(property="chinese_8k_general", channel="LEFT_AGENT"))
-DASHSCOPE_V2 = Profile(name="ds", provider="dashscope")
-DASHSCOPE_TWO_TRACKS = Profile(
+SIS_16K = make_profile(name="media")  # chinese_16k_media, mono
+SIS_8K_CALLS = make_profile(name="calls", sis=SisOptions(property="chinese_8k_general", channel="LEFT_AGENT"))
+DASHSCOPE_V2 = make_profile(name="ds", provider="dashscope")
+DASHSCOPE_TWO_TRACKS = make_profile(
     name="ds-calls", provider="dashscope", dashscope=DashScopeOptions(channel_id=[0, 1])
 )
 
@@ -181,7 +182,7 @@ def test_what_the_header_does_not_say_does_not_block_passing_through() -> None:
 
 def test_six_hours_of_8k_wav_under_an_8k_sis_profile_go_in_two_parts_of_the_same_samples() -> None:
     long_call = probe("wav", "pcm_s16le", 8000, minutes=6 * 60)  # 346 MB, over 5 h and 300 MB
-    profile = Profile(name="calls8k", sis=SisOptions(property="chinese_8k_general"))
+    profile = make_profile(name="calls8k", sis=SisOptions(property="chinese_8k_general"))
     decision = decide_route(long_call, SIS.media_requirements(profile))
     assert decision.route is Route.PASS_THROUGH and target_of(decision).muxer == "wav"
     # The parts hold the same samples: the same codec, rate and channels, cut to the sample.
@@ -228,15 +229,22 @@ def test_the_limits_are_the_providers() -> None:
 def test_an_endpoint_backed_by_a_local_engine_is_a_setting_not_a_special_case(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from bucketscribe.ports.secrets import NoSecretStore
+    from bucketscribe.providers import registry
     from bucketscribe.settings import Settings
-    from bucketscribe.wiring import dashscope_provider, sis_provider
 
     monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "ak")
     monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "sk")
-    documented = Settings(sis_project_id="p", dashscope_api_key=SecretStr("k"))
+    monkeypatch.setenv("BUCKETSCRIBE_SIS_PROJECT_ID", "p")
+    monkeypatch.setenv("BUCKETSCRIBE_DASHSCOPE_API_KEY", "k")
+    documented = Settings()
     local = documented.model_copy(update={"provider_decodes": "any"})
-    assert sis_provider(documented).media_requirements(SIS_16K).decodes is not None
-    for provider in (sis_provider(local), dashscope_provider(local)):
+
+    def built(name: str, settings: Settings):
+        return registry.plugin(name).build(settings, NoSecretStore())
+
+    assert built("sis", documented).media_requirements(SIS_16K).decodes is not None
+    for provider in (built("sis", local), built("dashscope", local)):
         needs = provider.media_requirements(SIS_16K)
         assert needs.decodes is None and needs.sample_rate is None
         assert decide_route(MP4_AAC_16K_VIDEO, needs).route is Route.PASS_THROUGH

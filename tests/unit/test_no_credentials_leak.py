@@ -13,12 +13,12 @@ import logging
 import pytest
 
 from bucketscribe.domain.job import JobError, JobState
+from bucketscribe.domain.redaction import redact
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.observability import logger as service_logger
 from bucketscribe.pipeline.status import job_status
 from bucketscribe.pipeline.submit import submit_uploads
 from bucketscribe.ports.provider import ProviderError
-from bucketscribe.domain.redaction import redact
 from tests.audio import tone_wav
 from tests.fakes import FakeMediaTools
 

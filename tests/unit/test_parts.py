@@ -10,8 +10,8 @@ import pytest
 
 from bucketscribe.domain.job import Job, JobError, JobState
 from bucketscribe.domain.media_routing import MediaProbe
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.transcript import Segment, Transcript, Word
+from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.redrive import RedriveOutcome, redrive_job

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bucketscribe.domain.job import Attempt, AttemptState, Job, JobError, JobState
 from bucketscribe.cli.progress import (
     BatchProgress,
     BoardReporter,
@@ -23,6 +22,7 @@ from bucketscribe.cli.progress import (
     provider_file_for,
     stage_of,
 )
+from bucketscribe.domain.job import Attempt, AttemptState, Job, JobError, JobState
 from bucketscribe.domain.upload import ObjectRef
 
 pytestmark = pytest.mark.unit

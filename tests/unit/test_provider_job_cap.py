@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from bucketscribe.domain.job import PROVIDER_JOBS_EXHAUSTED, AttemptState, JobState
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.transcript import Segment, Transcript
-from bucketscribe.pipeline.complete import CompletionOutcome, complete_sis_callback
+from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.pipeline.complete import CompletionOutcome, complete_callback
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.redrive import RedriveOutcome, redrive_job
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
@@ -60,7 +60,7 @@ def test_a_late_callback_after_the_cap_still_finishes_the_job(ports, provider):
     provider.finish(first_task, said("the first job's words"))
     items, _ = provider.submissions[0]
     _, claim = claim_from_callback_url(items[0].callback_url)
-    completion = complete_sis_callback(job_id, claim, first_task, ports)
+    completion = complete_callback(claim, lambda: first_task, ports)
     assert completion.outcome is CompletionOutcome.DONE
     assert ports.jobs.get(job_id).state is JobState.DONE
     assert "transcripts/lost.wav.error.json" not in ports.storage.keys("transcripts/")

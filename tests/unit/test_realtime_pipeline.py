@@ -12,21 +12,40 @@ from datetime import timedelta
 
 import pytest
 
+from bucketscribe.cli.admin import show_status
 from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.job import AttemptState, JobState
-from bucketscribe.cli.admin import show_status
-from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.domain.transcript import Transcript
 from bucketscribe.domain.output_layout import OutputLayout
+from bucketscribe.domain.profile import ProfileSet
+from bucketscribe.domain.transcript import Transcript
+from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.context import Limits, PipelinePorts
-from bucketscribe.pipeline.steps.stream import INTERRUPTED, MAX_STREAM_RESTARTS, TOO_LONG
 from bucketscribe.pipeline.reconcile import reconcile
+from bucketscribe.pipeline.steps.finish import fetch_task
+from bucketscribe.pipeline.steps.stream import INTERRUPTED, MAX_STREAM_RESTARTS, TOO_LONG
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from bucketscribe.domain.profile import Profile, ProfileSet
-from bucketscribe.ports.provider import STREAM_CUT_AT_DEADLINE, ProviderError, TaskStatus
+from bucketscribe.ports.provider import (
+    STREAM_CUT_AT_DEADLINE,
+    CallsBack,
+    ProviderError,
+    SearchesTasks,
+    StreamingProvider,
+    TaskProvider,
+    TaskStatus,
+)
+from bucketscribe.providers import registry
 from bucketscribe.providers.dashscope.realtime import DashScopeRealtimeProvider, RealtimeStreamer
+from bucketscribe.providers.registry import load_profiles, providers_used
 from tests.audio import tone_wav
-from tests.fakes import FakeProvider, FakeStreamingProvider, InMemoryJobStore, InMemoryStorage, WorkerDied
+from tests.fakes import (
+    FakeMediaTools,
+    FakeProvider,
+    FakeStreamingProvider,
+    InMemoryJobStore,
+    InMemoryStorage,
+    WorkerDied,
+)
+from tests.profiles import profile
 from tests.unit.conftest import Clock
 
 pytestmark = pytest.mark.unit
@@ -40,13 +59,15 @@ def ports_for(
 ) -> PipelinePorts:
     clock = Clock()
     batch.clock = clock
+    storage = InMemoryStorage()
     return PipelinePorts(
-        storage=InMemoryStorage(),
+        storage=storage,
+        media_tools=FakeMediaTools(storage),
         jobs=InMemoryJobStore(),
         providers={"dashscope-realtime": streams, "dashscope": batch},
         signer=CallbackSigner(b"unit-test-secret-0123456789"),
         layout=OutputLayout(input_prefix="incoming/", output_prefix="transcripts/"),
-        profiles=ProfileSet(profiles=[Profile(), *(Profile.model_validate(p) for p in profiles or [LIVE])]),
+        profiles=ProfileSet(profiles=[profile(), *(profile(**p) for p in profiles or [LIVE])]),
         callback_base_url="https://cb.example.com/prod",
         limits=Limits(realtime_budget=timedelta(seconds=60), claim_lease=timedelta(minutes=5)),
         clock=clock,
@@ -261,12 +282,14 @@ def test_a_worker_dying_after_the_stream_before_the_outputs_leaves_a_task_the_re
     assert len(streams.streams) == 2
 
 
-def test_the_real_time_adapter_tells_the_reconciler_that_a_streams_task_keeps_nothing() -> None:
+def test_the_reconciler_finds_that_a_streams_task_keeps_nothing(ports: PipelinePorts) -> None:
     adapter = DashScopeRealtimeProvider(RealtimeStreamer(api_key="sk-unused"))
-    result = adapter.fetch("stream-1")
+    ports.providers = {"dashscope-realtime": adapter}
+    result = fetch_task(ports, "dashscope-realtime", "stream-1")
     assert result.status is TaskStatus.NOT_FOUND
     assert result.error is not None and result.error.code == "STREAM_RESULT_LOST"
-    assert not adapter.can_search_tasks and not adapter.accepts_callback_url
+    assert isinstance(adapter, StreamingProvider)
+    assert not isinstance(adapter, TaskProvider | SearchesTasks | CallsBack)
 
 
 def test_an_upload_too_long_for_the_function_is_refused_for_real_time_with_the_reason(
@@ -307,20 +330,26 @@ def test_an_upload_too_long_goes_to_file_transcription_when_the_profile_says_so(
 
 def test_real_time_profiles_are_checked_when_the_settings_load() -> None:
     with pytest.raises(ValueError, match="does not go with provider"):
-        Profile.model_validate({"name": "x", "provider": "sis", "mode": "realtime"})
+        load_profiles([{"name": "x", "provider": "sis", "mode": "realtime"}])
     with pytest.raises(ValueError, match="does not recognise 'xx'"):
-        Profile.model_validate({**LIVE, "realtime": {"source_language": "xx"}})
+        load_profiles([{**LIVE, "realtime": {"source_language": "xx"}}])
     with pytest.raises(ValueError, match="does not translate"):
-        Profile.model_validate({**LIVE, "realtime": {"model": "paraformer-realtime-v2", "translate": "en"}})
-    live = Profile.model_validate(LIVE)
-    assert (live.mode, live.model_name, live.providers_used) == (
+        load_profiles([{**LIVE, "realtime": {"model": "paraformer-realtime-v2", "translate": "en"}}])
+    live = load_profiles([LIVE])
+    (profile_,) = live.profiles
+    assert (
+        profile_.mode,
+        registry.plugin("dashscope-realtime").model_name(profile_),
+        providers_used(live),
+    ) == (
         "realtime",
         "gummy-realtime-v1",
         {"dashscope-realtime"},
     )
-    routed = Profile.model_validate({**LIVE, "realtime": {"longer_uploads": "batch"}})
-    assert routed.providers_used == {"dashscope-realtime", "dashscope"}
-    assert Profile.model_validate({**LIVE, "realtime": {"channels": "split"}}).channels_needed == 2
+    routed = load_profiles([{**LIVE, "realtime": {"longer_uploads": "batch"}}])
+    assert providers_used(routed) == {"dashscope-realtime", "dashscope"}
+    (split,) = load_profiles([{**LIVE, "realtime": {"channels": "split"}}]).profiles
+    assert registry.plugin("dashscope-realtime").channels(split)[0] == 2
 
 
 def test_bucketscribe_status_shows_the_streams_delays(ports: PipelinePorts) -> None:
@@ -345,7 +374,7 @@ def test_without_a_decoder_an_upload_that_needs_one_is_refused_with_the_reason(
     def no_pyav(source: object, *, split_channels: bool = False) -> None:
         raise ImportError("No module named 'av'")
 
-    monkeypatch.setattr("bucketscribe.pipeline.steps.stream.decode_pcm16", no_pyav)
+    monkeypatch.setattr("tests.fakes.decode_pcm16", no_pyav)
     ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0, rate=8000))
 
     (result,) = submit_uploads([ref], ports)
@@ -420,6 +449,8 @@ def test_an_upload_handed_to_file_transcription_is_routed_for_it_not_sent_as_rea
 ) -> None:
     ports = ports_for(streams, batch, {**LIVE, "realtime": {"longer_uploads": "batch"}})
     batch.max_bytes = 100_000  # the file service takes less than this upload, and nothing converts here
+    assert ports.media_tools is not None
+    ports.media_tools.converts = False  # type: ignore[misc]
     ref = upload(ports, "incoming/live/long.wav", tone_wav(50.0, rate=8000))
 
     (result,) = submit_uploads([ref], ports)

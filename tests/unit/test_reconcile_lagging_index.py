@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from bucketscribe.domain.job import Job, JobState
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.transcript import Segment, Transcript
+from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads

@@ -15,8 +15,8 @@ import webvtt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bucketscribe.domain.transcript import Segment, Transcript, TranslatedSegment, Translation, Word
 from bucketscribe.domain.profile import RenderOptions
+from bucketscribe.domain.transcript import Segment, Transcript, TranslatedSegment, Translation, Word
 from bucketscribe.render import FORMATS, SUFFIXES, bilingual_suffix, render, render_bilingual
 from bucketscribe.render.tokens import display_width
 

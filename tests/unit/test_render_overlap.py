@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from bucketscribe.cli.main import main
-from bucketscribe.domain.transcript import Segment, Transcript, Word
 from bucketscribe.domain.profile import Profile, RenderOptions
+from bucketscribe.domain.transcript import Segment, Transcript, Word
 from bucketscribe.render import render
 from bucketscribe.render.cues import build_cues
 from bucketscribe.render.timing import Cue

@@ -10,10 +10,10 @@ from types import ModuleType
 
 import pytest
 
-from bucketscribe.domain.job import Job
-from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.domain.transcript import Segment, Transcript, Word
 from bucketscribe.domain.clock import utc_now
+from bucketscribe.domain.job import Job
+from bucketscribe.domain.transcript import Segment, Transcript, Word
+from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.render import render
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bucketscribe.settings import Settings
+from bucketscribe.wiring import environment_settings
 
 pytestmark = pytest.mark.unit
 
@@ -19,6 +20,9 @@ def clean_environment(monkeypatch):
     for name in list(os.environ):
         if name.startswith("BUCKETSCRIBE_"):
             monkeypatch.delenv(name)
+    environment_settings.cache_clear()
+    yield
+    environment_settings.cache_clear()
 
 
 def test_the_defaults_are_consistent():
@@ -41,10 +45,11 @@ def test_the_defaults_are_consistent():
         ),
         ({"BUCKETSCRIBE_EVIDENCE_WAIT_S": "50000"}, "must be shorter than the job deadline"),
         ({"BUCKETSCRIBE_FIRST_CHECK_AFTER_S": "4000"}, "FIRST_CHECK_AFTER_S must not exceed"),
-        ({"BUCKETSCRIBE_FAILED_INVOCATIONS_BUCKET": "recordings"}, "it needs BUCKETSCRIBE_STORAGE=obs"),
+        ({"BUCKETSCRIBE_CLOUD": "gcp"}, "unknown cloud 'gcp'"),
+        ({"BUCKETSCRIBE_PROFILES": '[{"provider": "whisper-gpu"}]'}, "unknown provider 'whisper-gpu'"),
         (
             {
-                "BUCKETSCRIBE_STORAGE": "obs",
+                "BUCKETSCRIBE_CLOUD": "huawei",
                 "BUCKETSCRIBE_FAILED_INVOCATIONS_BUCKET": "recordings",
                 "BUCKETSCRIBE_FAILED_INVOCATIONS_PREFIX": "incoming/failed/",
             },
@@ -53,10 +58,12 @@ def test_the_defaults_are_consistent():
     ],
 )
 def test_contradictions_are_refused_with_the_reason(monkeypatch, env, words):
+    """As a function's cold start reads them: the deployment's settings, then the cloud's and each
+    provider's in use."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    with pytest.raises(ValidationError, match=words):
-        Settings()
+    with pytest.raises((ValidationError, ValueError, LookupError), match=words):
+        environment_settings()
 
 
 def test_the_lease_is_checked_against_the_queues_real_visibility_timeout(monkeypatch):

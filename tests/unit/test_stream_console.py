@@ -8,15 +8,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from bucketscribe.domain.job import StreamMetrics
 from bucketscribe_local.inputs import LocalInput
-from bucketscribe.cli.progress import FileProgress, Stage
 from bucketscribe_local.streaming import StreamConsole, StreamedFile, StreamRun, summary_table
+
+from bucketscribe.cli.progress import FileProgress, Stage
+from bucketscribe.domain.job import StreamMetrics
 from bucketscribe.domain.transcript import Transcript
-from bucketscribe.domain.profile import Profile
 from bucketscribe.ports.provider import StreamedRecording
 from bucketscribe.providers.dashscope.realtime import Sentence
+from tests.profiles import profile
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +27,7 @@ class Terminal(io.StringIO):
 
 
 def streamed(name: str) -> StreamedFile:
-    item = LocalInput(path=Path(name), label=name, profile=Profile(), size=1, duration_ms=4000, channels=1)
+    item = LocalInput(path=Path(name), label=name, profile=profile(), size=1, duration_ms=4000, channels=1)
     progress = FileProgress(
         label=name, path=Path(name), audio_ms=4000, stage=Stage.TRANSCRIBING, audio_ms_done=0
     )

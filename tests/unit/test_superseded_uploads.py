@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from bucketscribe.domain.job import JobError, JobState
-from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.domain.transcript import Segment, Transcript
+from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
 from tests.audio import tone_wav

@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 import pytest
-
 from bucketscribe_local.emulator_kit.voice_activity import Utterance, VoiceActivity
 
 pytestmark = pytest.mark.unit

@@ -16,7 +16,7 @@ from bucketscribe.domain.media_routing import AudioTarget, MediaProbe
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.media.silence import quietest_point_ms
 from bucketscribe.media.transcode import decode_pcm16, probe_media, write_audio
-from bucketscribe.ports.media_tools import SpeechPcm, StoredAudio
+from bucketscribe.ports.media_tools import DecoderMissing, SpeechPcm, StoredAudio
 from bucketscribe.ports.storage import ObjectStorage
 
 # Long enough for the slowest read of a large upload; the URL never leaves this process.
@@ -24,9 +24,10 @@ READ_URL_EXPIRY_S = 3600
 
 
 class BucketMedia:
-    def __init__(self, storage: ObjectStorage, *, workdir: Path | None = None) -> None:
+    def __init__(self, storage: ObjectStorage, *, workdir: Path | None = None, converts: bool = True) -> None:
         self._storage = storage
         self._workdir = workdir
+        self.converts = converts
 
     def _url(self, source: ObjectRef) -> str:
         return self._storage.presign_get(
@@ -62,4 +63,7 @@ class BucketMedia:
         with tempfile.TemporaryDirectory(dir=self._workdir, prefix="bucketscribe-") as tmp:
             local = Path(tmp) / "audio"
             self._storage.download(source.bucket, key, local)
-            return decode_pcm16(local, split_channels=split_channels)
+            try:
+                return decode_pcm16(local, split_channels=split_channels)
+            except ImportError as missing:  # only a 16 kHz 16-bit PCM WAV decodes without PyAV
+                raise DecoderMissing(str(missing)) from missing

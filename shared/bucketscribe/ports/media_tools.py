@@ -22,6 +22,10 @@ class MediaError(ValueError):
     """The input has no audio that can be decoded; the message says why."""
 
 
+class DecoderMissing(MediaError):
+    """The input needs a decoder this deployment does not carry (PyAV)."""
+
+
 class WrittenAudio(BaseModel):
     """A stretch of an upload's audio as written: where it really starts and ends (packet or
     frame boundaries, in the input's time) and how large it came out."""
@@ -61,6 +65,10 @@ class SpeechPcm(BaseModel):
 class MediaTools(Protocol):
     """Reading uploads and making audio for providers (``media.bucket.BucketMedia``, on PyAV)."""
 
+    # Whether it can read what a header does not say and make audio (PyAV is there); without it
+    # only a WAV's header is read and only 16 kHz 16-bit PCM WAV decodes (for real-time mode).
+    converts: bool
+
     def probe(self, source: ObjectRef) -> MediaProbe:
         """What the upload holds; ``MediaError`` when it has no decodable audio."""
         ...
@@ -83,5 +91,6 @@ class MediaTools(Protocol):
 
     def speech(self, source: ObjectRef, key: str, *, split_channels: bool) -> SpeechPcm:
         """The object ``key`` beside ``source`` decoded to 16 kHz 16-bit PCM, downmixed or one
-        track per channel; ``MediaError`` when it has no decodable audio."""
+        track per channel; ``MediaError`` when it has no decodable audio, ``DecoderMissing`` when
+        it needs a decoder that is not there."""
         ...

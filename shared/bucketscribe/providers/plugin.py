@@ -32,6 +32,10 @@ class ProviderPlugin(Protocol):
         """Raise ``ValueError`` naming what is wrong with ``profile``'s options for this provider."""
         ...
 
+    def model_name(self, profile: Profile) -> str:
+        """The model (or property) ``profile``'s options choose, as a job records it."""
+        ...
+
     def channels(self, profile: Profile) -> tuple[int, str]:
         """How many channels an upload must have under ``profile``, and that need in words."""
         ...

@@ -176,7 +176,7 @@ def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePo
     if job.parts:
         return resume_parts(job, ports)  # a split upload's job, re-driven
     needs = ports.provider(profile.provider).media_requirements(profile)
-    tools = ports.media_tools
+    tools = ports.media_tools if ports.media_tools is not None and ports.media_tools.converts else None
     try:
         probe = job.media or _probe(job, kind, ports)  # probed by an earlier run
         decision = job.media_route  # decided by an earlier attempt
@@ -248,7 +248,7 @@ def _probe(job: Job, kind: MediaKind, ports: PipelinePorts) -> MediaProbe:
             f"the file is {size / 1e6:.1f} MB; the limit is {limits.max_media_bytes / 1e6:.0f} MB",
         )
     probe = MediaProbe.from_header(sniffed, size=size, kind=kind)
-    if ports.media_tools is not None and not probe.complete:
+    if ports.media_tools is not None and ports.media_tools.converts and not probe.complete:
         probe = ports.media_tools.probe(ref)  # MediaError: no usable audio
     if probe.duration_ms is not None and probe.duration_ms > limits.max_media_duration_s * 1000:
         raise Rejection(

@@ -60,7 +60,7 @@ from bucketscribe.pipeline.steps.intake import (
     upload_unchanged,
 )
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error
-from bucketscribe.ports.media_tools import MediaError, SpeechPcm
+from bucketscribe.ports.media_tools import DecoderMissing, MediaError, SpeechPcm
 from bucketscribe.ports.provider import (
     STREAM_CUT_AT_DEADLINE,
     ProviderError,
@@ -188,15 +188,18 @@ def _speech(job: Job, provider: StreamingProvider, profile: Profile, ports: Pipe
     """The upload decoded to 16 kHz PCM (``Rejection`` when it cannot be)."""
     if not upload_unchanged(job, ports):
         raise Rejection(UPLOAD_GONE.code, UPLOAD_GONE.message)
-    if ports.media_tools is None:
+    key = job.media_key or job.source.key
+    try:
+        if ports.media_tools is None:
+            raise DecoderMissing("no media tools in this deployment")
+        return ports.media_tools.speech(job.source, key, split_channels=provider.splits_channels(profile))
+    except DecoderMissing as exc:
         raise Rejection(
             "UNSUPPORTED_MEDIA",
             "real-time mode streams 16 kHz 16-bit PCM, and this deployment has no decoder "
-            f"(PyAV) to make it from {_described(job)}: use a batch profile",
-        )
-    key = job.media_key or job.source.key
-    try:
-        return ports.media_tools.speech(job.source, key, split_channels=provider.splits_channels(profile))
+            f"(PyAV) to make it from {_described(job)}: upload a 16 kHz 16-bit WAV (mono, or "
+            "stereo for a profile that splits the channels), or use a batch profile",
+        ) from exc
     except MediaError as exc:
         raise Rejection("NO_AUDIO", f"no usable audio track: {exc}") from exc
 

@@ -49,6 +49,9 @@ class FileTranscription:
     def check_options(self, profile: Profile) -> None:
         DashScopeOptions.of(profile)
 
+    def model_name(self, profile: Profile) -> str:
+        return DashScopeOptions.of(profile).model
+
     def channels(self, profile: Profile) -> tuple[int, str]:
         options = DashScopeOptions.of(profile)
         return options.channels_needed, options.channel_expectation()
@@ -87,6 +90,9 @@ class RealtimeRecognition:
     def check_options(self, profile: Profile) -> None:
         RealtimeOptions.of(profile)
         DashScopeOptions.of(profile)  # the file-transcription options long uploads are handed over with
+
+    def model_name(self, profile: Profile) -> str:
+        return RealtimeOptions.of(profile).model
 
     def channels(self, profile: Profile) -> tuple[int, str]:
         options = RealtimeOptions.of(profile)

@@ -30,6 +30,9 @@ class SisPlugin:
     def check_options(self, profile: Profile) -> None:
         SisOptions.of(profile)
 
+    def model_name(self, profile: Profile) -> str:
+        return SisOptions.of(profile).property
+
     def channels(self, profile: Profile) -> tuple[int, str]:
         options = SisOptions.of(profile)
         return options.channels_needed, options.channel_expectation()
