@@ -16,10 +16,12 @@ from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
 from bucketscribe.clouds.aws.job_store import create_jobs_table
+from bucketscribe.clouds.huawei import CLOUD as HUAWEI
 from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
 from bucketscribe.clouds.huawei.failed_invocations import FailedInvocations
 from bucketscribe.clouds.huawei.secrets import CsmsSecretStore
 from bucketscribe.clouds.huawei.storage import ObsStorage, ObsStorageError
+from bucketscribe.clouds.registry import cloud
 from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.job import Job, JobState
@@ -28,9 +30,10 @@ from bucketscribe.domain.profile import ProfileSet
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.reconcile import reconcile
-from bucketscribe.ports.secrets import MissingSecret
+from bucketscribe.ports.job_store import JobStore
+from bucketscribe.ports.secrets import MissingSecret, NoSecretStore, SecretStore
 from bucketscribe.settings import Settings
-from bucketscribe.wiring import build_ports, job_store
+from bucketscribe.wiring import build_ports
 from tests.audio import tone_wav
 from tests.fakes import FakeProvider, InMemoryJobStore
 from tests.integration.conftest import AuthMoto, client
@@ -89,20 +92,21 @@ def csms() -> Iterator[CsmsEmulator]:
 
 
 @pytest.fixture
-def secrets_from_csms(csms: CsmsEmulator, monkeypatch: pytest.MonkeyPatch) -> CsmsEmulator:
-    """The process's secret store is CSMS, read with the agency key (as on FunctionGraph)."""
-    store = CsmsSecretStore(project_id=PROJECT, endpoint=csms.url, credentials=lambda: AGENCY)
-    monkeypatch.setattr("bucketscribe.ports.secrets.process_secret_store", lambda: store)
-    return csms
+def secrets_from_csms(csms: CsmsEmulator) -> CsmsSecretStore:
+    """The Huawei cloud's secret store, CSMS, read with the agency key (as on FunctionGraph)."""
+    return CsmsSecretStore(project_id=PROJECT, endpoint=csms.url, credentials=lambda: AGENCY)
 
 
-def jobs_settings(endpoint: str, table: str) -> Settings:
-    return Settings(
-        jobs_table=table,
-        jobs_endpoint_url=endpoint,
-        jobs_region="us-east-1",
-        jobs_credentials_secret_name="bucketscribe-jobs-store",
-    )
+def job_store(endpoint: str, table: str, secrets: SecretStore, monkeypatch: pytest.MonkeyPatch) -> JobStore:
+    """The Huawei cloud's job store as its settings give it: a compatible endpoint, the database
+    user's key pair from a secret."""
+    for name, value in (
+        ("BUCKETSCRIBE_JOBS_ENDPOINT_URL", endpoint),
+        ("BUCKETSCRIBE_JOBS_REGION", "us-east-1"),
+        ("BUCKETSCRIBE_JOBS_CREDENTIALS_SECRET_NAME", "bucketscribe-jobs-store"),
+    ):
+        monkeypatch.setenv(name, value)
+    return HUAWEI.job_store(Settings(jobs_table=table), secrets)
 
 
 def a_job(key: str) -> Job:
@@ -111,7 +115,7 @@ def a_job(key: str) -> Job:
 
 
 def test_the_job_store_signs_with_the_database_user_from_its_secret(
-    auth_moto: AuthMoto, secrets_from_csms: CsmsEmulator
+    auth_moto: AuthMoto, csms: CsmsEmulator, secrets_from_csms: CsmsSecretStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import boto3
 
@@ -124,10 +128,8 @@ def test_the_job_store_signs_with_the_database_user_from_its_secret(
         aws_secret_access_key=auth_moto.sk,
     )
     create_jobs_table(admin, table)
-    secrets_from_csms.put_secret(
-        "bucketscribe-jobs-store", json.dumps({"ak": auth_moto.ak, "sk": auth_moto.sk})
-    )
-    store = job_store(jobs_settings(auth_moto.endpoint, table))
+    csms.put_secret("bucketscribe-jobs-store", json.dumps({"ak": auth_moto.ak, "sk": auth_moto.sk}))
+    store = job_store(auth_moto.endpoint, table, secrets_from_csms, monkeypatch)
     job = a_job("incoming/from-secret.wav")
     assert store.create(job)
     assert store.get(job.id) == job
@@ -135,25 +137,19 @@ def test_the_job_store_signs_with_the_database_user_from_its_secret(
 
 
 def test_a_wrong_or_incomplete_key_pair_in_the_secret_is_refused(
-    auth_moto: AuthMoto, secrets_from_csms: CsmsEmulator
+    auth_moto: AuthMoto, csms: CsmsEmulator, secrets_from_csms: CsmsSecretStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    secrets_from_csms.put_secret(
-        "bucketscribe-jobs-store", json.dumps({"ak": auth_moto.ak, "sk": "wrong-password"})
-    )
-    wrong = job_store(jobs_settings(auth_moto.endpoint, "any-table"))
+    csms.put_secret("bucketscribe-jobs-store", json.dumps({"ak": auth_moto.ak, "sk": "wrong-password"}))
+    wrong = job_store(auth_moto.endpoint, "any-table", secrets_from_csms, monkeypatch)
     with pytest.raises(ClientError) as refused:
         wrong.get("0" * 32)
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
     assert "wrong-password" not in str(refused.value)
-    secrets_from_csms.put_secret("bucketscribe-jobs-store", json.dumps({"ak": auth_moto.ak}))
+    csms.put_secret("bucketscribe-jobs-store", json.dumps({"ak": auth_moto.ak}))
     # A new cold start reads the secret again (CsmsSecretStore caches per instance).
-    monkeypatched = CsmsSecretStore(
-        project_id=PROJECT, endpoint=secrets_from_csms.url, credentials=lambda: AGENCY
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("bucketscribe.ports.secrets.process_secret_store", lambda: monkeypatched)
-        with pytest.raises(MissingSecret, match='need "ak" and "sk"'):
-            job_store(jobs_settings(auth_moto.endpoint, "any-table"))
+    cold = CsmsSecretStore(project_id=PROJECT, endpoint=csms.url, credentials=lambda: AGENCY)
+    with pytest.raises(MissingSecret, match='need "ak" and "sk"'):
+        job_store(auth_moto.endpoint, "any-table", cold, monkeypatch)
 
 
 # -- FunctionGraph's failure records, settled -------------------------------------------------------
@@ -209,7 +205,7 @@ def test_failure_records_in_obs_become_jobs_and_are_removed(aws: str) -> None:
         dead_letters=FailedInvocations(storage, BUCKET, PREFIX),
     )
     report = reconcile(ports)
-    assert report.dead_letters == 3
+    assert (report.dead_letters, report.dead_letters_set_aside) == (2, 1)
     assert storage.list_keys(BUCKET, PREFIX) == [PREFIX]
     assert isinstance(ports.jobs, InMemoryJobStore)
     jobs = {job.source.key: job.state for job in ports.jobs.jobs.values()}
@@ -224,16 +220,16 @@ def test_obs_settings_wire_the_failure_records_and_the_agency_key(
     from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS
 
     monkeypatch.setattr(AGENCY_CREDENTIALS, "_remembered", AGENCY)
-    settings = Settings(
-        storage="obs",
-        obs_server=aws,
-        obs_region="us-east-1",
-        jobs_endpoint_url=aws,
-        jobs_region="us-east-1",
-        failed_invocations_bucket=BUCKET,
-        callback_secret=SecretStr("x" * 32),
-    )
-    ports = build_ports(settings)
+    for name, value in (
+        ("BUCKETSCRIBE_OBS_SERVER", aws),
+        ("BUCKETSCRIBE_OBS_REGION", "us-east-1"),
+        ("BUCKETSCRIBE_JOBS_ENDPOINT_URL", aws),
+        ("BUCKETSCRIBE_JOBS_REGION", "us-east-1"),
+        ("BUCKETSCRIBE_FAILED_INVOCATIONS_BUCKET", BUCKET),
+    ):
+        monkeypatch.setenv(name, value)
+    settings = Settings(cloud="huawei", callback_secret=SecretStr("x" * 32))
+    ports = build_ports(settings, NoSecretStore(), cloud(settings.cloud))
     assert isinstance(ports.storage, ObsStorage) and isinstance(ports.dead_letters, FailedInvocations)
     client("s3", aws).create_bucket(Bucket=BUCKET)
     ports.storage.put(

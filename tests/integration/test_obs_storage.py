@@ -258,14 +258,17 @@ def test_an_unreachable_server_raises_a_storage_error() -> None:
 
 
 def test_settings_select_the_obs_adapter(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """BUCKETSCRIBE_STORAGE=obs makes the functions use OBS for every storage call."""
+    """BUCKETSCRIBE_CLOUD=huawei makes the functions use OBS for every storage call."""
     from bucketscribe.clouds.huawei.storage import ObsStorage as Selected
+    from bucketscribe.clouds.registry import cloud
     from bucketscribe.settings import Settings
-    from bucketscribe.wiring import object_storage
 
     monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "ak")
     monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "sk")
-    storage = object_storage(Settings(storage="obs", obs_server=aws, obs_region="us-east-1"))
+    monkeypatch.setenv("BUCKETSCRIBE_CLOUD", "huawei")
+    monkeypatch.setenv("BUCKETSCRIBE_OBS_SERVER", aws)
+    monkeypatch.setenv("BUCKETSCRIBE_OBS_REGION", "us-east-1")
+    storage = cloud(Settings().cloud).storage()
     assert isinstance(storage, Selected)
     client("s3", aws).create_bucket(Bucket="via-settings")
     storage.put("via-settings", "k.txt", b"hello", content_type="text/plain")

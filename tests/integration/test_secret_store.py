@@ -18,7 +18,8 @@ from pydantic import SecretStr
 from bucketscribe.clouds.aws.secrets import AwsSecretsManager
 from bucketscribe.clouds.huawei.credentials import AgencyCredentials, HuaweiCredentials
 from bucketscribe.clouds.huawei.secrets import CsmsSecretStore
-from bucketscribe.ports.secrets import MissingSecret, resolve_json_secret, resolve_secret, secret_store_for
+from bucketscribe.clouds.registry import cloud
+from bucketscribe.ports.secrets import MissingSecret, resolve_json_secret, resolve_secret
 from bucketscribe.settings import Settings
 from tests.integration.csms_emulator import CsmsEmulator
 
@@ -156,7 +157,8 @@ def test_settings_select_csms_with_the_function_project(
     monkeypatch.setenv("HUAWEICLOUD_SDK_AK", AGENCY_KEY.ak)
     monkeypatch.setenv("HUAWEICLOUD_SDK_SK", AGENCY_KEY.sk.get_secret_value())
     monkeypatch.setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", "token-1")
-    store = secret_store_for(Settings(secret_store="csms", csms_endpoint=csms.url))
+    monkeypatch.setenv("BUCKETSCRIBE_CSMS_ENDPOINT", csms.url)
+    store = cloud("huawei").secret_store()
     assert isinstance(store, CsmsSecretStore)
     assert store.get("bucketscribe-callback") == "callback-key-v1"
 
@@ -165,7 +167,7 @@ def test_csms_without_a_project_is_refused_at_start(monkeypatch: pytest.MonkeyPa
     for name in ("RUNTIME_PROJECT_ID", "HUAWEICLOUD_SDK_PROJECT_ID", "BUCKETSCRIBE_CSMS_PROJECT_ID"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(MissingSecret, match="BUCKETSCRIBE_CSMS_PROJECT_ID"):
-        secret_store_for(Settings(secret_store="csms"))
+        cloud("huawei").secret_store()
 
 
 def test_no_credentials_anywhere_is_a_missing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,6 +188,6 @@ def test_aws_secrets_manager_through_powertools(aws: str, monkeypatch: pytest.Mo
     monkeypatch.setattr(base, "DEFAULT_PROVIDERS", {})
     secrets_manager = boto3.client("secretsmanager", endpoint_url=aws)
     arn = secrets_manager.create_secret(Name="bucketscribe-push", SecretString="push-v1")["ARN"]
-    store = secret_store_for(Settings())
+    store = cloud(Settings().cloud).secret_store()
     assert isinstance(store, AwsSecretsManager)
     assert resolve_secret(None, arn, what="the push token", store=store) == "push-v1"

@@ -89,7 +89,7 @@ def test_a_token_stops_working_after_its_expiry(ports, provider):
 
 
 def test_a_token_of_one_attempt_does_not_open_another(ports, provider):
-    job = submitted(ports)
+    submitted(ports)
     _, claim = claim_from_callback_url(provider.submissions[0][0][0].callback_url)
     forged = claim.model_copy(update={"attempt": 2})
     assert complete_callback(forged, lambda: None, ports).outcome is CompletionOutcome.UNKNOWN_JOB
