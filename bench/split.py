@@ -95,11 +95,13 @@ def run_case(kind: str, hours: float) -> dict[str, Any]:
     from bucketscribe.media.bucket import BucketMedia
     from bucketscribe.pipeline.steps.parts import cut_points
     from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
+    from bucketscribe.providers.registry import load_profiles
     from bucketscribe.providers.sis.options import SisOptions
 
     rate, channels, model = KINDS[kind]
     sis = SisProvider(SisCredentials(ak="-", sk=SecretStr("-"), project_id="-"))
-    needs = sis.media_requirements(profile(sis=SisOptions(property=model)))
+    (profile,) = load_profiles([{"sis": SisOptions(property=model).model_dump()}]).profiles
+    needs = sis.media_requirements(profile)
     with tempfile.TemporaryDirectory(prefix="bench-split-") as tmp:
         root = Path(tmp)
         (root / "incoming").mkdir()

@@ -406,11 +406,15 @@ def router_report(
     from bucketscribe.domain.media_routing import AudioTarget, Route, decide_route
     from bucketscribe.media.transcode import probe_media, to_speech_opus, write_audio
     from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
+    from bucketscribe.providers.registry import load_profiles
     from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
 
-    sis = SisProvider(SisCredentials(ak="-", sk=SecretStr("-"), project_id="-")).media_requirements(profile())
+    sis_profile, dashscope_profile = load_profiles([{}, {"name": "ds", "provider": "dashscope"}]).profiles
+    sis = SisProvider(SisCredentials(ak="-", sk=SecretStr("-"), project_id="-")).media_requirements(
+        sis_profile
+    )
     dashscope = DashScopeProvider(DashScopeConfig(api_key=SecretStr("-"))).media_requirements(
-        profile(provider="dashscope")
+        dashscope_profile
     )
     originals = [clip if index == 0 else work / f"speech_{voice}.wav" for index, voice in enumerate(voices)]
     for voice, original in zip(voices, originals, strict=True):

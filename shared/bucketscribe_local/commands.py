@@ -36,6 +36,7 @@ from bucketscribe.cli.progress import (
 from bucketscribe.domain.job import Job, JobState
 from bucketscribe.domain.profile import Profile, ProfileSet
 from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.providers.registry import load_profiles
 from bucketscribe_local.inputs import LocalInput, check_inputs
 from bucketscribe_local.stack import LocalStack, LocalStackOptions, PortUnavailable, options_from_environment
 
@@ -95,7 +96,7 @@ def _stack_options(args: argparse.Namespace, **fields: Any) -> LocalStackOptions
 
 def _profile_set(options: LocalStackOptions) -> ProfileSet:
     raw = json.loads(options.profiles_json or json.dumps(LOCAL_PROFILES))
-    return ProfileSet(profiles=[Profile.model_validate(p) for p in raw])
+    return load_profiles(raw)
 
 
 def _start(stack: LocalStack) -> None:

@@ -60,11 +60,11 @@ class _RefusingStorage:
     """The stack's storage port, answering the plan's HTTP errors for the keys it names."""
 
     def __init__(self, inner: Any, faults: PipelineFaults) -> None:
-        self._inner = inner
+        self.inner = inner  # the cloud's own adapter
         self._faults = faults
 
     def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
+        method = getattr(self.inner, name)
         rules = [rule for rule in self._faults.plan.storage_errors if name in _STORAGE_OPS[rule.op]]
         if not rules:
             return method

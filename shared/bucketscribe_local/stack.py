@@ -135,6 +135,7 @@ def options_from_environment(**fields: Any) -> LocalStackOptions:
     """
     from pydantic import ValidationError
 
+    from bucketscribe.providers.registry import load_profiles
     from bucketscribe.settings import Settings
 
     try:
@@ -142,7 +143,8 @@ def options_from_environment(**fields: Any) -> LocalStackOptions:
     except ValidationError as error:
         raise ValueError(f"a BUCKETSCRIBE_* setting is not valid: {_first_line(error)}") from None
     try:
-        profile_set = settings.profile_set if (settings.profiles or settings.profiles_file) else None
+        raw = settings.raw_profiles()
+        profile_set = load_profiles(raw) if raw is not None else None
     except (ValidationError, ValueError, OSError) as error:
         source = (
             "BUCKETSCRIBE_PROFILES"

@@ -95,4 +95,4 @@ def signer() -> CallbackSigner:
 def callback_url(stack: LocalStack, job_id: str, attempt: int = 1) -> str:
     """A genuine callback URL of the job's attempt, as the submission handed it to SIS."""
     expires = datetime.now(UTC) + timedelta(hours=1)
-    return signer().sis_callback_url(stack.callback_url, job_id, attempt, expires)
+    return signer().callback_url(stack.callback_url, "sis", job_id, attempt, expires)

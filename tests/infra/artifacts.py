@@ -100,7 +100,8 @@ import importlib, json, sys
 sys.path[:0] = json.loads(sys.argv[1])
 modules = [
     "bucketscribe.media.transcode", "bucketscribe.media.silence", "bucketscribe.media.bucket",
-    "bucketscribe.providers.sis.adapter", "bucketscribe.providers.dashscope.files", "bucketscribe.providers.dashscope.realtime",
+    "bucketscribe.providers.sis.adapter", "bucketscribe.providers.dashscope.files",
+    "bucketscribe.providers.dashscope.realtime",
     "av", "numpy", "huaweicloudsdksis.v1", "huaweicloudsdkcore.auth.credentials",
     "dashscope.audio.asr", "dashscope.common.error",
 ] + json.loads(sys.argv[2])

@@ -115,7 +115,10 @@ def a_job(key: str) -> Job:
 
 
 def test_the_job_store_signs_with_the_database_user_from_its_secret(
-    auth_moto: AuthMoto, csms: CsmsEmulator, secrets_from_csms: CsmsSecretStore, monkeypatch: pytest.MonkeyPatch
+    auth_moto: AuthMoto,
+    csms: CsmsEmulator,
+    secrets_from_csms: CsmsSecretStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import boto3
 
@@ -137,7 +140,10 @@ def test_the_job_store_signs_with_the_database_user_from_its_secret(
 
 
 def test_a_wrong_or_incomplete_key_pair_in_the_secret_is_refused(
-    auth_moto: AuthMoto, csms: CsmsEmulator, secrets_from_csms: CsmsSecretStore, monkeypatch: pytest.MonkeyPatch
+    auth_moto: AuthMoto,
+    csms: CsmsEmulator,
+    secrets_from_csms: CsmsSecretStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     csms.put_secret("bucketscribe-jobs-store", json.dumps({"ak": auth_moto.ak, "sk": "wrong-password"}))
     wrong = job_store(auth_moto.endpoint, "any-table", secrets_from_csms, monkeypatch)

@@ -41,7 +41,7 @@ def lost_answer(ports, provider, name: str, seconds: float) -> tuple[str, str, s
 
 
 def call_back(ports, url: str, task: str):
-    job_id, claim = claim_from_callback_url(url)
+    _, claim = claim_from_callback_url(url)
     return complete_callback(claim, lambda: task, ports)
 
 

@@ -39,7 +39,7 @@ def transcript(text="hello from the provider"):
 def callback(ports, provider, *, submission=-1, body_task_id=None):
     """The provider calls the URL it was given in a submission (the last one by default)."""
     items, _ = provider.submissions[submission]
-    job_id, claim = claim_from_callback_url(items[0].callback_url)
+    _, claim = claim_from_callback_url(items[0].callback_url)
     return complete_callback(claim, lambda: body_task_id, ports)
 
 
