@@ -94,8 +94,8 @@ def run_case(kind: str, hours: float) -> dict[str, Any]:
     from bucketscribe.domain.upload import ObjectRef
     from bucketscribe.media.bucket import BucketMedia
     from bucketscribe.pipeline.steps.parts import cut_points
-    from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
     from bucketscribe.providers.registry import load_profiles
+    from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
     from bucketscribe.providers.sis.options import SisOptions
 
     rate, channels, model = KINDS[kind]

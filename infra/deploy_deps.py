@@ -148,8 +148,23 @@ def install_project(site: Path, scratch: Path) -> None:
     (source / "shared").mkdir(parents=True)
     shutil.copy(REPO / "pyproject.toml", source)
     shutil.copy(REPO / "README.md", source)
-    shutil.copytree(REPO / "shared" / "bucketscribe", source / "shared" / "bucketscribe")
+    # The CLI (and the dev kit, a package of its own) are for people at a terminal: no deployed
+    # function imports them, so they stay out of the artifacts.
+    shutil.copytree(
+        REPO / "shared" / "bucketscribe",
+        source / "shared" / "bucketscribe",
+        ignore=_outside_the_artifact,
+    )
     pip("install", "--target", str(site), "--no-deps", "--no-compile", "--upgrade", str(source))
+
+
+def _outside_the_artifact(folder: str, names: list[str]) -> set[str]:
+    here = Path(folder)
+    return {
+        name
+        for name in names
+        if name == "__pycache__" or (name == "cli" and here == REPO / "shared" / "bucketscribe")
+    }
 
 
 # -- trimming -------------------------------------------------------------------------------------

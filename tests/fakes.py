@@ -7,9 +7,10 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from bucketscribe.clouds.aws.events import object_refs_from_message_body
@@ -21,6 +22,7 @@ from bucketscribe.domain.profile import Profile
 from bucketscribe.domain.transcript import Segment, Transcript, TranslatedSegment, Translation
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.media.transcode import decode_pcm16
+from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.ports.dead_letters import DeadLetter
 from bucketscribe.ports.media_tools import DecoderMissing, MediaError, SpeechPcm, StoredAudio
 from bucketscribe.ports.provider import (
@@ -38,6 +40,8 @@ from bucketscribe.ports.storage import ObjectInfo
 from bucketscribe.providers import registry
 from bucketscribe.providers.dashscope.options import RealtimeOptions
 from bucketscribe.providers.dashscope.realtime import DashScopeRealtimeProvider
+
+T = TypeVar("T")
 
 
 class InMemoryStorage:
@@ -101,8 +105,9 @@ class InMemoryJobStore:
         self.jobs[job.id] = job
         return True
 
-    def get(self, job_id: str) -> Job | None:
-        return self.jobs.get(job_id)
+    def get(self, job_id: str | None) -> Job | None:
+        # None: a test reading back the job of a result that has none (and must then fail).
+        return None if job_id is None else self.jobs.get(job_id)
 
     def save(self, job: Job) -> bool:
         current = self.jobs.get(job.id)
@@ -221,7 +226,7 @@ class FakeProvider:
             raise self.lose_answer
         return [SubmitReceipt(job_id=item.job_id, task_id=task_id) for item in items]
 
-    def tasks_for(self, job_id: str) -> list[str]:
+    def tasks_for(self, job_id: str | None) -> list[str]:
         """The tasks created for a job (counted at the provider, as a bill would)."""
         return [
             f"task-{number}"
@@ -234,17 +239,22 @@ class FakeProvider:
         files = [FileOutcome(status=status, file_url=f.file_url, **outcome) for f in task.files]
         self.results[task_id] = task.model_copy(update={"status": status, "files": files})
 
-    def finish(self, task_id: str, transcript: Transcript, raw: dict[str, Any] | None = None) -> None:
+    # A test names the task of a job it has just submitted (``job.provider_task_id``): None there
+    # is that test's failure, reported as such.
+    def finish(self, task_id: str | None, transcript: Transcript, raw: dict[str, Any] | None = None) -> None:
         """The task ends with ``transcript``; like SIS, its result says how long the audio was."""
+        assert task_id is not None, "the job has no provider task"
         self._replace_files(
             task_id, TaskStatus.DONE, transcript=transcript, raw=raw or {"status": "FINISHED"}
         )
         self.results[task_id] = self.results[task_id].model_copy(update={"audio_ms": transcript.duration_ms})
 
-    def fail(self, task_id: str, error: JobError) -> None:
+    def fail(self, task_id: str | None, error: JobError) -> None:
+        assert task_id is not None, "the job has no provider task"
         self._replace_files(task_id, TaskStatus.FAILED, error=error)
 
-    def expire(self, task_id: str) -> None:
+    def expire(self, task_id: str | None) -> None:
+        assert task_id is not None, "the job has no provider task"
         self.results[task_id] = TaskResult(task_id=task_id, status=TaskStatus.NOT_FOUND)
 
     def load_result(self, outcome: FileOutcome) -> FileOutcome:
@@ -306,8 +316,9 @@ _CAPABLE: dict[tuple[bool, bool], type[FakeProvider]] = {
 }
 
 
-def claim_from_callback_url(url: str) -> tuple[str, CallbackClaim | None]:
+def claim_from_callback_url(url: str | None) -> tuple[str, CallbackClaim | None]:
     """The job id and claim a provider presents when it calls ``url`` back (as the route reads them)."""
+    assert url is not None, "the submission carried no callback URL"
     parts = urlsplit(url)
     provider, job_id = (unquote(part) for part in parts.path.rsplit("/", 2)[-2:])
     return job_id, CallbackClaim.from_query(provider, job_id, dict(parse_qsl(parts.query)))
@@ -509,3 +520,29 @@ class FakeStreamingProvider:
 
     def media_requirements(self, profile: Profile) -> MediaRequirements:
         return DashScopeRealtimeProvider.media_requirements(self, profile)  # type: ignore[arg-type]
+
+
+class SettableClock:
+    """The pipeline's clock in unit tests: stands at ``now`` until a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class FakePorts(PipelinePorts):
+    """The ports with the in-memory fakes, typed as such so that a test may seed, inspect and move
+    them (``ports.storage.add``, ``ports.jobs.jobs``, ``ports.clock.now += ...``)."""
+
+    storage: InMemoryStorage
+    jobs: InMemoryJobStore
+    clock: SettableClock = field(default_factory=SettableClock)
+
+
+def known(value: T | None, what: str = "the value") -> T:
+    """``value``, which the test has just made and so must exist (a None fails the test here)."""
+    assert value is not None, f"{what} is missing"
+    return value

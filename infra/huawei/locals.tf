@@ -57,9 +57,8 @@ locals {
     BUCKETSCRIBE_INPUT_PREFIX                  = var.input_prefix
     BUCKETSCRIBE_OUTPUT_PREFIX                 = var.output_prefix
     BUCKETSCRIBE_CALLBACK_BASE_URL             = "https://${var.callback_domain}"
-    BUCKETSCRIBE_STORAGE                       = "obs"
+    BUCKETSCRIBE_CLOUD                         = "huawei"
     BUCKETSCRIBE_OBS_REGION                    = var.region
-    BUCKETSCRIBE_SECRET_STORE                  = "csms"
     BUCKETSCRIBE_CSMS_REGION                   = var.region
     BUCKETSCRIBE_CALLBACK_SECRET_NAME          = huaweicloud_csms_secret.generated["callback"].name
     BUCKETSCRIBE_STATUS_API_TOKEN_SECRET_NAME  = huaweicloud_csms_secret.generated["status_api_token"].name

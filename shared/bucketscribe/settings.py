@@ -24,6 +24,10 @@ DEFAULT_PRESIGN_EXPIRY_S = 12 * 3600
 # Where a deployed function's code lies; a relative profiles file is read from there.
 CODE_ROOT_VARIABLES = ("LAMBDA_TASK_ROOT", "RUNTIME_CODE_ROOT")
 
+# Settings of earlier releases that now mean something else: refused by name rather than ignored,
+# since a deploy that still sets them would otherwise run on the default cloud's adapters.
+RETIRED_VARIABLES = ("BUCKETSCRIBE_STORAGE", "BUCKETSCRIBE_SECRET_STORE")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_", extra="ignore")
@@ -103,7 +107,12 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         """Refuse settings that contradict each other, naming both and why (a cloud's and a
         provider's own contradictions are theirs to find: ``wiring.checked_settings``)."""
-        problems = []
+        problems = [
+            f"{name} is no longer read: set BUCKETSCRIBE_CLOUD (which cloud's storage, job store and "
+            "secret store) instead"
+            for name in RETIRED_VARIABLES
+            if name in os.environ
+        ]
         if self.first_check_after_s > self.max_check_interval_s:
             problems.append(
                 "BUCKETSCRIBE_FIRST_CHECK_AFTER_S must not exceed BUCKETSCRIBE_MAX_CHECK_INTERVAL_S"

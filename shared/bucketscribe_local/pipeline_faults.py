@@ -15,12 +15,12 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bucketscribe.domain.profile import Profile
-from bucketscribe.ports.provider import Provider, SubmitItem, SubmitReceipt
+from bucketscribe.ports.provider import Provider, SubmitItem, SubmitReceipt, TaskProvider
 
 
 class SimulatedCrash(BaseException):
@@ -90,9 +90,12 @@ class PipelineFaultCounters(BaseModel):
 
 
 class _CrashingProvider:
-    """A provider whose worker dies after the provider accepted a submission, now and then."""
+    """A task provider whose worker dies after the provider accepted a submission, now and then.
 
-    def __init__(self, inner: Provider, faults: PipelineFaults) -> None:
+    Everything else is the inner provider's (attribute lookups pass through), so the pipeline's
+    capability checks (``isinstance`` against the runtime-checkable ports) see what it has."""
+
+    def __init__(self, inner: TaskProvider, faults: PipelineFaults) -> None:
         self._inner = inner
         self._faults = faults
 
@@ -111,7 +114,10 @@ class _Providers(Mapping[str, Provider]):
         self._faults = faults
 
     def __getitem__(self, name: str) -> Provider:
-        return _CrashingProvider(self._inner[name], self._faults)
+        provider = self._inner[name]
+        if not isinstance(provider, TaskProvider):
+            return provider  # nothing is submitted, so there is no moment to crash after
+        return cast(Provider, _CrashingProvider(provider, self._faults))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._inner)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from bucketscribe_local.faults import FaultPlan
+from bucketscribe_local.stack import LocalStack
 
 from bucketscribe.domain.job import AttemptState, JobState
 from bucketscribe.domain.upload import ObjectRef
@@ -24,7 +25,7 @@ from tests.e2e.stack_calls import TIMEOUT_S, http, notification_body, transcribe
 pytestmark = pytest.mark.e2e
 
 
-def test_our_own_outputs_start_no_job(stack):
+def test_our_own_outputs_start_no_job(stack: LocalStack) -> None:
     _, job = transcribe(stack, "incoming/loop/check.wav", tone_wav(1))
     assert job.state is JobState.DONE
     submissions = stack.sis.backend.counters().submissions_received
@@ -38,7 +39,7 @@ def test_our_own_outputs_start_no_job(stack):
         assert stack.job(output_ref.job_id()) is None, f"{key} started a job"
 
 
-def test_job_status_needs_the_token_and_reveals_nothing_without_it(stack):
+def test_job_status_needs_the_token_and_reveals_nothing_without_it(stack: LocalStack) -> None:
     _, job = transcribe(stack, "incoming/status/one.wav", tone_wav(1))
     url = f"{stack.callback_url}/jobs/{job.id}"
     assert http("GET", url)[0] == 401
@@ -52,7 +53,7 @@ def test_job_status_needs_the_token_and_reveals_nothing_without_it(stack):
     assert missing == (404, {"message": "Not found"})
 
 
-def test_a_job_is_found_by_its_upload_without_its_etag(stack):
+def test_a_job_is_found_by_its_upload_without_its_etag(stack: LocalStack) -> None:
     key = "incoming/status/by key ü.wav"
     first, _ = transcribe(stack, key, tone_wav(1))
     second, job = transcribe(stack, key, tone_wav(2))  # a re-upload of the same key
@@ -70,7 +71,7 @@ def test_a_job_is_found_by_its_upload_without_its_etag(stack):
     assert http("GET", f"{stack.callback_url}/jobs?bucket=only", headers=headers)[0] == 400
 
 
-def test_a_throttled_submission_is_retried_until_it_goes_through(stack):
+def test_a_throttled_submission_is_retried_until_it_goes_through(stack: LocalStack) -> None:
     stack.sis.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=429))
     try:
         ref = stack.upload(tone_wav(1), "incoming/busy/retry.wav")
@@ -94,7 +95,7 @@ def test_a_throttled_submission_is_retried_until_it_goes_through(stack):
     assert stack.list_keys("transcripts/busy/") != []
 
 
-def test_one_unreadable_message_does_not_sink_the_batch(stack):
+def test_one_unreadable_message_does_not_sink_the_batch(stack: LocalStack) -> None:
     """The real submit handler, given the batch shape Lambda sends: only the bad record fails."""
     from bucketscribe_local.lambda_bridge import LocalLambdaContext
 

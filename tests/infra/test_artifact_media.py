@@ -45,7 +45,7 @@ from tests.waiting import wait_until
 
 pytestmark = pytest.mark.infra
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "bucketscribe" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "bucketscribe_local" / "samples"
 BUCKET = f"bucketscribe-{STAGE}-123456789012-{REGION}"
 LONG_MINUTES = 313  # 5.22 h: over SIS's 5 h, under two parts of 4.85 h
 UPLOADS = {
@@ -158,7 +158,7 @@ def sis() -> Iterator[tuple[SisEmulator, list[dict[str, Any]]]]:
             received.append(payload)
             return acceptance
 
-        emulator.backend.submit = recording  # type: ignore[method-assign]
+        emulator.backend.submit = recording
         yield emulator, received
 
 
@@ -235,7 +235,13 @@ def test_submit_from_the_artifacts_sends_sis_what_it_takes(
     s3, sqs = aws("s3", moto), aws("sqs", moto)
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    queue_url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+    # The upload queue as the template makes it: the function reads its visibility timeout at its
+    # cold start and refuses to run with a claim lease that outlives it.
+    visibility = packaged.resources["UploadQueue"]["Properties"]["VisibilityTimeout"]
+    queue_url = sqs.create_queue(
+        QueueName="uploads", Attributes={"VisibilityTimeout": str(visibility)}
+    )["QueueUrl"]
+    env["BUCKETSCRIBE_UPLOAD_QUEUE_URL"] = queue_url
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
     s3.put_bucket_notification_configuration(
         Bucket=BUCKET,

@@ -181,6 +181,7 @@ def assert_aws_schedule_concurrency(config: Serverless, function: str) -> None:
     if spec.get("aws_max_concurrency") != "opt-in":
         assert reserved == spec["max_concurrency"]
         return
+    assert reserved is not None
     condition, value, otherwise = reserved["Fn::If"]
     assert otherwise == Tagged("Ref", "AWS::NoValue")
     assert isinstance(value, Tagged) and value.tag == "Ref"

@@ -212,7 +212,7 @@ def _suffixes(role: dict[str, Any], action: str) -> list[str]:
 def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
     roles = {name: packaged.resources[role_id(packaged.resources[function_id(name)])] for name in HANDLERS}
     # Derived from the job store's code, so a new DynamoDB call without a permission fails here.
-    job_store_calls = _client_calls("jobs/dynamodb.py", "_db")
+    job_store_calls = _client_calls("clouds/aws/job_store.py", "_db")
     assert {"PutItem", "GetItem", "Query"} <= job_store_calls
     jobs_table = {"Fn::GetAtt": ["JobsTable", "Arn"]}
     for name, role in roles.items():
@@ -399,10 +399,12 @@ def test_provider_settings_and_a_profiles_file_are_deploy_parameters(
         assert json.loads(archive.read(relative)) == large
 
     # The settings the functions build from that environment read the profiles from the file.
+    from bucketscribe.providers.registry import load_profiles
     from bucketscribe.settings import Settings
 
     settings = Settings(profiles=variables["BUCKETSCRIBE_PROFILES"], profiles_file=profiles_file)
-    assert [p.name for p in settings.profile_set.profiles] == [p["name"] for p in large]
+    chosen = load_profiles(settings.raw_profiles())
+    assert [p.name for p in chosen.profiles] == [p["name"] for p in large]
 
     # Without profiles, the default profile carries sisProperty.
     out_dir = tmp_path / "property"
@@ -626,7 +628,12 @@ def test_layer_zip_holds_the_core_package_and_arm64_wheels(packaged: Packaged) -
     with zipfile.ZipFile(packaged.out_dir / "core.zip") as archive:
         names = set(archive.namelist())
         tags = wheel_tags(archive, "python/")
-    assert "python/bucketscribe/model.py" in names
+    assert "python/bucketscribe/domain/job.py" in names
+    assert "python/bucketscribe/pipeline/submit.py" in names
+    # What people run at a terminal is not deployed: the CLI, the dev kit, emulators, tests.
+    assert not any(n.startswith("python/bucketscribe/cli/") for n in names)
+    assert not any(n.startswith(("python/bucketscribe_local/", "python/tests/")) for n in names)
+    assert not any("emulator" in n or "whisper" in n for n in names if n.startswith("python/bucketscribe"))
     assert "python/pydantic/__init__.py" in names
     assert "python/pydantic_settings/__init__.py" in names
     assert "python/aws_lambda_powertools/__init__.py" in names

@@ -2,7 +2,7 @@
 moto server) alike: the unit tests' fake behaves like the real thing."""
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -10,6 +10,7 @@ from bucketscribe.clouds.aws.job_store import DynamoJobStore, create_jobs_table
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.job import Job, JobError, JobState
 from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.ports.job_store import JobStore
 from tests.fakes import InMemoryJobStore
 from tests.integration.conftest import client
 
@@ -18,7 +19,7 @@ NOW = utc_now()
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
-def store(request):
+def store(request: pytest.FixtureRequest) -> JobStore:
     if request.param == "memory":
         return InMemoryJobStore()
     endpoint = request.getfixturevalue("aws")
@@ -27,13 +28,13 @@ def store(request):
     return DynamoJobStore("jobs", db)
 
 
-def job(key="incoming/a.wav", etag="e1", *, bucket="b", at=NOW) -> Job:
+def job(key: str = "incoming/a.wav", etag: str = "e1", *, bucket: str = "b", at: datetime = NOW) -> Job:
     return Job.for_upload(
         ObjectRef(bucket=bucket, key=key, etag=etag), profile="default", provider="sis", model=None, now=at
     )
 
 
-def test_create_is_conditional_on_the_upload_identity(store):
+def test_create_is_conditional_on_the_upload_identity(store: JobStore) -> None:
     first = job()
     assert store.create(first) is True
     assert store.create(job()) is False  # the same upload again
@@ -42,7 +43,7 @@ def test_create_is_conditional_on_the_upload_identity(store):
     assert store.get("nope") is None
 
 
-def test_writes_go_only_over_the_version_they_were_derived_from(store):
+def test_writes_go_only_over_the_version_they_were_derived_from(store: JobStore) -> None:
     stored = job()
     store.create(stored)
     claimed = stored.claim(NOW, until=NOW + timedelta(minutes=5), owner="w1")
@@ -53,7 +54,7 @@ def test_writes_go_only_over_the_version_they_were_derived_from(store):
     assert store.get(stored.id) == claimed
 
 
-def test_of_racing_writers_exactly_one_wins(store):
+def test_of_racing_writers_exactly_one_wins(store: JobStore) -> None:
     stored = job()
     store.create(stored)
     wins: list[bool] = []
@@ -71,7 +72,7 @@ def test_of_racing_writers_exactly_one_wins(store):
     assert sorted(wins) == [False, False, False, True]
 
 
-def test_due_finds_unfinished_jobs_by_next_check_through_the_index(store):
+def test_due_finds_unfinished_jobs_by_next_check_through_the_index(store: JobStore) -> None:
     early = job("incoming/1.wav")
     later = job("incoming/2.wav").check_later(NOW, at=NOW + timedelta(hours=1))
     finished = (
@@ -85,7 +86,7 @@ def test_due_finds_unfinished_jobs_by_next_check_through_the_index(store):
     assert len(store.due(NOW + timedelta(hours=2), limit=1)) == 1
 
 
-def test_task_bindings_keep_the_first_binding_and_add_other_jobs(store):
+def test_task_bindings_keep_the_first_binding_and_add_other_jobs(store: JobStore) -> None:
     assert store.bind_task("dashscope", "t-1", {"b": "host/b.wav", "a": "host/a.wav"}) == {
         "a": "host/a.wav",
         "b": "host/b.wav",
@@ -102,7 +103,7 @@ def test_task_bindings_keep_the_first_binding_and_add_other_jobs(store):
     assert store.due(NOW + timedelta(days=1), limit=10) == []
 
 
-def test_jobs_are_found_by_their_upload_newest_first(store):
+def test_jobs_are_found_by_their_upload_newest_first(store: JobStore) -> None:
     first = job("incoming/same.wav", etag="e1", at=NOW)
     second = job("incoming/same.wav", etag="e2", at=NOW + timedelta(minutes=1))
     elsewhere = job("incoming/same.wav", etag="e1", bucket="other")
@@ -112,7 +113,7 @@ def test_jobs_are_found_by_their_upload_newest_first(store):
     assert store.for_source("b", "incoming/none.wav") == []
 
 
-def test_an_operator_listing_filters_by_state_time_and_key(store):
+def test_an_operator_listing_filters_by_state_time_and_key(store: JobStore) -> None:
     old = job("incoming/calls/old.wav", at=NOW - timedelta(days=2))
     new = job("incoming/calls/new.wav", at=NOW)
     other = job("incoming/meetings/m.wav", at=NOW)

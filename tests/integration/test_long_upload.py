@@ -27,9 +27,8 @@ from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
 from bucketscribe.providers.sis.adapter import SIS_MAX_BYTES, SIS_MAX_DURATION_MS, SisCredentials, SisProvider
 from bucketscribe.providers.sis.options import SisOptions
 from tests.audio import write_wav
-from tests.fakes import DiskStorage, FakeProvider, InMemoryJobStore
+from tests.fakes import DiskStorage, FakeProvider, InMemoryJobStore, SettableClock
 from tests.profiles import profile
-from tests.unit.conftest import Clock
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +55,14 @@ def folder(tmp_path: Path) -> Iterator[Path]:
 def provider() -> FakeProvider:
     provider = FakeProvider()
     sis = SisProvider(SisCredentials(ak="ak", sk=SecretStr("sk"), project_id="p"))
-    provider.media_requirements = sis.media_requirements  # type: ignore[method-assign]
+    provider.media_requirements = sis.media_requirements
     return provider
 
 
 @pytest.fixture
 def ports(folder: Path, provider: FakeProvider) -> PipelinePorts:
     storage = DiskStorage(folder / "bucket")
-    clock = Clock()
+    clock = SettableClock()
     provider.clock = clock
     return PipelinePorts(
         storage=storage,
@@ -126,7 +125,7 @@ def test_six_hours_under_sis_are_two_parts_and_one_transcript_with_monotonic_tim
     for part, job in zip(parent.parts, jobs, strict=True):
         assert isinstance(job, Job) and job.provider_task_id is not None
         provider.finish(job.provider_task_id, heard(part.start_ms, part.end_ms))
-    assert isinstance(ports.clock, Clock)
+    assert isinstance(ports.clock, SettableClock)
     ports.clock.now += timedelta(minutes=10)
     reconcile(ports)
 

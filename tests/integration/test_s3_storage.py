@@ -1,6 +1,7 @@
 """The S3 adapter over the real wire: boto3 against moto server."""
 
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -13,13 +14,13 @@ KEY = "incoming/a b+c/ünï côde.wav"
 
 
 @pytest.fixture
-def storage(aws):
+def storage(aws: str) -> S3Storage:
     s3 = client("s3", aws)
     s3.create_bucket(Bucket="recordings")
     return S3Storage(s3)
 
 
-def test_head_get_put_and_ranged_read(storage, tmp_path):
+def test_head_get_put_and_ranged_read(storage: S3Storage, tmp_path: Path) -> None:
     storage.put("recordings", KEY, b"RIFF0123456789", content_type="audio/wav")
     info = storage.head("recordings", KEY)
     assert info.size == 14 and info.etag and info.content_type == "audio/wav"
@@ -32,7 +33,7 @@ def test_head_get_put_and_ranged_read(storage, tmp_path):
     assert storage.head("recordings", "transcripts/y.ogg").content_type == "audio/ogg"
 
 
-def test_presigned_url_fetches_the_object_without_credentials(aws):
+def test_presigned_url_fetches_the_object_without_credentials(aws: str) -> None:
     client("s3", aws).create_bucket(Bucket="recordings")
     storage = S3Storage(endpoint_url=aws)  # the production client: SigV4, path-style
     storage.put("recordings", KEY, b"audio bytes", content_type="audio/wav")
@@ -42,7 +43,7 @@ def test_presigned_url_fetches_the_object_without_credentials(aws):
         assert response.read() == b"audio bytes"
 
 
-def test_default_client_is_built_lazily_for_an_endpoint(aws):
+def test_default_client_is_built_lazily_for_an_endpoint(aws: str) -> None:
     storage = S3Storage(endpoint_url=aws)
     client("s3", aws).create_bucket(Bucket="second-bucket")
     storage.put("second-bucket", "k", b"x", content_type="text/plain")

@@ -1,23 +1,13 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.output_layout import OutputLayout
 from bucketscribe.domain.profile import ProfileSet
-from bucketscribe.pipeline.context import Limits, PipelinePorts
-from tests.fakes import FakeProvider, InMemoryJobStore, InMemoryStorage
+from bucketscribe.pipeline.context import Limits
+from tests.fakes import FakePorts, FakeProvider, InMemoryJobStore, InMemoryStorage, SettableClock
 from tests.profiles import profile
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -26,10 +16,10 @@ def provider() -> FakeProvider:
 
 
 @pytest.fixture
-def ports(provider: FakeProvider) -> PipelinePorts:
-    clock = Clock()
+def ports(provider: FakeProvider) -> FakePorts:
+    clock = SettableClock()
     provider.clock = clock
-    return PipelinePorts(
+    return FakePorts(
         storage=InMemoryStorage(),
         jobs=InMemoryJobStore(),
         providers={"sis": provider},

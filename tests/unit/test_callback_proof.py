@@ -10,18 +10,18 @@ import pytest
 from bucketscribe.domain.job import AttemptState, JobState
 from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.pipeline.complete import CompletionOutcome, complete_callback, same_audio
+from bucketscribe.pipeline.complete import Completion, CompletionOutcome, complete_callback, same_audio
 from bucketscribe.pipeline.submit import submit_uploads
 from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
-from tests.fakes import claim_from_callback_url
+from tests.fakes import FakePorts, FakeProvider, claim_from_callback_url, known
 
 pytestmark = pytest.mark.unit
 
 LOST = ProviderError("SIS.0100", "internal error", retryable=True, maybe_done=True)
 
 
-def lost_answer(ports, provider, name: str, seconds: float) -> tuple[str, str, str]:
+def lost_answer(ports: FakePorts, provider: FakeProvider, name: str, seconds: float) -> tuple[str, str, str]:
     """An upload whose submit answer was lost: (job id, its SIS task, its callback URL)."""
     ports.storage.add("recordings", f"incoming/{name}", tone_wav(seconds))
     provider.lose_answer = LOST
@@ -37,15 +37,15 @@ def lost_answer(ports, provider, name: str, seconds: float) -> tuple[str, str, s
         ),
     )
     items, _ = provider.submissions[-1]
-    return result.job_id, task, items[0].callback_url or ""
+    return known(result.job_id), task, items[0].callback_url or ""
 
 
-def call_back(ports, url: str, task: str):
+def call_back(ports: FakePorts, url: str, task: str) -> Completion:
     _, claim = claim_from_callback_url(url)
     return complete_callback(claim, lambda: task, ports)
 
 
-def test_another_uploads_task_sent_to_this_url_is_not_bound(ports, provider):
+def test_another_uploads_task_sent_to_this_url_is_not_bound(ports: FakePorts, provider: FakeProvider) -> None:
     x, x_task, x_url = lost_answer(ports, provider, "x.wav", 1.0)
     y, y_task, y_url = lost_answer(ports, provider, "y.wav", 2.0)
     crossed = call_back(ports, x_url, y_task)
@@ -63,7 +63,9 @@ def test_another_uploads_task_sent_to_this_url_is_not_bound(ports, provider):
     assert len(provider.submissions) == 2
 
 
-def test_a_task_whose_result_does_not_say_how_long_its_audio_was_proves_nothing(ports, provider):
+def test_a_task_whose_result_does_not_say_how_long_its_audio_was_proves_nothing(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     x, x_task, x_url = lost_answer(ports, provider, "x.wav", 1.0)
     provider.results[x_task] = provider.results[x_task].model_copy(update={"audio_ms": None})
     assert call_back(ports, x_url, x_task).outcome is CompletionOutcome.IGNORED
@@ -82,5 +84,5 @@ def test_a_task_whose_result_does_not_say_how_long_its_audio_was_proves_nothing(
         (1000, None, False),
     ],
 )
-def test_same_audio_within_the_tolerance_only(expected, reported, same):
+def test_same_audio_within_the_tolerance_only(expected: int, reported: int | None, same: bool) -> None:
     assert same_audio(expected, reported) is same

@@ -4,15 +4,15 @@ from datetime import timedelta
 import pytest
 
 from bucketscribe.domain.callback_tokens import CallbackClaim, CallbackSigner
-from bucketscribe.domain.job import AttemptState, JobError, JobState
+from bucketscribe.domain.job import AttemptState, Job, JobError, JobState
 from bucketscribe.domain.transcript import Segment, Transcript, Word
 from bucketscribe.domain.upload import ObjectRef
-from bucketscribe.pipeline.complete import CompletionOutcome, complete_callback, complete_task
+from bucketscribe.pipeline.complete import Completion, CompletionOutcome, complete_callback, complete_task
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
 from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
-from tests.fakes import claim_from_callback_url
+from tests.fakes import FakePorts, FakeProvider, claim_from_callback_url, known
 
 pytestmark = pytest.mark.unit
 
@@ -20,13 +20,15 @@ BUCKET = "recordings"
 LOST = ProviderError("SIS.UNREACHABLE", "Read timed out", retryable=True, maybe_done=True)
 
 
-def submitted(ports, key="incoming/calls/2026-11-20 agent+42.wav"):
+def submitted(ports: FakePorts, key: str = "incoming/calls/2026-11-20 agent+42.wav") -> Job:
     ports.storage.add(BUCKET, key, tone_wav(1))
     (result,) = submit_uploads([ObjectRef(bucket=BUCKET, key=key)], ports)
-    return ports.jobs.get(result.job_id)
+    job = ports.jobs.get(result.job_id)
+    assert job is not None, result
+    return job
 
 
-def transcript(text="hello from the provider"):
+def transcript(text: str = "hello from the provider") -> Transcript:
     words = [Word(start_ms=i * 300, end_ms=i * 300 + 250, text=w) for i, w in enumerate(text.split())]
     return Transcript(
         provider="sis",
@@ -36,14 +38,18 @@ def transcript(text="hello from the provider"):
     )
 
 
-def callback(ports, provider, *, submission=-1, body_task_id=None):
+def callback(
+    ports: FakePorts, provider: FakeProvider, *, submission: int = -1, body_task_id: str | None = None
+) -> Completion:
     """The provider calls the URL it was given in a submission (the last one by default)."""
     items, _ = provider.submissions[submission]
     _, claim = claim_from_callback_url(items[0].callback_url)
     return complete_callback(claim, lambda: body_task_id, ports)
 
 
-def test_an_authentic_callback_refetches_and_writes_the_profile_outputs(ports, provider):
+def test_an_authentic_callback_refetches_and_writes_the_profile_outputs(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript(), raw={"status": "FINISHED", "segments": []})
     completion = callback(ports, provider)
@@ -71,7 +77,9 @@ def test_an_authentic_callback_refetches_and_writes_the_profile_outputs(ports, p
         {"attempt": "-1", "exp": "1", "token": "x"},
     ],
 )
-def test_a_callback_with_a_bad_token_is_refused_and_fetches_nothing(ports, provider, query):
+def test_a_callback_with_a_bad_token_is_refused_and_fetches_nothing(
+    ports: FakePorts, provider: FakeProvider, query: dict[str, str]
+) -> None:
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript())
     claim = CallbackClaim.from_query("sis", job.id, query)
@@ -80,7 +88,7 @@ def test_a_callback_with_a_bad_token_is_refused_and_fetches_nothing(ports, provi
     assert provider.fetches == [] and ports.storage.keys("transcripts/") == []
 
 
-def test_a_token_stops_working_after_its_expiry(ports, provider):
+def test_a_token_stops_working_after_its_expiry(ports: FakePorts, provider: FakeProvider) -> None:
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript())
     ports.clock.now += ports.limits.callback_token_ttl + timedelta(seconds=1)
@@ -88,14 +96,16 @@ def test_a_token_stops_working_after_its_expiry(ports, provider):
     assert provider.fetches == []
 
 
-def test_a_token_of_one_attempt_does_not_open_another(ports, provider):
+def test_a_token_of_one_attempt_does_not_open_another(ports: FakePorts, provider: FakeProvider) -> None:
     submitted(ports)
     _, claim = claim_from_callback_url(provider.submissions[0][0][0].callback_url)
     forged = claim.model_copy(update={"attempt": 2})
     assert complete_callback(forged, lambda: None, ports).outcome is CompletionOutcome.UNKNOWN_JOB
 
 
-def test_callbacks_signed_with_the_previous_secret_work_during_a_rotation(ports, provider):
+def test_callbacks_signed_with_the_previous_secret_work_during_a_rotation(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     old_signer = ports.signer
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript())
@@ -108,7 +118,7 @@ def test_callbacks_signed_with_the_previous_secret_work_during_a_rotation(ports,
     assert old_signer is not ports.signer
 
 
-def test_an_unknown_job_looks_the_same_as_a_bad_token(ports, provider):
+def test_an_unknown_job_looks_the_same_as_a_bad_token(ports: FakePorts, provider: FakeProvider) -> None:
     exp = int((ports.clock() + timedelta(hours=1)).timestamp())
     token = ports.signer.token_for("sis", "nope", 1, exp)
     claim = CallbackClaim(provider="sis", job_id="nope", attempt=1, expires=exp, token=token)
@@ -116,7 +126,7 @@ def test_an_unknown_job_looks_the_same_as_a_bad_token(ports, provider):
     assert completion.outcome is CompletionOutcome.UNKNOWN_JOB and provider.fetches == []
 
 
-def test_duplicate_callbacks_write_outputs_once(ports, provider):
+def test_duplicate_callbacks_write_outputs_once(ports: FakePorts, provider: FakeProvider) -> None:
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript())
     first = callback(ports, provider)
@@ -126,13 +136,15 @@ def test_duplicate_callbacks_write_outputs_once(ports, provider):
     assert len(ports.storage.puts) == writes
 
 
-def test_a_callback_before_the_task_is_done_changes_nothing(ports, provider):
+def test_a_callback_before_the_task_is_done_changes_nothing(ports: FakePorts, provider: FakeProvider) -> None:
     submitted(ports)
     completion = callback(ports, provider)
     assert completion.outcome is CompletionOutcome.PENDING
 
 
-def test_a_recorded_task_is_asked_about_whatever_task_the_body_names(ports, provider):
+def test_a_recorded_task_is_asked_about_whatever_task_the_body_names(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     victim = submitted(ports, "incoming/victim.wav")
     attacker = submitted(ports, "incoming/attacker.wav")
     provider.finish(victim.provider_task_id, transcript("the victim's private words"))
@@ -142,7 +154,9 @@ def test_a_recorded_task_is_asked_about_whatever_task_the_body_names(ports, prov
     assert ports.storage.keys("transcripts/") == []
 
 
-def test_a_callback_naming_another_jobs_task_binds_nothing_and_fails_nothing(ports, provider):
+def test_a_callback_naming_another_jobs_task_binds_nothing_and_fails_nothing(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     victim = submitted(ports, "incoming/victim.wav")
     provider.finish(victim.provider_task_id, transcript("the victim's private words"))
     # The attacker's own job never got a task recorded (its answer was lost) ...
@@ -159,7 +173,9 @@ def test_a_callback_naming_another_jobs_task_binds_nothing_and_fails_nothing(por
     assert ports.storage.keys("transcripts/") == []
 
 
-def test_a_task_created_outside_the_attempts_window_is_not_bound(ports, provider):
+def test_a_task_created_outside_the_attempts_window_is_not_bound(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     provider.lose_answer = LOST
     job = submitted(ports, "incoming/lost.wav")
     provider.lose_answer = None
@@ -173,7 +189,9 @@ def test_a_task_created_outside_the_attempts_window_is_not_bound(ports, provider
     assert ports.jobs.get(job.id).state is JobState.SUBMITTING
 
 
-def test_the_callback_of_an_attempt_whose_answer_was_lost_binds_its_task_and_finishes(ports, provider):
+def test_the_callback_of_an_attempt_whose_answer_was_lost_binds_its_task_and_finishes(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     provider.lose_answer = LOST
     job = submitted(ports, "incoming/lost.wav")
     provider.lose_answer = None
@@ -187,7 +205,9 @@ def test_the_callback_of_an_attempt_whose_answer_was_lost_binds_its_task_and_fin
     assert provider.tasks_for(job.id) == [task_id]
 
 
-def test_a_late_task_of_an_abandoned_attempt_is_used_and_the_second_is_not_written_again(ports, provider):
+def test_a_late_task_of_an_abandoned_attempt_is_used_and_the_second_is_not_written_again(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     provider.lose_answer = LOST
     job = submitted(ports, "incoming/late.wav")
     provider.lose_answer = None
@@ -205,7 +225,9 @@ def test_a_late_task_of_an_abandoned_attempt_is_used_and_the_second_is_not_writt
     assert "first attempt" in ports.storage.get(BUCKET, "transcripts/late.wav.txt").decode()
 
 
-def test_a_failed_provider_task_fails_the_job_with_its_reason(ports, provider):
+def test_a_failed_provider_task_fails_the_job_with_its_reason(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = submitted(ports)
     provider.fail(job.provider_task_id, JobError(code="SIS.0535", message="Audio format is invalid!"))
     completion = callback(ports, provider)
@@ -215,7 +237,9 @@ def test_a_failed_provider_task_fails_the_job_with_its_reason(ports, provider):
     assert ports.jobs.get(job.id).error.message == "Audio format is invalid!"
 
 
-def test_an_expired_result_gets_one_new_attempt_while_the_upload_is_there(ports, provider):
+def test_an_expired_result_gets_one_new_attempt_while_the_upload_is_there(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = submitted(ports)
     provider.expire(job.provider_task_id)
     assert callback(ports, provider).outcome is CompletionOutcome.RESUBMIT
@@ -229,7 +253,9 @@ def test_an_expired_result_gets_one_new_attempt_while_the_upload_is_there(ports,
     assert failed.error.code == "RESULT_EXPIRED" and "expired twice" in failed.error.message
 
 
-def test_an_expired_result_of_a_deleted_upload_fails_with_the_reason(ports, provider):
+def test_an_expired_result_of_a_deleted_upload_fails_with_the_reason(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = submitted(ports)
     provider.expire(job.provider_task_id)
     ports.storage.delete(BUCKET, job.source.key)
@@ -237,7 +263,9 @@ def test_an_expired_result_of_a_deleted_upload_fails_with_the_reason(ports, prov
     assert "the upload is gone" in ports.jobs.get(job.id).error.message
 
 
-def test_a_result_after_the_deadline_failure_wins_and_replaces_the_error_report(ports, provider):
+def test_a_result_after_the_deadline_failure_wins_and_replaces_the_error_report(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = submitted(ports)
     ports.clock.now += ports.limits.job_deadline + timedelta(minutes=1)
     reconcile(ports)
@@ -249,7 +277,7 @@ def test_a_result_after_the_deadline_failure_wins_and_replaces_the_error_report(
     assert ports.storage.head(BUCKET, report_key) is None
 
 
-def test_a_success_removes_an_earlier_uploads_error_report(ports, provider):
+def test_a_success_removes_an_earlier_uploads_error_report(ports: FakePorts, provider: FakeProvider) -> None:
     key = "incoming/retry.wav"
     ports.storage.add(BUCKET, key, b"")
     submit_uploads([ObjectRef(bucket=BUCKET, key=key)], ports)
@@ -260,7 +288,7 @@ def test_a_success_removes_an_earlier_uploads_error_report(ports, provider):
     assert ports.storage.head(BUCKET, "transcripts/retry.wav.error.json") is None
 
 
-def test_two_pushes_of_one_task_write_the_outputs_once(ports, provider):
+def test_two_pushes_of_one_task_write_the_outputs_once(ports: FakePorts, provider: FakeProvider) -> None:
     provider.max_files_per_task = 10
     provider.accepts_callback_url = False
     job = submitted(ports, "incoming/pushed.wav")
@@ -270,11 +298,13 @@ def test_two_pushes_of_one_task_write_the_outputs_once(ports, provider):
         ports.clock(), until=ports.clock() + timedelta(minutes=1), owner="the-first-push"
     )
     assert ports.jobs.save(held)
-    (busy,) = complete_task("sis", job.provider_task_id, ports)
+    (busy,) = complete_task("sis", known(job.provider_task_id), ports)
     assert busy.outcome is CompletionOutcome.BUSY and ports.storage.keys("transcripts/") == []
 
 
-def test_a_push_for_a_task_that_is_not_ours_is_ignored_and_one_not_bound_yet_is_deferred(ports, provider):
+def test_a_push_for_a_task_that_is_not_ours_is_ignored_and_one_not_bound_yet_is_deferred(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     from bucketscribe.pipeline.complete import UnknownTask
 
     assert complete_task("sis", "someone-elses-task", ports) == []
@@ -286,7 +316,9 @@ def test_a_push_for_a_task_that_is_not_ours_is_ignored_and_one_not_bound_yet_is_
         complete_task("sis", task_id, ports)
 
 
-def test_a_callback_racing_the_workers_own_record_of_the_task_still_finishes_the_job(ports, provider):
+def test_a_callback_racing_the_workers_own_record_of_the_task_still_finishes_the_job(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     from bucketscribe.pipeline import complete
 
     job = submitted(ports, "incoming/fast.wav")
@@ -304,17 +336,19 @@ def test_a_callback_racing_the_workers_own_record_of_the_task_still_finishes_the
         }
     )
     attempt = unrecorded.attempts[0]
-    completion = complete._bind_claimed_task(unrecorded, attempt, task_id, ports)
+    completion = complete._bind_claimed_task(unrecorded, attempt, known(task_id), ports)
     assert completion.outcome is CompletionOutcome.DONE
 
 
-def test_a_finisher_that_died_part_way_is_taken_over_without_writing_an_output_twice(ports, provider):
+def test_a_finisher_that_died_part_way_is_taken_over_without_writing_an_output_twice(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = submitted(ports, "incoming/half.wav")
     provider.finish(job.provider_task_id, transcript("written once"))
     real_put = ports.storage.put
     written: list[str] = []
 
-    def dying_put(bucket, key, body, *, content_type):
+    def dying_put(bucket: str, key: str, body: bytes, *, content_type: str) -> None:
         if len(written) == 2:
             raise SystemExit("the instance died")  # not an Exception: nothing catches it
         written.append(key)
@@ -331,7 +365,9 @@ def test_a_finisher_that_died_part_way_is_taken_over_without_writing_an_output_t
     assert len(puts) == len(set(puts)) == len(ports.jobs.get(job.id).outputs)
 
 
-def test_a_finished_job_records_how_much_of_its_recording_the_text_covers(ports, provider):
+def test_a_finished_job_records_how_much_of_its_recording_the_text_covers(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     from bucketscribe.pipeline.status import job_status
 
     job = submitted(ports, "incoming/hold.wav")

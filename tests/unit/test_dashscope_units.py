@@ -1,6 +1,7 @@
 """DashScope pieces that need no wire: result mapping, profile checks, push checks, rate limit."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ RESULT = {
 }
 
 
-def test_result_maps_sentences_words_and_speakers():
+def test_result_maps_sentences_words_and_speakers() -> None:
     t = transcript_from_dashscope(RESULT, model="paraformer-v2")
     assert [s.text for s in t.segments] == ["Hello world.", "Second one."]
     assert [w.text for w in t.segments[0].words] == ["Hello", "world."]
@@ -65,7 +66,7 @@ def test_result_maps_sentences_words_and_speakers():
     assert t.segments[0].channel is None
 
 
-def test_two_channel_result_keeps_the_channel():
+def test_two_channel_result_keeps_the_channel() -> None:
     two = {
         **RESULT,
         "properties": {"channels": [0, 1]},
@@ -80,9 +81,9 @@ def test_two_channel_result_keeps_the_channel():
 
 
 @pytest.mark.parametrize("bad", [[], {"x": 1}, {"transcripts": [{"sentences": [{"begin_time": "x"}]}]}])
-def test_not_a_result_is_a_clear_error(bad):
+def test_not_a_result_is_a_clear_error(bad: object) -> None:
     with pytest.raises(DashScopeResultError, match="not a DashScope result"):
-        transcript_from_dashscope(bad)
+        transcript_from_dashscope(bad)  # type: ignore[arg-type]  # what arrives is not what it takes
 
 
 @pytest.mark.parametrize(
@@ -97,12 +98,12 @@ def test_not_a_result_is_a_clear_error(bad):
         ({"model": "paraformer-v3"}, "Input should be"),
     ],
 )
-def test_invalid_combinations_are_refused_before_any_submission(options, words):
+def test_invalid_combinations_are_refused_before_any_submission(options: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         load_profiles([{"provider": "dashscope", "dashscope": options}])
 
 
-def test_parameters_are_what_the_sdk_sends():
+def test_parameters_are_what_the_sdk_sends() -> None:
     params = DashScopeOptions(
         model="paraformer-v2",
         language_hints=["en", "zh"],
@@ -115,7 +116,7 @@ def test_parameters_are_what_the_sdk_sends():
     assert "vocabulary_id" not in params and "phrase_id" not in params
 
 
-def event(**overrides):
+def event(**overrides: Any) -> str:
     body = {
         "specversion": "1.0",
         "id": "e1",
@@ -130,7 +131,7 @@ def event(**overrides):
     return json.dumps(body)
 
 
-def test_push_event_parsing():
+def test_push_event_parsing() -> None:
     parsed = TaskFinishedEvent.parse(event())
     assert parsed.data.task_id == "t1" and parsed.time == datetime(2026, 11, 20, 9, tzinfo=UTC)
     assert parsed.as_push().sent_at == parsed.time
@@ -139,7 +140,7 @@ def test_push_event_parsing():
             TaskFinishedEvent.parse(bad)
 
 
-def test_push_credentials_and_freshness():
+def test_push_credentials_and_freshness() -> None:
     now = datetime(2026, 11, 20, 9, tzinfo=UTC)
     assert same_secret("secret", "secret")
     assert not same_secret(None, "secret") and not same_secret("wrong", "secret")
@@ -150,11 +151,11 @@ def test_push_credentials_and_freshness():
     assert "more than 60 s" in stale(now - timedelta(seconds=61), now)
 
 
-def test_rate_limiter_spaces_requests():
+def test_rate_limiter_spaces_requests() -> None:
     clock = [0.0]
     sleeps: list[float] = []
 
-    def sleep(seconds):
+    def sleep(seconds: float) -> None:
         sleeps.append(seconds)
         clock[0] += seconds
 
@@ -165,7 +166,7 @@ def test_rate_limiter_spaces_requests():
     assert 1.9 <= sum(sleeps) <= 2.1
 
 
-def test_files_are_matched_whatever_encoding_the_service_echoes():
+def test_files_are_matched_whatever_encoding_the_service_echoes() -> None:
     from bucketscribe.ports.provider import FileOutcome, TaskResult, TaskStatus, file_key
 
     sent = "https://b.s3.amazonaws.com/incoming/a%20b%2Bc/%C3%BCn%C3%AF.wav?X-Amz-Signature=1"

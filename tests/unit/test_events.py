@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,13 @@ pytestmark = pytest.mark.unit
 
 
 def s3_record(
-    key: str, *, name: str = "ObjectCreated:Put", size: int = 10, source: str = "s3", bucket="recordings"
-):
+    key: str,
+    *,
+    name: str = "ObjectCreated:Put",
+    size: int = 10,
+    source: str = "s3",
+    bucket: str = "recordings",
+) -> dict[str, Any]:
     return {
         "eventVersion": "2.1",
         "eventName": name,
@@ -26,7 +32,7 @@ def refs(payload: dict) -> list:
     return object_refs_from_notification(payload).refs
 
 
-def test_keys_are_url_decoded_like_s3_and_moto_encode_them():
+def test_keys_are_url_decoded_like_s3_and_moto_encode_them() -> None:
     # moto quote_plus-encodes '/' too; real S3 keeps it. Both must decode the same.
     for encoded in (
         "incoming/a+b%2Bc/%C3%BCn%C3%AF+c%C3%B4de.wav",
@@ -37,14 +43,14 @@ def test_keys_are_url_decoded_like_s3_and_moto_encode_them():
         assert ref.etag == "abc" and ref.version_id == "v1" and ref.bucket == "recordings"
 
 
-def test_obs_shape_is_accepted_from_the_huawei_trigger_only():
+def test_obs_shape_is_accepted_from_the_huawei_trigger_only() -> None:
     payload = {"Records": [s3_record("incoming/x.wav", source="obs", name="ObjectCreated:Post")]}
     (ref,) = object_refs_from_trigger(payload).refs
     assert ref.key == "incoming/x.wav"
     assert refs(payload) == []  # an S3 notification has no OBS records
 
 
-def test_test_event_and_removals_yield_nothing():
+def test_test_event_and_removals_yield_nothing() -> None:
     assert (
         object_refs_from_message_body(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})).refs
         == []
@@ -52,7 +58,7 @@ def test_test_event_and_removals_yield_nothing():
     assert refs({"Records": [s3_record("incoming/x.wav", name="ObjectRemoved:Delete")]}) == []
 
 
-def test_sns_wrapped_notification_is_unwrapped():
+def test_sns_wrapped_notification_is_unwrapped() -> None:
     inner = json.dumps({"Records": [s3_record("incoming/y.wav")]})
     (ref,) = object_refs_from_message_body(json.dumps({"Type": "Notification", "Message": inner})).refs
     assert ref.key == "incoming/y.wav"
@@ -68,7 +74,7 @@ def test_sns_wrapped_notification_is_unwrapped():
         '{"Records": ' + "[" * 5000,
     ],
 )
-def test_unreadable_bodies_raise_a_named_error(body):
+def test_unreadable_bodies_raise_a_named_error(body: str) -> None:
     with pytest.raises(EventShapeError):
         object_refs_from_message_body(body)
 
@@ -83,7 +89,9 @@ def test_unreadable_bodies_raise_a_named_error(body):
         ({"s3": "not an object"}, "is not a bucket record"),
     ],
 )
-def test_a_poison_record_is_that_records_problem_and_the_others_go_on(bad, problem):
+def test_a_poison_record_is_that_records_problem_and_the_others_go_on(
+    bad: dict[str, Any], problem: str
+) -> None:
     good = [s3_record("incoming/one.wav"), s3_record("incoming/two.wav")]
     notification = object_refs_from_notification({"Records": [good[0], bad, good[1]]})
     assert [ref.key for ref in notification.refs] == ["incoming/one.wav", "incoming/two.wav"]
@@ -91,12 +99,12 @@ def test_a_poison_record_is_that_records_problem_and_the_others_go_on(bad, probl
     assert reported.startswith("record 1 ") and problem in reported
 
 
-def test_a_size_the_event_gets_wrong_is_only_a_hint():
+def test_a_size_the_event_gets_wrong_is_only_a_hint() -> None:
     (ref,) = refs({"Records": [s3_record("incoming/x.wav", size=-1)]})
     assert ref.size is None
 
 
-def test_same_upload_same_job_id_and_new_etag_new_job():
+def test_same_upload_same_job_id_and_new_etag_new_job() -> None:
     a = refs({"Records": [s3_record("incoming/x.wav")]})[0]
     b = refs({"Records": [s3_record("incoming/x.wav")]})[0]
     c = a.model_copy(update={"version_id": None, "etag": "other"})

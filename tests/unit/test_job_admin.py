@@ -3,7 +3,9 @@
 import argparse
 import io
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TextIO
 
 import pytest
 
@@ -11,13 +13,16 @@ from bucketscribe.cli.admin import AdminUsageError, list_jobs, parse_since, pars
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.job import Job, JobError, JobState
 from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.ports.job_store import JobStore
 from tests.fakes import InMemoryJobStore
 
 pytestmark = pytest.mark.unit
 NOW = utc_now()
 
 
-def stored(jobs: InMemoryJobStore, key: str, *, etag: str = "e1", failed: bool = False, at=NOW) -> Job:
+def stored(
+    jobs: InMemoryJobStore, key: str, *, etag: str = "e1", failed: bool = False, at: datetime = NOW
+) -> Job:
     job = Job.for_upload(
         ObjectRef(bucket="recordings", key=key, etag=etag),
         profile="default",
@@ -31,14 +36,16 @@ def stored(jobs: InMemoryJobStore, key: str, *, etag: str = "e1", failed: bool =
     return job
 
 
-def run(command, jobs, **options) -> tuple[int, str]:
+def run(
+    command: Callable[[argparse.Namespace, JobStore, TextIO], int], jobs: InMemoryJobStore, **options: Any
+) -> tuple[int, str]:
     defaults = {"state": None, "since": None, "prefix": None, "limit": 50, "json": False}
     out = io.StringIO()
     code = command(argparse.Namespace(**{**defaults, **options}), jobs, out)
     return code, out.getvalue()
 
 
-def test_the_listing_shows_state_attempts_age_upload_and_why_it_failed():
+def test_the_listing_shows_state_attempts_age_upload_and_why_it_failed() -> None:
     jobs = InMemoryJobStore()
     stored(jobs, "incoming/ok.wav")
     bad = stored(jobs, "incoming/calls/bad.wav", failed=True)
@@ -51,7 +58,7 @@ def test_the_listing_shows_state_attempts_age_upload_and_why_it_failed():
     assert {json.loads(row)["state"] for row in everything.splitlines()} == {"ACCEPTED", "FAILED"}
 
 
-def test_status_finds_the_latest_job_of_an_upload_without_its_etag():
+def test_status_finds_the_latest_job_of_an_upload_without_its_etag() -> None:
     jobs = InMemoryJobStore()
     first = stored(jobs, "incoming/a b.wav", etag="e1", at=NOW - timedelta(hours=1))
     latest = stored(jobs, "incoming/a b.wav", etag="e2")
@@ -64,7 +71,7 @@ def test_status_finds_the_latest_job_of_an_upload_without_its_etag():
         run(show_status, jobs, target="not-a-target")
 
 
-def test_redrive_runs_failed_jobs_again_and_never_one_in_flight():
+def test_redrive_runs_failed_jobs_again_and_never_one_in_flight() -> None:
     jobs = InMemoryJobStore()
     failed = stored(jobs, "incoming/failed.wav", failed=True)
     flying = stored(jobs, "incoming/flying.wav")
@@ -82,7 +89,7 @@ def test_redrive_runs_failed_jobs_again_and_never_one_in_flight():
     assert jobs.get(flying.id) == flying
 
 
-def test_redrive_failed_takes_every_failed_job_since_a_time():
+def test_redrive_failed_takes_every_failed_job_since_a_time() -> None:
     jobs = InMemoryJobStore()
     old = stored(jobs, "incoming/old.wav", failed=True, at=NOW - timedelta(days=3))
     new = stored(jobs, "incoming/new.wav", failed=True)
@@ -93,7 +100,7 @@ def test_redrive_failed_takes_every_failed_job_since_a_time():
     assert jobs.get(new.id).state is JobState.ACCEPTED and jobs.get(old.id).state is JobState.FAILED
 
 
-def test_times_and_uploads_are_read_the_way_operators_write_them():
+def test_times_and_uploads_are_read_the_way_operators_write_them() -> None:
     assert parse_since("2h", NOW) == NOW - timedelta(hours=2)
     assert parse_since("2026-11-20T09:00", NOW).tzinfo is not None
     with pytest.raises(AdminUsageError):

@@ -30,7 +30,7 @@ def submitting(job: Job | None = None, at: datetime = T0) -> Job:
     )
 
 
-def test_every_transition_bumps_the_version_so_stale_copies_cannot_be_written():
+def test_every_transition_bumps_the_version_so_stale_copies_cannot_be_written() -> None:
     job = new_job()
     claimed = job.claim(T0, until=T0 + LEASE, owner=ME)
     started = claimed.start_attempt(T0, lease_until=T0 + LEASE, owner=ME, provider_file="f")
@@ -38,7 +38,7 @@ def test_every_transition_bumps_the_version_so_stale_copies_cannot_be_written():
     assert started.state is JobState.SUBMITTING and started.current_attempt.state is AttemptState.IN_FLIGHT
 
 
-def test_a_worker_whose_lease_ran_out_cannot_carry_on_over_the_one_that_took_over():
+def test_a_worker_whose_lease_ran_out_cannot_carry_on_over_the_one_that_took_over() -> None:
     mine = new_job().claim(T0, until=T0 + LEASE, owner=ME)
     later = T0 + LEASE + timedelta(seconds=1)
     theirs = mine.claim(later, until=later + LEASE, owner="worker-2")
@@ -49,7 +49,7 @@ def test_a_worker_whose_lease_ran_out_cannot_carry_on_over_the_one_that_took_ove
     )
 
 
-def test_a_claimed_job_cannot_be_claimed_again_until_the_lease_runs_out():
+def test_a_claimed_job_cannot_be_claimed_again_until_the_lease_runs_out() -> None:
     claimed = new_job().claim(T0, until=T0 + LEASE, owner=ME)
     with pytest.raises(InvalidTransition):
         claimed.claim(T0 + timedelta(minutes=1), until=T0 + LEASE * 2, owner="worker-2")
@@ -59,7 +59,7 @@ def test_a_claimed_job_cannot_be_claimed_again_until_the_lease_runs_out():
     )
 
 
-def test_a_bound_task_makes_the_job_submitted_and_remembers_how_it_was_found():
+def test_a_bound_task_makes_the_job_submitted_and_remembers_how_it_was_found() -> None:
     job = submitting().bind_task(
         T0, number=1, task_id="t1", provider_file="f", check_at=T0 + LEASE, bound_by="answer"
     )
@@ -67,21 +67,21 @@ def test_a_bound_task_makes_the_job_submitted_and_remembers_how_it_was_found():
     assert job.current_attempt.bound_by == "answer" and job.claimed_until is None
 
 
-def test_a_refused_attempt_goes_back_to_accepted_with_the_reason_and_a_retry_time():
+def test_a_refused_attempt_goes_back_to_accepted_with_the_reason_and_a_retry_time() -> None:
     job = submitting().attempt_refused(T0, BUSY, retry_at=T0 + LEASE)
     assert job.state is JobState.ACCEPTED and job.error == BUSY and job.next_check_at == T0 + LEASE
     assert job.current_attempt.state is AttemptState.REFUSED
     assert job.next_attempt_reason == "retry after SIS.0312"
 
 
-def test_an_uncertain_attempt_stays_submitting_and_cannot_start_another():
+def test_an_uncertain_attempt_stays_submitting_and_cannot_start_another() -> None:
     job = submitting().attempt_uncertain(T0, LOST, check_at=T0 + LEASE)
     assert job.state is JobState.SUBMITTING and job.current_attempt.state is AttemptState.UNCERTAIN
     with pytest.raises(InvalidTransition):
         job.start_attempt(T0, lease_until=T0 + LEASE, owner=ME)
 
 
-def test_an_abandoned_attempt_can_still_bind_its_task_when_it_surfaces_late():
+def test_an_abandoned_attempt_can_still_bind_its_task_when_it_surfaces_late() -> None:
     uncertain = submitting().attempt_uncertain(T0, LOST, check_at=T0)
     abandoned = uncertain.abandon_attempt(T0 + timedelta(hours=1), why="no callback")
     second = abandoned.claim(T0 + timedelta(hours=1), until=T0 + timedelta(hours=2), owner=ME).start_attempt(
@@ -95,7 +95,7 @@ def test_an_abandoned_attempt_can_still_bind_its_task_when_it_surfaces_late():
     assert late.task_ids() == {"t1"}
 
 
-def test_an_attempt_in_flight_under_a_live_lease_cannot_be_abandoned():
+def test_an_attempt_in_flight_under_a_live_lease_cannot_be_abandoned() -> None:
     job = submitting()
     with pytest.raises(InvalidTransition):
         job.abandon_attempt(T0 + timedelta(minutes=1), why="impatient")
@@ -104,7 +104,7 @@ def test_an_attempt_in_flight_under_a_live_lease_cannot_be_abandoned():
     )
 
 
-def test_done_after_a_deadline_failure_wins_but_not_after_other_failures():
+def test_done_after_a_deadline_failure_wins_but_not_after_other_failures() -> None:
     bound = submitting().bind_task(
         T0, number=1, task_id="t1", provider_file="f", check_at=T0, bound_by="answer"
     )
@@ -117,7 +117,7 @@ def test_done_after_a_deadline_failure_wins_but_not_after_other_failures():
         refused.finish(T0, outputs=["x.json"], owner=ME)
 
 
-def test_only_one_worker_at_a_time_may_write_the_outputs():
+def test_only_one_worker_at_a_time_may_write_the_outputs() -> None:
     bound = submitting().bind_task(
         T0, number=1, task_id="t1", provider_file="f", check_at=T0, bound_by="answer"
     )
@@ -126,7 +126,7 @@ def test_only_one_worker_at_a_time_may_write_the_outputs():
         finishing.begin_finishing(T0 + timedelta(seconds=1), until=T0 + LEASE, owner="worker-2")
 
 
-def test_an_expired_result_goes_back_for_a_new_attempt():
+def test_an_expired_result_goes_back_for_a_new_attempt() -> None:
     bound = submitting().bind_task(
         T0, number=1, task_id="t1", provider_file="f", check_at=T0, bound_by="answer"
     )
@@ -135,7 +135,7 @@ def test_an_expired_result_goes_back_for_a_new_attempt():
     assert again.provider_task_id is None
 
 
-def test_a_redrive_needs_a_finished_job_and_counts_its_deadline_afresh():
+def test_a_redrive_needs_a_finished_job_and_counts_its_deadline_afresh() -> None:
     bound = submitting().bind_task(
         T0, number=1, task_id="t1", provider_file="f", check_at=T0, bound_by="answer"
     )
@@ -154,7 +154,7 @@ def test_a_redrive_needs_a_finished_job_and_counts_its_deadline_afresh():
     )
 
 
-def test_final_jobs_refuse_every_change_but_a_late_result_or_a_redrive():
+def test_final_jobs_refuse_every_change_but_a_late_result_or_a_redrive() -> None:
     done = (
         submitting()
         .bind_task(T0, number=1, task_id="t1", provider_file="f", check_at=T0, bound_by="answer")
@@ -171,7 +171,7 @@ def test_final_jobs_refuse_every_change_but_a_late_result_or_a_redrive():
             change(done)
 
 
-def test_a_worker_binding_its_own_attempt_after_a_late_one_ends_its_lease_and_may_write_the_outputs():
+def test_a_worker_binding_its_own_attempt_after_a_late_one_ends_its_lease_and_may_write_the_outputs() -> None:
     # Attempt 1 was abandoned (its worker seemed dead); attempt 2 runs under worker-2's lease.
     uncertain = submitting().attempt_uncertain(T0, LOST, check_at=T0)
     abandoned = uncertain.abandon_attempt(T0 + timedelta(hours=1), why="worker stopped")

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for name in list(os.environ):
@@ -20,19 +20,21 @@ def clean_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
-def test_the_users_claim_lease_and_evidence_wait_are_honoured(monkeypatch):
+def test_the_users_claim_lease_and_evidence_wait_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUCKETSCRIBE_CLAIM_LEASE_S", "7")
     monkeypatch.setenv("BUCKETSCRIBE_EVIDENCE_WAIT_S", "90")
     options = options_from_environment()
     assert (options.claim_lease_s, options.evidence_wait_s) == (7, 90)
 
 
-def test_without_them_the_stack_keeps_its_own():
+def test_without_them_the_stack_keeps_its_own() -> None:
     options = options_from_environment()
     assert options.claim_lease_s == 20 and options.evidence_wait_s == 60
 
 
-def test_local_faults_carry_storage_errors_beside_the_emulator_faults(monkeypatch):
+def test_local_faults_carry_storage_errors_beside_the_emulator_faults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv(
         "BUCKETSCRIBE_LOCAL_FAULTS",
         json.dumps(
@@ -52,7 +54,7 @@ def test_local_faults_carry_storage_errors_beside_the_emulator_faults(monkeypatc
     "plan",
     ['{"storage_errors": [{"op": "list", "key_contains": "x"}]}', "not json", "[1]", '{"no_such_knob": 1}'],
 )
-def test_a_bad_fault_plan_is_refused_naming_the_setting(monkeypatch, plan):
+def test_a_bad_fault_plan_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch, plan: str) -> None:
     monkeypatch.setenv("BUCKETSCRIBE_LOCAL_FAULTS", plan)
     with pytest.raises(ValueError, match="BUCKETSCRIBE_LOCAL_FAULTS is not a fault plan"):
         options_from_environment()

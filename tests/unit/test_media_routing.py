@@ -240,7 +240,7 @@ def test_an_endpoint_backed_by_a_local_engine_is_a_setting_not_a_special_case(
     documented = Settings()
     local = documented.model_copy(update={"provider_decodes": "any"})
 
-    def built(name: str, settings: Settings):
+    def built(name: str, settings: Settings) -> Provider:
         return registry.plugin(name).build(settings, NoSecretStore())
 
     assert built("sis", documented).media_requirements(SIS_16K).decodes is not None

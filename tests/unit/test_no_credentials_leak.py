@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -20,7 +21,7 @@ from bucketscribe.pipeline.status import job_status
 from bucketscribe.pipeline.submit import submit_uploads
 from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
-from tests.fakes import FakeMediaTools
+from tests.fakes import FakeMediaTools, FakePorts, FakeProvider
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +44,7 @@ def leaked(text: str) -> list[str]:
 
 
 @pytest.fixture
-def logs(capsys):
+def logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], str]:
     """Everything the service logger prints (Powertools writes JSON lines to stdout)."""
     service_logger.setLevel(logging.DEBUG)
 
@@ -54,7 +55,7 @@ def logs(capsys):
     return read
 
 
-def test_redact_keeps_where_and_drops_the_credentials():
+def test_redact_keeps_where_and_drops_the_credentials() -> None:
     text = redact(f"cannot read the media file: Invalid data found when processing input: '{SIGNED}'")
     assert leaked(text) == []
     assert "https://recordings.s3.eu-central-1.amazonaws.com/incoming/a.mp3?" in text
@@ -63,7 +64,9 @@ def test_redact_keeps_where_and_drops_the_credentials():
     assert "sk-live1234567890" not in redact("Authorization: Bearer sk-live1234567890")
 
 
-def test_a_probe_error_naming_the_signed_url_reaches_no_report_status_or_log(ports, logs):
+def test_a_probe_error_naming_the_signed_url_reaches_no_report_status_or_log(
+    ports: FakePorts, logs: Callable[[], str]
+) -> None:
     # A truncated MP3 (an ID3 header and a few zero bytes): PyAV fails on the presigned URL.
     ports.storage.add("recordings", "incoming/a.mp3", b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(64))
     tools = FakeMediaTools(ports.storage)
@@ -81,7 +84,9 @@ def test_a_probe_error_naming_the_signed_url_reaches_no_report_status_or_log(por
     assert leaked(report) == [] and leaked(status.model_dump_json()) == [] and leaked(logs()) == []
 
 
-def test_a_provider_refusal_naming_the_url_reaches_no_report_or_log(ports, provider, logs):
+def test_a_provider_refusal_naming_the_url_reaches_no_report_or_log(
+    ports: FakePorts, provider: FakeProvider, logs: Callable[[], str]
+) -> None:
     ports.storage.add("recordings", "incoming/b.wav", tone_wav(1))
     provider.submit_error = ProviderError("SIS.0032", f"data url is invalid: {SIGNED}", retryable=False)
     (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/b.wav")], ports)
@@ -92,15 +97,19 @@ def test_a_provider_refusal_naming_the_url_reaches_no_report_or_log(ports, provi
     assert leaked(logs()) == []
 
 
-def test_an_unexpected_error_naming_the_url_reaches_no_result_or_log(ports, provider, logs):
+def test_an_unexpected_error_naming_the_url_reaches_no_result_or_log(
+    ports: FakePorts, provider: FakeProvider, logs: Callable[[], str]
+) -> None:
     ports.storage.add("recordings", "incoming/c.wav", tone_wav(1))
-    provider.submit_error = RuntimeError(f"HTTPSConnectionPool: Max retries exceeded with url: {SIGNED}")
+    provider.submit_error = RuntimeError(  # type: ignore[assignment]  # not a provider's error: a bug's
+        f"HTTPSConnectionPool: Max retries exceeded with url: {SIGNED}"
+    )
     (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/c.wav")], ports)
     assert leaked(result.model_dump_json()) == []
     job = ports.jobs.get(result.job_id)
     assert leaked(job.model_dump_json()) == [] and leaked(logs()) == []
 
 
-def test_a_job_record_written_before_redaction_is_read_without_its_credentials():
+def test_a_job_record_written_before_redaction_is_read_without_its_credentials() -> None:
     stored = JobError(code="NO_AUDIO", message="x").model_dump() | {"message": f"no usable audio: {SIGNED}"}
     assert leaked(json.dumps(JobError.model_validate(stored).model_dump())) == []

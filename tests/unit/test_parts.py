@@ -17,8 +17,7 @@ from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.redrive import RedriveOutcome, redrive_job
 from bucketscribe.pipeline.status import job_status
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from tests.fakes import FakeMediaTools, FakeProvider, InMemoryStorage
-from tests.unit.conftest import Clock
+from tests.fakes import FakeMediaTools, FakeProvider, InMemoryStorage, SettableClock
 
 pytestmark = pytest.mark.unit
 
@@ -57,8 +56,8 @@ def bucket(ports: PipelinePorts) -> InMemoryStorage:
     return ports.storage
 
 
-def clock(ports: PipelinePorts) -> Clock:
-    assert isinstance(ports.clock, Clock)
+def clock(ports: PipelinePorts) -> SettableClock:
+    assert isinstance(ports.clock, SettableClock)
     return ports.clock
 
 
@@ -245,11 +244,11 @@ def test_a_worker_that_dies_after_the_split_leaves_the_part_jobs_to_the_reconcil
             raise ConnectionError("the worker died here")
         return real_create(job)
 
-    ports.jobs.create = create_only_the_upload  # type: ignore[method-assign]
+    ports.jobs.create = create_only_the_upload
     bucket(ports).add(BUCKET, KEY, MP3)
     (result,) = submit_uploads([ObjectRef(bucket=BUCKET, key=KEY)], ports)
     assert result.outcome is UploadOutcome.RETRY and provider.submissions == []
-    ports.jobs.create = real_create  # type: ignore[method-assign]
+    ports.jobs.create = real_create
     # The notification comes again: the split is recorded, so nothing is cut or sent twice.
     (again,) = submit_uploads([ObjectRef(bucket=BUCKET, key=KEY)], ports)
     assert again.outcome is UploadOutcome.DUPLICATE and len(tools.writes) == 3

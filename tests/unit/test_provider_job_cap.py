@@ -3,20 +3,23 @@ answers and callbacks are lost, and a job-store outage longer than any retry cos
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from bucketscribe.domain.job import PROVIDER_JOBS_EXHAUSTED, AttemptState, JobState
+from bucketscribe.domain.job import PROVIDER_JOBS_EXHAUSTED, AttemptState, Job, JobState
+from bucketscribe.domain.profile import Profile
 from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.complete import CompletionOutcome, complete_callback
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.redrive import RedriveOutcome, redrive_job
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from bucketscribe.ports.provider import ProviderError
+from bucketscribe.ports.provider import ProviderError, SubmitItem, SubmitReceipt
 from tests.audio import tone_wav
-from tests.fakes import claim_from_callback_url
+from tests.fakes import FakePorts, FakeProvider, claim_from_callback_url, known
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +32,7 @@ def said(words: str) -> Transcript:
     )
 
 
-def lost_everything(ports, provider, key: str = "incoming/lost.wav") -> str:
+def lost_everything(ports: FakePorts, provider: FakeProvider, key: str = "incoming/lost.wav") -> str:
     """Every answer and every callback lost: run the reconciler until nothing more happens."""
     ports.storage.add("recordings", key, tone_wav(1))
     provider.lose_answer = LOST
@@ -38,13 +41,15 @@ def lost_everything(ports, provider, key: str = "incoming/lost.wav") -> str:
         job = ports.jobs.get(result.job_id)
         if job.state.is_final:
             break
-        ports.clock.now = max(ports.clock.now, job.next_check_at) + timedelta(seconds=1)
+        ports.clock.now = max(ports.clock.now, known(job.next_check_at)) + timedelta(seconds=1)
         reconcile(ports)
     provider.lose_answer = None
-    return result.job_id
+    return known(result.job_id)
 
 
-def test_lasting_lost_answers_and_callbacks_pay_for_two_jobs_then_fail_naming_them(ports, provider):
+def test_lasting_lost_answers_and_callbacks_pay_for_two_jobs_then_fail_naming_them(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job_id = lost_everything(ports, provider)
     job = ports.jobs.get(job_id)
     assert len(provider.tasks_for(job_id)) == ports.limits.max_provider_jobs == 2
@@ -54,7 +59,9 @@ def test_lasting_lost_answers_and_callbacks_pay_for_two_jobs_then_fail_naming_th
     assert ports.storage.get("recordings", "transcripts/lost.wav.error.json")
 
 
-def test_a_late_callback_after_the_cap_still_finishes_the_job(ports, provider):
+def test_a_late_callback_after_the_cap_still_finishes_the_job(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job_id = lost_everything(ports, provider)
     first_task = provider.tasks_for(job_id)[0]
     provider.finish(first_task, said("the first job's words"))
@@ -67,7 +74,7 @@ def test_a_late_callback_after_the_cap_still_finishes_the_job(ports, provider):
     assert len(provider.tasks_for(job_id)) == 2
 
 
-def test_a_redrive_is_the_operators_choice_to_pay_again(ports, provider):
+def test_a_redrive_is_the_operators_choice_to_pay_again(ports: FakePorts, provider: FakeProvider) -> None:
     job_id = lost_everything(ports, provider)
     outcome = redrive_job(job_id, ports.jobs, now=ports.clock(), reason="asked for")
     assert outcome.outcome is RedriveOutcome.REDRIVEN
@@ -76,24 +83,26 @@ def test_a_redrive_is_the_operators_choice_to_pay_again(ports, provider):
     assert job.state is JobState.SUBMITTED and len(provider.tasks_for(job_id)) == 3
 
 
-def test_a_job_store_outage_longer_than_the_run_costs_no_second_job(ports, provider):
+def test_a_job_store_outage_longer_than_the_run_costs_no_second_job(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ports.storage.add("recordings", "incoming/outage.wav", tone_wav(1))
     real_save, real_bind = ports.jobs.save, ports.jobs.bind_task
     down = {"store": False}
 
-    def save(job):
+    def save(job: Job) -> bool:
         if down["store"]:
             raise ConnectionError("DynamoDB: service unavailable")
         return real_save(job)
 
-    def bind_task(*args, **kwargs):
+    def bind_task(*args: Any, **kwargs: Any) -> Any:
         if down["store"]:
             raise ConnectionError("DynamoDB: service unavailable")
         return real_bind(*args, **kwargs)
 
     real_submit = provider.submit
 
-    def submit_then_outage(items, profile):
+    def submit_then_outage(items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         receipts = real_submit(items, profile)
         down["store"] = True  # the provider accepted; now the job store goes away
         return receipts
@@ -103,8 +112,9 @@ def test_a_job_store_outage_longer_than_the_run_costs_no_second_job(ports, provi
     sleeps: list[float] = []
     import bucketscribe.pipeline.steps.job_writes as job_writes
 
-    original = job_writes.with_store_retries.__kwdefaults__["sleep"]
-    job_writes.with_store_retries.__kwdefaults__["sleep"] = sleeps.append
+    defaults = known(job_writes.with_store_retries.__kwdefaults__)
+    original = defaults["sleep"]
+    defaults["sleep"] = sleeps.append
     try:
         # The run ends (out of time) while the store is still down.
         (result,) = submit_uploads(
@@ -113,7 +123,7 @@ def test_a_job_store_outage_longer_than_the_run_costs_no_second_job(ports, provi
             out_of_time=lambda: len(sleeps) > 12,
         )
     finally:
-        job_writes.with_store_retries.__kwdefaults__["sleep"] = original
+        defaults["sleep"] = original
     assert result.outcome is UploadOutcome.DEFERRED and len(sleeps) > len(job_writes.STORE_RETRY_DELAYS_S)
     down["store"] = False
     (task,) = provider.tasks_for(result.job_id)
@@ -127,7 +137,9 @@ def test_a_job_store_outage_longer_than_the_run_costs_no_second_job(ports, provi
     assert not any("_receipts/" in key for key in ports.storage.keys("transcripts/"))
 
 
-def test_attempts_the_providers_listing_shows_nothing_for_cost_nothing_and_do_not_count(ports, provider):
+def test_attempts_the_providers_listing_shows_nothing_for_cost_nothing_and_do_not_count(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     """A 503 that created nothing, proven by the task listing (DashScope's), is not a paid job."""
     provider.can_search_tasks = True
     ports.storage.add("recordings", "incoming/flaky.wav", tone_wav(1))
@@ -135,11 +147,11 @@ def test_attempts_the_providers_listing_shows_nothing_for_cost_nothing_and_do_no
     (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/flaky.wav")], ports)
     for _ in range(3):  # 503 after 503, each resolved from the listing and submitted again at once
         job = ports.jobs.get(result.job_id)
-        ports.clock.now = max(ports.clock.now, job.next_check_at) + ports.limits.search_delay
+        ports.clock.now = max(ports.clock.now, known(job.next_check_at)) + ports.limits.search_delay
         reconcile(ports)
     provider.submit_error = None
     job = ports.jobs.get(result.job_id)
-    ports.clock.now = max(ports.clock.now, job.next_check_at) + ports.limits.search_delay
+    ports.clock.now = max(ports.clock.now, known(job.next_check_at)) + ports.limits.search_delay
     reconcile(ports)
     job = ports.jobs.get(result.job_id)
     assert job.state is JobState.SUBMITTED and job.provider_jobs == 1

@@ -43,10 +43,10 @@ from tests.fakes import (
     FakeStreamingProvider,
     InMemoryJobStore,
     InMemoryStorage,
+    SettableClock,
     WorkerDied,
 )
 from tests.profiles import profile
-from tests.unit.conftest import Clock
 
 pytestmark = pytest.mark.unit
 
@@ -57,7 +57,7 @@ LIVE = {"name": "live", "prefix": "live/", "provider": "dashscope-realtime", "re
 def ports_for(
     streams: FakeStreamingProvider, batch: FakeProvider, *profiles: Mapping[str, object]
 ) -> PipelinePorts:
-    clock = Clock()
+    clock = SettableClock()
     batch.clock = clock
     storage = InMemoryStorage()
     return PipelinePorts(
@@ -112,12 +112,12 @@ def fail_first_put(ports: PipelinePorts, picks: Callable[[str], bool], error: Ba
             raise error
         put(bucket, key, body, content_type=content_type)
 
-    storage.put = failing_put  # type: ignore[method-assign]
+    storage.put = failing_put
 
 
 def later(ports: PipelinePorts, span: timedelta) -> None:
     clock = ports.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, SettableClock)
     clock.now += span
 
 
@@ -450,7 +450,7 @@ def test_an_upload_handed_to_file_transcription_is_routed_for_it_not_sent_as_rea
     ports = ports_for(streams, batch, {**LIVE, "realtime": {"longer_uploads": "batch"}})
     batch.max_bytes = 100_000  # the file service takes less than this upload, and nothing converts here
     assert ports.media_tools is not None
-    ports.media_tools.converts = False  # type: ignore[misc]
+    ports.media_tools.converts = False
     ref = upload(ports, "incoming/live/long.wav", tone_wav(50.0, rate=8000))
 
     (result,) = submit_uploads([ref], ports)

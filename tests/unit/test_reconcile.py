@@ -1,37 +1,43 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from bucketscribe.domain.job import AttemptState, JobError, JobState
+from bucketscribe.domain.job import AttemptState, Job, JobError, JobState
 from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
-from bucketscribe.ports.provider import ProviderError
+from bucketscribe.ports.provider import ProviderError, TaskResult, TaskSearch
+from bucketscribe.ports.storage import ObjectInfo
 from tests.audio import tone_wav
+from tests.fakes import FakePorts, FakeProvider, known
 
 pytestmark = pytest.mark.unit
 
 
-def submitted(ports, name="a.wav"):
+def submitted(ports: FakePorts, name: str = "a.wav") -> Job:
     ports.storage.add("recordings", f"incoming/{name}", tone_wav(1))
     (result,) = submit_uploads([ObjectRef(bucket="recordings", key=f"incoming/{name}")], ports)
-    return ports.jobs.get(result.job_id)
+    job = ports.jobs.get(result.job_id)
+    assert job is not None, result
+    return job
 
 
-def transcript():
+def transcript() -> Transcript:
     return Transcript(
         provider="sis", duration_ms=1000, segments=[Segment(start_ms=0, end_ms=900, text="found by polling")]
     )
 
 
-def test_nothing_is_due_before_the_first_check(ports, provider):
+def test_nothing_is_due_before_the_first_check(ports: FakePorts, provider: FakeProvider) -> None:
     submitted(ports)
     report = reconcile(ports)
     assert report.due == 0 and provider.fetches == []
 
 
-def test_a_finished_task_whose_callback_was_lost_is_finished_by_polling(ports, provider):
+def test_a_finished_task_whose_callback_was_lost_is_finished_by_polling(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = submitted(ports)
     provider.finish(job.provider_task_id, transcript())
     ports.clock.now += ports.limits.first_check_after
@@ -42,7 +48,9 @@ def test_a_finished_task_whose_callback_was_lost_is_finished_by_polling(ports, p
     assert reconcile(ports).due == 0
 
 
-def test_pending_tasks_are_checked_again_with_exponential_backoff_up_to_the_cap(ports, provider):
+def test_pending_tasks_are_checked_again_with_exponential_backoff_up_to_the_cap(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = submitted(ports)
     limits = ports.limits
     start = ports.clock.now
@@ -51,15 +59,17 @@ def test_pending_tasks_are_checked_again_with_exponential_backoff_up_to_the_cap(
     for _ in range(6):
         reconcile(ports)
         current = ports.jobs.get(job.id)
-        intervals.append(current.next_check_at - ports.clock.now)
-        ports.clock.now = current.next_check_at
+        intervals.append(known(current.next_check_at) - ports.clock.now)
+        ports.clock.now = known(current.next_check_at)
     expected = [min(limits.first_check_after * 2**i, limits.max_check_interval) for i in range(6)]
     assert intervals == expected
     assert intervals[0] < intervals[1] < intervals[-1] == limits.max_check_interval
     assert ports.jobs.get(job.id).state is JobState.SUBMITTED
 
 
-def test_a_job_still_unfinished_at_the_deadline_fails_with_the_reason(ports, provider):
+def test_a_job_still_unfinished_at_the_deadline_fails_with_the_reason(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = submitted(ports)
     ports.clock.now += ports.limits.job_deadline + timedelta(minutes=1)
     report = reconcile(ports)
@@ -70,7 +80,7 @@ def test_a_job_still_unfinished_at_the_deadline_fails_with_the_reason(ports, pro
     assert ports.storage.get("recordings", "transcripts/a.wav.error.json")
 
 
-def test_a_failed_provider_task_fails_the_job(ports, provider):
+def test_a_failed_provider_task_fails_the_job(ports: FakePorts, provider: FakeProvider) -> None:
     job = submitted(ports)
     provider.fail(job.provider_task_id, JobError(code="SIS.0535", message="Audio format is invalid!"))
     ports.clock.now += ports.limits.first_check_after
@@ -78,11 +88,11 @@ def test_a_failed_provider_task_fails_the_job(ports, provider):
     assert ports.jobs.get(job.id).error.code == "SIS.0535"
 
 
-def test_an_unreachable_provider_just_means_later(ports, provider):
+def test_an_unreachable_provider_just_means_later(ports: FakePorts, provider: FakeProvider) -> None:
     job = submitted(ports)
     ports.clock.now += ports.limits.first_check_after
 
-    def down(task_id):
+    def down(task_id: str) -> TaskResult:
         raise ProviderError("SIS.UNREACHABLE", "connection refused", retryable=True)
 
     provider.fetch = down
@@ -91,7 +101,7 @@ def test_an_unreachable_provider_just_means_later(ports, provider):
     assert ports.jobs.get(job.id).state is JobState.SUBMITTED
 
 
-def test_jobs_of_one_task_are_fetched_once(ports, provider):
+def test_jobs_of_one_task_are_fetched_once(ports: FakePorts, provider: FakeProvider) -> None:
     provider.max_files_per_task = 10
     for name in ("1.wav", "2.wav", "3.wav"):
         ports.storage.add("recordings", f"incoming/{name}", tone_wav(1))
@@ -102,7 +112,9 @@ def test_jobs_of_one_task_are_fetched_once(ports, provider):
     assert (report.due, report.tasks_fetched) == (3, 1)  # one query for the three files of the task
 
 
-def test_an_upload_never_submitted_fails_at_the_deadline_with_the_last_reason(ports, provider):
+def test_an_upload_never_submitted_fails_at_the_deadline_with_the_last_reason(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     provider.submit_error = ProviderError("SIS.0312", "busy", retryable=True)
     ports.storage.add("recordings", "incoming/stuck.wav", tone_wav(1))
     (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/stuck.wav")], ports)
@@ -114,7 +126,9 @@ def test_an_upload_never_submitted_fails_at_the_deadline_with_the_last_reason(po
     assert ports.storage.get("recordings", "transcripts/stuck.wav.error.json")
 
 
-def test_a_job_a_worker_is_still_submitting_is_not_failed_or_taken_over(ports, provider):
+def test_a_job_a_worker_is_still_submitting_is_not_failed_or_taken_over(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ports.storage.add("recordings", "incoming/slow.wav", tone_wav(1))
     ref = ObjectRef(bucket="recordings", key="incoming/slow.wav")
     from bucketscribe.pipeline.steps.intake import accept_upload
@@ -127,7 +141,9 @@ def test_a_job_a_worker_is_still_submitting_is_not_failed_or_taken_over(ports, p
     assert current.state is JobState.ACCEPTED and current.next_check_at == current.claimed_until
 
 
-def test_a_dead_workers_submission_is_resolved_from_the_providers_listing(ports, provider):
+def test_a_dead_workers_submission_is_resolved_from_the_providers_listing(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     provider.can_search_tasks = True
     provider.max_files_per_task = 10
     provider.lose_answer = ProviderError("HTTP.500", "InternalError", retryable=True, maybe_done=True)
@@ -140,7 +156,7 @@ def test_a_dead_workers_submission_is_resolved_from_the_providers_listing(ports,
     report = reconcile(ports)
     assert (report.resolved, report.abandoned, report.still_pending) == (0, 0, 1)
     provider.finish(task_id, transcript())
-    ports.clock.now = ports.jobs.get(result.job_id).next_check_at
+    ports.clock.now = known(known(ports.jobs.get(result.job_id)).next_check_at)
     report = reconcile(ports)
     assert (report.resolved, report.finished, report.submitted) == (1, 1, 0)
     done = ports.jobs.get(result.job_id)
@@ -148,7 +164,9 @@ def test_a_dead_workers_submission_is_resolved_from_the_providers_listing(ports,
     assert provider.tasks_for(result.job_id) == [task_id]
 
 
-def test_a_submission_the_provider_never_received_is_made_again_once_the_listing_shows_none(ports, provider):
+def test_a_submission_the_provider_never_received_is_made_again_once_the_listing_shows_none(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     provider.can_search_tasks = True
     ports.storage.add("recordings", "incoming/never-arrived.wav", tone_wav(1))
     provider.submit_error = ProviderError("HTTP.503", "reset", retryable=True, maybe_done=True)
@@ -162,19 +180,23 @@ def test_a_submission_the_provider_never_received_is_made_again_once_the_listing
     assert len(provider.submissions) == 1
 
 
-def test_without_a_listing_the_attempts_callback_is_awaited_for_the_evidence_wait(ports, provider):
+def test_without_a_listing_the_attempts_callback_is_awaited_for_the_evidence_wait(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ports.storage.add("recordings", "incoming/sis.wav", tone_wav(1))
     provider.lose_answer = ProviderError("SIS.UNREACHABLE", "timed out", retryable=True, maybe_done=True)
     (result,) = submit_uploads([ObjectRef(bucket="recordings", key="incoming/sis.wav")], ports)
     provider.lose_answer = None
     ports.clock.now += ports.limits.search_delay
     assert reconcile(ports).due == 0  # nothing to do before the wait is over
-    ports.clock.now = ports.jobs.get(result.job_id).next_check_at
+    ports.clock.now = known(known(ports.jobs.get(result.job_id)).next_check_at)
     assert reconcile(ports).abandoned == 1
     assert len(provider.tasks_for(result.job_id)) == 2  # the documented residual: answer and callback lost
 
 
-def test_a_push_out_of_time_leaves_the_rest_due_for_the_reconciler(ports, provider):
+def test_a_push_out_of_time_leaves_the_rest_due_for_the_reconciler(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     from bucketscribe.pipeline.complete import CompletionOutcome, complete_task
 
     provider.max_files_per_task = 10
@@ -183,7 +205,7 @@ def test_a_push_out_of_time_leaves_the_rest_due_for_the_reconciler(ports, provid
     for name in names:
         ports.storage.add("recordings", f"incoming/{name}", tone_wav(1))
     submit_uploads([ObjectRef(bucket="recordings", key=f"incoming/{n}") for n in names], ports)
-    (task,) = {job.provider_task_id for job in ports.jobs.jobs.values()}
+    (task,) = {known(job.provider_task_id) for job in ports.jobs.jobs.values()}
     provider.finish(task, transcript())
     budget = iter([False, False, True, True])
     done = complete_task("sis", task, ports, out_of_time=lambda: next(budget))
@@ -202,7 +224,7 @@ def test_a_push_out_of_time_leaves_the_rest_due_for_the_reconciler(ports, provid
     ) == fetches
 
 
-def test_a_reconcile_run_out_of_time_leaves_jobs_due(ports, provider):
+def test_a_reconcile_run_out_of_time_leaves_jobs_due(ports: FakePorts, provider: FakeProvider) -> None:
     for name in ("1.wav", "2.wav"):
         job = submitted(ports, name)
         provider.finish(job.provider_task_id, transcript())
@@ -212,12 +234,12 @@ def test_a_reconcile_run_out_of_time_leaves_jobs_due(ports, provider):
     assert reconcile(ports).finished == 2
 
 
-def test_one_jobs_storage_error_does_not_abort_the_run(ports, provider):
+def test_one_jobs_storage_error_does_not_abort_the_run(ports: FakePorts, provider: FakeProvider) -> None:
     broken = submitted(ports, "broken.wav")
     fine = submitted(ports, "fine.wav")
     real_put = ports.storage.put
 
-    def put(bucket, key, body, *, content_type):
+    def put(bucket: str, key: str, body: bytes, *, content_type: str) -> None:
         if key.startswith("transcripts/broken.wav"):
             raise ConnectionError("S3 refused the write")
         real_put(bucket, key, body, content_type=content_type)
@@ -230,7 +252,7 @@ def test_one_jobs_storage_error_does_not_abort_the_run(ports, provider):
     assert report.units_failed == 1 and ports.jobs.get(broken.id).state is JobState.FAILED
 
 
-def refused_now(ports, provider, *names):
+def refused_now(ports: FakePorts, provider: FakeProvider, *names: str) -> list[Job]:
     """Uploads the provider refused for now (busy): ACCEPTED jobs due for another attempt."""
     provider.submit_error = ProviderError("SIS.0312", "busy", retryable=True)
     jobs = [submitted(ports, name) for name in names]
@@ -239,11 +261,13 @@ def refused_now(ports, provider, *names):
     return jobs
 
 
-def test_one_due_jobs_storage_error_does_not_stop_the_others_being_submitted(ports, provider):
+def test_one_due_jobs_storage_error_does_not_stop_the_others_being_submitted(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     sealed, fine = refused_now(ports, provider, "sealed.wav", "fine.wav")
     real_head = ports.storage.head
 
-    def head(bucket, key):
+    def head(bucket: str, key: str) -> ObjectInfo | None:
         if "sealed" in key:
             raise PermissionError("An error occurred (403) when calling the HeadObject operation: Forbidden")
         return real_head(bucket, key)
@@ -254,7 +278,9 @@ def test_one_due_jobs_storage_error_does_not_stop_the_others_being_submitted(por
     assert ports.jobs.get(sealed.id).state is JobState.ACCEPTED and report.units_failed == 1
 
 
-def test_an_unexpected_listing_error_fails_its_cluster_alone(ports, provider):
+def test_an_unexpected_listing_error_fails_its_cluster_alone(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     provider.can_search_tasks = True
     provider.lose_answer = ProviderError("HTTP.503", "answer lost", retryable=True, maybe_done=True)
     early = submitted(ports, "early.wav")
@@ -264,22 +290,24 @@ def test_an_unexpected_listing_error_fails_its_cluster_alone(ports, provider):
     for task in {*provider.tasks_for(early.id), *provider.tasks_for(late.id)}:
         provider.finish(task, transcript())
     ports.clock.now += ports.limits.search_delay + timedelta(seconds=1)
-    real_search = provider.search_tasks
+    real_search = provider._search_tasks
 
-    def search(start, end, files):
+    def search(start: datetime, end: datetime, files: set[str]) -> TaskSearch:
         if start < early.attempts[0].started_at + timedelta(minutes=30):
             raise RuntimeError("the listing's reply could not be parsed")
         return real_search(start, end, files)
 
-    provider.search_tasks = search
+    provider._search_tasks = search
     report = reconcile(ports)
     assert report.units_failed == 1 and report.resolved == 1
     assert ports.jobs.get(late.id).state is JobState.DONE
     assert ports.jobs.get(early.id).state is JobState.SUBMITTING
 
 
-def test_a_job_store_that_cannot_list_due_jobs_ends_the_run_without_raising(ports, provider):
-    def due(now, *, limit):
+def test_a_job_store_that_cannot_list_due_jobs_ends_the_run_without_raising(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
+    def due(now: datetime, *, limit: int) -> list[Job]:
         raise ConnectionError("DynamoDB endpoint unreachable")
 
     ports.jobs.due = due

@@ -22,8 +22,7 @@ from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
 from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
-from tests.fakes import FakeProvider, InMemoryJobStore, InMemoryStorage
-from tests.unit.conftest import Clock
+from tests.fakes import FakeProvider, InMemoryJobStore, InMemoryStorage, SettableClock
 
 pytestmark = pytest.mark.unit
 
@@ -85,7 +84,7 @@ def finish(provider: FakeProvider, job: Job) -> None:
 
 def later(ports: PipelinePorts, by: timedelta) -> None:
     clock = ports.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, SettableClock)
     clock.now += by
 
 

@@ -1,6 +1,7 @@
 """Settings that contradict each other are refused when they load, naming both and why."""
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ DASHSCOPE = json.dumps([{"name": "default", "prefix": "", "provider": "dashscope
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     import os
 
     for name in list(os.environ):
@@ -25,7 +26,7 @@ def clean_environment(monkeypatch):
     environment_settings.cache_clear()
 
 
-def test_the_defaults_are_consistent():
+def test_the_defaults_are_consistent() -> None:
     settings = Settings()
     assert settings.claim_lease_s < 1800 and settings.evidence_wait_s < settings.job_deadline_s
 
@@ -46,6 +47,8 @@ def test_the_defaults_are_consistent():
         ({"BUCKETSCRIBE_EVIDENCE_WAIT_S": "50000"}, "must be shorter than the job deadline"),
         ({"BUCKETSCRIBE_FIRST_CHECK_AFTER_S": "4000"}, "FIRST_CHECK_AFTER_S must not exceed"),
         ({"BUCKETSCRIBE_CLOUD": "gcp"}, "unknown cloud 'gcp'"),
+        # An earlier release's way of choosing OBS: refused, not silently run on the default cloud.
+        ({"BUCKETSCRIBE_STORAGE": "obs"}, "BUCKETSCRIBE_STORAGE is no longer read: set BUCKETSCRIBE_CLOUD"),
         ({"BUCKETSCRIBE_PROFILES": '[{"provider": "whisper-gpu"}]'}, "unknown provider 'whisper-gpu'"),
         (
             {
@@ -57,7 +60,9 @@ def test_the_defaults_are_consistent():
         ),
     ],
 )
-def test_contradictions_are_refused_with_the_reason(monkeypatch, env, words):
+def test_contradictions_are_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], words: str
+) -> None:
     """As a function's cold start reads them: the deployment's settings, then the cloud's and each
     provider's in use."""
     for name, value in env.items():
@@ -66,7 +71,9 @@ def test_contradictions_are_refused_with_the_reason(monkeypatch, env, words):
         environment_settings()
 
 
-def test_the_lease_is_checked_against_the_queues_real_visibility_timeout(monkeypatch):
+def test_the_lease_is_checked_against_the_queues_real_visibility_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("BUCKETSCRIBE_CLAIM_LEASE_S", "300")
     settings = Settings()
     assert settings.claim_lease_problem(1800) is None

@@ -31,7 +31,7 @@ FINISHED = {
 }
 
 
-def test_finished_result_maps_to_ordered_segments_with_speakers_and_words():
+def test_finished_result_maps_to_ordered_segments_with_speakers_and_words() -> None:
     t = transcript_from_sis(FINISHED, model="chinese_8k_general", language="zh")
     assert [s.speaker for s in t.segments] == ["Agent", "User"]
     assert t.segments[0].text == "您好，请问有什么可以帮您？"
@@ -39,7 +39,7 @@ def test_finished_result_maps_to_ordered_segments_with_speakers_and_words():
     assert t.duration_ms == 4200 and t.speakers == ["User", "Agent"] and t.language == "zh"
 
 
-def test_diarised_mono_roles_become_readable_labels():
+def test_diarised_mono_roles_become_readable_labels() -> None:
     data = {
         "status": "FINISHED",
         "segments": [
@@ -50,17 +50,17 @@ def test_diarised_mono_roles_become_readable_labels():
 
 
 @pytest.mark.parametrize("bad", [[], {"foo": 1}, {"status": "FINISHED", "segments": [{"start_time": "x"}]}])
-def test_not_a_sis_result_is_a_clear_error(bad):
+def test_not_a_sis_result_is_a_clear_error(bad: object) -> None:
     with pytest.raises(SisResultError, match="not a SIS result"):
-        transcript_from_sis(bad)
+        transcript_from_sis(bad)  # type: ignore[arg-type]  # what arrives is not what it takes
 
 
-def test_unfinished_result_has_no_transcript():
+def test_unfinished_result_has_no_transcript() -> None:
     with pytest.raises(SisResultError, match="WAITING"):
         transcript_from_sis({"status": "WAITING"})
 
 
-def test_raw_results_map_to_task_statuses():
+def test_raw_results_map_to_task_statuses() -> None:
     assert SisProvider.result_from_raw("t", {"status": "WAITING"}).status is TaskStatus.PENDING
     failed = SisProvider.result_from_raw(
         "t", {"status": "ERROR", "error_code": "SIS.0535", "error_msg": "bad audio"}

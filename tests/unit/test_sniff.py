@@ -8,7 +8,7 @@ from tests.audio import tone_wav
 pytestmark = pytest.mark.unit
 
 
-def test_wav_header_gives_duration_channels_and_rate():
+def test_wav_header_gives_duration_channels_and_rate() -> None:
     data = tone_wav(2.0, rate=8000, channels=2)
     sniffed = sniff(data[:4096], total_size=len(data))
     assert sniffed is not None
@@ -28,24 +28,24 @@ def test_wav_header_gives_duration_channels_and_rate():
         (b"\x1a\x45\xdf\xa3\x01", "matroska"),
     ],
 )
-def test_containers_are_recognised_by_their_magic(head, container):
+def test_containers_are_recognised_by_their_magic(head: bytes, container: str) -> None:
     sniffed = sniff(head)
     assert sniffed is not None and sniffed.container == container
 
 
-def test_text_is_not_media():
+def test_text_is_not_media() -> None:
     assert sniff(b"hello, this is a text file renamed to .wav\n") is None
     assert sniff(b"") is None
 
 
-def test_extension_kinds():
+def test_extension_kinds() -> None:
     assert kind_by_extension("a/b.WAV") is MediaKind.AUDIO
     assert kind_by_extension("a/b.mp4") is MediaKind.VIDEO
     assert kind_by_extension("a/b.txt") is None
     assert kind_by_extension("a/b") is None
 
 
-def test_a_wav_header_names_its_codec_so_routing_needs_no_decoder():
+def test_a_wav_header_names_its_codec_so_routing_needs_no_decoder() -> None:
     pcm = sniff(tone_wav(2, rate=8000, channels=2))
     assert pcm is not None
     assert (pcm.codec, pcm.channels, pcm.sample_rate, pcm.duration_ms) == ("pcm_s16le", 2, 8000, 2000)

@@ -1,16 +1,19 @@
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 
-from bucketscribe.domain.job import AttemptState, JobState
+from bucketscribe.domain.job import AttemptState, Job, JobState
 from bucketscribe.domain.media_routing import MediaProbe, Route
+from bucketscribe.domain.profile import Profile
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
-from bucketscribe.ports.provider import ProviderError
+from bucketscribe.ports.provider import ProviderError, SubmitItem, SubmitReceipt
+from bucketscribe.ports.storage import ObjectInfo
 from tests.audio import tone_wav
-from tests.fakes import FakeMediaTools, claim_from_callback_url
+from tests.fakes import FakeMediaTools, FakePorts, FakeProvider, claim_from_callback_url, known
 
 pytestmark = pytest.mark.unit
 
@@ -19,12 +22,14 @@ BUSY = ProviderError("SIS.0312", "too many concurrent jobs", retryable=True)
 LOST = ProviderError("SIS.UNREACHABLE", "Read timed out", retryable=True, maybe_done=True)
 
 
-def upload(ports, key: str, body: bytes) -> ObjectRef:
+def upload(ports: FakePorts, key: str, body: bytes) -> ObjectRef:
     ports.storage.add(BUCKET, key, body)
     return ObjectRef(bucket=BUCKET, key=key)
 
 
-def test_a_valid_upload_becomes_one_submitted_job_with_an_attempt_bound_callback(ports, provider):
+def test_a_valid_upload_becomes_one_submitted_job_with_an_attempt_bound_callback(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/calls/2026-11-20 agent+42.wav", tone_wav(1))
     (result,) = submit_uploads([ref], ports)
     assert result.outcome is UploadOutcome.SUBMITTED
@@ -42,32 +47,36 @@ def test_a_valid_upload_becomes_one_submitted_job_with_an_attempt_bound_callback
     assert job_id == job.id and ports.signer.verify(claim, ports.clock())
 
 
-def test_the_same_upload_three_times_submits_once(ports, provider):
+def test_the_same_upload_three_times_submits_once(ports: FakePorts, provider: FakeProvider) -> None:
     ref = upload(ports, "incoming/a.wav", tone_wav(1))
     outcomes = [submit_uploads([ref], ports)[0].outcome for _ in range(3)]
     assert outcomes == [UploadOutcome.SUBMITTED, UploadOutcome.DUPLICATE, UploadOutcome.DUPLICATE]
     assert len(provider.submissions) == 1
 
 
-def test_one_batch_holding_the_same_upload_twice_submits_it_once(ports, provider):
+def test_one_batch_holding_the_same_upload_twice_submits_it_once(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/twice.wav", tone_wav(1))
     results = submit_uploads([ref, ref], ports)
     assert [r.outcome for r in results] == [UploadOutcome.SUBMITTED, UploadOutcome.DUPLICATE]
     assert len(provider.submissions) == 1
 
 
-def test_a_reupload_with_new_content_is_a_new_job(ports, provider):
+def test_a_reupload_with_new_content_is_a_new_job(ports: FakePorts, provider: FakeProvider) -> None:
     first = submit_uploads([upload(ports, "incoming/a.wav", tone_wav(1))], ports)[0]
     second = submit_uploads([upload(ports, "incoming/a.wav", tone_wav(2))], ports)[0]
     assert second.outcome is UploadOutcome.SUBMITTED and second.job_id != first.job_id
     assert len(provider.submissions) == 2
 
 
-def test_the_presigned_media_url_pins_the_version_the_job_recorded(ports, provider):
+def test_the_presigned_media_url_pins_the_version_the_job_recorded(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/v.wav", tone_wav(1))
     real_head = ports.storage.head
 
-    def versioned_head(bucket, key):
+    def versioned_head(bucket: str, key: str) -> ObjectInfo | None:
         info = real_head(bucket, key)
         return info.model_copy(update={"version_id": "v-3HL4kqt"}) if info else None
 
@@ -87,13 +96,15 @@ def test_the_presigned_media_url_pins_the_version_the_job_recorded(ports, provid
         ("incoming/notes.txt", "extension"),
     ],
 )
-def test_what_is_not_ours_is_skipped_with_a_reason_and_no_job(ports, provider, key, reason):
+def test_what_is_not_ours_is_skipped_with_a_reason_and_no_job(
+    ports: FakePorts, provider: FakeProvider, key: str, reason: str
+) -> None:
     (result,) = submit_uploads([upload(ports, key, tone_wav(1))], ports)
     assert result.outcome is UploadOutcome.SKIPPED and reason in result.reason
     assert ports.jobs.jobs == {} and provider.submissions == []
 
 
-def test_a_deleted_object_is_skipped(ports, provider):
+def test_a_deleted_object_is_skipped(ports: FakePorts, provider: FakeProvider) -> None:
     (result,) = submit_uploads([ObjectRef(bucket=BUCKET, key="incoming/gone.wav")], ports)
     assert result.outcome is UploadOutcome.SKIPPED and "no longer exists" in result.reason
 
@@ -108,7 +119,9 @@ def test_a_deleted_object_is_skipped(ports, provider):
         (tone_wav(61, rate=8000), "AUDIO_TOO_LONG", "limit is"),
     ],
 )
-def test_bad_input_is_rejected_with_an_error_file_and_a_failed_job(ports, provider, body, code, words):
+def test_bad_input_is_rejected_with_an_error_file_and_a_failed_job(
+    ports: FakePorts, provider: FakeProvider, body: bytes, code: str, words: str
+) -> None:
     key = "incoming/sub dir/bad.wav"
     (result,) = submit_uploads([upload(ports, key, body)], ports)
     assert result.outcome is UploadOutcome.REJECTED
@@ -121,7 +134,9 @@ def test_bad_input_is_rejected_with_an_error_file_and_a_failed_job(ports, provid
     assert ports.storage.get(BUCKET, key) == body
 
 
-def test_a_key_too_long_for_its_outputs_is_refused_up_front_with_a_report_under_a_short_key(ports, provider):
+def test_a_key_too_long_for_its_outputs_is_refused_up_front_with_a_report_under_a_short_key(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     key = "incoming/" + "d" * 995 + ".wav"  # fits S3's 1 024 bytes; "transcripts/…speech.ogg" would not
     (result,) = submit_uploads([upload(ports, key, tone_wav(1))], ports)
     assert result.outcome is UploadOutcome.REJECTED and "1 024-byte key limit" in result.reason
@@ -131,7 +146,9 @@ def test_a_key_too_long_for_its_outputs_is_refused_up_front_with_a_report_under_
     assert report["source"]["key"] == key
 
 
-def test_a_busy_provider_is_retried_later_by_the_reconciler_not_the_queue(ports, provider):
+def test_a_busy_provider_is_retried_later_by_the_reconciler_not_the_queue(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/a.wav", tone_wav(1))
     provider.submit_error = BUSY
     (result,) = submit_uploads([ref], ports)
@@ -149,14 +166,16 @@ def test_a_busy_provider_is_retried_later_by_the_reconciler_not_the_queue(ports,
     assert again.attempts[1].reason == "retry after SIS.0312"
 
 
-def test_refusals_back_off_and_fail_with_the_last_reason_after_the_last_attempt(ports, provider):
+def test_refusals_back_off_and_fail_with_the_last_reason_after_the_last_attempt(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/never.wav", tone_wav(1))
     provider.submit_error = BUSY
     (result,) = submit_uploads([ref], ports)
     waits = []
     while (job := ports.jobs.get(result.job_id)).state is JobState.ACCEPTED:
-        waits.append(job.next_check_at - ports.clock.now)
-        ports.clock.now = job.next_check_at
+        waits.append(known(job.next_check_at) - ports.clock.now)
+        ports.clock.now = known(job.next_check_at)
         reconcile(ports)
     assert len(job.attempts) == ports.limits.max_submit_attempts
     assert waits == sorted(waits) and waits[0] == ports.limits.submit_retry_after
@@ -167,7 +186,7 @@ def test_refusals_back_off_and_fail_with_the_last_reason_after_the_last_attempt(
     )
 
 
-def test_a_lost_answer_is_never_resubmitted_blindly(ports, provider):
+def test_a_lost_answer_is_never_resubmitted_blindly(ports: FakePorts, provider: FakeProvider) -> None:
     ref = upload(ports, "incoming/lost.wav", tone_wav(1))
     provider.lose_answer = LOST  # the provider creates the job, then the answer is lost
     (result,) = submit_uploads([ref], ports)
@@ -181,12 +200,14 @@ def test_a_lost_answer_is_never_resubmitted_blindly(ports, provider):
     assert provider.tasks_for(job.id) == ["task-1"]
 
 
-def test_a_failed_write_after_the_provider_accepted_is_retried_not_the_submission(ports, provider):
+def test_a_failed_write_after_the_provider_accepted_is_retried_not_the_submission(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/outage.wav", tone_wav(1))
     real_save = ports.jobs.save
     failures = iter([False, True, True])  # the attempt is written, then two writes fail
 
-    def flaky_save(job):
+    def flaky_save(job: Job) -> bool:
         if next(failures, False):
             raise ConnectionError("job store unavailable")
         return real_save(job)
@@ -194,22 +215,25 @@ def test_a_failed_write_after_the_provider_accepted_is_retried_not_the_submissio
     ports.jobs.save = flaky_save
     import bucketscribe.pipeline.steps.job_writes as job_writes
 
-    sleeps = []
-    original = job_writes.with_store_retries.__kwdefaults__["sleep"]
-    job_writes.with_store_retries.__kwdefaults__["sleep"] = sleeps.append
+    sleeps: list[float] = []
+    defaults = known(job_writes.with_store_retries.__kwdefaults__)
+    original = defaults["sleep"]
+    defaults["sleep"] = sleeps.append
     try:
         (result,) = submit_uploads([ref], ports)
     finally:
-        job_writes.with_store_retries.__kwdefaults__["sleep"] = original
+        defaults["sleep"] = original
     assert result.outcome is UploadOutcome.SUBMITTED and len(sleeps) == 2
     assert ports.jobs.get(result.job_id).state is JobState.SUBMITTED
     assert len(provider.submissions) == 1
 
 
-def test_an_unexpected_error_in_the_provider_call_is_treated_as_ambiguous(ports, provider):
+def test_an_unexpected_error_in_the_provider_call_is_treated_as_ambiguous(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/boom.wav", tone_wav(1))
 
-    def explode(items, profile):
+    def explode(items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         raise RuntimeError("bug in the SDK after sending")
 
     provider.submit = explode
@@ -220,7 +244,9 @@ def test_an_unexpected_error_in_the_provider_call_is_treated_as_ambiguous(ports,
     assert "RuntimeError" in job.current_attempt.error.message
 
 
-def test_a_permanent_provider_error_fails_the_job_with_the_providers_message(ports, provider):
+def test_a_permanent_provider_error_fails_the_job_with_the_providers_message(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/a.wav", tone_wav(1))
     provider.submit_error = ProviderError("SIS.0032", "'property' is invalid", retryable=False)
     (result,) = submit_uploads([ref], ports)
@@ -229,7 +255,7 @@ def test_a_permanent_provider_error_fails_the_job_with_the_providers_message(por
     assert report["error"] == {"code": "SIS.0032", "message": "'property' is invalid", "retryable": False}
 
 
-def test_one_bad_upload_does_not_stop_the_others(ports, provider):
+def test_one_bad_upload_does_not_stop_the_others(ports: FakePorts, provider: FakeProvider) -> None:
     refs = [
         upload(ports, "incoming/empty.wav", b""),
         upload(ports, "incoming/good.wav", tone_wav(1)),
@@ -239,7 +265,9 @@ def test_one_bad_upload_does_not_stop_the_others(ports, provider):
     assert outcomes == [UploadOutcome.REJECTED, UploadOutcome.SUBMITTED, UploadOutcome.SKIPPED]
 
 
-def test_results_follow_the_order_of_the_uploads_even_for_the_same_key_in_two_buckets(ports, provider):
+def test_results_follow_the_order_of_the_uploads_even_for_the_same_key_in_two_buckets(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ports.storage.add("other-bucket", "incoming/same.wav", b"")
     refs = [
         upload(ports, "incoming/same.wav", tone_wav(1)),
@@ -264,12 +292,14 @@ AAC_VIDEO = MediaProbe(
 )
 
 
-def test_a_video_is_sent_as_its_audio_copied_into_m4a_named_for_its_revision(ports, provider):
+def test_a_video_is_sent_as_its_audio_copied_into_m4a_named_for_its_revision(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     tools = ports.media_tools = FakeMediaTools(ports.storage)
     tools.probes["incoming/demo.mp4"] = AAC_VIDEO
     (result,) = submit_uploads([upload(ports, "incoming/demo.mp4", MP4_HEAD)], ports)
     assert result.outcome is UploadOutcome.SUBMITTED
-    track = f"transcripts/demo.mp4.{result.job_id[:12]}.speech.m4a"
+    track = f"transcripts/demo.mp4.{known(result.job_id)[:12]}.speech.m4a"
     ((source, dest, target, _, _),) = tools.writes
     assert (source, dest, target.codec) == ("incoming/demo.mp4", track, None)  # copied, not re-encoded
     job = ports.jobs.get(result.job_id)
@@ -279,7 +309,9 @@ def test_a_video_is_sent_as_its_audio_copied_into_m4a_named_for_its_revision(por
     assert items[0].media_url.startswith(f"https://storage.invalid/recordings/{track}")
 
 
-def test_a_supported_audio_file_is_sent_as_it_is_and_its_probe_is_kept_on_the_job(ports, provider):
+def test_a_supported_audio_file_is_sent_as_it_is_and_its_probe_is_kept_on_the_job(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     tools = ports.media_tools = FakeMediaTools(ports.storage)
     (result,) = submit_uploads([upload(ports, "incoming/a.wav", tone_wav(1))], ports)
     assert tools.writes == []
@@ -292,7 +324,9 @@ def test_a_supported_audio_file_is_sent_as_it_is_and_its_probe_is_kept_on_the_jo
     assert "incoming/a.wav" in provider.submissions[0][0][0].media_url
 
 
-def test_without_pyav_the_first_bytes_decide_and_what_the_provider_cannot_take_is_refused(ports, provider):
+def test_without_pyav_the_first_bytes_decide_and_what_the_provider_cannot_take_is_refused(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     assert ports.media_tools is None
     provider.sample_rate = 16000
     (ok,) = submit_uploads([upload(ports, "incoming/ok.wav", tone_wav(1))], ports)
@@ -305,7 +339,7 @@ def test_without_pyav_the_first_bytes_decide_and_what_the_provider_cannot_take_i
     assert len(provider.submissions) == 1
 
 
-def test_a_video_without_audio_is_rejected_with_the_reason(ports, provider):
+def test_a_video_without_audio_is_rejected_with_the_reason(ports: FakePorts, provider: FakeProvider) -> None:
     tools = ports.media_tools = FakeMediaTools(ports.storage)
     tools.fail = "the file has no audio stream"
     (result,) = submit_uploads([upload(ports, "incoming/silent.mp4", MP4_HEAD)], ports)
@@ -315,8 +349,8 @@ def test_a_video_without_audio_is_rejected_with_the_reason(ports, provider):
 
 
 def test_a_duplicate_event_while_another_worker_submits_is_left_to_it_and_then_to_the_reconciler(
-    ports, provider
-):
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/race.wav", tone_wav(1))
     provider.submit_error = BUSY
     (first,) = submit_uploads([ref], ports)  # leaves the job ACCEPTED, due for a retry
@@ -334,11 +368,13 @@ def test_a_duplicate_event_while_another_worker_submits_is_left_to_it_and_then_t
     assert ports.jobs.get(first.job_id).state is JobState.SUBMITTED
 
 
-def test_an_unexpected_error_before_the_provider_call_releases_the_claim(ports, provider):
+def test_an_unexpected_error_before_the_provider_call_releases_the_claim(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/boom.wav", tone_wav(1))
     real_read = ports.storage.read_head
 
-    def broken(bucket, key, length):
+    def broken(bucket: str, key: str, length: int) -> bytes:
         raise ConnectionError("S3 read failed")
 
     ports.storage.read_head = broken
@@ -350,12 +386,14 @@ def test_an_unexpected_error_before_the_provider_call_releases_the_claim(ports, 
     assert submit_uploads([ref], ports)[0].outcome is UploadOutcome.SUBMITTED
 
 
-def test_one_uploads_unexpected_error_does_not_stop_the_others(ports, provider):
+def test_one_uploads_unexpected_error_does_not_stop_the_others(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     good = upload(ports, "incoming/good.wav", tone_wav(1))
     bad = upload(ports, "incoming/bad.wav", tone_wav(1))
     real_head = ports.storage.head
 
-    def flaky_head(bucket, key):
+    def flaky_head(bucket: str, key: str) -> ObjectInfo | None:
         if key == bad.key:
             raise PermissionError("AccessDenied")
         return real_head(bucket, key)
@@ -365,7 +403,7 @@ def test_one_uploads_unexpected_error_does_not_stop_the_others(ports, provider):
     assert outcomes == [UploadOutcome.RETRY, UploadOutcome.SUBMITTED]
 
 
-def test_out_of_time_hands_the_rest_back_for_redelivery(ports, provider):
+def test_out_of_time_hands_the_rest_back_for_redelivery(ports: FakePorts, provider: FakeProvider) -> None:
     refs = [upload(ports, f"incoming/{i}.wav", tone_wav(1)) for i in range(3)]
     budget = iter([False, True, True])
     results = submit_uploads(refs, ports, out_of_time=lambda: next(budget))
@@ -373,7 +411,7 @@ def test_out_of_time_hands_the_rest_back_for_redelivery(ports, provider):
     assert len(ports.jobs.jobs) == 1
 
 
-def test_a_failed_job_is_not_reopened_by_a_duplicate_event(ports, provider):
+def test_a_failed_job_is_not_reopened_by_a_duplicate_event(ports: FakePorts, provider: FakeProvider) -> None:
     ref = upload(ports, "incoming/empty.wav", b"")
     (first,) = submit_uploads([ref], ports)
     assert first.outcome is UploadOutcome.REJECTED
@@ -382,11 +420,13 @@ def test_a_failed_job_is_not_reopened_by_a_duplicate_event(ports, provider):
     assert again.outcome is UploadOutcome.DUPLICATE and ports.jobs.get(first.job_id).state is JobState.FAILED
 
 
-def test_a_lost_error_report_is_written_when_the_event_comes_again(ports, provider):
+def test_a_lost_error_report_is_written_when_the_event_comes_again(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     ref = upload(ports, "incoming/empty-again.wav", b"")
     real_put = ports.storage.put
 
-    def failing_put(bucket, key, body, *, content_type):
+    def failing_put(bucket: str, key: str, body: bytes, *, content_type: str) -> None:
         raise ConnectionError("S3 unreachable")
 
     ports.storage.put = failing_put

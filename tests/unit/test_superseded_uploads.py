@@ -12,22 +12,26 @@ from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import submit_uploads
+from bucketscribe.ports.storage import ObjectInfo
 from tests.audio import tone_wav
+from tests.fakes import FakePorts, FakeProvider, known
 
 pytestmark = pytest.mark.unit
 
 KEY = "incoming/meeting.wav"
 
 
-def upload(ports, seconds: float) -> str:
+def upload(ports: FakePorts, seconds: float) -> str:
     """Upload a version of KEY (its own bytes, so its own ETag and job) and submit it."""
     ports.storage.add("recordings", KEY, tone_wav(seconds))
     (result,) = submit_uploads([ObjectRef(bucket="recordings", key=KEY)], ports)
     ports.clock.now += timedelta(seconds=5)
-    return result.job_id
+    return known(result.job_id, "the upload's job")
 
 
-def test_notifications_out_of_order_never_let_the_older_upload_win(ports, provider):
+def test_notifications_out_of_order_never_let_the_older_upload_win(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     """The newer upload's job may be created first (notifications are not ordered): what stands in
     the bucket decides, not which job came first."""
     ports.storage.add("recordings", KEY, tone_wav(1))
@@ -35,7 +39,7 @@ def test_notifications_out_of_order_never_let_the_older_upload_win(ports, provid
     ports.storage.add("recordings", KEY, tone_wav(2))
     (new,) = submit_uploads([ObjectRef(bucket="recordings", key=KEY)], ports)
     ports.clock.now += timedelta(seconds=5)
-    finish(ports, provider, new.job_id, "the second version")
+    finish(ports, provider, known(new.job_id), "the second version")
     # The first upload's late notification: its job is created after the newer one's.
     old_ref = ObjectRef(bucket="recordings", key=KEY, etag=first.etag, size=first.size)
     from bucketscribe.pipeline.steps.intake import claim_job
@@ -60,12 +64,14 @@ def said(words: str) -> Transcript:
     )
 
 
-def finish(ports, provider, job_id: str, words: str) -> None:
+def finish(ports: FakePorts, provider: FakeProvider, job_id: str, words: str) -> None:
     (task,) = provider.tasks_for(job_id)
     provider.finish(task, said(words))
 
 
-def test_an_old_versions_late_result_never_replaces_the_new_transcript(ports, provider):
+def test_an_old_versions_late_result_never_replaces_the_new_transcript(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     old = upload(ports, 1)
     new = upload(ports, 2)
     finish(ports, provider, new, "the second version")
@@ -84,7 +90,9 @@ def test_an_old_versions_late_result_never_replaces_the_new_transcript(ports, pr
     assert b"the second version" in ports.storage.get("recordings", "transcripts/meeting.wav.txt")
 
 
-def test_an_old_version_finishing_first_still_leaves_the_key_to_the_new_one(ports, provider):
+def test_an_old_version_finishing_first_still_leaves_the_key_to_the_new_one(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     old = upload(ports, 1)
     new = upload(ports, 2)
     finish(ports, provider, old, "the first version")
@@ -98,7 +106,9 @@ def test_an_old_version_finishing_first_still_leaves_the_key_to_the_new_one(port
     assert b"the second version" in ports.storage.get("recordings", "transcripts/meeting.wav.txt")
 
 
-def test_an_old_version_that_fails_writes_no_error_report_beside_the_new_transcript(ports, provider):
+def test_an_old_version_that_fails_writes_no_error_report_beside_the_new_transcript(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     old = upload(ports, 1)
     new = upload(ports, 2)
     finish(ports, provider, new, "the second version")
@@ -111,7 +121,9 @@ def test_an_old_version_that_fails_writes_no_error_report_beside_the_new_transcr
     assert "transcripts/meeting.wav.error.json" not in ports.storage.keys("transcripts/")
 
 
-def test_a_new_versions_transcript_removes_the_old_versions_error_report(ports, provider):
+def test_a_new_versions_transcript_removes_the_old_versions_error_report(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     old = upload(ports, 1)
     (task,) = provider.tasks_for(old)
     provider.fail(task, JobError(code="SIS.0535", message="Audio format is invalid!"))
@@ -126,13 +138,15 @@ def test_a_new_versions_transcript_removes_the_old_versions_error_report(ports, 
     assert "transcripts/meeting.wav.error.json" not in ports.storage.keys("transcripts/")
 
 
-def test_finishing_reads_no_error_report_only_the_upload_it_must_still_be(ports, provider):
+def test_finishing_reads_no_error_report_only_the_upload_it_must_still_be(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
     job = upload(ports, 1)
     finish(ports, provider, job, "only version")
     heads: list[str] = []
     real_head = ports.storage.head
 
-    def head(bucket, key):
+    def head(bucket: str, key: str) -> ObjectInfo | None:
         heads.append(key)
         return real_head(bucket, key)
 
