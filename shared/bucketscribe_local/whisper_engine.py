@@ -50,9 +50,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bucketscribe.domain.coverage import SpeechSpan
+from bucketscribe.settings import EnvironmentSettings
 from bucketscribe_local.model_store import whisper_model_dir
 from bucketscribe_local.speech import (
     ProgressCallback,
@@ -73,8 +73,8 @@ WINDOW_MS = 30_000  # Whisper hears at most this much at once
 Decoding = Literal["vad_chunks", "sequential", "batched"]
 
 
-class WhisperSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_WHISPER_", extra="ignore")
+class WhisperSettings(EnvironmentSettings):
+    env_prefix = "BUCKETSCRIBE_WHISPER_"
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
@@ -33,7 +34,7 @@ class CallbackClaim(BaseModel):
     token: str
 
     @classmethod
-    def from_query(cls, provider: str, job_id: str, query: dict[str, str]) -> CallbackClaim | None:
+    def from_query(cls, provider: str, job_id: str, query: Mapping[str, str]) -> CallbackClaim | None:
         """The claim in a callback's query string; ``None`` when any part is missing or malformed."""
         attempt, expires, token = query.get("attempt", ""), query.get("exp", ""), query.get("token", "")
         if not (attempt.isascii() and attempt.isdigit() and expires.isascii() and expires.isdigit()):

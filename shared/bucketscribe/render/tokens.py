@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import NamedTuple
 
 from bucketscribe.domain.transcript import Segment, Word
@@ -20,9 +21,18 @@ _SPACELESS_RANGES = (
     "\U00020000-\U0003134f"
 )
 _FIRST_SPACELESS = "\u3000"  # no character below this is in the ranges above
-_SPACELESS = re.compile(f"[{_SPACELESS_RANGES}]")
-_TEXT_TOKEN = re.compile(f"[{_SPACELESS_RANGES}]|[^\\s{_SPACELESS_RANGES}]+")
-_CJK_GAP = re.compile(f"(?<={_SPACELESS.pattern}) (?={_SPACELESS.pattern})")
+_SPACELESS = f"[{_SPACELESS_RANGES}]"
+_TEXT_TOKEN = f"[{_SPACELESS_RANGES}]|[^\\s{_SPACELESS_RANGES}]+"
+_CJK_GAP = f"(?<={_SPACELESS}) (?={_SPACELESS})"
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Compiled on first use: these character classes take ~6 ms to compile, which a function
+    that never renders (a submit worker) should not pay at its cold start."""
+    return re.compile(pattern)
+
+
 OPENERS = "([{«“‘「『（《〈【〔〖［｛¿¡"
 CLOSERS = ")]}»”’」』）》〉】〕〗］｝\"'"
 _NO_SPACE_BEFORE = ",.!?;:%…" + CLOSERS + "、。，！？；：．"
@@ -42,7 +52,7 @@ class Token(NamedTuple):
 
 def is_spaceless(char: str) -> bool:
     """True for characters of scripts written without spaces between words (CJK, kana)."""
-    return char >= _FIRST_SPACELESS and _SPACELESS.match(char) is not None
+    return char >= _FIRST_SPACELESS and _compiled(_SPACELESS).match(char) is not None
 
 
 def display_width(text: str) -> int:
@@ -96,7 +106,7 @@ def join_tokens(tokens: Sequence[Token]) -> str:
 def tidy_spacing(text: str) -> str:
     """Text with runs of whitespace collapsed and the spaces between CJK characters removed."""
     collapsed = " ".join(text.split())
-    return _CJK_GAP.sub("", collapsed) if not collapsed.isascii() else collapsed
+    return _compiled(_CJK_GAP).sub("", collapsed) if not collapsed.isascii() else collapsed
 
 
 # --- a segment's tokens -----------------------------------------------------------------------
@@ -129,7 +139,7 @@ def tokens_from_text(text: str, start_ms: int, end_ms: int) -> list[Token]:
     """Tokens of a text without word times: time spread over the tokens by character count."""
     pieces: list[tuple[str, bool]] = []
     attach_next = False
-    for match in _TEXT_TOKEN.finditer(text):
+    for match in _compiled(_TEXT_TOKEN).finditer(text):
         piece = match.group()
         spaced = match.start() > 0 and text[match.start() - 1].isspace()
         if pieces and not spaced and is_punctuation(piece) and piece[0] not in OPENERS:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from bucketscribe.settings import EnvironmentSettings
 
 
-class AwsSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_", extra="ignore")
-
+class AwsSettings(EnvironmentSettings):
     # Another endpoint for every AWS client (the local stack's moto server); unset: AWS's own.
     aws_endpoint_url: str | None = None
     # The queue that feeds the submit function: its real visibility timeout is read once per cold

@@ -3,14 +3,25 @@ CSMS, and FunctionGraph's failure records, as the cloud registry knows them."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import SecretStr
 
-from bucketscribe.clouds.huawei.settings import HuaweiSettings
 from bucketscribe.ports.dead_letters import DeadLetters
 from bucketscribe.ports.job_store import JobStore
 from bucketscribe.ports.secrets import MissingSecret, SecretStore, resolve_json_secret
 from bucketscribe.ports.storage import ObjectStorage
 from bucketscribe.settings import Settings
+
+if TYPE_CHECKING:
+    from bucketscribe.clouds.huawei.settings import HuaweiSettings
+
+
+def _own_settings() -> HuaweiSettings:
+    # Read when a Huawei adapter is built, so that other clouds' functions never load them.
+    from bucketscribe.clouds.huawei.settings import HuaweiSettings
+
+    return HuaweiSettings()
 
 
 class HuaweiCloud:
@@ -18,7 +29,7 @@ class HuaweiCloud:
     uri_scheme = "obs"
 
     def settings_problems(self, settings: Settings) -> list[str]:
-        own = HuaweiSettings()
+        own = _own_settings()
         if own.failed_invocations_bucket and own.failed_invocations_prefix.startswith(settings.input_prefix):
             return [
                 f"BUCKETSCRIBE_FAILED_INVOCATIONS_PREFIX ({own.failed_invocations_prefix}) lies under the "
@@ -30,7 +41,7 @@ class HuaweiCloud:
     def secret_store(self) -> SecretStore:
         from bucketscribe.clouds.huawei.secrets import CsmsSecretStore
 
-        own = HuaweiSettings()
+        own = _own_settings()
         if not own.project_id:
             raise MissingSecret(
                 "the CSMS project is not configured: set BUCKETSCRIBE_CSMS_PROJECT_ID "
@@ -40,6 +51,7 @@ class HuaweiCloud:
 
     def storage(self) -> ObjectStorage:
         from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS
+        from bucketscribe.clouds.huawei.settings import HuaweiSettings
         from bucketscribe.clouds.huawei.storage import ObsStorage
 
         own = HuaweiSettings()
@@ -53,7 +65,7 @@ class HuaweiCloud:
         # GeminiDB speaks the DynamoDB wire (a documented subset, which the adapter keeps to).
         from bucketscribe.clouds.aws.job_store import DynamoJobStore
 
-        own = HuaweiSettings()
+        own = _own_settings()
         key_pair = None
         if own.jobs_credentials_secret_name:
             name = own.jobs_credentials_secret_name
@@ -73,7 +85,7 @@ class HuaweiCloud:
         )
 
     def dead_letters(self, storage: ObjectStorage) -> DeadLetters | None:
-        own = HuaweiSettings()
+        own = _own_settings()
         if not own.failed_invocations_bucket:
             return None
         from bucketscribe.clouds.huawei.failed_invocations import FailedInvocations

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from bucketscribe.settings import EnvironmentSettings
 
 
-class HuaweiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_", extra="ignore")
-
+class HuaweiSettings(EnvironmentSettings):
     # OBS, through esdk-obs-python, signed with the function's agency key.
     obs_server: str | None = None
     obs_region: str = "cn-north-4"

@@ -9,10 +9,9 @@ APIG events are turned into those first):
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-
 from bucketscribe.entrypoints.http import callbacks, job_status, pushes
+from bucketscribe.entrypoints.http.routing import Router
 
-app = APIGatewayRestResolver()
+app = Router()
 for routes in (callbacks.router, pushes.router, job_status.router):
-    app.include_router(routes)
+    app.include(routes)

@@ -10,28 +10,26 @@ claim in the URL and, rarely, a task id from the body are ever used.
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from bucketscribe.domain.callback_tokens import CallbackClaim
 from bucketscribe.entrypoints.completions import record_completions
 from bucketscribe.entrypoints.http.replies import NOT_FOUND, TRY_LATER, json_reply
+from bucketscribe.entrypoints.http.routing import Reply, Request, Router
 from bucketscribe.observability import count, logger
 from bucketscribe.pipeline.complete import complete_callback
 from bucketscribe.pipeline.steps.finish import CompletionOutcome
 from bucketscribe.ports.provider import CallsBack
 from bucketscribe.wiring import environment_ports
 
-router = APIGatewayRouter()
+router = Router()
 
 
-@router.post("/callbacks/<provider_name>/<job_id>")
-def provider_callback(provider_name: str, job_id: str) -> Response:
+@router.route("POST", "/callbacks/<provider_name>/<job_id>")
+def provider_callback(request: Request) -> Reply:
+    provider_name, job_id = request.params["provider_name"], request.params["job_id"]
     logger.set_correlation_id(job_id)
     count("CallbacksReceived")
-    event = router.current_event
     ports = environment_ports()
-    claim = CallbackClaim.from_query(provider_name, job_id, event.query_string_parameters or {})
+    claim = CallbackClaim.from_query(provider_name, job_id, request.query)
     if provider_name not in ports.providers or not ports.signer.verify(claim, ports.clock()):
         count("CallbacksRefused")
         logger.warning("Callback with a bad or expired token refused", extra={"job_id": job_id})
@@ -42,7 +40,7 @@ def provider_callback(provider_name: str, job_id: str) -> Response:
         return json_reply(404, NOT_FOUND)
 
     def claimed_task() -> str | None:
-        return provider.claimed_task(event.body or "")
+        return provider.claimed_task(request.body)
 
     try:
         completion = complete_callback(claim, claimed_task, ports)

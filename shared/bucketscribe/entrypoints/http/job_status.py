@@ -6,17 +6,15 @@ its attempts, plus the ids of the jobs of earlier revisions; no ETag needs diggi
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from bucketscribe.domain.callback_tokens import same_secret
 from bucketscribe.entrypoints.http.replies import NOT_FOUND, UNAUTHORIZED, json_reply
+from bucketscribe.entrypoints.http.routing import Reply, Request, Router
 from bucketscribe.observability import count
 from bucketscribe.pipeline.status import job_status, jobs_for_upload
 from bucketscribe.ports.secrets import resolve_secret
 from bucketscribe.wiring import environment_ports, environment_secrets, environment_settings
 
-router = APIGatewayRouter()
+router = Router()
 MAX_KEY_CHARS = 1024
 
 
@@ -31,27 +29,27 @@ def _status_token() -> str:
     )
 
 
-def _authorized() -> bool:
-    header = router.current_event.headers.get("Authorization") or ""
+def _authorized(request: Request) -> bool:
+    header = request.header("Authorization") or ""
     scheme, _, presented = header.partition(" ")
     return scheme.lower() == "bearer" and same_secret(presented, _status_token())
 
 
-@router.get("/jobs/<job_id>")
-def get_job(job_id: str) -> Response:
+@router.route("GET", "/jobs/<job_id>")
+def get_job(request: Request) -> Reply:
     count("StatusRequests")
-    if not _authorized():
+    if not _authorized(request):
         return json_reply(401, UNAUTHORIZED)
-    view = job_status(job_id, environment_ports().jobs)
+    view = job_status(request.params["job_id"], environment_ports().jobs)
     return json_reply(200, view.model_dump_json()) if view else json_reply(404, NOT_FOUND)
 
 
-@router.get("/jobs")
-def find_jobs() -> Response:
+@router.route("GET", "/jobs")
+def find_jobs(request: Request) -> Reply:
     count("StatusRequests")
-    if not _authorized():
+    if not _authorized(request):
         return json_reply(401, UNAUTHORIZED)
-    query = router.current_event.query_string_parameters or {}
+    query = request.query
     bucket, key = query.get("bucket") or "", query.get("key") or ""
     if not bucket or not key or len(key) > MAX_KEY_CHARS or len(bucket) > 255:
         return json_reply(400, {"message": "give ?bucket=NAME&key=OBJECT_KEY (the key as uploaded)"})

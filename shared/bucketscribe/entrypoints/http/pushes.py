@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-
 from bucketscribe.domain.callback_tokens import same_secret, stale
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.entrypoints.completions import record_completions
 from bucketscribe.entrypoints.http.replies import NOT_FOUND, TRY_LATER, UNAUTHORIZED, json_reply, oversized
+from bucketscribe.entrypoints.http.routing import RemainingTime, Reply, Request, Router
 from bucketscribe.observability import count, logger
 from bucketscribe.pipeline.complete import UnknownTask, complete_task
 from bucketscribe.ports.provider import ProviderError, Pushes, PushRejected
 from bucketscribe.ports.secrets import resolve_secret
 from bucketscribe.wiring import environment_ports, environment_secrets, environment_settings
 
-router = APIGatewayRouter()
+router = Router()
 # Room for one more job after the check: a result download (timeout 8 s) and five small writes.
 PUSH_MARGIN_MS = 15_000
 # Epoch milliseconds have 13 digits until the year 2286; anything longer is not a timestamp.
@@ -41,8 +39,9 @@ def _push_token() -> str:
     )
 
 
-@router.post("/callbacks/<provider_name>")
-def provider_push(provider_name: str) -> Response:
+@router.route("POST", "/callbacks/<provider_name>")
+def provider_push(request: Request) -> Reply:
+    provider_name = request.params["provider_name"]
     count("PushesReceived")
     settings = environment_settings()
     ports = environment_ports()
@@ -51,17 +50,16 @@ def provider_push(provider_name: str) -> Response:
     provider = ports.provider(provider_name)
     if not isinstance(provider, Pushes):
         return json_reply(404, NOT_FOUND)
-    event = router.current_event
-    if not same_secret(event.headers.get(settings.push_token_header), _push_token()):
+    if not same_secret(request.header(settings.push_token_header), _push_token()):
         return _refused("missing or wrong push credential")
-    raw = event.body or ""
-    if oversized(raw, event.path):
+    raw = request.body
+    if oversized(raw, request.path):
         return json_reply(413, {"message": "Payload too large"})
     try:
         push = provider.parse_push(raw)
     except PushRejected as exc:
         return _refused(str(exc))
-    header = event.headers.get("x-eventbridge-signature-timestamp")
+    header = request.header("x-eventbridge-signature-timestamp")
     # The signing time when EventBridge sends one (a header that is not a sane time is refused,
     # never guessed around), else the event's own time.
     signed_at = sent_at(header) if header is not None else push.sent_at
@@ -69,17 +67,16 @@ def provider_push(provider_name: str) -> Response:
     if staleness:
         return _refused(staleness)
     logger.set_correlation_id(push.task_id)
-    return _finish(provider_name, push.task_id)
+    return _finish(provider_name, push.task_id, request.context)
 
 
-def _refused(reason: str) -> Response:
+def _refused(reason: str) -> Reply:
     logger.warning("Push refused", extra={"reason": reason})
     count("CallbacksRefused")
     return json_reply(401, UNAUTHORIZED)
 
 
-def _finish(provider_name: str, task_id: str) -> Response:
-    context = router.lambda_context
+def _finish(provider_name: str, task_id: str, context: RemainingTime) -> Reply:
     try:
         completions = complete_task(
             provider_name,

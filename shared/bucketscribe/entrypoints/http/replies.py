@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
-
+from bucketscribe.entrypoints.http.routing import Reply
 from bucketscribe.observability import logger
 from bucketscribe.wiring import environment_settings
 
@@ -15,9 +14,8 @@ UNAUTHORIZED = {"message": "Unauthorized"}
 TRY_LATER = {"message": "Try again later"}
 
 
-def json_reply(status: int, body: dict[str, Any] | str) -> Response:
-    text = body if isinstance(body, str) else json.dumps(body)
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=text)
+def json_reply(status: int, body: Mapping[str, Any] | str) -> Reply:
+    return Reply.json(status, body)
 
 
 def oversized(raw: str, path: str) -> bool:

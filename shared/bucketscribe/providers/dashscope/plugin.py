@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -18,8 +18,10 @@ from bucketscribe.providers.dashscope.options import (
     DashScopeOptions,
     RealtimeOptions,
 )
-from bucketscribe.providers.dashscope.settings import DashScopeSettings
 from bucketscribe.settings import Settings
+
+if TYPE_CHECKING:
+    from bucketscribe.providers.dashscope.settings import DashScopeSettings
 
 FILES = "dashscope"
 REALTIME = "dashscope-realtime"
@@ -64,6 +66,7 @@ class FileTranscription:
 
     def build(self, settings: Settings, secrets: SecretStore) -> Provider:
         from bucketscribe.providers.dashscope.files import DashScopeConfig, DashScopeProvider
+        from bucketscribe.providers.dashscope.settings import DashScopeSettings
 
         own = DashScopeSettings()
         config = DashScopeConfig(
@@ -110,6 +113,7 @@ class RealtimeRecognition:
             DashScopeRealtimeProvider,
             RealtimeStreamer,
         )
+        from bucketscribe.providers.dashscope.settings import DashScopeSettings
 
         own = DashScopeSettings()
         streamer = RealtimeStreamer(

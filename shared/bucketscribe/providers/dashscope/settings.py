@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bucketscribe.settings import EnvironmentSettings
 
 
-class DashScopeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_DASHSCOPE_", extra="ignore")
+class DashScopeSettings(EnvironmentSettings):
+    env_prefix = "BUCKETSCRIBE_DASHSCOPE_"
 
     api_key: SecretStr | None = None
     api_key_secret_name: str | None = None

@@ -13,7 +13,6 @@ from bucketscribe.domain.transcript import Transcript
 from bucketscribe.ports.provider import Provider
 from bucketscribe.ports.secrets import MissingSecret, SecretStore, resolve_json_secret
 from bucketscribe.providers.sis.options import OPTIONS_KEY, SisOptions
-from bucketscribe.providers.sis.settings import SisSettings
 from bucketscribe.settings import Settings
 
 # SIS promises a result within 6 h and keeps it 72 h from completion (providers.md §4.5).
@@ -50,6 +49,7 @@ class SisPlugin:
 
     def build(self, settings: Settings, secrets: SecretStore) -> Provider:
         from bucketscribe.providers.sis.adapter import SisCredentials, SisProvider
+        from bucketscribe.providers.sis.settings import SisSettings
 
         own = SisSettings()
         if own.credentials_secret_name:

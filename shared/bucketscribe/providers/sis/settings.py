@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from bucketscribe.settings import EnvironmentSettings
 
 
-class SisSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUCKETSCRIBE_SIS_", extra="ignore")
+class SisSettings(EnvironmentSettings):
+    env_prefix = "BUCKETSCRIBE_SIS_"
 
     region: str = "cn-north-4"
     endpoint: str | None = None
