@@ -34,7 +34,7 @@ ARCHES = ("aarch64", "x86_64")
 NEWEST_GLIBC_MINOR = 28
 OLDEST_GLIBC_MINOR = 17
 # The Lambda layer without the provider SDKs or media, for quick packaging checks only.
-CORE_ROOTS = ("pydantic", "pydantic-settings", "aws-lambda-powertools")
+CORE_ROOTS = ("pydantic", "aws-lambda-powertools")
 # The Lambda Python runtime provides these; a second copy only costs size and cold-start reads.
 LAMBDA_RUNTIME_PROVIDES = ("boto3", "botocore", "s3transfer")
 
