@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-# The media URL must outlive the providers' queues (SIS promises a result within 6 h, DashScope
-# may queue for hours): each provider checks this against its own promise.
+# The media URL must outlive the providers' queues (a result within hours, or queued without a
+# promise): each provider checks this against its own promise.
 DEFAULT_PRESIGN_EXPIRY_S = 12 * 3600
 # Where a deployed function's code lies; a relative profiles file is read from there.
 CODE_ROOT_VARIABLES = ("LAMBDA_TASK_ROOT", "RUNTIME_CODE_ROOT")
@@ -72,8 +72,8 @@ class Settings(EnvironmentSettings):
     status_api_token: SecretStr | None = None
     status_api_token_secret_name: str | None = None
     max_callback_body_bytes: int = 2 * 1024 * 1024
-    # A provider's task-finished push carries this in the header below (for DashScope: the
-    # EventBridge API destination's API-key connection); pushes without it are refused.
+    # A provider's task-finished push carries this in the header below (the push connection's API
+    # key, see docs/deploy.md); pushes without it are refused.
     push_token: SecretStr | None = None
     push_token_secret_name: str | None = None
     push_token_header: str = "x-bucketscribe-push-token"  # noqa: S105 - a header name, not a secret

@@ -1,5 +1,5 @@
-"""The HTTP API's routing on API Gateway (REST) proxy events: one segment per path parameter,
-headers in any case, a base64 body decoded when read, and 404 for anything not routed."""
+"""The HTTP API's routing, and API Gateway's proxy events read into its requests: one segment per
+path parameter, headers in any case, a base64 body decoded when read, 404 for what is not routed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bucketscribe.clouds.aws.http import proxy_response, request_from_proxy_event
 from bucketscribe.entrypoints.http.routing import Reply, Request, Router
 
 pytestmark = pytest.mark.unit
@@ -42,8 +43,9 @@ def router() -> Router:
     return router
 
 
-def answer(router: Router, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = router.resolve(request, Context())
+def answer(router: Router, proxy_event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """What API Gateway gets back for ``proxy_event``, as the AWS callback function answers it."""
+    response = proxy_response(router.resolve(request_from_proxy_event(proxy_event, Context())))
     assert response["headers"] == {"Content-Type": "application/json"}
     return response["statusCode"], json.loads(response["body"])
 
@@ -58,7 +60,7 @@ def test_a_path_parameter_is_one_whole_segment(router: Router) -> None:
 
 
 @pytest.mark.parametrize(
-    "request_event",
+    "proxy_event",
     [
         event("GET", "/callbacks/sis/job-1"),  # a routed path, another method
         event("POST", "/nowhere"),
@@ -66,10 +68,16 @@ def test_a_path_parameter_is_one_whole_segment(router: Router) -> None:
         {},  # not a proxy event at all
     ],
 )
-def test_what_is_not_routed_is_a_404_that_names_no_route(
-    router: Router, request_event: dict[str, Any]
-) -> None:
-    assert answer(router, request_event) == (404, {"message": "Not found"})
+def test_what_is_not_routed_is_a_404_that_names_no_route(router: Router, proxy_event: dict[str, Any]) -> None:
+    assert answer(router, proxy_event) == (404, {"message": "Not found"})
+
+
+def test_a_body_no_route_reads_is_never_decoded(router: Router) -> None:
+    def unreadable() -> str:
+        raise AssertionError("the body was read")
+
+    request = Request("POST", "/callbacks/dashscope", {}, {}, unreadable, Context())
+    assert router.resolve(request).status == 200
 
 
 def test_headers_are_read_in_any_case_and_from_either_shape(router: Router) -> None:

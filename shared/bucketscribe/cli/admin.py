@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from bucketscribe.cli.arguments import NewCommand, positive_int
 from bucketscribe.cli.exit_codes import BadInput, ExitCode
 from bucketscribe.cli.stream_text import delay_text, factor_text
+from bucketscribe.clouds.registry import upload_schemes
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.job import Job, JobState, StreamMetrics
 from bucketscribe.pipeline.status import JobView
@@ -45,10 +46,15 @@ def parse_since(text: str, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
 
 
+def _upload_forms() -> str:
+    """How an upload is written on each cloud this build knows (``s3://BUCKET/KEY``, …)."""
+    return ", ".join(f"{scheme}://BUCKET/KEY" for scheme in upload_schemes())
+
+
 def parse_upload(text: str) -> tuple[str, str] | None:
-    """``s3://bucket/key`` or ``obs://bucket/key`` → (bucket, key); ``None`` for anything else."""
+    """``<scheme>://bucket/key`` (a cloud's own scheme) → (bucket, key); ``None`` for anything else."""
     parts = urlsplit(text)
-    if parts.scheme not in ("s3", "obs") or not parts.netloc or len(parts.path) < 2:
+    if parts.scheme not in upload_schemes() or not parts.netloc or len(parts.path) < 2:
         return None
     return parts.netloc, text.split("/", 3)[3]
 
@@ -108,9 +114,7 @@ def show_status(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
     elif re.fullmatch(r"[0-9a-f]{32}", args.target):
         job, earlier = jobs.get(args.target), []
     else:
-        raise AdminUsageError(
-            f"{args.target!r}: give s3://BUCKET/KEY, obs://BUCKET/KEY or a 32-character job id"
-        )
+        raise AdminUsageError(f"{args.target!r}: give {_upload_forms()} or a 32-character job id")
     if job is None:
         sys.stderr.write(f"bucketscribe: no job for {args.target}\n")
         return 1
@@ -225,13 +229,13 @@ def _add_status(command: NewCommand) -> None:
     status = command(
         "status",
         "where one upload or job stands, with its attempts",
-        "Show the latest job for an upload (s3://BUCKET/KEY or obs://BUCKET/KEY, as uploaded; no ETag "
+        f"Show the latest job for an upload ({_upload_forms()}, as uploaded; no ETag "
         "needed) or for a job id: state, each attempt and its provider task, outputs, next check. "
         + _SETTINGS_NOTE,
         'examples:\n  bucketscribe status "s3://recordings/incoming/calls/2026-11-20 agent+42.wav"\n'
         "  bucketscribe status 3f2a9c0e4b1d4e8f9a6b7c5d2e1f0a9b --json\n",
     )
-    status.add_argument("target", help="s3://BUCKET/KEY, obs://BUCKET/KEY or a job id")
+    status.add_argument("target", help=f"{_upload_forms()} or a job id")
     status.add_argument("--json", action="store_true", help="the status API's JSON")
     status.set_defaults(run=_job_admin("show_status"))
 
@@ -245,7 +249,7 @@ def _add_redrive(command: NewCommand) -> None:
         "never re-driven (it would be paid for twice); a DONE job only with --include-done. Exit code 1 "
         "when any job was not re-driven. " + _SETTINGS_NOTE,
         "examples:\n  bucketscribe redrive 3f2a9c0e4b1d4e8f9a6b7c5d2e1f0a9b\n"
-        '  bucketscribe redrive --failed --since 6h --reason "SIS quota raised"\n',
+        '  bucketscribe redrive --failed --since 6h --reason "provider quota raised"\n',
     )
     redrive.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="the jobs to run again")
     redrive.add_argument(

@@ -90,7 +90,8 @@ def _add_normalize(command: NewCommand) -> None:
         "provider result JSON → canonical transcript JSON",
         "Turn a raw provider result (as the provider's query answers or calls back, or the result file it "
         "points to) into bucketscribe's canonical transcript JSON on stdout.",
-        "example:\n  bucketscribe normalize --provider sis result.json > transcript.json\n",
+        "example:\n"
+        f"  bucketscribe normalize --provider {providers.DEFAULT_PROVIDER} result.json > transcript.json\n",
     )
     normalize.add_argument(
         "--provider", choices=_result_formats(), required=True, help="who produced the result"

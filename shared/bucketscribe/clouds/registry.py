@@ -9,6 +9,11 @@ from bucketscribe.clouds.plugin import CloudPlugin
 CLOUDS: dict[str, CloudPlugin] = {cloud.name: cloud for cloud in (aws.CLOUD, huawei.CLOUD)}
 
 
+def upload_schemes() -> list[str]:
+    """How a user writes an object's address on each cloud (``s3``, …), in the registry's order."""
+    return [plugin.uri_scheme for plugin in CLOUDS.values()]
+
+
 def cloud(name: str) -> CloudPlugin:
     try:
         return CLOUDS[name]

@@ -1,6 +1,6 @@
 """Callback credentials: the only things that let a callback or push in.
 
-A provider that calls a URL back (SIS) documents no signature on its callbacks, so each attempt's
+A provider that calls a URL back need not sign its callbacks, so each attempt's
 callback URL, ``<base>/callbacks/<provider>/<job id>``, carries ``attempt``, an expiry ``exp``
 (epoch seconds) and ``token = HMAC-SHA256(secret, "<provider>-callback:<job id>:<attempt>:<exp>")``.
 A token names one attempt of one job at one provider, so a callback proves which submission it

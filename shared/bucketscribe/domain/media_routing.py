@@ -121,9 +121,9 @@ class MediaRequirements(BaseModel):
     max_bytes: int = Field(gt=0)
     max_duration_ms: int = Field(gt=0)
     max_channels: int | None = None
-    sample_rate: int | None = None  # the one rate the model takes (SIS: the property's 8k / 16k)
+    sample_rate: int | None = None  # the one rate the model takes (an 8 kHz or a 16 kHz model)
     min_sample_rate: int | None = None
-    # Per-channel recognition (SIS LEFT_AGENT/RIGHT_AGENT, DashScope channel_id [0, 1]) needs
+    # Per-channel recognition (agent and customer on their own channels) needs
     # this many channels; ``channels_wanted`` says what in words, for the refusal.
     channels_needed: int = Field(default=1, ge=1)
     channels_wanted: str = "any audio"

@@ -3,7 +3,7 @@
 Every cloud's bucket notification is a list of records in the shape S3 made common
 (``Records[].<entity>.bucket.name`` / ``.object.key``, ``eventName``); each cloud's folder says
 under which entity keys its records carry the object (``clouds/<name>/events.py``) and unwraps
-its own envelopes (an SQS message body, an SNS notification).
+its own envelopes (a queue message's body, a topic's notification).
 
 A record that cannot be read (no bucket name, an empty key, a negative size, …) is reported as
 that record's problem and the others go on; only a body that is not a notification at all (not
@@ -33,7 +33,7 @@ class EventShapeError(ValueError):
 
 class _Bucket(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    # S3's and OBS's naming rules, widened to S3's legacy names (capitals, underscores, up to 255
+    # The object stores' bucket naming rules, widened to S3's legacy names (capitals, underscores, up to 255
     # characters): a name outside them cannot be a bucket, so the record is unreadable.
     name: str = Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
 
@@ -65,7 +65,7 @@ class Notification(BaseModel):
 
 
 def _is_object_created(event_name: str) -> bool:
-    # S3: "ObjectCreated:Put"; OBS: "ObjectCreated:Post"; Alibaba-style "oss:ObjectCreated:…".
+    # "ObjectCreated:Put", "ObjectCreated:Post", "oss:ObjectCreated:…": each store words it its way.
     return "ObjectCreated" in event_name
 
 

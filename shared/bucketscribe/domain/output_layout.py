@@ -1,7 +1,7 @@
 """Where the results for an upload go: ``<output prefix><key below the input prefix>.<suffix>``.
 
 ``incoming/calls/a.wav`` → ``transcripts/calls/a.wav.json``, ``.txt``, ``.srt``, ``.vtt``,
-``.sis.json`` (the raw provider result) or ``.error.json`` when it failed.
+``.<provider>.json`` (the raw provider result) or ``.error.json`` when it failed.
 """
 
 from __future__ import annotations

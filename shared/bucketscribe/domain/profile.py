@@ -90,7 +90,7 @@ class RenderOptions(BaseModel):
 
 class Profile(BaseModel):
     """One prefix's settings. What the provider is asked to do sits under the provider's own key
-    (``{"provider": "sis", "sis": {"property": "chinese_8k_common"}}``): the provider reads and
+    (``{"provider": "<name>", "<name>": {...}}``): the provider reads and
     checks its block (``providers/registry.py`` refuses a profile with a block no provider knows,
     or one its provider refuses, when the profiles load)."""
 

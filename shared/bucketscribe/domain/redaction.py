@@ -1,6 +1,6 @@
 """Credentials out of text: what an SDK, a probe or a provider says must not carry a working link.
 
-A presigned URL in an error message (PyAV names the URL it could not read; botocore and the
+A presigned URL in an error message (PyAV names the URL it could not read; cloud SDKs and the
 provider SDKs name the URL a request went to) downloads the upload for hours and, on AWS, carries
 the function role's session token; a callback URL carries the token that lets a callback in. So
 every message that enters our error model, and every log line, goes through ``redact``: a URL

@@ -1,1 +1,2 @@
-"""Lambda/FunctionGraph entry points: event → one use case → response. ``functions/`` re-exports them."""
+"""The cloud-neutral halves of the function entry points (one use case each, its metrics and
+logs); each cloud's folder reads its own events into them, and ``functions/`` re-exports those."""

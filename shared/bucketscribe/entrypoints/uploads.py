@@ -1,5 +1,5 @@
-"""What both upload entry points share (the SQS batch on AWS, the direct OBS trigger on Huawei
-Cloud): the time margin, the one retryable failure, and how outcomes are logged and counted."""
+"""What every cloud's upload entry point shares (a queue's batch, a bucket's direct trigger): the
+time margin, the one retryable failure, and how outcomes are logged and counted."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ class Limits:
     # reason, and a re-drive is the operator's choice to pay again.
     max_provider_jobs: int = 2
     # A submission whose answer was lost: the provider's listing is consulted after
-    # search_delay (time for the task to show up); without a listing (SIS) only the attempt's
+    # search_delay (time for the task to show up); without a listing only the attempt's
     # callback is evidence, awaited for evidence_wait before a new attempt is made.
     search_delay: timedelta = timedelta(seconds=30)
     evidence_wait: timedelta = timedelta(hours=1)
@@ -76,7 +76,7 @@ class PipelinePorts:
     # None where PyAV is not installed: uploads then go to the provider as they are, or are
     # refused with the reason when it cannot take them.
     media_tools: MediaTools | None = None
-    # None where no queue feeds the submit function (FunctionGraph's direct OBS trigger).
+    # None where no queue feeds the submit function (a bucket that triggers it directly).
     dead_letters: DeadLetters | None = None
     clock: Callable[[], datetime] = utc_now
 

@@ -1,5 +1,5 @@
-"""The dead-letter port: upload notifications that failed every delivery (an SQS dead-letter
-queue on AWS, FunctionGraph's failure records on Huawei Cloud)."""
+"""The dead-letter port: upload notifications that failed every delivery (a queue's dead-letter
+queue, a function platform's failure records: each cloud keeps its own)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class DeadLetter(BaseModel):
     message_id: str
     body: str
     receipt: str
-    # How many times the queue has handed it out (SQS's ApproximateReceiveCount); None where the
+    # How many times the queue has handed it out; None where the
     # store does not count.
     receive_count: int | None = None
 

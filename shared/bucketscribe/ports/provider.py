@@ -9,7 +9,7 @@ function pays only for the provider it uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -52,12 +52,12 @@ class TaskStatus(StrEnum):
 
 
 class FileOutcome(BaseModel):
-    """The result for one file of a task (SIS: the only file; DashScope: one per URL)."""
+    """The result for one file of a task (one per file URL the task was given)."""
 
     status: TaskStatus
     file_url: str | None = None
-    # Where a finished file's result can be downloaded when it is not inline (DashScope's
-    # transcription_url); ``Provider.load_result`` fills ``transcript`` and ``raw`` from it.
+    # Where a finished file's result can be downloaded when it is not inline;
+    # ``Provider.load_result`` fills ``transcript`` and ``raw`` from it.
     result_url: str | None = None
     transcript: Transcript | None = None
     raw: dict[str, Any] | None = None
@@ -74,7 +74,7 @@ class TaskResult(BaseModel):
     error: JobError | None = None
     # When the provider created the task, where it says (binds a task found late to an attempt).
     created_at: datetime | None = None
-    # How long the audio the provider recognised lasts, where it says (SIS's audio_duration): a
+    # How long the audio the provider recognised lasts, where it says (the result's own audio length): a
     # task found late is bound only to the upload whose audio is that long.
     audio_ms: int | None = None
 
@@ -156,7 +156,7 @@ class Provider(Protocol):
 class TaskProvider(Provider, Protocol):
     """A service that takes recordings as tasks and is asked about them afterwards."""
 
-    # Files one task may carry (DashScope up to 100; SIS one): a callback or push names the task.
+    # Files one task may carry (1 to 100): a callback or push names the task.
     max_files_per_task: int
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
@@ -177,7 +177,7 @@ class TaskProvider(Provider, Protocol):
 
 @runtime_checkable
 class SearchesTasks(Protocol):
-    """A provider that lists its tasks by creation time (DashScope): a task whose submit answer
+    """A provider that lists its tasks by creation time: a task whose submit answer
     was lost is found in its listing."""
 
     def search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
@@ -187,7 +187,7 @@ class SearchesTasks(Protocol):
 
 @runtime_checkable
 class CallsBack(Protocol):
-    """A provider that calls a URL given with each submission when its job ends (SIS): each
+    """A provider that calls a URL given with each submission when its job ends: each
     attempt gets its own signed URL, so the callback proves which attempt it belongs to."""
 
     def claimed_task(self, body: str) -> str | None:
@@ -197,10 +197,11 @@ class CallsBack(Protocol):
 
 @runtime_checkable
 class Pushes(Protocol):
-    """A provider whose task-finished events are pushed to us (DashScope through EventBridge)."""
+    """A provider whose task-finished events are pushed to us (through an event bus)."""
 
-    def parse_push(self, body: str) -> Push:
-        """The task a pushed task-finished event names; ``PushRejected`` if it is not one."""
+    def parse_push(self, body: str, header: Callable[[str], str | None]) -> Push:
+        """The task a pushed task-finished event names and when it was sent (the transport's
+        signing time where ``header`` carries one); ``PushRejected`` if it is not one."""
         ...
 
 

@@ -4,7 +4,7 @@ A request that never left (the connection was refused, the name did not resolve,
 handshake or the connect timed out) certainly created nothing. One that failed later (a read
 timeout, a connection reset after the body was sent, a 5xx answer) may have taken effect at the
 provider, so a submission that failed that way must be resolved from evidence, not re-sent.
-Both provider SDKs send with ``requests``; the Huawei SDK wraps some of its errors.
+Both provider SDKs send with ``requests``; one of them wraps some of its errors.
 """
 
 from __future__ import annotations

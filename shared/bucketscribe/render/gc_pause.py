@@ -2,7 +2,7 @@
 
 Building tens of thousands of small objects (the words of a five-hour transcript, the cues
 of its subtitles) makes the collector run again and again over everything allocated so far;
-measured, that was over half the time spent normalising a long SIS result. The objects built
+measured, that was over half the time spent normalising a long provider result. The objects built
 there hold no reference cycles, so reference counting frees them all the same and pausing
 the collector for that stretch loses nothing.
 """

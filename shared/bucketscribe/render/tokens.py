@@ -127,7 +127,7 @@ def tokens_for_segment(segment: Segment) -> list[Token]:
         if index == 0:
             spaced = True
         elif has_spacing:
-            # Providers that keep spaces (Whisper " word", DashScope "word ") say where they go.
+            # Providers that keep spaces (" word" or "word ") say where they go.
             spaced = word.text[0].isspace() or words[index - 1].text[-1].isspace()
         else:
             spaced = needs_space(tokens[-1].text, text)
@@ -173,7 +173,7 @@ def spread_in_time(pieces: Sequence[tuple[str, bool]], start_ms: int, end_ms: in
 def _words_in_text(text: str, words: Sequence[Word]) -> list[Token] | None:
     """Word times over the segment's own text, so punctuation the words lack is kept.
 
-    Providers often punctuate the segment text but not the words (SIS word_info).  When
+    Providers often punctuate the segment text but not the words.  When
     every word is found in order in the text and only punctuation and spaces lie between
     them, each token is the stretch of text from its word to the next one.  Otherwise the
     words and the text disagree (digit normalisation, say) and ``None`` is returned.

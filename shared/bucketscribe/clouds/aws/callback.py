@@ -1,4 +1,4 @@
-"""AWS ``callback``: API Gateway (REST) → the HTTP API (``entrypoints/http/app.py``)."""
+"""AWS ``callback``: API Gateway (REST) proxy events → the HTTP API (``entrypoints/http/app.py``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bucketscribe.clouds.aws.http import proxy_response, request_from_proxy_event
 from bucketscribe.entrypoints.http.app import app
 from bucketscribe.observability import logger, metrics
 
@@ -13,4 +14,4 @@ from bucketscribe.observability import logger, metrics
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return proxy_response(app.resolve(request_from_proxy_event(event, context)))

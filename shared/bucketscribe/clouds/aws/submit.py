@@ -1,7 +1,7 @@
 """Submit entry point: an SQS batch of bucket notifications → submitted transcription jobs.
 
 The whole batch goes to the use case at once, so uploads that share a profile can ride in one
-provider task (DashScope takes up to 100 files per task). Each message is read on its own: an
+provider task (a provider may take up to 100 files per task). Each message is read on its own: an
 unreadable one fails alone, a bad record inside a message is logged and skipped, and a message
 is handed back to SQS only when one of its uploads got nothing durable (RETRY). Every other
 outcome — submitted, deferred to the reconciler, rejected with a reason — is final for the queue.

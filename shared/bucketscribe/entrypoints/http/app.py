@@ -1,5 +1,5 @@
-"""The HTTP API every cloud's callback function serves (API Gateway's REST proxy events; Huawei's
-APIG events are turned into those first):
+"""The HTTP API every cloud's callback function serves (each cloud's folder reads its gateway's
+events into the ``routing.Request`` these routes take):
 
 - ``POST /callbacks/{provider}/{job_id}?attempt=…&exp=…&token=…`` a provider that calls back says
   an attempt's job finished (``callbacks.py``);

@@ -1,5 +1,5 @@
 """``POST /callbacks/{provider}/{job_id}?attempt=…&exp=…&token=…``: a provider that calls back
-(SIS) says a job's attempt finished.
+(a ``CallsBack`` provider) says a job's attempt finished.
 
 The token is checked before the body is read, and the body is read only when the attempt has no
 task recorded (its submit answer was lost): then it is asked which task it names, which is bound

@@ -1,14 +1,13 @@
-"""``POST /callbacks/{provider}``: a provider's task-finished push (DashScope via EventBridge).
+"""``POST /callbacks/{provider}``: a provider's task-finished push (a provider that ``Pushes``).
 
-The connection's header token is checked first, in constant time; then the signing timestamp
-must be within ``push_max_skew_s`` of now (replay protection); only then is the body parsed,
-by the provider's own adapter. The task is fetched from the provider and every job bound to it
-finished; the job store's finishing lease makes a repeated push write nothing twice.
+The connection's header token is checked first, in constant time; then the body is parsed by the
+provider's own adapter, and the time it was sent (its transport's signing time where there is
+one) must be within ``push_max_skew_s`` of now (replay protection). The task is fetched from the
+provider and every job bound to it finished; the job store's finishing lease makes a repeated
+push write nothing twice.
 """
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from bucketscribe.domain.callback_tokens import same_secret, stale
 from bucketscribe.domain.clock import utc_now
@@ -24,8 +23,6 @@ from bucketscribe.wiring import environment_ports, environment_secrets, environm
 router = Router()
 # Room for one more job after the check: a result download (timeout 8 s) and five small writes.
 PUSH_MARGIN_MS = 15_000
-# Epoch milliseconds have 13 digits until the year 2286; anything longer is not a timestamp.
-MAX_TIMESTAMP_DIGITS = 13
 
 
 def _push_token() -> str:
@@ -56,14 +53,10 @@ def provider_push(request: Request) -> Reply:
     if oversized(raw, request.path):
         return json_reply(413, {"message": "Payload too large"})
     try:
-        push = provider.parse_push(raw)
+        push = provider.parse_push(raw, request.header)
     except PushRejected as exc:
         return _refused(str(exc))
-    header = request.header("x-eventbridge-signature-timestamp")
-    # The signing time when EventBridge sends one (a header that is not a sane time is refused,
-    # never guessed around), else the event's own time.
-    signed_at = sent_at(header) if header is not None else push.sent_at
-    staleness = stale(signed_at, utc_now(), max_skew_s=settings.push_max_skew_s)
+    staleness = stale(push.sent_at, utc_now(), max_skew_s=settings.push_max_skew_s)
     if staleness:
         return _refused(staleness)
     logger.set_correlation_id(push.task_id)
@@ -95,12 +88,3 @@ def _finish(provider_name: str, task_id: str, context: RemainingTime) -> Reply:
         logger.exception("Could not handle the push now", extra={"task_id": task_id})
         return json_reply(503, TRY_LATER)
     return json_reply(200, {"result": record_completions(completions)})
-
-
-def sent_at(header: str | None) -> datetime | None:
-    """EventBridge's signing timestamp (epoch ms or s); ``None`` when absent or not a sane number."""
-    if not header or not header.isascii() or not header.isdigit() or len(header) > MAX_TIMESTAMP_DIGITS:
-        return None
-    value = int(header)
-    # Epoch milliseconds, or seconds: 1e11 s is the year 5138, 1e11 ms is 1973.
-    return datetime.fromtimestamp(value / 1000 if value >= 100_000_000_000 else value, tz=UTC)

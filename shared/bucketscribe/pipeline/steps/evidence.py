@@ -6,19 +6,21 @@ task, in the order it is looked for:
 
 0. the provider's answer itself, kept in the bucket by a worker whose job store was down for
    longer than it could wait (``receipts.py``);
-1. its callback (SIS): the URL's token names the attempt, so ``complete_sis_callback`` binds the
+1. its callback (a provider that ``CallsBack``): the URL's token names the attempt, so
+   ``complete_callback`` binds the
    task the callback names once the provider confirms when it was created — nothing to do here
    but wait for it, up to ``evidence_wait``;
-2. the provider's own records (DashScope): tasks listed by creation time around the attempt,
-   each finished one naming its files, matched against the media the attempt sent.
+2. the provider's own records (a provider that ``SearchesTasks``): tasks listed by creation time
+   around the attempt, each finished one naming its files, matched against the media the attempt sent.
 
 A real-time stream (a provider with neither) leaves no evidence at all: it is abandoned as soon
 as its worker's lease has run out (see pipeline/realtime.py for the residual cost and its bound).
 
 Only when the bounded wait passes with no evidence is the attempt abandoned and a new one made;
 a task of the abandoned attempt that surfaces later is still recognised and bound, so its
-result is used, not paid for and thrown away. For SIS that leaves one residual case, documented
-in the README: the answer lost *and* the callback lost → a second SIS job after ``evidence_wait``.
+result is used, not paid for and thrown away. For a provider that only calls back, that leaves one
+residual case, documented in the README: the answer lost *and* the callback lost → a second job
+after ``evidence_wait``.
 """
 
 from __future__ import annotations

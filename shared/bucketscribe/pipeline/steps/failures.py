@@ -18,9 +18,9 @@ from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
 
 logger = Logger(child=True)
 
-# S3 and OBS both limit an object key to 1 024 bytes of UTF-8.
+# Object stores limit a key to 1 024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
-# The longest suffix any object of ours gets (``.dashscope.json``, ``.<id>.speech.ogg``, a part's
+# The longest suffix any object of ours gets (``.<provider>.json``, ``.<id>.speech.ogg``, a part's
 # ``.<id>.part-01.speech.flac.transcript.json``, …).
 LONGEST_OUTPUT_SUFFIX = ".0123456789ab.part-99.speech.flac.transcript.json"
 

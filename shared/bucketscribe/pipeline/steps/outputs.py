@@ -51,7 +51,7 @@ def write_outputs(
     for fmt in formats:
         body = render(transcript, fmt, options).encode("utf-8")
         bodies.append((layout.output_key(job.source.key, fmt), body, CONTENT_TYPES[fmt]))
-    # A translated transcript (real-time gummy) also gets bilingual subtitles per language:
+    # A translated transcript (real-time translation) also gets bilingual subtitles per language:
     # <key>.<lang>.srt / .vtt, the original line over the translated one.
     for translation in transcript.translations:
         for fmt in ("srt", "vtt"):
@@ -78,7 +78,7 @@ def put_once(job: Job, outputs: list[Output], ports: PipelinePorts) -> list[str]
 
 def _already_there(bucket: str, key: str, body: bytes, ports: PipelinePorts) -> bool:
     info = ports.storage.head(bucket, key)
-    # A single-part upload's ETag is the MD5 of its bytes (S3 and OBS alike).
+    # A single-part upload's ETag is the MD5 of its bytes (on every S3-compatible store).
     return info is not None and info.etag == hashlib.md5(body, usedforsecurity=False).hexdigest()
 
 

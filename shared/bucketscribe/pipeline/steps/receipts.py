@@ -2,7 +2,7 @@
 
 The intent to submit is written before the provider is called; the provider's answer (the task
 id) is written after. If the job store is down for longer than the submitting worker can wait,
-that answer would be lost with the worker — and for a provider without a task listing (SIS) the
+that answer would be lost with the worker — and for a provider without a task listing the
 reconciler could then only wait for the attempt's callback and, without it, pay for a second
 job. So the answer goes to the bucket instead, under the output prefix (never an upload), one
 small object per attempt; the reconciler reads it before anything else when it resolves the

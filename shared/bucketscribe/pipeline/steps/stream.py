@@ -1,7 +1,7 @@
 """Use case, real-time mode: the submit worker streams each upload itself and writes its outputs.
 
-A profile with ``mode: realtime`` (provider ``dashscope-realtime``: gummy, optionally translating,
-or Paraformer real-time) sends no file task and waits for no callback. The worker decodes the
+A profile whose provider streams (a ``StreamingProvider``: recognition as spoken, optionally
+translating) sends no file task and waits for no callback. The worker decodes the
 upload, streams it (each channel on its own stream for a call) and writes every output through
 the same finishing path as any other job: under the finishing lease, once. In the job's terms::
 
@@ -28,8 +28,8 @@ the same finishing path as any other job: under the finishing lease, once. In th
   that does not fit what is left of this run is handed back for the next.
 - An upload whose audio would not stream within the budget even from a service that keeps pace
   with real time is refused for this mode with the reason, or, when the profile says
-  ``longer_uploads: batch``, handed to DashScope file transcription: the job's provider changes
-  before any attempt, and the batch path routes its media and carries it on.
+  ``longer_uploads: batch``, handed to the file-transcription provider the streaming one names:
+  the job's provider changes before any attempt, and the batch path routes its media and carries it on.
 
 The uploads of one run stream at once, up to ``MAX_PARALLEL_STREAMS``.
 """

@@ -1,7 +1,7 @@
 """Step: uploads → claimed jobs → provider tasks (or streams), grouped as the providers take them.
 
 One upload's unexpected error never stops the others. Uploads that share a profile ride
-together (DashScope takes up to 100 files per task); a profile that streams has each upload
+together (a provider may take up to 100 files per task); a profile that streams has each upload
 streamed by this worker (``stream.py``), and hands uploads too long to stream to file
 transcription. The reconciler's share — due ACCEPTED jobs submitted again — goes the same way.
 """

@@ -33,7 +33,7 @@ from bucketscribe.ports.provider import (
     file_key,
 )
 from bucketscribe.providers.dashscope.options import DASHSCOPE_V2_MODELS, DashScopeOptions
-from bucketscribe.providers.dashscope.push import TaskFinishedEvent
+from bucketscribe.providers.dashscope.push import pushed
 from bucketscribe.providers.dashscope.rate_limit import RateLimiter
 from bucketscribe.providers.dashscope.result import (
     DashScopeResultError,
@@ -206,8 +206,8 @@ class DashScopeProvider:
                     search.found[key] = task_id
         return search
 
-    def parse_push(self, body: str) -> Push:
-        return TaskFinishedEvent.parse(body).as_push()
+    def parse_push(self, body: str, header: Callable[[str], str | None]) -> Push:
+        return pushed(body, header)
 
     def _listed_task_ids(self, start: datetime, end: datetime) -> list[str]:
         transcription = self._sdk()

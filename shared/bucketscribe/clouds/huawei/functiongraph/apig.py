@@ -1,10 +1,10 @@
-"""FunctionGraph's APIG trigger event ↔ the API Gateway REST proxy shape the HTTP routes read.
+"""FunctionGraph's APIG trigger event ↔ the HTTP API's requests and replies.
 
 API Gateway (Huawei) calls the function with ``httpMethod``, ``path``, ``headers``,
 ``pathParameters``, ``queryStringParameters``, ``requestContext`` and a ``body`` that is base64
 by default (``isBase64Encoded``: true), and expects ``statusCode``, ``headers``, ``body`` and
-``isBase64Encoded`` back. The body is decoded here, once, so the routes — shared with AWS —
-read the same text on both clouds.
+``isBase64Encoded`` back. The body is decoded here, once, so the routes read the same text on
+every cloud.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bucketscribe.entrypoints.http.routing import RemainingTime, Reply, Request
 
 
 class UnreadableRequest(ValueError):
@@ -30,10 +32,6 @@ def _single(values: dict[str, str | list[str]]) -> dict[str, str]:
         elif value:
             single[name] = value[-1]
     return single
-
-
-def _multi(values: dict[str, str | list[str]]) -> dict[str, list[str]]:
-    return {name: value if isinstance(value, list) else [value] for name, value in values.items()}
 
 
 class ApigRequest(BaseModel):
@@ -65,32 +63,18 @@ class ApigRequest(BaseModel):
             raise UnreadableRequest("the body is marked base64 but is not") from exc
         return raw.decode("utf-8", errors="replace")
 
-    def rest_proxy_event(self) -> dict[str, Any]:
-        """The request as an API Gateway (REST) proxy event, body decoded."""
+    def to_request(self, context: RemainingTime) -> Request:
+        """The request the HTTP routes read; the body decoded now, so a broken one is refused
+        before any route runs."""
         body = self.text_body()
-        method = self.http_method.upper()
-        headers = _single(self.headers)
-        return {
-            "resource": self.path,
-            "path": self.path,
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": _multi(self.headers),
-            "queryStringParameters": _single(self.query) or None,
-            "multiValueQueryStringParameters": _multi(self.query) or None,
-            "pathParameters": self.path_parameters or None,
-            "stageVariables": None,
-            "requestContext": {
-                "requestId": str(self.request_context.get("requestId", "")),
-                "stage": str(self.request_context.get("stage", "")),
-                "resourcePath": self.path,
-                "path": self.path,
-                "httpMethod": method,
-                "identity": {"sourceIp": headers.get("x-real-ip", "")},
-            },
-            "body": body or None,
-            "isBase64Encoded": False,
-        }
+        return Request(
+            method=self.http_method.upper(),
+            path=self.path,
+            headers={name.lower(): value for name, value in _single(self.headers).items()},
+            query=_single(self.query),
+            read_body=lambda: body,
+            context=context,
+        )
 
 
 def parse_request(event: Any) -> ApigRequest:
@@ -102,15 +86,13 @@ def parse_request(event: Any) -> ApigRequest:
         raise UnreadableRequest(f"not an APIG trigger event: {str(exc).splitlines()[0]}") from exc
 
 
-def apig_response(rest: dict[str, Any]) -> dict[str, Any]:
-    """A REST proxy answer (Powertools') in the shape API Gateway wants from FunctionGraph."""
-    headers = {name: ", ".join(values) for name, values in (rest.get("multiValueHeaders") or {}).items()}
-    headers.update(rest.get("headers") or {})
+def apig_response(reply: Reply) -> dict[str, Any]:
+    """A route's reply in the shape API Gateway wants from FunctionGraph."""
     return {
-        "statusCode": int(rest.get("statusCode", 502)),
-        "headers": headers,
-        "body": rest.get("body") or "",
-        "isBase64Encoded": bool(rest.get("isBase64Encoded", False)),
+        "statusCode": reply.status,
+        "headers": {"Content-Type": reply.content_type},
+        "body": reply.body,
+        "isBase64Encoded": False,
     }
 
 

@@ -1,7 +1,7 @@
 """FunctionGraph ``callback``: provider callbacks and the job status API behind API Gateway.
 
-The APIG trigger event becomes the REST proxy event the shared routes (``entrypoints/http``)
-already serve on AWS; their answer goes back in the shape API Gateway expects from FunctionGraph.
+The APIG trigger event becomes the request the HTTP routes (``entrypoints/http``) read; their
+reply goes back in the shape API Gateway expects from FunctionGraph.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from bucketscribe.observability import count, logger
 @functiongraph_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        request = parse_request(event).rest_proxy_event()
+        request = parse_request(event).to_request(context)
     except UnreadableRequest as exc:
         logger.warning("Unreadable gateway event refused", extra={"reason": str(exc)})
         count("CallbacksRefused")
         return apig_json(400, {"message": "Bad request"})
-    return apig_response(app.resolve(request, context))
+    return apig_response(app.resolve(request))
