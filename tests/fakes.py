@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from bucketscribe.clouds.aws.events import object_refs_from_message_body
 from bucketscribe.domain.callback_tokens import CallbackClaim
 from bucketscribe.domain.job import Job, JobError, JobState, StreamMetrics
 from bucketscribe.domain.media_routing import AudioTarget, MediaProbe, MediaRequirements
+from bucketscribe.domain.media_sniff import SNIFF_BYTES, MediaKind, sniff
 from bucketscribe.domain.notification import Notification
 from bucketscribe.domain.profile import Profile
 from bucketscribe.domain.transcript import Segment, Transcript, TranslatedSegment, Translation
@@ -273,11 +275,13 @@ class FakeProvider:
             self.__class__ = _CAPABLE[(searching, calling)]
 
     def _claimed_task(self, body: str) -> str | None:
+        """The task a SIS-shaped callback body names: a non-empty string, or none at all."""
         try:
             data = json.loads(body)
         except ValueError:
             return None
-        return data.get("job_id") if isinstance(data, dict) else None
+        claimed = data.get("job_id") if isinstance(data, dict) else None
+        return claimed if isinstance(claimed, str) and claimed else None
 
     def _search_tasks(self, start: datetime, end: datetime, files: set[str]) -> TaskSearch:
         self.searches.append((start, end, set(files)))
@@ -345,9 +349,11 @@ class InMemoryDeadLetters:
 
 
 class FakeMediaTools:
-    """The media port over the in-memory bucket: each upload's probe is what the test says it is,
-    quiet places are listed by the test, and what is written is a small stand-in of the right
-    size class (the audio itself is PyAV's business, tested against real files elsewhere)."""
+    """The media port over the in-memory bucket: each upload's probe is what the test says it is
+    (else what its header says: a WAV's, or ``MediaError`` for bytes that are no media), quiet
+    places are listed by the test, and what is written is a small stand-in of the right size
+    class (the audio itself is PyAV's business: ``tests/contracts/test_media_tools.py`` holds the
+    fake and ``BucketMedia`` to the same contract)."""
 
     converts = True
 
@@ -364,7 +370,23 @@ class FakeMediaTools:
         self.probed.append(source.key)
         if self.fail:
             raise MediaError(self.fail)
-        return self.probes[source.key].model_copy(update={"size_bytes": source.size or 0})
+        return self._probe_of(source).model_copy(update={"size_bytes": source.size or 0})
+
+    def _probe_of(self, source: ObjectRef) -> MediaProbe:
+        """What the test said the upload holds; else what its header says, which for a plain WAV
+        is all PyAV would find. Bytes with no media header are no media (``MediaError``, as PyAV
+        raises); what a header leaves open, the test must say."""
+        scripted = self.probes.get(source.key)
+        if scripted is not None:
+            return scripted
+        body = self.storage.get(source.bucket, source.key)
+        sniffed = sniff(body[:SNIFF_BYTES], total_size=len(body))
+        if sniffed is None:
+            raise MediaError("not a media file that can be decoded")
+        found = MediaProbe.from_header(sniffed, size=len(body), kind=MediaKind.AUDIO)
+        if not found.complete:
+            raise LookupError(f"the fake reads only what a header says: set probes[{source.key!r}]")
+        return found.model_copy(update={"read_by": "decoder"})
 
     def quietest_ms(self, source: ObjectRef, start_ms: int, end_ms: int) -> int:
         self.searches.append((start_ms, end_ms))
@@ -396,7 +418,7 @@ class FakeMediaTools:
         if self.fail:
             raise MediaError(self.fail)
         self.writes.append((source.key, dest_key, target, start_ms, end_ms))
-        end = end_ms if end_ms is not None else self.probes[source.key].duration_ms or 0
+        end = end_ms if end_ms is not None else self._probe_of(source).duration_ms or 0
         per_ms = target.bytes_per_ms() or 1.0
         size = int((end - start_ms) * per_ms)
         body = f"{target.extension}:{source.key}:{start_ms}-{end}".encode()
@@ -406,10 +428,19 @@ class FakeMediaTools:
 
 class DiskStorage:
     """The storage port over a folder, for recordings too long to hold in memory; a presigned URL
-    is the object's path, which PyAV reads like any URL (with seeks instead of range requests)."""
+    is the object's path, which PyAV reads like any URL (with seeks instead of range requests).
+
+    As in a bucket, an object's ETag is the MD5 of its bytes (``outputs.put_once`` relies on it)
+    and its head reports the content type it was written with (None for a file a test wrote into
+    the folder itself). The MD5 is taken as an object is written, and of a file written behind the
+    storage's back once per revision (size and modification time): a recording of hours is headed
+    several times by one run.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._content_types: dict[Path, str] = {}
+        self._md5s: dict[Path, tuple[tuple[int, int], str]] = {}
 
     def _path(self, bucket: str, key: str) -> Path:
         return self.root / bucket / key
@@ -419,7 +450,25 @@ class DiskStorage:
         if not path.is_file():
             return None
         stat = path.stat()
-        return ObjectInfo(size=stat.st_size, etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}")
+        return ObjectInfo(
+            size=stat.st_size, etag=self._md5(path, stat), content_type=self._content_types.get(path)
+        )
+
+    def _md5(self, path: Path, stat: os.stat_result) -> str:
+        known = self._md5s.get(path)
+        if known is None or known[0] != (stat.st_size, stat.st_mtime_ns):
+            known = self._written(path)
+        return known[1]
+
+    def _written(self, path: Path) -> tuple[tuple[int, int], str]:
+        """The MD5 of the file as it is now, remembered with its revision."""
+        digest = hashlib.md5(usedforsecurity=False)
+        with path.open("rb") as body:
+            while chunk := body.read(1024 * 1024):
+                digest.update(chunk)
+        stat = path.stat()
+        known = self._md5s[path] = ((stat.st_size, stat.st_mtime_ns), digest.hexdigest())
+        return known
 
     def read_head(self, bucket: str, key: str, length: int) -> bytes:
         with self._path(bucket, key).open("rb") as body:
@@ -432,6 +481,8 @@ class DiskStorage:
         path = self._path(bucket, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
+        self._content_types[path] = content_type
+        self._written(path)  # two puts within one tick of the file clock may have the same revision
 
     def download(self, bucket: str, key: str, dest: Path) -> None:
         shutil.copyfile(self._path(bucket, key), dest)
@@ -440,9 +491,14 @@ class DiskStorage:
         path = self._path(bucket, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, path)
+        self._content_types[path] = content_type
+        self._written(path)
 
     def delete(self, bucket: str, key: str) -> None:
-        self._path(bucket, key).unlink(missing_ok=True)
+        path = self._path(bucket, key)
+        path.unlink(missing_ok=True)
+        self._content_types.pop(path, None)
+        self._md5s.pop(path, None)
 
     def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
         return str(self._path(bucket, key))

@@ -54,8 +54,8 @@ class EnvironmentSettings(BaseModel):
 
 
 class Settings(EnvironmentSettings):
-    # Which cloud's adapters run the functions (``clouds/registry.py``).
-    cloud: str = "aws"
+    # Which cloud's adapters run the functions (``clouds/registry.py``; unset: its default).
+    cloud: str | None = None
 
     # Where things are
     jobs_table: str = "bucketscribe-jobs"

@@ -238,9 +238,9 @@ def test_submit_from_the_artifacts_sends_sis_what_it_takes(
     # The upload queue as the template makes it: the function reads its visibility timeout at its
     # cold start and refuses to run with a claim lease that outlives it.
     visibility = packaged.resources["UploadQueue"]["Properties"]["VisibilityTimeout"]
-    queue_url = sqs.create_queue(
-        QueueName="uploads", Attributes={"VisibilityTimeout": str(visibility)}
-    )["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName="uploads", Attributes={"VisibilityTimeout": str(visibility)})[
+        "QueueUrl"
+    ]
     env["BUCKETSCRIBE_UPLOAD_QUEUE_URL"] = queue_url
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
     s3.put_bucket_notification_configuration(

@@ -1,6 +1,6 @@
 """Every request the DynamoDB job store sends stays inside what GeminiDB's DynamoDB API supports.
 
-The adapter runs against moto server (the real wire, as in test_dynamo_job_store.py) while a
+The adapter runs against moto server (the real wire, as in tests/contracts/test_job_store.py) while a
 botocore hook (``before-parameter-build``, so after any ``provide-client-params`` rewriting)
 records each operation and its parameters as they go to serialisation; every record then goes
 through ``tests.geminidb.geminidb_violations``. The adapter is driven through

@@ -39,7 +39,7 @@ def stored(
 def run(
     command: Callable[[argparse.Namespace, JobStore, TextIO], int], jobs: InMemoryJobStore, **options: Any
 ) -> tuple[int, str]:
-    defaults = {"state": None, "since": None, "prefix": None, "limit": 50, "json": False}
+    defaults = {"state": None, "since": None, "prefix": None, "limit": 50, "json": False, "scheme": "s3"}
     out = io.StringIO()
     code = command(argparse.Namespace(**{**defaults, **options}), jobs, out)
     return code, out.getvalue()

@@ -356,14 +356,14 @@ def test_bucketscribe_status_shows_the_streams_delays(ports: PipelinePorts) -> N
     ref = upload(ports, "incoming/live/talk.wav", tone_wav(1.0))
     submit_uploads([ref], ports)
     shown = io.StringIO()
-    args = argparse.Namespace(target=ref.job_id(), json=False)
+    args = argparse.Namespace(target=ref.job_id(), json=False, scheme="s3")
     assert show_status(args, ports.jobs, shown) == 0
     assert "  attempt 1: ACCEPTED task stream-1 (upload)" in shown.getvalue()
     assert (
         "    stream: first package 401 ms, last package 1100 ms, 1.0 s of audio in 0.9 s" in shown.getvalue()
     )
     as_json = io.StringIO()
-    show_status(argparse.Namespace(target=ref.job_id(), json=True), ports.jobs, as_json)
+    show_status(argparse.Namespace(target=ref.job_id(), json=True, scheme="s3"), ports.jobs, as_json)
     (attempt,) = json.loads(as_json.getvalue())["latest"]["attempts"]
     assert attempt["stream"]["first_package_ms"] == 401
 

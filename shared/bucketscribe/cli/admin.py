@@ -77,13 +77,13 @@ def _age(moment: datetime, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def job_line(job: Job, now: datetime) -> str:
+def job_line(job: Job, now: datetime, scheme: str) -> str:
     error = f"  {job.error.code}: {job.error.message}" if job.error and job.state is not JobState.DONE else ""
     if job.superseded_by:
         error = f"  replaced by a later upload of the key (job {job.superseded_by}); nothing written"
     return (
         f"{job.state.value:<10} {len(job.attempts):>2} {_age(job.updated_at, now):>5}  "
-        f"{job.id}  s3://{job.source.bucket}/{job.source.key}{error}"
+        f"{job.id}  {scheme}://{job.source.bucket}/{job.source.key}{error}"
     )
 
 
@@ -101,7 +101,7 @@ def list_jobs(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
         return 0
     out.write(f"{'STATE':<10} {'AT':>2} {'AGE':>5}  {'JOB ID':<32}  UPLOAD  [ERROR]\n")
     for job in found:
-        out.write(job_line(job, now) + "\n")
+        out.write(job_line(job, now, args.scheme) + "\n")
     return 0
 
 
@@ -123,7 +123,7 @@ def show_status(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
         out.write(json.dumps({"latest": json.loads(view.model_dump_json()), "earlier": earlier}) + "\n")
         return 0
     now = utc_now()
-    out.write(job_line(job, now) + "\n")
+    out.write(job_line(job, now, args.scheme) + "\n")
     for attempt in view.attempts:
         task = f" task {attempt.provider_task_id}" if attempt.provider_task_id else ""
         why = f" — {attempt.error.code}: {attempt.error.message}" if attempt.error else ""
@@ -131,7 +131,7 @@ def show_status(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
         if attempt.stream is not None:
             out.write(f"    stream: {_stream_text(attempt.stream)}\n")
     for key in view.outputs:
-        out.write(f"  output  s3://{view.bucket}/{key}\n")
+        out.write(f"  output  {args.scheme}://{view.bucket}/{key}\n")
     if view.next_check_at and not job.state.is_final:
         out.write(f"  next check in {_age(now, view.next_check_at)}\n")
     if earlier:
@@ -181,15 +181,18 @@ def _job_admin(command: str) -> Callable[[argparse.Namespace], int]:
             raise BadInput("settings", str(exc).splitlines()[-1].strip()) from None
         handler: Callable[..., int] = globals()[command]
         try:
-            store = cloud(settings.cloud).job_store(settings, environment_secrets())
+            deployed_on = cloud(settings.cloud)
+            args.scheme = deployed_on.uri_scheme  # objects are shown as that cloud writes them
+            store = deployed_on.job_store(settings, environment_secrets())
             return handler(args, store, sys.stdout)
         except AdminUsageError as exc:
             raise BadInput("usage", str(exc)) from None
         except Exception as exc:  # the store is unreachable or refuses us: say so in one line
             sys.stderr.write(
                 f"bucketscribe: error: cannot read the job store {settings.jobs_table!r}: "
-                f"{type(exc).__name__}: {exc}\n(set BUCKETSCRIBE_JOBS_TABLE, BUCKETSCRIBE_AWS_ENDPOINT_URL "
-                "and AWS credentials as the functions have them; `bucketscribe up` prints them)\n"
+                f"{type(exc).__name__}: {exc}\n(set BUCKETSCRIBE_CLOUD, BUCKETSCRIBE_JOBS_TABLE and that "
+                "cloud's endpoint and credentials as the functions have them; `bucketscribe up` prints "
+                "them)\n"
             )
             return ExitCode.SOME_FAILED
 
@@ -197,8 +200,9 @@ def _job_admin(command: str) -> Callable[[argparse.Namespace], int]:
 
 
 _SETTINGS_NOTE = (
-    "It reads the job store the functions use, from the same settings (BUCKETSCRIBE_JOBS_TABLE, "
-    "BUCKETSCRIBE_AWS_ENDPOINT_URL, AWS credentials): `bucketscribe up` prints them for the local stack."
+    "It reads the job store the functions use, from the same settings (BUCKETSCRIBE_CLOUD, "
+    "BUCKETSCRIBE_JOBS_TABLE, that cloud's endpoint and credentials): `bucketscribe up` prints them for "
+    "the local stack."
 )
 
 

@@ -32,4 +32,5 @@ class ObjectRef(BaseModel):
         return hashlib.sha256(self.identity.encode("utf-8")).hexdigest()[:32]
 
     def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        # Cloud-neutral: each cloud writes an address its own way (``CloudPlugin.uri_scheme``).
+        return f"{self.bucket}/{self.key}"

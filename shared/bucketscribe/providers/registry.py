@@ -9,16 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
+from importlib import import_module
 from typing import Any
 
 from bucketscribe.domain.profile import Profile, ProfileSet
 from bucketscribe.ports.provider import Provider
 from bucketscribe.ports.secrets import SecretStore
-from bucketscribe.providers import dashscope, sis
 from bucketscribe.providers.plugin import ProviderPlugin
 from bucketscribe.settings import Settings
 
-PLUGINS: dict[str, ProviderPlugin] = {plugin.name: plugin for plugin in (*sis.PLUGINS, *dashscope.PLUGINS)}
+# The providers this build knows, one line each: the folder under ``providers/`` whose
+# ``PLUGINS`` it offers (a folder may offer several services: file and real-time recognition).
+FOLDERS = (
+    "sis",
+    "dashscope",
+)
+
+
+def _offered_by(folder: str) -> tuple[ProviderPlugin, ...]:
+    plugins: tuple[ProviderPlugin, ...] = import_module(f"bucketscribe.providers.{folder}").PLUGINS
+    return plugins
+
+
+PLUGINS: dict[str, ProviderPlugin] = {
+    plugin.name: plugin for folder in FOLDERS for plugin in _offered_by(folder)
+}
 # The provider of a profile that names none (and of the one profile a deployment without any has).
 DEFAULT_PROVIDER = "sis"
 

@@ -42,8 +42,18 @@ class S3Storage:
         )
 
     def read_head(self, bucket: str, key: str, length: int) -> bytes:
-        response = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max(length, 1) - 1}")
-        return response["Body"].read()
+        from botocore.exceptions import ClientError
+
+        if length <= 0:
+            return b""
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")
+        except ClientError as exc:
+            # An empty object has no byte 0: S3 answers 416 rather than an empty body.
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""
+            raise
+        return bytes(response["Body"].read()[:length])
 
     def get(self, bucket: str, key: str) -> bytes:
         return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
