@@ -26,6 +26,7 @@ from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.media.transcode import decode_pcm16
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.ports.dead_letters import DeadLetter
+from bucketscribe.ports.job_store import refuse_draft
 from bucketscribe.ports.media_tools import DecoderMissing, MediaError, SpeechPcm, StoredAudio
 from bucketscribe.ports.provider import (
     FileOutcome,
@@ -102,6 +103,7 @@ class InMemoryJobStore:
         self.saves = 0
 
     def create(self, job: Job) -> bool:
+        refuse_draft(job)
         if job.id in self.jobs:
             return False
         self.jobs[job.id] = job

@@ -9,7 +9,7 @@ from bucketscribe.domain.transcript import Segment, Transcript, Word
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.complete import Completion, CompletionOutcome, complete_callback, complete_task
 from bucketscribe.pipeline.reconcile import reconcile
-from bucketscribe.pipeline.submit import submit_uploads
+from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
 from bucketscribe.ports.provider import ProviderError
 from tests.audio import tone_wav
 from tests.fakes import FakePorts, FakeProvider, claim_from_callback_url, known
@@ -388,3 +388,48 @@ def test_a_finished_job_records_how_much_of_its_recording_the_text_covers(
     written = Transcript.model_validate_json(ports.storage.get(BUCKET, "transcripts/hold.wav.json"))
     assert written.warnings == done.warnings and written.coverage == done.coverage
     assert job_status(job.id, ports.jobs).warnings == done.warnings
+
+
+def answered_but_not_bound(ports: FakePorts, service: FakeProvider, key: str) -> list[Completion]:
+    """Submit ``key`` with a provider that finishes the task and calls back the moment its answer
+    is recorded, before the submitting worker binds the job (a fast provider)."""
+    real_record = ports.jobs.bind_task
+    completions: list[Completion] = []
+
+    def record_then_call_back(
+        provider: str, task_id: str, files: dict[str, str], *, exclusive: bool = False
+    ) -> dict[str, str]:
+        recorded = real_record(provider, task_id, files, exclusive=exclusive)
+        # 9 s of audio said for a 1 s upload: the provider's own record could not prove the task
+        # is this job's, so only our record of its answer binds it.
+        said = transcript("said before the job was bound").model_copy(update={"duration_ms": 9_000})
+        service.finish(task_id, said)
+        if service.can_search_tasks:  # a provider that pushes names the task only
+            completions.extend(complete_task(service.name, task_id, ports))
+        else:  # one that calls back names it in the body of the attempt's URL
+            completions.append(callback(ports, service, body_task_id=task_id))
+        return recorded
+
+    ports.jobs.bind_task = record_then_call_back
+    ports.storage.add(BUCKET, key, tone_wav(1))
+    (result,) = submit_uploads([ObjectRef(bucket=BUCKET, key=key)], ports)
+    ports.jobs.bind_task = real_record
+    assert result.outcome is UploadOutcome.SUBMITTED
+    return completions
+
+
+@pytest.mark.parametrize("pushes", [False, True], ids=["callback", "push"])
+def test_a_completion_before_the_worker_binds_the_job_finishes_it_from_our_record(
+    ports: FakePorts, provider: FakeProvider, pushes: bool
+) -> None:
+    """No completion is dropped for arriving early: the task record the worker wrote before
+    binding is our own proof, so the job is bound and finished at once (none left to the
+    reconciler), and the worker's own bind, arriving late, changes nothing."""
+    provider.can_search_tasks = pushes
+    (completion,) = answered_but_not_bound(ports, provider, "incoming/early.wav")
+    assert completion.outcome is CompletionOutcome.DONE
+    job = ports.jobs.get(completion.job_id)
+    assert job.state is JobState.DONE and job.attempts[0].bound_by == "record"
+    assert b"said before the job was bound" in ports.storage.get(BUCKET, "transcripts/early.wav.txt")
+    ports.clock.now += ports.limits.first_check_after
+    assert reconcile(ports).finished == 0 and len(provider.fetches) == 1

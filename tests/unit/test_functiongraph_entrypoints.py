@@ -88,7 +88,8 @@ def s3_style(key: str, bucket: str = "recordings") -> dict[str, Any]:
         "eventName": "ObjectCreated:Post",
         "s3": {
             "s3SchemaVersion": "1.0",
-            "object": {"key": quote_plus(key, safe="/"), "size": 777, "eTag": "abc"},
+            # No size or ETag: the bucket is asked (a record that carries them is trusted).
+            "object": {"key": quote_plus(key, safe="/")},
             "bucket": {"name": bucket, "ownerIdentity": {"PrincipalId": "owner"}},
         },
     }

@@ -130,10 +130,15 @@ def test_a_job_a_worker_is_still_submitting_is_not_failed_or_taken_over(
     ports: FakePorts, provider: FakeProvider
 ) -> None:
     ports.storage.add("recordings", "incoming/slow.wav", tone_wav(1))
-    ref = ObjectRef(bucket="recordings", key="incoming/slow.wav")
-    from bucketscribe.pipeline.steps.intake import accept_upload
-
-    job, _ = accept_upload(ref, ports)  # claimed: the worker is extracting a long video, say
+    ref = known(ports.storage.head("recordings", "incoming/slow.wav"))
+    source = ObjectRef(bucket="recordings", key="incoming/slow.wav", etag=ref.etag, size=ref.size)
+    now = ports.clock()
+    # A stored job under a worker's claim (a re-drive being prepared: a long video's audio being
+    # extracted, say); a new upload's job is not stored at all until its attempt starts.
+    job = Job.for_upload(source, profile="default", provider="sis", model=None, now=now).claim(
+        now, until=now + ports.limits.claim_lease, owner="another-worker"
+    )
+    assert ports.jobs.create(job)
     ports.clock.now += ports.limits.claim_lease / 2
     report = reconcile(ports)
     assert report.failed == 0 and provider.submissions == []

@@ -205,7 +205,8 @@ def test_a_failed_write_after_the_provider_accepted_is_retried_not_the_submissio
 ) -> None:
     ref = upload(ports, "incoming/outage.wav", tone_wav(1))
     real_save = ports.jobs.save
-    failures = iter([False, True, True])  # the attempt is written, then two writes fail
+    # The job is created with its attempt's intent (no save); then the answer's first two writes fail.
+    failures = iter([True, True])
 
     def flaky_save(job: Job) -> bool:
         if next(failures, False):
@@ -368,9 +369,11 @@ def test_a_duplicate_event_while_another_worker_submits_is_left_to_it_and_then_t
     assert ports.jobs.get(first.job_id).state is JobState.SUBMITTED
 
 
-def test_an_unexpected_error_before_the_provider_call_releases_the_claim(
+def test_an_unexpected_error_before_the_provider_call_leaves_nothing_behind(
     ports: FakePorts, provider: FakeProvider
 ) -> None:
+    """The job is stored only with its first attempt's intent: an error before it leaves no job
+    (and no claim to run out), so the redelivered event starts afresh."""
     ref = upload(ports, "incoming/boom.wav", tone_wav(1))
     real_read = ports.storage.read_head
 
@@ -380,8 +383,7 @@ def test_an_unexpected_error_before_the_provider_call_releases_the_claim(
     ports.storage.read_head = broken
     (result,) = submit_uploads([ref], ports)
     assert result.outcome is UploadOutcome.RETRY and "S3 read failed" in result.reason
-    (job,) = ports.jobs.jobs.values()
-    assert job.state is JobState.ACCEPTED and job.claimed_until is None
+    assert ports.jobs.jobs == {} and ports.jobs.saves == 0
     ports.storage.read_head = real_read
     assert submit_uploads([ref], ports)[0].outcome is UploadOutcome.SUBMITTED
 

@@ -23,6 +23,11 @@ if the stored copy still has the version it was derived from (optimistic concurr
 stale copy or a racing writer can never overwrite newer progress. A transition that the current
 state does not allow raises ``InvalidTransition`` instead of writing anything.
 
+A new upload's job is a draft (held by the worker preparing it, never stored as such) until its
+first transition is written: that write creates it, conditionally, so one write both creates the
+job and records its first step (the first attempt's intent, or its failure), and an upload
+handed back before anything was decided costs no write at all.
+
 A lease (``claimed_until``) marks a worker that is submitting or finishing the job: nobody else
 takes the job over until it runs out, and the reconciler looks at the job when it does, so a
 worker that dies never leaves the job stranded.
@@ -34,6 +39,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.media_routing import MediaProbe, RouteDecision
@@ -165,6 +171,8 @@ class Job(BaseModel):
     state: JobState = JobState.ACCEPTED
     # Bumped by every transition; the store writes only over the version a change was made from.
     version: int = 0
+    # A new upload's job not stored yet (``drafted_by``); never itself stored or shown.
+    draft: SkipJsonSchema[bool] = Field(default=False, exclude=True)
     attempts: list[Attempt] = Field(default_factory=list)
     # The object actually sent to the provider when it is not the upload itself
     # (the audio of a video copied into an M4A, say).
@@ -219,6 +227,14 @@ class Job(BaseModel):
             updated_at=now,
             active_since=now,
             next_check_at=now,
+        )
+
+    def drafted_by(self, now: datetime, *, until: datetime, owner: str) -> Job:
+        """This new upload's job held by the worker preparing it, not stored yet: its first written
+        transition creates it."""
+        self._require(self.version == 0 and self.state is JobState.ACCEPTED, "be drafted")
+        return self.model_copy(
+            update={"draft": True, "claimed_until": until, "claimed_by": owner, "next_check_at": until}
         )
 
     @classmethod

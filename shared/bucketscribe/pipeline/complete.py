@@ -68,12 +68,17 @@ def complete_callback(
 
 
 def _bind_claimed_task(job: Job, attempt: Attempt, task_id: str, ports: PipelinePorts) -> Completion:
-    """The callback of an attempt whose submit answer we never recorded names its task: bind it
-    if the provider's own record proves it belongs to that attempt."""
+    """The callback of an attempt that has no task bound names one: bind it if our own record of
+    the provider's answer says so (the submitting worker had not bound the job yet), else if the
+    provider's record of the task proves it belongs to that attempt (the answer was lost)."""
     limits = ports.limits
     bound_elsewhere = ports.jobs.task_files(job.provider, task_id)
     if bound_elsewhere and job.id not in bound_elsewhere:
         return ignored(job, task_id, "the task belongs to another job")
+    if job.id in bound_elsewhere:
+        from_record = bind_recorded_task(job, task_id, bound_elsewhere[job.id], ports)
+        if from_record is not None:
+            return finish_job(from_record, task_id, fetch_task(ports, job.provider, task_id), ports)
     result = fetch_task(ports, job.provider, task_id)
     if result.status is TaskStatus.NOT_FOUND:
         return ignored(job, task_id, "the provider does not know the task")
@@ -126,6 +131,37 @@ def same_audio(expected_ms: int | None, reported_ms: int | None) -> bool:
     return abs(expected_ms - reported_ms) <= max(AUDIO_MATCH_MS, expected_ms * AUDIO_MATCH_RATIO)
 
 
+def bind_recorded_task(job: Job, task_id: str, recorded_file: str, ports: PipelinePorts) -> Job | None:
+    """``job`` bound to ``task_id`` from our own record of the provider's answer, which the
+    submitting worker writes before it binds each job: a provider that answers at once (a push,
+    a callback) need not wait for that worker. ``None`` when the record is not about the job's
+    attempt in flight (that attempt sent other media, or has a task already)."""
+    attempt = job.current_attempt
+    if attempt is None or not attempt.state.unresolved or attempt.task_id is not None:
+        return None
+    if (attempt.provider_file or "") != recorded_file:
+        return None
+    now = ports.clock()
+    bound = apply(
+        ports.jobs,
+        job,
+        lambda current: current.bind_task(
+            now,
+            number=attempt.number,
+            task_id=task_id,
+            provider_file=attempt.provider_file,
+            check_at=now + ports.limits.first_check_after,
+            bound_by="record",
+        ),
+    )
+    if bound is None:
+        # The submitting worker bound it meanwhile (or the job moved on): as it stands now.
+        current = ports.jobs.get(job.id)
+        moved = current.attempt(attempt.number) if current else None
+        return current if moved is not None and moved.task_id == task_id else None
+    return bound
+
+
 class UnknownTask(LookupError):
     """The provider has this task but no job is bound to it yet: our bookkeeping lags (retry later)."""
 
@@ -151,6 +187,7 @@ def complete_task(
             return []
         raise UnknownTask(f"no job is bound to {provider_name} task {task_id} yet")
     jobs = [job for job in (ports.jobs.get(job_id) for job_id in sorted(files)) if job is not None]
+    jobs = [_bound_to(job, task_id, files[job.id], ports) for job in jobs]
     completions = [
         Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)
         for job in jobs
@@ -166,6 +203,13 @@ def complete_task(
             continue
         completions.append(finish_job(job, task_id, result, ports))
     return completions
+
+
+def _bound_to(job: Job, task_id: str, recorded_file: str, ports: PipelinePorts) -> Job:
+    """``job``, bound to the task its record names when its worker has not done so yet."""
+    if any(attempt.task_id == task_id for attempt in job.attempts):
+        return job
+    return bind_recorded_task(job, task_id, recorded_file, ports) or job
 
 
 def _defer(job: Job, ports: PipelinePorts) -> Completion:

@@ -8,9 +8,16 @@ from typing import Protocol
 from bucketscribe.domain.job import Job, JobState
 
 
+def refuse_draft(job: Job) -> None:
+    """What every store's ``create`` checks first (see ``JobStore.create``)."""
+    if job.draft:
+        raise ValueError(f"job {job.id} is a draft: it is stored by its first transition")
+
+
 class JobStore(Protocol):
     def create(self, job: Job) -> bool:
-        """Store a new job; ``False`` if a job with that id already exists (nothing written)."""
+        """Store a new job; ``False`` if a job with that id already exists (nothing written).
+        A draft is refused with ``ValueError``: it is stored by its first transition."""
         ...
 
     def get(self, job_id: str) -> Job | None:

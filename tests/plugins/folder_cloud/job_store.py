@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bucketscribe.domain.job import Job, JobState
+from bucketscribe.ports.job_store import refuse_draft
 
 _LOCK = threading.Lock()
 
@@ -38,6 +39,7 @@ class JsonFileJobStore:
         return [Job.model_validate_json(doc) for doc in stored.values()]
 
     def create(self, job: Job) -> bool:
+        refuse_draft(job)
         with _LOCK:
             data = self._read()
             if job.id in data["jobs"]:

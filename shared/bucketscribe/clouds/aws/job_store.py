@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.job import Job, JobState
+from bucketscribe.ports.job_store import refuse_draft
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -102,6 +103,7 @@ class DynamoJobStore:
         return True
 
     def create(self, job: Job) -> bool:
+        refuse_draft(job)
         return self._conditional_put(self._item(job), "attribute_not_exists(id)", None)
 
     def get(self, job_id: str) -> Job | None:

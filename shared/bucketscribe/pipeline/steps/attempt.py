@@ -25,7 +25,7 @@ from aws_lambda_powertools import Logger
 from bucketscribe.domain.job import AttemptState, Job, JobError, provider_jobs_exhausted
 from bucketscribe.domain.profile import Profile
 from bucketscribe.pipeline.context import PipelinePorts
-from bucketscribe.pipeline.steps.intake import UploadOutcome, UploadResult, job_result, reject
+from bucketscribe.pipeline.steps.intake import UploadOutcome, UploadResult, already_there, job_result, reject
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error, with_store_retries
 from bucketscribe.pipeline.steps.receipts import Receipt, keep_receipt
 from bucketscribe.ports.provider import (
@@ -71,11 +71,15 @@ def submit_chunk(
             ),
         )
         if begun is None:
-            results[job.id] = UploadResult(
-                source=job.source,
-                outcome=UploadOutcome.DUPLICATE,
-                job_id=job.id,
-                reason="taken over by another worker",
+            results[job.id] = (
+                already_there(job, ports)
+                if job.draft
+                else UploadResult(
+                    source=job.source,
+                    outcome=UploadOutcome.DUPLICATE,
+                    job_id=job.id,
+                    reason="taken over by another worker",
+                )
             )
             continue
         started.append(

@@ -64,6 +64,10 @@ def job_result(job: Job, outcome: UploadOutcome, reason: str) -> UploadResult:
     return UploadResult(source=job.source, outcome=outcome, job_id=job.id, reason=reason)
 
 
+class JobExists(Exception):
+    """A draft's job is stored already (another delivery of the upload's event made it)."""
+
+
 class Rejection(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -71,7 +75,8 @@ class Rejection(Exception):
 
 
 def accept_upload(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[Job, Profile]:
-    """Skip what is not ours, find or create the upload's job and claim it, check its media."""
+    """Skip what is not ours, draft the upload's job and check its media (nothing is stored yet:
+    the job is created with its first attempt's intent, or with its failure, in one write)."""
     layout = ports.layout
     if layout.is_output(ref.key):
         return _skip(ref, "the key is under the output prefix (our own result)")
@@ -80,32 +85,34 @@ def accept_upload(ref: ObjectRef, ports: PipelinePorts) -> UploadResult | tuple[
     kind = kind_by_extension(ref.key)
     if kind is None:
         return _skip(ref, "the file extension is not an audio or video type")
-    info = ports.storage.head(ref.bucket, ref.key)
-    if info is None:
-        return _skip(ref, "the object no longer exists")
-    # The head is the truth: an event may lack the ETag/version, or describe an older upload.
-    ref = ref.model_copy(update={"size": info.size, "etag": info.etag, "version_id": info.version_id})
+    if ref.size is None or ref.etag is None:
+        # The event does not say which upload it announces: the bucket does. (An event that says
+        # is trusted: were the key uploaded again since, that upload's own event follows, and the
+        # outputs go to whichever upload stands under the key when they are written.)
+        info = ports.storage.head(ref.bucket, ref.key)
+        if info is None:
+            return _skip(ref, "the object no longer exists")
+        ref = ref.model_copy(update={"size": info.size, "etag": info.etag, "version_id": info.version_id})
     profile = ports.profiles.match(layout.relative(ref.key))
-    claimed = claim_job(ref, profile, ports)
-    if isinstance(claimed, UploadResult):
-        return claimed
+    draft = draft_job(ref, profile, ports)
     if not output_keys_fit(ref.key, ports):
-        return reject(claimed, Rejection("KEY_TOO_LONG", _too_long(ref, ports)).error, ports)
-    profile = profile.serving(claimed.provider)
+        return reject(draft, Rejection("KEY_TOO_LONG", _too_long(ref, ports)).error, ports)
+    profile = profile.serving(draft.provider)
     try:
-        return prepare_media(claimed, kind, profile, ports), profile
+        return prepare_media(draft, kind, profile, ports), profile
     except Rejection as rejection:
-        return reject(claimed, rejection.error, ports)
+        return reject(draft, rejection.error, ports)
+    except JobExists:
+        return already_there(draft, ports)
     except Exception:
-        release(claimed, ports)
+        if ports.storage.head(ref.bucket, ref.key) is None:
+            return _skip(ref, "the object no longer exists")
         raise
 
 
-def claim_job(ref: ObjectRef, profile: Profile, ports: PipelinePorts) -> Job | UploadResult:
-    """This upload's job, claimed for this worker; a DUPLICATE result when someone else has it."""
+def draft_job(ref: ObjectRef, profile: Profile, ports: PipelinePorts) -> Job:
+    """This upload's job as this worker prepares it, not stored yet (``Job.drafted_by``)."""
     now = ports.clock()
-    lease = now + ports.limits.claim_lease
-    owner = new_owner()
     fresh = Job.for_upload(
         ref,
         profile=profile.name,
@@ -113,21 +120,19 @@ def claim_job(ref: ObjectRef, profile: Profile, ports: PipelinePorts) -> Job | U
         model=ports.provider(profile.provider).model_name(profile),
         now=now,
     )
-    claimed = fresh.claim(now, until=lease, owner=owner)
-    if ports.jobs.create(claimed):
-        return claimed
-    existing = ports.jobs.get(fresh.id)
-    claim = partial(Job.claim, now=now, until=lease, owner=owner)
-    taken = apply(ports.jobs, existing, claim) if existing else None
-    if taken is not None:
-        return taken
-    current = ports.jobs.get(fresh.id) or existing
+    return fresh.drafted_by(now, until=now + ports.limits.claim_lease, owner=new_owner())
+
+
+def already_there(draft: Job, ports: PipelinePorts) -> UploadResult:
+    """A draft whose job exists already: another delivery of the upload's event got there first,
+    and that job's worker (or the reconciler) carries it on."""
+    current = ports.jobs.get(draft.id)
     if current is not None and current.state is JobState.FAILED and error_report_missing(current, ports):
         # The earlier run may have died between marking the job and writing its report.
         write_error_report(current, ports)
     state = _described(current)
-    logger.info("Duplicate upload event", extra={"key": ref.key, "job_id": fresh.id, "state": state})
-    return UploadResult(source=ref, outcome=UploadOutcome.DUPLICATE, job_id=fresh.id, reason=state)
+    logger.info("Duplicate upload event", extra={"key": draft.source.key, "job_id": draft.id, "state": state})
+    return UploadResult(source=draft.source, outcome=UploadOutcome.DUPLICATE, job_id=draft.id, reason=state)
 
 
 def _described(job: Job | None) -> str:
@@ -139,16 +144,18 @@ def _described(job: Job | None) -> str:
 
 
 def release(job: Job, ports: PipelinePorts) -> None:
-    """Give up a claim after an unexpected error, so the redelivered message can retry at once."""
+    """Give up a claim, so that the next delivery or the reconciler takes the job up soon (a draft
+    is stored so, for the reconciler to find)."""
     now = ports.clock()
     retry_at = now + ports.limits.submit_retry_after
     apply(ports.jobs, job, partial(Job.release, now=now, retry_at=retry_at, owner=job.claimed_by or ""))
 
 
 def release_quietly(job: Job, ports: PipelinePorts) -> None:
-    """``release`` an ACCEPTED job after an error, never raising: an unreleased claim runs out."""
+    """``release`` an ACCEPTED job after an error whose delivery comes again, never raising: an
+    unreleased claim runs out. A draft holds nothing stored: the next delivery starts afresh."""
     try:
-        if job.state is JobState.ACCEPTED:
+        if job.state is JobState.ACCEPTED and not job.draft:
             release(job, ports)
     except Exception:
         logger.exception("Could not release a claim; it runs out by itself", extra={"job_id": job.id})
@@ -182,6 +189,12 @@ def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePo
         decision = job.media_route  # decided by an earlier attempt
         if decision is None:
             decision = decide_route(probe, needs, mode=profile.extract_audio, can_convert=tools is not None)
+        heavy = decision.part_ms is not None or (
+            decision.route is not Route.PASS_THROUGH and decision.target is not None
+        )
+        if job.draft and heavy and ports.jobs.get(job.id) is not None:
+            # Cutting or converting costs far more than this one read: not for a duplicate event.
+            raise JobExists(job.id)
         if decision.part_ms is not None and tools is not None:
             return split_upload(job, probe, decision, needs, tools, ports)
         media_key = _media_for_provider(job, decision, needs, ports)
@@ -208,8 +221,9 @@ def _routed(
         },
     )
     routed = job.model_copy(update={"media": probe, "media_route": decision, "media_key": media_key})
-    if media_key is None:
-        # Nothing was made that a retry could reuse: the probe is written with the attempt.
+    if media_key is None or job.draft:
+        # Nothing was made that a retry could reuse, or the job is not stored yet: the probe and
+        # the media are written with the attempt.
         return routed
     recorded = apply(
         ports.jobs,
@@ -313,6 +327,8 @@ def _too_long(ref: ObjectRef, ports: PipelinePorts) -> str:
 
 def reject(job: Job, error: JobError, ports: PipelinePorts) -> UploadResult:
     failed = fail_job(job, error, ports)
+    if failed is None and job.draft:
+        return already_there(job, ports)
     if failed is None:
         outcome = UploadOutcome.DUPLICATE
     elif failed.state is JobState.SUPERSEDED:

@@ -41,7 +41,18 @@ def apply(jobs: JobStore, job: Job, change: Callable[[Job], Job]) -> Job | None:
     """Write ``change(job)``; when someone changed the job meanwhile, re-read it and let the change
     decide again from the newer copy. ``None`` when the change no longer applies (the newer copy's
     state does not allow it, or the job is gone): the caller then leaves the job to its new owner.
+
+    A draft (a new upload's job, not stored yet) is created with its change in one conditional
+    write; when the job exists already (another delivery of the upload's event got there first)
+    the change is not decided again on that copy, which is another worker's: ``None``.
     """
+    if job.draft:
+        try:
+            changed = change(job).model_copy(update={"draft": False})
+        except InvalidTransition as exc:
+            logger.debug("Not applicable to the draft", extra={"job_id": job.id, "reason": str(exc)})
+            return None
+        return changed if jobs.create(changed) else None
     current: Job | None = job
     for _ in range(MAX_CONFLICTS):
         if current is None:

@@ -53,6 +53,7 @@ from bucketscribe.pipeline.steps.intake import (
     Rejection,
     UploadOutcome,
     UploadResult,
+    already_there,
     job_result,
     reject,
     release,
@@ -231,9 +232,7 @@ def _too_long(job: Job, provider: StreamingProvider, profile: Profile, ports: Pi
             ),
         )
         if routed is None:
-            return StreamOutcome(
-                job=job, result=job_result(job, UploadOutcome.DUPLICATE, "taken over by another worker")
-            )
+            return StreamOutcome(job=job, result=_not_ours(job, ports))
         logger.info(
             "Too long to stream: handed to file transcription",
             extra={"job_id": job.id, "key": job.source.key, "provider": batch.provider},
@@ -266,9 +265,7 @@ def _stream(
         partial(Job.start_attempt, now=now, lease_until=now + lease, owner=job.claimed_by or ""),
     )
     if begun is None:
-        return StreamOutcome(
-            job=job, result=job_result(job, UploadOutcome.DUPLICATE, "taken over by another worker")
-        )
+        return StreamOutcome(job=job, result=_not_ours(job, ports))
     try:
         recording = provider.stream(speech, profile, within=allowed)
     except ProviderError as exc:
@@ -338,3 +335,11 @@ def _write(begun: Job, recording: StreamedRecording, ports: PipelinePorts) -> St
             stream=recording.metrics,
         ),
     )
+
+
+def _not_ours(job: Job, ports: PipelinePorts) -> UploadResult:
+    """The job's first write found another worker's: a new upload's job another delivery created,
+    or a stored job taken over."""
+    if job.draft:
+        return already_there(job, ports)
+    return job_result(job, UploadOutcome.DUPLICATE, "taken over by another worker")
