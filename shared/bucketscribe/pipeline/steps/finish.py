@@ -8,6 +8,7 @@ is still there; a part's result waits for its siblings and the last one merges t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -67,13 +68,27 @@ def finish_job(job: Job, task_id: str, result: TaskResult, ports: PipelinePorts)
     if outcome.status is TaskStatus.PENDING:
         return Completion(job_id=job.id, outcome=CompletionOutcome.PENDING, job=job)
     if outcome.status is TaskStatus.DONE:
-        loaded = load_result(ports, job.provider, outcome)
-        if loaded.transcript is not None:
-            return finalize(
-                job, loaded.transcript, loaded.raw, ports, reported_speech=loaded.reported_speech_ms
-            )
+        return _finalize_loaded(job, lambda: _loaded(load_result(ports, job.provider, outcome)), ports)
     error = outcome.error or JobError(code="PROVIDER_FAILED", message="the provider reported a failure")
     return _failed(job, error, ports)
+
+
+class NoTranscript(Exception):
+    def __init__(self, error: JobError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+Loaded = tuple[Transcript, dict[str, Any] | None, dict[int | None, int] | None]
+
+
+def _loaded(outcome: FileOutcome) -> Loaded:
+    if outcome.transcript is None:
+        raise NoTranscript(
+            outcome.error
+            or JobError(code="PROVIDER_FAILED", message="the provider's result holds no transcript")
+        )
+    return outcome.transcript, outcome.raw, outcome.reported_speech_ms
 
 
 def _result_gone(job: Job, attempt: Attempt, result: TaskResult, ports: PipelinePorts) -> Completion:
@@ -113,13 +128,27 @@ def finalize(
     *,
     reported_speech: dict[int | None, int] | None = None,
 ) -> Completion:
+    return _finalize_loaded(job, lambda: (transcript, raw, reported_speech), ports)
+
+
+def _finalize_loaded(job: Job, load: Callable[[], Loaded], ports: PipelinePorts) -> Completion:
+    """Write the outputs of the result ``load`` gives, under the job's finishing lease: a result
+    that must be downloaded is downloaded only by the one worker holding it, so a push delivered
+    again meanwhile finds the lease (BUSY) rather than downloading it a second time."""
+    kept: list[Transcript] = []
+
     def write(finishing: Job) -> tuple[list[str], Transcript]:
+        transcript, raw, reported_speech = load()
         written = with_coverage(named(finishing, transcript, ports), reported_speech=reported_speech)
+        kept.append(written)
         if finishing.part_of is not None:
             return write_part_result(finishing, written, raw, ports), written
         return write_outputs(finishing, written, raw, ports), written
 
-    published = publish(job, write, ports)
+    try:
+        published = publish(job, write, ports)
+    except NoTranscript as missing:
+        return _failed(job, missing.error, ports)
     if published.outcome is not Publication.DONE:
         return Completion(
             job_id=job.id, outcome=CompletionOutcome(published.outcome.value), job=published.job
@@ -130,13 +159,13 @@ def finalize(
             "job_id": job.id,
             "key": job.source.key,
             "outputs": published.job.outputs if published.job else [],
-            "duration_ms": transcript.duration_ms,
+            "duration_ms": kept[0].duration_ms,
         },
     )
     if job.part_of is not None:
         _merge_if_last(job, ports)
     return Completion(
-        job_id=job.id, outcome=CompletionOutcome.DONE, job=published.job, audio_ms=transcript.duration_ms
+        job_id=job.id, outcome=CompletionOutcome.DONE, job=published.job, audio_ms=kept[0].duration_ms
     )
 
 
