@@ -100,7 +100,20 @@ class InMemoryJobStore:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.tasks: dict[tuple[str, str], dict[str, str]] = {}
+        self.leases: dict[str, tuple[str, datetime]] = {}
         self.saves = 0
+
+    def take_lease(self, name: str, *, owner: str, until: datetime, now: datetime) -> bool:
+        held = self.leases.get(name)
+        if held is not None and held[1] > now:
+            return False
+        self.leases[name] = (owner, until)
+        return True
+
+    def end_lease(self, name: str, *, owner: str) -> None:
+        held = self.leases.get(name)
+        if held is not None and held[0] == owner:
+            del self.leases[name]
 
     def create(self, job: Job) -> bool:
         refuse_draft(job)

@@ -212,3 +212,19 @@ def test_an_operator_listing_filters_by_state_time_and_key(store: JobStore) -> N
     assert [j.id for j in recent] == [other.id]
     calls = store.listing(state=None, since=None, key_prefix="b/incoming/calls/", limit=10)
     assert {j.id for j in calls} == {old.id, new.id}
+
+
+def test_a_lease_is_held_by_one_owner_until_its_time_runs_out_or_it_is_given_up(store: JobStore) -> None:
+    """One reconciler run at a time: the second asker is refused while the first holds the lease,
+    takes it once the holder's time has run out, and a holder that finishes early frees it."""
+    until = NOW + timedelta(minutes=5)
+    assert store.take_lease("reconciler", owner="run-1", until=until, now=NOW)
+    assert not store.take_lease("reconciler", owner="run-2", until=until, now=NOW + timedelta(minutes=1))
+    assert store.take_lease("other-shard", owner="run-2", until=until, now=NOW)  # leases are by name
+    # The first run died: its time runs out and the next run takes the lease over.
+    later = until + timedelta(seconds=1)
+    assert store.take_lease("reconciler", owner="run-2", until=later + timedelta(minutes=5), now=later)
+    store.end_lease("reconciler", owner="run-1")  # the dead run's late goodbye changes nothing
+    assert not store.take_lease("reconciler", owner="run-3", until=later, now=later)
+    store.end_lease("reconciler", owner="run-2")
+    assert store.take_lease("reconciler", owner="run-3", until=later + timedelta(minutes=5), now=later)

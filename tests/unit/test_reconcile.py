@@ -318,3 +318,22 @@ def test_a_job_store_that_cannot_list_due_jobs_ends_the_run_without_raising(
     ports.jobs.due = due
     report = reconcile(ports)
     assert report.units_failed == 1 and report.due == 0
+
+
+def test_one_reconciler_run_at_a_time_a_second_does_nothing_until_the_first_ends_or_dies(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
+    """No reserved concurrency on a fresh account: the runs take a lease in the job store instead."""
+    job = submitted(ports)
+    provider.finish(job.provider_task_id, transcript())
+    ports.clock.now += ports.limits.first_check_after
+    # A run that is still going (or died without giving the lease up) holds it.
+    assert ports.jobs.take_lease(
+        "reconciler", owner="a-running-run", until=ports.clock.now + timedelta(minutes=5), now=ports.clock.now
+    )
+    blocked = reconcile(ports)
+    assert blocked.skipped and blocked.due == 0 and provider.fetches == []
+    # Its time runs out: the next run carries on, and gives the lease up when it ends.
+    ports.clock.now += timedelta(minutes=5)
+    assert reconcile(ports).finished == 1
+    assert reconcile(ports).skipped is False

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
@@ -36,12 +36,18 @@ from bucketscribe.pipeline.steps.evidence import resolve_uncertain
 from bucketscribe.pipeline.steps.failures import fail_job
 from bucketscribe.pipeline.steps.finish import CompletionOutcome, fetch_task, finish_job
 from bucketscribe.pipeline.steps.intake import UploadOutcome
-from bucketscribe.pipeline.steps.job_writes import apply, describe_error
+from bucketscribe.pipeline.steps.job_writes import apply, describe_error, new_owner
 from bucketscribe.pipeline.steps.parts import PartsOutcome, check_parts
 from bucketscribe.pipeline.steps.submission import continue_accepted
 from bucketscribe.ports.provider import ProviderError, TaskResult
 
 logger = Logger(child=True)
+
+
+# The lease one reconciler run holds (``JobStore.take_lease``), and for how long when the run's
+# own time is not known.
+RUN_LEASE = "reconciler"
+RUN_LEASE_TIME = timedelta(minutes=5)
 
 
 class ReconcileReport(BaseModel):
@@ -64,6 +70,8 @@ class ReconcileReport(BaseModel):
     speech_without_text: int = 0
     # Real-time mode: the delays of the uploads this run streamed again (after a dead worker).
     streams: list[StreamMetrics] = []
+    # Another run held the reconciler's lease: this one did nothing.
+    skipped: bool = False
 
 
 def reconcile(
@@ -74,8 +82,43 @@ def reconcile(
     time_left: TimeLeft = lambda: None,
 ) -> ReconcileReport:
     """One pass over the due jobs; stops early when ``out_of_time`` (the rest stay due).
-    ``time_left`` bounds what a real-time profile may start streaming."""
+    ``time_left`` bounds what a real-time profile may start streaming.
+
+    One run at a time, through a lease in the job store held for the run's time: a run that
+    finds it held does nothing (no reserved concurrency needed, which a fresh account cannot give).
+    """
     report = ReconcileReport()
+    now = ports.clock()
+    owner = new_owner()
+    try:
+        taken = ports.jobs.take_lease(
+            RUN_LEASE, owner=owner, until=now + (time_left() or RUN_LEASE_TIME), now=now
+        )
+    except Exception:
+        logger.exception("Could not take the reconciler's lease; the next run tries again")
+        report.units_failed += 1
+        return report
+    if not taken:
+        logger.info("Another reconciler run holds the lease; this one stops")
+        report.skipped = True
+        return report
+    try:
+        return _reconcile(ports, report, limit=limit, out_of_time=out_of_time, time_left=time_left)
+    finally:
+        try:
+            ports.jobs.end_lease(RUN_LEASE, owner=owner)
+        except Exception:
+            logger.exception("Could not give the reconciler's lease up; it runs out by itself")
+
+
+def _reconcile(
+    ports: PipelinePorts,
+    report: ReconcileReport,
+    *,
+    limit: int,
+    out_of_time: Callable[[], bool],
+    time_left: TimeLeft,
+) -> ReconcileReport:
     if ports.dead_letters is not None:
         _drain(ports, report, out_of_time)
     now = ports.clock()

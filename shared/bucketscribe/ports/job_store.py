@@ -41,6 +41,15 @@ class JobStore(Protocol):
         """The jobs a provider task was bound to (empty when it is not ours, or not yet known)."""
         ...
 
+    def take_lease(self, name: str, *, owner: str, until: datetime, now: datetime) -> bool:
+        """Hold the named lease (one reconciler run at a time, say) until ``until``, if nobody
+        holds it now (it is free, or its holder's time ran out); ``False`` otherwise."""
+        ...
+
+    def end_lease(self, name: str, *, owner: str) -> None:
+        """Give the named lease up early, if ``owner`` still holds it (else nothing happens)."""
+        ...
+
     def due(self, now: datetime, *, limit: int) -> list[Job]:
         """Unfinished jobs whose ``next_check_at`` is at or before ``now`` (oldest first). Read from
         an index that may lag: callers re-read a job before acting on it."""

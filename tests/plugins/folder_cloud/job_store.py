@@ -81,6 +81,25 @@ class JsonFileJobStore:
         with _LOCK:
             return dict(self._read()["tasks"].get(f"{provider}#{task_id}", {}))
 
+    def take_lease(self, name: str, *, owner: str, until: datetime, now: datetime) -> bool:
+        with _LOCK:
+            data = self._read()
+            leases: dict[str, list[str]] = data.setdefault("leases", {})
+            held = leases.get(name)
+            if held is not None and datetime.fromisoformat(held[1]) > now:
+                return False
+            leases[name] = [owner, until.isoformat()]
+            self._write(data)
+            return True
+
+    def end_lease(self, name: str, *, owner: str) -> None:
+        with _LOCK:
+            data = self._read()
+            leases: dict[str, list[str]] = data.setdefault("leases", {})
+            if leases.get(name, [""])[0] == owner:
+                del leases[name]
+                self._write(data)
+
     def due(self, now: datetime, *, limit: int) -> list[Job]:
         due = [
             job

@@ -88,12 +88,20 @@ class DynamoJobStore:
             item["expires_at"] = {"N": str(int((job.updated_at + FINISHED_JOB_RETENTION).timestamp()))}
         return item
 
-    def _conditional_put(self, item: dict[str, Any], condition: str, values: dict[str, Any] | None) -> bool:
+    def _conditional_put(
+        self,
+        item: dict[str, Any],
+        condition: str,
+        values: dict[str, Any] | None,
+        names: dict[str, str] | None = None,
+    ) -> bool:
         from botocore.exceptions import ClientError
 
         kwargs: dict[str, Any] = {"TableName": self._table, "Item": item, "ConditionExpression": condition}
         if values:
             kwargs["ExpressionAttributeValues"] = values
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
         try:
             self._db.put_item(**kwargs)
         except ClientError as exc:
@@ -115,6 +123,36 @@ class DynamoJobStore:
         return self._conditional_put(
             self._item(job), "version = :previous", {":previous": {"N": str(job.version - 1)}}
         )
+
+    def take_lease(self, name: str, *, owner: str, until: datetime, now: datetime) -> bool:
+        # Same table, its own key space ("lease#<name>"); expired leases are taken over in place.
+        item = {
+            "id": {"S": _lease_key(name)},
+            "owner": {"S": owner},
+            "until": {"S": _iso(until)},
+            "expires_at": {"N": str(int((until + FINISHED_JOB_RETENTION).timestamp()))},
+        }
+        return self._conditional_put(
+            item,
+            "attribute_not_exists(id) OR #until <= :now",
+            {":now": {"S": _iso(now)}},
+            {"#until": "until"},
+        )
+
+    def end_lease(self, name: str, *, owner: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={"id": {"S": _lease_key(name)}},
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def bind_task(
         self, provider: str, task_id: str, files: dict[str, str], *, exclusive: bool = False
@@ -211,6 +249,10 @@ class DynamoJobStore:
 
 def _task_key(provider: str, task_id: str) -> str:
     return f"task#{provider}#{task_id}"
+
+
+def _lease_key(name: str) -> str:
+    return f"lease#{name}"
 
 
 def jobs_table_definition(table_name: str, *, throughput: dict[str, int] | None = None) -> dict[str, Any]:
