@@ -206,6 +206,10 @@ class FakeProvider:
         self.searches: list[tuple[datetime, datetime, set[str]]] = []
         self.submit_error: ProviderError | None = None
         self.lose_answer: ProviderError | None = None
+        # An account quota: tasks pending at once beyond it are turned away (SIS.0312).
+        self.capacity: int | None = None
+        self.most_in_flight = 0
+        self.turned_away = 0
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._counter = 0
 
@@ -230,6 +234,9 @@ class FakeProvider:
         """One task for all ``items`` (at most ``max_files_per_task``), like DashScope; SIS sends one."""
         if self.submit_error is not None:
             raise self.submit_error
+        if self.capacity is not None and self.in_flight() >= self.capacity:
+            self.turned_away += 1
+            raise ProviderError("SIS.0312", "too many concurrent jobs", retryable=True, over_capacity=True)
         self.submissions.append((list(items), profile))
         self._counter += 1
         task_id = f"task-{self._counter}"
@@ -239,9 +246,13 @@ class FakeProvider:
             files=[FileOutcome(status=TaskStatus.PENDING, file_url=item.media_url) for item in items],
             created_at=self.clock(),
         )
+        self.most_in_flight = max(self.most_in_flight, self.in_flight())
         if self.lose_answer is not None:
             raise self.lose_answer
         return [SubmitReceipt(job_id=item.job_id, task_id=task_id) for item in items]
+
+    def in_flight(self) -> int:
+        return sum(result.status is TaskStatus.PENDING for result in self.results.values())
 
     def tasks_for(self, job_id: str | None) -> list[str]:
         """The tasks created for a job (counted at the provider, as a bill would)."""

@@ -103,6 +103,9 @@ class Settings(EnvironmentSettings):
     reconcile_batch: int = Field(default=500, ge=1)
     submit_retry_after_s: int = Field(default=60, ge=1)
     max_submit_attempts: int = Field(default=8, ge=1)
+    # How long an upload may wait for a provider whose quota is full (a burst larger than it).
+    capacity_retry_after_s: int = Field(default=60, ge=1)
+    capacity_wait_s: int = Field(default=72 * 3600, ge=60)
     # Provider jobs (each one billed) one upload may cost before it fails instead (re-drive to pay again).
     max_provider_jobs: int = Field(default=2, ge=1)
     search_delay_s: int = Field(default=30, ge=0)

@@ -92,6 +92,8 @@ def limits(settings: Settings) -> Limits:
         claim_lease=timedelta(seconds=settings.claim_lease_s),
         submit_retry_after=timedelta(seconds=settings.submit_retry_after_s),
         max_submit_attempts=settings.max_submit_attempts,
+        capacity_retry_after=timedelta(seconds=settings.capacity_retry_after_s),
+        capacity_wait=timedelta(seconds=settings.capacity_wait_s),
         max_provider_jobs=settings.max_provider_jobs,
         search_delay=timedelta(seconds=settings.search_delay_s),
         evidence_wait=timedelta(seconds=settings.evidence_wait_s),

@@ -67,6 +67,8 @@ class LocalStackOptions(BaseModel):
     engine_language: str | None = None
     faults: FaultPlan = Field(default_factory=FaultPlan)
     sis_workers: int = 2
+    # SIS's account quota: jobs waiting or running at once before a submission gets SIS.0312.
+    sis_max_concurrent_jobs: int = 100
     dashscope_workers: int = 2
     dashscope_max_files_per_task: int = 100
     # Like the deployed SQS event source: up to this many messages, gathered for up to the window.
@@ -82,6 +84,7 @@ class LocalStackOptions(BaseModel):
     evidence_wait_s: int = 60
     search_delay_s: int = 2
     submit_retry_after_s: int = 2
+    capacity_retry_after_s: int = 2
     profiles_json: str | None = None
     # Faults on our side: a worker dying right after a provider accepted, job-store outages.
     pipeline_faults: PipelineFaultPlan = Field(default_factory=PipelineFaultPlan)
@@ -294,7 +297,11 @@ class LocalStack:
         self.callback_url = self._callback_server.url
         engine = self._engine()
         self.sis = SisEmulator(
-            engine=engine, faults=opts.faults, workers=opts.sis_workers, port=opts.sis_port
+            engine=engine,
+            faults=opts.faults,
+            workers=opts.sis_workers,
+            max_concurrent_jobs=opts.sis_max_concurrent_jobs,
+            port=opts.sis_port,
         )
         self.sis.start()
         self.push_token = opts.push_token or secrets.token_urlsafe(24)
@@ -425,6 +432,7 @@ class LocalStack:
             "BUCKETSCRIBE_EVIDENCE_WAIT_S": str(opts.evidence_wait_s),
             "BUCKETSCRIBE_SEARCH_DELAY_S": str(opts.search_delay_s),
             "BUCKETSCRIBE_SUBMIT_RETRY_AFTER_S": str(opts.submit_retry_after_s),
+            "BUCKETSCRIBE_CAPACITY_RETRY_AFTER_S": str(opts.capacity_retry_after_s),
             "BUCKETSCRIBE_INPUT_PREFIX": names.input_prefix,
             "BUCKETSCRIBE_OUTPUT_PREFIX": opts.output_prefix,
             "BUCKETSCRIBE_CALLBACK_BASE_URL": self.callback_url,

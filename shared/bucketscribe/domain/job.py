@@ -212,6 +212,11 @@ class Job(BaseModel):
     active_since: datetime = Field(default_factory=utc_now)
     # Why the next attempt will be made (set when the job goes back to ACCEPTED).
     next_attempt_reason: str = "upload"
+    # Waiting for the provider's capacity (its concurrency or rate quota was full): since when,
+    # and how many times it was turned away. Waiting is bounded by its own limit, not the
+    # deadline, and leaves no attempt behind (nothing was created).
+    waiting_since: datetime | None = None
+    capacity_waits: int = 0
 
     @classmethod
     def for_upload(
@@ -478,6 +483,7 @@ class Job(BaseModel):
         return self._next(
             now,
             state=JobState.SUBMITTED,
+            waiting_since=None,
             attempts=attempts,
             submitted_at=now,
             next_check_at=check_at,
@@ -509,6 +515,26 @@ class Job(BaseModel):
             next_check_at=at,
             next_attempt_reason=reason,
             **changes,
+        )
+
+    def wait_for_capacity(self, now: datetime, error: JobError, *, retry_at: datetime, owner: str) -> Job:
+        """The provider's quota is full: back in the queue until ``retry_at``. An attempt the
+        provider turned away is dropped (it certainly created nothing), so a long wait does not
+        grow the record; a job this worker holds and had not sent yet waits the same way."""
+        if self.state is JobState.SUBMITTING:
+            attempt = self._submitting_attempt("wait for capacity", AttemptState.IN_FLIGHT)
+            attempts = [a for a in self.attempts if a.number != attempt.number]
+        else:
+            self._require(self.state is JobState.ACCEPTED and self._owned_by(owner), "wait for capacity")
+            attempts = self.attempts
+        return self._back_to_accepted(
+            now,
+            attempts=attempts,
+            at=retry_at,
+            reason=self.next_attempt_reason,
+            error=error,
+            waiting_since=self.waiting_since or now,
+            capacity_waits=self.capacity_waits + 1,
         )
 
     def attempt_refused(self, now: datetime, error: JobError, *, retry_at: datetime) -> Job:

@@ -45,6 +45,11 @@ class Limits:
     # times; then the job fails with the last reason (re-drive it with `bucketscribe redrive`).
     submit_retry_after: timedelta = timedelta(minutes=1)
     max_submit_attempts: int = 8
+    # A provider whose quota is full: its uploads wait in the queue (asked again after
+    # capacity_retry_after, by the reconciler or when one of its tasks finishes) for at most
+    # capacity_wait, instead of failing after max_submit_attempts refusals.
+    capacity_retry_after: timedelta = timedelta(minutes=1)
+    capacity_wait: timedelta = timedelta(hours=72)
     # Provider jobs one upload may cost (each attempt the provider may have acted on counts: an
     # answer lost, a worker dead after sending, an expired result); then the job fails with the
     # reason, and a re-drive is the operator's choice to pay again.

@@ -70,6 +70,8 @@ class ReconcileReport(BaseModel):
     speech_without_text: int = 0
     # Real-time mode: the delays of the uploads this run streamed again (after a dead worker).
     streams: list[StreamMetrics] = []
+    # Jobs turned away again by a provider whose quota is full (queued, not failed).
+    waiting_for_capacity: int = 0
     # Another run held the reconciler's lease: this one did nothing.
     skipped: bool = False
 
@@ -178,11 +180,30 @@ def _fresh_and_due(stale: Job, now: datetime, ports: PipelinePorts, report: Reco
         # A worker holds it (or the index showed it early): look again when its lease ends.
         apply(ports.jobs, job, lambda current: current.check_later(now, at=current.claimed_until or now))
         return None
+    if job.state is JobState.ACCEPTED and job.waiting_since is not None:
+        # Queued for a provider at capacity: bounded by how long an upload may wait for one.
+        if now - job.waiting_since > ports.limits.capacity_wait:
+            _fail_waiting(job, ports)
+            report.failed += 1
+            return None
+        return job
     if now - job.deadline_from > ports.limits.job_deadline:
         _fail_at_deadline(job, ports)
         report.failed += 1
         return None
     return job
+
+
+def _fail_waiting(job: Job, ports: PipelinePorts) -> None:
+    hours = ports.limits.capacity_wait.total_seconds() / 3600
+    error = JobError(
+        code="CAPACITY_WAIT_EXCEEDED",
+        message=f"{job.provider} stayed at capacity for {hours:g} h ({job.capacity_waits} times turned away; "
+        f"last answer: {job.error.message if job.error else 'none'}); raise the provider's quota or "
+        f"BUCKETSCRIBE_CAPACITY_WAIT_S, and re-drive it with `bucketscribe redrive {job.id}`",
+        retryable=True,
+    )
+    fail_job(job, error, ports)
 
 
 def _fail_at_deadline(job: Job, ports: PipelinePorts) -> None:
@@ -362,5 +383,7 @@ def _submit_again(
             report.failed += 1
         elif result.outcome is UploadOutcome.DEFERRED:
             report.still_pending += 1
+        elif result.outcome is UploadOutcome.WAITING:
+            report.waiting_for_capacity += 1
         elif result.outcome is UploadOutcome.RETRY:
             report.units_failed += 1

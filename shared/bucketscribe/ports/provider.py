@@ -102,15 +102,26 @@ class ProviderError(Exception):
 
     ``maybe_done`` marks an *ambiguous* failure: the request may have reached the provider and
     taken effect (a timeout after sending, a dropped connection, a 5xx), so a submission that
-    failed this way must not simply be sent again.
+    failed this way must not simply be sent again. ``over_capacity`` marks a certain refusal
+    because the account's concurrency or rate quota is full: the upload waits for capacity (it is
+    not the file's fault, and not counted against its attempts).
     """
 
-    def __init__(self, code: str, message: str, *, retryable: bool, maybe_done: bool = False) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool,
+        maybe_done: bool = False,
+        over_capacity: bool = False,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retryable = retryable
         self.maybe_done = maybe_done
+        self.over_capacity = over_capacity and retryable and not maybe_done
 
     def as_job_error(self) -> JobError:
         return JobError(code=self.code, message=self.message, retryable=self.retryable)

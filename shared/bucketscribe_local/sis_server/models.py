@@ -152,6 +152,7 @@ class SisCounters(BaseModel):
     callbacks_dropped: int = 0  # skipped on purpose by the drop_callback_rate fault
     callbacks_failed: int = 0  # deliveries given up after every retry
     callbacks_forged: int = 0  # extra callbacks naming another job (callback_for_unknown_job)
+    most_waiting: int = 0  # the most jobs waiting or running at once (the account's concurrency)
 
 
 class JobStats(BaseModel):
@@ -402,6 +403,7 @@ class SisBackend(EmulatorBackend[SisCounters]):
                     lost_response=lost_answer is not None,
                 )
                 self._jobs[job.job_id] = job
+                self._counters.most_waiting = max(self._counters.most_waiting, waiting + 1)
                 self._counters.jobs_accepted += 1
                 self._counters.responses_lost += lost_answer is not None
                 self._running += 1

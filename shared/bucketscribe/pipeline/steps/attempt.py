@@ -16,6 +16,7 @@ No attempt starts once the upload has cost ``max_provider_jobs`` provider jobs.
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
@@ -242,6 +243,8 @@ def unsuccessful(job: Job, exc: ProviderError, provider: Provider, ports: Pipeli
         return _deferred(job, f"outcome unknown ({exc.code}); resolving from evidence")
     if not exc.retryable:
         return reject(job, error, ports)
+    if exc.over_capacity:
+        return wait_for_capacity(job, error, ports)
     refusals = job.attempts_in(AttemptState.REFUSED) + 1
     if refusals >= limits.max_submit_attempts:
         gave_up = JobError(
@@ -264,6 +267,28 @@ def unsuccessful(job: Job, exc: ProviderError, provider: Provider, ports: Pipeli
         },
     )
     return _deferred(job, f"{exc.code}: {exc.message}; retried at {retry_at.isoformat()}")
+
+
+def wait_for_capacity(job: Job, error: JobError, ports: PipelinePorts) -> UploadResult:
+    """Back in the queue until the provider has room again: asked again after a while with some
+    spread (a burst's jobs do not all come back at once), or sooner when one of its tasks
+    finishes; not counted against the upload's attempts, bounded by ``Limits.capacity_wait``."""
+    now = ports.clock()
+    spread = ports.limits.capacity_retry_after * (1 + secrets.randbelow(1000) / 1000)
+    waiting = apply(
+        ports.jobs,
+        job,
+        partial(
+            Job.wait_for_capacity, now=now, error=error, retry_at=now + spread, owner=job.claimed_by or ""
+        ),
+    )
+    if waiting is None:
+        return already_there(job, ports) if job.draft else _deferred(job, "taken over by another worker")
+    logger.info(
+        "The provider is at capacity; the upload waits in the queue",
+        extra={"job_id": job.id, "key": job.source.key, "code": error.code, "waits": waiting.capacity_waits},
+    )
+    return job_result(waiting, UploadOutcome.WAITING, f"{error.code}: the provider is at capacity; queued")
 
 
 def _media_url(job: Job, ports: PipelinePorts) -> str:

@@ -43,6 +43,7 @@ logger = Logger(child=True)
 class UploadOutcome(StrEnum):
     SUBMITTED = "SUBMITTED"  # a provider task is running for it
     DEFERRED = "DEFERRED"  # its job is recorded; the reconciler carries it on (busy provider, lost answer)
+    WAITING = "WAITING"  # its job is recorded, queued for a provider whose quota is full
     SKIPPED = "SKIPPED"  # not ours: outside the input prefix, our own output, not media by name
     DUPLICATE = "DUPLICATE"  # this exact upload already has a job, in the hands of someone else
     REJECTED = "REJECTED"  # bad input: FAILED job + error report

@@ -15,12 +15,12 @@ from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 
-from bucketscribe.domain.job import Job, JobState
+from bucketscribe.domain.job import Job, JobError, JobState
 from bucketscribe.domain.media_sniff import kind_by_extension
 from bucketscribe.domain.profile import Profile
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.context import PipelinePorts, TimeLeft
-from bucketscribe.pipeline.steps.attempt import submit_chunk, unsuccessful
+from bucketscribe.pipeline.steps.attempt import submit_chunk, unsuccessful, wait_for_capacity
 from bucketscribe.pipeline.steps.intake import (
     UPLOAD_GONE,
     Rejection,
@@ -106,10 +106,23 @@ def submit_jobs(
         # Recording a provider's answer outlasts a job-store outage for as long as this run may.
         return not out_of_time()
 
+    full: JobError | None = None  # the provider said its quota is full: the rest wait, unsent
     for start in range(0, len(jobs), size):
         chunk = jobs[start : start + size]
+        if full is not None:
+            results.extend(
+                _guarded(job, ports, partial(wait_for_capacity, error=full, ports=ports)) for job in chunk
+            )
+            continue
         try:
-            results.extend(submit_chunk(chunk, profile, provider, ports, keep_trying))
+            outcomes = submit_chunk(chunk, profile, provider, ports, keep_trying)
+            results.extend(outcomes)
+            if any(outcome.outcome is UploadOutcome.WAITING for outcome in outcomes):
+                full = JobError(
+                    code="PROVIDER_AT_CAPACITY",
+                    message=f"{provider.name} turned an upload of this run away for its quota; queued unsent",
+                    retryable=True,
+                )
         except Exception as exc:
             # Before any attempt started (e.g. the job store is down): nothing reached the provider.
             logger.exception(

@@ -294,7 +294,11 @@ class DashScopeProvider:
                 continue
             retryable = throttled or code in RETRYABLE_CODES or status >= 500 or status in (401, 403)
             raise ProviderError(
-                code, message, retryable=retryable, maybe_done=status_may_have_taken_effect(status)
+                code,
+                message,
+                retryable=retryable,
+                maybe_done=status_may_have_taken_effect(status),
+                over_capacity=throttled,
             )
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -33,6 +33,9 @@ from bucketscribe.providers.wire_errors import request_may_have_arrived, status_
 
 MAX_TASK_ID_LENGTH = 128
 RETRYABLE_SIS_CODES = frozenset({"SIS.0312", "SIS.0001", "SIS.0100", "SIS.0033", "APIG.0201", "APIG.0308"})
+# The account's concurrency limit (SIS.0312) and the gateway's flow control (APIG.0308, 429):
+# the upload waits for capacity instead of counting a refusal.
+OVER_CAPACITY_SIS_CODES = frozenset({"SIS.0312", "APIG.0308"})
 NOT_FOUND_MARKERS = ("task id is not found", "not found")
 # What audio_format "auto" detects (providers.md §4.2: wav (pcm/ulaw/alaw/adpcm), mp3, m4a,
 # ogg-speex, ogg-opus, amr, wma; stereo allowed), by container family and codec.
@@ -236,6 +239,7 @@ class SisProvider:
                 exc.error_msg or str(exc),
                 retryable=retryable,
                 maybe_done=status_may_have_taken_effect(exc.status_code),
+                over_capacity=code in OVER_CAPACITY_SIS_CODES or exc.status_code == 429,
             ) from exc
         except (sdk.SdkException, requests.exceptions.RequestException) as exc:
             # Connection failures and timeouts; the SDK lets read timeouts through unwrapped.
