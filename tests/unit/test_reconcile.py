@@ -337,3 +337,31 @@ def test_one_reconciler_run_at_a_time_a_second_does_nothing_until_the_first_ends
     ports.clock.now += timedelta(minutes=5)
     assert reconcile(ports).finished == 1
     assert reconcile(ports).skipped is False
+
+
+def test_a_backlog_larger_than_one_listing_is_worked_through_in_one_run(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
+    """The run lists ``limit`` due jobs at a time and goes on while there are more (and it has
+    time): a backlog drains at the run's pace, not ``limit`` jobs per schedule."""
+    jobs = [submitted(ports, f"backlog-{index:02d}.wav") for index in range(25)]
+    for job in jobs:
+        provider.finish(job.provider_task_id, transcript())
+    ports.clock.now += ports.limits.first_check_after
+    report = reconcile(ports, limit=10)
+    assert report.finished == 25 and report.due == 25 and report.tasks_fetched == 25
+    assert {ports.jobs.get(job.id).state for job in jobs} == {JobState.DONE}
+
+
+def test_a_run_out_of_time_leaves_the_rest_of_the_backlog_for_the_next(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
+    jobs = [submitted(ports, f"late-{index:02d}.wav") for index in range(25)]
+    for job in jobs:
+        provider.finish(job.provider_task_id, transcript())
+    ports.clock.now += ports.limits.first_check_after
+    rounds = iter([False] * 12)  # time for the first listing's work only
+    first = reconcile(ports, limit=10, out_of_time=lambda: next(rounds, True))
+    assert 0 < first.finished <= 10
+    second = reconcile(ports, limit=10)
+    assert first.finished + second.finished == 25

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
@@ -48,6 +49,10 @@ logger = Logger(child=True)
 # own time is not known.
 RUN_LEASE = "reconciler"
 RUN_LEASE_TIME = timedelta(minutes=5)
+# Rounds of due jobs one run works through at most (each of up to ``limit`` jobs).
+MAX_ROUNDS = 50
+# Tasks one run asks its providers about at once.
+POLLING_WORKERS = 16
 
 
 class ReconcileReport(BaseModel):
@@ -74,6 +79,13 @@ class ReconcileReport(BaseModel):
     waiting_for_capacity: int = 0
     # Another run held the reconciler's lease: this one did nothing.
     skipped: bool = False
+
+    def add(self, other: ReconcileReport) -> None:
+        """Count ``other``'s work (a part of this run done on another thread) in this report."""
+        for name, value in other:
+            if isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, name, getattr(self, name) + value)
+        self.streams.extend(other.streams)
 
 
 def reconcile(
@@ -123,15 +135,38 @@ def _reconcile(
 ) -> ReconcileReport:
     if ports.dead_letters is not None:
         _drain(ports, report, out_of_time)
-    now = ports.clock()
-    try:
-        listed = ports.jobs.due(now, limit=limit)
-    except Exception:
-        # The job store is unreachable: nothing can be carried on now; the next run tries again.
-        logger.exception("Could not read the due jobs; the next run tries again")
-        report.units_failed += 1
-        return report
-    report.due = len(listed)
+    # Round after round while the run has time: a backlog (a burst waiting for capacity, a wave
+    # of lost callbacks) is worked through at the run's pace, not ``limit`` jobs per schedule.
+    seen: set[str] = set()
+    for _ in range(MAX_ROUNDS):
+        now = ports.clock()
+        try:
+            listed = ports.jobs.due(now, limit=limit)
+        except Exception:
+            # The job store is unreachable: nothing can be carried on now; the next run tries again.
+            logger.exception("Could not read the due jobs; the next run tries again")
+            report.units_failed += 1
+            break
+        fresh = [job for job in listed if job.id not in seen]
+        if not fresh:
+            break  # nothing due, or only what this run already looked at (its index may lag)
+        seen.update(job.id for job in fresh)
+        _round(fresh, now, ports, report, out_of_time, time_left)
+        if len(listed) < limit or out_of_time():
+            break
+    logger.info("Reconciled", extra=report.model_dump(exclude={"streams"}))
+    return report
+
+
+def _round(
+    listed: list[Job],
+    now: datetime,
+    ports: PipelinePorts,
+    report: ReconcileReport,
+    out_of_time: Callable[[], bool],
+    time_left: TimeLeft,
+) -> None:
+    report.due += len(listed)
     by_state: dict[JobState, list[Job]] = defaultdict(list)
     for stale in listed:
         try:
@@ -154,8 +189,6 @@ def _reconcile(
     report.units_failed += resolution.units_failed
     _poll_submitted(by_state[JobState.SUBMITTED] + resolution.bound, now, ports, report, out_of_time)
     _submit_again(by_state[JobState.ACCEPTED] + resolution.abandoned, ports, report, out_of_time, time_left)
-    logger.info("Reconciled", extra=report.model_dump(exclude={"streams"}))
-    return report
 
 
 def _drain(ports: PipelinePorts, report: ReconcileReport, out_of_time: Callable[[], bool]) -> None:
@@ -242,36 +275,62 @@ def _poll_submitted(
             _check_split(job, now, ports, report, out_of_time)
         elif job.provider_task_id is not None:
             by_task[(job.provider, job.provider_task_id)].append(job)
-    for (provider, task_id), task_jobs in by_task.items():
-        if out_of_time():
-            report.left_for_next_run += len(task_jobs)
-            continue
-        try:
-            result = fetch_task(ports, provider, task_id)
-        except Exception as exc:
-            if isinstance(exc, ProviderError):
-                report.provider_errors += 1
-                logger.warning(
-                    "Could not ask the provider about a task",
-                    extra={
-                        "provider": provider,
-                        "task_id": task_id,
-                        "code": exc.code,
-                        "provider_message": exc.message,
-                    },
-                )
-            else:
-                report.units_failed += 1
-                logger.exception(
-                    "Asking about a task failed", extra={"provider": provider, "task_id": task_id}
-                )
-            for job in task_jobs:
-                _back_off_quietly(job, now, ports, report)
-                report.still_pending += 1
-            continue
-        report.tasks_fetched += 1
-        for job in task_jobs:
-            _finish_one(job, task_id, result, now, ports, report, out_of_time)
+
+    def poll(task: tuple[tuple[str, str], list[Job]]) -> ReconcileReport:
+        (provider, task_id), task_jobs = task
+        own = ReconcileReport()
+        _poll_task(provider, task_id, task_jobs, now, ports, own, out_of_time)
+        return own
+
+    if not by_task:
+        return
+    # Each task is a provider query and a few writes, mostly waiting: asked side by side.
+    with ThreadPoolExecutor(max_workers=min(len(by_task), POLLING_WORKERS)) as pool:
+        for own in pool.map(poll, by_task.items()):
+            report.add(own)
+
+
+def _poll_task(
+    provider: str,
+    task_id: str,
+    task_jobs: list[Job],
+    now: datetime,
+    ports: PipelinePorts,
+    report: ReconcileReport,
+    out_of_time: Callable[[], bool],
+) -> None:
+    if out_of_time():
+        report.left_for_next_run += len(task_jobs)
+        return
+    try:
+        result = fetch_task(ports, provider, task_id)
+    except ProviderError as exc:
+        report.provider_errors += 1
+        logger.warning(
+            "Could not ask the provider about a task",
+            extra={
+                "provider": provider,
+                "task_id": task_id,
+                "code": exc.code,
+                "provider_message": exc.message,
+            },
+        )
+        _all_back_off(task_jobs, now, ports, report)
+        return
+    except Exception:
+        report.units_failed += 1
+        logger.exception("Asking about a task failed", extra={"provider": provider, "task_id": task_id})
+        _all_back_off(task_jobs, now, ports, report)
+        return
+    report.tasks_fetched += 1
+    for job in task_jobs:
+        _finish_one(job, task_id, result, now, ports, report, out_of_time)
+
+
+def _all_back_off(jobs: list[Job], now: datetime, ports: PipelinePorts, report: ReconcileReport) -> None:
+    for job in jobs:
+        _back_off_quietly(job, now, ports, report)
+        report.still_pending += 1
 
 
 def _finish_one(
