@@ -254,6 +254,7 @@ class LocalStack:
         from bucketscribe_local.dashscope_server import DashScopeEmulator
         from bucketscribe_local.http_thread import BackgroundHttpServer
         from bucketscribe_local.lambda_bridge import Ticker, api_gateway_app
+        from bucketscribe_local.s3_events import add_version_ids_to_moto_events
         from bucketscribe_local.sis_server import SisEmulator
 
         opts = self.options
@@ -262,6 +263,7 @@ class LocalStack:
         ensure_port_free(opts.sis_port)
         # moto's werkzeug server logs every request; the stack reports progress itself.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        add_version_ids_to_moto_events()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()

@@ -126,7 +126,10 @@ def test_dead_letters_that_cannot_be_read_or_are_garbage_never_stop_the_reconcil
     dlq = stack.resources.dead_letter_queue_url
     stack.pipeline_faults.set_plan(
         PipelineFaultPlan(
-            storage_errors=[StorageErrorRule(op="head", key_contains="dlq/sealed-2", status=400)]
+            # An object stored with a customer-provided key answers 400 to every read without it.
+            storage_errors=[
+                StorageErrorRule(op=op, key_contains="dlq/sealed-2", status=400) for op in ("head", "get")
+            ]
         )
     )
     try:
