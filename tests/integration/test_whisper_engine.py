@@ -115,16 +115,47 @@ def test_long_silences_stay_silent(engine: WhisperSpeechEngine) -> None:
     assert word_error_rate(sample("hello_en.wav").text, recognition.segments[0].text) <= 0.3
 
 
+# How far a voice-activity edge may land from the speech's own edge: Silero pads each region by
+# ``speech_pad_ms`` (200 ms) and decides per 32 ms window on probabilities that onnxruntime
+# computes with different kernels on different CPUs, so an edge is 200 ms outside the speech give
+# or take 100 ms (measured: 144-238 ms outside on every instruction set CTranslate2 offers).
+EDGE_OUTSIDE_MS = 300
+EDGE_INSIDE_MS = 100
+# The share of the speech that must have a word within the coverage check's reach (300 ms). Word
+# times come from Whisper's cross-attention at 20 ms steps, median-filtered, and CTranslate2's
+# int8 kernels round differently per instruction set (GENERIC, AVX, AVX2, AVX-512), which moves a
+# word at an utterance's edge by up to a few hundred ms: 10 % of this clip's 9.7 s of speech is
+# room for that at all four edges, while a lost phrase (2 s or more) still fails the check. 1.0
+# was measured under CT2_FORCE_CPU_ISA=GENERIC, AVX, AVX2 and AVX512, with 1 and 2 threads.
+MIN_COVERAGE = 0.9
+
+
+def _loud_edges_ms(frames: bytes, rate: int) -> tuple[int, int]:
+    """Where a clip's speech starts and ends: its first and last sample above -40 dBFS."""
+    import numpy as np
+
+    samples = np.abs(np.frombuffer(frames, dtype="<i2").astype(np.float64)) / 32768
+    loud = np.flatnonzero(samples > 0.01)
+    return int(loud[0]) * 1000 // rate, int(loud[-1]) * 1000 // rate
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 def test_voice_activity_comes_back_where_the_speech_is(engine: WhisperSpeechEngine) -> None:
-    """Speech, 20 s of silence, the speech again: two stretches of voice activity, none in between."""
+    """Speech, 20 s of silence, the speech again: speech found where it is (one stretch of voice
+    activity per copy, none in between) and both copies transcribed, on any x86-64 CPU.
+
+    Run it as ``CT2_FORCE_CPU_ISA=GENERIC|AVX|AVX2|AVX512`` (and ``BUCKETSCRIBE_WHISPER_CPU_THREADS``)
+    to check another CPU's kernels; the tolerances above say why they suffice.
+    """
     import io
     import wave
 
     with wave.open(str(sample("hello_en.wav").path)) as clip:
         params, frames = clip.getparams(), clip.readframes(clip.getnframes())
     clip_ms = len(frames) // params.sampwidth * 1000 // params.framerate
+    first, last = _loud_edges_ms(frames, params.framerate)
+    second_at = clip_ms + 20_000
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setparams(params)
@@ -132,17 +163,22 @@ def test_voice_activity_comes_back_where_the_speech_is(engine: WhisperSpeechEngi
 
     recognition = engine.recognize(buffer.getvalue(), language="en")
 
-    assert recognition.voice_activity
-    silence = (clip_ms + 500, clip_ms + 19_500)
-    assert not [s for s in recognition.voice_activity if s.start_ms < silence[1] and s.end_ms > silence[0]]
-    assert min(s.start_ms for s in recognition.voice_activity) < 500
-    assert max(s.end_ms for s in recognition.voice_activity) > clip_ms + 20_000 + clip_ms - 500
-    assert recognition.speech_ms is not None
-    assert clip_ms <= recognition.speech_ms <= 2 * clip_ms
-    check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity)
-    assert check.warnings == []
-    assert check.coverage.ratio is not None and check.coverage.ratio >= 0.95
+    regions = sorted((s.start_ms, s.end_ms) for s in recognition.voice_activity or [])
+    assert len(regions) == 2, regions
+    for (start, end), offset in zip(regions, (0, second_at), strict=True):
+        assert offset + first - EDGE_OUTSIDE_MS <= start <= offset + first + EDGE_INSIDE_MS, (start, offset)
+        assert offset + last - EDGE_INSIDE_MS <= end <= offset + last + EDGE_OUTSIDE_MS, (end, offset)
+    assert recognition.speech_ms == sum(end - start for start, end in regions)
+    check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity or [])
+    assert check.warnings == [], check.warnings
+    assert check.coverage.ratio is not None and check.coverage.ratio >= MIN_COVERAGE, check.coverage
     assert check.coverage.speech_ms == recognition.speech_ms
+    # Both copies are heard as what was said, each in its own place.
+    for offset in (0, second_at):
+        heard = " ".join(
+            s.text for s in recognition.segments if offset <= s.start_ms < offset + clip_ms + EDGE_OUTSIDE_MS
+        )
+        assert word_error_rate(sample("hello_en.wav").text, heard) <= MAX_WER, recognition.segments
 
 
 # ---------------------------------------------------------------- repetitive speech
@@ -210,16 +246,39 @@ def test_bytes_input_and_a_provider_style_language_hint(engine: WhisperSpeechEng
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_progress_is_reported_segment_by_segment(engine: WhisperSpeechEngine) -> None:
+def test_progress_is_reported_as_the_decoding_goes_on(engine: WhisperSpeechEngine) -> None:
+    # Two utterances 3 s apart: two chunks, in one batch; and the same recording, one batch a chunk.
+    import io
+    import wave
+
+    with wave.open(str(sample("hello_en.wav").path)) as clip:
+        params, frames = clip.getparams(), clip.readframes(clip.getnframes())
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames + b"\x00\x00" * params.framerate * 3 + frames)
     reports: list[tuple[int, int]] = []
-    recognition = engine.recognize(sample("report_en.mp3").path, on_progress=lambda *r: reports.append(r))
+    recognition = engine.recognize(buffer.getvalue(), on_progress=lambda *r: reports.append(r))
 
     total = recognition.duration_ms
     assert reports[0] == (0, total)  # the length is known before any text
     assert reports[-1] == (total, total)
     assert [done for done, _ in reports] == sorted(done for done, _ in reports)
-    # One report per recognised segment in between: progress arrives while decoding goes on.
-    assert [done for done, _ in reports[1:-1]] == [segment.end_ms for segment in recognition.segments]
+    assert len(reports) >= 3, "a report after the batch, before the end"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_every_decoding_recognises_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decodings kept for comparison (bench/engine.py) still work, and say what ran."""
+    from bucketscribe.local.whisper_engine import WhisperSettings
+
+    clip = sample("weather_en.ogg")
+    for decoding in ("vad_windows", "sequential", "batched"):
+        engine = WhisperSpeechEngine(settings=WhisperSettings(decoding=decoding))  # type: ignore[arg-type]
+        recognition = engine.recognize(clip.path)
+        assert word_error_rate(clip.text, recognition.text) <= MAX_WER, (decoding, recognition.text)
+        assert recognition.language == "en"
 
 
 @pytest.mark.slow
