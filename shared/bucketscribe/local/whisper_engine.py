@@ -204,7 +204,7 @@ class WhisperSpeechEngine:
             return [], language  # no speech: nothing to decode, nothing to invent
         decoder = self.decoder()
         if language is None:
-            language = decoder.detect_language(_speech_window(samples, chunks))[0][0]
+            language = decoder.choose_language(_speech_window(samples, chunks)).language
         work = [
             DecodeChunk(
                 samples=samples[_sample(start) : _sample(end)],
