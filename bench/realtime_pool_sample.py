@@ -7,6 +7,10 @@ callback and the request id with the first- and last-package delays at the end. 
 approach, written for the benchmark (``bench/realtime.py``): the same SDK calls and process
 layout; each worker also hands its figures back, printed as one JSON line per file at the end.
 
+One difference from the sample: a file whose task fails (``start()`` raising ``InvalidTask``, an
+``on_error``) is a failed row with the error, not a traceback that takes the whole pool down, so
+that the benchmark can say which baseline files failed and why (exit code 1 when any did).
+
 Run: ``python bench/realtime_pool_sample.py [--processes N] [--pace realtime|fast] FILE...`` with
 ``DASHSCOPE_API_KEY`` and ``DASHSCOPE_WEBSOCKET_URL`` set (the emulator's).
 """
@@ -32,6 +36,7 @@ class Callback(TranslationRecognizerCallback):
     def __init__(self, name: str) -> None:
         self.name = name
         self.first_result_at: float | None = None
+        self.error: str | None = None
 
     def on_event(
         self, request_id: Any, transcription_result: Any, translation_result: Any, usage: Any
@@ -46,12 +51,21 @@ class Callback(TranslationRecognizerCallback):
                 print(f"[{self.name}] Translate ==> {english.text}", flush=True)
 
     def on_error(self, message: Any) -> None:
+        self.error = f"{getattr(message, 'code', '')}: {getattr(message, 'message', message)}"
         print(f"[{self.name}] error: {message}", flush=True)
 
 
 def process_file(job: tuple[str, str, float]) -> dict[str, Any]:
     path, pace, run_started = job
     name = os.path.basename(path)
+    try:
+        return stream_file(path, name, pace, run_started)
+    except Exception as error:  # the sample would crash the pool here: report the file as failed
+        print(f"[{name}] failed: {type(error).__name__}: {error}", flush=True)
+        return {"file": name, "error": f"{type(error).__name__}: {error}", "first_package_ms": None}
+
+
+def stream_file(path: str, name: str, pace: str, run_started: float) -> dict[str, Any]:
     callback = Callback(name)
     recognizer = TranslationRecognizerRealtime(
         model="gummy-realtime-v1",
@@ -71,6 +85,7 @@ def process_file(job: tuple[str, str, float]) -> dict[str, Any]:
         if pace == "realtime":
             time.sleep(0.1)
     recognizer.stop()
+    elapsed = time.time() - started
     first, last = recognizer.get_first_package_delay(), recognizer.get_last_package_delay()
     print(
         f"[Metric] requestId: {recognizer.get_last_request_id()}, first package delay ms: {first}, "
@@ -83,6 +98,9 @@ def process_file(job: tuple[str, str, float]) -> dict[str, Any]:
         "first_package_ms": first,
         "last_package_ms": last,
         "started_after_s": started - run_started,
+        "audio_s": len(pcm) / 2 / 16000,
+        "elapsed_s": elapsed,
+        "error": callback.error,
         "first_result_after_s": None
         if callback.first_result_at is None
         else callback.first_result_at - run_started,
@@ -103,7 +121,7 @@ def main() -> int:
     # For the benchmark: each file's figures, printed by this one process (workers' lines interleave).
     for row in figures:
         print("FIGURES " + json.dumps(row), flush=True)
-    return 0
+    return 1 if any(row.get("error") for row in figures) else 0
 
 
 if __name__ == "__main__":

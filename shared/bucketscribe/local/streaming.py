@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bucketscribe.cli import ExitCode, ReportedInterrupt
+from bucketscribe.coverage import COVERAGE_CODES
 from bucketscribe.local.inputs import LocalInput, unique_output_names
 from bucketscribe.local.progress import (
     BatchProgress,
@@ -43,7 +44,7 @@ from bucketscribe.local.progress import (
     Stage,
     clock_text,
 )
-from bucketscribe.media.transcode import SPLIT_CHANNELS
+from bucketscribe.media.transcode import SPLIT_CHANNELS, SpeechPcm
 from bucketscribe.model import Transcript
 from bucketscribe.profiles import RealtimeOptions
 from bucketscribe.providers.base import StreamedRecording
@@ -437,8 +438,13 @@ def stream_one(
             on_stream_done=finished,
             cancel=cancel,
         )
+        transcript = with_stream_coverage(streamed.result.transcript, speech)
+        streamed.result = streamed.result.model_copy(update={"transcript": transcript})
+        for warning in transcript.warnings:
+            if warning.code in COVERAGE_CODES:
+                console.warn(streamed, warning.message)
         progress.outputs = write_outputs(
-            streamed.result.transcript, settings.out_dir, streamed.output_name, options.translate
+            transcript, settings.out_dir, streamed.output_name, options.translate
         )
         progress.stage = Stage.DONE
     except StreamCancelled:
@@ -451,6 +457,27 @@ def stream_one(
         progress.stage, progress.error_code, progress.error = Stage.FAILED, type(error).__name__, str(error)
     progress.live_text = None
     console.changed(streamed)
+
+
+def with_stream_coverage(transcript: Transcript, speech: SpeechPcm) -> Transcript:
+    """The transcript with ``coverage`` and warnings, as batch transcripts carry them: checked
+    against voice activity on the audio that was streamed (the Silero VAD the local engine uses,
+    per channel when the channels were streamed apart), or, where the local engine is not
+    installed, against the recording's length."""
+    from bucketscribe.coverage import with_coverage
+
+    try:
+        import numpy as np
+
+        from bucketscribe.local.whisper_engine import detect_voice_activity
+    except ImportError:  # pragma: no cover - the local extra is what installs numpy and faster-whisper
+        return with_coverage(transcript)
+    split = len(speech.tracks) > 1
+    spans = []
+    for channel, track in enumerate(speech.tracks):
+        samples = np.frombuffer(track, dtype="<i2").astype(np.float32) / 32768.0
+        spans.extend(detect_voice_activity(samples, channel=channel if split else None))
+    return with_coverage(transcript, speech=spans)
 
 
 def stream_files(

@@ -93,6 +93,11 @@ class SisJobResult(BaseModel):
 _SPEAKER_RE = re.compile(r"^speaker(\d+)$", re.IGNORECASE)
 
 
+# A call's two sides are labelled as real-time streams label them (RealtimeOptions.speakers), so
+# that one profile's transcripts say the same whichever way they were made.
+_ROLE_LABELS = {"AGENT": "Agent", "USER": "Customer"}
+
+
 def speaker_label(role: str | None) -> str | None:
     """SIS roles (AGENT / USER / speaker1…10) as labels a reader understands."""
     if not role:
@@ -100,7 +105,7 @@ def speaker_label(role: str | None) -> str | None:
     match = _SPEAKER_RE.match(role)
     if match:
         return f"Speaker {match.group(1)}"
-    return role.capitalize()
+    return _ROLE_LABELS.get(role.upper(), role.capitalize())
 
 
 def transcript_from_sis(

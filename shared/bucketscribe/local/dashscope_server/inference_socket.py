@@ -247,7 +247,7 @@ class _InferenceConnection:
             self.stream = open_stream(
                 task_id,
                 payload,
-                engine=self.backend.engine_for_run(),
+                decoder=self.backend.stream_decoder(),
                 interim_interval_s=self.backend.interim_interval_s,
             )
         except DashScopeError as error:
@@ -297,18 +297,20 @@ class _InferenceConnection:
         """Run the stream's passes as audio arrives and send their results; False once failed.
 
         One pass at a time, so a stream's results keep their order; each one's sentences go out
-        as soon as it ends, while the client is still sending.
+        as soon as it ends, while the client is still sending. The passes themselves run off the
+        event loop, in the stream decoder, batched with other streams' (``stream_decoding``).
         """
         while True:
             self._audio_arrived.clear()
-            snapshot = stream.next_pass()
-            if snapshot is None:
+            work = stream.next_pass()
+            if work is None:
                 if stream.input_closed:
                     return True
                 await self._audio_arrived.wait()
                 continue
             try:
-                sentences = await asyncio.to_thread(stream.recognize, snapshot)
+                result = await asyncio.wrap_future(stream.decoder.submit(work))
+                sentences = stream.sentences(work, result)
             except UnreadableAudio:
                 await self.fail(
                     stream.task_id,

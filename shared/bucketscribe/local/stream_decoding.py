@@ -1,0 +1,438 @@
+"""The recognition passes of real-time streams, run for every stream of a process at once.
+
+A real-time stream (``dashscope_server.streams``) asks for a pass whenever voice activity ends an
+utterance (a final pass) or an utterance has grown by a second (an interim one). How those passes
+run is this module's business:
+
+- ``BatchedWhisperPasses`` (the offline Whisper engine): one worker thread takes every pass that
+  is waiting, finals first in the order they became due, then interims (the streams served
+  longest ago first), and decodes them as one batch (``batch_decoder``: each utterance encoded at
+  its own length, the batch decoded together). A pass costs a few tens of milliseconds instead of
+  a 30 s window's second, eight streams' passes cost little more than two, and no stream waits
+  for more than the batch in progress: a stream that talks a lot cannot starve the others,
+  because every final due joins the next batch.
+- ``EnginePasses`` (any other ``SpeechEngine``: the instant and digest engines, test engines):
+  each pass is a ``recognize`` of the utterance as a WAV, on a thread pool.
+
+The language of a stream is the stream's business (``streams``): given, or decided once from
+enough of its speech. A pass either names it or asks for the decision (``decide_language``),
+which the Whisper passes make as ``WhisperBatchDecoder.choose_language`` does, on all the speech
+the stream has sent so far, not on the one utterance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from bucketscribe.local.emulator_kit.audio import wav_file
+from bucketscribe.local.speech import RecognizedSegment, RecognizedWord, SpeechEngine
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bucketscribe.local.batch_decoder import DecodeChunk, WhisperBatchDecoder
+    from bucketscribe.local.whisper_engine import WhisperSpeechEngine
+
+logger = logging.getLogger(__name__)
+
+WHISPER_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class StreamPass:
+    """One recognition pass of a stream.
+
+    ``audio`` is 16-bit mono PCM at ``sample_rate`` starting at ``start_ms`` of the stream, or,
+    with ``sample_rate`` None, a whole recording in a container to decode (formats a stream
+    cannot cut as it arrives). ``language`` is the stream's, when it is known; otherwise
+    ``decide_language`` asks this pass to decide it from ``evidence`` (PCM of the stream's speech
+    so far, this pass's included), or, without it, the pass hears the language itself (an interim
+    before the decision). ``translate_to``: also translate the utterance, unless it is spoken in
+    that language (the translation is then the transcript itself).
+    """
+
+    stream: str
+    audio: bytes
+    sample_rate: int | None
+    start_ms: int
+    final: bool
+    language: str | None = None
+    decide_language: bool = False
+    evidence: bytes = b""
+    translate_to: str | None = None
+    word_timestamps: bool = True
+
+    @property
+    def end_ms(self) -> int | None:
+        if self.sample_rate is None:
+            return None
+        return self.start_ms + len(self.audio) // 2 * 1000 // self.sample_rate
+
+
+@dataclass(frozen=True)
+class PassResult:
+    segments: list[RecognizedSegment]
+    """In stream time, never past the pass's audio."""
+    translated: list[RecognizedSegment] | None
+    """Translated segments; None when none was asked or the speech is in the target language."""
+    language: str | None
+    """The language the pass ran with (the stream's, decided or given, or what it heard)."""
+    decided: bool = False
+    """This pass decided the stream's language."""
+
+
+class StreamDecoder(Protocol):
+    default_language: str | None
+    """The language of a stream that names none (``--language``), if any."""
+
+    @property
+    def language_evidence_ms(self) -> int:
+        """How much speech a stream should send before its language is decided on an interim pass
+        (a final pass decides with whatever there is); 0: the engine needs no decision."""
+        ...
+
+    def known_language(self, language: str) -> str | None:
+        """The engine's code for a service language ("en-US", "zh"), or None if it does not know it."""
+        ...
+
+    def submit(self, work: StreamPass) -> Future[PassResult]: ...
+
+    def close(self) -> None: ...
+
+
+# ----- any engine ---------------------------------------------------------------------------------
+
+
+class EnginePasses:
+    """Each pass a ``recognize`` call on a thread pool, as the emulator always ran them."""
+
+    language_evidence_ms = 0
+    default_language: str | None = None  # the engine applies its own default, if it has one
+
+    def __init__(self, engine: SpeechEngine, *, workers: int = 8) -> None:
+        self.engine = engine
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stream-pass")
+
+    def known_language(self, language: str) -> str | None:
+        return language
+
+    def submit(self, work: StreamPass) -> Future[PassResult]:
+        return self._pool.submit(self._run, work)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self, work: StreamPass) -> PassResult:
+        audio = work.audio if work.sample_rate is None else wav_file(work.audio, sample_rate=work.sample_rate)
+        heard = self._recognize(audio, work.language, translate=False)
+        segments = shifted(heard.segments, work.start_ms, work.end_ms)
+        translated = None
+        if work.translate_to is not None and heard.language != work.translate_to:
+            translation = self._recognize(audio, work.language, translate=True)
+            translated = shifted(translation.segments, work.start_ms, work.end_ms)
+            if not segments and translated:  # transcription found nothing but translation did
+                segments = translated
+        return PassResult(segments=segments, translated=translated, language=heard.language, decided=False)
+
+    def _recognize(self, audio: bytes, language: str | None, *, translate: bool) -> _Heard:
+        try:
+            recognition = self.engine.recognize(
+                audio, language=language, translate=translate, word_timestamps=True
+            )
+        except ValueError as error:
+            if language is None or _is_unreadable(error):
+                raise
+            # A language the service knows but the offline engine does not: let it detect one.
+            logger.warning("the engine does not know language %r; detecting it instead", language)
+            recognition = self.engine.recognize(audio, translate=translate, word_timestamps=True)
+        return _Heard(recognition.segments, recognition.language)
+
+
+@dataclass(frozen=True)
+class _Heard:
+    segments: list[RecognizedSegment]
+    language: str | None
+
+
+def _is_unreadable(error: ValueError) -> bool:
+    from bucketscribe.local.speech import UnreadableAudio
+
+    return isinstance(error, UnreadableAudio)
+
+
+# ----- Whisper, in batches ------------------------------------------------------------------------
+
+
+@dataclass
+class _Waiting:
+    work: StreamPass
+    future: Future[PassResult]
+    order: int
+
+
+@dataclass
+class PassCounters:
+    """What the worker has done (for tests and benchmarks)."""
+
+    batches: int = 0
+    passes: int = 0
+    finals: int = 0
+    interims: int = 0
+    decisions: int = 0
+    largest_batch: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+class BatchedWhisperPasses:
+    """Every stream's passes through one ``WhisperBatchDecoder``, in batches (see the module).
+
+    ``decoder`` is made on the worker thread when the first pass arrives (loading the model if
+    it is not loaded yet), so that nothing heavy happens on the event loop.
+    """
+
+    # Whisper hears the language of a few words badly (see ``choose_language``): interims wait
+    # for 3 s of a stream's speech before it is decided (a final decides with what there is).
+    language_evidence_ms = 3_000
+
+    def __init__(
+        self,
+        engine: WhisperSpeechEngine,
+        *,
+        max_batch: int = 8,
+        decoder_factory: Callable[[], WhisperBatchDecoder] | None = None,
+        default_language: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self.default_language = default_language
+        self._decoder_factory = decoder_factory or engine.decoder
+        self._decoder: WhisperBatchDecoder | None = None
+        self.max_batch = max_batch
+        self._ready = threading.Condition()
+        self._finals: deque[_Waiting] = deque()
+        self._interims: list[_Waiting] = []
+        self._last_served: dict[str, int] = {}
+        self._order = itertools.count()
+        self._closed = False
+        self._worker: threading.Thread | None = None
+        self.counters = PassCounters()
+
+    def known_language(self, language: str) -> str | None:
+        from bucketscribe.local.whisper_engine import whisper_language_code
+
+        return whisper_language_code(language)
+
+    def submit(self, work: StreamPass) -> Future[PassResult]:
+        future: Future[PassResult] = Future()
+        with self._ready:
+            if self._closed:
+                future.set_exception(RuntimeError("the stream decoder is closed"))
+                return future
+            waiting = _Waiting(work, future, next(self._order))
+            (self._finals.append if work.final else self._interims.append)(waiting)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="stream-decoder", daemon=True)
+                self._worker.start()
+            self._ready.notify()
+        return future
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            left = [*self._finals, *self._interims]
+            self._finals.clear()
+            self._interims.clear()
+            self._ready.notify()
+        for waiting in left:
+            waiting.future.cancel()
+
+    # ----- the worker ----------------------------------------------------------------------------
+
+    def next_batch(self) -> list[_Waiting]:
+        """Finals first, oldest first; then interims of the streams served longest ago."""
+        batch: list[_Waiting] = []
+        while self._finals and len(batch) < self.max_batch:
+            batch.append(self._finals.popleft())
+        if len(batch) < self.max_batch and self._interims:
+            self._interims.sort(key=lambda w: (self._last_served.get(w.work.stream, -1), w.order))
+            room = self.max_batch - len(batch)
+            batch.extend(self._interims[:room])
+            del self._interims[:room]
+        for waiting in batch:
+            self._last_served[waiting.work.stream] = waiting.order
+        return batch
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not (self._finals or self._interims or self._closed):
+                    self._ready.wait()
+                if self._closed:
+                    return
+                batch = self.next_batch()
+            self._run([w for w in batch if w.future.set_running_or_notify_cancel()])
+
+    def _run(self, batch: list[_Waiting]) -> None:
+        if not batch:
+            return
+        try:
+            results = self.run_passes([w.work for w in batch])
+        except BaseException as error:  # every pass of the batch hears why
+            logger.exception("a batch of %d stream passes failed", len(batch))
+            for waiting in batch:
+                waiting.future.set_exception(error)
+            return
+        for waiting, result in zip(batch, results, strict=True):
+            waiting.future.set_result(result)
+
+    def run_passes(self, passes: list[StreamPass]) -> list[PassResult]:
+        """Decide the languages that are due, then decode every pass (and translation) in batches."""
+
+        if self._decoder is None:
+            self._decoder = self._decoder_factory()
+        decoder = self._decoder
+        self._count(passes)
+        languages: list[str | None] = []
+        for work in passes:
+            if work.language is None and work.decide_language:
+                samples = self._samples(work.evidence or work.audio, work.sample_rate)
+                languages.append(decoder.choose_language(samples).language)
+            else:
+                languages.append(work.language)
+        chunks: list[DecodeChunk] = []
+        slots: list[tuple[int, int | None]] = []  # per pass: its transcription's and translation's chunk
+        whole: dict[int, PassResult] = {}
+        for index, (work, language) in enumerate(zip(passes, languages, strict=True)):
+            if work.sample_rate is None:  # a container: the engine's own whole-recording path
+                whole[index] = self._whole_recording(work, language)
+                slots.append((-1, None))
+                continue
+            samples = self._samples(work.audio, work.sample_rate)
+            chunks.append(self._chunk(work, samples, language, "transcribe"))
+            translation = None
+            if work.translate_to is not None and language != work.translate_to:
+                chunks.append(self._chunk(work, samples, language, "translate"))
+                translation = len(chunks) - 1
+            slots.append((len(chunks) - 1 - (translation is not None), translation))
+        decoded = decoder.decode(chunks)
+        results: list[PassResult] = []
+        for index, (work, language) in enumerate(zip(passes, languages, strict=True)):
+            if index in whole:
+                results.append(whole[index])
+                continue
+            transcription, translation = slots[index]
+            heard = decoded[transcription]
+            translated = decoded[translation].segments if translation is not None else None
+            ran = language or heard.language
+            segments = heard.segments
+            if work.translate_to is not None and translation is None and ran != work.translate_to:
+                translated = []  # heard in another language than expected: no translation made
+            results.append(
+                PassResult(
+                    segments=shifted(segments, 0, work.end_ms),
+                    translated=None if translated is None else shifted(translated, 0, work.end_ms),
+                    language=ran,
+                    decided=work.decide_language and work.language is None,
+                )
+            )
+        return results
+
+    def _count(self, passes: list[StreamPass]) -> None:
+        counters = self.counters
+        counters.batches += 1
+        counters.passes += len(passes)
+        counters.finals += sum(1 for p in passes if p.final)
+        counters.interims += sum(1 for p in passes if not p.final)
+        counters.decisions += sum(1 for p in passes if p.decide_language and p.language is None)
+        counters.largest_batch = max(counters.largest_batch, len(passes))
+        counters.batch_sizes.append(len(passes))
+
+    def _chunk(self, work: StreamPass, samples: np.ndarray, language: str | None, task: str) -> DecodeChunk:
+        from bucketscribe.local.batch_decoder import DecodeChunk
+
+        return DecodeChunk(
+            samples=samples,
+            offset_ms=work.start_ms,
+            language=language,
+            task="translate" if task == "translate" else "transcribe",
+            # An interim's words are replaced by the final's: no alignment pass for them.
+            word_timestamps=work.word_timestamps and work.final,
+        )
+
+    def _whole_recording(self, work: StreamPass, language: str | None) -> PassResult:
+        heard = self._engine.recognize(work.audio, language=language, word_timestamps=True)
+        translated = None
+        if work.translate_to is not None and heard.language != work.translate_to:
+            translated = self._engine.recognize(work.audio, language=language, translate=True).segments
+        return PassResult(
+            segments=heard.segments,
+            translated=translated,
+            language=heard.language,
+            decided=work.decide_language,
+        )
+
+    @staticmethod
+    def _samples(pcm: bytes, sample_rate: int | None) -> np.ndarray:
+        """16 kHz float samples of 16-bit PCM (resampled by PyAV when the stream is not at 16 kHz)."""
+        import numpy as np
+
+        if sample_rate == WHISPER_RATE:
+            return np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
+        from bucketscribe.local.whisper_engine import decode_speech
+
+        if sample_rate is None:
+            return decode_speech(pcm)
+        return decode_speech(wav_file(pcm, sample_rate=sample_rate))
+
+
+def stream_decoder_for(engine: SpeechEngine) -> StreamDecoder:
+    """Batched Whisper passes for the Whisper engine (also behind ``LanguageByDefault``), a
+    ``recognize`` per pass for any other engine."""
+    from bucketscribe.local.speech import LanguageByDefault
+    from bucketscribe.local.whisper_engine import WhisperSpeechEngine
+
+    inner, default = engine, None
+    if isinstance(engine, LanguageByDefault):
+        inner, default = engine.inner, engine.language
+    if isinstance(inner, WhisperSpeechEngine):
+        return BatchedWhisperPasses(inner, default_language=default)
+    return EnginePasses(engine)
+
+
+# ----- stream time ----------------------------------------------------------------------------------
+
+
+def shifted(
+    segments: list[RecognizedSegment], offset_ms: int, limit_ms: int | None
+) -> list[RecognizedSegment]:
+    """Move segment times by ``offset_ms``, never past ``limit_ms`` (the audio received); empty
+    segments dropped."""
+
+    def at(ms: int) -> int:
+        moved = ms + offset_ms
+        return moved if limit_ms is None else min(moved, max(limit_ms, offset_ms))
+
+    return [
+        RecognizedSegment(
+            start_ms=at(segment.start_ms),
+            end_ms=max(at(segment.end_ms), at(segment.start_ms)),
+            text=segment.text,
+            words=[
+                RecognizedWord(
+                    start_ms=at(w.start_ms),
+                    end_ms=max(at(w.end_ms), at(w.start_ms)),
+                    text=w.text,
+                    probability=w.probability,
+                )
+                for w in segment.words
+            ],
+        )
+        for segment in segments
+        if segment.text.strip()
+    ]
