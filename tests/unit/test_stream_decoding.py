@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bucketscribe.local.batch_decoder import DecodeChunk, DecodedChunk, LanguageChoice
+from bucketscribe.local.batch_decoder import DecodeChunk, DecodedChunk
 from bucketscribe.local.speech import RecognizedSegment
 from bucketscribe.local.stream_decoding import BatchedWhisperPasses, PassResult, StreamPass
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -56,13 +57,15 @@ class GatedDecoder:
                     language_probability=None,
                     no_speech_probability=0.0,
                     avg_logprob=-0.1,
+                    # German reads this audio best, French worst.
+                    sum_logprob={"de": -1.0, "fr": -9.0}.get(chunk.language or "", -3.0),
                 )
             )
         return results
 
-    def choose_language(self, samples: np.ndarray) -> LanguageChoice:
+    def language_candidates(self, samples: np.ndarray, **_: Any) -> list[tuple[str, float]]:
         self.decisions.append(len(samples))
-        return LanguageChoice("de", 0.6, {"de": 0.6}, decoded=True)
+        return [("fr", 0.6), ("de", 0.3)]  # Whisper's token says French; the readings decide
 
 
 def _name(samples: np.ndarray) -> str:
@@ -140,18 +143,21 @@ def test_a_translation_into_another_language_joins_its_transcription_in_the_same
     scheduler.close()
 
 
-def test_a_pass_that_decides_the_language_hears_all_the_evidence_and_says_it_decided() -> None:
+def test_a_pass_that_decides_the_language_reads_its_audio_in_each_likely_one_in_the_same_batch() -> None:
     decoder = GatedDecoder()
     scheduler = passes(decoder)
     evidence = pcm(7, seconds=4.0)
 
-    decided = result(
-        scheduler.submit(work(7, final=True, language=None, decide_language=True, evidence=evidence))
-    )
+    deciding = work(7, final=True, language=None, decide_language=True, evidence=evidence, translate_to="en")
+    decided = result(scheduler.submit(deciding))
 
-    assert decoder.decisions == [4 * RATE]  # the stream's speech so far, not the one utterance
-    assert decided.language == "de" and decided.decided
-    assert [c.language for c in decoder.batches[0]] == ["de"]
+    assert decoder.decisions == [4 * RATE]  # the probabilities come from the stream's speech so far
+    assert decided.language == "de" and decided.decided  # the better reading won, not the likelier token
+    assert [s.text for s in decided.segments] == ["s7 de transcribe"]
+    assert [(c.language, c.task) for c in decoder.batches[0]] == [("fr", "transcribe"), ("de", "transcribe")]
+    # The translation of the decided language follows in a batch of its own.
+    assert [(c.language, c.task) for c in decoder.batches[1]] == [("de", "translate")]
+    assert decided.translated is not None and [s.text for s in decided.translated] == ["s7 de translate"]
     scheduler.close()
 
 
@@ -196,3 +202,59 @@ def test_the_language_list_known_without_faster_whisper_is_faster_whispers() -> 
 
     assert frozenset(_LANGUAGE_CODES) == WHISPER_LANGUAGES
     assert [whisper_language_code(c) for c in ("en-US", "zh_cn", "DE", "tlh")] == ["en", "zh", "de", None]
+
+
+class MeetingDecoder(GatedDecoder):
+    """Each batch waits at a two-party barrier: two batches pass only if they run at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meeting = threading.Barrier(2, timeout=WAIT_S)
+
+    def decode(self, chunks: list[DecodeChunk], **options: Any) -> list[DecodedChunk]:
+        self.meeting.wait()
+        return super().decode(chunks, **options)
+
+
+def test_two_workers_decode_two_batches_side_by_side() -> None:
+    decoder = MeetingDecoder()
+    scheduler = BatchedWhisperPasses(object(), workers=2, decoder_factory=lambda: decoder)  # type: ignore[arg-type]
+    # The first batch waits at the barrier for a second one: only another worker can bring it.
+    first = scheduler.submit(work(1, final=True))
+    wait_until(lambda: decoder.meeting.n_waiting == 1, timeout_s=WAIT_S, what="the first batch to start")
+    second = scheduler.submit(work(2, final=True))
+    assert [s.text for s in result(first).segments] == ["s1 en transcribe"]
+    assert [s.text for s in result(second).segments] == ["s2 en transcribe"]
+    scheduler.close()
+
+
+def test_routine_interims_leave_one_worker_free_for_finals() -> None:
+    decoder = GatedDecoder(hold_first=True)
+    scheduler = BatchedWhisperPasses(object(), workers=2, decoder_factory=lambda: decoder)  # type: ignore[arg-type]
+    first = scheduler.submit(work(1, final=False))
+    assert decoder.inside.wait(WAIT_S)
+    assert not scheduler.has_room()  # a second routine interim would take the last free worker
+    interim = scheduler.submit(work(2, final=False))
+    final = scheduler.submit(work(3, final=True))
+    wait_until(lambda: len(decoder.batches) == 2, timeout_s=WAIT_S, what="the final's batch")
+    decoder.release.set()
+
+    assert batch_names(decoder)[:2] == [["s1"], ["s3"]]  # the free worker took the final, not the interim
+    assert [result(f).segments[0].text for f in (first, interim, final)] == [
+        "s1 en transcribe",
+        "s2 en transcribe",
+        "s3 en transcribe",
+    ]
+    scheduler.close()
+
+
+def test_a_streams_first_interim_is_due_like_a_final() -> None:
+    decoder = GatedDecoder(hold_first=True)
+    scheduler = BatchedWhisperPasses(object(), workers=2, decoder_factory=lambda: decoder)  # type: ignore[arg-type]
+    scheduler.submit(work(1, final=False))
+    assert decoder.inside.wait(WAIT_S)
+    first_package = scheduler.submit(work(2, final=False, first=True))
+    wait_until(lambda: len(decoder.batches) == 2, timeout_s=WAIT_S, what="the first package's batch")
+    decoder.release.set()
+    assert [s.text for s in result(first_package).segments] == ["s2 en transcribe"]
+    scheduler.close()

@@ -18,7 +18,7 @@ Everything here runs on the caller's thread; CTranslate2 releases the GIL while 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -128,10 +128,13 @@ class _Item:
 class WhisperBatchDecoder:
     """Decodes ``DecodeChunk`` lists with one loaded faster-whisper model (thread-safe: no state)."""
 
-    def __init__(self, model: WhisperModel, *, beam_size: int = 1, max_batch: int = 8) -> None:
+    def __init__(
+        self, model: WhisperModel, *, beam_size: int = 1, max_batch: int = 8, workers: int = 1
+    ) -> None:
         self.model = model
         self.beam_size = beam_size
         self.max_batch = max_batch
+        self.workers = workers
 
     # ----- public ----------------------------------------------------------------------------------
 
@@ -143,14 +146,30 @@ class WhisperBatchDecoder:
         items = [self._item(i, chunk) for i, chunk in enumerate(chunks)]
         results: list[DecodedChunk | None] = [None] * len(items)
         done_ms = 0
-        for batch in _batches(items, self.max_batch):
-            for item, result in zip(batch, self._decode_batch(batch), strict=True):
+        for batch, decoded_batch in self._each_batch(_batches(items, self.max_batch)):
+            for item, result in zip(batch, decoded_batch, strict=True):
                 results[item.index] = result
                 done_ms += item.frames * HOP * 1000 // SAMPLE_RATE
             if on_batch is not None:
                 on_batch(done_ms)
         decoded = [r for r in results if r is not None]
         return self._retry_holes(chunks, decoded)
+
+    def _each_batch(
+        self, batches: list[list[_Item]], frames: int | None = None
+    ) -> Iterator[tuple[list[_Item], list[DecodedChunk]]]:
+        """Each batch with its results, as they finish: ``workers`` batches at a time (the model's
+        replicas decode side by side), or one after the other."""
+        if self.workers <= 1 or len(batches) <= 1:
+            for batch in batches:
+                yield batch, self._decode_batch(batch, frames)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="whisper-batch") as pool:
+            futures = [(batch, pool.submit(self._decode_batch, batch, frames)) for batch in batches]
+            for batch, future in futures:
+                yield batch, future.result()
 
     def _retry_holes(self, chunks: Sequence[DecodeChunk], decoded: list[DecodedChunk]) -> list[DecodedChunk]:
         """Decode again, in a full 30 s window, each chunk whose text leaves speech without words.
@@ -166,8 +185,8 @@ class WhisperBatchDecoder:
             for i, chunk in enumerate(chunks)
             if holes[i] >= RETRY_HOLE_MS and _padded_frames(_frames_of(chunk)) < MAX_FRAMES
         ]
-        for batch in _batches(again, self.max_batch):
-            for item, result in zip(batch, self._decode_batch(batch, frames=MAX_FRAMES), strict=True):
+        for batch, decoded_batch in self._each_batch(_batches(again, self.max_batch), MAX_FRAMES):
+            for item, result in zip(batch, decoded_batch, strict=True):
                 if _largest_hole_ms(item.chunk, result) < holes[item.index]:
                     decoded[item.index] = result
         return decoded
@@ -195,16 +214,10 @@ class WhisperBatchDecoder:
         whole probability, not its average, keeps a repetition loop ("ae, ae, ae...", which is
         cheap per token) from winning.
         """
-        import numpy as np
-
         window = samples[: MAX_FRAMES * HOP]
-        item = self._item(0, DecodeChunk(samples=window))
-        encoded = self._encode([item], max(DETECTION_FRAMES, _padded_frames(item.frames)))
-        detected = self._languages(encoded)[0]
-        best, probability = detected[0]
-        if probability >= CONFIDENT_LANGUAGE:
-            return LanguageChoice(best, probability, {best: probability}, decoded=False)
-        candidates = [(language, p) for language, p in detected[:LANGUAGE_CANDIDATES] if p >= MIN_CANDIDATE]
+        candidates = self.language_candidates(window)
+        if len(candidates) == 1:
+            return LanguageChoice(candidates[0][0], candidates[0][1], dict(candidates), decoded=False)
         heard = window[: CANDIDATE_DECODE_FRAMES * HOP]
         readings = self.decode(
             [
@@ -212,12 +225,28 @@ class WhisperBatchDecoder:
                 for language, _ in candidates
             ]
         )
-        scores = {
-            language: float(np.log(p)) + reading.sum_logprob
-            for (language, p), reading in zip(candidates, readings, strict=True)
-        }
-        chosen = max(scores, key=lambda language: scores[language])
-        return LanguageChoice(chosen, dict(detected)[chosen], dict(candidates), decoded=True)
+        return best_reading(candidates, readings)
+
+    def language_candidates(
+        self,
+        samples: np.ndarray,
+        *,
+        most: int = LANGUAGE_CANDIDATES,
+        least: float = MIN_CANDIDATE,
+        window: bool = True,
+    ) -> list[tuple[str, float]]:
+        """The languages worth reading up to 30 s of speech in, with Whisper's probabilities: the
+        one near-certain language (``CONFIDENT_LANGUAGE``), or up to ``most`` of at least
+        ``least``. Heard in a window of at least 10 s (see ``choose_language``), or with
+        ``window`` False the speech alone (a fifth of the cost for 3 s of speech, and as good a
+        list to choose from when the readings decide)."""
+        item = self._item(0, DecodeChunk(samples=samples[: MAX_FRAMES * HOP]))
+        frames = _padded_frames(item.frames)
+        encoded = self._encode([item], max(DETECTION_FRAMES, frames) if window else frames)
+        detected = self._languages(encoded)[0]
+        if detected[0][1] >= CONFIDENT_LANGUAGE:
+            return [detected[0]]
+        return [(language, p) for language, p in detected[:most] if p >= least]
 
     # ----- one batch -------------------------------------------------------------------------------
 
@@ -240,16 +269,20 @@ class WhisperBatchDecoder:
         import ctranslate2
         import numpy as np
 
-        outputs = []
+        outputs: list[np.ndarray] = []
+        done: dict[int, np.ndarray] = {}  # one encoding for the same audio read in several languages
         for item in batch:
-            # Silence, as the feature extractor would have computed it for zeros after the audio:
-            # its floor is 8 (log10) below the loudest bin, which normalises to max - 2.
-            padded = np.full((1, item.features.shape[0], frames), item.silence, dtype=np.float32)
-            padded[0, :, : item.frames] = item.features[:, :frames]
-            encoded = self.model.model.encode(ctranslate2.StorageView.from_array(padded), to_cpu=False)
-            if len(batch) == 1:
-                return encoded
-            outputs.append(np.array(encoded, copy=True))  # a copy: the view dies with `encoded`
+            key = id(item.chunk.samples)
+            if key not in done:
+                # Silence, as the feature extractor would have computed it for zeros after the
+                # audio: its floor is 8 (log10) below the loudest bin, which normalises to max - 2.
+                padded = np.full((1, item.features.shape[0], frames), item.silence, dtype=np.float32)
+                padded[0, :, : item.frames] = item.features[:, :frames]
+                encoded = self.model.model.encode(ctranslate2.StorageView.from_array(padded), to_cpu=False)
+                if len(batch) == 1:
+                    return encoded
+                done[key] = np.array(encoded, copy=True)  # a copy: the view dies with ``encoded``
+            outputs.append(done[key])
         return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(outputs)))
 
     def _languages(self, encoded: Any) -> list[list[tuple[str, float]]]:
@@ -388,6 +421,20 @@ class WhisperBatchDecoder:
             words = _aligned_words(tokenizer, tokens, alignment)
             _share_words(item_segments, words)
             _drop_squeezed_ending(item_segments, item.frames * HOP / SAMPLE_RATE)
+
+
+def best_reading(candidates: Sequence[tuple[str, float]], readings: Sequence[DecodedChunk]) -> LanguageChoice:
+    """Of one speech read in each candidate language, the language of the most probable reading:
+    language probability times the probability of the whole text (see ``choose_language``)."""
+    import numpy as np
+
+    scores = [
+        float(np.log(max(p, 1e-9))) + reading.sum_logprob
+        for (_, p), reading in zip(candidates, readings, strict=True)
+    ]
+    best = max(range(len(candidates)), key=lambda i: scores[i])
+    language, probability = candidates[best]
+    return LanguageChoice(language, probability, dict(candidates), decoded=True)
 
 
 # ----- batching ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,12 +38,18 @@ from bucketscribe.local.speech import RecognizedSegment, RecognizedWord, SpeechE
 if TYPE_CHECKING:
     import numpy as np
 
-    from bucketscribe.local.batch_decoder import DecodeChunk, WhisperBatchDecoder
+    from bucketscribe.local.batch_decoder import DecodeChunk, DecodedChunk, WhisperBatchDecoder
     from bucketscribe.local.whisper_engine import WhisperSpeechEngine
 
 logger = logging.getLogger(__name__)
 
 WHISPER_RATE = 16_000
+# A stream's language is chosen between the two its speech so far is likeliest in, heard without
+# a window's padding, whatever their probabilities (a file's between three of at least 5 % in a
+# 10 s window): the readings decide, and on the first seconds of the bundled samples and of an
+# 8 kHz call the language spoken was always one of the two (the window and the threshold cost
+# time eight streams deciding at once do not have: 0.15 s a stream on one core).
+STREAM_LANGUAGE_CANDIDATES = 2
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,8 @@ class StreamPass:
     evidence: bytes = b""
     translate_to: str | None = None
     word_timestamps: bool = True
+    first: bool = False
+    """The stream has had no result yet: this interim is its first package, due like a final."""
 
     @property
     def end_ms(self) -> int | None:
@@ -104,6 +113,14 @@ class StreamDecoder(Protocol):
 
     def submit(self, work: StreamPass) -> Future[PassResult]: ...
 
+    def withdraw(self, future: Future[PassResult]) -> bool:
+        """Cancel a submitted pass that has not started; True if it will not run."""
+        ...
+
+    def has_room(self) -> bool:
+        """Whether an interim pass would be taken at once (a worker free, nothing waiting)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -125,6 +142,12 @@ class EnginePasses:
 
     def submit(self, work: StreamPass) -> Future[PassResult]:
         return self._pool.submit(self._run, work)
+
+    def withdraw(self, future: Future[PassResult]) -> bool:
+        return future.cancel()
+
+    def has_room(self) -> bool:
+        return True
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -193,8 +216,10 @@ class PassCounters:
 class BatchedWhisperPasses:
     """Every stream's passes through one ``WhisperBatchDecoder``, in batches (see the module).
 
-    ``decoder`` is made on the worker thread when the first pass arrives (loading the model if
-    it is not loaded yet), so that nothing heavy happens on the event loop.
+    ``workers`` threads (the engine's: the model decodes that many batches side by side) each
+    take the next batch when they are free, so a pass that arrives while a batch runs waits for
+    at most the shorter of the two. The decoder is made on a worker thread when the first pass
+    arrives (loading the model if it is not loaded yet): nothing heavy happens on the event loop.
     """
 
     # Whisper hears the language of a few words badly (see ``choose_language``): interims wait
@@ -206,13 +231,17 @@ class BatchedWhisperPasses:
         engine: WhisperSpeechEngine,
         *,
         max_batch: int = 8,
+        workers: int | None = None,
         decoder_factory: Callable[[], WhisperBatchDecoder] | None = None,
         default_language: str | None = None,
     ) -> None:
         self._engine = engine
         self.default_language = default_language
-        self._decoder_factory = decoder_factory or engine.decoder
+        # Each worker decodes its batches one at a time: the workers are the parallelism.
+        self._decoder_factory = decoder_factory or (lambda: engine.decoder(workers=1))
         self._decoder: WhisperBatchDecoder | None = None
+        self._decoder_lock = threading.Lock()
+        self.workers = workers if workers is not None else getattr(engine, "workers", 1)
         self.max_batch = max_batch
         self._ready = threading.Condition()
         self._finals: deque[_Waiting] = deque()
@@ -220,7 +249,9 @@ class BatchedWhisperPasses:
         self._last_served: dict[str, int] = {}
         self._order = itertools.count()
         self._closed = False
-        self._worker: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # workers waiting for work
+        self._interim_workers = 0  # workers decoding a batch of routine interims
         self.counters = PassCounters()
 
     def known_language(self, language: str) -> str | None:
@@ -235,10 +266,12 @@ class BatchedWhisperPasses:
                 future.set_exception(RuntimeError("the stream decoder is closed"))
                 return future
             waiting = _Waiting(work, future, next(self._order))
-            (self._finals.append if work.final else self._interims.append)(waiting)
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="stream-decoder", daemon=True)
-                self._worker.start()
+            (self._finals.append if work.final or work.first else self._interims.append)(waiting)
+            if not self._threads:
+                for number in range(max(self.workers, 1)):
+                    thread = threading.Thread(target=self._work, name=f"stream-decoder-{number}", daemon=True)
+                    self._threads.append(thread)
+                    thread.start()
             self._ready.notify()
         return future
 
@@ -248,39 +281,81 @@ class BatchedWhisperPasses:
             left = [*self._finals, *self._interims]
             self._finals.clear()
             self._interims.clear()
-            self._ready.notify()
+            self._ready.notify_all()
         for waiting in left:
             waiting.future.cancel()
 
     # ----- the worker ----------------------------------------------------------------------------
 
-    def next_batch(self) -> list[_Waiting]:
-        """Finals first, oldest first; then interims of the streams served longest ago."""
+    def next_batch(self, limit: int | None = None, *, interims: bool = True) -> list[_Waiting]:
+        """Finals (and streams' first passes) first, oldest first; then, unless ``interims`` is
+        False, interims of the streams served longest ago: as many as ``limit`` readings
+        (``max_batch`` without one; see ``readings``), at least one pass."""
+        size = min(limit or self.max_batch, self.max_batch)
+        self._interims.sort(key=lambda w: (self._last_served.get(w.work.stream, -1), w.order))
         batch: list[_Waiting] = []
-        while self._finals and len(batch) < self.max_batch:
-            batch.append(self._finals.popleft())
-        if len(batch) < self.max_batch and self._interims:
-            self._interims.sort(key=lambda w: (self._last_served.get(w.work.stream, -1), w.order))
-            room = self.max_batch - len(batch)
-            batch.extend(self._interims[:room])
-            del self._interims[:room]
+        cost = 0
+        for queue in (self._finals, self._interims) if interims else (self._finals,):
+            while queue and (not batch or cost + readings(queue[0].work) <= size):
+                waiting = queue.popleft() if isinstance(queue, deque) else queue.pop(0)
+                batch.append(waiting)
+                cost += readings(waiting.work)
         for waiting in batch:
             self._last_served[waiting.work.stream] = waiting.order
         return batch
 
+    def _interims_allowed(self) -> bool:
+        # Routine interims never occupy every worker: one stays free for the next final (a final
+        # due at the end of a stream would otherwise wait for someone's interim to finish).
+        return self.workers < 2 or self._interim_workers < self.workers - 1
+
+    def _has_work(self) -> bool:
+        return bool(self._finals) or (bool(self._interims) and self._interims_allowed())
+
     def _work(self) -> None:
         while True:
             with self._ready:
-                while not (self._finals or self._interims or self._closed):
+                self._idle += 1
+                while not (self._has_work() or self._closed):
                     self._ready.wait()
                 if self._closed:
                     return
-                batch = self.next_batch()
-            self._run([w for w in batch if w.future.set_running_or_notify_cancel()])
+                # What waits is shared among the workers that are free: eight finals due at once
+                # are two batches of four decoded side by side, not one of eight beside an idle one.
+                waiting = sum(readings(w.work) for w in (*self._finals, *self._interims))
+                batch = self.next_batch(limit=-(-waiting // self._idle), interims=self._interims_allowed())
+                self._idle -= 1
+                routine = not any(w.work.final or w.work.first for w in batch)
+                self._interim_workers += routine
+                if self._has_work():
+                    self._ready.notify()
+            try:
+                self._run([w for w in batch if w.future.set_running_or_notify_cancel()])
+            finally:
+                with self._ready:
+                    self._interim_workers -= routine
+                    if self._has_work():
+                        self._ready.notify()
+
+    def has_room(self) -> bool:
+        with self._ready:
+            idle = self._idle > 0 or len(self._threads) < max(self.workers, 1)
+            return idle and self._interims_allowed() and not self._finals and not self._interims
+
+    def withdraw(self, future: Future[PassResult]) -> bool:
+        """Take back a pass that no batch has taken yet (an interim overtaken by its final)."""
+        with self._ready:
+            for queue in (self._interims, self._finals):
+                for waiting in queue:
+                    if waiting.future is future:
+                        queue.remove(waiting)
+                        return future.cancel()
+        return False
 
     def _run(self, batch: list[_Waiting]) -> None:
         if not batch:
             return
+        started = time.perf_counter()
         try:
             results = self.run_passes([w.work for w in batch])
         except BaseException as error:  # every pass of the batch hears why
@@ -290,58 +365,98 @@ class BatchedWhisperPasses:
             return
         for waiting, result in zip(batch, results, strict=True):
             waiting.future.set_result(result)
+        logger.debug(
+            "decoded %d finals, %d interims (%d deciding the language) in %.3f s",
+            sum(1 for w in batch if w.work.final),
+            sum(1 for w in batch if not w.work.final),
+            sum(1 for w in batch if w.work.decide_language and w.work.language is None),
+            time.perf_counter() - started,
+        )
 
     def run_passes(self, passes: list[StreamPass]) -> list[PassResult]:
-        """Decide the languages that are due, then decode every pass (and translation) in batches."""
+        """Decode every pass (and its translation) in batches, deciding the languages that are due.
 
-        if self._decoder is None:
-            self._decoder = self._decoder_factory()
-        decoder = self._decoder
-        self._count(passes)
-        languages: list[str | None] = []
-        for work in passes:
-            if work.language is None and work.decide_language:
-                samples = self._samples(work.evidence or work.audio, work.sample_rate)
-                languages.append(decoder.choose_language(samples).language)
-            else:
-                languages.append(work.language)
-        chunks: list[DecodeChunk] = []
-        slots: list[tuple[int, int | None]] = []  # per pass: its transcription's and translation's chunk
-        whole: dict[int, PassResult] = {}
-        for index, (work, language) in enumerate(zip(passes, languages, strict=True)):
+        A pass that decides its stream's language is read in each likely language (Whisper's
+        language probabilities on the stream's speech so far), in the same batch as the others
+        and from one encoding of its audio, and the most probable reading wins
+        (``batch_decoder.best_reading``): the decision costs a few more rows of the batch, not a
+        pass of its own. Translations into another language than the one decided follow in a
+        second batch.
+        """
+        from bucketscribe.local.batch_decoder import best_reading
+
+        with self._decoder_lock:
+            if self._decoder is None:
+                self._decoder = self._decoder_factory()
+            decoder = self._decoder
+            self._count(passes)
+        results: dict[int, PassResult] = {}
+        candidates: dict[int, list[tuple[str | None, float]]] = {}
+        samples: dict[int, np.ndarray] = {}
+        for index, work in enumerate(passes):
             if work.sample_rate is None:  # a container: the engine's own whole-recording path
-                whole[index] = self._whole_recording(work, language)
-                slots.append((-1, None))
+                results[index] = self._whole_recording(work, work.language)
                 continue
-            samples = self._samples(work.audio, work.sample_rate)
-            chunks.append(self._chunk(work, samples, language, "transcribe"))
-            translation = None
-            if work.translate_to is not None and language != work.translate_to:
-                chunks.append(self._chunk(work, samples, language, "translate"))
-                translation = len(chunks) - 1
-            slots.append((len(chunks) - 1 - (translation is not None), translation))
-        decoded = decoder.decode(chunks)
-        results: list[PassResult] = []
-        for index, (work, language) in enumerate(zip(passes, languages, strict=True)):
-            if index in whole:
-                results.append(whole[index])
-                continue
-            transcription, translation = slots[index]
-            heard = decoded[transcription]
-            translated = decoded[translation].segments if translation is not None else None
-            ran = language or heard.language
-            segments = heard.segments
-            if work.translate_to is not None and translation is None and ran != work.translate_to:
-                translated = []  # heard in another language than expected: no translation made
-            results.append(
-                PassResult(
-                    segments=shifted(segments, 0, work.end_ms),
-                    translated=None if translated is None else shifted(translated, 0, work.end_ms),
-                    language=ran,
-                    decided=work.decide_language and work.language is None,
+            samples[index] = self._samples(work.audio, work.sample_rate)
+            if work.language is None and work.decide_language:
+                evidence = self._samples(work.evidence, work.sample_rate) if work.evidence else samples[index]
+                candidates[index] = list(
+                    decoder.language_candidates(
+                        evidence, most=STREAM_LANGUAGE_CANDIDATES, least=0.0, window=False
+                    )
                 )
+            else:
+                candidates[index] = [(work.language, 1.0)]  # None: an early interim hears it itself
+        # The first batch: every reading, and the translations of passes whose language is known.
+        chunks: list[DecodeChunk] = []
+        readings: dict[int, list[int]] = {}
+        translations: dict[int, int] = {}
+        for index, options in candidates.items():
+            work = passes[index]
+            readings[index] = []
+            for language, _ in options:
+                chunks.append(self._chunk(work, samples[index], language, "transcribe"))
+                readings[index].append(len(chunks) - 1)
+            known = options[0][0] if len(options) == 1 else None
+            if known is not None and work.translate_to is not None and known != work.translate_to:
+                chunks.append(self._chunk(work, samples[index], known, "translate"))
+                translations[index] = len(chunks) - 1
+        decoded = decoder.decode(chunks)
+        heard: dict[int, DecodedChunk] = {}
+        languages: dict[int, str] = {}
+        for index, options in candidates.items():
+            read = [decoded[i] for i in readings[index]]
+            if len(options) > 1:
+                choice = best_reading([(str(language), p) for language, p in options], read)
+                best = [language for language, _ in options].index(choice.language)
+                heard[index], languages[index] = read[best], choice.language
+            else:
+                heard[index], languages[index] = read[0], options[0][0] or read[0].language
+        # The second batch: translations of passes that decided a language other than the target.
+        late = [
+            index
+            for index in candidates
+            if index not in translations
+            and passes[index].translate_to is not None
+            and languages[index] != passes[index].translate_to
+        ]
+        if late:
+            more = decoder.decode(
+                [self._chunk(passes[i], samples[i], languages[i], "translate") for i in late]
             )
-        return results
+            for index, reading in zip(late, more, strict=True):
+                decoded.append(reading)
+                translations[index] = len(decoded) - 1
+        for index in candidates:
+            work = passes[index]
+            translated = decoded[translations[index]].segments if index in translations else None
+            results[index] = PassResult(
+                segments=shifted(heard[index].segments, 0, work.end_ms),
+                translated=None if translated is None else shifted(translated, 0, work.end_ms),
+                language=languages[index],
+                decided=work.decide_language and work.language is None,
+            )
+        return [results[index] for index in range(len(passes))]
 
     def _count(self, passes: list[StreamPass]) -> None:
         counters = self.counters
@@ -389,6 +504,16 @@ class BatchedWhisperPasses:
         if sample_rate is None:
             return decode_speech(pcm)
         return decode_speech(wav_file(pcm, sample_rate=sample_rate))
+
+
+def readings(work: StreamPass) -> int:
+    """What a pass costs a batch, in readings of an utterance: one, one more for a translation
+    into another language, and a pass that decides its stream's language reads it in up to
+    two languages after hearing which are likely (about one more)."""
+    if work.language is None and work.decide_language:
+        return 1 + STREAM_LANGUAGE_CANDIDATES
+    translating = work.translate_to is not None and work.language != work.translate_to
+    return 1 + translating
 
 
 def stream_decoder_for(engine: SpeechEngine) -> StreamDecoder:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bucketscribe.cli import ExitCode, ReportedInterrupt
-from bucketscribe.coverage import COVERAGE_CODES
+from bucketscribe.coverage import COVERAGE_CODES, SpeechSpan, with_coverage
 from bucketscribe.local.inputs import LocalInput, unique_output_names
 from bucketscribe.local.progress import (
     BatchProgress,
@@ -414,6 +414,8 @@ def stream_one(
     options = settings.options
     try:
         speech = decode_pcm16(streamed.input.path, split_channels=options.channels == "split")
+        # Found while the file streams (it needs faster-whisper's import and a pass of Silero).
+        activity = _background().submit(voice_activity_of, speech)
         progress.audio_ms = speech.duration_ms
         progress.audio_ms_done = 0
         progress.stage = Stage.TRANSCRIBING
@@ -438,7 +440,7 @@ def stream_one(
             on_stream_done=finished,
             cancel=cancel,
         )
-        transcript = with_stream_coverage(streamed.result.transcript, speech)
+        transcript = with_coverage(streamed.result.transcript, speech=activity.result())
         streamed.result = streamed.result.model_copy(update={"transcript": transcript})
         for warning in transcript.warnings:
             if warning.code in COVERAGE_CODES:
@@ -459,25 +461,36 @@ def stream_one(
     console.changed(streamed)
 
 
-def with_stream_coverage(transcript: Transcript, speech: SpeechPcm) -> Transcript:
-    """The transcript with ``coverage`` and warnings, as batch transcripts carry them: checked
-    against voice activity on the audio that was streamed (the Silero VAD the local engine uses,
-    per channel when the channels were streamed apart), or, where the local engine is not
-    installed, against the recording's length."""
-    from bucketscribe.coverage import with_coverage
-
+def voice_activity_of(speech: SpeechPcm) -> list[SpeechSpan] | None:
+    """Where the streamed audio has speech, for the outputs' coverage check as batch transcripts
+    carry it: the Silero VAD the local engine uses, per channel when the channels were streamed
+    apart. None where the local engine is not installed (the check then has only the recording's
+    length to go by)."""
     try:
         import numpy as np
 
         from bucketscribe.local.whisper_engine import detect_voice_activity
     except ImportError:  # pragma: no cover - the local extra is what installs numpy and faster-whisper
-        return with_coverage(transcript)
+        return None
     split = len(speech.tracks) > 1
-    spans = []
+    spans: list[SpeechSpan] = []
     for channel, track in enumerate(speech.tracks):
         samples = np.frombuffer(track, dtype="<i2").astype(np.float32) / 32768.0
         spans.extend(detect_voice_activity(samples, channel=channel if split else None))
-    return with_coverage(transcript, speech=spans)
+    return spans
+
+
+_background_pool: ThreadPoolExecutor | None = None
+_background_lock = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    """One thread for the files' voice activity, beside the streams."""
+    global _background_pool
+    with _background_lock:
+        if _background_pool is None:
+            _background_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice-activity")
+        return _background_pool
 
 
 def stream_files(

@@ -109,6 +109,7 @@ class RealtimeStream:
             )
         self._language_decided = self._language is not None
         self._heard = bytearray()  # the speech of the ended utterances, for the language decision
+        self._results = 0  # passes that heard something (the first result is never held back)
 
     @property
     def translation_language(self) -> str | None:
@@ -172,6 +173,11 @@ class RealtimeStream:
                 self._ended.append(last)
 
     @property
+    def final_due(self) -> bool:
+        """An utterance has ended (or the input has) and waits for its final pass."""
+        return bool(self._ended) or (self._input_closed and bool(self._raw))
+
+    @property
     def received_ms(self) -> int | None:
         if not (self._sliceable and self._wav_layout_known):
             return None
@@ -200,6 +206,11 @@ class RealtimeStream:
             return None
         if not self._language_decided and self._speech_ms() + heard < self.decoder.language_evidence_ms:
             return None  # too little speech yet to tell the language: no interim to show
+        if self._results and not self.decoder.has_room():
+            # Interims fill the decoder's spare time (finals and first results never wait for
+            # them): what they cost is bounded by what the finals leave, not by how many streams
+            # talk at once. The next frame looks again.
+            return None
         self._interim_length_ms = heard
         return self._slice(start, received, final=False)
 
@@ -233,6 +244,7 @@ class RealtimeStream:
             decide_language=decide,
             evidence=evidence,
             translate_to=self.translation_language,
+            first=not final and not self._results,
         )
 
     def sentences(self, work: StreamPass, result: PassResult) -> list[StreamSentence]:
@@ -240,6 +252,7 @@ class RealtimeStream:
         interim sentence for what was heard so far."""
         if result.decided and not self._language_decided and result.language is not None:
             self._language, self._language_decided = result.language, True
+        self._results += bool(result.segments)
         segments = result.segments
         target = self.translation_language
         next_id = self._next_sentence_id
