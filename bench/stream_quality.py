@@ -94,13 +94,26 @@ def stream(path: Path, out: Path, channels: str) -> dict[str, Any]:
     return json.loads((out / f"{path.name}.json").read_text(encoding="utf-8"))
 
 
-def score(transcript: dict[str, Any], mixed_reference: str, channel_references: list[str] | None) -> float:
+def score(
+    transcript: dict[str, Any],
+    mixed_reference: str,
+    channel_references: list[str] | None,
+    speakers: tuple[str, str],
+) -> float:
+    """WER of a mixed transcript against the script in order, or of a split one per channel (a
+    segment's channel, or its speaker label where the provider gives no channel: SIS's roles)."""
     segments = transcript.get("segments", [])
     if channel_references is None:
         return wer(mixed_reference, " ".join(s["text"] for s in segments))
+
+    def side(segment: dict[str, Any]) -> int | None:
+        if segment.get("channel") is not None:
+            return int(segment["channel"])
+        return speakers.index(segment["speaker"]) if segment.get("speaker") in speakers else None
+
     return pooled_wer(
         [
-            (reference, " ".join(s["text"] for s in segments if s.get("channel") == channel))
+            (reference, " ".join(s["text"] for s in segments if side(s) == channel))
             for channel, reference in enumerate(channel_references)
         ]
     )
@@ -163,7 +176,8 @@ def main() -> int:
                 if "failed" in transcript:
                     row[label] = {"failed": transcript["failed"]}
                     continue
-                row[label] = {"wer": round(score(transcript, mixed, per_channel), 3), **describe(transcript)}
+                figures = score(transcript, mixed, per_channel, BILLING_CALL.speakers)
+                row[label] = {"wer": round(figures, 3), **describe(transcript)}
                 row[label]["text"] = " ".join(s["text"] for s in transcript.get("segments", []))
             rows.append(row)
     result = {"rows": rows, "verdicts": verdicts(rows)}

@@ -168,7 +168,8 @@ def test_stream_without_translation_has_no_translations(emulator: DashScopeEmula
     transcript = streamer(emulator).stream(level_pcm([2, 4]), RealtimeOptions()).transcript
     assert transcript.text == "级别2。 级别4。"
     assert transcript.translations == []
-    assert transcript.language is None  # "auto": the service does not say what it heard
+    # "auto": DashScope does not say what it heard; the emulator adds what its engine ran with.
+    assert transcript.language == "zh"
 
 
 def test_failed_task_raises_realtime_error_with_dashscope_code(emulator: DashScopeEmulator) -> None:

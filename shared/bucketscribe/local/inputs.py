@@ -113,6 +113,21 @@ def _wav_header_facts(path: Path) -> tuple[int, int] | None:
     return sniffed.channels, sniffed.duration_ms
 
 
+def _decodes_a_frame(path: Path) -> bool:
+    """Whether the first audio stream yields at least one decoded frame (a container whose header
+    gives no duration may still hold audio)."""
+    import av
+
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            for packet in container.demux(container.streams.audio[0]):
+                if packet.decode():
+                    return True
+    except (av.FFmpegError, IndexError):
+        return False
+    return False
+
+
 def _described(path: Path, label: str, profile: Profile) -> tuple[LocalInput | None, str | None]:
     from bucketscribe.media.transcode import MediaError, probe
 
@@ -129,6 +144,10 @@ def _described(path: Path, label: str, profile: Profile) -> tuple[LocalInput | N
         if not info.has_audio:
             return None, "has no audio track"
         channels, duration_ms = info.channels, info.duration_ms
+    if duration_ms == 0 and (facts is not None or not _decodes_a_frame(path)):
+        # A WAV header with no samples after it (or a container with nothing that decodes): refused
+        # here, not by the speech service minutes later (SIS.0535, "Audio format is invalid").
+        return None, "has no audio samples (0 s of audio): nothing to transcribe"
     if channels < profile.channels_needed:
         layout = "mono" if channels == 1 else f"{channels}-channel"
         return None, (

@@ -40,6 +40,7 @@ from bucketscribe.model import (
     TranslatedSegment,
     Translation,
     Word,
+    languages_heard,
 )
 from bucketscribe.profiles import Profile, RealtimeOptions
 from bucketscribe.providers.base import (
@@ -190,6 +191,8 @@ class _Collector:
     translation: dict[int, Sentence] = field(default_factory=dict)
     translation_language: str | None = None
     error: RealtimeError | None = None
+    heard_language: str | None = None
+    """The language the service says it heard (the local emulator does; DashScope does not)."""
     completed: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _latest_text: dict[int, str] = field(default_factory=dict)
@@ -219,6 +222,7 @@ class _Collector:
         with self._lock:
             if transcription is not None:
                 self._latest_text[sentence_id] = text
+                self._note_language(getattr(transcription, "_raw_data", None))
                 if final:
                     self.transcription[sentence_id] = sentence
             if translated is not None and translated.is_sentence_end:
@@ -258,10 +262,15 @@ class _Collector:
             final=final,
             words=words,
         )
-        if final:
-            with self._lock:
+        with self._lock:
+            self._note_language(sentence)
+            if final:
                 self.transcription[parsed.sentence_id] = parsed
         self._tell(parsed)
+
+    def _note_language(self, raw: Any) -> None:
+        if isinstance(raw, dict) and isinstance(raw.get("language"), str) and raw["language"]:
+            self.heard_language = raw["language"]
 
     def _tell(self, sentence: Sentence) -> None:
         if self.listener is not None and (sentence.text or sentence.translation):
@@ -302,7 +311,7 @@ class _Collector:
         return Transcript(
             provider="dashscope",
             model=model,
-            language=language,
+            language=language or self.heard_language,
             duration_ms=total_ms,
             channels=1,
             segments=segments,
@@ -629,6 +638,7 @@ def merge_channels(results: list[StreamedRecording], speakers: list[str]) -> Str
     ]
     first = [r.metrics.first_package_ms for r in results if r.metrics.first_package_ms is not None]
     last = [r.metrics.last_package_ms for r in results if r.metrics.last_package_ms is not None]
+    language, differ = languages_heard({str(i): t.language for i, t in enumerate(transcripts) if t.language})
     return StreamedRecording(
         transcript=transcripts[0].model_copy(
             update={
@@ -637,6 +647,8 @@ def merge_channels(results: list[StreamedRecording], speakers: list[str]) -> Str
                 "segments": segments,
                 "translations": translations,
                 "duration_ms": max(t.duration_ms or 0 for t in transcripts),
+                "language": language,
+                "warnings": [*transcripts[0].warnings, *differ],
             }
         ),
         task_id="+".join(r.task_id for r in results),

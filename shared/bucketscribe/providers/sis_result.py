@@ -15,7 +15,7 @@ from typing_extensions import TypedDict
 
 from bucketscribe.gc_pause import gc_paused
 from bucketscribe.job import JobError
-from bucketscribe.model import Transcript
+from bucketscribe.model import Transcript, languages_heard
 
 
 class SisResultError(ValueError):
@@ -60,8 +60,10 @@ class SisJobResult(BaseModel):
     error_code: str | None = None
     error_msg: str | None = None
     # Not in SIS's API: the local emulator names the engine that really ran (an offline Whisper,
-    # not the property asked for), so the transcript does not claim a model it never met.
+    # not the property asked for), so the transcript does not claim a model it never met, and the
+    # language it ran with (one per channel, "0"/"1", where a call's sides differ).
     engine: str | None = None
+    language: str | dict[str, str] | None = None
 
     @classmethod
     def parse(cls, data: Any) -> SisJobResult:
@@ -119,14 +121,16 @@ def transcript_from_sis(
         # Speakers in the order the provider first names them, segments in time order.
         speakers = list(dict.fromkeys(s["speaker"] for s in segments if s["speaker"]))
         segments.sort(key=lambda s: (s["start_ms"], s["end_ms"]))
+        heard, warnings = languages_heard(parsed.language)
         return Transcript.model_validate(
             {
                 "provider": "sis",
                 "model": parsed.engine or model,
-                "language": language,
+                "language": heard or language,
                 "duration_ms": parsed.audio_duration,
                 "speakers": speakers,
                 "segments": segments,
+                "warnings": [w.model_dump() for w in warnings],
             }
         )
 

@@ -83,6 +83,10 @@ def gummy_output(stream: RealtimeStream, sentence: StreamSentence) -> dict[str, 
             "sentence_end": sentence.final,
             "vad_pre_end": False,
         }
+        if sentence.language:
+            # Not in DashScope's format (the SDK keeps it in _raw_data): the language the offline
+            # engine heard, so that a transcript can say what ran when the task asked for "auto".
+            output["transcription"]["language"] = sentence.language
     if sentence.translation is not None:
         translation = sentence.translation
         output["translations"] = [
@@ -112,6 +116,7 @@ def paraformer_output(sentence: StreamSentence) -> dict[str, Any]:
                 for w in sentence.words
             ],
             "sentence_end": sentence.final,
+            **({"language": sentence.language} if sentence.language else {}),  # as in gummy_output
         }
     }
 

@@ -256,14 +256,17 @@ class RealtimeStream:
         segments = result.segments
         target = self.translation_language
         next_id = self._next_sentence_id
+        heard = result.language
         if work.final:
             if self.single_sentence:
                 segments = segments[:1]
-            sentences = [_build_sentence(next_id + i, [s], final=True) for i, s in enumerate(segments)]
+            sentences = [
+                _build_sentence(next_id + i, [s], final=True, language=heard) for i, s in enumerate(segments)
+            ]
             self._next_sentence_id += len(sentences)
             self._finals_emitted += len(sentences)
         else:
-            sentences = [_build_sentence(next_id, segments, final=False)] if segments else []
+            sentences = [_build_sentence(next_id, segments, final=False, language=heard)] if segments else []
         if target is None:
             return sentences
         if result.translated is None:  # spoken in the target language: the transcript is the translation

@@ -758,4 +758,6 @@ def _transcript_json(channel: int, recognition: Recognition, diarization: bool) 
         "content_duration_in_milliseconds": speech_ms,
         "text": " ".join(s["text"] for s in sentences),
         "sentences": sentences,
+        # Not in DashScope's format: the language the offline engine ran with on this channel.
+        "language": recognition.language,
     }
