@@ -112,7 +112,8 @@ def test_long_silences_stay_silent(engine: WhisperSpeechEngine) -> None:
     second_start_ms = (len(frames) // 2 + len(silence) // 2) * 1000 // params.framerate
     tail_start_ms = second_start_ms + len(frames) // 4 * 1000 // params.framerate
     assert all(seg.start_ms < tail_start_ms for seg in recognition.segments), recognition.segments
-    assert word_error_rate(sample("hello_en.wav").text, recognition.segments[0].text) <= 0.3
+    first_clip = " ".join(seg.text for seg in recognition.segments if seg.start_ms < second_start_ms)
+    assert word_error_rate(sample("hello_en.wav").text, first_clip) <= 0.3
 
 
 # How far a voice-activity edge may land from the speech's own edge: Silero pads each region by

@@ -56,8 +56,8 @@ class GatedDecoder:
                     language=chunk.language or "xx",
                     language_probability=None,
                     no_speech_probability=0.0,
-                    avg_logprob=-0.1,
-                    # German reads this audio best, French worst.
+                    # Read as French this audio fails (Whisper's -1 a token); as German it does not.
+                    avg_logprob={"fr": -1.5}.get(chunk.language or "", -0.1),
                     sum_logprob={"de": -1.0, "fr": -9.0}.get(chunk.language or "", -3.0),
                 )
             )
@@ -152,7 +152,7 @@ def test_a_pass_that_decides_the_language_reads_its_audio_in_each_likely_one_in_
     decided = result(scheduler.submit(deciding))
 
     assert decoder.decisions == [4 * RATE]  # the probabilities come from the stream's speech so far
-    assert decided.language == "de" and decided.decided  # the better reading won, not the likelier token
+    assert decided.language == "de" and decided.decided  # French, likelier, read as a failure
     assert [s.text for s in decided.segments] == ["s7 de transcribe"]
     assert [(c.language, c.task) for c in decoder.batches[0]] == [("fr", "transcribe"), ("de", "transcribe")]
     # The translation of the decided language follows in a batch of its own.
