@@ -60,6 +60,7 @@ CANDIDATE_DECODE_FRAMES = 1_500
 # Speech this long without a word nearby (as the coverage check reaches: 300 ms) sends a chunk
 # through a second pass in a full window (see ``_retry_holes``).
 RETRY_HOLE_MS = 2_000
+RETRY_PIECE_MS = 10_000
 WORD_REACH_MS = 300
 LATE_START_S = 0.1
 SQUEEZED_ENDING_S = 1.0
@@ -175,23 +176,40 @@ class WhisperBatchDecoder:
                 yield batch, future.result()
 
     def _retry_holes(self, chunks: Sequence[DecodeChunk], decoded: list[DecodedChunk]) -> list[DecodedChunk]:
-        """Decode again, in a full 30 s window, each chunk whose text leaves speech without words.
+        """Decode again each chunk whose text leaves speech without words: in pieces of at most
+        ``RETRY_PIECE_MS`` (cut between its speech regions), each in a full 30 s window.
 
         Heard without the silence of a full window, Whisper sometimes sums up repetitive speech
-        (a sentence read back five times comes out twice, as one segment, and stops); the same
-        chunk followed by the silence it was trained with is transcribed in full. The retry is
-        kept where it leaves less speech without text.
+        (a sentence read back five times comes out twice, as one segment, and stops); a short
+        piece of it followed by the silence it was trained with is transcribed in full. The retry
+        is kept where it leaves less speech without text.
         """
         holes = [_largest_hole_ms(chunk, result) for chunk, result in zip(chunks, decoded, strict=True)]
-        again = [
-            self._item(i, chunk)
-            for i, chunk in enumerate(chunks)
-            if holes[i] >= RETRY_HOLE_MS and _padded_frames(_frames_of(chunk)) < MAX_FRAMES
-        ]
-        for batch, decoded_batch in self._each_batch(_batches(again, self.max_batch), MAX_FRAMES):
+        pieces: list[tuple[int, DecodeChunk]] = []  # (the chunk's index, a piece of it)
+        for index, chunk in enumerate(chunks):
+            if holes[index] >= RETRY_HOLE_MS:
+                pieces.extend((index, piece) for piece in _pieces(chunk))
+        if not pieces:
+            return decoded
+        items = [self._item(i, piece) for i, (_, piece) in enumerate(pieces)]
+        results: list[DecodedChunk | None] = [None] * len(items)
+        for batch, decoded_batch in self._each_batch(_batches(items, self.max_batch), MAX_FRAMES):
             for item, result in zip(batch, decoded_batch, strict=True):
-                if _largest_hole_ms(item.chunk, result) < holes[item.index]:
-                    decoded[item.index] = result
+                results[item.index] = result
+        for index in sorted({index for index, _ in pieces}):
+            parts = [
+                r for (owner, _), r in zip(pieces, results, strict=True) if owner == index and r is not None
+            ]
+            again = DecodedChunk(
+                segments=[segment for part in parts for segment in part.segments],
+                language=parts[0].language,
+                language_probability=parts[0].language_probability,
+                no_speech_probability=min(part.no_speech_probability for part in parts),
+                avg_logprob=sum(part.avg_logprob for part in parts) / len(parts),
+                sum_logprob=sum(part.sum_logprob for part in parts),
+            )
+            if _largest_hole_ms(chunks[index], again) < holes[index]:
+                decoded[index] = again
         return decoded
 
     def detect_language(self, samples: np.ndarray, *, full_window: bool = True) -> list[tuple[str, float]]:
@@ -495,6 +513,35 @@ def _max_length(model_limit: int, prompt_length: int, items: Sequence[_Item]) ->
     what a loop costs)."""
     seconds = max(item.frames for item in items) * HOP / SAMPLE_RATE
     return min(model_limit, prompt_length + MIN_TOKENS + math.ceil(seconds * MAX_TOKENS_PER_S))
+
+
+def _pieces(chunk: DecodeChunk) -> list[DecodeChunk]:
+    """A chunk cut between its speech regions into pieces of at most ``RETRY_PIECE_MS`` (a region
+    longer than that is a piece of its own)."""
+    length = _frames_of(chunk) * HOP * 1000 // SAMPLE_RATE
+    regions = sorted(chunk.speech) if chunk.speech else [(0, length)]
+    spans: list[tuple[int, int]] = []
+    for start, end in regions:
+        if spans and end - spans[-1][0] <= RETRY_PIECE_MS:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    # Each piece runs from its first region to the next piece's (the pause goes with it).
+    edges = [*(start for start, _ in spans[1:]), length]
+    return [
+        DecodeChunk(
+            samples=chunk.samples[start * SAMPLE_RATE // 1000 : edge * SAMPLE_RATE // 1000],
+            offset_ms=chunk.offset_ms + start,
+            language=chunk.language,
+            task=chunk.task,
+            prompt=chunk.prompt,
+            word_timestamps=chunk.word_timestamps,
+            speech=tuple(
+                (max(s, start) - start, min(e, edge) - start) for s, e in regions if s < edge and e > start
+            ),
+        )
+        for (start, _), edge in zip(spans, edges, strict=True)
+    ]
 
 
 def _frames_of(chunk: DecodeChunk) -> int:

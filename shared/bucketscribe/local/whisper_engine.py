@@ -9,7 +9,7 @@ only the load itself needs a lock.
 How a recording is decoded (``BUCKETSCRIBE_WHISPER_DECODING``):
 
 - ``vad_chunks`` (default): Silero voice activity cuts the recording into chunks of speech of
-  at most 15 s, cut only between utterances (and wherever a pause of 4 s or more falls, so that
+  at most 20 s, cut only between utterances (and wherever a pause of 4 s or more falls, so that
   no chunk carries a long silence for Whisper to fill with invented words); the chunks are
   decoded in batches by ``batch_decoder``, each encoded at its own length rather than padded to
   a 30 s window (which is what makes it 2-3 times faster than ``vad_windows``), greedily,
@@ -83,9 +83,10 @@ SAMPLE_RATE = 16_000  # what Whisper's feature extractor expects
 WINDOW_MS = 30_000  # Whisper hears at most this much at once
 # The new decoding's chunks: short enough that the encoder's cost per second stays low (it grows
 # with the input's length: 15 ms/s at 30 s, 7 ms/s at 10 s on 2 cores), long enough to give
-# Whisper a sentence or two of context (10 s chunks measured WER 0.110 on the 10-minute bench
-# clip, 15 s 0.076, 30 s 0.099).
-CHUNK_MS = 15_000
+# Whisper a few sentences of context. On the 10-minute bench clip (decoded without timestamps,
+# two workers): 15 s chunks 46-53x real time at WER 0.080, 20 s 42-48x at 0.070, 25 s 29x at
+# 0.085, 30 s 31x at 0.070.
+CHUNK_MS = 20_000
 # A pause this long ends a chunk whatever its length: silence in a chunk costs encoder time and
 # invites invented words (a 20 s silence inside one window lost the words after it on two CPUs).
 # Shorter pauses stay inside, for context: one side of a call pauses 3-5 s while the other talks,
@@ -217,7 +218,7 @@ class WhisperSpeechEngine:
         word_timestamps: bool,
         on_progress: ProgressCallback | None,
     ) -> tuple[list[RecognizedSegment], str | None]:
-        """``vad_chunks``: the speech in chunks of up to 15 s, decoded in batches (see the module)."""
+        """``vad_chunks``: the speech in chunks of up to 20 s, decoded in batches (see the module)."""
         from bucketscribe.local.batch_decoder import DecodeChunk
 
         chunks = decoding_chunks(speech, max_ms=CHUNK_MS, max_gap_ms=CHUNK_GAP_MS)
