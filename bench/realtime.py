@@ -261,9 +261,12 @@ def pool_client(files: list[Path], ws_url: str, pace: str, processes: int, label
     errors = [f"{r['file']}: {r['error']}" for r in rows if r.get("error")]
     if code and not errors:
         errors = _last_lines(err)
-    return _figures(
+    figures = _figures(
         label, "pool", pace, wall, memory, code, len(ok), first_package, factors, first_result, errors, load
     )
+    # Starts the SDK reported as failed and the sample tried again (realtime_pool_sample.py).
+    figures["start_retries"] = sum(r.get("start_retries") or 0 for r in rows)
+    return figures
 
 
 def _last_lines(text: str, count: int = 3) -> list[str]:
@@ -400,6 +403,7 @@ def show(result: dict[str, Any]) -> None:
             f"{str(run['first_package_median_ms']) + '/' + str(run['first_package_p95_ms']):>19} "
             f"{factor:>7} {run['load_before']:>4}/{run['load_after']:<4}"
             + ("" if not run["failed"] else f"  ({run['files_done']} done, exit {run['exit_code']})")
+            + (f"  ({run['start_retries']} SDK start retries)" if run.get("start_retries") else "")
         )
     print()
     for line in result["verdicts"]:

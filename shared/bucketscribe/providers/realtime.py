@@ -68,6 +68,8 @@ FRAME_MS = 100  # the docs recommend ~100 ms per binary frame
 FRAME_BYTES = FRAME_MS * BYTES_PER_MS  # 3200
 # How long after the SDK's worker stopped its last callback may still be running.
 CALLBACK_GRACE_S = 5.0
+# How many times a task the SDK says it could not create is started (see RealtimeStreamer._started).
+START_ATTEMPTS = 3
 # How often the wait for task-finished looks whether the stream was cancelled.
 FINISH_POLL_S = 0.1
 # The service fails a task that received no audio for this long (and the SDK stops by itself).
@@ -401,12 +403,8 @@ class RealtimeStreamer:
         if len(audio_pcm16k) % 2:
             raise ValueError("16-bit PCM must have an even number of bytes")
         cancel = cancel or threading.Event()
-        collector = _Collector(
-            options.translate if options.gummy else None, on_sentence, speaker=speaker, channel=channel
-        )
-        recognizer = self._recognizer(options, collector)
+        collector, recognizer = self._started(options, on_sentence, speaker, channel)
         total_ms = len(audio_pcm16k) // BYTES_PER_MS
-        recognizer.start()
         started = time.monotonic()
         for index, offset in enumerate(range(0, len(audio_pcm16k), FRAME_BYTES)):
             if pace == "realtime":
@@ -437,6 +435,37 @@ class RealtimeStreamer:
                 elapsed_ms=elapsed_ms,
             ),
         )
+
+    def _started(
+        self,
+        options: RealtimeOptions,
+        on_sentence: SentenceListener | None,
+        speaker: str | None,
+        channel: int | None,
+    ) -> tuple[_Collector, Any]:
+        """A started recognizer and its collector.
+
+        The SDK (dashscope 2.0.2) starts its worker thread before it marks the recognizer running;
+        a worker that gets to the service first (the caller's thread without CPU for a moment, on
+        a loaded machine) finds it not running, finishes the task without audio, and ``start()``
+        raises InvalidTask "task create failed". No audio was sent: a new recognizer starts again.
+        """
+        from dashscope.common.error import InvalidTask
+
+        attempt = 1
+        while True:
+            collector = _Collector(
+                options.translate if options.gummy else None, on_sentence, speaker=speaker, channel=channel
+            )
+            recognizer = self._recognizer(options, collector)
+            try:
+                recognizer.start()
+            except InvalidTask:
+                if attempt == START_ATTEMPTS:
+                    raise
+                attempt += 1
+                continue
+            return collector, recognizer
 
     def _recognizer(self, options: RealtimeOptions, collector: _Collector) -> Any:
         from dashscope.audio.asr import Recognition, TranslationRecognizerRealtime
