@@ -80,8 +80,21 @@ def made_unique(names: list[str], variant: Callable[[str, int], str]) -> list[st
     return unique
 
 
+# An object-store or web address once it went through Path ("s3://b/k" reads "s3:/b/k"): the
+# user meant the object, and "no such file" would not say why.
+_REMOTE = re.compile(r"^(s3|obs|oss|gs|https?):/+", re.IGNORECASE)
+
+
 def _problem(path: Path) -> str | None:
     """Why ``path`` is not a media file, from what is on disk and its first bytes; None if it looks fine."""
+    remote = _REMOTE.match(str(path))
+    if remote and not path.exists():
+        scheme = remote.group(1).lower()
+        return (
+            f"is a {scheme}:// address, not a local file (this command reads local files): download "
+            "it first (aws s3 cp, obsutil cp), or upload it to a running `bucketscribe up` stack and "
+            "follow it with `bucketscribe status`"
+        )
     if path.is_dir():
         return "is a directory, not a recording (name the files inside it)"
     try:
