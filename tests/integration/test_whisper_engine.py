@@ -433,3 +433,22 @@ def test_a_configured_model_folder_is_checked(tmp_path: Path, monkeypatch: pytes
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     assert whisper_model_dir() == tmp_path
     assert check_model_folder(tmp_path) == tmp_path
+
+
+@pytest.mark.integration
+def test_a_model_is_named_as_whisper_names_them_or_refused_in_one_line(tmp_path: Path) -> None:
+    from bucketscribe.local.model_store import resolve_model
+
+    assert resolve_model("base") == whisper_model_dir()  # bundled: no network needed
+    assert resolve_model(str(whisper_model_dir())) == whisper_model_dir()  # a folder as it is
+    with pytest.raises(ModelStoreError, match="neither a folder nor a Whisper model name"):
+        resolve_model("enormous")
+    # Tests talk to 127.0.0.1 only: a model that is not cached cannot be fetched here.
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    script = "from bucketscribe.local.model_store import resolve_model\nresolve_model('tiny')"
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert "model 'tiny' is not in the local cache" in message and "'base' is bundled" in message
