@@ -4,20 +4,22 @@ A real-time stream (``dashscope_server.streams``) asks for a pass whenever voice
 utterance (a final pass) or an utterance has grown by a second (an interim one). How those passes
 run is this module's business:
 
-- ``BatchedWhisperPasses`` (the offline Whisper engine): one worker thread takes every pass that
-  is waiting, finals first in the order they became due, then interims (the streams served
-  longest ago first), and decodes them as one batch (``batch_decoder``: each utterance encoded at
-  its own length, the batch decoded together). A pass costs a few tens of milliseconds instead of
-  a 30 s window's second, eight streams' passes cost little more than two, and no stream waits
-  for more than the batch in progress: a stream that talks a lot cannot starve the others,
-  because every final due joins the next batch.
+- ``BatchedWhisperPasses`` (the offline Whisper engine): worker threads (two on two cores) take
+  what is waiting, finals and streams' first passes first in the order they became due, then
+  interims (the streams served longest ago first), and decode it as one batch
+  (``batch_decoder``: each utterance encoded at its own length, the batch decoded together). A
+  pass costs tens of milliseconds instead of a 30 s window's second, and no stream waits for
+  more than the batches in progress: a stream that talks a lot cannot starve the others, because
+  every final due joins the next batch. Routine interims only fill spare time and never take
+  the last free worker, so their cost is bounded by what the finals leave.
 - ``EnginePasses`` (any other ``SpeechEngine``: the instant and digest engines, test engines):
   each pass is a ``recognize`` of the utterance as a WAV, on a thread pool.
 
 The language of a stream is the stream's business (``streams``): given, or decided once from
-enough of its speech. A pass either names it or asks for the decision (``decide_language``),
-which the Whisper passes make as ``WhisperBatchDecoder.choose_language`` does, on all the speech
-the stream has sent so far, not on the one utterance.
+enough of its speech. A pass either names it or asks for the decision (``decide_language``):
+Whisper's likeliest languages on all the speech the stream has sent so far (not the one
+utterance), the pass read in each of them in the batch, and ``batch_decoder.best_reading``
+keeps the likeliest whose reading does not fail.
 """
 
 from __future__ import annotations
