@@ -39,6 +39,10 @@ from bucketscribe.local.whisper_engine import WhisperSpeechEngine, shared_engine
 from bucketscribe.media.transcode import probe
 from bucketscribe.samples import Sample, bundled_samples, sample
 
+# Whisper base on the bundled espeak-ng samples mishears a word or so per sentence ("test on the
+# transcription service", "the sail team": WER 0.08 each), and which word moves with the CPU's
+# kernels (CT2_FORCE_CPU_ISA=GENERIC, AVX, AVX2, AVX512 all pass). 0.3 leaves room for that while a
+# wrong language or a lost sentence (WER 0.5 and more) still fails.
 MAX_WER = 0.3
 needs_espeak = pytest.mark.skipif(not can_speak(), reason="needs espeak-ng: apt-get install -y espeak-ng")
 
@@ -220,6 +224,8 @@ def test_repetitive_speech_is_transcribed_in_full(
     check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity)
     holes = [w.message for w in check.warnings if w.code == SPEECH_WITHOUT_TEXT]
     assert holes == [], f"speech without text: {holes}"
+    # Every repetition has words; 5 % is the room word times at utterance edges need (see
+    # MIN_COVERAGE above for why they move); measured 1.0 under every instruction set.
     assert check.coverage.ratio is not None and check.coverage.ratio >= 0.95, check.coverage
     text = recognition.text.lower()
     assert {phrase: text.count(phrase) for phrase in phrases} == phrases, recognition.text
