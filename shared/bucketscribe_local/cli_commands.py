@@ -133,12 +133,12 @@ def whisper_language(text: str) -> str:
 
 
 def whisper_model_folder(text: str) -> Path:
-    folder = Path(text)
-    missing = [name for name in ("model.bin", "config.json") if not (folder / name).is_file()]
-    if not folder.is_dir() or missing:
-        what = "is not a folder" if not folder.is_dir() else f"has no {', '.join(missing)}"
-        raise argparse.ArgumentTypeError(f"{text}: {what} (a CTranslate2 Whisper model folder is needed)")
-    return folder
+    from bucketscribe_local.model_store import ModelStoreError, resolve_model
+
+    try:
+        return resolve_model(text)
+    except ModelStoreError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _instant_flag(parser: argparse.ArgumentParser) -> None:
@@ -204,9 +204,10 @@ def _add_transcribe(command: NewCommand) -> None:
     transcribe.add_argument(
         "--model",
         type=whisper_model_folder,
-        metavar="FOLDER",
-        help="a CTranslate2 Whisper model folder (model.bin, config.json, tokenizer.json, vocabulary) for "
-        "the offline engine (default: the bundled Whisper base)",
+        metavar="MODEL",
+        help="the offline engine's Whisper model: a name (tiny, base, small, medium, large-v3, turbo, ...: "
+        "base is bundled, another is taken from the Hugging Face cache or fetched) or a CTranslate2 "
+        "model folder (default: the bundled base)",
     )
     _instant_flag(transcribe)
     _cloud_flag(transcribe)

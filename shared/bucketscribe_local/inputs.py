@@ -81,8 +81,21 @@ def made_unique(names: list[str], variant: Callable[[str, int], str]) -> list[st
     return unique
 
 
+# An object-store or web address once it went through Path ("s3://b/k" reads "s3:/b/k"): the
+# user meant the object, and "no such file" would not say why.
+_REMOTE = re.compile(r"^(s3|obs|oss|gs|https?):/+", re.IGNORECASE)
+
+
 def _problem(path: Path) -> str | None:
     """Why ``path`` is not a media file, from what is on disk and its first bytes; None if it looks fine."""
+    remote = _REMOTE.match(str(path))
+    if remote and not path.exists():
+        scheme = remote.group(1).lower()
+        return (
+            f"is a {scheme}:// address, not a local file (this command reads local files): download "
+            "it first (aws s3 cp, obsutil cp), or upload it to a running `bucketscribe up` stack and "
+            "follow it with `bucketscribe status`"
+        )
     if path.is_dir():
         return "is a directory, not a recording (name the files inside it)"
     try:
@@ -114,6 +127,21 @@ def _wav_header_facts(path: Path) -> tuple[int, int] | None:
     return sniffed.channels, sniffed.duration_ms
 
 
+def _decodes_a_frame(path: Path) -> bool:
+    """Whether the first audio stream yields at least one decoded frame (a container whose header
+    gives no duration may still hold audio)."""
+    import av
+
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            for packet in container.demux(container.streams.audio[0]):
+                if packet.decode():
+                    return True
+    except (av.FFmpegError, IndexError):
+        return False
+    return False
+
+
 def _described(path: Path, label: str, profile: Profile) -> tuple[LocalInput | None, str | None]:
     from bucketscribe.media.transcode import probe
     from bucketscribe.ports.media_tools import MediaError
@@ -131,6 +159,10 @@ def _described(path: Path, label: str, profile: Profile) -> tuple[LocalInput | N
         if not info.has_audio:
             return None, "has no audio track"
         channels, duration_ms = info.channels, info.duration_ms
+    if duration_ms == 0 and (facts is not None or not _decodes_a_frame(path)):
+        # A WAV header with no samples after it (or a container with nothing that decodes): refused
+        # here, not by the speech service minutes later (SIS.0535, "Audio format is invalid").
+        return None, "has no audio samples (0 s of audio): nothing to transcribe"
     needed, expected = providers.plugin(profile.provider).channels(profile)
     if channels < needed:
         layout = "mono" if channels == 1 else f"{channels}-channel"

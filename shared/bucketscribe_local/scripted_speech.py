@@ -167,3 +167,124 @@ LIBRARY_CALL = Script(
 )
 
 REPETITIVE_SCRIPTS = (HOLD_LOOP, READ_BACK)
+
+
+# ----------------------------------------------------------------------------- two-sided calls
+
+
+class Turn(BaseModel):
+    """One line of a call: who says it (channel 0 the agent, 1 the customer) and when it starts,
+    relative to the end of the line before (negative: the two overlap)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: int = Field(ge=0, le=1)
+    text: str
+    after_s: float = 0.7
+
+
+class CallScript(BaseModel):
+    """A stereo call spoken by two espeak-ng voices, agent left and customer right."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    turns: tuple[Turn, ...]
+    voices: tuple[str, str] = ("en-us+f3", "en-us+m3")
+    words_per_minute: int = 160
+    speakers: tuple[str, str] = ("Agent", "Customer")
+
+    def channel_text(self, channel: int) -> str:
+        return " ".join(t.text for t in self.turns if t.channel == channel)
+
+
+def speak_call(
+    call: CallScript, dest: Path, *, sample_rate: int = 8_000
+) -> tuple[Path, list[tuple[int, int]]]:
+    """Write ``call`` as a stereo 16-bit WAV at ``sample_rate`` (8 kHz: a telephone line).
+
+    Returns the path and each turn's (start, end) in ms, in the script's order.
+    """
+    import numpy as np
+
+    if not can_speak():
+        raise RuntimeError("speaking a call needs espeak-ng: apt-get install -y espeak-ng")
+    with tempfile.TemporaryDirectory(prefix="scripted-call-") as work:
+        lines = [
+            _speak_one(
+                Utterance(
+                    text=turn.text,
+                    voice=call.voices[turn.channel],
+                    words_per_minute=call.words_per_minute,
+                    pause_s=0,
+                ),
+                Path(work) / f"t{i}.wav",
+            )
+            for i, turn in enumerate(call.turns)
+        ]
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for turn, line in zip(call.turns, lines, strict=True):
+        start = max(cursor + round(turn.after_s * SAMPLE_RATE), 0)
+        spans.append((start, start + len(line)))
+        cursor = start + len(line)
+    tracks = np.zeros((2, max(end for _, end in spans) + SAMPLE_RATE // 2), dtype=np.float32)
+    for turn, line, (start, end) in zip(call.turns, lines, spans, strict=True):
+        tracks[turn.channel, start:end] += line
+    pcm = _resampled_stereo(tracks, sample_rate)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(dest), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm)
+    return dest, [(start * 1000 // SAMPLE_RATE, end * 1000 // SAMPLE_RATE) for start, end in spans]
+
+
+def _resampled_stereo(tracks: np.ndarray, sample_rate: int) -> bytes:
+    """Interleaved 16-bit PCM of two 16 kHz float tracks at ``sample_rate`` (PyAV's resampler,
+    which low-passes before it decimates: the band a telephone line carries)."""
+    import av
+    import numpy as np
+
+    interleaved = np.round(np.clip(tracks, -1, 1).T * 32767).astype("<i2").reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
+    frame.sample_rate = SAMPLE_RATE
+    resampler = av.AudioResampler(format="s16", layout="stereo", rate=sample_rate)
+    out = [f.to_ndarray() for f in resampler.resample(frame)] + [
+        f.to_ndarray() for f in resampler.resample(None)
+    ]
+    return b"".join(part.astype("<i2").tobytes() for part in out)
+
+
+# A billing call at 8 kHz: the customer twice starts before the agent has finished, and reads out
+# an invoice number (the line the issue's stream heard as Thai script).
+BILLING_CALL = CallScript(
+    name="billing_call",
+    turns=(
+        Turn(
+            channel=0,
+            text="Good afternoon, thank you for calling the billing team. My name is Laura. "
+            "How can I help you today?",
+            after_s=0.5,
+        ),
+        Turn(channel=1, text="Hi Laura, I was charged twice for the same invoice last month."),
+        Turn(channel=0, text="I am sorry to hear that. Could you give me the invoice number, please?"),
+        Turn(channel=1, text="The invoice number is four seven two nine."),
+        Turn(
+            channel=0,
+            text="Thank you. I can see two payments for that invoice, both on the third of May.",
+            after_s=0.9,
+        ),
+        Turn(channel=1, text="Yes, that is the one. Can you refund the second payment?", after_s=-0.6),
+        Turn(
+            channel=0,
+            text="Of course. I have started the refund now, and it should reach your account "
+            "within five working days.",
+        ),
+        Turn(channel=1, text="That is great, thank you so much for your help.", after_s=-0.8),
+        Turn(channel=0, text="You are welcome. Is there anything else I can do for you today?"),
+        Turn(channel=1, text="No, that is everything. Have a nice day."),
+        Turn(channel=0, text="You too. Goodbye."),
+    ),
+)

@@ -148,6 +148,7 @@ class LanguageByDefault:
 
     def __init__(self, engine: SpeechEngine, language: str) -> None:
         self._engine = engine
+        self.inner = engine
         self.language = language
         self.name = engine_name(engine)
 

@@ -43,8 +43,9 @@ from bucketscribe.cli.progress import (
     clock_text,
 )
 from bucketscribe.cli.stream_text import delay_text, factor_text
+from bucketscribe.domain.coverage import COVERAGE_CODES, SpeechSpan, with_coverage
 from bucketscribe.domain.transcript import Transcript
-from bucketscribe.media.transcode import SPLIT_CHANNELS
+from bucketscribe.ports.media_tools import SPLIT_CHANNELS, SpeechPcm
 from bucketscribe.ports.provider import StreamedRecording
 from bucketscribe.providers.dashscope.options import RealtimeOptions
 from bucketscribe.providers.dashscope.realtime import (
@@ -414,6 +415,8 @@ def stream_one(
     options = settings.options
     try:
         speech = decode_pcm16(streamed.input.path, split_channels=options.channels == "split")
+        # Found while the file streams (it needs faster-whisper's import and a pass of Silero).
+        activity = _background().submit(voice_activity_of, speech)
         progress.audio_ms = speech.duration_ms
         progress.audio_ms_done = 0
         progress.stage = Stage.TRANSCRIBING
@@ -438,8 +441,13 @@ def stream_one(
             on_stream_done=finished,
             cancel=cancel,
         )
+        transcript = with_coverage(streamed.result.transcript, speech=activity.result())
+        streamed.result = streamed.result.model_copy(update={"transcript": transcript})
+        for warning in transcript.warnings:
+            if warning.code in COVERAGE_CODES:
+                console.warn(streamed, warning.message)
         progress.outputs = write_outputs(
-            streamed.result.transcript, settings.out_dir, streamed.output_name, options.translate
+            transcript, settings.out_dir, streamed.output_name, options.translate
         )
         progress.stage = Stage.DONE
     except StreamCancelled:
@@ -452,6 +460,38 @@ def stream_one(
         progress.stage, progress.error_code, progress.error = Stage.FAILED, type(error).__name__, str(error)
     progress.live_text = None
     console.changed(streamed)
+
+
+def voice_activity_of(speech: SpeechPcm) -> list[SpeechSpan] | None:
+    """Where the streamed audio has speech, for the outputs' coverage check as batch transcripts
+    carry it: the Silero VAD the local engine uses, per channel when the channels were streamed
+    apart. None where the local engine is not installed (the check then has only the recording's
+    length to go by)."""
+    try:
+        import numpy as np
+
+        from bucketscribe_local.whisper_engine import detect_voice_activity
+    except ImportError:  # pragma: no cover - the local extra is what installs numpy and faster-whisper
+        return None
+    split = len(speech.tracks) > 1
+    spans: list[SpeechSpan] = []
+    for channel, track in enumerate(speech.tracks):
+        samples = np.frombuffer(track, dtype="<i2").astype(np.float32) / 32768.0
+        spans.extend(detect_voice_activity(samples, channel=channel if split else None))
+    return spans
+
+
+_background_pool: ThreadPoolExecutor | None = None
+_background_lock = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    """One thread for the files' voice activity, beside the streams."""
+    global _background_pool
+    with _background_lock:
+        if _background_pool is None:
+            _background_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice-activity")
+        return _background_pool
 
 
 def stream_files(

@@ -9,19 +9,25 @@ only the load itself needs a lock.
 How a recording is decoded (``BUCKETSCRIBE_WHISPER_DECODING``):
 
 - ``vad_chunks`` (default): Silero voice activity cuts the recording into chunks of speech of
-  at most 30 s (one Whisper window), cut only between utterances; each chunk is decoded on its
-  own, greedily, without the previous chunk's text as a prompt and without the temperature
-  fallback. That fallback is what lost whole windows of repetitive speech (hold messages, IVR
-  prompts, numbers read back): a faithful transcript of a message said three times compresses
-  well, so it failed the "too repetitive" compression-ratio test; the fallback then sampled
-  at rising temperatures, preferred the one short garbage sample that passed the test, and its
+  at most 20 s, cut only between utterances (and wherever a pause of 4 s or more falls, so that
+  no chunk carries a long silence for Whisper to fill with invented words); the chunks are
+  decoded in batches by ``batch_decoder``, each encoded at its own length rather than padded to
+  a 30 s window (which is what makes it 2-3 times faster than ``vad_windows``), greedily,
+  without the previous chunk's text as a prompt and without the temperature fallback. That
+  fallback is what lost whole windows of repetitive speech (hold messages, IVR prompts,
+  numbers read back): a faithful transcript of a message said three times compresses well,
+  so it failed the "too repetitive" compression-ratio test; the fallback then sampled at rising
+  temperatures, preferred the one short garbage sample that passed the test, and its
   low log-probability plus a high no-speech probability made the decoder skip the whole 30 s
   window (seek += 30 s), without a word. Decoding stays deterministic, too: no sampling.
   Whisper's own no-speech test still applies: a chunk it hears as silence (a confident
   no-speech token and a low log-probability) is skipped, which loses at most that chunk, and
   the coverage check then names it.
+- ``vad_windows``: the same chunks as the engine cut them before ``vad_chunks`` (up to 30 s,
+  joined across any pause), each decoded by faster-whisper in a padded 30 s window, one at a
+  time (kept for comparison: ``bench/engine.py``).
 - ``sequential``: faster-whisper's own loop over 30 s windows with the fallback and previous
-  text as prompt (the engine's behaviour before ``vad_chunks``; kept for comparison).
+  text as prompt (the engine's behaviour before voice-activity chunks; kept for comparison).
 - ``batched``: faster-whisper's ``BatchedInferencePipeline`` (VAD chunks decoded in batches).
 
 Whatever the decoding, the voice activity found on the audio comes back with the recognition
@@ -32,10 +38,12 @@ Settings come from the environment (``BUCKETSCRIBE_WHISPER_*``) or are passed in
 
 - ``BUCKETSCRIBE_WHISPER_DEVICE``: ``auto`` (default: CUDA if CTranslate2 sees a GPU), ``cpu``, ``cuda``
 - ``BUCKETSCRIBE_WHISPER_COMPUTE_TYPE``: default ``int8`` on CPU, ``float16`` on CUDA
-- ``BUCKETSCRIBE_WHISPER_DECODING``: ``vad_chunks`` (default), ``sequential``, ``batched``
+- ``BUCKETSCRIBE_WHISPER_DECODING``: ``vad_chunks`` (default), ``vad_windows``, ``sequential``,
+  ``batched``
 - ``BUCKETSCRIBE_WHISPER_BEAM_SIZE`` (1: greedy, fastest on 2 cores), ``..._VAD_FILTER`` (on;
   ``sequential`` only: the other decodings always cut by voice activity), ``..._BATCH_SIZE``
-  (8, ``batched`` only), ``..._CPU_THREADS`` (0: CTranslate2's default), ``..._NUM_WORKERS`` (1)
+  (8, ``vad_chunks`` and ``batched``), ``..._NUM_WORKERS`` (decodings side by side: 2 on two
+  cores or more), ``..._CPU_THREADS`` (threads per worker; 0: the cores shared out)
 - ``BUCKETSCRIBE_WHISPER_MODEL``: a CTranslate2 Whisper folder to use instead of the default
 """
 
@@ -43,6 +51,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -66,11 +75,25 @@ if TYPE_CHECKING:
     import numpy as np
     from faster_whisper import WhisperModel
 
+    from bucketscribe_local.batch_decoder import WhisperBatchDecoder
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000  # what Whisper's feature extractor expects
 WINDOW_MS = 30_000  # Whisper hears at most this much at once
-Decoding = Literal["vad_chunks", "sequential", "batched"]
+# The new decoding's chunks: short enough that the encoder's cost per second stays low (it grows
+# with the input's length: 15 ms/s at 30 s, 7 ms/s at 10 s on 2 cores), long enough to give
+# Whisper a few sentences of context. On the 10-minute bench clip (decoded without timestamps,
+# two workers): 15 s chunks 46-53x real time at WER 0.080, 20 s 42-48x at 0.070, 25 s 29x at
+# 0.085, 30 s 31x at 0.070.
+CHUNK_MS = 20_000
+# A pause this long ends a chunk whatever its length: silence in a chunk costs encoder time and
+# invites invented words (a 20 s silence inside one window lost the words after it on two CPUs).
+# Shorter pauses stay inside, for context: one side of a call pauses 3-5 s while the other talks,
+# and its turns heard together read better (8 kHz call channels: WER 0.311 cut at 2 s pauses,
+# 0.280 at 4 s).
+CHUNK_GAP_MS = 4_000
+Decoding = Literal["vad_chunks", "vad_windows", "sequential", "batched"]
 
 
 class WhisperSettings(EnvironmentSettings):
@@ -84,8 +107,16 @@ class WhisperSettings(EnvironmentSettings):
     # model ships inside faster-whisper, so this works offline. (``sequential`` only.)
     vad_filter: bool = True
     batch_size: int = Field(default=8, ge=1)
+    # Decodings run side by side on ``num_workers`` model replicas (the weights are shared), each
+    # on ``cpu_threads`` threads (0: the cores shared out among the workers). On 2 cores two
+    # single-threaded workers decode 16 short chunks in 1.33 s against 1.95 s for one worker on
+    # both cores: Whisper base's matrices are too small for two threads to share one well.
     cpu_threads: int = Field(default=0, ge=0)
-    num_workers: int = Field(default=1, ge=1)
+    num_workers: int = Field(default_factory=lambda: 2 if (os.cpu_count() or 1) >= 2 else 1, ge=1)
+
+    @property
+    def threads_per_worker(self) -> int:
+        return self.cpu_threads or max((os.cpu_count() or 1) // self.num_workers, 1)
 
 
 class WhisperSpeechEngine:
@@ -131,6 +162,114 @@ class WhisperSpeechEngine:
         model = self._loaded_model()
         started = time.perf_counter()
         speech = detect_voice_activity(samples, channel=channel)
+        if self._settings.decoding == "vad_chunks":
+            recognized, ran_language = self._decode_chunks(
+                model,
+                samples,
+                speech,
+                _whisper_language(language, model),
+                translate,
+                word_timestamps,
+                on_progress,
+            )
+        else:
+            recognized, ran_language = self._decode_with_faster_whisper(
+                model, samples, speech, language, translate, word_timestamps, on_progress
+            )
+        if on_progress is not None:
+            on_progress(duration_ms, duration_ms)
+        elapsed = time.perf_counter() - started
+        logger.debug(
+            "recognised %d ms of audio (%s) in %.2f s (RTF %.3f), language %s",
+            duration_ms,
+            self._settings.decoding,
+            elapsed,
+            elapsed * 1000 / max(duration_ms, 1),
+            ran_language,
+        )
+        return Recognition(
+            language=ran_language, duration_ms=duration_ms, segments=recognized, voice_activity=speech
+        )
+
+    def decoder(self, *, workers: int | None = None) -> WhisperBatchDecoder:
+        """The batch decoder over the loaded model (loading it first), e.g. for real-time streams;
+        ``workers``: how many of its batches it decodes side by side (default: the model's)."""
+        from bucketscribe_local.batch_decoder import WhisperBatchDecoder
+
+        return WhisperBatchDecoder(
+            self._loaded_model(),
+            beam_size=self._settings.beam_size,
+            max_batch=self._settings.batch_size,
+            workers=self._settings.num_workers if workers is None else workers,
+        )
+
+    @property
+    def workers(self) -> int:
+        """How many decodings the loaded model runs side by side."""
+        return self._settings.num_workers
+
+    def _decode_chunks(
+        self,
+        model: WhisperModel,
+        samples: np.ndarray,
+        speech: list[SpeechSpan],
+        language: str | None,
+        translate: bool,
+        word_timestamps: bool,
+        on_progress: ProgressCallback | None,
+    ) -> tuple[list[RecognizedSegment], str | None]:
+        """``vad_chunks``: the speech in chunks of up to 20 s, decoded in batches (see the module)."""
+        from bucketscribe_local.batch_decoder import DecodeChunk
+
+        chunks = decoding_chunks(speech, max_ms=CHUNK_MS, max_gap_ms=CHUNK_GAP_MS)
+        if not chunks:
+            return [], language  # no speech: nothing to decode, nothing to invent
+        decoder = self.decoder()
+        if language is None:
+            language = decoder.choose_language(_speech_window(samples, chunks)).language
+        work = [
+            DecodeChunk(
+                samples=samples[_sample(start) : _sample(end)],
+                offset_ms=start,
+                language=language,
+                task="translate" if translate else "transcribe",
+                word_timestamps=word_timestamps,
+                speech=tuple(
+                    (max(s.start_ms, start) - start, min(s.end_ms, end) - start)
+                    for s in speech
+                    if s.start_ms < end and s.end_ms > start
+                ),
+            )
+            for start, end in chunks
+        ]
+        duration_ms = round(len(samples) * 1000 / SAMPLE_RATE)
+        speech_ms = sum(end - start for start, end in chunks)
+
+        def progress(done_ms: int) -> None:
+            # Batches go shortest first, not in time order: progress is the share of the speech
+            # decoded, spread over the recording's length.
+            if on_progress is not None:
+                on_progress(min(done_ms * duration_ms // max(speech_ms, 1), duration_ms), duration_ms)
+
+        decoded = decoder.decode(work, on_batch=progress)
+        segments = sorted(
+            (segment for result in decoded for segment in result.segments),
+            key=lambda segment: (segment.start_ms, segment.end_ms),
+        )
+        return segments, language
+
+    def _decode_with_faster_whisper(
+        self,
+        model: WhisperModel,
+        samples: np.ndarray,
+        speech: list[SpeechSpan],
+        language: str | None,
+        translate: bool,
+        word_timestamps: bool,
+        on_progress: ProgressCallback | None,
+    ) -> tuple[list[RecognizedSegment], str | None]:
+        """``vad_windows``, ``sequential`` and ``batched``: faster-whisper's own loops."""
+        duration_ms = round(len(samples) * 1000 / SAMPLE_RATE)
         options: dict[str, Any] = {
             "language": _whisper_language(language, model),
             "task": "translate" if translate else "transcribe",
@@ -145,23 +284,7 @@ class WhisperSpeechEngine:
             recognized.append(_segment(raw, duration_ms))
             if on_progress is not None:
                 on_progress(recognized[-1].end_ms, duration_ms)
-        if on_progress is not None:
-            on_progress(duration_ms, duration_ms)
-        elapsed = time.perf_counter() - started
-        logger.debug(
-            "recognised %d ms of audio (%s) in %.2f s (RTF %.3f), language %s",
-            duration_ms,
-            self._settings.decoding,
-            elapsed,
-            elapsed * 1000 / max(duration_ms, 1),
-            info.language if info else None,
-        )
-        return Recognition(
-            language=info.language if info else _whisper_language(language, model),
-            duration_ms=duration_ms,
-            segments=recognized,
-            voice_activity=speech,
-        )
+        return recognized, info.language if info else options["language"]
 
     def _transcribe(
         self, model: WhisperModel, samples: np.ndarray, speech: list[SpeechSpan], options: dict[str, Any]
@@ -218,7 +341,7 @@ class WhisperSpeechEngine:
             str(folder),
             device=device,
             compute_type=compute_type,
-            cpu_threads=settings.cpu_threads,
+            cpu_threads=settings.threads_per_worker,
             num_workers=settings.num_workers,
             local_files_only=True,
         )
@@ -234,15 +357,15 @@ class WhisperSpeechEngine:
 _VAD_OPTIONS = {
     "min_silence_duration_ms": 500,
     "speech_pad_ms": 200,
-    "max_speech_duration_s": WINDOW_MS / 1000,
+    "max_speech_duration_s": CHUNK_MS / 1000,
 }
 
 
 def detect_voice_activity(samples: np.ndarray, *, channel: int | None = None) -> list[SpeechSpan]:
     """Where there is speech in 16 kHz mono samples (Silero VAD, shipped with faster-whisper).
 
-    Regions are at most one Whisper window long: longer speech is split at a pause near that
-    length (Silero's rule: the last silence of 98 ms or more), or cut if there is none.
+    Regions are at most ``CHUNK_MS`` long: longer speech is split at a pause near that length
+    (Silero's rule: the last silence of 98 ms or more), or cut if there is none.
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -259,19 +382,160 @@ def detect_voice_activity(samples: np.ndarray, *, channel: int | None = None) ->
     ]
 
 
-def decoding_chunks(speech: Sequence[SpeechSpan], max_ms: int = WINDOW_MS) -> list[tuple[int, int]]:
-    """Consecutive speech regions joined into chunks of at most ``max_ms``, cut between regions.
+def decoding_chunks(
+    speech: Sequence[SpeechSpan], max_ms: int = WINDOW_MS, max_gap_ms: int | None = None
+) -> list[tuple[int, int]]:
+    """Consecutive speech regions joined into chunks of at most ``max_ms``, cut between regions
+    (and, with ``max_gap_ms``, at every pause at least that long).
 
-    A region longer than ``max_ms`` (VAD keeps them to one window) is a chunk of its own;
+    A region longer than ``max_ms`` (VAD keeps them to ``CHUNK_MS``) is a chunk of its own;
     faster-whisper then decodes it in more than one window.
     """
     chunks: list[tuple[int, int]] = []
     for span in sorted(speech, key=lambda s: s.start_ms):
-        if chunks and span.end_ms - chunks[-1][0] <= max_ms:
+        joinable = chunks and span.end_ms - chunks[-1][0] <= max_ms
+        if joinable and max_gap_ms is not None and span.start_ms - chunks[-1][1] >= max_gap_ms:
+            joinable = False
+        if joinable:
             chunks[-1] = (chunks[-1][0], max(chunks[-1][1], span.end_ms))
         else:
             chunks.append((span.start_ms, span.end_ms))
     return chunks
+
+
+def _sample(ms: int) -> int:
+    return ms * SAMPLE_RATE // 1000
+
+
+def _speech_window(samples: np.ndarray, chunks: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Up to one Whisper window of the recording's speech, for language detection: the chunks
+    joined without the silence between them (as faster-whisper's own detection hears it)."""
+    import numpy as np
+
+    parts: list[np.ndarray] = []
+    left = WINDOW_MS * SAMPLE_RATE // 1000
+    for start, end in chunks:
+        part = samples[_sample(start) : _sample(end)][:left]
+        parts.append(part)
+        left -= len(part)
+        if left <= 0:
+            break
+    return np.concatenate(parts)
+
+
+# The languages of the multilingual Whisper models (faster-whisper's ``_LANGUAGE_CODES``, which a
+# unit test compares with this): known without importing faster-whisper (about a second), so that
+# a real-time stream's run-task is answered at once.
+WHISPER_LANGUAGES = frozenset(
+    [
+        "af",
+        "am",
+        "ar",
+        "as",
+        "az",
+        "ba",
+        "be",
+        "bg",
+        "bn",
+        "bo",
+        "br",
+        "bs",
+        "ca",
+        "cs",
+        "cy",
+        "da",
+        "de",
+        "el",
+        "en",
+        "es",
+        "et",
+        "eu",
+        "fa",
+        "fi",
+        "fo",
+        "fr",
+        "gl",
+        "gu",
+        "ha",
+        "haw",
+        "he",
+        "hi",
+        "hr",
+        "ht",
+        "hu",
+        "hy",
+        "id",
+        "is",
+        "it",
+        "ja",
+        "jw",
+        "ka",
+        "kk",
+        "km",
+        "kn",
+        "ko",
+        "la",
+        "lb",
+        "ln",
+        "lo",
+        "lt",
+        "lv",
+        "mg",
+        "mi",
+        "mk",
+        "ml",
+        "mn",
+        "mr",
+        "ms",
+        "mt",
+        "my",
+        "ne",
+        "nl",
+        "nn",
+        "no",
+        "oc",
+        "pa",
+        "pl",
+        "ps",
+        "pt",
+        "ro",
+        "ru",
+        "sa",
+        "sd",
+        "si",
+        "sk",
+        "sl",
+        "sn",
+        "so",
+        "sq",
+        "sr",
+        "su",
+        "sv",
+        "sw",
+        "ta",
+        "te",
+        "tg",
+        "th",
+        "tk",
+        "tl",
+        "tr",
+        "tt",
+        "uk",
+        "ur",
+        "uz",
+        "vi",
+        "yi",
+        "yo",
+        "zh",
+        "yue",
+    ]
+)
+
+
+def whisper_language_code(language: str) -> str | None:
+    """Whisper's code for a provider-style language ("en-US", "zh_cn", "EN"), None if it has none."""
+    code = language.replace("_", "-").split("-")[0].lower()
+    return code if code in WHISPER_LANGUAGES else None
 
 
 def _whisper_language(language: str | None, model: WhisperModel) -> str | None:

@@ -156,9 +156,11 @@ def test_bad_inputs_are_refused_by_content_before_anything_starts(tmp_path: Path
     folder = tmp_path / "folder.wav"
     folder.mkdir()
     missing = tmp_path / "missing.wav"
+    header_only = tmp_path / "header_only.wav"
+    header_only.write_bytes(tone_wav(0))  # a WAV header and not one sample
     out_dir = tmp_path / "out"
     code, out, err = transcribe(
-        str(good), str(fake), str(empty), str(folder), str(missing), "--out", str(out_dir)
+        str(good), str(fake), str(empty), str(folder), str(missing), str(header_only), "--out", str(out_dir)
     )
     assert code == 2, err
     assert out == ""
@@ -167,6 +169,7 @@ def test_bad_inputs_are_refused_by_content_before_anything_starts(tmp_path: Path
         empty: "is empty (0 bytes)",
         folder: "is a directory",
         missing: "no such file",
+        header_only: "has no audio samples",
     }
     for path, problem in problems.items():
         (line,) = [x for x in err.splitlines() if x.startswith(f"bucketscribe: error: {path}: ")]

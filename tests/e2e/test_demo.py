@@ -35,6 +35,6 @@ def test_demo_transcribes_every_sample_close_to_its_script(tmp_path: Path) -> No
         for suffix in ("txt", "srt", "vtt", "sis.json"):
             assert (folder / f"{sample.name}.{suffix}").stat().st_size > 0
     call = Transcript.model_validate_json((out / "calls" / "call_stereo.wav.json").read_text())
-    assert {s.speaker for s in call.segments} == {"Agent", "User"}
+    assert {s.speaker for s in call.segments} == {"Agent", "Customer"}
     assert "word error rate" in result.stdout
     assert json.loads((out / "demo_video.mp4.sis.json").read_text())["status"] == "FINISHED"

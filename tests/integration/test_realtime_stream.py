@@ -168,7 +168,8 @@ def test_stream_without_translation_has_no_translations(emulator: DashScopeEmula
     transcript = streamer(emulator).stream(level_pcm([2, 4]), RealtimeOptions()).transcript
     assert transcript.text == "级别2。 级别4。"
     assert transcript.translations == []
-    assert transcript.language is None  # "auto": the service does not say what it heard
+    # "auto": DashScope does not say what it heard; the emulator adds what its engine ran with.
+    assert transcript.language == "zh"
 
 
 def test_failed_task_raises_realtime_error_with_dashscope_code(emulator: DashScopeEmulator) -> None:
@@ -271,3 +272,54 @@ def test_a_split_call_streams_each_channel_and_merges_the_speakers_by_time(
     }
     assert len(recording.task_id.split("+")) == 2
     assert emulator.backend.counters.ws_tasks_finished == 2
+
+
+class _StarvedThreads:
+    """Stands in for the ``threading`` module the SDK's recognizer uses: the first worker thread it
+    starts runs to its end before ``start()`` returns, as when the caller's thread gets no CPU for
+    a while (a loaded machine). The SDK marks the recognizer running only after starting its
+    worker, so that worker finds it not running, sends finish-task without audio, and ends;
+    ``start()`` then sees a dead worker and raises InvalidTask("task create failed")."""
+
+    def __init__(self) -> None:
+        self.starved = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+    def Thread(self, *args: Any, **kwargs: Any) -> threading.Thread:
+        outer = self
+        worker = threading.Thread(*args, **kwargs)
+        if (
+            outer.starved == 0
+            and kwargs.get("target") is not None
+            and "receive_worker" in str(kwargs["target"])
+        ):
+            outer.starved += 1
+            start = worker.start
+
+            def start_and_finish() -> None:
+                start()
+                worker.join(WAIT_S)
+
+            worker.start = start_and_finish
+        return worker
+
+
+def test_a_start_the_sdk_reports_as_failed_for_want_of_cpu_is_started_again(
+    emulator: DashScopeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bench/realtime.py``'s baseline once crashed under load with InvalidTask "task create
+    failed": the SDK's start() race above. The streamer starts such a task again (no audio was
+    sent, nothing is lost) instead of failing the file."""
+    from dashscope.audio.asr import translation_recognizer
+
+    starved = _StarvedThreads()
+    monkeypatch.setattr(translation_recognizer, "threading", starved)
+
+    recording = streamer(emulator).stream(level_pcm([3, 0, 0, 5]), GUMMY_ZH_TO_EN)
+
+    assert starved.starved == 1
+    assert [s.text for s in recording.transcript.segments] == ["级别3。", "级别5。"]
+    counters = emulator.backend.counters
+    assert counters.ws_tasks_started == 2 and counters.ws_tasks_finished == 2  # the empty one, then this

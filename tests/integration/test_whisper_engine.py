@@ -39,6 +39,10 @@ from bucketscribe_local.whisper_engine import WhisperSpeechEngine, shared_engine
 from bucketscribe.domain.coverage import SPEECH_WITHOUT_TEXT, check_voice_activity
 from bucketscribe.media.transcode import probe
 
+# Whisper base on the bundled espeak-ng samples mishears a word or so per sentence ("test on the
+# transcription service", "the sail team": WER 0.08 each), and which word moves with the CPU's
+# kernels (CT2_FORCE_CPU_ISA=GENERIC, AVX, AVX2, AVX512 all pass). 0.3 leaves room for that while a
+# wrong language or a lost sentence (WER 0.5 and more) still fails.
 MAX_WER = 0.3
 needs_espeak = pytest.mark.skipif(not can_speak(), reason="needs espeak-ng: apt-get install -y espeak-ng")
 
@@ -112,19 +116,51 @@ def test_long_silences_stay_silent(engine: WhisperSpeechEngine) -> None:
     second_start_ms = (len(frames) // 2 + len(silence) // 2) * 1000 // params.framerate
     tail_start_ms = second_start_ms + len(frames) // 4 * 1000 // params.framerate
     assert all(seg.start_ms < tail_start_ms for seg in recognition.segments), recognition.segments
-    assert word_error_rate(sample("hello_en.wav").text, recognition.segments[0].text) <= 0.3
+    first_clip = " ".join(seg.text for seg in recognition.segments if seg.start_ms < second_start_ms)
+    assert word_error_rate(sample("hello_en.wav").text, first_clip) <= 0.3
+
+
+# How far a voice-activity edge may land from the speech's own edge: Silero pads each region by
+# ``speech_pad_ms`` (200 ms) and decides per 32 ms window on probabilities that onnxruntime
+# computes with different kernels on different CPUs, so an edge is 200 ms outside the speech give
+# or take 100 ms (measured: 144-238 ms outside on every instruction set CTranslate2 offers).
+EDGE_OUTSIDE_MS = 300
+EDGE_INSIDE_MS = 100
+# The share of the speech that must have a word within the coverage check's reach (300 ms). Word
+# times come from Whisper's cross-attention at 20 ms steps, median-filtered, and CTranslate2's
+# int8 kernels round differently per instruction set (GENERIC, AVX, AVX2, AVX-512), which moves a
+# word at an utterance's edge by up to a few hundred ms: 10 % of this clip's 9.7 s of speech is
+# room for that at all four edges, while a lost phrase (2 s or more) still fails the check. 1.0
+# was measured under CT2_FORCE_CPU_ISA=GENERIC, AVX, AVX2 and AVX512, with 1 and 2 threads.
+MIN_COVERAGE = 0.9
+
+
+def _loud_edges_ms(frames: bytes, rate: int) -> tuple[int, int]:
+    """Where a clip's speech starts and ends: its first and last sample above -40 dBFS."""
+    import numpy as np
+
+    samples = np.abs(np.frombuffer(frames, dtype="<i2").astype(np.float64)) / 32768
+    loud = np.flatnonzero(samples > 0.01)
+    return int(loud[0]) * 1000 // rate, int(loud[-1]) * 1000 // rate
 
 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_voice_activity_comes_back_where_the_speech_is(engine: WhisperSpeechEngine) -> None:
-    """Speech, 20 s of silence, the speech again: two stretches of voice activity, none in between."""
+    """Speech, 20 s of silence, the speech again: speech found where it is (one stretch of voice
+    activity per copy, none in between) and both copies transcribed, on any x86-64 CPU.
+
+    Run it as ``CT2_FORCE_CPU_ISA=GENERIC|AVX|AVX2|AVX512`` (and ``BUCKETSCRIBE_WHISPER_CPU_THREADS``)
+    to check another CPU's kernels; the tolerances above say why they suffice.
+    """
     import io
     import wave
 
     with wave.open(str(sample("hello_en.wav").path)) as clip:
         params, frames = clip.getparams(), clip.readframes(clip.getnframes())
     clip_ms = len(frames) // params.sampwidth * 1000 // params.framerate
+    first, last = _loud_edges_ms(frames, params.framerate)
+    second_at = clip_ms + 20_000
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setparams(params)
@@ -132,17 +168,22 @@ def test_voice_activity_comes_back_where_the_speech_is(engine: WhisperSpeechEngi
 
     recognition = engine.recognize(buffer.getvalue(), language="en")
 
-    assert recognition.voice_activity
-    silence = (clip_ms + 500, clip_ms + 19_500)
-    assert not [s for s in recognition.voice_activity if s.start_ms < silence[1] and s.end_ms > silence[0]]
-    assert min(s.start_ms for s in recognition.voice_activity) < 500
-    assert max(s.end_ms for s in recognition.voice_activity) > clip_ms + 20_000 + clip_ms - 500
-    assert recognition.speech_ms is not None
-    assert clip_ms <= recognition.speech_ms <= 2 * clip_ms
-    check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity)
-    assert check.warnings == []
-    assert check.coverage.ratio is not None and check.coverage.ratio >= 0.95
+    regions = sorted((s.start_ms, s.end_ms) for s in recognition.voice_activity or [])
+    assert len(regions) == 2, regions
+    for (start, end), offset in zip(regions, (0, second_at), strict=True):
+        assert offset + first - EDGE_OUTSIDE_MS <= start <= offset + first + EDGE_INSIDE_MS, (start, offset)
+        assert offset + last - EDGE_INSIDE_MS <= end <= offset + last + EDGE_OUTSIDE_MS, (end, offset)
+    assert recognition.speech_ms == sum(end - start for start, end in regions)
+    check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity or [])
+    assert check.warnings == [], check.warnings
+    assert check.coverage.ratio is not None and check.coverage.ratio >= MIN_COVERAGE, check.coverage
     assert check.coverage.speech_ms == recognition.speech_ms
+    # Both copies are heard as what was said, each in its own place.
+    for offset in (0, second_at):
+        heard = " ".join(
+            s.text for s in recognition.segments if offset <= s.start_ms < offset + clip_ms + EDGE_OUTSIDE_MS
+        )
+        assert word_error_rate(sample("hello_en.wav").text, heard) <= MAX_WER, recognition.segments
 
 
 # ---------------------------------------------------------------- repetitive speech
@@ -164,8 +205,10 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     [
         # The issue's recording: a hold message eight times (80 s), then an agent.
         (HOLD_LOOP, {"thank you for calling": 8, "tell me your account number please": 1}),
-        # Two sentences taking turns for two minutes, 23 times each.
-        (READ_BACK, {"confirm your book": 23, "the reference is": 23}),
+        # Two sentences taking turns for two minutes, 23 times each. Counted by the words every
+        # reading of them keeps: Whisper base hears "the reference is" also as "the references"
+        # or "the reference in", a word misheard, not a repetition lost.
+        (READ_BACK, {"confirm your book": 23, "the reference": 23}),
     ],
     ids=lambda value: value.name if isinstance(value, Script) else None,
 )
@@ -181,6 +224,8 @@ def test_repetitive_speech_is_transcribed_in_full(
     check = check_voice_activity(recognition.as_transcript(), recognition.voice_activity)
     holes = [w.message for w in check.warnings if w.code == SPEECH_WITHOUT_TEXT]
     assert holes == [], f"speech without text: {holes}"
+    # Every repetition has words; 5 % is the room word times at utterance edges need (see
+    # MIN_COVERAGE above for why they move); measured 1.0 under every instruction set.
     assert check.coverage.ratio is not None and check.coverage.ratio >= 0.95, check.coverage
     text = recognition.text.lower()
     assert {phrase: text.count(phrase) for phrase in phrases} == phrases, recognition.text
@@ -210,16 +255,39 @@ def test_bytes_input_and_a_provider_style_language_hint(engine: WhisperSpeechEng
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_progress_is_reported_segment_by_segment(engine: WhisperSpeechEngine) -> None:
+def test_progress_is_reported_as_the_decoding_goes_on(engine: WhisperSpeechEngine) -> None:
+    # Two utterances 3 s apart: two chunks, in one batch; and the same recording, one batch a chunk.
+    import io
+    import wave
+
+    with wave.open(str(sample("hello_en.wav").path)) as clip:
+        params, frames = clip.getparams(), clip.readframes(clip.getnframes())
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames + b"\x00\x00" * params.framerate * 3 + frames)
     reports: list[tuple[int, int]] = []
-    recognition = engine.recognize(sample("report_en.mp3").path, on_progress=lambda *r: reports.append(r))
+    recognition = engine.recognize(buffer.getvalue(), on_progress=lambda *r: reports.append(r))
 
     total = recognition.duration_ms
     assert reports[0] == (0, total)  # the length is known before any text
     assert reports[-1] == (total, total)
     assert [done for done, _ in reports] == sorted(done for done, _ in reports)
-    # One report per recognised segment in between: progress arrives while decoding goes on.
-    assert [done for done, _ in reports[1:-1]] == [segment.end_ms for segment in recognition.segments]
+    assert len(reports) >= 3, "a report after the batch, before the end"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_every_decoding_recognises_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decodings kept for comparison (bench/engine.py) still work, and say what ran."""
+    from bucketscribe_local.whisper_engine import WhisperSettings
+
+    clip = sample("weather_en.ogg")
+    for decoding in ("vad_windows", "sequential", "batched"):
+        engine = WhisperSpeechEngine(settings=WhisperSettings(decoding=decoding))
+        recognition = engine.recognize(clip.path)
+        assert word_error_rate(clip.text, recognition.text) <= MAX_WER, (decoding, recognition.text)
+        assert recognition.language == "en"
 
 
 @pytest.mark.slow
@@ -371,3 +439,22 @@ def test_a_configured_model_folder_is_checked(tmp_path: Path, monkeypatch: pytes
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     assert whisper_model_dir() == tmp_path
     assert check_model_folder(tmp_path) == tmp_path
+
+
+@pytest.mark.integration
+def test_a_model_is_named_as_whisper_names_them_or_refused_in_one_line(tmp_path: Path) -> None:
+    from bucketscribe_local.model_store import resolve_model
+
+    assert resolve_model("base") == whisper_model_dir()  # bundled: no network needed
+    assert resolve_model(str(whisper_model_dir())) == whisper_model_dir()  # a folder as it is
+    with pytest.raises(ModelStoreError, match="neither a folder nor a Whisper model name"):
+        resolve_model("enormous")
+    # Tests talk to 127.0.0.1 only: a model that is not cached cannot be fetched here.
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    script = "from bucketscribe_local.model_store import resolve_model\nresolve_model('tiny')"
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert "model 'tiny' is not in the local cache" in message and "'base' is bundled" in message

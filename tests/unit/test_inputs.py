@@ -50,6 +50,31 @@ def test_what_is_not_a_readable_media_file_is_refused_with_its_reason(tmp_path: 
     assert found[broken] == "cannot be decoded (invalid data found when processing input)"
 
 
+def test_an_object_store_address_gets_a_hint_not_no_such_file() -> None:
+    # The shell passes "s3://bucket/key"; as a Path it reads "s3:/bucket/key".
+    found = reasons([(Path("s3://bucket/calls/a.wav"), Profile()), (Path("obs://bucket/b.mp3"), Profile())])
+    assert [reason.split(",")[0] for reason in found.values()] == [
+        "is a s3:// address",
+        "is a obs:// address",
+    ]
+    assert all("not a local file" in reason and "download it first" in reason for reason in found.values())
+
+
+def test_a_recording_with_a_header_and_no_samples_is_refused(tmp_path: Path) -> None:
+    header_only = tmp_path / "header_only.wav"
+    header_only.write_bytes(tone_wav(0))  # RIFF/WAVE, a format chunk, an empty data chunk
+    stereo_header_only = tmp_path / "stereo_header_only.wav"
+    stereo_header_only.write_bytes(tone_wav(0, channels=2, rate=8000))
+    one_second = tmp_path / "one_second.wav"
+    one_second.write_bytes(tone_wav(1))
+
+    found = reasons([(p, Profile()) for p in (header_only, stereo_header_only, one_second)])
+
+    assert found[header_only] == "has no audio samples (0 s of audio): nothing to transcribe"
+    assert found[stereo_header_only] == found[header_only]
+    assert one_second not in found
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: permissions cannot be tested as root")
 def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
     locked = tmp_path / "locked.wav"

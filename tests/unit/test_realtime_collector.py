@@ -128,3 +128,32 @@ def test_a_failed_task_keeps_the_services_code_and_message() -> None:
         "task-1",
     )
     assert not collector.error.retryable
+
+
+def test_the_transcript_says_the_language_it_was_given_or_heard_and_none_when_nobody_says() -> None:
+    from bucketscribe.domain.job import StreamMetrics
+    from bucketscribe.domain.transcript import LANGUAGES_DIFFER, MULTIPLE_LANGUAGES, Transcript
+    from bucketscribe.ports.provider import StreamedRecording
+    from bucketscribe.providers.dashscope.realtime import merge_channels
+
+    def heard(language: str | None) -> _Collector:
+        collector = _Collector(target_language=None)
+        sentence = result(0, "hallo", final=True)
+        sentence._raw_data = {"language": language} if language else {}  # the emulator's extension
+        collector.on_gummy(sentence, None)
+        return collector
+
+    assert heard("de").transcript("gummy-realtime-v1", None, 1000).language == "de"
+    assert heard("de").transcript("gummy-realtime-v1", "en", 1000).language == "en"  # given wins
+    assert heard(None).transcript("gummy-realtime-v1", None, 1000).language is None  # DashScope's way
+
+    def recording(transcript: Transcript) -> StreamedRecording:
+        return StreamedRecording(transcript=transcript, task_id="t", metrics=StreamMetrics(audio_ms=1000))
+
+    both = [recording(heard(language).transcript("m", None, 1000)) for language in ("en", "de")]
+    merged = merge_channels(both, ["Agent", "Customer"]).transcript
+    assert merged.language == MULTIPLE_LANGUAGES
+    assert [w.code for w in merged.warnings] == [LANGUAGES_DIFFER]
+    assert "channel 0 en, channel 1 de" in merged.warnings[0].message
+    same = [recording(heard("en").transcript("m", None, 1000)) for _ in range(2)]
+    assert merge_channels(same, ["Agent", "Customer"]).transcript.language == "en"

@@ -33,10 +33,10 @@ FINISHED = {
 
 def test_finished_result_maps_to_ordered_segments_with_speakers_and_words() -> None:
     t = transcript_from_sis(FINISHED, model="chinese_8k_general", language="zh")
-    assert [s.speaker for s in t.segments] == ["Agent", "User"]
+    assert [s.speaker for s in t.segments] == ["Agent", "Customer"]  # as real-time streams label a call
     assert t.segments[0].text == "您好，请问有什么可以帮您？"
     assert t.segments[1].words[0].text == "我" and t.segments[1].words[0].start_ms == 2100
-    assert t.duration_ms == 4200 and t.speakers == ["User", "Agent"] and t.language == "zh"
+    assert t.duration_ms == 4200 and t.speakers == ["Customer", "Agent"] and t.language == "zh"
 
 
 def test_diarised_mono_roles_become_readable_labels() -> None:

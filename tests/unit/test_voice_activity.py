@@ -51,6 +51,23 @@ def test_a_monologue_is_cut_at_the_longest_utterance_and_goes_on() -> None:
     assert vad.close(5000) == Utterance(4000, 5000)
 
 
+def test_a_monologue_is_cut_in_a_breath_not_mid_word() -> None:
+    # 3.3 s of speech, a 200 ms breath (too short to end an utterance), 3 s more: at 5 s the
+    # utterance is cut in the breath, and what follows it goes on as the next utterance.
+    vad = VoiceActivity(RATE, end_silence_ms=700, max_utterance_ms=5000)
+    pcm = speech(3.3) + silence(0.2) + speech(3.0)
+    assert vad.scan(pcm) == [Utterance(0, 3400)]
+    assert vad.open_start_ms == 3400
+    assert vad.close(6500) == Utterance(3400, 6500)
+
+
+def test_without_a_breath_the_cut_falls_on_the_quietest_frame() -> None:
+    vad = VoiceActivity(RATE, end_silence_ms=700, max_utterance_ms=3000)
+    pcm = speech(2.0) + speech(0.1, amplitude=600) + speech(2.0)
+    assert vad.scan(pcm) == [Utterance(0, 2100)]  # the end of the softer stretch (the last equal frame)
+    assert vad.open_start_ms == 2100
+
+
 def test_quiet_noise_is_not_speech_and_the_end_of_input_ends_what_was_said() -> None:
     vad = VoiceActivity(RATE, end_silence_ms=700)
     assert vad.scan(speech(2.0, amplitude=200)) == [] and vad.open_start_ms is None

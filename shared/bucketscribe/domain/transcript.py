@@ -6,6 +6,7 @@ provider mapping ever has to guess a unit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
@@ -96,3 +97,25 @@ class Transcript(BaseModel):
     @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+MULTIPLE_LANGUAGES = "mul"  # ISO 639's code for several languages
+LANGUAGES_DIFFER = "LANGUAGES_DIFFER"
+
+
+def languages_heard(
+    heard: str | Mapping[str, str | None] | None,
+) -> tuple[str | None, list[TranscriptWarning]]:
+    """A transcript's ``language`` from what a recogniser ran with: one language, or one per
+    channel ("0", "1"). The same on every channel is that one; different ones are ``mul`` and a
+    ``LANGUAGES_DIFFER`` warning that names each channel's."""
+    if heard is None or isinstance(heard, str):
+        return heard, []
+    known = {int(channel): language for channel, language in heard.items() if language}
+    if len(set(known.values())) <= 1:
+        return next(iter(known.values()), None), []
+    named = ", ".join(f"channel {channel} {language}" for channel, language in sorted(known.items()))
+    warning = TranscriptWarning(
+        code=LANGUAGES_DIFFER, message=f"the channels were heard in different languages: {named}"
+    )
+    return MULTIPLE_LANGUAGES, [warning]

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -28,6 +29,7 @@ from bucketscribe_local.dashscope_server.streams import (
 from bucketscribe_local.dashscope_server.tasks import DashScopeBackend
 from bucketscribe_local.dashscope_server.wire_formats import audio_seconds
 from bucketscribe_local.speech import UnreadableAudio
+from bucketscribe_local.stream_decoding import PassResult
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,10 @@ def gummy_output(stream: RealtimeStream, sentence: StreamSentence) -> dict[str, 
             "sentence_end": sentence.final,
             "vad_pre_end": False,
         }
+        if sentence.language:
+            # Not in DashScope's format (the SDK keeps it in _raw_data): the language the offline
+            # engine heard, so that a transcript can say what ran when the task asked for "auto".
+            output["transcription"]["language"] = sentence.language
     if sentence.translation is not None:
         translation = sentence.translation
         output["translations"] = [
@@ -110,6 +116,7 @@ def paraformer_output(sentence: StreamSentence) -> dict[str, Any]:
                 for w in sentence.words
             ],
             "sentence_end": sentence.final,
+            **({"language": sentence.language} if sentence.language else {}),  # as in gummy_output
         }
     }
 
@@ -136,6 +143,7 @@ class _InferenceConnection:
         self._send_lock = asyncio.Lock()
         self._audio_arrived = asyncio.Event()  # wakes the recogniser of the running task
         self._recognizer: asyncio.Task[bool] | None = None
+        self._interim_waiting: Future[PassResult] | None = None  # the running task's interim, if queued
         # finish-task runs apart from the reading loop, which goes on reading (and so answering
         # the client's pings: the SDK's aiohttp closes a connection whose pings go unanswered for
         # 15 s, and the last passes of a long stream can take longer than that).
@@ -247,7 +255,7 @@ class _InferenceConnection:
             self.stream = open_stream(
                 task_id,
                 payload,
-                engine=self.backend.engine_for_run(),
+                decoder=self.backend.stream_decoder(),
                 interim_interval_s=self.backend.interim_interval_s,
             )
         except DashScopeError as error:
@@ -272,7 +280,15 @@ class _InferenceConnection:
         stream.append(chunk)
         self.last_audio = self.backend.clock.now()
         self.backend.count("ws_audio_frames")
+        self._final_overtakes_interim(stream)
         self._audio_arrived.set()
+
+    def _final_overtakes_interim(self, stream: RealtimeStream) -> None:
+        """An utterance ended while the stream's interim of it still waits for a batch: the
+        interim is withdrawn (its text would be out of date before it is sent) and the final goes."""
+        waiting = self._interim_waiting
+        if waiting is not None and stream.final_due:
+            stream.decoder.withdraw(waiting)
 
     async def finish_task(self, task_id: str) -> None:
         stream = self.stream
@@ -281,6 +297,7 @@ class _InferenceConnection:
             return
         self.finishing = True  # from here on the client waits for us: no idle limit applies
         stream.close_input()
+        self._final_overtakes_interim(stream)
         self._audio_arrived.set()
         try:
             if self._recognizer is None or not await self._recognizer:
@@ -297,18 +314,27 @@ class _InferenceConnection:
         """Run the stream's passes as audio arrives and send their results; False once failed.
 
         One pass at a time, so a stream's results keep their order; each one's sentences go out
-        as soon as it ends, while the client is still sending.
+        as soon as it ends, while the client is still sending. The passes themselves run off the
+        event loop, in the stream decoder, batched with other streams' (``stream_decoding``).
         """
         while True:
             self._audio_arrived.clear()
-            snapshot = stream.next_pass()
-            if snapshot is None:
+            work = stream.next_pass()
+            if work is None:
                 if stream.input_closed:
                     return True
                 await self._audio_arrived.wait()
                 continue
+            future = stream.decoder.submit(work)
+            self._interim_waiting = None if work.final else future
             try:
-                sentences = await asyncio.to_thread(stream.recognize, snapshot)
+                result = await asyncio.wrap_future(future)
+                sentences = stream.sentences(work, result)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if future.cancelled() and not work.final and task is not None and not task.cancelling():
+                    continue  # an interim withdrawn for the final that overtook it: on to the final
+                raise
             except UnreadableAudio:
                 await self.fail(
                     stream.task_id,
@@ -321,6 +347,8 @@ class _InferenceConnection:
                 logger.exception("realtime recognition failed for %s", stream.task_id)
                 await self.fail(stream.task_id, "InternalError", "Recognition failed inside the emulator.")
                 return False
+            finally:
+                self._interim_waiting = None
             if self._failed:
                 return False
             for sentence in sentences:

@@ -1,5 +1,14 @@
 """One real-time WebSocket task (gummy or realtime Paraformer): the audio received so far, the
-utterances voice activity has cut from it, and the engine passes that turn them into sentences."""
+utterances voice activity has cut from it, the recognition passes asked of the stream decoder
+(``local.stream_decoding``) and the sentences made of their results.
+
+The stream's language is given (``source_language``, a single ``language_hints`` entry) or
+decided once, by the pass that first needs it, from all the speech the stream has sent by then
+(never from one fragment); every later pass runs with it. A final pass's sentences are its
+segments; a translation into the language the speech is in is the transcript itself (the same
+text, not a second reading that could disagree), into another one the reading of the same
+utterance in the same batch.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +33,10 @@ from bucketscribe_local.dashscope_server.requests import (
     single_language_hint,
 )
 from bucketscribe_local.dashscope_server.wire_formats import split_punctuation
-from bucketscribe_local.emulator_kit.audio import PCM_FORMAT_TAG, parse_wav_header, wav_file
+from bucketscribe_local.emulator_kit.audio import PCM_FORMAT_TAG, parse_wav_header
 from bucketscribe_local.emulator_kit.voice_activity import Utterance, VoiceActivity
-from bucketscribe_local.speech import RecognizedSegment, RecognizedWord, SpeechEngine
+from bucketscribe_local.speech import RecognizedSegment
+from bucketscribe_local.stream_decoding import PassResult, StreamDecoder, StreamPass
 
 logger = logging.getLogger(__name__)
 
@@ -53,27 +63,13 @@ class StreamSentence:
     language: str | None = None
 
 
-@dataclass(frozen=True)
-class StreamSnapshot:
-    """The audio of one engine pass, taken on the event loop before the pass runs.
-
-    ``final`` passes recognise a whole utterance (its sentences become final); interim ones the
-    utterance heard so far. ``end_ms`` is None for formats we cannot slice (one pass at the end).
-    """
-
-    audio: bytes
-    start_ms: int
-    end_ms: int | None
-    final: bool
-
-
 class RealtimeStream:
     """One WebSocket task: buffers audio, cuts it into utterances and turns them into sentences.
 
     PCM (and 16-bit mono WAV) is cut by voice activity as it arrives: each utterance gets a final
     pass as soon as the speaker pauses, and a long one interim passes every
     ``interim_interval_s`` of its audio. Other formats cannot be cut without decoding, so they get
-    one final pass when the client finishes. Passes run one at a time, finals first.
+    one final pass when the client finishes. A stream asks for one pass at a time, finals first.
     """
 
     def __init__(
@@ -82,13 +78,13 @@ class RealtimeStream:
         task_id: str,
         model: str,
         parameters: RealtimeParameters,
-        engine: SpeechEngine,
+        decoder: StreamDecoder,
         interim_interval_s: float,
     ) -> None:
         self.task_id = task_id
         self.model = model
         self.parameters = parameters
-        self.engine = engine
+        self.decoder = decoder
         self.is_gummy = model in GUMMY_MODELS
         self.single_sentence = model == "gummy-chat-v1"
         self.interim_interval_ms = max(int(interim_interval_s * 1000), 1)
@@ -105,6 +101,15 @@ class RealtimeStream:
         self._next_sentence_id = 0 if self.is_gummy else 1
         self._finals_emitted = 0
         self.bytes_received = 0
+        asked = self.requested_language or decoder.default_language
+        self._language = decoder.known_language(asked) if asked else None
+        if asked and self._language is None:
+            logger.warning(
+                "the engine does not know language %r; the stream's language is decided instead", asked
+            )
+        self._language_decided = self._language is not None
+        self._heard = bytearray()  # the speech of the ended utterances, for the language decision
+        self._results = 0  # passes that heard something (the first result is never held back)
 
     @property
     def translation_language(self) -> str | None:
@@ -117,11 +122,16 @@ class RealtimeStream:
         return None
 
     @property
-    def language(self) -> str | None:
+    def requested_language(self) -> str | None:
         source = self.parameters.source_language
         if source and source != "auto":
             return source
         return single_language_hint(self.parameters.language_hints)
+
+    @property
+    def language(self) -> str | None:
+        """The stream's language as the engine knows it: given, or decided (None until then)."""
+        return self._language
 
     @property
     def input_closed(self) -> bool:
@@ -163,13 +173,18 @@ class RealtimeStream:
                 self._ended.append(last)
 
     @property
+    def final_due(self) -> bool:
+        """An utterance has ended (or the input has) and waits for its final pass."""
+        return bool(self._ended) or (self._input_closed and bool(self._raw))
+
+    @property
     def received_ms(self) -> int | None:
         if not (self._sliceable and self._wav_layout_known):
             return None
         return int(len(self._pcm) // 2 * 1000 / self.sample_rate)
 
-    def next_pass(self) -> StreamSnapshot | None:
-        """The next pass to run (finals first), or None when there is nothing to do for now."""
+    def next_pass(self) -> StreamPass | None:
+        """The next pass to ask for (finals first), or None when there is nothing to do for now."""
         if self.single_sentence and self._finals_emitted:
             return None
         received = self.received_ms
@@ -177,7 +192,7 @@ class RealtimeStream:
             if not self._input_closed or not self._raw:
                 return None
             audio, self._raw = bytes(self._raw), bytearray()
-            return StreamSnapshot(audio=audio, start_ms=0, end_ms=None, final=True)
+            return self._pass(audio, None, 0, final=True)
         if self._ended:
             utterance = self._ended.popleft()
             return self._slice(utterance.start_ms, utterance.end_ms, final=True)
@@ -189,56 +204,79 @@ class RealtimeStream:
         heard = received - start
         if heard - self._interim_length_ms < self.interim_interval_ms:
             return None
+        if not self._language_decided and self._speech_ms() + heard < self.decoder.language_evidence_ms:
+            return None  # too little speech yet to tell the language: no interim to show
+        if self._results and not self.decoder.has_room():
+            # Interims fill the decoder's spare time (finals and first results never wait for
+            # them): what they cost is bounded by what the finals leave, not by how many streams
+            # talk at once. The next frame looks again.
+            return None
         self._interim_length_ms = heard
         return self._slice(start, received, final=False)
 
-    def _slice(self, start_ms: int, end_ms: int, *, final: bool) -> StreamSnapshot | None:
+    def _speech_ms(self) -> int:
+        return len(self._heard) // 2 * 1000 // self.sample_rate
+
+    def _slice(self, start_ms: int, end_ms: int, *, final: bool) -> StreamPass | None:
         first = int(start_ms * self.sample_rate / 1000) * 2
         last = int(end_ms * self.sample_rate / 1000) * 2
         window = bytes(self._pcm[first:last])
         if len(window) < 2 * self.sample_rate // 100:  # under 10 ms: nothing to hear
             return None
-        return StreamSnapshot(
-            audio=wav_file(window, sample_rate=self.sample_rate),
+        return self._pass(window, self.sample_rate, start_ms, final=final)
+
+    def _pass(self, audio: bytes, sample_rate: int | None, start_ms: int, *, final: bool) -> StreamPass:
+        decide = not self._language_decided
+        evidence = b""
+        if decide and sample_rate is not None:
+            # The speech heard so far and this pass's, up to one Whisper window.
+            evidence = (bytes(self._heard) + audio)[: EVIDENCE_S * sample_rate * 2]
+        if final and sample_rate is not None and len(self._heard) < EVIDENCE_S * sample_rate * 2:
+            self._heard.extend(audio)
+        return StreamPass(
+            stream=self.task_id,
+            audio=audio,
+            sample_rate=sample_rate,
             start_ms=start_ms,
-            end_ms=end_ms,
             final=final,
+            language=self._language,
+            # An interim decides only with enough speech (next_pass waits for it); a final always.
+            decide_language=decide,
+            evidence=evidence,
+            translate_to=self.translation_language,
+            first=not final and not self._results,
         )
 
-    def recognize(self, snapshot: StreamSnapshot) -> list[StreamSentence]:
-        """Run the engine on a snapshot (blocking; call it off the event loop, one at a time).
-
-        A final pass gives one final sentence per recognised segment; an interim pass one interim
-        sentence for what was heard so far. Raises ``UnreadableAudio`` when the bytes do not decode.
-        """
-        segments = self._heard(snapshot, translate=False)
+    def sentences(self, work: StreamPass, result: PassResult) -> list[StreamSentence]:
+        """The sentences of a pass's result: one final sentence per recognised segment, or one
+        interim sentence for what was heard so far."""
+        if result.decided and not self._language_decided and result.language is not None:
+            self._language, self._language_decided = result.language, True
+        self._results += bool(result.segments)
+        segments = result.segments
         target = self.translation_language
-        translated = self._heard(snapshot, translate=True) if target is not None else []
-        if not segments and translated:  # transcription found nothing but translation did
-            segments = translated
         next_id = self._next_sentence_id
-        if snapshot.final:
+        heard = result.language
+        if work.final:
             if self.single_sentence:
                 segments = segments[:1]
-            sentences = [_build_sentence(next_id + i, [s], final=True) for i, s in enumerate(segments)]
+            sentences = [
+                _build_sentence(next_id + i, [s], final=True, language=heard) for i, s in enumerate(segments)
+            ]
             self._next_sentence_id += len(sentences)
             self._finals_emitted += len(sentences)
         else:
-            sentences = [_build_sentence(next_id, segments, final=False)] if segments else []
-        if target is not None:
-            sentences = _attach_translations(sentences, translated, target)
-        return sentences
+            sentences = [_build_sentence(next_id, segments, final=False, language=heard)] if segments else []
+        if target is None:
+            return sentences
+        if result.translated is None:  # spoken in the target language: the transcript is the translation
+            return [_with_translation(s, _translated_as_itself(s, target)) for s in sentences]
+        if not work.final:
+            return sentences  # another language: translations come with the final sentences
+        return _attach_translations(sentences, result.translated, target)
 
-    def _heard(self, snapshot: StreamSnapshot, *, translate: bool) -> list[RecognizedSegment]:
-        try:
-            base = self.engine.recognize(
-                snapshot.audio, language=self.language, translate=translate, word_timestamps=True
-            )
-        except ValueError:
-            # A language the service knows but the offline engine does not: let it detect one.
-            logger.warning("the engine does not know language %r; detecting it instead", self.language)
-            base = self.engine.recognize(snapshot.audio, translate=translate, word_timestamps=True)
-        return [_shift(s, snapshot.start_ms, snapshot.end_ms) for s in base.segments if s.text.strip()]
+
+EVIDENCE_S = 30  # the language is decided on at most one Whisper window of a stream's speech
 
 
 def end_silence_ms(model: str, parameters: RealtimeParameters) -> int:
@@ -249,7 +287,7 @@ def end_silence_ms(model: str, parameters: RealtimeParameters) -> int:
 
 
 def open_stream(
-    task_id: str, payload: Any, *, engine: SpeechEngine, interim_interval_s: float
+    task_id: str, payload: Any, *, decoder: StreamDecoder, interim_interval_s: float
 ) -> RealtimeStream:
     """Validate a ``run-task`` payload; a DashScopeError carries the task-failed code and message."""
     if not isinstance(payload, dict):
@@ -283,7 +321,7 @@ def open_stream(
         task_id=task_id,
         model=model,
         parameters=parameters,
-        engine=engine,
+        decoder=decoder,
         interim_interval_s=interim_interval_s,
     )
 
@@ -333,21 +371,27 @@ def _build_sentence(
     )
 
 
-def _shift(segment: RecognizedSegment, offset_ms: int, limit_ms: int | None) -> RecognizedSegment:
-    """Move window-relative times to stream time, never past the audio received."""
+def _translated_as_itself(sentence: StreamSentence, language: str) -> StreamSentence:
+    return StreamSentence(
+        sentence_id=sentence.sentence_id,
+        begin_ms=sentence.begin_ms,
+        end_ms=sentence.end_ms,
+        text=sentence.text,
+        words=sentence.words,
+        final=sentence.final,
+        language=language,
+    )
 
-    def at(ms: int) -> int:
-        moved = ms + offset_ms
-        return moved if limit_ms is None else min(moved, max(limit_ms, offset_ms))
 
-    return RecognizedSegment(
-        start_ms=at(segment.start_ms),
-        end_ms=max(at(segment.end_ms), at(segment.start_ms)),
-        text=segment.text,
-        words=[
-            RecognizedWord(start_ms=at(w.start_ms), end_ms=max(at(w.end_ms), at(w.start_ms)), text=w.text)
-            for w in segment.words
-        ],
+def _with_translation(sentence: StreamSentence, translation: StreamSentence) -> StreamSentence:
+    return StreamSentence(
+        sentence_id=sentence.sentence_id,
+        begin_ms=sentence.begin_ms,
+        end_ms=sentence.end_ms,
+        text=sentence.text,
+        words=sentence.words,
+        final=sentence.final,
+        translation=translation,
     )
 
 
@@ -379,17 +423,7 @@ def _attach_translations(
                 final=sentence.final,
                 language=language,
             )
-        result.append(
-            StreamSentence(
-                sentence_id=sentence.sentence_id,
-                begin_ms=sentence.begin_ms,
-                end_ms=sentence.end_ms,
-                text=sentence.text,
-                words=sentence.words,
-                final=sentence.final,
-                translation=translation,
-            )
-        )
+        result.append(_with_translation(sentence, translation))
     return result
 
 

@@ -58,6 +58,7 @@ from bucketscribe_local.speech import (
     UnreadableAudio,
     engine_name,
 )
+from bucketscribe_local.stream_decoding import StreamDecoder, stream_decoder_for
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +246,7 @@ class DashScopeBackend(EmulatorBackend[BackendCounters]):
         self._limiter = SlidingWindowLimiter(query_rps, self._clock)
         self._tasks: dict[str, TranscriptionTask] = {}
         self._pool = ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="dashscope-task")
+        self._stream_decoders: dict[int, StreamDecoder] = {}
 
     # -- settings ------------------------------------------------------------------------------
 
@@ -260,6 +262,16 @@ class DashScopeBackend(EmulatorBackend[BackendCounters]):
 
     def engine_for_run(self) -> SpeechEngine:
         return self._instant_engine if self.faults.instant else self.engine
+
+    def stream_decoder(self) -> StreamDecoder:
+        """What runs the real-time streams' recognition passes, for the engine of the moment: one
+        per engine, shared by every stream of this backend (so that their passes batch together)."""
+        engine = self.engine_for_run()
+        with self._lock:
+            decoder = self._stream_decoders.get(id(engine))
+            if decoder is None:
+                decoder = self._stream_decoders[id(engine)] = stream_decoder_for(engine)
+            return decoder
 
     # -- counters and the job listing ------------------------------------------------------------
 
@@ -691,6 +703,10 @@ class DashScopeBackend(EmulatorBackend[BackendCounters]):
         super().close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pushes.close()
+        with self._lock:
+            decoders, self._stream_decoders = list(self._stream_decoders.values()), {}
+        for decoder in decoders:
+            decoder.close()
 
 
 def _json_body(payload: dict[str, Any]) -> bytes:
@@ -743,4 +759,6 @@ def _transcript_json(channel: int, recognition: Recognition, diarization: bool) 
         "content_duration_in_milliseconds": speech_ms,
         "text": " ".join(s["text"] for s in sentences),
         "sentences": sentences,
+        # Not in DashScope's format: the language the offline engine ran with on this channel.
+        "language": recognition.language,
     }

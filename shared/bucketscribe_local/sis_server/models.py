@@ -197,6 +197,7 @@ class _Job:
     error_code: str | None = None
     error_msg: str | None = None
     engine: str | None = None  # the engine that produced the segments
+    language: str | dict[str, str] | None = None  # what it ran with: one, or one per channel
     callback_attempts: int = 0
     callbacks_sent: int = 0
     callbacks_dropped: int = 0
@@ -521,7 +522,9 @@ class SisBackend(EmulatorBackend[SisCounters]):
             if self.roll(self.faults.job_failure_rate):
                 raise _JobFailure("SIS.0100", "internal error (injected by the emulator's fault plan)")
             job.engine = engine_name(self.engine_for_run())
-            recognition_segments, heard_ms = self._recognize(audio, submission.config, job.progress)
+            recognition_segments, heard_ms, job.language = self._recognize(
+                audio, submission.config, job.progress
+            )
             # SIS's audio_duration is the recording's length, whatever the engine made of it.
             duration_ms = audio_length_ms(_wrap_raw_audio(audio, submission.config.audio_format)) or heard_ms
         except _JobFailure as failure:
@@ -553,7 +556,9 @@ class SisBackend(EmulatorBackend[SisCounters]):
 
     def _recognize(
         self, audio: bytes, config: TranscriberSettings, progress: AudioProgress
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[dict[str, Any]], int, str | dict[str, str] | None]:
+        """The rendered segments, the duration, and the language the engine ran with (one per
+        channel where a split recording's channels were heard in different ones)."""
         engine = self.engine_for_run()
         audio = _wrap_raw_audio(audio, config.audio_format)
         word_timestamps = config.need_word_info == "yes"
@@ -569,7 +574,8 @@ class SisBackend(EmulatorBackend[SisCounters]):
             progress.complete(recognition.duration_ms)
             # We have no diarizer: every sentence of a mono file is attributed to speaker1.
             tagged = [(segment, "speaker1") for segment in recognition.segments]
-            return self._render_segments(tagged, config, recognition.duration_ms), recognition.duration_ms
+            rendered = self._render_segments(tagged, config, recognition.duration_ms)
+            return rendered, recognition.duration_ms, recognition.language
         agent_channel = 0 if analysis.channel == "LEFT_AGENT" else 1
         by_channel: dict[int, Recognition] = {
             channel: engine.recognize(
@@ -589,7 +595,11 @@ class SisBackend(EmulatorBackend[SisCounters]):
         tagged.sort(key=lambda item: (item[0].start_ms, item[0].end_ms))
         duration_ms = max(recognition.duration_ms for recognition in by_channel.values())
         progress.complete(duration_ms)
-        return self._render_segments(tagged, config, duration_ms), duration_ms
+        languages = {str(channel): r.language for channel, r in by_channel.items() if r.language}
+        language: str | dict[str, str] | None = languages or None
+        if len(set(languages.values())) == 1:
+            language = next(iter(languages.values()))
+        return self._render_segments(tagged, config, duration_ms), duration_ms, language
 
     @staticmethod
     def _render_segments(
@@ -661,8 +671,10 @@ class SisBackend(EmulatorBackend[SisCounters]):
             return body
         body["audio_duration"] = job.audio_duration_ms
         body["segments"] = job.segments
-        # Not in SIS's API (clients ignore it): which engine really produced this transcript.
+        # Not in SIS's API (clients ignore them): which engine really produced this transcript, and
+        # the language it heard (SIS's property names one; the offline engine may detect it).
         body["engine"] = job.engine
+        body["language"] = job.language
         return body
 
     def _schedule_callbacks(self, job: _Job) -> None:

@@ -40,6 +40,7 @@ from bucketscribe.domain.transcript import (
     TranslatedSegment,
     Translation,
     Word,
+    languages_heard,
 )
 from bucketscribe.ports.media_tools import SPLIT_CHANNELS, SpeechPcm
 from bucketscribe.ports.provider import STREAM_CUT_AT_DEADLINE, ProviderError, StreamedRecording
@@ -58,6 +59,8 @@ FRAME_MS = 100  # the docs recommend ~100 ms per binary frame
 FRAME_BYTES = FRAME_MS * BYTES_PER_MS  # 3200
 # How long after the SDK's worker stopped its last callback may still be running.
 CALLBACK_GRACE_S = 5.0
+# How many times a task the SDK says it could not create is started (see RealtimeStreamer._started).
+START_ATTEMPTS = 3
 # How often the wait for task-finished looks whether the stream was cancelled.
 FINISH_POLL_S = 0.1
 # The service fails a task that received no audio for this long (and the SDK stops by itself).
@@ -181,6 +184,8 @@ class _Collector:
     translation: dict[int, Sentence] = field(default_factory=dict)
     translation_language: str | None = None
     error: RealtimeError | None = None
+    heard_language: str | None = None
+    """The language the service says it heard (the local emulator does; DashScope does not)."""
     completed: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _latest_text: dict[int, str] = field(default_factory=dict)
@@ -210,6 +215,7 @@ class _Collector:
         with self._lock:
             if transcription is not None:
                 self._latest_text[sentence_id] = text
+                self._note_language(getattr(transcription, "_raw_data", None))
                 if final:
                     self.transcription[sentence_id] = sentence
             if translated is not None and translated.is_sentence_end:
@@ -249,10 +255,15 @@ class _Collector:
             final=final,
             words=words,
         )
-        if final:
-            with self._lock:
+        with self._lock:
+            self._note_language(sentence)
+            if final:
                 self.transcription[parsed.sentence_id] = parsed
         self._tell(parsed)
+
+    def _note_language(self, raw: Any) -> None:
+        if isinstance(raw, dict) and isinstance(raw.get("language"), str) and raw["language"]:
+            self.heard_language = raw["language"]
 
     def _tell(self, sentence: Sentence) -> None:
         if self.listener is not None and (sentence.text or sentence.translation):
@@ -293,7 +304,7 @@ class _Collector:
         return Transcript(
             provider="dashscope",
             model=model,
-            language=language,
+            language=language or self.heard_language,
             duration_ms=total_ms,
             channels=1,
             segments=segments,
@@ -383,12 +394,8 @@ class RealtimeStreamer:
         if len(audio_pcm16k) % 2:
             raise ValueError("16-bit PCM must have an even number of bytes")
         cancel = cancel or threading.Event()
-        collector = _Collector(
-            options.translate if options.gummy else None, on_sentence, speaker=speaker, channel=channel
-        )
-        recognizer = self._recognizer(options, collector)
+        collector, recognizer = self._started(options, on_sentence, speaker, channel)
         total_ms = len(audio_pcm16k) // BYTES_PER_MS
-        recognizer.start()
         started = time.monotonic()
         for index, offset in enumerate(range(0, len(audio_pcm16k), FRAME_BYTES)):
             if pace == "realtime":
@@ -419,6 +426,37 @@ class RealtimeStreamer:
                 elapsed_ms=elapsed_ms,
             ),
         )
+
+    def _started(
+        self,
+        options: RealtimeOptions,
+        on_sentence: SentenceListener | None,
+        speaker: str | None,
+        channel: int | None,
+    ) -> tuple[_Collector, Any]:
+        """A started recognizer and its collector.
+
+        The SDK (dashscope 2.0.2) starts its worker thread before it marks the recognizer running;
+        a worker that gets to the service first (the caller's thread without CPU for a moment, on
+        a loaded machine) finds it not running, finishes the task without audio, and ``start()``
+        raises InvalidTask "task create failed". No audio was sent: a new recognizer starts again.
+        """
+        from dashscope.common.error import InvalidTask
+
+        attempt = 1
+        while True:
+            collector = _Collector(
+                options.translate if options.gummy else None, on_sentence, speaker=speaker, channel=channel
+            )
+            recognizer = self._recognizer(options, collector)
+            try:
+                recognizer.start()
+            except InvalidTask:
+                if attempt == START_ATTEMPTS:
+                    raise
+                attempt += 1
+                continue
+            return collector, recognizer
 
     def _recognizer(self, options: RealtimeOptions, collector: _Collector) -> Any:
         from dashscope.audio.asr import Recognition, TranslationRecognizerRealtime
@@ -620,6 +658,7 @@ def merge_channels(results: list[StreamedRecording], speakers: list[str]) -> Str
     ]
     first = [r.metrics.first_package_ms for r in results if r.metrics.first_package_ms is not None]
     last = [r.metrics.last_package_ms for r in results if r.metrics.last_package_ms is not None]
+    language, differ = languages_heard({str(i): t.language for i, t in enumerate(transcripts) if t.language})
     return StreamedRecording(
         transcript=transcripts[0].model_copy(
             update={
@@ -628,6 +667,8 @@ def merge_channels(results: list[StreamedRecording], speakers: list[str]) -> Str
                 "segments": segments,
                 "translations": translations,
                 "duration_ms": max(t.duration_ms or 0 for t in transcripts),
+                "language": language,
+                "warnings": [*transcripts[0].warnings, *differ],
             }
         ),
         task_id="+".join(r.task_id for r in results),

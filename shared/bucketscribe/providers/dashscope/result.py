@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bucketscribe.domain.transcript import Segment, Transcript, Word
+from bucketscribe.domain.transcript import Segment, Transcript, Word, languages_heard
 
 
 class DashScopeResultError(ValueError):
@@ -40,6 +40,8 @@ class _ChannelTranscript(BaseModel):
     content_duration_in_milliseconds: int | None = None
     text: str = ""
     sentences: list[_Sentence] = Field(default_factory=list)
+    # Not in DashScope's format: the language the local emulator's engine ran with.
+    language: str | None = None
 
 
 class _Properties(BaseModel):
@@ -99,10 +101,14 @@ def transcript_from_dashscope(
                 )
             )
     segments.sort(key=lambda s: (s.start_ms, s.channel or 0))
+    heard, warnings = languages_heard(
+        {str(t.channel_id): t.language for t in parsed.transcripts if t.language}
+    )
     return Transcript(
         provider="dashscope",
         model=parsed.properties.engine or model,
-        language=language,
+        language=heard or language,
+        warnings=warnings,
         duration_ms=parsed.properties.original_duration_in_milliseconds,
         channels=len(channels) or None,
         speakers=speakers,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypedDict
 
 from bucketscribe.domain.job import JobError
-from bucketscribe.domain.transcript import Transcript
+from bucketscribe.domain.transcript import Transcript, languages_heard
 from bucketscribe.render.gc_pause import gc_paused
 
 
@@ -60,8 +60,10 @@ class SisJobResult(BaseModel):
     error_code: str | None = None
     error_msg: str | None = None
     # Not in SIS's API: the local emulator names the engine that really ran (an offline Whisper,
-    # not the property asked for), so the transcript does not claim a model it never met.
+    # not the property asked for), so the transcript does not claim a model it never met, and the
+    # language it ran with (one per channel, "0"/"1", where a call's sides differ).
     engine: str | None = None
+    language: str | dict[str, str] | None = None
 
     @classmethod
     def parse(cls, data: Any) -> SisJobResult:
@@ -93,6 +95,11 @@ class SisJobResult(BaseModel):
 _SPEAKER_RE = re.compile(r"^speaker(\d+)$", re.IGNORECASE)
 
 
+# A call's two sides are labelled as real-time streams label them (RealtimeOptions.speakers), so
+# that one profile's transcripts say the same whichever way they were made.
+_ROLE_LABELS = {"AGENT": "Agent", "USER": "Customer"}
+
+
 def speaker_label(role: str | None) -> str | None:
     """SIS roles (AGENT / USER / speaker1…10) as labels a reader understands."""
     if not role:
@@ -100,7 +107,7 @@ def speaker_label(role: str | None) -> str | None:
     match = _SPEAKER_RE.match(role)
     if match:
         return f"Speaker {match.group(1)}"
-    return role.capitalize()
+    return _ROLE_LABELS.get(role.upper(), role.capitalize())
 
 
 def transcript_from_sis(
@@ -114,14 +121,16 @@ def transcript_from_sis(
         # Speakers in the order the provider first names them, segments in time order.
         speakers = list(dict.fromkeys(s["speaker"] for s in segments if s["speaker"]))
         segments.sort(key=lambda s: (s["start_ms"], s["end_ms"]))
+        heard, warnings = languages_heard(parsed.language)
         return Transcript.model_validate(
             {
                 "provider": "sis",
                 "model": parsed.engine or model,
-                "language": language,
+                "language": heard or language,
                 "duration_ms": parsed.audio_duration,
                 "speakers": speakers,
                 "segments": segments,
+                "warnings": [w.model_dump() for w in warnings],
             }
         )
 
