@@ -186,6 +186,13 @@ def up_details(stack: LocalStack) -> dict[str, Any]:
         "callback_base_url": stack.callback_url,
         "sis_endpoint": stack.sis.url,
         "dashscope_endpoint": stack.dashscope.http_api_url,
+        # The emulators' credentials, so any SDK client (a user's script, a benchmark's baseline)
+        # can drive them beside the functions: huaweicloudsdksis signs with the AK/SK and needs the
+        # project id; dashscope takes the key as a bearer token.
+        "sis_ak": stack.sis.ak,
+        "sis_sk": stack.sis.sk,
+        "sis_project_id": stack.sis.project_id,
+        "dashscope_api_key": stack.dashscope_api_key,
         "state_dir": str(stack.options.state_dir) if stack.options.state_dir else None,
         "restored": stack.restored.model_dump() if stack.restored else None,
         "example": {

@@ -500,6 +500,11 @@ class LocalStack:
 
     # ----- what users and tests do with it ----------------------------------------------------
 
+    @property
+    def dashscope_api_key(self) -> str:
+        """The key the DashScope emulator takes (a fresh one per run), for any SDK client."""
+        return self._dashscope_key
+
     def set_faults(self, plan: FaultPlan) -> None:
         """Turn the emulators' fault knobs (lost or repeated callbacks, throttling, failures)."""
         self.sis.set_faults(plan)
