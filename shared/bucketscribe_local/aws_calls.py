@@ -32,6 +32,9 @@ class AwsCall:
     operation: str  # "PutItem", "HeadObject", ...
     # The parameters as the caller passed them (an S3 body left out).
     params: Mapping[str, Any] = field(default_factory=dict)
+    # The thread that made it: tells the functions' calls from a caller's own (a benchmark's polls)
+    # where several run in one process.
+    thread: str = ""
 
     @property
     def name(self) -> str:
@@ -117,6 +120,7 @@ class AwsCallLog:
                 service=model.service_model.service_id.hyphenize(),
                 operation=model.name,
                 params=context.get(_PARAMS_KEY, {}),
+                thread=threading.current_thread().name,
             )
             for calls in self._open:
                 calls.append(call)
