@@ -98,7 +98,8 @@ needs) before anything starts; if one is refused nothing runs and the exit code 
 UP_EPILOG = """\
 examples:
   bucketscribe up                          # S3 endpoint on 127.0.0.1:4566, prints a working example
-  bucketscribe up --port 0 --json          # a free port; one JSON line with every endpoint and token
+  bucketscribe up --port 0 --json          # a free port; one JSON line with every endpoint, token and
+                                           # the emulators' credentials (for your own SDK clients)
   bucketscribe up --state-dir ~/.bucketscribe-state   # keep the bucket and job records between runs
 
 Settings come from the environment as for the deployed functions: BUCKETSCRIBE_PROFILES,
@@ -234,7 +235,8 @@ def _add_up(command: NewCommand) -> None:
     up.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON line with every endpoint, bucket, prefix and token; logs go to stderr",
+        help="print one JSON line with every endpoint, bucket, prefix and token, and the emulators' "
+        "credentials (sis_ak, sis_sk, sis_project_id, dashscope_api_key); logs go to stderr",
     )
     _instant_flag(up)
     _cloud_flag(up)

@@ -39,6 +39,9 @@ class FaultPlan(BaseModel):
     lost_response_hold_s: float = Field(default=35.0, ge=0.0)
     job_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     processing_delay_s: float = Field(default=0.0, ge=0.0)
+    # DashScope's result files (a task's ``transcription_url``) answer this long after they are
+    # asked for, as a slow object store would: the time a push handler spends downloading results.
+    result_delay_s: float = Field(default=0.0, ge=0.0)
     # How long a finished job's result stays available; None keeps the emulator's retention (the
     # service's own: SIS 72 h, DashScope 24 h).
     result_expiry_s: float | None = Field(default=None, ge=0.0)

@@ -50,6 +50,13 @@ log = logging.getLogger("bucketscribe_local")
 # JSON for the emulators' FaultPlan (slow, failing or lost jobs), to try the pipeline's recovery by hand.
 LOCAL_FAULTS_ENV = "BUCKETSCRIBE_LOCAL_FAULTS"
 
+# The submit function's SQS batching as deployed: serverless.yml's params submitBatchSize and
+# submitBatchingWindow (tests/unit/test_local_options.py fails when they disagree). Uploads of one
+# batch that share a DashScope profile ride in one task, so with the same batching the local
+# stack's tasks per file and files/s predict the cloud's.
+DEPLOYED_SUBMIT_BATCH_SIZE = 100
+DEPLOYED_SUBMIT_BATCHING_WINDOW_S = 5.0
+
 
 class LocalStackOptions(BaseModel):
     names: LocalAwsNames = Field(default_factory=LocalAwsNames)
@@ -71,9 +78,10 @@ class LocalStackOptions(BaseModel):
     sis_max_concurrent_jobs: int = 100
     dashscope_workers: int = 2
     dashscope_max_files_per_task: int = 100
-    # Like the deployed SQS event source: up to this many messages, gathered for up to the window.
-    batch_size: int = 10
-    batching_window_s: float = 0.0
+    # Like the deployed SQS event source: up to this many messages, gathered for up to the window
+    # (a lone upload waits the whole window, as on AWS).
+    batch_size: int = DEPLOYED_SUBMIT_BATCH_SIZE
+    batching_window_s: float = DEPLOYED_SUBMIT_BATCHING_WINDOW_S
     # The reconcile schedule (5 minutes on AWS) and when it first looks at a submitted job.
     reconcile_interval_s: float = 30.0
     first_check_after_s: int = 60
@@ -501,6 +509,11 @@ class LocalStack:
         return callback.handler(event, context)
 
     # ----- what users and tests do with it ----------------------------------------------------
+
+    @property
+    def dashscope_api_key(self) -> str:
+        """The key the DashScope emulator takes (a fresh one per run), for any SDK client."""
+        return self._dashscope_key
 
     def set_faults(self, plan: FaultPlan) -> None:
         """Turn the emulators' fault knobs (lost or repeated callbacks, throttling, failures)."""

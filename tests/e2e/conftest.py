@@ -31,6 +31,11 @@ def stack_options(log_dir: Path, cloud: Literal["aws", "huawei"] = "aws") -> Loc
         max_check_interval_s=2,
         names=LocalAwsNames(notification_prefix="", visibility_timeout_s=30),
         claim_lease_s=20,
+        # One upload at a time, handed over at once: these tests check what happens to uploads, and
+        # the deployed batching window (the stack's default) would add its 5 s to each. Tests of
+        # batching set their own (``stack.set_batching``) and come back to this.
+        batch_size=10,
+        batching_window_s=0.0,
         log_file=log_dir / "functions.log",
         metrics=True,
         cloud=cloud,

@@ -9,8 +9,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote_plus
 
+from bucketscribe_local.handler_events import notification_record
 from bucketscribe_local.stack import LocalStack
 
 from bucketscribe.domain.callback_tokens import CallbackSigner
@@ -50,19 +50,6 @@ def finished(stack: LocalStack, refs: list[ObjectRef], timeout_s: float = TIMEOU
     unfinished = [key for key, job in jobs.items() if not job.state.is_final]
     assert not unfinished, f"not finished: {unfinished[:5]}"
     return jobs
-
-
-def notification_record(ref: ObjectRef) -> dict[str, Any]:
-    """An S3 event notification record for ``ref``, the key encoded the way S3 encodes it."""
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "bucket": {"name": ref.bucket},
-            "object": {"key": quote_plus(ref.key, safe="/"), "size": ref.size, "eTag": ref.etag},
-        },
-    }
 
 
 def notification_body(ref: ObjectRef) -> str:

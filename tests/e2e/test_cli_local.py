@@ -297,6 +297,10 @@ def test_up_json_describes_everything_and_its_example_works_as_printed(tmp_path:
             "dashscope_endpoint",
             "queue_url",
             "jobs_table",
+            "sis_ak",
+            "sis_sk",
+            "sis_project_id",
+            "dashscope_api_key",
         ):
             assert details[key], key
         assert details["state_dir"] is None

@@ -813,6 +813,31 @@ def test_connection_reuse_with_a_new_task_id(emulator: DashScopeEmulator) -> Non
 # What a caller needs after a lost answer: task listing, the job listing, forged pushes
 # ---------------------------------------------------------------------------------------------
 
+
+def test_a_slow_result_file_is_held_on_the_clock_without_blocking_other_downloads(
+    emulator: DashScopeEmulator, files: FileServer
+) -> None:
+    clock = manual_clock(emulator)
+    task_id = Transcription.async_call(
+        model="paraformer-v2", file_urls=[files.url("one.wav"), files.url("three.wav")], api_key=KEY
+    ).output.task_id
+    first, second = (r["transcription_url"] for r in finished(emulator, task_id).output["results"])
+    emulator.set_faults(FaultPlan(result_delay_s=5))
+    answers: list[tuple[int, bytes]] = []
+    downloads = [
+        threading.Thread(target=lambda url=url: answers.append(http_get(url))) for url in (first, second)
+    ]
+    for download in downloads:
+        download.start()
+    assert clock.wait_for_waiting(2, WAIT_S)  # both held at once: one slow file does not queue the other
+    assert answers == [] and emulator.backend.counters.result_downloads == 0
+    clock.advance(5)
+    for download in downloads:
+        download.join(WAIT_S)
+    assert sorted(status for status, _ in answers) == [200, 200]
+    assert emulator.backend.counters.result_downloads == 2
+
+
 OTHER_KEY = "sk-someone-else"
 TEAMMATE_KEY = "sk-same-account"
 

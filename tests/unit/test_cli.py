@@ -149,6 +149,12 @@ def test_defaults_are_shown_as_values(capsys: pytest.CaptureFixture[str]) -> Non
     assert "(default: 4566)" in _subparsers()["up"].format_help()
 
 
+def test_up_json_help_names_the_emulator_credentials_it_prints() -> None:
+    help_text = " ".join(_subparsers()["up"].format_help().split())  # argparse wraps lines
+    for name in ("sis_ak", "sis_sk", "sis_project_id", "dashscope_api_key"):
+        assert name in help_text, name
+
+
 def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 

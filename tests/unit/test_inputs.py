@@ -68,7 +68,7 @@ def test_a_recording_with_a_header_and_no_samples_is_refused(tmp_path: Path) -> 
     one_second = tmp_path / "one_second.wav"
     one_second.write_bytes(tone_wav(1))
 
-    found = reasons([(p, Profile()) for p in (header_only, stereo_header_only, one_second)])
+    found = reasons([(p, profile()) for p in (header_only, stereo_header_only, one_second)])
 
     assert found[header_only] == "has no audio samples (0 s of audio): nothing to transcribe"
     assert found[stereo_header_only] == found[header_only]

@@ -1,12 +1,20 @@
 """What `bucketscribe up` takes from the user's environment: their own timings win over the
-stack's, and BUCKETSCRIBE_LOCAL_FAULTS carries storage errors as well as the emulators' faults."""
+stack's, and BUCKETSCRIBE_LOCAL_FAULTS carries storage errors as well as the emulators' faults; what
+it does not take from there, the submit function's batching, is the deployed one."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from bucketscribe_local.stack import options_from_environment
+from bucketscribe_local.stack import (
+    DEPLOYED_SUBMIT_BATCH_SIZE,
+    DEPLOYED_SUBMIT_BATCHING_WINDOW_S,
+    LocalStackOptions,
+    options_from_environment,
+)
+
+from tests.infra.deploy_sources import serverless
 
 pytestmark = pytest.mark.unit
 
@@ -58,3 +66,18 @@ def test_a_bad_fault_plan_is_refused_naming_the_setting(monkeypatch: pytest.Monk
     monkeypatch.setenv("BUCKETSCRIBE_LOCAL_FAULTS", plan)
     with pytest.raises(ValueError, match="BUCKETSCRIBE_LOCAL_FAULTS is not a fault plan"):
         options_from_environment()
+
+
+def test_the_stack_batches_uploads_as_the_deployed_submit_function_does() -> None:
+    deployed = serverless()
+    (source,) = [event["sqs"] for event in deployed.function("submit")["events"] if "sqs" in event]
+    batch_size = int(deployed.resolve_param(source["batchSize"]))
+    window_s = float(deployed.resolve_param(str(source["maximumBatchingWindow"])))
+    assert (batch_size, window_s) == (
+        deployed.params["submitBatchSize"],
+        deployed.params["submitBatchingWindow"],
+    )
+    assert (batch_size, window_s) == (DEPLOYED_SUBMIT_BATCH_SIZE, DEPLOYED_SUBMIT_BATCHING_WINDOW_S)
+    # The stack as `bucketscribe up` starts it, and as a bench or test makes it without saying.
+    for options in (options_from_environment(), LocalStackOptions()):
+        assert (options.batch_size, options.batching_window_s) == (batch_size, window_s)

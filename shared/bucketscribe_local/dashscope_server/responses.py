@@ -176,10 +176,13 @@ async def cancel_task(request: web.Request) -> web.Response:
 
 
 async def get_result(request: web.Request) -> web.Response:
-    """The signed-OSS-URL stand-in: a plain GET, no auth; gone once the task expires."""
-    document = _backend(request).result_document(
-        request.match_info["task_id"], int(request.match_info["index"])
-    )
+    """The signed-OSS-URL stand-in: a plain GET, no auth; gone once the task expires. The
+    ``result_delay_s`` fault holds the answer back (on the clock, never blocking other requests)."""
+    backend = _backend(request)
+    delay = backend.faults.result_delay_s
+    if delay and not await backend.clock.hold_until(backend.clock.now() + delay, backend.stopping):
+        raise web.HTTPServiceUnavailable()  # the emulator is stopping
+    document = backend.result_document(request.match_info["task_id"], int(request.match_info["index"]))
     if document is None:
         body = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>"
         return web.Response(status=404, text=body, content_type="application/xml")

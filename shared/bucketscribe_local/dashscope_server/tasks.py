@@ -649,6 +649,16 @@ class DashScopeBackend(EmulatorBackend[BackendCounters]):
             },
         }
 
+    def task_finished_event(self, task_id: str) -> dict[str, Any]:
+        """The event a finished task's push carries, for a test or benchmark that delivers it
+        itself (with the push target off). Each call makes a new event id: deliver the same body
+        again for a redelivery."""
+        with self._lock:
+            task = self._tasks[task_id]
+            if not task.status.is_final:
+                raise ValueError(f"task {task_id} is {task.status.value}, not finished")
+            return self.build_event(_snapshot(task))
+
     def _schedule_push(self, task: TranscriptionTask) -> None:
         """Hand a finished task's push over under the delivery faults; lock held."""
         push = self._push

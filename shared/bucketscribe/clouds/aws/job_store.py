@@ -158,9 +158,11 @@ class DynamoJobStore:
         self, provider: str, task_id: str, files: dict[str, str], *, exclusive: bool = False
     ) -> dict[str, str]:
         # Same table, another key space: "task#<provider>#<id>" never collides with a job id (hex).
-        # Read, merge, and write over the revision read (optimistic, like the jobs themselves).
+        # A task is new when its submitter records it: created in one conditional write. Else read,
+        # merge, and write over the revision read (optimistic, like the jobs themselves).
+        assume_new = bool(files)
         for _ in range(8):
-            stored, revision = self._task_item(provider, task_id)
+            stored, revision = ({}, 0) if assume_new else self._task_item(provider, task_id)
             merged = {**files, **stored}
             if stored and (merged == stored or (exclusive and not files.keys() & stored.keys())):
                 return stored
@@ -178,6 +180,7 @@ class DynamoJobStore:
                 )
             if written:
                 return merged
+            assume_new = False  # it was there after all: read it and merge
         raise RuntimeError(f"the record of {provider} task {task_id} kept changing")
 
     def _task_item(self, provider: str, task_id: str) -> tuple[dict[str, str], int]:

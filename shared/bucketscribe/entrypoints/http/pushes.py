@@ -78,9 +78,10 @@ def _finish(provider_name: str, task_id: str, context: RemainingTime) -> Reply:
             out_of_time=lambda: context.get_remaining_time_in_millis() < PUSH_MARGIN_MS,
         )
     except UnknownTask:
-        # Our record of the task is not there yet (or the reconciler will find it): redeliver.
+        # Our record of the task is not there yet (its submitter is writing it, or the reconciler
+        # will find it): a 503 is what every pusher retries (a 4xx other than 429 may be final).
         logger.info("Push deferred: task not bound to a job yet", extra={"task_id": task_id})
-        return json_reply(409, {"message": "Not ready; retry later"})
+        return json_reply(503, {"message": "Not ready; retry later"})
     except ProviderError as exc:
         logger.warning("Could not fetch the task", extra={"task_id": task_id, "code": exc.code})
         return json_reply(503, TRY_LATER)
