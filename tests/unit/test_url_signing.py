@@ -15,8 +15,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -190,6 +192,26 @@ def test_the_stacks_own_bucket_is_never_looked_up_and_another_only_once(
         "elsewhere.s3.ap-east-1.amazonaws.com",
     ]
     assert lookups.asked == ["elsewhere", "legacy"]  # once per foreign bucket, never the stack's own
+
+
+def test_presigns_side_by_side_look_a_foreign_bucket_up_once() -> None:
+    """Jobs are submitted by several threads at once; their first presign of a bucket asks once."""
+    asked: list[str] = []
+
+    def slow_lookup(bucket: str) -> str:
+        asked.append(bucket)
+        time.sleep(0.05)
+        return "ap-east-1"
+
+    signer = RegionalUrlSigner(
+        BucketRegions({}, slow_lookup), SignerKeySource("signer", Secrets(signer=AWS_SIGNER))
+    )
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        urls = list(
+            pool.map(lambda n: signer.presign_get("elsewhere", f"incoming/{n}.wav", expires_s=600), range(8))
+        )
+    assert {host_and_key(url)[1] for url in urls} == {"elsewhere.s3.ap-east-1.amazonaws.com"}
+    assert asked == ["elsewhere"]
 
 
 # -- S3: the key ----------------------------------------------------------------------------------

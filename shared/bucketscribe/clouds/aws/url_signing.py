@@ -124,14 +124,13 @@ class BucketRegions:
         self._lock = threading.Lock()
 
     def region_of(self, bucket: str) -> str:
+        # Held while asking, so that threads presigning side by side ask once between them (the
+        # stack's own bucket is known: this waits only on a foreign bucket's first lookup).
         with self._lock:
             found = self._known.get(bucket)
-        if found is not None:
+            if found is None:
+                found = self._known[bucket] = self._ask(bucket)
             return found
-        region = self._ask(bucket)
-        with self._lock:
-            self._known[bucket] = region
-        return region
 
 
 def bucket_regions(
