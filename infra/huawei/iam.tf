@@ -59,6 +59,30 @@ resource "huaweicloud_identityv5_policy_agency_attach" "platform_failures" {
   agency_id = huaweicloud_identity_agency.platform.id
 }
 
+# The URL signer: an IAM user whose permanent access key signs the media URLs handed to SIS and
+# DashScope (clouds/huawei/url_signing.py). A URL signed with an agency's temporary key dies with
+# that key (at most 24 h after FunctionGraph issued it, often sooner than a provider fetches); this
+# user's key does not, so its URLs live exactly BUCKETSCRIBE_PRESIGN_EXPIRY_S. It may read what gets
+# presigned and nothing else (policies/url_signer.json). It has no password and no key from
+# Terraform: the operator makes its access key after the first deploy and puts it in the url_signer
+# secret (docs/deploy.md, "The URL signer"), so the key never passes through the state.
+resource "huaweicloud_identityv5_user" "url_signer" {
+  name        = "${local.name}-url-signer"
+  description = "bucketscribe ${var.stage}: signs the media URLs handed to the speech providers"
+  enabled     = true
+}
+
+resource "huaweicloud_identityv5_policy" "url_signer" {
+  name            = "${local.name}-url-signer"
+  description     = "bucketscribe ${var.stage}: reads uploads and the audio made for providers"
+  policy_document = templatefile("${path.module}/policies/url_signer.json", local.policy_values)
+}
+
+resource "huaweicloud_identityv5_policy_user_attach" "url_signer" {
+  policy_id = huaweicloud_identityv5_policy.url_signer.id
+  user_id   = huaweicloud_identityv5_user.url_signer.id
+}
+
 locals {
   # What the policy templates name: the bucket, its prefixes and the secrets.
   policy_values = {
@@ -72,6 +96,7 @@ locals {
     sis_credentials_secret        = local.secret_names["sis_credentials"]
     dashscope_api_key_secret      = local.secret_names["dashscope_api_key"]
     jobs_store_credentials_secret = local.secret_names["jobs_store_credentials"]
+    url_signer_secret             = local.secret_names["url_signer"]
     secrets_kms_key_id            = huaweicloud_kms_key.secrets.id
   }
 }

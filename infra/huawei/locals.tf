@@ -73,6 +73,7 @@ locals {
     BUCKETSCRIBE_DASHSCOPE_BASE_URL            = coalesce(var.dashscope_base_url, local.dashscope_endpoints[var.dashscope_region].http)
     BUCKETSCRIBE_DASHSCOPE_WS_URL              = coalesce(var.dashscope_ws_url, local.dashscope_endpoints[var.dashscope_region].websocket)
     BUCKETSCRIBE_DASHSCOPE_WORKSPACE           = var.dashscope_workspace
+    BUCKETSCRIBE_URL_SIGNER_SECRET_NAME        = huaweicloud_csms_secret.operator["url_signer"].name
     POWERTOOLS_SERVICE_NAME                    = "bucketscribe"
     POWERTOOLS_METRICS_NAMESPACE               = "bucketscribe"
     POWERTOOLS_LOG_LEVEL                       = var.log_level
@@ -105,5 +106,7 @@ locals {
     dashscope_api_key = "${local.name}-dashscope-api-key"
     # GeminiDB's database user for the job table, as {"ak": user, "sk": password}.
     jobs_store_credentials = "${local.name}-jobs-store-credentials"
+    # The URL signer user's permanent access key, as {"ak": ..., "sk": ...}.
+    url_signer = "${local.name}-url-signer"
   }
 }

@@ -19,8 +19,13 @@ output "callback_domain_cname_target" {
 }
 
 output "secret_names" {
-  description = "CSMS secrets; put the SIS key and the DashScope API key into the *_credentials / *_api_key ones"
+  description = "CSMS secrets; put the SIS key, the DashScope API key, the GeminiDB user and the URL signer's key into the *_credentials / *_api_key / url_signer ones"
   value       = local.secret_names
+}
+
+output "url_signer_user_id" {
+  description = "Make a permanent access key for this IAM user and put it in the url_signer secret as {\"ak\": ..., \"sk\": ...}"
+  value       = huaweicloud_identityv5_user.url_signer.id
 }
 
 output "function_urns" {

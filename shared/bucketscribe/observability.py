@@ -36,6 +36,10 @@ def _redacted(value: Any) -> Any:
         return {key: _redacted(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_redacted(item) for item in value]
+    if isinstance(value, BaseException):
+        # Powertools puts the exception object itself in a stack trace's "value" and serialises it
+        # with str() later: its text is what may carry a URL, so it is written already redacted.
+        return redact(str(value))
     return value
 
 

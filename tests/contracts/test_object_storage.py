@@ -1,6 +1,9 @@
 """The object-storage port's contract: the in-memory fake, the folder fake and both cloud adapters
 (S3 through boto3, OBS through esdk-obs-python with v4 signatures), each over its real wire (moto
-server), pass the same behaviour tests.
+server), pass the same behaviour tests. Each cloud adapter runs twice: as the local stack builds
+it (its URLs signed by its own client on the endpoint) and as a deployed function builds it, its
+URLs signed by the URL signer's key (``clouds/<cloud>/url_signing.py``): on S3 for the bucket's
+regional host, found with GetBucketLocation, which the test's fetch sends to moto as DNS would.
 
 What the pipeline relies on is spelled out per test: a key reaches the bucket unchanged, a head
 says what a get would return, a single put's ETag is the MD5 of its bytes (``outputs.put_once``
@@ -11,6 +14,7 @@ and a presigned URL names its object in a way ``ports.provider.file_key`` can ma
 from __future__ import annotations
 
 import hashlib
+import json
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,11 +25,14 @@ import pytest
 from pydantic import SecretStr
 
 from bucketscribe.clouds.aws.storage import S3Storage
+from bucketscribe.clouds.aws.url_signing import RegionalUrlSigner, SignerKeySource, bucket_regions
+from bucketscribe.clouds.huawei import url_signing as obs_url_signing
 from bucketscribe.clouds.huawei.storage import ObsStorage
 from bucketscribe.ports.provider import file_key
 from bucketscribe.ports.storage import ObjectStorage
 from tests.fakes import DiskStorage, InMemoryStorage
 from tests.integration.conftest import client
+from tests.presigned_urls import fetch_from, query, session_token, signature_matches
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +40,18 @@ pytestmark = pytest.mark.integration
 KEY = "incoming/a b+c/ünï côde.wav"
 BODY = b"RIFF0123456789 audio bytes"
 
-ALL = ["memory", "disk", "s3", "obs"]
+ALL = ["memory", "disk", "s3", "obs", "s3-signer", "obs-signer"]
 # The in-memory fake's URLs point at storage.invalid: the unit tests' providers never fetch them.
-SERVES_URLS = ["disk", "s3", "obs"]
+SERVES_URLS = ["disk", "s3", "obs", "s3-signer", "obs-signer"]
 # Object versions are a bucket setting of the clouds; the fakes keep one body per key.
-VERSIONED = ["s3", "obs"]
+VERSIONED = ["s3", "obs", "s3-signer", "obs-signer"]
+# Signed by the URL signer's long-term key, as in a deployed function.
+SIGNED_BY_URL_SIGNER = ["s3-signer", "obs-signer"]
+# Where the s3-signer's bucket lives: its URLs name this region's endpoint.
+SIGNER_BUCKET_REGION = "eu-central-1"
+# The URL signers' keys, as their secrets hold them; the functions' own keys are temporary.
+S3_URL_SIGNER = ("AKIACONTRACTURLSIGNER", "contract-url-signer-secret")
+OBS_URL_SIGNER = ("CONTRACTOBSURLSIGNER", "contract-obs-url-signer-sk")
 
 
 @dataclass
@@ -46,6 +60,13 @@ class StorageUnderTest:
     storage: ObjectStorage
     bucket: str
     turn_on_versions: Callable[[], None] | None = None
+    # How a provider gets a URL's object: ``fetch`` unless the URL names a real cloud host.
+    fetch: Callable[[str], bytes] | None = None
+    # The URL signer's key (id, secret), where one signs the URLs.
+    url_signer: tuple[str, str] | None = None
+
+    def fetch_url(self, url: str) -> bytes:
+        return (self.fetch or fetch)(url)
 
 
 def fetch(url: str) -> bytes:
@@ -55,6 +76,29 @@ def fetch(url: str) -> bytes:
         with urllib.request.urlopen(url, timeout=10) as response:
             return bytes(response.read())
     return Path(url).read_bytes()
+
+
+def fetch_through(endpoint: str) -> Callable[[str], bytes]:
+    """A provider's fetch of a URL on a real S3 host, sent to moto at ``endpoint`` instead (its
+    path, query and Host header as written: what DNS and TLS would deliver to S3)."""
+
+    def get(url: str) -> bytes:
+        status, body = fetch_from(endpoint, url)
+        if status != 200:
+            raise OSError(f"GET {url.split('?')[0]} answered {status}")
+        return body
+
+    return get
+
+
+class SecretsHolding:
+    """A secret store holding one secret."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self._values = {name: value}
+
+    def get(self, name: str) -> str | None:
+        return self._values.get(name)
 
 
 @pytest.fixture(params=ALL)
@@ -67,7 +111,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -> I
         return
     endpoint = request.getfixturevalue("moto_endpoint")
     s3 = client("s3", endpoint)
-    s3.create_bucket(Bucket=unique_name)
+    if request.param == "s3-signer":
+        location = {"LocationConstraint": SIGNER_BUCKET_REGION}
+        s3.create_bucket(Bucket=unique_name, CreateBucketConfiguration=location)
+    else:
+        s3.create_bucket(Bucket=unique_name)
 
     def turn_on_versions() -> None:
         s3.put_bucket_versioning(Bucket=unique_name, VersioningConfiguration={"Status": "Enabled"})
@@ -76,6 +124,39 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, unique_name: str) -> I
     if request.param == "s3":
         # The production constructor: SigV4, path-style addressing for an endpoint.
         storage = S3Storage(endpoint_url=endpoint)
+    elif request.param == "s3-signer":
+        # As a deployed function: requests on the role's client (here the endpoint's), URLs signed
+        # with the URL signer's key for the bucket's region, asked of S3 (moto) once.
+        key_id, secret = S3_URL_SIGNER
+        stored = json.dumps({"AccessKeyId": key_id, "SecretAccessKey": secret})
+        signer = RegionalUrlSigner(
+            bucket_regions(None, lookup_client=lambda: client("s3", endpoint)),
+            SignerKeySource("url-signer", SecretsHolding("url-signer", stored)),
+        )
+        storage = S3Storage(endpoint_url=endpoint, url_signer=signer)
+        yield StorageUnderTest(
+            request.param, storage, unique_name, turn_on_versions, fetch_through(endpoint), S3_URL_SIGNER
+        )
+        return
+    elif request.param == "obs-signer":
+        # As a deployed function: requests with the agency's temporary key, URLs with the signer's.
+        ak, sk = OBS_URL_SIGNER
+        storage = ObsStorage(
+            server=endpoint,
+            access_key_id="AGENCYTEMPORARYAK",
+            secret_access_key=SecretStr("agency-temporary-sk"),
+            security_token=SecretStr("agency-security-token"),
+            region="us-east-1",
+            signature="v4",
+            path_style=True,
+            url_signing_key=obs_url_signing.SignerKeySource(
+                "url-signer", SecretsHolding("url-signer", json.dumps({"ak": ak, "sk": sk}))
+            ),
+        )
+        yield StorageUnderTest(
+            request.param, storage, unique_name, turn_on_versions, url_signer=OBS_URL_SIGNER
+        )
+        return
     else:
         storage = ObsStorage(
             server=endpoint,
@@ -173,6 +254,8 @@ def test_delete_removes_the_object_and_an_absent_one_is_fine(store: StorageUnder
         "disk",
         "s3",
         "obs",
+        "s3-signer",
+        "obs-signer",
     ],
     indirect=True,
 )
@@ -188,6 +271,8 @@ def test_the_first_bytes_of_an_empty_object_are_none(store: StorageUnderTest) ->
         "disk",
         "s3",
         "obs",
+        "s3-signer",
+        "obs-signer",
     ],
     indirect=True,
 )
@@ -211,7 +296,30 @@ def test_a_presigned_url_names_its_object(store: StorageUnderTest) -> None:
 @pytest.mark.parametrize("store", SERVES_URLS, indirect=True)
 def test_a_presigned_url_serves_the_object_without_credentials(store: StorageUnderTest) -> None:
     store.storage.put(store.bucket, KEY, BODY, content_type="audio/wav")
-    assert fetch(store.storage.presign_get(store.bucket, KEY, expires_s=12 * 3600)) == BODY
+    assert store.fetch_url(store.storage.presign_get(store.bucket, KEY, expires_s=12 * 3600)) == BODY
+
+
+@pytest.mark.parametrize("store", SIGNED_BY_URL_SIGNER, indirect=True)
+def test_a_url_signer_url_names_its_key_and_no_session(store: StorageUnderTest) -> None:
+    """A deployed function's URL is signed with the URL signer's long-term key, not the function's
+    temporary one: no session token rides in it, so it lives as long as its own expiry says."""
+    assert store.url_signer is not None
+    key_id, secret = store.url_signer
+    store.storage.put(store.bucket, KEY, BODY, content_type="audio/wav")
+    url = store.storage.presign_get(store.bucket, KEY, expires_s=12 * 3600)
+    assert session_token(url) is None
+    assert query(url)["X-Amz-Credential"].startswith(f"{key_id}/")
+    assert query(url)["X-Amz-Expires"] == str(12 * 3600)
+    assert signature_matches(url, secret)
+    assert store.fetch_url(url) == BODY
+
+
+@pytest.mark.parametrize("store", ["s3-signer"], indirect=True)
+def test_a_deployed_s3_url_names_the_regional_host_its_bucket_location_gives(store: StorageUnderTest) -> None:
+    store.storage.put(store.bucket, KEY, BODY, content_type="audio/wav")
+    url = store.storage.presign_get(store.bucket, KEY, expires_s=600)
+    host = urllib.parse.urlsplit(url).netloc
+    assert url.startswith("https://") and host == f"{store.bucket}.s3.{SIGNER_BUCKET_REGION}.amazonaws.com"
 
 
 def test_an_unversioned_bucket_reports_no_version(store: StorageUnderTest) -> None:
@@ -236,5 +344,5 @@ def test_a_versioned_url_serves_that_version_after_the_key_is_overwritten(store:
     assert second is not None and second.version_id not in (None, first.version_id)
     # The version is part of what names the file: another version is another file to a provider.
     assert file_key(url).endswith(f"?versionId={first.version_id}")
-    assert fetch(url) == b"first recording"
+    assert store.fetch_url(url) == b"first recording"
     assert store.storage.get(store.bucket, KEY) == b"its replacement"

@@ -220,6 +220,31 @@ def test_aws_generates_exactly_the_generated_secrets() -> None:
         assert setting == Tagged("Ref", secret_logical_id(name)), name
 
 
+def test_aws_url_signer_reads_what_is_presigned_and_only_through_presigned_urls() -> None:
+    """The URL signer user (its key signs the providers' media URLs) may read the manifest's
+    url_signer prefixes and nothing else, with a presigned URL only; its key is never the stack's."""
+    config = serverless()
+    user = config.resources["UrlSignerUser"]
+    assert user["Type"] == "AWS::IAM::User"
+    assert set(user["Properties"]) == {"Path", "Policies"}, "no console password, no managed policies"
+    (policy,) = user["Properties"]["Policies"]
+    reads: list[Any] = []
+    for statement in policy["PolicyDocument"]["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert set(actions) <= {"s3:GetObject", "s3:GetObjectVersion"}, actions
+        assert statement["Condition"] == {
+            "StringEquals": {"s3:authType": "REST-QUERY-STRING", "s3:signatureversion": "AWS4-HMAC-SHA256"}
+        }
+        reads.append(statement["Resource"])
+    assert aws_key_patterns(config, reads) == expected_patterns(manifest()["url_signer"]["reads"])
+    # Its key is made by the operator (deploy.md): CloudFormation never holds it.
+    assert not [r for r in config.resources.values() if r["Type"] == "AWS::IAM::AccessKey"]
+    assert config.config["provider"]["environment"]["BUCKETSCRIBE_RECORDINGS_BUCKET"] == Tagged(
+        "Ref", "RecordingsBucket"
+    )
+
+
 # -- Huawei Cloud -------------------------------------------------------------------------------
 
 
@@ -353,3 +378,22 @@ def test_huawei_agencies_grant_the_listed_secrets_and_prefixes(function: str) ->
     assert grants["csms:secret:getVersion"] == {
         f"csms:*:*:secretName:secret-{s}" for s in secrets_on("huawei", spec["secrets"])
     }
+
+
+def test_huawei_url_signer_reads_what_is_presigned_and_nothing_else() -> None:
+    tf = terraform()
+    user = tf.resource("huaweicloud_identityv5_user", "url_signer")
+    assert user["enabled"] is True
+    attach = tf.resource("huaweicloud_identityv5_policy_user_attach", "url_signer")
+    assert reference(attach["user_id"]) == "huaweicloud_identityv5_user.url_signer.id"
+    assert reference(attach["policy_id"]) == "huaweicloud_identityv5_policy.url_signer.id"
+    policy = tf.resource("huaweicloud_identityv5_policy", "url_signer")
+    assert "policies/url_signer.json" in policy["policy_document"]
+    grants = huawei_grants(render_policy("url_signer", huawei_policy_values()))
+    assert set(grants) == {"obs:object:GetObject", "obs:object:GetObjectVersion"}
+    objects = "obs:*:*:object:recordings/"
+    reads = {r.removeprefix(objects) for r in grants["obs:object:GetObject"]}
+    assert reads == expected_patterns(manifest()["url_signer"]["reads"])
+    # Its key is made by the operator (deploy.md): Terraform's state never holds it.
+    assert not {"huaweicloud_identityv5_access_key", "huaweicloud_identity_access_key"} & set(tf.resources)
+    assert "huaweicloud_identityv5_user_password" not in tf.resources

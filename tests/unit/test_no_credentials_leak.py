@@ -7,9 +7,10 @@ driven here with a live-looking signed URL in it, and what comes out is searched
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -44,15 +45,28 @@ def leaked(text: str) -> list[str]:
 
 
 @pytest.fixture
-def logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], str]:
-    """Everything the service logger prints (Powertools writes JSON lines to stdout)."""
+def logs() -> Iterator[Callable[[], str]]:
+    """Everything the service logger writes, formatted as it formats every line (Powertools' JSON,
+    redacted). capsys cannot see it: Powertools' handler holds the stdout it was made with, which
+    is pytest's own capture, not the test's, so a handler of our own sits beside it."""
     service_logger.setLevel(logging.DEBUG)
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(service_logger.registered_formatter)
+    service = logging.getLogger(service_logger.name)
+    service.addHandler(handler)
+    try:
+        yield lambda: written.getvalue()
+    finally:
+        service.removeHandler(handler)
 
-    def read() -> str:
-        captured = capsys.readouterr()
-        return captured.out + captured.err
 
-    return read
+def test_the_log_capture_sees_the_service_logger(logs: Callable[[], str]) -> None:
+    """Without this, every ``leaked(logs()) == []`` below would pass on an empty capture."""
+    service_logger.warning("about to fetch", extra={"url": SIGNED})
+    written = logs()
+    assert "about to fetch" in written and "recordings.s3.eu-central-1.amazonaws.com" in written
+    assert leaked(written) == []
 
 
 def test_redact_keeps_where_and_drops_the_credentials() -> None:

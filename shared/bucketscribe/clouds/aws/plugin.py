@@ -6,7 +6,7 @@ from __future__ import annotations
 from bucketscribe.clouds.aws.settings import AwsSettings
 from bucketscribe.ports.dead_letters import DeadLetters
 from bucketscribe.ports.job_store import JobStore
-from bucketscribe.ports.secrets import SecretStore
+from bucketscribe.ports.secrets import LazySecretStore, SecretStore
 from bucketscribe.ports.storage import ObjectStorage
 from bucketscribe.settings import Settings
 
@@ -26,7 +26,22 @@ class AwsCloud:
     def storage(self) -> ObjectStorage:
         from bucketscribe.clouds.aws.storage import S3Storage
 
-        return S3Storage(endpoint_url=AwsSettings().aws_endpoint_url)
+        own = AwsSettings()
+        if own.aws_endpoint_url:
+            # The local stack: one endpoint with static keys signs its own URLs (no regions, no
+            # sessions that expire).
+            return S3Storage(endpoint_url=own.aws_endpoint_url)
+        from bucketscribe.clouds.aws.url_signing import (
+            RegionalUrlSigner,
+            SignerKeySource,
+            bucket_regions,
+        )
+
+        # The signer's key is read on the first presign, so functions that never presign (the
+        # callback) never read it.
+        signing_key = SignerKeySource(own.url_signer_secret_name, LazySecretStore(self.secret_store))
+        signer = RegionalUrlSigner(bucket_regions(own.recordings_bucket), signing_key)
+        return S3Storage(url_signer=signer)
 
     def job_store(self, settings: Settings, secrets: SecretStore) -> JobStore:
         from bucketscribe.clouds.aws.job_store import DynamoJobStore

@@ -13,3 +13,10 @@ class AwsSettings(EnvironmentSettings):
     upload_queue_url: str | None = None
     # Its dead-letter queue, which the reconciler settles.
     dead_letter_queue_url: str | None = None
+    # The stack's own bucket: made in the stack's region, so its URLs are signed for the
+    # function's AWS_REGION without asking S3 (any other bucket's region is looked up once).
+    recordings_bucket: str | None = None
+    # The URL signer's access key (a secret holding `aws iam create-access-key --query AccessKey`'s
+    # output): media URLs signed with it last BUCKETSCRIBE_PRESIGN_EXPIRY_S; unset or empty, they
+    # are signed with the role's session and die with it (clouds/aws/url_signing.py).
+    url_signer_secret_name: str | None = None

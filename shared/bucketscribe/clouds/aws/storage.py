@@ -10,9 +10,20 @@ from bucketscribe.ports.storage import ObjectInfo
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from bucketscribe.clouds.aws.url_signing import RegionalUrlSigner
+
 
 class S3Storage:
-    def __init__(self, client: S3Client | None = None, *, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        client: S3Client | None = None,
+        *,
+        endpoint_url: str | None = None,
+        url_signer: RegionalUrlSigner | None = None,
+    ) -> None:
+        """``url_signer`` signs the URLs handed out (the deployed functions: each bucket's regional
+        endpoint, the URL signer's key); without it they are signed by ``client`` on its own
+        endpoint (the local stack's, with its static keys)."""
         if client is None:
             import boto3
             from botocore.config import Config
@@ -24,6 +35,7 @@ class S3Storage:
                 config = config.merge(Config(s3={"addressing_style": "path"}))
             client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
         self._s3 = client
+        self._url_signer = url_signer
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
@@ -71,6 +83,8 @@ class S3Storage:
         self._s3.delete_object(Bucket=bucket, Key=key)
 
     def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
+        if self._url_signer is not None:
+            return self._url_signer.presign_get(bucket, key, expires_s=expires_s, version_id=version_id)
         params = {"Bucket": bucket, "Key": key}
         if version_id:
             params["VersionId"] = version_id

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from bucketscribe.ports.dead_letters import DeadLetters
 from bucketscribe.ports.job_store import JobStore
-from bucketscribe.ports.secrets import MissingSecret, SecretStore, resolve_json_secret
+from bucketscribe.ports.secrets import LazySecretStore, MissingSecret, SecretStore, resolve_json_secret
 from bucketscribe.ports.storage import ObjectStorage
 from bucketscribe.settings import Settings
 
@@ -53,12 +53,19 @@ class HuaweiCloud:
         from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS
         from bucketscribe.clouds.huawei.settings import HuaweiSettings
         from bucketscribe.clouds.huawei.storage import ObsStorage
+        from bucketscribe.clouds.huawei.url_signing import SignerKeySource
 
         own = HuaweiSettings()
         # The agency's temporary key, which the FunctionGraph entry points hand over on every
-        # invocation (renewed while the instance lives); elsewhere HUAWEICLOUD_SDK_AK/SK.
+        # invocation (renewed while the instance lives); elsewhere HUAWEICLOUD_SDK_AK/SK. Media
+        # URLs are signed with the URL signer's permanent key, read from CSMS on the first presign
+        # (so functions that never presign, the callback, never read it).
+        signing_key = SignerKeySource(own.url_signer_secret_name, LazySecretStore(self.secret_store))
         return ObsStorage(
-            server=own.obs_server, region=own.obs_region, credentials=AGENCY_CREDENTIALS.current
+            server=own.obs_server,
+            region=own.obs_region,
+            credentials=AGENCY_CREDENTIALS.current,
+            url_signing_key=signing_key,
         )
 
     def job_store(self, settings: Settings, secrets: SecretStore) -> JobStore:

@@ -12,6 +12,10 @@ class HuaweiSettings(EnvironmentSettings):
     # OBS, through esdk-obs-python, signed with the function's agency key.
     obs_server: str | None = None
     obs_region: str = "cn-north-4"
+    # The URL signer's permanent key in CSMS ({"ak": ..., "sk": ...}): media URLs signed with it
+    # last BUCKETSCRIBE_PRESIGN_EXPIRY_S; unset or "{}", they are signed with the agency's
+    # temporary key and die with it (clouds/huawei/url_signing.py).
+    url_signer_secret_name: str | None = None
     # The job store: a GeminiDB DynamoDB-compatible instance (its load-balancer address in the VPC),
     # the key pair it checks as a secret {"ak": ..., "sk": ...} (a database user and its password),
     # and the signing region the DynamoDB wire needs there.

@@ -8,17 +8,21 @@ The SDK never raises for an HTTP error: every call returns a result with
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
 from bucketscribe.ports.secrets import MissingSecret
 from bucketscribe.ports.storage import ObjectInfo
+
+if TYPE_CHECKING:
+    from bucketscribe.clouds.huawei.url_signing import SignerKeySource
 
 RANGE_NOT_SATISFIABLE = 416
 _READ_CHUNK = 64 * 1024
@@ -55,6 +59,13 @@ class ObsStorageError(RuntimeError):
         super().__init__(message)
 
 
+def carries_security_token(url: str) -> bool:
+    """Whether a signed URL was signed with a temporary key (it then names its security token,
+    as ``x-amz-security-token`` or ``x-obs-security-token`` after the signature type)."""
+    lowered = url.lower()
+    return "x-amz-security-token=" in lowered or "x-obs-security-token=" in lowered
+
+
 def default_server(region: str) -> str:
     return f"https://obs.{region}.myhuaweicloud.com"
 
@@ -86,11 +97,29 @@ class ObsStorage:
         region: str = "cn-north-4",
         signature: str = "v4",
         path_style: bool = False,
+        url_signing_key: SignerKeySource | None = None,
     ) -> None:
         """``credentials``, when given, is asked for the current key before every request: a
-        FunctionGraph agency's temporary key is renewed while the function instance lives on."""
+        FunctionGraph agency's temporary key is renewed while the function instance lives on.
+
+        ``url_signing_key``, when given, is asked for the URL signer's permanent key before every
+        presign; URLs are signed with it (``url_signing.py``: they outlive the agency's key), or,
+        while it has none, with the request key, which is said once in the log."""
         self._credentials = credentials
         self._signed_with: HuaweiCredentials | None = None
+        self._url_signing_key = url_signing_key
+        # What a second client, holding only the URL signer's key, is built with.
+        self._client_options: dict[str, Any] = {
+            "server": server or default_server(region),
+            "signature": signature,
+            "region": region,
+            "path_style": path_style,
+            "is_signature_negotiation": False,
+        }
+        self._url_client: Any = None
+        self._url_client_key: HuaweiCredentials | None = None
+        self._url_lock = threading.Lock()
+        self._said_request_key_signs = False
         if client is None:
             from obs import ObsClient
 
@@ -231,9 +260,42 @@ class ObsStorage:
 
     def presign_get(self, bucket: str, key: str, *, expires_s: int, version_id: str | None = None) -> str:
         query = {"versionId": version_id} if version_id else None
-        self._use_current_key()
-        signed = self._obs.createSignedUrl("GET", bucket, key, expires=expires_s, queryParams=query)
+        signer_key = self._url_signing_key() if self._url_signing_key is not None else None
+        if signer_key is None:
+            self._use_current_key()
+            signed = self._obs.createSignedUrl("GET", bucket, key, expires=expires_s, queryParams=query)
+            url = str(signed.signedUrl)
+            if carries_security_token(url):
+                # Only a temporary key makes the URL die early: a permanent one (a laptop's) does not.
+                self._say_request_key_signs()
+            return url
+        with self._url_lock:  # one client, re-keyed on rotation: sign with the key just set
+            client = self._url_client_for(signer_key)
+            signed = client.createSignedUrl("GET", bucket, key, expires=expires_s, queryParams=query)
         return str(signed.signedUrl)
+
+    def _url_client_for(self, signer_key: HuaweiCredentials) -> Any:
+        if self._url_client is None:
+            from obs import ObsClient
+
+            self._url_client = ObsClient(
+                access_key_id=signer_key.ak,
+                secret_access_key=signer_key.sk.get_secret_value(),
+                **self._client_options,
+            )
+        elif signer_key != self._url_client_key:
+            self._url_client.refresh(signer_key.ak, signer_key.sk.get_secret_value(), None)
+        self._url_client_key = signer_key
+        return self._url_client
+
+    def _say_request_key_signs(self) -> None:
+        if self._url_signing_key is None:
+            return  # built without a URL signer (tests, the local stack): nothing to warn about
+        with self._url_lock:
+            if self._said_request_key_signs:
+                return
+            self._said_request_key_signs = True
+        self._url_signing_key.say_agency_signs()
 
     def _extra(self) -> dict[str, Any]:
         if self._signature.lower() != "v4":
