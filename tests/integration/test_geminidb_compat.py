@@ -93,6 +93,8 @@ class PlausibleArguments:
             "key": stored.source.key,
             "prefix": "incoming/",
             "key_prefix": "recordings/incoming/",
+            "name": "reconciler",
+            "owner": "run-1",
         }
 
     def for_method(self, name: str, method: Callable[..., Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ queries instead of scanning.
 from __future__ import annotations
 
 import heapq
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
@@ -140,19 +140,14 @@ class DynamoJobStore:
         )
 
     def end_lease(self, name: str, *, owner: str) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._db.delete_item(
-                TableName=self._table,
-                Key={"id": {"S": _lease_key(name)}},
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        # Run out at once, if still ours: a put like taking it (no delete to grant, nor to support).
+        item = {
+            "id": {"S": _lease_key(name)},
+            "owner": {"S": owner},
+            "until": {"S": _iso(datetime.min.replace(tzinfo=UTC))},
+            "expires_at": {"N": str(int((utc_now() + FINISHED_JOB_RETENTION).timestamp()))},
+        }
+        self._conditional_put(item, "#owner = :owner", {":owner": {"S": owner}}, {"#owner": "owner"})
 
     def bind_task(
         self, provider: str, task_id: str, files: dict[str, str], *, exclusive: bool = False
