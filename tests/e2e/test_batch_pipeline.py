@@ -71,27 +71,26 @@ def test_a_job_is_found_by_its_upload_without_its_etag(stack: LocalStack) -> Non
     assert http("GET", f"{stack.callback_url}/jobs?bucket=only", headers=headers)[0] == 400
 
 
-def test_a_throttled_submission_is_retried_until_it_goes_through(stack: LocalStack) -> None:
+def test_a_throttled_submission_waits_for_capacity_then_goes_through(stack: LocalStack) -> None:
+    """SIS.0312 (too many jobs) is the quota, not a fault: the upload waits in the queue with the
+    reason on its record and no attempt kept (the provider created nothing), then goes through."""
     stack.sis.set_faults(FaultPlan(submit_error_rate=1.0, submit_error_status=429))
     try:
         ref = stack.upload(tone_wav(1), "incoming/busy/retry.wav")
-        # Wait (bounded) for the first refused attempt to be recorded.
         deadline = time.monotonic() + TIMEOUT_S
         jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
-        while time.monotonic() < deadline and (
-            ref.key not in jobs
-            or not jobs[ref.key].attempts
-            or jobs[ref.key].attempts[0].state is AttemptState.IN_FLIGHT
-        ):
+        while time.monotonic() < deadline and (ref.key not in jobs or jobs[ref.key].capacity_waits == 0):
             jobs = stack.wait_for_jobs([ref], timeout_s=0.2)
-        refused = jobs[ref.key]
-        assert refused.attempts[0].state is AttemptState.REFUSED, refused
-        assert refused.error is not None and refused.error.code == "SIS.0312", refused.error
+        waiting = jobs[ref.key]
+        assert waiting.capacity_waits >= 1 and waiting.waiting_since is not None, waiting
+        assert waiting.error is not None and waiting.error.code == "SIS.0312", waiting.error
+        assert all(a.state is not AttemptState.REFUSED for a in waiting.attempts), waiting.attempts
     finally:
         stack.sis.set_faults(FaultPlan())
     job = stack.wait_for_jobs([ref], timeout_s=TIMEOUT_S)[ref.key]
     assert job.state is JobState.DONE, job
-    assert job.attempts[0].state is AttemptState.REFUSED and job.attempts[-1].state is AttemptState.ACCEPTED
+    assert [a.state for a in job.attempts] == [AttemptState.ACCEPTED], job.attempts
+    assert job.capacity_waits >= 1
     assert stack.list_keys("transcripts/busy/") != []
 
 
