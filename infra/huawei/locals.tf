@@ -74,9 +74,12 @@ locals {
     BUCKETSCRIBE_DASHSCOPE_WS_URL              = coalesce(var.dashscope_ws_url, local.dashscope_endpoints[var.dashscope_region].websocket)
     BUCKETSCRIBE_DASHSCOPE_WORKSPACE           = var.dashscope_workspace
     BUCKETSCRIBE_URL_SIGNER_SECRET_NAME        = huaweicloud_csms_secret.operator["url_signer"].name
-    POWERTOOLS_SERVICE_NAME                    = "bucketscribe"
-    POWERTOOLS_METRICS_NAMESPACE               = "bucketscribe"
-    POWERTOOLS_LOG_LEVEL                       = var.log_level
+    # 512 MB of /tmp for a zip-packaged function: two of the largest part made here (a timed-out
+    # run may leave one behind in a warm instance), whatever the provider would take.
+    BUCKETSCRIBE_MAX_PART_BYTES  = "209715200"
+    POWERTOOLS_SERVICE_NAME      = "bucketscribe"
+    POWERTOOLS_METRICS_NAMESPACE = "bucketscribe"
+    POWERTOOLS_LOG_LEVEL         = var.log_level
     # No X-Ray on Huawei Cloud.
     POWERTOOLS_TRACE_DISABLED = "true"
     # No pydantic plugins: spares each cold start their search through every package's entry points.

@@ -85,6 +85,11 @@ class Settings(EnvironmentSettings):
     # them is cut into parts, see pipeline/steps/parts.py).
     max_media_bytes: int = 4 * 1024**3
     max_media_duration_s: int = 24 * 3600
+    # The largest object a function makes for a provider (a converted track, one part of a long
+    # upload), below the provider's own limit where the function's scratch space is smaller: it
+    # goes through local disk, where a timed-out run may have left one behind (FunctionGraph gives
+    # a zip-packaged function 512 MB of /tmp). Unset: the provider's limit.
+    max_part_bytes: int | None = Field(default=None, ge=1_000_000)
     # What the providers' endpoints decode: "documented" (the services' published formats), or
     # "any" where the endpoint is an engine of our own that reads whatever ffmpeg reads (the local
     # emulators): then every upload goes to it as it is, within the size and length limits.

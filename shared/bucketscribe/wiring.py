@@ -40,13 +40,12 @@ def callback_signer(settings: Settings, secrets: SecretStore) -> CallbackSigner:
 
 
 def media_tools(storage: ObjectStorage) -> MediaTools:
-    """The media tools; they convert where the package carries PyAV and numpy (else uploads go to
-    the provider as they are, or are refused with the reason when it cannot take them)."""
+    """The media tools; they convert where PyAV and numpy are in the package and load (else uploads
+    go to the provider as they are, or are refused with the reason when it cannot take them)."""
     from bucketscribe.media.bucket import BucketMedia
 
-    return BucketMedia(
-        storage, converts=bool(importlib.util.find_spec("av") and importlib.util.find_spec("numpy"))
-    )
+    present = bool(importlib.util.find_spec("av") and importlib.util.find_spec("numpy"))
+    return BucketMedia(storage, converts=None if present else False)
 
 
 def profiles(settings: Settings) -> ProfileSet:
@@ -85,6 +84,7 @@ def limits(settings: Settings) -> Limits:
     return Limits(
         max_media_bytes=settings.max_media_bytes,
         max_media_duration_s=settings.max_media_duration_s,
+        max_part_bytes=settings.max_part_bytes,
         presign_expiry_s=settings.presign_expiry_s,
         first_check_after=timedelta(seconds=settings.first_check_after_s),
         max_check_interval=timedelta(seconds=settings.max_check_interval_s),

@@ -201,6 +201,19 @@ def test_a_file_over_the_size_limit_only_is_cut_by_size() -> None:
     assert "2 parts" in decision.reason
 
 
+def test_what_a_function_makes_is_capped_where_its_scratch_space_is_tighter() -> None:
+    """BUCKETSCRIBE_MAX_PART_BYTES: parts and tracks go through the function's /tmp (512 MB on
+    FunctionGraph), so what it makes stays under the cap; an upload passed on as it is is not."""
+    profile = make_profile(name="calls8k", sis=SisOptions(property="chinese_8k_general"))
+    needs = SIS.media_requirements(profile).model_copy(update={"made_max_bytes": 100 * 2**20})
+    assert needs.made_limit == 100 * 2**20
+    four_and_a_half_hours = probe("wav", "pcm_s16le", 8000, minutes=270)  # 259 MB: one SIS job
+    assert decide_route(four_and_a_half_hours, needs).part_ms is None
+    six_hours = decide_route(probe("wav", "pcm_s16le", 8000, minutes=6 * 60), needs)  # 346 MB
+    assert six_hours.part_ms is not None and six_hours.part_ms * 16 < 100 * 2**20
+    assert "4 parts" in six_hours.reason and "kept under 100 MB" in six_hours.reason
+
+
 def test_a_re_encode_is_pcm_unless_opus_saves_a_cut() -> None:
     needs = SIS.media_requirements(SIS_16K)
     # 1 h of 44.1 kHz stereo: 16 kHz mono PCM is 115 MB, one job: PCM.

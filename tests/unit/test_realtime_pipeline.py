@@ -449,7 +449,7 @@ def test_an_upload_handed_to_file_transcription_is_routed_for_it_not_sent_as_rea
 ) -> None:
     ports = ports_for(streams, batch, {**LIVE, "realtime": {"longer_uploads": "batch"}})
     batch.max_bytes = 100_000  # the file service takes less than this upload, and nothing converts here
-    assert ports.media_tools is not None
+    assert isinstance(ports.media_tools, FakeMediaTools)
     ports.media_tools.converts = False
     ref = upload(ports, "incoming/live/long.wav", tone_wav(50.0, rate=8000))
 

@@ -119,6 +119,9 @@ class MediaRequirements(BaseModel):
     decodes: dict[str, frozenset[str] | None] | None
     takes_video: bool
     max_bytes: int = Field(gt=0)
+    # The largest object a function may make for the provider (a track, a part), where its scratch
+    # space is tighter than the provider's limit; an upload passed on as it is is not made here.
+    made_max_bytes: int | None = Field(default=None, gt=0)
     max_duration_ms: int = Field(gt=0)
     max_channels: int | None = None
     sample_rate: int | None = None  # the one rate the model takes (an 8 kHz or a 16 kHz model)
@@ -127,6 +130,11 @@ class MediaRequirements(BaseModel):
     # this many channels; ``channels_wanted`` says what in words, for the refusal.
     channels_needed: int = Field(default=1, ge=1)
     channels_wanted: str = "any audio"
+
+    @property
+    def made_limit(self) -> int:
+        """The largest object made for the provider: its own limit, or less where scratch is tight."""
+        return min(self.max_bytes, self.made_max_bytes or self.max_bytes)
 
     def decodes_codec(self, container: str, codec: str | None) -> bool:
         if self.decodes is None:
@@ -389,7 +397,7 @@ def _reencode_target(probe: MediaProbe, needs: MediaRequirements) -> AudioTarget
 
 def longest_part_ms(needs: MediaRequirements, bytes_per_ms: float | None) -> int:
     """The longest audio one provider job takes at ``bytes_per_ms``, with a margin."""
-    by_size = needs.max_bytes / bytes_per_ms if bytes_per_ms else math.inf
+    by_size = needs.made_limit / bytes_per_ms if bytes_per_ms else math.inf
     return int(min(needs.max_duration_ms, by_size) * PART_MARGIN)
 
 
@@ -408,7 +416,8 @@ def _with_parts(
     """The decision, with parts when one provider job cannot hold the upload."""
     output_bytes = _output_bytes(probe, decision)
     too_long = probe.duration_ms is not None and probe.duration_ms > needs.max_duration_ms
-    too_big = output_bytes is not None and output_bytes > needs.max_bytes
+    limit = needs.max_bytes if decision.route is Route.PASS_THROUGH else needs.made_limit
+    too_big = output_bytes is not None and output_bytes > limit
     if not (too_long or too_big):
         return decision
     code = "AUDIO_TOO_LONG" if too_long else "FILE_TOO_LARGE"
@@ -417,7 +426,7 @@ def _with_parts(
         + (" and " if probe.duration_ms is not None and output_bytes is not None else "")
         + (f"would be sent as {output_bytes / 2**20:.0f} MB" if output_bytes is not None else "")
         + f"; {needs.provider} takes at most {needs.max_duration_ms / 3_600_000:g} h and "
-        f"{needs.max_bytes / 2**20:.0f} MB in one job"
+        f"{limit / 2**20:.0f} MB in one job"
     )
     if probe.duration_ms is None or mode == "never" or not can_convert:
         why = (
@@ -440,9 +449,15 @@ def _with_parts(
             "target": target,
             "part_ms": part_ms,
             "reason": f"{decision.reason}; {facts}: cut at silences into {count} parts "
-            f"of at most {part_ms / 3_600_000:.2f} h",
+            f"of at most {part_ms / 3_600_000:.2f} h{_made_cap(needs)}",
         }
     )
+
+
+def _made_cap(needs: MediaRequirements) -> str:
+    if needs.made_limit >= needs.max_bytes:
+        return ""
+    return f" (what a function makes is kept under {needs.made_limit / 2**20:.0f} MB: its scratch space)"
 
 
 def _output_bytes(probe: MediaProbe, decision: RouteDecision) -> int | None:

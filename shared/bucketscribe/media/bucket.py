@@ -24,10 +24,20 @@ READ_URL_EXPIRY_S = 3600
 
 
 class BucketMedia:
-    def __init__(self, storage: ObjectStorage, *, workdir: Path | None = None, converts: bool = True) -> None:
+    def __init__(
+        self, storage: ObjectStorage, *, workdir: Path | None = None, converts: bool | None = True
+    ) -> None:
+        """``converts``: whether PyAV and numpy can do the work; ``None`` finds out at the first
+        upload that asks (importing them costs a cold start that may never need them)."""
         self._storage = storage
         self._workdir = workdir
-        self.converts = converts
+        self._converts = converts
+
+    @property
+    def converts(self) -> bool:
+        if self._converts is None:
+            self._converts = _media_libraries_load()
+        return self._converts
 
     def _url(self, source: ObjectRef) -> str:
         return self._storage.presign_get(
@@ -67,3 +77,21 @@ class BucketMedia:
                 return decode_pcm16(local, split_channels=split_channels)
             except ImportError as missing:  # only a 16 kHz 16-bit PCM WAV decodes without PyAV
                 raise DecoderMissing(str(missing)) from missing
+
+
+def _media_libraries_load() -> bool:
+    """Whether PyAV and numpy load here: present in the package is not enough (a wheel built for
+    another CPU or C library fails at import), and then uploads that need converting are refused
+    with the reason rather than failing one by one."""
+    try:
+        import av  # noqa: F401
+        import numpy  # noqa: F401
+    except ImportError as exc:  # also a wheel's shared library that does not load
+        from bucketscribe.observability import logger
+
+        logger.error(
+            "PyAV or numpy does not load: uploads that need converting are refused",
+            extra={"error": f"{type(exc).__name__}: {exc}"},
+        )
+        return False
+    return True

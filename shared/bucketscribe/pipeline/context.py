@@ -29,6 +29,8 @@ class Limits:
     # The largest upload taken at all; one over its provider's limits is cut into parts.
     max_media_bytes: int = 4 * 1024**3
     max_media_duration_s: int = 24 * 3600
+    # The largest object made for a provider, where local scratch space is tighter than its limit.
+    max_part_bytes: int | None = None
     presign_expiry_s: int = 12 * 3600
     # First reconcile look at a submitted job; callbacks normally beat it. Later looks back off
     # exponentially up to the cap; a job still unfinished at the deadline fails with the reason.

@@ -65,9 +65,11 @@ class SpeechPcm(BaseModel):
 class MediaTools(Protocol):
     """Reading uploads and making audio for providers (``media.bucket.BucketMedia``, on PyAV)."""
 
-    # Whether it can read what a header does not say and make audio (PyAV is there); without it
-    # only a WAV's header is read and only 16 kHz 16-bit PCM WAV decodes (for real-time mode).
-    converts: bool
+    @property
+    def converts(self) -> bool:
+        """Whether it can read what a header does not say and make audio (PyAV is there and loads);
+        without it only a WAV's header is read and only 16 kHz 16-bit PCM WAV decodes."""
+        ...
 
     def probe(self, source: ObjectRef) -> MediaProbe:
         """What the upload holds; ``MediaError`` when it has no decodable audio."""

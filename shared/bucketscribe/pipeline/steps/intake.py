@@ -184,6 +184,8 @@ def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePo
     if job.parts:
         return resume_parts(job, ports)  # a split upload's job, re-driven
     needs = ports.provider(profile.provider).media_requirements(profile)
+    if ports.limits.max_part_bytes is not None:
+        needs = needs.model_copy(update={"made_max_bytes": ports.limits.max_part_bytes})
     tools = ports.media_tools if ports.media_tools is not None and ports.media_tools.converts else None
     try:
         probe = job.media or _probe(job, kind, ports)  # probed by an earlier run
@@ -295,11 +297,11 @@ def _media_for_provider(
             "bytes_out": made.output_bytes,
         },
     )
-    if made.output_bytes > needs.max_bytes:
+    if made.output_bytes > needs.made_limit:
         raise MediaRefused(
             "FILE_TOO_LARGE",
             f"the audio made for {needs.provider} is {made.output_bytes / 2**20:.0f} MB; "
-            f"it takes at most {needs.max_bytes / 2**20:.0f} MB",
+            f"it takes at most {needs.made_limit / 2**20:.0f} MB",
         )
     return key
 

@@ -100,7 +100,7 @@ def split_upload(
     for index, (start_ms, end_ms) in enumerate(bounds, start=1):
         key = part_media_key(job, index, target.extension, ports)
         stored = tools.write(source, key, target, start_ms=start_ms, end_ms=end_ms)
-        if stored.output_bytes > needs.max_bytes or stored.duration_ms > needs.max_duration_ms:
+        if stored.output_bytes > needs.made_limit or stored.duration_ms > needs.max_duration_ms:
             raise MediaRefused(
                 "FILE_TOO_LARGE",
                 f"part {index} came out at {stored.output_bytes / 2**20:.0f} MB and "
