@@ -183,7 +183,8 @@ def test_groups_add_up_to_the_total_and_since_counts_jobs_created_since() -> Non
 def test_the_text_says_what_was_counted_and_that_the_cost_is_an_estimate() -> None:
     text = _run(show_usage, _store(records()), json=False, by="provider")
     assert "PROVIDER" in text and "TOTAL" in text and "dashscope-realtime" in text
-    assert "1 duplicates paid; 1 attempts whose outcome was never learnt" in text
+    assert "1 duplicate paid; 1 attempt whose outcome was never learnt" in text
+    assert "dashscope 0.00008 CNY per second of speech" in text
     assert "SIS.0535 ×1" in text and "Not a bill" in text and "Not priced: dashscope-realtime" in text
 
 

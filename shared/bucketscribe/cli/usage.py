@@ -190,20 +190,21 @@ def _files_text(figures: UsageFigures) -> str:
 def render_text(report: UsageReport, where: str) -> str:
     total = report.total
     since = f" since {report.since:%Y-%m-%d %H:%M} UTC" if report.since else ""
-    lines = [f"Usage{since}, from {where} ({report.jobs_read} job records read):", ""]
+    lines = [f"Usage{since}, from {where} ({_count(report.jobs_read, 'job record')} read):", ""]
     if report.by:
         lines += _table(report)
         lines.append("")
     unknown = f" ({total.files_of_unknown_length} of unknown length)" if total.files_of_unknown_length else ""
     outcome = (
-        f"; {total.attempts_outcome_unknown} attempts whose outcome was never learnt"
+        f"; {_count(total.attempts_outcome_unknown, 'attempt')} whose outcome was never learnt"
         if total.attempts_outcome_unknown
         else ""
     )
+    duplicates = _count(total.duplicates_paid, "duplicate")
     lines += [
         f"  files          {_files_text(total)}",
         f"  audio          {total.audio_minutes:.2f} min{unknown}",
-        f"  provider jobs  {total.provider_jobs} ({total.duplicates_paid} duplicates paid{outcome})",
+        f"  provider jobs  {total.provider_jobs} ({duplicates} paid{outcome})",
         f"  billed audio   {total.billed_minutes:.2f} min",
         f"  est. cost      {money(total.cost)}",
     ]
@@ -212,6 +213,15 @@ def render_text(report: UsageReport, where: str) -> str:
         lines.append(f"  failures       {codes}")
     lines += ["", _price_note(report)]
     return "\n".join(lines) + "\n"
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
+def _decimal(value: float) -> str:
+    """A price as written in the table (0.00008, not 8e-05)."""
+    return f"{value:.10f}".rstrip("0").rstrip(".")
 
 
 def _table(report: UsageReport) -> list[str]:
@@ -233,7 +243,7 @@ def _table(report: UsageReport) -> list[str]:
 
 def _price_note(report: UsageReport) -> str:
     priced = "; ".join(
-        f"{p.provider} {p.price:g} {p.currency} per {p.unit} ({p.as_of})" for p in report.prices
+        f"{p.provider} {_decimal(p.price)} {p.currency} per {p.unit} ({p.as_of})" for p in report.prices
     )
     note = (
         f"Estimated cost: each provider job billed for its audio's whole length at {priced}. "
