@@ -300,8 +300,9 @@ _SETTINGS_NOTE = (
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_argument_group(
-        "which job store (default: the functions' BUCKETSCRIBE_* settings where set, else the "
-        "`bucketscribe up` running here)"
+        "which job store",
+        "Default: the functions' BUCKETSCRIBE_* settings where set, else the `bucketscribe up`\n"
+        "running on this machine (found with nothing exported).",
     )
     where.add_argument(
         "--stage",
@@ -381,6 +382,7 @@ def _add_status(command: NewCommand) -> None:
     status.add_argument(
         "--timeout",
         type=positive_seconds,
+        metavar="SECONDS",
         help="with --wait: give up after this many seconds, exit 1 (default: wait as long as it takes)",
     )
     _store_options(status)
