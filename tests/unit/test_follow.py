@@ -213,10 +213,25 @@ def test_the_watch_ends_on_ctrl_c_with_exit_code_0() -> None:
         raise KeyboardInterrupt
 
     args = argparse.Namespace(json=False, scheme="s3")
-    lines = io.StringIO()
-    assert (
-        watch_jobs(InMemoryJobStore(), args, list, io.StringIO(), progress_out=lines, sleep=interrupted) == 0
-    )
+    assert watch_jobs(InMemoryJobStore(), args, list, io.StringIO(), sleep=interrupted) == 0
+
+
+def test_the_watch_prints_plain_lines_where_its_output_is_not_a_terminal() -> None:
+    jobs = InMemoryJobStore()
+    job = _job("incoming/a.wav", state=JobState.SUBMITTED, task="ta")
+    jobs.create(job)
+    script = Script([lambda: _moved(jobs, job, state=JobState.DONE)])
+    out = io.StringIO()  # not a terminal: no cursor movement, one line per change
+    args = argparse.Namespace(json=False, scheme="s3")
+
+    def listed() -> list[Job]:
+        return jobs.listing(state=None, since=None, key_prefix=None, limit=50)
+
+    watch_jobs(jobs, args, listed, out, sleep=script.sleep, rounds=2)
+    lines = out.getvalue().splitlines()
+    assert "\x1b" not in out.getvalue()
+    assert [line.split()[-1] for line in lines if "s3://" in line] == ["submitted", "done"]
+    assert lines[-1].strip() == "[1/1 done · elapsed 0:00]"
 
 
 def test_latest_job_reads_the_record_not_the_index() -> None:

@@ -4,8 +4,9 @@ progress ``transcribe`` shows.
 Where a job stands comes from its record (queued, submitted, done, failed; a split upload's parts
 that are done, as audio done) and, where the speech service can say so (the local emulators), from
 the service: waiting for a worker, or how much of the audio it has recognised. Progress goes to
-stderr (a board redrawn in place on a terminal, one line per change otherwise); stdout gets only
-the result (``status``'s answer) or, with ``jobs --watch --json``, one JSON event per change.
+stderr for ``status --wait`` (whose result goes to stdout); ``jobs --watch``'s board or lines are
+its output, on stdout (a board redrawn in place on a terminal, one line per change otherwise, one
+JSON object per change with ``--json``).
 """
 
 from __future__ import annotations
@@ -136,17 +137,17 @@ def watch_jobs(
     out: TextIO,
     *,
     activity: ActivitySource | None = None,
-    progress_out: TextIO | None = None,
     sleep: Sleep = time.sleep,
     rounds: int | None = None,
 ) -> int:
-    """Show the listed jobs and every change to them until Ctrl-C (``rounds``: that many looks,
-    for tests). With ``--json`` each change is one JSON object on ``out``; otherwise a board (on a
-    terminal) or plain lines go to ``progress_out``."""
+    """Show the listed jobs and every change to them on ``out`` until Ctrl-C (``rounds``: that many
+    looks, for tests): the listing as it changes is this command's output, like ``jobs``' own. A
+    board redrawn in place when ``out`` is a terminal, one plain line per change otherwise (for
+    ``grep`` and logs), one JSON object per change with ``--json``."""
     activity = activity or NoActivity()
     shown: dict[str, FileProgress] = {}
     batch = BatchProgress([])
-    reporter = None if args.json else progress_reporter(progress_out or sys.stderr)
+    reporter = None if args.json else progress_reporter(out)
     looked = 0
     try:
         while rounds is None or looked < rounds:
