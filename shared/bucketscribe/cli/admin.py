@@ -130,15 +130,17 @@ def show_status(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
     upload, job_id = _status_target(args.target)
     if getattr(args, "wait", False):
         return _wait_for(args, jobs, out, upload, job_id)
+    earlier: list[str] = []
     if upload is not None:
         found = jobs.for_source(*upload, limit=10)
         job = jobs.get(found[0].id) if found else None
+        earlier = [j.id for j in found[1:]]
     else:
         job = jobs.get(job_id) if job_id else None
     if job is None:
         sys.stderr.write(f"bucketscribe: no job for {args.target}\n")
         return 1
-    _write_status(args, job, _earlier(jobs, upload, job), out)
+    _write_status(args, job, earlier, out)
     return 0
 
 
