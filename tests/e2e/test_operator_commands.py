@@ -34,8 +34,15 @@ def _command(*args: str, runtime: Path, timeout: float = 60) -> tuple[int, str, 
     return done.returncode, done.stdout, done.stderr
 
 
-def _shell(line: str) -> str:
-    return subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=True, timeout=60).stdout
+def _shell(lines: str, *, runtime: Path | None = None) -> str:
+    """Run ``lines`` as a user's shell would (none of the stack's settings; ``runtime``: the
+    XDG_RUNTIME_DIR where that user's `up` announced itself); every line must succeed."""
+    env = {**user_environment(), **({"XDG_RUNTIME_DIR": str(runtime)} if runtime else {})}
+    done = subprocess.run(
+        ["bash", "-e", "-c", lines], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert done.returncode == 0, f"{lines}\nexit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
 
 
 def _up(runtime: Path, *args: str) -> tuple[CliProcess, dict[str, Any]]:
@@ -180,7 +187,8 @@ def test_the_printed_example_works_pasted_as_one_block_on_each_cloud(tmp_path: P
             banner = process.stdout
             block = banner.split("Try it (works as printed", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
             assert len(block) == 3
-            pasted = _shell("\n".join(line.strip() for line in block))  # one paste, no pause between lines
+            # One paste, no pause between the lines; each must succeed (bash -e).
+            pasted = _shell("\n".join(line.strip() for line in block), runtime=runtime)
             assert "fixed transcript" in pasted
             code, out, err = _command(
                 "status", f"{scheme}://recordings/incoming/hello_en.wav", runtime=runtime
