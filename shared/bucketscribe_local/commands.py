@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shlex
+import shutil
 import sys
 import time
 import urllib.parse
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bucketscribe.cli.exit_codes import ExitCode, ReportedInterrupt
+from bucketscribe.cli.interrupts import exit_at_once
+from bucketscribe.cli.local_stacks import LocalStackFile, announce, withdraw
 from bucketscribe.cli.progress import (
     BatchProgress,
     BoardReporter,
@@ -33,6 +37,7 @@ from bucketscribe.cli.progress import (
     provider_file_for,
     stage_of,
 )
+from bucketscribe.clouds.registry import cloud
 from bucketscribe.domain.job import Job, JobState
 from bucketscribe.domain.profile import Profile, ProfileSet
 from bucketscribe.domain.upload import ObjectRef
@@ -132,7 +137,10 @@ def up(args: argparse.Namespace) -> int:
     except UsageProblem as problem:
         return _usage(str(problem))
     details = up_details(stack)
+    announced: Path | None = None
     try:  # from here on, Ctrl-C is the way to stop: it must land in this handler, however early
+        # The operator's commands (status, jobs, redrive, usage) find this stack by this file.
+        announced = announce(_stack_file(stack, details))
         sys.stdout.write(json.dumps(details) + "\n" if args.json else _up_text(stack, details))
         sys.stdout.flush()
         while True:
@@ -140,10 +148,40 @@ def up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         # The first Ctrl-C stops cleanly (saving the state); a second one leaves at once (cli.py).
         _say("\nStopping (Ctrl-C again to leave without saving)..." if stack.state else "\nStopping.")
-    saved = stack.stop()
+    if announced is not None:
+        withdraw(announced)  # first: a command must not find a stack that is going away
+    saved = stack.stop(leaving_process=True)
     if saved is not None:
         _say(f"Saved {saved.objects} objects and {saved.jobs} job records to {options.state_dir}/.")
-    return ExitCode.OK
+    # Everything is saved and said: tearing the interpreter down (moto, boto3, the emulators'
+    # modules) would take another one to two seconds of the user's time for nothing.
+    exit_at_once(ExitCode.OK)
+
+
+def _stack_file(stack: LocalStack, details: dict[str, Any]) -> LocalStackFile:
+    return LocalStackFile(
+        pid=os.getpid(),
+        cloud=stack.options.cloud,
+        endpoint_url=stack.endpoint_url,
+        region=details["region"],
+        access_key_id=details["access_key_id"],
+        secret_access_key=details["secret_access_key"],
+        jobs_table=details["jobs_table"],
+        bucket=details["bucket"],
+        status_api_url=stack.callback_url,
+        status_token=stack.status_token,
+        emulator_urls=[stack.sis.url, stack.dashscope.url],
+    )
+
+
+def cli_command() -> str:
+    """How a shell runs this CLI: ``bucketscribe`` where that name is this installation on PATH,
+    else the script's path (``make demo`` leaves it in .venv/bin without putting it on PATH)."""
+    script = Path(sys.executable).parent / "bucketscribe"
+    on_path = shutil.which("bucketscribe")
+    if on_path and script.exists() and Path(on_path).resolve() == script.resolve():
+        return "bucketscribe"
+    return shlex.quote(str(script)) if script.exists() else "bucketscribe"
 
 
 def up_details(stack: LocalStack) -> dict[str, Any]:
@@ -203,6 +241,9 @@ def up_details(stack: LocalStack) -> dict[str, Any]:
             "status": f"curl -sS -H {shlex.quote(auth)} {stack.callback_url}/jobs/{job_id}",
             "status_by_key": f"curl -sS -H {shlex.quote(auth)} {shlex.quote(by_key)}",
             "transcript": f"curl -sS {signed} {shlex.quote(transcript_url)}",
+            # Waits until the transcript is written (exit 0) or the job failed (exit 1).
+            "wait": f"{cli_command()} status --wait "
+            + shlex.quote(f"{cloud(stack.options.cloud).uri_scheme}://{names.bucket}/{key}"),
         },
         "status_by_key_api": f"{stack.callback_url}/jobs?bucket={{bucket}}&key={{key}}",
     }
@@ -222,33 +263,76 @@ def _up_text(stack: LocalStack, details: dict[str, Any]) -> str:
         if restored and restored.objects:
             kept += f" Restored {restored.objects} objects and {restored.jobs} job records"
             kept += f"; {restored.rerun} unfinished uploads run again." if restored.rerun else "."
-    aws_env = (
-        f"AWS_ACCESS_KEY_ID={details['access_key_id']} AWS_SECRET_ACCESS_KEY={details['secret_access_key']} "
-        f"AWS_DEFAULT_REGION={details['region']}"
-    )
     bucket, prefix = details["bucket"], details["input_prefix"]
+    cli = cli_command()
+    scheme = cloud(details["cloud"]).uri_scheme
+    if details["cloud"] == "huawei":
+        storage = (
+            f"  OBS endpoint     {details['s3_endpoint']}   "
+            f"(path-style, signature v4, region {details['region']})\n"
+            f"  credentials      OBS_ACCESS_KEY_ID={details['access_key_id']} "
+            f"OBS_SECRET_ACCESS_KEY={details['secret_access_key']}\n"
+        )
+        upload = _obs_python(
+            details, f"putFile({_text(bucket)}, {_text(example['key'])}, {_text(example['file'])}).status"
+        )
+        transcript_key = stack.layout.output_key(example["key"], "txt")
+        transcript = _obs_python(
+            details,
+            f"getObject({_text(bucket)}, {_text(transcript_key)}, loadStreamInMemory=True)"
+            ".body.buffer.decode()",
+        )
+        any_client = "any OBS or S3 client: path-style, signature v4"
+    else:
+        storage = (
+            f"  S3 endpoint      {details['s3_endpoint']}\n"
+            f"  credentials      AWS_ACCESS_KEY_ID={details['access_key_id']} "
+            f"AWS_SECRET_ACCESS_KEY={details['secret_access_key']} AWS_DEFAULT_REGION={details['region']}\n"
+        )
+        upload, transcript = example["upload"], example["transcript"]
+        any_client = "any S3 client"
     return (
         "\nbucketscribe is up. Recordings uploaded under the input prefix become transcripts under the "
         "output prefix.\n"
-        f"  S3 endpoint      {details['s3_endpoint']}\n"
-        f"  credentials      {aws_env}\n"
+        f"{storage}"
         f"  bucket           {bucket}\n"
         f"  input prefix     {prefix}   (profiles by prefix below it: {profiles})\n"
         f"  output prefix    {details['output_prefix']}\n"
         f"  functions        as on {_FUNCTIONS_AS_ON[details['cloud']]}\n"
         f"  job status       GET {details['status_api']} or {details['status_by_key_api']}\n"
         f"                   with 'Authorization: Bearer {details['status_token']}'\n"
+        "  operator         `bucketscribe status`, `jobs`, `redrive` and `usage` find this stack by "
+        "themselves\n"
         f"  {kept}\n\n"
-        "Try it (works as printed):\n"
-        f"  {example['upload']}\n"
-        f"  {example['status']}\n"
-        f"  {example['transcript']}\n\n"
-        "Your own files: upload them the same way (or with any S3 client and the credentials above),\n"
-        "and ask where one stands by its key (the latest upload under that key):\n"
+        "Try it (works as printed, also pasted as one block: the second line waits for the transcript):\n"
+        f"  {upload}\n"
+        f"  {example['wait']}\n"
+        f"  {transcript}\n\n"
+        f"Your own files: upload them the same way (or with {any_client}, and the credentials above),\n"
+        "and ask where one stands by its key (the latest upload under that key; --wait waits for it):\n"
+        f"  {cli} status {scheme}://{bucket}/{prefix}<name>\n"
         f"  {example['status_by_key']}\n"
+        f"or follow every job as it moves: {cli} jobs --watch\n"
         "(`up --json` prints all of this as one JSON line.)\n\n"
-        "Function logs (JSON, one line each) follow. Ctrl-C stops.\n"
+        "Function logs (JSON, one line each) follow on stderr. Ctrl-C stops.\n"
     )
+
+
+def _obs_python(details: dict[str, Any], call: str) -> str:
+    """A shell line that makes one call through Huawei's own OBS SDK (esdk-obs-python) on the stack
+    and prints what it returns. ``call`` names its texts with ``_text`` (double-quoted literals)."""
+    client = (
+        f"ObsClient(access_key_id={_text(details['access_key_id'])}, "
+        f"secret_access_key={_text(details['secret_access_key'])}, server={_text(details['s3_endpoint'])}, "
+        f'signature="v4", region={_text(details["region"])}, path_style=True, is_signature_negotiation=False)'
+    )
+    code = f"from obs import ObsClient; print({client}.{call})"
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+
+
+def _text(value: str) -> str:
+    """A Python string literal in double quotes, so the shell line quotes it in single ones."""
+    return json.dumps(value)
 
 
 _FUNCTIONS_AS_ON = {

@@ -377,15 +377,18 @@ class LocalStack:
             LocalLambdaContext("bucketscribe-reconcile", timeout_s=300),
         )
 
-    def stop(self) -> StateCounts | None:
-        """Stop every part; with a state folder, save the bucket and the jobs first (returns the counts)."""
+    def stop(self, *, leaving_process: bool = False) -> StateCounts | None:
+        """Stop every part; with a state folder, save the bucket and the jobs first (returns the counts).
+
+        ``leaving_process``: the process exits right after (``up``), closing moto's socket with it,
+        so moto's shutdown (half a second of its server's polling) is not waited for."""
         for part in (self._reconciler, self._dispatcher, self._callback_server, self.sis, self.dashscope):
             if part is not None:
                 part.stop()
         saved = None
         if self.state is not None and self.resources is not None:
             saved = self.state.save(self.client)
-        if self._moto is not None:
+        if self._moto is not None and not leaving_process:
             self._moto.stop()
         self._restore_environment()
         # The function loggers outlive the stack: hand them their streams back before closing ours.

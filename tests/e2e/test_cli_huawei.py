@@ -35,7 +35,7 @@ def test_up_as_huawei_turns_an_obs_sdk_upload_into_transcripts() -> None:
         deadline = time.monotonic() + 60
         while "Ctrl-C stops." not in banner and time.monotonic() < deadline:
             banner += process.stdout.readline()
-        match = re.search(r"S3 endpoint\s+(http://127\.0\.0\.1:\d+)", banner)
+        match = re.search(r"OBS endpoint\s+(http://127\.0\.0\.1:\d+)", banner)
         assert match, f"up never printed its endpoint: {banner}"
         endpoint = match.group(1)
         assert "as on FunctionGraph" in banner

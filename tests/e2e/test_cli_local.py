@@ -330,7 +330,7 @@ def test_up_says_nothing_is_kept_without_a_state_dir() -> None:
         process.kill()
     assert "Nothing is kept: the bucket and the job records are gone when up stops" in process.stdout
     for line in (
-        "Try it (works as printed):",
+        "Try it (works as printed",
         "--aws-sigv4",
         "Authorization: Bearer",
         "/jobs?bucket=recordings&key=",

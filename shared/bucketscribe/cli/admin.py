@@ -1,9 +1,9 @@
-"""The operator's commands on the job store: ``jobs``, ``status``, ``redrive``.
+"""The operator's commands on the job store: ``jobs``, ``status``, ``redrive``, ``usage``.
 
-They read the same settings as the functions (``BUCKETSCRIBE_JOBS_TABLE``, the endpoint, the AWS
-credentials of the shell; ``bucketscribe up`` prints them for the local stack), so what they show
-is what the deployed pipeline sees. A re-drive only marks jobs: the reconciler's next run submits
-them, so nothing here needs provider credentials.
+They find the job store as ``job_stores.py`` says: a Serverless deploy by its stage (its stack's
+outputs), the functions' own settings where they are set, or the ``bucketscribe up`` running on
+this machine with nothing exported. What they show is what the pipeline sees. A re-drive only
+marks jobs: the reconciler's next run submits them, so nothing here needs provider credentials.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from bucketscribe.cli.arguments import NewCommand, positive_int
+from bucketscribe.cli.arguments import NewCommand, port_number, positive_int, positive_seconds
 from bucketscribe.cli.exit_codes import BadInput, ExitCode
 from bucketscribe.cli.stream_text import delay_text, factor_text
 from bucketscribe.clouds.registry import upload_schemes
@@ -25,6 +25,8 @@ from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.job import Job, JobState, StreamMetrics
 from bucketscribe.pipeline.status import JobView
 from bucketscribe.ports.job_store import JobStore
+
+AdminCommand = Callable[[argparse.Namespace, JobStore, TextIO], int]
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -87,11 +89,20 @@ def job_line(job: Job, now: datetime, scheme: str) -> str:
     )
 
 
-def list_jobs(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
-    now = utc_now()
+def _listing(args: argparse.Namespace, jobs: JobStore) -> list[Job]:
     state = JobState(args.state) if args.state else None
-    since = parse_since(args.since, now) if args.since else None
-    found = jobs.listing(state=state, since=since, key_prefix=args.prefix, limit=args.limit)
+    since = parse_since(args.since, utc_now()) if args.since else None
+    return jobs.listing(state=state, since=since, key_prefix=args.prefix, limit=args.limit)
+
+
+def list_jobs(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
+    if getattr(args, "watch", False):
+        from bucketscribe.cli.follow import watch_jobs
+
+        activity = getattr(args, "activity", None)
+        return watch_jobs(jobs, args, lambda: _listing(args, jobs), out, activity=activity)
+    now = utc_now()
+    found = _listing(args, jobs)
     if args.json:
         for job in found:
             out.write(JobView.of(job).model_dump_json() + "\n")
@@ -105,23 +116,82 @@ def list_jobs(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
     return 0
 
 
+def _status_target(target: str) -> tuple[tuple[str, str] | None, str | None]:
+    """(bucket, key) of an upload, or a job id."""
+    upload = parse_upload(target)
+    if upload is not None:
+        return upload, None
+    if re.fullmatch(r"[0-9a-f]{32}", target):
+        return None, target
+    raise AdminUsageError(f"{target!r}: give {_upload_forms()} or a 32-character job id")
+
+
 def show_status(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
-    upload = parse_upload(args.target)
+    upload, job_id = _status_target(args.target)
+    if getattr(args, "wait", False):
+        return _wait_for(args, jobs, out, upload, job_id)
+    earlier: list[str] = []
     if upload is not None:
         found = jobs.for_source(*upload, limit=10)
         job = jobs.get(found[0].id) if found else None
         earlier = [j.id for j in found[1:]]
-    elif re.fullmatch(r"[0-9a-f]{32}", args.target):
-        job, earlier = jobs.get(args.target), []
     else:
-        raise AdminUsageError(f"{args.target!r}: give {_upload_forms()} or a 32-character job id")
+        job = jobs.get(job_id) if job_id else None
     if job is None:
         sys.stderr.write(f"bucketscribe: no job for {args.target}\n")
         return 1
+    _write_status(args, job, earlier, out)
+    return 0
+
+
+def _earlier(jobs: JobStore, upload: tuple[str, str] | None, job: Job) -> list[str]:
+    """The jobs of earlier uploads of the same key (newest first)."""
+    if upload is None:
+        return []
+    return [j.id for j in jobs.for_source(*upload, limit=10) if j.id != job.id]
+
+
+def _wait_for(
+    args: argparse.Namespace,
+    jobs: JobStore,
+    out: TextIO,
+    upload: tuple[str, str] | None,
+    job_id: str | None,
+) -> int:
+    """``status --wait``: 0 once DONE, 1 once FAILED (or replaced by a later upload) or when
+    ``--timeout`` passes first; the status is printed either way."""
+    from bucketscribe.cli.follow import wait_until_final
+
+    label = args.target if upload is None else args.target.rsplit("/", 1)[-1]
+    job = wait_until_final(
+        jobs,
+        upload=upload,
+        job_id=job_id,
+        label=label,
+        timeout_s=args.timeout,
+        activity=getattr(args, "activity", None),
+    )
+    if job is None:
+        sys.stderr.write(
+            f"bucketscribe: error: no job for {args.target} after --timeout {args.timeout:g} s\n"
+        )
+        return ExitCode.SOME_FAILED
+    _write_status(args, job, _earlier(jobs, upload, job), out)
+    if not job.state.is_final:
+        sys.stderr.write(
+            f"bucketscribe: error: {args.target}: still {job.state.value} "
+            f"after --timeout {args.timeout:g} s\n"
+        )
+        return ExitCode.SOME_FAILED
+    return ExitCode.OK if job.state is JobState.DONE else ExitCode.SOME_FAILED
+
+
+def _write_status(args: argparse.Namespace, job: Job, earlier: list[str], out: TextIO) -> None:
     view = JobView.of(job)
     if args.json:
         out.write(json.dumps({"latest": json.loads(view.model_dump_json()), "earlier": earlier}) + "\n")
-        return 0
+        out.flush()
+        return
     now = utc_now()
     out.write(job_line(job, now, args.scheme) + "\n")
     for attempt in view.attempts:
@@ -136,7 +206,7 @@ def show_status(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
         out.write(f"  next check in {_age(now, view.next_check_at)}\n")
     if earlier:
         out.write(f"  earlier uploads of this key: {', '.join(earlier)}\n")
-    return 0
+    out.flush()
 
 
 def redrive(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
@@ -159,6 +229,21 @@ def redrive(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
     return 1 if refused else 0
 
 
+def show_usage(args: argparse.Namespace, jobs: JobStore, out: TextIO) -> int:
+    from bucketscribe.cli.usage import render_text, speech_prices, usage_report
+
+    since = parse_since(args.since, utc_now()) if args.since else None
+    found = jobs.listing(state=None, since=since, key_prefix=None, limit=args.limit)
+    if len(found) >= args.limit:
+        sys.stderr.write(
+            f"bucketscribe: warning: only the {args.limit} most recently changed jobs were read; "
+            "older ones are not counted (raise --limit, or narrow --since)\n"
+        )
+    report = usage_report(found, since=since, by=args.by, prices=speech_prices())
+    out.write(report.model_dump_json() + "\n" if args.json else render_text(report, args.where))
+    return 0
+
+
 # ----- the commands ------------------------------------------------------------------------------
 
 
@@ -166,54 +251,91 @@ def register(command: NewCommand) -> None:
     _add_jobs(command)
     _add_status(command)
     _add_redrive(command)
+    _add_usage(command)
 
 
-def _job_admin(command: str) -> Callable[[argparse.Namespace], int]:
-    """``jobs`` / ``status`` / ``redrive``: the job store named by the functions' own settings."""
+def _job_admin(handler: AdminCommand) -> Callable[[argparse.Namespace], int]:
+    """Run ``handler`` on the job store the options and settings name (``job_stores.py``)."""
 
     def run(args: argparse.Namespace) -> int:
-        from bucketscribe.clouds.registry import cloud
-        from bucketscribe.wiring import environment_secrets, environment_settings
+        from bucketscribe.cli.job_stores import (
+            Choice,
+            JobStoreUnreachable,
+            NoJobStore,
+            find_job_store,
+            one_line_reason,
+        )
 
+        if args.region and not (args.stage or args.stack):
+            raise BadInput("--region", "goes with --stage or --stack (a deploy on AWS)")
+        if args.local is not None and (args.stage or args.stack):
+            raise BadInput("--local", "names a local stack; --stage and --stack a deploy: give one")
+        choice = Choice(stage=args.stage, stack=args.stack, region=args.region, local_port=args.local)
         try:
-            settings = environment_settings()
-        except ValueError as exc:
-            raise BadInput("settings", str(exc).splitlines()[-1].strip()) from None
-        handler: Callable[..., int] = globals()[command]
+            found = find_job_store(choice)
+        except NoJobStore as exc:
+            sys.stderr.write(f"bucketscribe: error: {exc}\n")
+            return ExitCode.USAGE
+        except JobStoreUnreachable as exc:
+            sys.stderr.write(f"bucketscribe: error: {exc}\n")
+            return ExitCode.SOME_FAILED
+        args.scheme = found.scheme  # objects are shown as that cloud writes them
+        args.activity = found.activity
+        args.where = found.where
         try:
-            deployed_on = cloud(settings.cloud)
-            args.scheme = deployed_on.uri_scheme  # objects are shown as that cloud writes them
-            store = deployed_on.job_store(settings, environment_secrets())
-            return handler(args, store, sys.stdout)
+            return handler(args, found.store, sys.stdout)
         except AdminUsageError as exc:
             raise BadInput("usage", str(exc)) from None
         except Exception as exc:  # the store is unreachable or refuses us: say so in one line
-            sys.stderr.write(
-                f"bucketscribe: error: cannot read the job store {settings.jobs_table!r}: "
-                f"{type(exc).__name__}: {exc}\n(set BUCKETSCRIBE_CLOUD, BUCKETSCRIBE_JOBS_TABLE and that "
-                "cloud's endpoint and credentials as the functions have them; `bucketscribe up` prints "
-                "them)\n"
-            )
+            sys.stderr.write(f"bucketscribe: error: cannot read {found.where}: {one_line_reason(exc)}\n")
             return ExitCode.SOME_FAILED
 
     return run
 
 
 _SETTINGS_NOTE = (
-    "It reads the job store the functions use, from the same settings (BUCKETSCRIBE_CLOUD, "
-    "BUCKETSCRIBE_JOBS_TABLE, that cloud's endpoint and credentials): `bucketscribe up` prints them for "
-    "the local stack."
+    "It reads the job store the functions use: with nothing set, that of the `bucketscribe up` running "
+    "on this machine; --stage STAGE for the AWS deploy (its CloudFormation outputs); or the functions' "
+    "own settings (BUCKETSCRIBE_CLOUD, BUCKETSCRIBE_JOBS_TABLE, that cloud's endpoint and credentials)."
 )
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group(
+        "which job store",
+        "Default: the functions' BUCKETSCRIBE_* settings where set, else the `bucketscribe up`\n"
+        "running on this machine (found with nothing exported).",
+    )
+    where.add_argument(
+        "--stage",
+        help="the AWS deploy of this Serverless stage: stack bucketscribe-STAGE, whose outputs name the job "
+        "table, read with the shell's AWS credentials (default: no deploy)",
+    )
+    where.add_argument(
+        "--stack", help="the AWS deploy's CloudFormation stack, by name (default: bucketscribe-STAGE)"
+    )
+    where.add_argument(
+        "--region", help="with --stage or --stack: the deploy's AWS region (default: the shell's)"
+    )
+    where.add_argument(
+        "--local",
+        type=port_number,
+        metavar="PORT",
+        help="the `bucketscribe up` whose S3 endpoint is on PORT, when several run (default: the one)",
+    )
 
 
 def _add_jobs(command: NewCommand) -> None:
     jobs = command(
         "jobs",
-        "list jobs from the job store (state, attempts, age, error)",
+        "list jobs from the job store (state, attempts, age, error), or --watch them",
         "List jobs, most recently changed first: state, attempts made, age, job id, upload, and for "
-        "failed jobs the code and reason. " + _SETTINGS_NOTE,
+        "failed jobs the code and reason. With --watch, follow them until Ctrl-C: a board redrawn in "
+        "place on a terminal (plain lines otherwise), each job's stage as `transcribe` shows it. "
+        + _SETTINGS_NOTE,
         "examples:\n  bucketscribe jobs --state FAILED --since 2h\n"
-        "  bucketscribe jobs --prefix recordings/incoming/calls/ --json\n",
+        "  bucketscribe jobs --prefix recordings/incoming/calls/ --json\n"
+        "  bucketscribe jobs --watch --since 1h --stage prod\n",
     )
     jobs.add_argument(
         "--state",
@@ -225,27 +347,52 @@ def _add_jobs(command: NewCommand) -> None:
         "--since", help="only jobs changed since: an age (30m, 2h, 3d) or an ISO time (default: any time)"
     )
     jobs.add_argument("--limit", type=positive_int, default=50, help="at most this many jobs")
-    jobs.add_argument("--json", action="store_true", help="one JSON object per job (the status API's view)")
-    jobs.set_defaults(run=_job_admin("list_jobs"))
+    jobs.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per job (the status API's view); with --watch, one per change",
+    )
+    jobs.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep following the listed jobs (and new ones) until Ctrl-C, which exits 0",
+    )
+    _store_options(jobs)
+    jobs.set_defaults(run=_job_admin(list_jobs), interrupt="graceful")
 
 
 def _add_status(command: NewCommand) -> None:
     status = command(
         "status",
-        "where one upload or job stands, with its attempts",
+        "where one upload or job stands, with its attempts; --wait for it to finish",
         f"Show the latest job for an upload ({_upload_forms()}, as uploaded; no ETag "
         "needed) or for a job id: state, each attempt and its provider task, outputs, next check. "
-        + _SETTINGS_NOTE,
+        "With --wait, wait until it is DONE (exit 0) or FAILED (exit 1), showing its progress on "
+        "stderr, then show it. " + _SETTINGS_NOTE,
         'examples:\n  bucketscribe status "s3://recordings/incoming/calls/2026-11-20 agent+42.wav"\n'
-        "  bucketscribe status 3f2a9c0e4b1d4e8f9a6b7c5d2e1f0a9b --json\n",
+        "  bucketscribe status 3f2a9c0e4b1d4e8f9a6b7c5d2e1f0a9b --json\n"
+        "  bucketscribe status --wait s3://recordings/incoming/hello_en.wav --timeout 600\n",
     )
     status.add_argument("target", help=f"{_upload_forms()} or a job id")
     status.add_argument("--json", action="store_true", help="the status API's JSON")
-    status.set_defaults(run=_job_admin("show_status"))
+    status.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the job is DONE (exit 0) or FAILED (exit 1); an upload with no job yet is "
+        "waited for too",
+    )
+    status.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="with --wait: give up after this many seconds, exit 1 (default: wait as long as it takes)",
+    )
+    _store_options(status)
+    status.set_defaults(run=_job_admin(show_status), interrupt="prompt")
 
 
 def _add_redrive(command: NewCommand) -> None:
-    redrive = command(
+    parser = command(
         "redrive",
         "run finished (failed) jobs again as a new attempt",
         "Send failed jobs back for a new attempt, linked to the earlier ones in the job's record; the "
@@ -255,14 +402,48 @@ def _add_redrive(command: NewCommand) -> None:
         "examples:\n  bucketscribe redrive 3f2a9c0e4b1d4e8f9a6b7c5d2e1f0a9b\n"
         '  bucketscribe redrive --failed --since 6h --reason "provider quota raised"\n',
     )
-    redrive.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="the jobs to run again")
-    redrive.add_argument(
+    parser.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="the jobs to run again")
+    parser.add_argument(
         "--failed", action="store_true", help="every FAILED job (with --since: changed since)"
     )
-    redrive.add_argument(
+    parser.add_argument(
         "--since", help="with --failed: an age (30m, 2h, 3d) or an ISO time (default: any time)"
     )
-    redrive.add_argument("--limit", type=positive_int, default=1000, help="with --failed: at most this many")
-    redrive.add_argument("--include-done", action="store_true", help="also run DONE jobs again")
-    redrive.add_argument("--reason", default="operator re-drive", help="recorded on the new attempt")
-    redrive.set_defaults(run=_job_admin("redrive"))
+    parser.add_argument("--limit", type=positive_int, default=1000, help="with --failed: at most this many")
+    parser.add_argument("--include-done", action="store_true", help="also run DONE jobs again")
+    parser.add_argument("--reason", default="operator re-drive", help="recorded on the new attempt")
+    _store_options(parser)
+    parser.set_defaults(run=_job_admin(redrive))
+
+
+def _add_usage(command: NewCommand) -> None:
+    from bucketscribe.cli.usage import GROUPINGS
+
+    usage = command(
+        "usage",
+        "audio minutes, files, failures, provider jobs and estimated cost, from the job records",
+        "Count what the pipeline did from its job records: files (uploads) and how they ended, their "
+        "audio minutes, the provider jobs paid for (duplicates: tasks beyond a job's first) and the "
+        "estimated cost at the speech services' list prices (the project's price table; not a bill). "
+        + _SETTINGS_NOTE,
+        "examples:\n  bucketscribe usage --since 7d --by provider\n"
+        "  bucketscribe usage --since 2026-12-01 --by day --json --stage prod\n",
+    )
+    usage.add_argument(
+        "--since",
+        help="only jobs created since: an age (30m, 2h, 3d) or an ISO time (default: every job kept)",
+    )
+    usage.add_argument(
+        "--by", choices=GROUPINGS, help="a row per profile, provider or day (UTC) (default: totals only)"
+    )
+    usage.add_argument(
+        "--json", action="store_true", help="one JSON object: every figure, per group and in total"
+    )
+    usage.add_argument(
+        "--limit",
+        type=positive_int,
+        default=100_000,
+        help="read at most this many job records (most recently changed first)",
+    )
+    _store_options(usage)
+    usage.set_defaults(run=_job_admin(show_usage))

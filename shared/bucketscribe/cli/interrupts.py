@@ -37,6 +37,15 @@ def leave_now(*_: object, reported: bool = False) -> NoReturn:
     os._exit(ExitCode.INTERRUPTED)
 
 
+def exit_at_once(code: int) -> NoReturn:
+    """Leave with ``code`` once the command has finished and said so: streams are flushed, and
+    nothing else (worker threads, the interpreter's teardown of every module) is waited for."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            stream.flush()
+    os._exit(code)
+
+
 def install_interrupt_handler(policy: str) -> None:
     """``prompt``: Ctrl-C interrupts the work and the process is gone within INTERRUPT_GRACE_S.
     ``graceful`` (``up``): the first Ctrl-C asks for a clean stop, a second one leaves at once."""

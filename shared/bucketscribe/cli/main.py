@@ -81,10 +81,24 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(ExitCode.USAGE)
 
 
+def function_logs_to_stderr() -> None:
+    """Logs are never results. The functions' logger (Powertools, made when its module is imported)
+    writes to stdout, as Lambda and FunctionGraph want it to; in this process stdout carries
+    results (``--json`` events, a transcript, ``up --json``'s line), so its lines go to stderr —
+    including one a worker thread writes while the local stack stops, or after. (The local stack
+    may point them at a log file meanwhile; it hands back this stream when it stops.)"""
+    from bucketscribe.observability import SERVICE
+
+    for handler in logging.getLogger(SERVICE).handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A worker thread that logs while the process winds down must not print "--- Logging error ---".
     logging.raiseExceptions = False
+    function_logs_to_stderr()
     interrupt_policy = getattr(args, "interrupt", None)
     if interrupt_policy:
         install_interrupt_handler(interrupt_policy)
