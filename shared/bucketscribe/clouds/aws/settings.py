@@ -13,3 +13,6 @@ class AwsSettings(EnvironmentSettings):
     upload_queue_url: str | None = None
     # Its dead-letter queue, which the reconciler settles.
     dead_letter_queue_url: str | None = None
+    # The EventBridge bus (name or ARN) that every job's end is published to as a
+    # "Transcript State Change" event from source "bucketscribe"; unset: none are published.
+    event_bus_name: str | None = None

@@ -1,5 +1,5 @@
 """Huawei Cloud: OBS, GeminiDB's DynamoDB-compatible API (through the DynamoDB-wire job store),
-CSMS, and FunctionGraph's failure records, as the cloud registry knows them."""
+CSMS, FunctionGraph's failure records and SMN (jobs' events), as the cloud registry knows them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from bucketscribe.ports.dead_letters import DeadLetters
+from bucketscribe.ports.event_bus import EventBus
 from bucketscribe.ports.job_store import JobStore
 from bucketscribe.ports.secrets import MissingSecret, SecretStore, resolve_json_secret
 from bucketscribe.ports.storage import ObjectStorage
@@ -93,6 +94,21 @@ class HuaweiCloud:
 
         assert isinstance(storage, ObsStorage)  # the Huawei cloud's storage is OBS
         return FailedInvocations(storage, own.failed_invocations_bucket, own.failed_invocations_prefix)
+
+    def event_bus(self) -> EventBus | None:
+        own = _own_settings()
+        if not own.smn_topic_urn:
+            return None
+        if not own.project_id:
+            raise MissingSecret(
+                "the SMN project is not configured: set BUCKETSCRIBE_CSMS_PROJECT_ID "
+                "(FunctionGraph sets RUNTIME_PROJECT_ID)"
+            )
+        from bucketscribe.clouds.huawei.event_topic import SmnTopic
+
+        return SmnTopic(
+            own.smn_topic_urn, project_id=own.project_id, region=own.smn_region, endpoint=own.smn_endpoint
+        )
 
 
 CLOUD = HuaweiCloud()
