@@ -37,6 +37,7 @@ from bucketscribe.pipeline.steps.failures import fail_job
 from bucketscribe.pipeline.steps.finish import CompletionOutcome, fetch_task, finish_job
 from bucketscribe.pipeline.steps.intake import UploadOutcome
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error
+from bucketscribe.pipeline.steps.notify import DeliveryReport, deliver_due
 from bucketscribe.pipeline.steps.parts import PartsOutcome, check_parts
 from bucketscribe.pipeline.steps.submission import continue_accepted
 from bucketscribe.ports.provider import ProviderError, TaskResult
@@ -64,6 +65,8 @@ class ReconcileReport(BaseModel):
     speech_without_text: int = 0
     # Real-time mode: the delays of the uploads this run streamed again (after a dead worker).
     streams: list[StreamMetrics] = []
+    # Finished jobs' events delivered (webhooks, event bus) when due (pipeline/steps/notify.py).
+    events: DeliveryReport = DeliveryReport()
 
 
 def reconcile(
@@ -109,6 +112,7 @@ def reconcile(
     report.units_failed += resolution.units_failed
     _poll_submitted(by_state[JobState.SUBMITTED] + resolution.bound, now, ports, report, out_of_time)
     _submit_again(by_state[JobState.ACCEPTED] + resolution.abandoned, ports, report, out_of_time, time_left)
+    report.events = deliver_due(ports, out_of_time=out_of_time)
     logger.info("Reconciled", extra=report.model_dump(exclude={"streams"}))
     return report
 
