@@ -160,12 +160,12 @@ class HttpWebhookSender:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         self._not_timed_out_lately(host)
         try:
-            address = checked_addresses(host, port, allow_private=self._allow_private, resolve=self._resolve)[
-                0
-            ]
+            addresses = checked_addresses(
+                host, port, allow_private=self._allow_private, resolve=self._resolve
+            )
         except OSError as error:
             raise WebhookNotDelivered(str(error)) from None
-        connection = self._connection(parts.scheme, host, port, address)
+        connection = self._connection(parts.scheme, host, port, addresses[0])
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             connection.request("POST", path, body=body, headers=headers)
