@@ -73,6 +73,8 @@ locals {
     BUCKETSCRIBE_DASHSCOPE_BASE_URL            = coalesce(var.dashscope_base_url, local.dashscope_endpoints[var.dashscope_region].http)
     BUCKETSCRIBE_DASHSCOPE_WS_URL              = coalesce(var.dashscope_ws_url, local.dashscope_endpoints[var.dashscope_region].websocket)
     BUCKETSCRIBE_DASHSCOPE_WORKSPACE           = var.dashscope_workspace
+    BUCKETSCRIBE_WEBHOOK_SECRET_NAME           = huaweicloud_csms_secret.operator["webhook"].name
+    BUCKETSCRIBE_SMN_TOPIC_URN                 = huaweicloud_smn_topic.job_events.topic_urn
     POWERTOOLS_SERVICE_NAME                    = "bucketscribe"
     POWERTOOLS_METRICS_NAMESPACE               = "bucketscribe"
     POWERTOOLS_LOG_LEVEL                       = var.log_level
@@ -105,5 +107,8 @@ locals {
     dashscope_api_key = "${local.name}-dashscope-api-key"
     # GeminiDB's database user for the job table, as {"ak": user, "sk": password}.
     jobs_store_credentials = "${local.name}-jobs-store-credentials"
+    # The webhooks' signing secret (whsec_...); a profile's own must start with webhook_secret_prefix.
+    webhook = "${local.name}-webhook-default"
   }
+  webhook_secret_prefix = "${local.name}-webhook-"
 }

@@ -23,6 +23,11 @@ output "secret_names" {
   value       = local.secret_names
 }
 
+output "job_events_topic_urn" {
+  description = "SMN topic every job's end is published to: subscribe what should hear of it"
+  value       = huaweicloud_smn_topic.job_events.topic_urn
+}
+
 output "function_urns" {
   value = { for name, function in huaweicloud_fgs_function.this : name => function.urn }
 }

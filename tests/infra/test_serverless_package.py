@@ -268,6 +268,17 @@ def test_roles_grant_only_what_each_function_needs(packaged: Packaged) -> None:
         assert {"Ref": "PushTokenSecret"} not in _resources_for(roles[other], "secretsmanager:GetSecretValue")
     assert {"Ref": "PushTokenSecret"} in _resources_for(callback, "secretsmanager:GetSecretValue")
     assert "IdempotencyTable" not in packaged.resources  # one mechanism: the job store's own writes
+    # Derived from the event bus adapter's code: each function may end a job and publish its
+    # event, with the one call the adapter makes, to the deploy's bus only.
+    assert _client_calls("clouds/aws/event_bus.py", "_events") == {"PutEvents"}
+    bus = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}
+    webhook_secrets = {
+        "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+        f"bucketscribe-{STAGE}-webhook-*"
+    }
+    for name, role in roles.items():
+        assert _resources_for(role, "events:PutEvents") == [bus], name
+        assert webhook_secrets in _resources_for(role, "secretsmanager:GetSecretValue"), name
 
 
 def test_scratch_space_holds_two_of_the_largest_part_a_provider_takes(packaged: Packaged) -> None:
@@ -585,7 +596,10 @@ def test_secrets_are_generated_or_empty_never_written_in_the_template(packaged: 
         "PushTokenSecret",
         "SisCredentialsSecret",
         "DashscopeApiKeySecret",
+        "WebhookSecret",
     }
+    # Named under the prefix the roles may read (a profile's own webhook secret shares it).
+    assert secrets_by_id["WebhookSecret"]["Properties"]["Name"] == f"bucketscribe-{STAGE}-webhook-default"
     for secret_id, secret in secrets_by_id.items():
         assert "SecretString" not in secret["Properties"], secret_id
     assert "GenerateSecretString" in secrets_by_id["CallbackSecret"]["Properties"]

@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.job_events import JobEvent
-from bucketscribe.ports.secrets import SecretStore, resolve_secret
+from bucketscribe.ports.secrets import MissingSecret, SecretStore, resolve_secret
 from bucketscribe.ports.webhooks import WebhookNotDelivered, WebhookRefused
 from bucketscribe.webhooks.addresses import Resolver, checked_addresses, resolve_host
 
@@ -43,6 +43,8 @@ TIMEOUT_COOL_DOWN_S = 60.0
 # What is read of a receiver's answer: its status is all that counts.
 MAX_ANSWER_BYTES = 64 * 1024
 USER_AGENT = "bucketscribe-webhooks/1"
+# What a Standard Webhooks signing secret starts with (then base64 of the key).
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 
 
 def dial(address: tuple[str, int], timeout: float) -> socket.socket:
@@ -133,12 +135,13 @@ class HttpWebhookSender:
         from standardwebhooks import Webhook
 
         given = None if secret_name else self._default_secret
+        what = f"the webhook signing secret{f' {secret_name!r}' if secret_name else ''}"
         secret = resolve_secret(
-            given,
-            secret_name or self._default_secret_name,
-            what=f"the webhook signing secret{f' {secret_name!r}' if secret_name else ''}",
-            store=self._secrets,
+            given, secret_name or self._default_secret_name, what=what, store=self._secrets
         )
+        if not secret.startswith(SECRET_PREFIX):
+            # A deploy's placeholder, say: never sign with it. Tried again until it is filled in.
+            raise MissingSecret(f"{what} holds no {SECRET_PREFIX}… value yet (Standard Webhooks)")
         try:
             return Webhook(secret)
         except Exception as error:

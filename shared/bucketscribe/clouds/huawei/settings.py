@@ -26,9 +26,9 @@ class HuaweiSettings(EnvironmentSettings):
     csms_region: str = "cn-north-4"
     csms_endpoint: str | None = None
     csms_project_id: str | None = None
-    # The SMN topic every job's end is published to (its URN); unset: none are published.
+    # The SMN topic every job's end is published to, by its URN (which names its region and
+    # project: urn:smn:<region>:<project id>:<name>); unset: none are published.
     smn_topic_urn: str | None = None
-    smn_region: str = "cn-north-4"
     smn_endpoint: str | None = None
 
     @property
