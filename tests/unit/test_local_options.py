@@ -58,3 +58,14 @@ def test_a_bad_fault_plan_is_refused_naming_the_setting(monkeypatch: pytest.Monk
     monkeypatch.setenv("BUCKETSCRIBE_LOCAL_FAULTS", plan)
     with pytest.raises(ValueError, match="BUCKETSCRIBE_LOCAL_FAULTS is not a fault plan"):
         options_from_environment()
+
+
+def test_the_default_profiles_webhook_is_taken_from_the_users_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (options_from_environment().webhook_url, options_from_environment().webhook_secret) == (None, None)
+    monkeypatch.setenv("BUCKETSCRIBE_WEBHOOK_URL", "http://127.0.0.1:9000/hooks")
+    monkeypatch.setenv("BUCKETSCRIBE_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    options = options_from_environment()
+    assert options.webhook_url == "http://127.0.0.1:9000/hooks"
+    assert options.webhook_secret == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
