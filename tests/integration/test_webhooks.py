@@ -15,6 +15,8 @@ import socket
 import ssl
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -268,6 +270,22 @@ def test_a_failed_jobs_webhook_names_the_error_and_its_report(
     assert data["error"]["code"] == "SIS.0001"
     assert "abc123456" not in arrived.body.decode()
     assert data["error_report"] == "transcripts/silent.wav.error.json"
+
+
+def test_the_readmes_five_lines_verify_a_real_delivery(
+    told: FakePorts, provider: FakeProvider, receiver: WebhookReceiver
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    code = readme.split("<!-- verify-webhook -->\n```python\n", 1)[1].split("```", 1)[0]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 5
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)  # noqa: S102 - the README's own example, run as a reader would
+    job = finished(told, provider)
+    (arrived,) = receiver.received()
+    event = namespace["on_delivery"](arrived.body, arrived.headers, SECRET)
+    assert (event["type"], event["data"]["job_id"]) == ("transcript.completed", job.id)
+    with pytest.raises(WebhookVerificationError):
+        namespace["on_delivery"](arrived.body.replace(b"DONE", b"FAIL"), arrived.headers, SECRET)
 
 
 # -- addresses a webhook may not go to ----------------------------------------------------------
