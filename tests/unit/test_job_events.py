@@ -292,3 +292,40 @@ def test_the_status_view_shows_each_delivery_and_nothing_secret(
     assert delivery["last_error"] == "the receiver answered HTTP 503" and delivery["next_attempt_at"]
     text = json.dumps(view)
     assert "hooks.example.com" not in text and "hooks-signing-secret" not in text
+
+
+def test_a_result_after_the_deadline_tells_completed_after_failed(
+    ports: FakePorts, provider: FakeProvider, webhooks: FakeWebhooks
+) -> None:
+    job = submitted(ports)
+    reconcile_at(ports, ports.limits.job_deadline + timedelta(minutes=1))
+    assert known(ports.jobs.get(job.id)).state is JobState.FAILED
+    provider.finish(job.provider_task_id, transcript())
+    (completion,) = complete_task("sis", known(job.provider_task_id), ports)
+    assert known(completion.job).state is JobState.DONE
+    types = [json.loads(body)["type"] for _, _, _, body in webhooks.sent]
+    assert types == ["transcript.failed", "transcript.completed"]
+
+
+def test_an_event_owed_when_the_job_is_re_driven_waits_for_its_next_end_then_goes(
+    ports: FakePorts, provider: FakeProvider, webhooks: FakeWebhooks
+) -> None:
+    webhooks.fail_next(1)
+    job = failed(ports, provider)
+    owed = event_of(job).id
+    redrive_job(job.id, ports.jobs, reason="again", now=ports.clock.now)
+    reconcile_at(ports, timedelta(minutes=5))  # submits it again; the owed event is not touched
+    again = known(ports.jobs.get(job.id))
+    assert again.state is JobState.SUBMITTED and [e for _, _, e, _ in webhooks.sent] == [owed]
+    # Even an index that still lists the job as it was (finished, owing) gets nothing sent now.
+    lagging = ports.jobs.deliveries_due
+    ports.jobs.deliveries_due = lambda now, *, limit: [job]
+    assert deliver_due(ports).delivered == 0 and len(webhooks.sent) == 1
+    ports.jobs.deliveries_due = lagging
+    provider.finish(again.provider_task_id, transcript())
+    complete_task("sis", known(again.provider_task_id), ports)
+    reconcile_at(ports, timedelta(minutes=5))
+    ended = known(ports.jobs.get(job.id))
+    sent = [event_id for _, _, event_id, _ in webhooks.sent]
+    assert sent == [owed, ended.events[-1].id, owed]
+    assert all(d.state is DeliveryState.DELIVERED for e in ended.events for d in e.deliveries)

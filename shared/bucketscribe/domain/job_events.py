@@ -10,6 +10,11 @@ same id and the same body, so a receiver drops the duplicates that at-least-once
 
 The event says only what the job's own record says of its own upload: no other upload's data, no
 presigned URL, no secret (an error message is redacted on its way into the job, and here again).
+
+A job can end more than once: a result that arrives after the job failed at its deadline still
+finishes it (``transcript.failed``, then ``transcript.completed``), and a re-driven job ends again.
+Each end is an event of its own; what is still owed of an earlier one while the job runs again is
+delivered once it has ended again.
 """
 
 from __future__ import annotations

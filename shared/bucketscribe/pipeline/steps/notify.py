@@ -191,9 +191,9 @@ def _deliver_claimed(stale: Job, now: datetime, ports: PipelinePorts) -> list[Tr
     current = ports.jobs.get(stale.id)
     if current is None:
         return []
-    claimed = apply(ports.jobs, current, lambda job: job.with_deliveries(now, _claim(job.events, now)))
+    claimed = apply(ports.jobs, current, lambda job: job.with_deliveries(now, _claim(job, now)))
     if claimed is None:
-        return []  # another worker claimed them first (or nothing is due any more)
+        return []  # another worker claimed them first, nothing is due any more, or it runs again
     mine = {(event.id, channel) for event, channel in _due(current.events, now)}
     tried = [
         _attempt(claimed, event, delivery.channel, ports)
@@ -221,8 +221,12 @@ def _due(events: list[JobEvent], now: datetime) -> list[tuple[JobEvent, Channel]
     ]
 
 
-def _claim(events: list[JobEvent], now: datetime) -> list[JobEvent]:
-    """``events`` with every due delivery claimed until ``DELIVERY_CLAIM`` from ``now``."""
+def _claim(job: Job, now: datetime) -> list[JobEvent]:
+    """``job``'s events with every due delivery claimed until ``DELIVERY_CLAIM`` from ``now``."""
+    if not job.state.is_final:
+        # Re-driven meanwhile: its worker owns it now, and what is owed goes when it ends again.
+        raise InvalidTransition("the job is running again")
+    events = job.events
     if not _due(events, now):
         raise InvalidTransition("no delivery is due")
     until = now + DELIVERY_CLAIM
