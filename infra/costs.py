@@ -123,6 +123,7 @@ def aws_lines(prices: dict[str, Any]) -> list[Line]:
         writes * w["write_units_per_job_write_high"],
     )
     line("job store reads", "dynamodb_read_units", files * w["job_reads_per_file"], "read units")
+    line("job events (EventBridge)", "eventbridge_custom_events", files * w["events_per_file"], "events")
     line("object PUTs", "s3_put_requests", files * w["object_puts_per_file"], "requests")
     line("object GETs/HEADs", "s3_get_requests", files * w["object_gets_per_file"], "requests")
     low_gb = provider_download_gb(w, w["provider_download_kbps_low"])
@@ -155,6 +156,7 @@ def huawei_lines(prices: dict[str, Any]) -> list[Line]:
             files * (w["submit_seconds"] + w["callback_seconds"]) * w["memory_mb"] / 1024,
             "GB-s",
         ),
+        ("job events (SMN)", "smn_messages", files * w["events_per_file"], "messages"),
         (
             "object requests",
             "obs_requests",

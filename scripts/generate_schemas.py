@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from bucketscribe.domain.job import Job
+from bucketscribe.domain.job_events import EventPayload
 from bucketscribe.domain.transcript import Transcript
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "shared" / "bucketscribe" / "schemas"
@@ -25,6 +26,8 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MODELS: dict[str, type[BaseModel]] = {
     "transcript.schema.json": Transcript,
     "job.schema.json": Job,
+    # The body of every webhook delivery (and the bus events' document, less its id).
+    "transcript_event.schema.json": EventPayload,
 }
 
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from bucketscribe.clouds.aws.events import object_refs_from_message_body
 from bucketscribe.domain.callback_tokens import CallbackClaim
 from bucketscribe.domain.job import Job, JobError, JobState, StreamMetrics
+from bucketscribe.domain.job_events import JobEvent
 from bucketscribe.domain.media_routing import AudioTarget, MediaProbe, MediaRequirements
 from bucketscribe.domain.media_sniff import SNIFF_BYTES, MediaKind, sniff
 from bucketscribe.domain.notification import Notification
@@ -26,6 +27,7 @@ from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.media.transcode import decode_pcm16
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.ports.dead_letters import DeadLetter
+from bucketscribe.ports.event_bus import EventNotPublished, event_document
 from bucketscribe.ports.job_store import refuse_draft
 from bucketscribe.ports.media_tools import DecoderMissing, MediaError, SpeechPcm, StoredAudio
 from bucketscribe.ports.provider import (
@@ -40,6 +42,7 @@ from bucketscribe.ports.provider import (
     file_key,
 )
 from bucketscribe.ports.storage import ObjectInfo
+from bucketscribe.ports.webhooks import WebhookNotDelivered
 from bucketscribe.providers import registry
 from bucketscribe.providers.dashscope.options import RealtimeOptions
 from bucketscribe.providers.dashscope.realtime import DashScopeRealtimeProvider
@@ -154,6 +157,14 @@ class InMemoryJobStore:
             if not j.state.is_final and j.next_check_at and j.next_check_at <= now
         ]
         return sorted(open_jobs, key=lambda j: j.next_check_at or now)[:limit]
+
+    def deliveries_due(self, now: datetime, *, limit: int) -> list[Job]:
+        due = [
+            (at, j)
+            for j in self.jobs.values()
+            if j.state.is_final and (at := j.next_delivery_at) is not None and at <= now
+        ]
+        return [j for _, j in sorted(due, key=lambda pair: pair[0])][:limit]
 
     def for_source(self, bucket: str, key: str, *, limit: int = 10) -> list[Job]:
         mine = [j for j in self.jobs.values() if j.source.bucket == bucket and j.source.key == key]
@@ -352,6 +363,42 @@ def claim_from_callback_url(url: str | None) -> tuple[str, CallbackClaim | None]
     parts = urlsplit(url)
     provider, job_id = (unquote(part) for part in parts.path.rsplit("/", 2)[-2:])
     return job_id, CallbackClaim.from_query(provider, job_id, dict(parse_qsl(parts.query)))
+
+
+class InMemoryEventBus:
+    """The event-bus port in memory: the documents it took, in order. ``refuse`` makes that many of
+    the next publishes fail as a bus that did not take them."""
+
+    def __init__(self) -> None:
+        self.documents: list[dict[str, Any]] = []
+        self.refuse = 0
+
+    def publish(self, event: JobEvent) -> None:
+        if self.refuse:
+            self.refuse -= 1
+            raise EventNotPublished("the bus is throttling")
+        self.documents.append(event_document(event))
+
+
+class FakeWebhooks:
+    """The webhook port without a network: every send is recorded (url, secret name, event id,
+    body); ``failures`` are raised by the next sends, in order (a receiver answering 500, a
+    timeout, a refused address), and ``on_send`` runs inside each send (a test looks at the world
+    as a receiver would, at the moment it is called)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str | None, str, bytes]] = []
+        self.failures: list[Exception] = []
+        self.on_send: Callable[[JobEvent], None] = lambda event: None
+
+    def send(self, url: str, secret_name: str | None, event: JobEvent) -> None:
+        self.on_send(event)
+        self.sent.append((url, secret_name, event.id, event.body()))
+        if self.failures:
+            raise self.failures.pop(0)
+
+    def fail_next(self, times: int, why: str = "the receiver answered HTTP 500") -> None:
+        self.failures.extend(WebhookNotDelivered(why) for _ in range(times))
 
 
 class InMemoryDeadLetters:

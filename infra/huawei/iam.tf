@@ -97,6 +97,8 @@ locals {
     dashscope_api_key_secret      = local.secret_names["dashscope_api_key"]
     jobs_store_credentials_secret = local.secret_names["jobs_store_credentials"]
     url_signer_secret             = local.secret_names["url_signer"]
+    webhook_secret_prefix         = local.webhook_secret_prefix
+    job_events_topic              = huaweicloud_smn_topic.job_events.name
     secrets_kms_key_id            = huaweicloud_kms_key.secrets.id
   }
 }

@@ -76,10 +76,12 @@ locals {
     BUCKETSCRIBE_URL_SIGNER_SECRET_NAME        = huaweicloud_csms_secret.operator["url_signer"].name
     # 512 MB of /tmp for a zip-packaged function: two of the largest part made here (a timed-out
     # run may leave one behind in a warm instance), whatever the provider would take.
-    BUCKETSCRIBE_MAX_PART_BYTES  = "209715200"
-    POWERTOOLS_SERVICE_NAME      = "bucketscribe"
-    POWERTOOLS_METRICS_NAMESPACE = "bucketscribe"
-    POWERTOOLS_LOG_LEVEL         = var.log_level
+    BUCKETSCRIBE_MAX_PART_BYTES      = "209715200"
+    BUCKETSCRIBE_WEBHOOK_SECRET_NAME = huaweicloud_csms_secret.operator["webhook"].name
+    BUCKETSCRIBE_SMN_TOPIC_URN       = huaweicloud_smn_topic.job_events.topic_urn
+    POWERTOOLS_SERVICE_NAME          = "bucketscribe"
+    POWERTOOLS_METRICS_NAMESPACE     = "bucketscribe"
+    POWERTOOLS_LOG_LEVEL             = var.log_level
     # No X-Ray on Huawei Cloud.
     POWERTOOLS_TRACE_DISABLED = "true"
     # No pydantic plugins: spares each cold start their search through every package's entry points.
@@ -111,5 +113,8 @@ locals {
     jobs_store_credentials = "${local.name}-jobs-store-credentials"
     # The URL signer user's permanent access key, as {"ak": ..., "sk": ...}.
     url_signer = "${local.name}-url-signer"
+    # The webhooks' signing secret (whsec_...); a profile's own must start with webhook_secret_prefix.
+    webhook = "${local.name}-webhook-default"
   }
+  webhook_secret_prefix = "${local.name}-webhook-"
 }

@@ -28,6 +28,11 @@ output "url_signer_user_id" {
   value       = huaweicloud_identityv5_user.url_signer.id
 }
 
+output "job_events_topic_urn" {
+  description = "SMN topic every job's end is published to: subscribe what should hear of it"
+  value       = huaweicloud_smn_topic.job_events.topic_urn
+}
+
 output "function_urns" {
   value = { for name, function in huaweicloud_fgs_function.this : name => function.urn }
 }

@@ -33,15 +33,18 @@ resource "huaweicloud_csms_secret" "generated" {
 
 # Filled in by the operator after the first deploy (docs/deploy.md): the SIS access key as JSON
 # {"ak": ..., "sk": ..., "project_id": ...}, the DashScope API key, the GeminiDB user the
-# functions sign job-table requests with, as {"ak": user, "sk": password}, and the URL signer
+# functions sign job-table requests with, as {"ak": user, "sk": password}, the URL signer
 # user's access key as {"ak": ..., "sk": ...} (until then "{}": media URLs are signed with the
-# agency's temporary key). Terraform writes a placeholder once and never looks at the value again.
+# agency's temporary key), and the webhooks' signing secret (whsec_...; until then deliveries
+# wait, refused to sign with a placeholder). Terraform writes a placeholder once and never looks
+# at the value again.
 resource "huaweicloud_csms_secret" "operator" {
   for_each = {
     sis_credentials        = "{}"
     dashscope_api_key      = "set-me"
     jobs_store_credentials = "{}"
     url_signer             = "{}"
+    webhook                = "set-me"
   }
 
   name        = local.secret_names[each.key]

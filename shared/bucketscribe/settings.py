@@ -121,6 +121,18 @@ class Settings(EnvironmentSettings):
     # mode or, where the profile says so, handed to a file-transcription provider.
     realtime_budget_s: int = Field(default=240, ge=10)
 
+    # Webhooks (Standard Webhooks, signed): the default profile's receiver (a profile may name its
+    # own, ``webhook_url``) and the signing secret, ``whsec_…``, given directly (local runs) or
+    # named in the secret store (a profile may name its own, ``webhook_secret_name``).
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_secret_name: str | None = None
+    # Receivers on private, loopback or link-local addresses, and plain http://: refused unless
+    # this is set (a local receiver, a test); they are what a forged request would aim at.
+    webhook_allow_private: bool = False
+    # How long one attempt may wait to connect, and then for each read of the answer.
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=20)
+
     @field_validator("input_prefix", "output_prefix")
     @classmethod
     def _prefix_ends_with_slash(cls, value: str) -> str:

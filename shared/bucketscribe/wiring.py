@@ -12,14 +12,16 @@ import importlib.util
 from datetime import timedelta
 from functools import cache
 
+from bucketscribe import observability
 from bucketscribe.clouds.plugin import CloudPlugin
 from bucketscribe.clouds.registry import cloud
 from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.output_layout import OutputLayout
-from bucketscribe.domain.profile import ProfileSet
+from bucketscribe.domain.profile import Profile, ProfileSet
 from bucketscribe.pipeline.context import Limits, MediaTools, PipelinePorts
 from bucketscribe.ports.secrets import LazySecretStore, SecretStore, resolve_secret
 from bucketscribe.ports.storage import ObjectStorage
+from bucketscribe.ports.webhooks import WebhookSender
 from bucketscribe.providers import registry as providers
 from bucketscribe.settings import Settings
 
@@ -49,14 +51,74 @@ def media_tools(storage: ObjectStorage) -> MediaTools:
 
 
 def profiles(settings: Settings) -> ProfileSet:
-    return providers.load_profiles(settings.raw_profiles())
+    return with_default_webhook(providers.load_profiles(settings.raw_profiles()), settings)
+
+
+DEFAULT_PROFILE = "default"
+
+
+def with_default_webhook(profile_set: ProfileSet, settings: Settings) -> ProfileSet:
+    """BUCKETSCRIBE_WEBHOOK_URL is the default profile's webhook, unless the profile names its own."""
+    if not settings.webhook_url:
+        return profile_set
+
+    def given(profile: Profile) -> Profile:
+        if profile.name != DEFAULT_PROFILE or profile.webhook_url:
+            return profile
+        # Validated like a webhook_url written in the profile.
+        return Profile.model_validate({**profile.model_dump(), "webhook_url": settings.webhook_url})
+
+    return ProfileSet(profiles=[given(profile) for profile in profile_set.profiles])
+
+
+def webhook_problems(settings: Settings, profile_set: ProfileSet) -> list[str]:
+    """What in the webhooks' settings cannot work: refused when the functions start, rather than
+    found out by every delivery."""
+    problems = []
+    if settings.webhook_url and profile_set.find(DEFAULT_PROFILE) is None:
+        problems.append(
+            f"BUCKETSCRIBE_WEBHOOK_URL is the {DEFAULT_PROFILE!r} profile's webhook, and no profile is "
+            f"called {DEFAULT_PROFILE!r}: give the profile that needs it a webhook_url instead"
+        )
+    deployment_secret = bool(settings.webhook_secret or settings.webhook_secret_name)
+    for profile in profile_set.profiles:
+        if not profile.webhook_url:
+            continue
+        if not (profile.webhook_secret_name or deployment_secret):
+            problems.append(
+                f"profile {profile.name!r} has a webhook_url but no signing secret: set "
+                "BUCKETSCRIBE_WEBHOOK_SECRET_NAME (or the profile's webhook_secret_name)"
+            )
+        if profile.webhook_url.startswith("http://") and not settings.webhook_allow_private:
+            problems.append(
+                f"profile {profile.name!r}: webhooks go over HTTPS only "
+                "(BUCKETSCRIBE_WEBHOOK_ALLOW_PRIVATE=true allows http:// and private addresses)"
+            )
+    return problems
+
+
+def webhook_sender(settings: Settings, secrets: SecretStore, profile_set: ProfileSet) -> WebhookSender | None:
+    """The webhook sender, where a profile has a webhook (none otherwise: nothing to send)."""
+    if not any(profile.webhook_url for profile in profile_set.profiles):
+        return None
+    from bucketscribe.webhooks.sender import HttpWebhookSender
+
+    return HttpWebhookSender(
+        secrets,
+        default_secret=settings.webhook_secret,
+        default_secret_name=settings.webhook_secret_name,
+        allow_private=settings.webhook_allow_private,
+        timeout_s=settings.webhook_timeout_s,
+    )
 
 
 def checked_settings(settings: Settings, deployed_on: CloudPlugin) -> Settings:
     """``settings``, once the cloud and the providers in use found nothing in them to refuse."""
+    profile_set = profiles(settings)
     problems = [
         *deployed_on.settings_problems(settings),
-        *providers.settings_problems(settings, profiles(settings)),
+        *providers.settings_problems(settings, profile_set),
+        *webhook_problems(settings, profile_set),
     ]
     if problems:
         raise ValueError("; ".join(problems))
@@ -65,6 +127,7 @@ def checked_settings(settings: Settings, deployed_on: CloudPlugin) -> Settings:
 
 def build_ports(settings: Settings, secrets: SecretStore, deployed_on: CloudPlugin) -> PipelinePorts:
     storage = deployed_on.storage()
+    profile_set = profiles(settings)
     return PipelinePorts(
         storage=storage,
         media_tools=media_tools(storage),
@@ -72,10 +135,13 @@ def build_ports(settings: Settings, secrets: SecretStore, deployed_on: CloudPlug
         providers=providers.lazy_providers(settings, secrets),
         signer=callback_signer(settings, secrets),
         layout=OutputLayout(input_prefix=settings.input_prefix, output_prefix=settings.output_prefix),
-        profiles=profiles(settings),
+        profiles=profile_set,
         callback_base_url=settings.callback_base_url,
         limits=limits(settings),
         dead_letters=deployed_on.dead_letters(storage),
+        webhooks=webhook_sender(settings, secrets, profile_set),
+        event_bus=deployed_on.event_bus(),
+        count=observability.count,
     )
 
 

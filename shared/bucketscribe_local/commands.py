@@ -222,6 +222,7 @@ def up_details(stack: LocalStack) -> dict[str, Any]:
         "status_api": f"{stack.callback_url}/jobs/{{job_id}}",
         "status_token": stack.status_token,
         "callback_base_url": stack.callback_url,
+        "webhook_url": stack.options.webhook_url,
         "sis_endpoint": stack.sis.url,
         "dashscope_endpoint": stack.dashscope.http_api_url,
         # The emulators' credentials, so any SDK client (a user's script, a benchmark's baseline)

@@ -104,6 +104,10 @@ class LocalStackOptions(BaseModel):
     callback_secret: str | None = None
     status_token: str | None = None
     push_token: str | None = None
+    # The default profile's webhook (BUCKETSCRIBE_WEBHOOK_URL / _SECRET): every upload's end is
+    # POSTed there, signed (a receiver on this machine is allowed unless the user says otherwise).
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
     # Keep the bucket and the job records here between runs (``state_dir.StateDir``).
     state_dir: Path | None = None
     # "huawei": the functions run as on FunctionGraph (local/huawei_shape.py): OBS SDK, OBS
@@ -170,12 +174,15 @@ def options_from_environment(**fields: Any) -> LocalStackOptions:
     from_env: dict[str, Any] = {"names": names}
     if "output_prefix" in given:
         from_env["output_prefix"] = settings.output_prefix
+    if settings.webhook_url:
+        from_env["webhook_url"] = settings.webhook_url
     if profile_set is not None:
         from_env["profiles_json"] = json.dumps([p.model_dump(mode="json") for p in profile_set.profiles])
     for secret_field, option in (
         ("callback_secret", "callback_secret"),
         ("status_api_token", "status_token"),
         ("push_token", "push_token"),
+        ("webhook_secret", "webhook_secret"),
     ):
         value = getattr(settings, secret_field)
         if value is not None:
@@ -467,6 +474,14 @@ class LocalStack:
         }
         if opts.profiles_json:
             env["BUCKETSCRIBE_PROFILES"] = opts.profiles_json
+        if opts.webhook_url:
+            env["BUCKETSCRIBE_WEBHOOK_URL"] = opts.webhook_url
+            # A receiver on this machine is what trying a webhook locally means (a user's own
+            # setting wins).
+            allowed = os.environ.get("BUCKETSCRIBE_WEBHOOK_ALLOW_PRIVATE", "true")
+            env["BUCKETSCRIBE_WEBHOOK_ALLOW_PRIVATE"] = allowed
+        if opts.webhook_secret:
+            env["BUCKETSCRIBE_WEBHOOK_SECRET"] = opts.webhook_secret
         self._environment_before = {key: os.environ.get(key) for key in env}
         os.environ.update(env)
 

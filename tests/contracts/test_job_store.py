@@ -20,6 +20,14 @@ from bucketscribe.clouds.aws.job_store import DynamoJobStore, create_jobs_table
 from bucketscribe.clouds.huawei import CLOUD as HUAWEI
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.job import Job, JobError, JobState
+from bucketscribe.domain.job_events import (
+    Channel,
+    DeliveryState,
+    EventDelivery,
+    EventType,
+    JobEvent,
+    TranscriptEventData,
+)
 from bucketscribe.domain.media_routing import MediaProbe
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.ports.job_store import JobStore
@@ -157,6 +165,62 @@ def test_due_finds_unfinished_jobs_by_next_check_through_the_index(store: JobSto
     assert [j.id for j in store.due(NOW, limit=10)] == [early.id]
     assert [j.id for j in store.due(NOW + timedelta(hours=2), limit=10)] == [early.id, later.id]
     assert len(store.due(NOW + timedelta(hours=2), limit=1)) == 1
+
+
+def ended_owing(key: str, *, next_attempt_at: datetime | None, state: DeliveryState) -> Job:
+    """A FAILED job whose event has one delivery in ``state``, next due at ``next_attempt_at``."""
+    failed = job(key).claim(NOW, until=NOW, owner="w").start_attempt(NOW, lease_until=NOW, owner="w")
+    failed = failed.fail(NOW, JobError(code="X", message="x"))
+    data = TranscriptEventData(
+        job_id=failed.id,
+        state="FAILED",
+        bucket="b",
+        key=key,
+        profile="default",
+        provider="sis",
+        finished_at=NOW,
+    )
+    delivery = EventDelivery(channel=Channel.WEBHOOK, state=state, next_attempt_at=next_attempt_at)
+    event = JobEvent(
+        id=f"msg_{failed.id}",
+        type=EventType.FAILED,
+        timestamp=NOW,
+        data=data,
+        deliver_until=NOW + timedelta(days=1),
+        deliveries=[delivery],
+    )
+    return failed.announce(event)
+
+
+def test_deliveries_due_finds_finished_jobs_owing_an_event_apart_from_due_jobs(store: JobStore) -> None:
+    owed = ended_owing(
+        "incoming/4.wav", next_attempt_at=NOW - timedelta(minutes=1), state=DeliveryState.PENDING
+    )
+    later = ended_owing(
+        "incoming/5.wav", next_attempt_at=NOW + timedelta(hours=1), state=DeliveryState.PENDING
+    )
+    delivered = ended_owing("incoming/6.wav", next_attempt_at=None, state=DeliveryState.DELIVERED)
+    unfinished = job("incoming/7.wav")
+    for j in (owed, later, delivered, unfinished):
+        store.create(j)
+    assert [j.id for j in store.deliveries_due(NOW, limit=10)] == [owed.id]
+    two_hours = NOW + timedelta(hours=2)
+    assert [j.id for j in store.deliveries_due(two_hours, limit=10)] == [owed.id, later.id]
+    assert len(store.deliveries_due(two_hours, limit=1)) == 1
+    # The reconciler's own due jobs and the deliveries owed never mix.
+    assert [j.id for j in store.due(two_hours, limit=10)] == [unfinished.id]
+    # Once delivered (written like any change), the job is owed nothing.
+    settled = owed.with_deliveries(
+        NOW,
+        [
+            e.model_copy(update={"deliveries": [d.model_copy(update={"state": DeliveryState.DELIVERED})]})
+            for e in owed.events
+            for d in e.deliveries
+        ],
+    )
+    assert store.save(settled)
+    assert [j.id for j in store.deliveries_due(two_hours, limit=10)] == [later.id]
+    assert store.get(owed.id) == settled
 
 
 def test_task_bindings_keep_the_first_binding_and_add_other_jobs(store: JobStore) -> None:

@@ -69,6 +69,19 @@ def secret_logical_id(secret: str) -> str:
     return "".join(part.capitalize() for part in secret.split("_")) + "Secret"
 
 
+def aws_secret_grant(secret: str) -> Tagged:
+    """What a role names to read ``secret``: the secret itself, or for a secret named by prefix
+    (the webhooks': the deployment's and any a profile names) every secret of that prefix."""
+    prefix = manifest()["secrets"][secret].get("name_prefix")
+    if prefix is None:
+        return Tagged("Ref", secret_logical_id(secret))
+    return Tagged(
+        "Sub",
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+        f"${{self:service}}-${{sls:stage}}-{prefix}*",
+    )
+
+
 # -- the manifest itself ------------------------------------------------------------------------
 
 
@@ -202,7 +215,7 @@ def test_aws_roles_grant_the_listed_secrets_and_prefixes(function: str) -> None:
     config, spec = serverless(), listed(function)
     grants = aws_grants(config, function)
     secrets = grants["secretsmanager:GetSecretValue"]
-    assert set(secrets) == {Tagged("Ref", secret_logical_id(s)) for s in secrets_on("aws", spec["secrets"])}
+    assert set(secrets) == {aws_secret_grant(s) for s in secrets_on("aws", spec["secrets"])}
     assert aws_key_patterns(config, grants.get("s3:GetObject", [])) == expected_patterns(spec["reads"])
     assert aws_key_patterns(config, grants["s3:PutObject"]) == expected_patterns(spec["writes"])
     assert aws_key_patterns(config, grants.get("s3:DeleteObject", [])) == expected_patterns(spec["deletes"])
@@ -218,6 +231,30 @@ def test_aws_generates_exactly_the_generated_secrets() -> None:
         assert "SecretString" not in properties, name
         setting = config.config["provider"]["environment"][secret["setting"]]
         assert setting == Tagged("Ref", secret_logical_id(name)), name
+        if "name_prefix" in secret:
+            # Named so that the prefix the roles may read covers it.
+            assert properties["Name"] == f"${{self:service}}-${{sls:stage}}-{secret['name_prefix']}default"
+
+
+def test_every_function_publishes_job_events_to_the_deploys_bus_only() -> None:
+    events, config, tf = manifest()["events"], serverless(), terraform()
+    bus = Tagged(
+        "Sub", "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${param:eventBusName}"
+    )
+    assert config.config["provider"]["environment"]["BUCKETSCRIBE_EVENT_BUS_NAME"] == "${param:eventBusName}"
+    assert reference(tf.locals["environment"]["BUCKETSCRIBE_SMN_TOPIC_URN"]) == (
+        "huaweicloud_smn_topic.job_events.topic_urn"
+    )
+    values = huawei_policy_values()
+    for function in FUNCTIONS:
+        grants = aws_grants(config, function)
+        assert grants[events["aws_action"]] == [bus], function
+        assert not [
+            action for action in grants if action.startswith("events:") and action != events["aws_action"]
+        ]
+        huawei = huawei_grants(render_policy(function, values))
+        assert huawei[events["huawei_action"]] == {f"smn:*:*:topic:{values['job_events_topic']}"}, function
+        assert [action for action in huawei if action.startswith("smn:")] == [events["huawei_action"]]
 
 
 def test_aws_url_signer_reads_what_is_presigned_and_only_through_presigned_urls() -> None:
@@ -350,8 +387,22 @@ def test_huawei_secrets_match_the_manifest() -> None:
 def huawei_policy_values() -> dict[str, str]:
     values = dict(manifest()["defaults"], bucket="recordings")
     values.update({f"{name}_secret": f"secret-{name}" for name in manifest()["secrets"]})
+    values.update(
+        {
+            f"{name}_secret_prefix": f"secret-{name}-"
+            for name, s in manifest()["secrets"].items()
+            if "name_prefix" in s
+        }
+    )
     values["secrets_kms_key_id"] = "secrets-key"
+    values["job_events_topic"] = "job-events"
     return values
+
+
+def huawei_secret_grant(secret: str) -> str:
+    if "name_prefix" in manifest()["secrets"][secret]:
+        return f"csms:*:*:secretName:secret-{secret}-*"
+    return f"csms:*:*:secretName:secret-{secret}"
 
 
 def huawei_grants(document: dict[str, Any]) -> dict[str, set[str]]:
@@ -376,7 +427,7 @@ def test_huawei_agencies_grant_the_listed_secrets_and_prefixes(function: str) ->
     assert deletes == expected_patterns(huawei_access(spec, "deletes"))
     assert ("obs:bucket:ListBucket" in grants) == spec["lists_bucket"]
     assert grants["csms:secret:getVersion"] == {
-        f"csms:*:*:secretName:secret-{s}" for s in secrets_on("huawei", spec["secrets"])
+        huawei_secret_grant(s) for s in secrets_on("huawei", spec["secrets"])
     }
 
 

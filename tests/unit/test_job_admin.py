@@ -107,3 +107,34 @@ def test_times_and_uploads_are_read_the_way_operators_write_them() -> None:
         parse_since("yesterday", NOW)
     assert parse_upload("s3://b/incoming/a b+c.wav") == ("b", "incoming/a b+c.wav")
     assert parse_upload("obs://b/k") == ("b", "k") and parse_upload("b/k") is None
+
+
+def test_status_shows_where_each_delivery_of_the_jobs_end_stands_and_no_secret() -> None:
+    from bucketscribe.domain.job_events import Channel, DeliveryState, EventDelivery
+    from tests.job_events import sample_event
+
+    jobs = InMemoryJobStore()
+    job = stored(jobs, "incoming/told.wav", failed=True)
+    event = sample_event(job.id, failed=True, key="incoming/told.wav").model_copy(
+        update={
+            "deliveries": [
+                EventDelivery(
+                    channel=Channel.WEBHOOK,
+                    attempts=2,
+                    next_attempt_at=utc_now() + timedelta(minutes=4, seconds=30),
+                    last_error="the receiver answered HTTP 500",
+                ),
+                EventDelivery(channel=Channel.EVENT_BUS, state=DeliveryState.DELIVERED, attempts=1),
+            ]
+        }
+    )
+    assert jobs.save(job.with_deliveries(NOW, [event]))
+    code, text = run(show_status, jobs, target=job.id)
+    assert code == 0
+    lines = text.splitlines()
+    at = lines.index(f"  event   transcript.failed {event.id}")
+    assert lines[at + 1] == "    webhook PENDING, 2 attempts, next in 4m: the receiver answered HTTP 500"
+    assert lines[at + 2] == "    event_bus DELIVERED, 1 attempt"
+    _, as_json = run(show_status, jobs, target=job.id, json=True)
+    (shown,) = json.loads(as_json)["latest"]["events"]
+    assert [d["state"] for d in shown["deliveries"]] == ["PENDING", "DELIVERED"]

@@ -81,3 +81,14 @@ def test_the_stack_batches_uploads_as_the_deployed_submit_function_does() -> Non
     # The stack as `bucketscribe up` starts it, and as a bench or test makes it without saying.
     for options in (options_from_environment(), LocalStackOptions()):
         assert (options.batch_size, options.batching_window_s) == (batch_size, window_s)
+
+
+def test_the_default_profiles_webhook_is_taken_from_the_users_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (options_from_environment().webhook_url, options_from_environment().webhook_secret) == (None, None)
+    monkeypatch.setenv("BUCKETSCRIBE_WEBHOOK_URL", "http://127.0.0.1:9000/hooks")
+    monkeypatch.setenv("BUCKETSCRIBE_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    options = options_from_environment()
+    assert options.webhook_url == "http://127.0.0.1:9000/hooks"
+    assert options.webhook_secret == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -23,6 +23,7 @@ from bucketscribe.cli.stream_text import delay_text, factor_text
 from bucketscribe.clouds.registry import upload_schemes
 from bucketscribe.domain.clock import utc_now
 from bucketscribe.domain.job import Job, JobState, StreamMetrics
+from bucketscribe.domain.job_events import DeliveryState, EventDelivery
 from bucketscribe.pipeline.status import JobView
 from bucketscribe.ports.job_store import JobStore
 
@@ -77,6 +78,17 @@ def _age(moment: datetime, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def _delivery_text(delivery: EventDelivery, now: datetime) -> str:
+    """``webhook PENDING, 2 attempts, next in 4m: the receiver answered HTTP 500``."""
+    tries = f"{delivery.attempts} attempt{'' if delivery.attempts == 1 else 's'}"
+    text = f"{delivery.channel.value} {delivery.state.value}, {tries}"
+    if delivery.state is DeliveryState.PENDING and delivery.next_attempt_at is not None:
+        text += f", next in {_age(now, delivery.next_attempt_at)}"
+    if delivery.state is not DeliveryState.DELIVERED and delivery.last_error:
+        text += f": {delivery.last_error}"
+    return text
 
 
 def job_line(job: Job, now: datetime, scheme: str) -> str:
@@ -202,6 +214,10 @@ def _write_status(args: argparse.Namespace, job: Job, earlier: list[str], out: T
             out.write(f"    stream: {_stream_text(attempt.stream)}\n")
     for key in view.outputs:
         out.write(f"  output  {args.scheme}://{view.bucket}/{key}\n")
+    for event in view.events:
+        out.write(f"  event   {event.type.value} {event.id}\n")
+        for delivery in event.deliveries:
+            out.write(f"    {_delivery_text(delivery, now)}\n")
     if view.next_check_at and not job.state.is_final:
         out.write(f"  next check in {_age(now, view.next_check_at)}\n")
     if earlier:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bucketscribe.ports.dead_letters import DeadLetters
+from bucketscribe.ports.event_bus import EventBus
 from bucketscribe.ports.job_store import JobStore
 from bucketscribe.ports.secrets import SecretStore
 from bucketscribe.ports.storage import ObjectStorage
@@ -33,4 +34,8 @@ class CloudPlugin(Protocol):
 
     def dead_letters(self, storage: ObjectStorage) -> DeadLetters | None:
         """Upload events that failed every delivery, where this deployment collects them."""
+        ...
+
+    def event_bus(self) -> EventBus | None:
+        """Where jobs' events are published on this cloud, if this deployment names a bus."""
         ...

@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from bucketscribe.domain.clock import utc_now
+from bucketscribe.domain.job_events import JobEvent, kept_events, next_delivery_at
 from bucketscribe.domain.media_routing import MediaProbe, RouteDecision
 from bucketscribe.domain.redaction import redact
 from bucketscribe.domain.transcript import Coverage, TranscriptWarning
@@ -217,6 +218,9 @@ class Job(BaseModel):
     # deadline, and leaves no attempt behind (nothing was created).
     waiting_since: datetime | None = None
     capacity_waits: int = 0
+    # What the job told the outside world when it ended (webhook, event bus) and where each
+    # delivery stands: written with the final state, delivered until done (domain/job_events.py).
+    events: list[JobEvent] = Field(default_factory=list)
 
     @classmethod
     def for_upload(
@@ -318,6 +322,11 @@ class Job(BaseModel):
             and not (a.state is AttemptState.ABANDONED and a.listed_none)
             and a.started_at >= self.active_since
         )
+
+    @property
+    def next_delivery_at(self) -> datetime | None:
+        """When the earliest pending delivery of the job's events is due (``None``: none pending)."""
+        return next_delivery_at(self.events)
 
     @property
     def deadline_from(self) -> datetime:
@@ -642,6 +651,17 @@ class Job(BaseModel):
             claimed_by=None,
             next_check_at=None,
         )
+
+    def announce(self, event: JobEvent) -> Job:
+        """The job, just ended and not yet written, with ``event`` to deliver: part of the final
+        state's own write (no version of its own), so the event cannot be lost in between."""
+        self._require(self.state in (JobState.DONE, JobState.FAILED), "announce its end")
+        return self.model_copy(update={"events": kept_events([*self.events, event])})
+
+    def with_deliveries(self, now: datetime, events: list[JobEvent]) -> Job:
+        """The job's events with deliveries claimed or tried: in any state (it is not a change of
+        the job's own state, and a re-driven job's earlier event is still owed to its receivers)."""
+        return self._next(now, events=kept_events(events))
 
     def check_later(self, now: datetime, *, at: datetime) -> Job:
         """Nothing new: the reconciler looks again at ``at``."""

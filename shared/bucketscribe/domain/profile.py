@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 OutputFormat = Literal["json", "txt", "srt", "vtt"]
 ALL_OUTPUTS: tuple[OutputFormat, ...] = ("json", "txt", "srt", "vtt")
@@ -113,6 +114,25 @@ class Profile(BaseModel):
     extract_audio: Literal["auto", "always", "never"] = "auto"
     outputs: list[OutputFormat] = Field(default_factory=lambda: list(ALL_OUTPUTS))
     render: RenderOptions = Field(default_factory=RenderOptions)
+    # Where the end of each of this profile's uploads is announced (a signed Standard Webhooks
+    # POST; HTTPS to a public address unless BUCKETSCRIBE_WEBHOOK_ALLOW_PRIVATE), and the name of
+    # the secret-store entry holding its ``whsec_…`` signing secret (unset: the deployment's,
+    # BUCKETSCRIBE_WEBHOOK_SECRET_NAME).
+    webhook_url: str | None = None
+    webhook_secret_name: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_names_a_host(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("webhook_url must be an https:// URL with a host")
+        if parts.username or parts.password:
+            # It would travel in every job's logs and settings: the signature authenticates us.
+            raise ValueError("webhook_url must not carry a user name or password")
+        return url
 
     def options(self, key: str) -> dict[str, Any]:
         """The provider options under ``key`` (empty: the provider's defaults)."""

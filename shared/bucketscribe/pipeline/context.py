@@ -12,13 +12,16 @@ from datetime import datetime, timedelta
 
 from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.clock import utc_now
+from bucketscribe.domain.job_events import DELIVERY_WINDOW
 from bucketscribe.domain.output_layout import OutputLayout
 from bucketscribe.domain.profile import ProfileSet
 from bucketscribe.ports.dead_letters import DeadLetters
+from bucketscribe.ports.event_bus import EventBus
 from bucketscribe.ports.job_store import JobStore
 from bucketscribe.ports.media_tools import MediaTools
 from bucketscribe.ports.provider import Provider
 from bucketscribe.ports.storage import ObjectStorage
+from bucketscribe.ports.webhooks import WebhookSender
 
 TimeLeft = Callable[[], timedelta | None]
 """What is left of this run's time, after the margin kept to record what was done; None: no limit."""
@@ -68,6 +71,8 @@ class Limits:
     # Real-time mode: the longest a worker may spend streaming one upload (the submit function's
     # timeout less its margin); longer uploads are refused for the mode or sent to file transcription.
     realtime_budget: timedelta = timedelta(seconds=240)
+    # A job's event (webhook, event bus) is delivered for this long after the job ended.
+    delivery_window: timedelta = DELIVERY_WINDOW
 
 
 @dataclass
@@ -85,7 +90,13 @@ class PipelinePorts:
     media_tools: MediaTools | None = None
     # None where no queue feeds the submit function (a bucket that triggers it directly).
     dead_letters: DeadLetters | None = None
+    # Where jobs' ends are told: the profiles' webhooks (None where no profile has one) and the
+    # cloud's event bus (None where the deployment names none).
+    webhooks: WebhookSender | None = None
+    event_bus: EventBus | None = None
     clock: Callable[[], datetime] = utc_now
+    # Adds to a metric by name (the deployed functions' metrics; nothing where none are kept).
+    count: Callable[[str, int], None] = lambda name, value: None
 
     def provider(self, name: str) -> Provider:
         try:

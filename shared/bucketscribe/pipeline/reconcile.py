@@ -38,6 +38,7 @@ from bucketscribe.pipeline.steps.failures import fail_job
 from bucketscribe.pipeline.steps.finish import CompletionOutcome, fetch_task, finish_job
 from bucketscribe.pipeline.steps.intake import UploadOutcome
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error, new_owner
+from bucketscribe.pipeline.steps.notify import DeliveryReport, deliver_due
 from bucketscribe.pipeline.steps.parts import PartsOutcome, check_parts
 from bucketscribe.pipeline.steps.submission import continue_accepted
 from bucketscribe.ports.provider import ProviderError, TaskResult
@@ -86,6 +87,9 @@ class ReconcileReport(BaseModel):
             if isinstance(value, int) and not isinstance(value, bool):
                 setattr(self, name, getattr(self, name) + value)
         self.streams.extend(other.streams)
+
+    # Finished jobs' events delivered (webhooks, event bus) when due (pipeline/steps/notify.py).
+    events: DeliveryReport = DeliveryReport()
 
 
 def reconcile(
@@ -154,6 +158,7 @@ def _reconcile(
         _round(fresh, now, ports, report, out_of_time, time_left)
         if len(listed) < limit or out_of_time():
             break
+    report.events = deliver_due(ports, out_of_time=out_of_time)
     logger.info("Reconciled", extra=report.model_dump(exclude={"streams"}))
     return report
 

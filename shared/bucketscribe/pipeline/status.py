@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from bucketscribe.domain.job import AttemptState, Job, JobError, JobState, PartOf, PartRef, StreamMetrics
+from bucketscribe.domain.job_events import EventDelivery, EventType
 from bucketscribe.domain.media_routing import MediaProbe, RouteDecision
 from bucketscribe.domain.transcript import Coverage, TranscriptWarning
 from bucketscribe.ports.job_store import JobStore
@@ -37,6 +38,17 @@ class PartView(BaseModel):
     error: JobError | None = None
 
 
+class EventView(BaseModel):
+    """One event of the job's end and where each of its deliveries stands (what it said is the
+    job's own record; no receiver's URL, no secret)."""
+
+    id: str
+    type: EventType
+    timestamp: datetime
+    deliver_until: datetime
+    deliveries: list[EventDelivery]
+
+
 class JobView(BaseModel):
     """What a user may see of a job: no tokens, no presigned URLs."""
 
@@ -64,6 +76,8 @@ class JobView(BaseModel):
     # SUPERSEDED: the job of the later upload of the key that replaced this one.
     superseded_by: str | None = None
     redrives: int
+    # The events of the job's end(s): webhook and event-bus deliveries, attempts, the last error.
+    events: list[EventView] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
     submitted_at: datetime | None
@@ -109,6 +123,16 @@ class JobView(BaseModel):
             part_of=job.part_of,
             superseded_by=job.superseded_by,
             redrives=job.redrives,
+            events=[
+                EventView(
+                    id=event.id,
+                    type=event.type,
+                    timestamp=event.timestamp,
+                    deliver_until=event.deliver_until,
+                    deliveries=event.deliveries,
+                )
+                for event in job.events
+            ],
             created_at=job.created_at,
             updated_at=job.updated_at,
             submitted_at=job.submitted_at,

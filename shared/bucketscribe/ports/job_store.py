@@ -55,6 +55,11 @@ class JobStore(Protocol):
         an index that may lag: callers re-read a job before acting on it."""
         ...
 
+    def deliveries_due(self, now: datetime, *, limit: int) -> list[Job]:
+        """Finished jobs with an event delivery due at or before ``now`` (``Job.next_delivery_at``,
+        oldest first). Read from an index that may lag: callers re-read a job before acting on it."""
+        ...
+
     def for_source(self, bucket: str, key: str, *, limit: int = 10) -> list[Job]:
         """Jobs of uploads to ``bucket``/``key`` (each revision has its own), newest first."""
         ...

@@ -108,6 +108,14 @@ class JsonFileJobStore:
         ]
         return sorted(due, key=lambda job: job.next_check_at or now)[:limit]
 
+    def deliveries_due(self, now: datetime, *, limit: int) -> list[Job]:
+        due = [
+            (at, job)
+            for job in self._jobs()
+            if job.state.is_final and (at := job.next_delivery_at) is not None and at <= now
+        ]
+        return [job for _, job in sorted(due, key=lambda pair: pair[0])][:limit]
+
     def for_source(self, bucket: str, key: str, *, limit: int = 10) -> list[Job]:
         mine = [job for job in self._jobs() if (job.source.bucket, job.source.key) == (bucket, key)]
         return sorted(mine, key=lambda job: job.created_at, reverse=True)[:limit]

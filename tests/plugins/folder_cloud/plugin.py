@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bucketscribe.clouds.plugin import CloudPlugin
 from bucketscribe.ports.dead_letters import DeadLetters
+from bucketscribe.ports.event_bus import EventBus
 from bucketscribe.ports.job_store import JobStore
 from bucketscribe.ports.secrets import NoSecretStore, SecretStore
 from bucketscribe.ports.storage import ObjectStorage
@@ -47,6 +48,9 @@ class FolderCloud:
 
     def dead_letters(self, storage: ObjectStorage) -> DeadLetters | None:
         return None  # uploads are handed to the submit use case directly: nothing can fail delivery
+
+    def event_bus(self) -> EventBus | None:
+        return None  # nobody subscribes to a folder
 
 
 CLOUD: CloudPlugin = FolderCloud()

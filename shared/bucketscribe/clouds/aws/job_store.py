@@ -6,7 +6,8 @@ Item layout: ``id`` (partition key), ``version``, ``state``, the whole job as JS
 ``source_key`` (bucket/key) with ``created_at`` for finding the jobs of an upload, ``updated_at``
 for operator listings, and for unfinished jobs only ``open_state`` + ``next_check_at``: the sparse
 index ``by_state_next_check`` then holds exactly the jobs the reconciler must look at, so it
-queries instead of scanning.
+queries instead of scanning. A finished job with an event still to deliver sits in the same index
+under another ``open_state`` (``DELIVERING``), with its next delivery's time as ``next_check_at``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ SOURCE_INDEX = "by_source"
 STATE_INDEX = "by_state_updated"
 # Finished job records are kept this long for the status API, then expire (DynamoDB TTL).
 FINISHED_JOB_RETENTION = timedelta(days=90)
+# The index's key of finished jobs whose events are still being delivered (unfinished jobs: OPEN).
+DELIVERING = "DELIVERING"
 
 
 def _iso(value: datetime) -> str:
@@ -86,6 +89,9 @@ class DynamoJobStore:
             item["next_check_at"] = {"S": _iso(job.next_check_at or job.updated_at)}
         else:
             item["expires_at"] = {"N": str(int((job.updated_at + FINISHED_JOB_RETENTION).timestamp()))}
+        if job.state.is_final and (delivery_at := job.next_delivery_at) is not None:
+            item["open_state"] = {"S": DELIVERING}
+            item["next_check_at"] = {"S": _iso(delivery_at)}
         return item
 
     def _conditional_put(
@@ -206,6 +212,14 @@ class DynamoJobStore:
             IndexName=OPEN_JOBS_INDEX,
             KeyConditionExpression="open_state = :open AND next_check_at <= :now",
             ExpressionAttributeValues={":open": {"S": "OPEN"}, ":now": {"S": _iso(now)}},
+        )
+
+    def deliveries_due(self, now: datetime, *, limit: int) -> list[Job]:
+        return self._query(
+            limit,
+            IndexName=OPEN_JOBS_INDEX,
+            KeyConditionExpression="open_state = :delivering AND next_check_at <= :now",
+            ExpressionAttributeValues={":delivering": {"S": DELIVERING}, ":now": {"S": _iso(now)}},
         )
 
     def for_source(self, bucket: str, key: str, *, limit: int = 10) -> list[Job]:

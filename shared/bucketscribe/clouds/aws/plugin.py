@@ -1,10 +1,11 @@
-"""AWS: S3, DynamoDB, SQS (the upload queue's dead letters) and Secrets Manager, as the cloud
-registry knows them. The SDK (boto3) is imported when an adapter is built."""
+"""AWS: S3, DynamoDB, SQS (the upload queue's dead letters), Secrets Manager and EventBridge (jobs'
+events), as the cloud registry knows them. The SDK (boto3) is imported when an adapter is built."""
 
 from __future__ import annotations
 
 from bucketscribe.clouds.aws.settings import AwsSettings
 from bucketscribe.ports.dead_letters import DeadLetters
+from bucketscribe.ports.event_bus import EventBus
 from bucketscribe.ports.job_store import JobStore
 from bucketscribe.ports.secrets import LazySecretStore, SecretStore
 from bucketscribe.ports.storage import ObjectStorage
@@ -55,6 +56,14 @@ class AwsCloud:
         from bucketscribe.clouds.aws.dead_letters import SqsDeadLetters
 
         return SqsDeadLetters(own.dead_letter_queue_url, endpoint_url=own.aws_endpoint_url)
+
+    def event_bus(self) -> EventBus | None:
+        own = AwsSettings()
+        if not own.event_bus_name:
+            return None
+        from bucketscribe.clouds.aws.event_bus import EventBridgeBus
+
+        return EventBridgeBus(own.event_bus_name, endpoint_url=own.aws_endpoint_url)
 
 
 CLOUD = AwsCloud()

@@ -20,3 +20,6 @@ class AwsSettings(EnvironmentSettings):
     # output): media URLs signed with it last BUCKETSCRIBE_PRESIGN_EXPIRY_S; unset or empty, they
     # are signed with the role's session and die with it (clouds/aws/url_signing.py).
     url_signer_secret_name: str | None = None
+    # The EventBridge bus (name or ARN) that every job's end is published to as a
+    # "Transcript State Change" event from source "bucketscribe"; unset: none are published.
+    event_bus_name: str | None = None

@@ -1,5 +1,5 @@
 """Huawei Cloud: OBS, GeminiDB's DynamoDB-compatible API (through the DynamoDB-wire job store),
-CSMS, and FunctionGraph's failure records, as the cloud registry knows them."""
+CSMS, FunctionGraph's failure records and SMN (jobs' events), as the cloud registry knows them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from bucketscribe.ports.dead_letters import DeadLetters
+from bucketscribe.ports.event_bus import EventBus
 from bucketscribe.ports.job_store import JobStore
 from bucketscribe.ports.secrets import LazySecretStore, MissingSecret, SecretStore, resolve_json_secret
 from bucketscribe.ports.storage import ObjectStorage
@@ -30,13 +31,19 @@ class HuaweiCloud:
 
     def settings_problems(self, settings: Settings) -> list[str]:
         own = _own_settings()
+        problems = []
         if own.failed_invocations_bucket and own.failed_invocations_prefix.startswith(settings.input_prefix):
-            return [
+            problems.append(
                 f"BUCKETSCRIBE_FAILED_INVOCATIONS_PREFIX ({own.failed_invocations_prefix}) lies under the "
                 f"input prefix ({settings.input_prefix}): "
                 "every failure record would start the submit function"
-            ]
-        return []
+            )
+        if own.smn_topic_urn and topic_place(own.smn_topic_urn) is None:
+            problems.append(
+                f"BUCKETSCRIBE_SMN_TOPIC_URN ({own.smn_topic_urn}) is not a topic URN "
+                "(urn:smn:<region>:<project id>:<name>)"
+            )
+        return problems
 
     def secret_store(self) -> SecretStore:
         from bucketscribe.clouds.huawei.secrets import CsmsSecretStore
@@ -100,6 +107,24 @@ class HuaweiCloud:
 
         assert isinstance(storage, ObsStorage)  # the Huawei cloud's storage is OBS
         return FailedInvocations(storage, own.failed_invocations_bucket, own.failed_invocations_prefix)
+
+    def event_bus(self) -> EventBus | None:
+        own = _own_settings()
+        place = topic_place(own.smn_topic_urn) if own.smn_topic_urn else None
+        if own.smn_topic_urn is None or place is None:
+            return None  # none named (a malformed URN is refused when the settings load)
+        from bucketscribe.clouds.huawei.event_topic import SmnTopic
+
+        region, project_id = place
+        return SmnTopic(own.smn_topic_urn, project_id=project_id, region=region, endpoint=own.smn_endpoint)
+
+
+def topic_place(urn: str) -> tuple[str, str] | None:
+    """(region, project id) of an SMN topic URN, ``urn:smn:<region>:<project id>:<name>``."""
+    parts = urn.split(":")
+    if len(parts) != 5 or parts[:2] != ["urn", "smn"] or not all(parts[2:]):
+        return None
+    return parts[2], parts[3]
 
 
 CLOUD = HuaweiCloud()

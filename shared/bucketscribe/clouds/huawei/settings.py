@@ -1,5 +1,5 @@
-"""The Huawei cloud's own settings (``BUCKETSCRIBE_*``): OBS, the GeminiDB job store, CSMS and
-FunctionGraph's failure records."""
+"""The Huawei cloud's own settings (``BUCKETSCRIBE_*``): OBS, the GeminiDB job store, CSMS,
+FunctionGraph's failure records and the SMN topic of jobs' events."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ class HuaweiSettings(EnvironmentSettings):
     csms_region: str = "cn-north-4"
     csms_endpoint: str | None = None
     csms_project_id: str | None = None
+    # The SMN topic every job's end is published to, by its URN (which names its region and
+    # project: urn:smn:<region>:<project id>:<name>); unset: none are published.
+    smn_topic_urn: str | None = None
+    smn_endpoint: str | None = None
 
     @property
     def project_id(self) -> str | None:

@@ -24,9 +24,10 @@ from bucketscribe.domain.notification import EventShapeError
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.attempt import NEVER_SUBMITTED
-from bucketscribe.pipeline.steps.failures import write_error_report
+from bucketscribe.pipeline.steps.failures import error_report_key, write_error_report
 from bucketscribe.pipeline.steps.intake import UploadOutcome, UploadResult
 from bucketscribe.pipeline.steps.job_writes import describe_error
+from bucketscribe.pipeline.steps.notify import announced, deliver_now
 from bucketscribe.pipeline.steps.submission import take_uploads
 from bucketscribe.ports.dead_letters import DeadLetter
 from bucketscribe.ports.storage import ObjectInfo
@@ -148,7 +149,7 @@ def _fail_upload(ref: ObjectRef, result: UploadResult, letter: DeadLetter, ports
         f"{why}); re-drive it with `bucketscribe redrive {job.id}`",
         retryable=True,
     )
-    failed = job.fail(now, error)
+    failed = announced(job.fail(now, error), ports, error_report=error_report_key(job, ports))
     if not ports.jobs.create(failed):
         return
     logger.warning(
@@ -159,3 +160,4 @@ def _fail_upload(ref: ObjectRef, result: UploadResult, letter: DeadLetter, ports
     except Exception:
         # The bucket refuses us (the same cause, often): the job record and this line say why.
         logger.exception("Could not write the error report", extra={"job_id": job.id, "key": ref.key})
+    deliver_now(failed, ports)

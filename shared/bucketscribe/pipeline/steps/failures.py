@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 from bucketscribe.domain.job import Job, JobError
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.job_writes import apply
+from bucketscribe.pipeline.steps.notify import announced, deliver_now
 from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
 
 logger = Logger(child=True)
@@ -45,7 +46,11 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job | None:
     if job.part_of is None and (newer := replaced_by(job, ports)) is not None:
         return supersede(job, newer, ports)
     now = ports.clock()
-    failed = apply(ports.jobs, job, lambda current: current.fail(now, error))
+    report = error_report_key(job, ports)
+    # The event of the job's end is written with FAILED, and delivered once the report is there.
+    failed = apply(
+        ports.jobs, job, lambda current: announced(current.fail(now, error), ports, error_report=report)
+    )
     if failed is None:
         return None
     logger.warning(
@@ -60,7 +65,7 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job | None:
             apply(ports.jobs, parent, lambda current: current.check_later(now, at=now))
         return failed
     write_error_report(failed, ports)
-    return failed
+    return deliver_now(failed, ports)
 
 
 def write_error_report(job: Job, ports: PipelinePorts) -> None:

@@ -16,6 +16,7 @@ from bucketscribe.domain.transcript import Transcript
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.failures import remove_error_report
 from bucketscribe.pipeline.steps.job_writes import apply, new_owner
+from bucketscribe.pipeline.steps.notify import announced, deliver_now
 from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
 from bucketscribe.render import CONTENT_TYPES, render
 
@@ -118,19 +119,17 @@ def publish(
     written, transcript = write(finishing)
     if finishing.part_of is None:
         remove_error_report(finishing, ports)
-    done = apply(
-        ports.jobs,
-        finishing,
-        partial(
-            Job.finish,
-            now=ports.clock(),
-            outputs=written,
-            owner=owner,
-            coverage=transcript.coverage,
-            warnings=transcript.warnings,
-            model=transcript.model,
-        ),
+    finish = partial(
+        Job.finish,
+        now=ports.clock(),
+        outputs=written,
+        owner=owner,
+        coverage=transcript.coverage,
+        warnings=transcript.warnings,
+        model=transcript.model,
     )
+    # The event of the job's end is written with DONE, and delivered once the outputs are there.
+    done = apply(ports.jobs, finishing, lambda current: announced(finish(current), ports))
     if done is None:
         return Published(Publication.ALREADY_FINAL, ports.jobs.get(job.id))
-    return Published(Publication.DONE, done)
+    return Published(Publication.DONE, deliver_now(done, ports))

@@ -1,0 +1,91 @@
+"""Huawei Cloud SMN as the event-bus port: each job event published to one topic
+(``huaweicloudsdksmn``, imported on the first publish), signed with the function's agency key.
+
+Subscribers of the topic (HTTPS endpoints, FunctionGraph, e-mail, …) get the event document
+(``ports.event_bus``) as the message; its subject names the event's type.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials
+from bucketscribe.domain.job_events import JobEvent
+from bucketscribe.ports.event_bus import SOURCE, EventNotPublished, event_document
+
+
+class SmnTopic:
+    """``PublishMessage`` to one topic (``POST /v2/{project_id}/notifications/topics/{urn}/publish``).
+
+    The SDK client is rebuilt whenever the credentials change, because an agency's temporary key
+    is renewed while a function instance lives on.
+    """
+
+    def __init__(
+        self,
+        topic_urn: str,
+        *,
+        project_id: str,
+        region: str = "cn-north-4",
+        endpoint: str | None = None,
+        credentials: Callable[[], HuaweiCredentials] = AGENCY_CREDENTIALS.current,
+        timeout_s: tuple[float, float] = (5.0, 10.0),
+    ) -> None:
+        self._topic_urn = topic_urn
+        self._project_id = project_id
+        self._region = region
+        self._endpoint = endpoint
+        self._credentials = credentials
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._client_credentials: HuaweiCredentials | None = None
+
+    def publish(self, event: JobEvent) -> None:
+        from huaweicloudsdkcore.exceptions.exceptions import SdkException
+        from huaweicloudsdksmn.v2 import PublishMessageRequest, PublishMessageRequestBody
+
+        request = PublishMessageRequest(
+            topic_urn=self._topic_urn,
+            body=PublishMessageRequestBody(
+                subject=f"{SOURCE} {event.type.value}",
+                message=json.dumps(event_document(event), ensure_ascii=False),
+            ),
+        )
+        try:
+            self._sdk_client().publish_message(request)
+        except SdkException as error:
+            code = getattr(error, "error_code", None) or type(error).__name__
+            raise EventNotPublished(
+                f"SMN refused the event: {code}: {getattr(error, 'error_msg', error)}"
+            ) from None
+
+    def _sdk_client(self) -> Any:
+        credentials = self._credentials()
+        with self._lock:
+            if self._client is not None and credentials == self._client_credentials:
+                return self._client
+            from huaweicloudsdkcore.auth.credentials import BasicCredentials
+            from huaweicloudsdkcore.http.http_config import HttpConfig
+            from huaweicloudsdksmn.v2 import SmnClient
+            from huaweicloudsdksmn.v2.region.smn_region import SmnRegion
+
+            sdk_credentials = BasicCredentials(
+                credentials.ak, credentials.sk.get_secret_value(), self._project_id
+            )
+            if credentials.security_token is not None:
+                sdk_credentials = sdk_credentials.with_security_token(
+                    credentials.security_token.get_secret_value()
+                )
+            config = HttpConfig.get_default_config()
+            config.timeout = self._timeout_s
+            builder = SmnClient.new_builder().with_credentials(sdk_credentials).with_http_config(config)
+            if self._endpoint:
+                builder = builder.with_endpoint(self._endpoint)
+            else:
+                builder = builder.with_region(SmnRegion.value_of(self._region))
+            self._client, self._client_credentials = builder.build(), credentials
+            return self._client
