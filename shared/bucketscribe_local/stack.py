@@ -387,13 +387,19 @@ class LocalStack:
     def stop(self, *, leaving_process: bool = False) -> StateCounts | None:
         """Stop every part; with a state folder, save the bucket and the jobs first (returns the counts).
 
-        ``leaving_process``: the process exits right after (``up``), closing moto's socket with it,
-        so moto's shutdown (half a second of its server's polling) is not waited for."""
-        for part in (self._reconciler, self._dispatcher, self._callback_server, self.sis, self.dashscope):
-            if part is not None:
-                part.stop()
+        ``leaving_process``: the process exits right after (``up``), closing every socket and
+        thread with it: moto's shutdown (half a second of its server's polling) is not waited for,
+        nor, when nothing is to be saved, the orderly stop of each server and worker (what keeps
+        Ctrl-C within a second on a machine whose cores are busy)."""
+        saving = self.state is not None and self.resources is not None
+        if saving or not leaving_process:
+            # Nothing may write to the bucket or the jobs while they are saved.
+            for part in (self._reconciler, self._dispatcher, self._callback_server, self.sis, self.dashscope):
+                if part is not None:
+                    part.stop()
         saved = None
-        if self.state is not None and self.resources is not None:
+        if saving:
+            assert self.state is not None
             saved = self.state.save(self.client)
         if self._moto is not None and not leaving_process:
             self._moto.stop()

@@ -11,11 +11,12 @@ import pytest
 from bucketscribe.domain.job import JobState
 from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.domain.upload import ObjectRef
+from bucketscribe.pipeline.complete import CompletionOutcome, complete_callback
 from bucketscribe.pipeline.reconcile import reconcile
 from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
 from bucketscribe.ports.provider import TaskStatus
 from tests.audio import tone_wav
-from tests.fakes import FakePorts, FakeProvider
+from tests.fakes import FakePorts, FakeProvider, claim_from_callback_url
 
 pytestmark = pytest.mark.unit
 
@@ -96,3 +97,48 @@ def test_a_wait_longer_than_its_bound_fails_the_upload_naming_the_quota(
         "CAPACITY_WAIT_EXCEEDED"
         in ports.storage.get("recordings", "transcripts/burst/000.wav.error.json").decode()
     )
+
+
+def test_a_task_of_the_queue_that_ends_hands_its_place_to_the_next_upload_at_once(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
+    """Without it, a place freed between two reconciler runs stays empty until the next one: a
+    burst drains at the schedule's pace instead of the quota's (bench/scale.py)."""
+    provider.capacity = 1
+    results = submit_uploads(uploads(ports, 3), ports)
+    assert [r.outcome for r in results] == [UploadOutcome.SUBMITTED] + [UploadOutcome.WAITING] * 2
+    # The first to end never waited: its place waits for the reconciler, which sends one.
+    finish_what_is_running(provider)
+    ports.clock.now += ports.limits.first_check_after
+    reconcile(ports)
+    submitted = [job for job in ports.jobs.jobs.values() if job.state is JobState.SUBMITTED]
+    assert len(submitted) == 1 and submitted[0].capacity_waits >= 1
+    # That one came from the queue: its callback hands its place on, with no reconciler run.
+    (task,) = [t for t, r in provider.results.items() if r.status is TaskStatus.PENDING]
+    finish_what_is_running(provider)
+    items, _ = provider.submissions[-1]
+    _, claim = claim_from_callback_url(items[0].callback_url)
+    completion = complete_callback(claim, lambda: task, ports)
+    assert completion.outcome is CompletionOutcome.DONE
+    states = sorted(job.state for job in ports.jobs.jobs.values())
+    assert states == sorted([JobState.DONE, JobState.DONE, JobState.SUBMITTED]), states
+    assert provider.most_in_flight == 1
+    # A repeated callback of a job already final hands nothing on again.
+    submissions = len(provider.submissions)
+    assert complete_callback(claim, lambda: task, ports).outcome is CompletionOutcome.ALREADY_FINAL
+    assert len(provider.submissions) == submissions
+
+
+def test_a_provider_never_at_its_quota_pays_nothing_for_the_queue(
+    ports: FakePorts, provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (result,) = submit_uploads(uploads(ports, 1), ports)
+    finish_what_is_running(provider)
+    items, _ = provider.submissions[-1]
+    _, claim = claim_from_callback_url(items[0].callback_url)
+    looked: list[object] = []
+    due = ports.jobs.due
+    monkeypatch.setattr(ports.jobs, "due", lambda now, *, limit: looked.append(now) or due(now, limit=limit))
+    assert complete_callback(claim, lambda: None, ports).outcome is CompletionOutcome.DONE
+    assert ports.jobs.get(result.job_id).capacity_waits == 0
+    assert looked == []  # no query of the queue for a job that never waited

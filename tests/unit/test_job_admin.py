@@ -71,6 +71,30 @@ def test_status_finds_the_latest_job_of_an_upload_without_its_etag() -> None:
         run(show_status, jobs, target="not-a-target")
 
 
+def test_status_says_an_upload_waits_for_the_providers_capacity_and_since_when() -> None:
+    jobs = InMemoryJobStore()
+    job = Job.for_upload(
+        ObjectRef(bucket="recordings", key="incoming/queued.wav"),
+        profile="p",
+        provider="sis",
+        model=None,
+        now=NOW,
+    )
+    busy = JobError(code="SIS.0312", message="too many concurrent jobs")
+    jobs.create(
+        job.model_copy(
+            update={"waiting_since": NOW - timedelta(minutes=42), "capacity_waits": 7, "error": busy}
+        )
+    )
+    code, text = run(
+        show_status, jobs, target="s3://recordings/incoming/queued.wav", timeout=None, wait=False
+    )
+    assert code == 0
+    assert "waiting for sis's capacity for 42m (7 times turned away) — SIS.0312" in text
+    _, raw = run(show_status, jobs, target="s3://recordings/incoming/queued.wav", json=True)
+    assert json.loads(raw)["latest"]["capacity_waits"] == 7
+
+
 def test_redrive_runs_failed_jobs_again_and_never_one_in_flight() -> None:
     jobs = InMemoryJobStore()
     failed = stored(jobs, "incoming/failed.wav", failed=True)

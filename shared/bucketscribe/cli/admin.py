@@ -206,6 +206,14 @@ def _write_status(args: argparse.Namespace, job: Job, earlier: list[str], out: T
         return
     now = utc_now()
     out.write(job_line(job, now, args.scheme) + "\n")
+    if view.waiting_since is not None and not job.state.is_final:
+        why = f" — {view.error.code}" if view.error else ""
+        out.write(
+            f"  waiting for {view.provider}'s capacity for {_age(view.waiting_since, now)} "
+            f"({view.capacity_waits} times turned away){why}\n"
+        )
+    elif view.capacity_waits:
+        out.write(f"  waited for {view.provider}'s capacity ({view.capacity_waits} times turned away)\n")
     for attempt in view.attempts:
         task = f" task {attempt.provider_task_id}" if attempt.provider_task_id else ""
         why = f" — {attempt.error.code}: {attempt.error.message}" if attempt.error else ""

@@ -21,6 +21,7 @@ from aws_lambda_powertools import Logger
 from bucketscribe.domain.callback_tokens import CallbackClaim
 from bucketscribe.domain.job import Attempt, Job
 from bucketscribe.pipeline.context import PipelinePorts
+from bucketscribe.pipeline.steps.capacity import pass_on_capacity
 from bucketscribe.pipeline.steps.finish import (
     Completion,
     CompletionOutcome,
@@ -41,6 +42,16 @@ AUDIO_MATCH_RATIO = 0.01
 
 
 def complete_callback(
+    claim: CallbackClaim | None, claimed_task_id: Callable[[], str | None], ports: PipelinePorts
+) -> Completion:
+    """A provider's callback: the job finished (``_complete_callback``), then, where it had
+    waited for the provider's capacity, its place handed to the next upload waiting."""
+    completion = _complete_callback(claim, claimed_task_id, ports)
+    pass_on_capacity(_finished([completion]), ports)
+    return completion
+
+
+def _complete_callback(
     claim: CallbackClaim | None, claimed_task_id: Callable[[], str | None], ports: PipelinePorts
 ) -> Completion:
     """Handle ``POST /callbacks/{provider}/{job_id}?attempt=…&exp=…&token=…`` (``claim`` is what
@@ -178,7 +189,26 @@ def complete_task(
     *,
     out_of_time: Callable[[], bool] = lambda: False,
 ) -> list[Completion]:
-    """A provider says a task ended (push or poll): finish every job bound to it.
+    """A provider says a task ended (push or poll): its jobs finished (``_complete_task``), then,
+    where they had waited for the provider's capacity, the task's place handed to the queue."""
+    completions = _complete_task(provider_name, task_id, ports, out_of_time=out_of_time)
+    pass_on_capacity(_finished(completions), ports, out_of_time=out_of_time)
+    return completions
+
+
+def _finished(completions: list[Completion]) -> list[Job | None]:
+    """The jobs these completions finished now (not a repeated callback's, already final)."""
+    return [c.job for c in completions if c.outcome in (CompletionOutcome.DONE, CompletionOutcome.FAILED)]
+
+
+def _complete_task(
+    provider_name: str,
+    task_id: str,
+    ports: PipelinePorts,
+    *,
+    out_of_time: Callable[[], bool] = lambda: False,
+) -> list[Completion]:
+    """Finish every job bound to the task.
 
     A task bound to no job is ignored when the provider does not know it either (not ours);
     when it does, ``UnknownTask`` asks the caller to come back once the reconciler has bound it.

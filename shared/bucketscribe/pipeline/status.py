@@ -76,6 +76,10 @@ class JobView(BaseModel):
     # SUPERSEDED: the job of the later upload of the key that replaced this one.
     superseded_by: str | None = None
     redrives: int
+    # Waiting in the queue for the provider's capacity (its quota was full): since when, and how
+    # many times it was turned away (a wait leaves no attempt behind).
+    waiting_since: datetime | None = None
+    capacity_waits: int = 0
     # The events of the job's end(s): webhook and event-bus deliveries, attempts, the last error.
     events: list[EventView] = Field(default_factory=list)
     created_at: datetime
@@ -100,6 +104,8 @@ class JobView(BaseModel):
             model=job.model,
             provider_task_id=job.provider_task_id,
             error=job.error,
+            waiting_since=job.waiting_since,
+            capacity_waits=job.capacity_waits,
             outputs=job.outputs,
             coverage=job.coverage,
             warnings=job.warnings,
