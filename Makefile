@@ -60,6 +60,7 @@ huawei-package: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	for b in cold_import pipeline_overhead hot_path transcode split engine render realtime stream_quality; do $(BIN)/python bench/$$b.py || exit 1; done
+	$(BIN)/python bench/scale.py --quick
 
 # 500 uploads with every fault at once (about 6-7 minutes on 2 cores): the exactly-once promise.
 soak: $(VENV)/.dev-installed
