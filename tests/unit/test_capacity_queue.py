@@ -4,11 +4,11 @@ the wait has its own bound."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from bucketscribe.domain.job import JobState
+from bucketscribe.domain.job import Job, JobState
 from bucketscribe.domain.transcript import Segment, Transcript
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.complete import CompletionOutcome, complete_callback
@@ -136,9 +136,14 @@ def test_a_provider_never_at_its_quota_pays_nothing_for_the_queue(
     finish_what_is_running(provider)
     items, _ = provider.submissions[-1]
     _, claim = claim_from_callback_url(items[0].callback_url)
-    looked: list[object] = []
+    looked: list[datetime] = []
     due = ports.jobs.due
-    monkeypatch.setattr(ports.jobs, "due", lambda now, *, limit: looked.append(now) or due(now, limit=limit))
+
+    def counted_due(now: datetime, *, limit: int) -> list[Job]:
+        looked.append(now)
+        return due(now, limit=limit)
+
+    monkeypatch.setattr(ports.jobs, "due", counted_due)
     assert complete_callback(claim, lambda: None, ports).outcome is CompletionOutcome.DONE
     assert ports.jobs.get(result.job_id).capacity_waits == 0
     assert looked == []  # no query of the queue for a job that never waited

@@ -27,7 +27,6 @@ from bucketscribe.pipeline.steps.attempt import NEVER_SUBMITTED
 from bucketscribe.pipeline.steps.failures import error_report_key, write_error_report
 from bucketscribe.pipeline.steps.intake import UploadOutcome, UploadResult
 from bucketscribe.pipeline.steps.job_writes import describe_error
-from bucketscribe.pipeline.steps.notify import announced, deliver_now
 from bucketscribe.pipeline.steps.submission import take_uploads
 from bucketscribe.ports.dead_letters import DeadLetter
 from bucketscribe.ports.storage import ObjectInfo
@@ -149,6 +148,8 @@ def _fail_upload(ref: ObjectRef, result: UploadResult, letter: DeadLetter, ports
         f"{why}); re-drive it with `bucketscribe redrive {job.id}`",
         retryable=True,
     )
+    from bucketscribe.pipeline.steps.notify import announced, deliver_now  # only where a job ends
+
     failed = announced(job.fail(now, error), ports, error_report=error_report_key(job, ports))
     if not ports.jobs.create(failed):
         return

@@ -14,7 +14,6 @@ from aws_lambda_powertools import Logger
 from bucketscribe.domain.job import Job, JobError
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.job_writes import apply
-from bucketscribe.pipeline.steps.notify import announced, deliver_now
 from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
 
 logger = Logger(child=True)
@@ -48,6 +47,8 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job | None:
     now = ports.clock()
     report = error_report_key(job, ports)
     # The event of the job's end is written with FAILED, and delivered once the report is there.
+    from bucketscribe.pipeline.steps.notify import announced, deliver_now  # only where a job ends
+
     failed = apply(
         ports.jobs, job, lambda current: announced(current.fail(now, error), ports, error_report=report)
     )

@@ -16,9 +16,7 @@ from bucketscribe.domain.transcript import Transcript
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.failures import remove_error_report
 from bucketscribe.pipeline.steps.job_writes import apply, new_owner
-from bucketscribe.pipeline.steps.notify import announced, deliver_now
 from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
-from bucketscribe.render import CONTENT_TYPES, render
 
 Output = tuple[str, bytes, str]
 """(key, body, content type)"""
@@ -42,6 +40,9 @@ def write_outputs(
 ) -> list[str]:
     """Write the provider's ``raw`` result and ``transcript`` in the profile's formats; returns
     the keys written."""
+    # Imported here: a submit function's cold start never renders (bench/cold_import.py).
+    from bucketscribe.render import CONTENT_TYPES, render
+
     profile = ports.profiles.find(job.profile)
     layout = ports.layout
     bodies: list[Output] = []
@@ -129,6 +130,8 @@ def publish(
         model=transcript.model,
     )
     # The event of the job's end is written with DONE, and delivered once the outputs are there.
+    from bucketscribe.pipeline.steps.notify import announced, deliver_now  # only where a job ends
+
     done = apply(ports.jobs, finishing, lambda current: announced(finish(current), ports))
     if done is None:
         return Published(Publication.ALREADY_FINAL, ports.jobs.get(job.id))

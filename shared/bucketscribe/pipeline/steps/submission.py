@@ -36,7 +36,6 @@ from bucketscribe.pipeline.steps.intake import (
 )
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error, new_owner
 from bucketscribe.pipeline.steps.parts import ensure_part_jobs
-from bucketscribe.pipeline.steps.stream import stream_jobs
 from bucketscribe.ports.provider import StreamingProvider, TaskProvider
 
 logger = Logger(child=True)
@@ -145,6 +144,9 @@ def _stream_or_route(
     """Real-time mode (steps/stream.py): each upload streamed by this worker; a refused stream
     recorded as any refused submission is; uploads too long to stream routed and submitted to file
     transcription as a batch profile's uploads are."""
+    # Imported here: only a real-time profile streams (a cold start of a batch one never does).
+    from bucketscribe.pipeline.steps.stream import stream_jobs
+
     outcomes = stream_jobs(jobs, profile, provider, ports, out_of_time=out_of_time, time_left=time_left)
     handed = {
         o.job.id: _guarded(o.job, ports, lambda job: _prepare(job, profile.serving(job.provider), ports))
