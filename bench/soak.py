@@ -304,6 +304,22 @@ def signed_urls_in_reports(stack: Any, log_file: Path) -> int:
     return sum(text.count(mark) for text in texts for mark in SIGNED_URL_MARKS)
 
 
+def _stuck_view(job: Any) -> dict[str, Any]:
+    return {
+        "key": job.source.key,
+        "provider": job.provider,
+        "state": job.state.value,
+        "attempts": [f"{a.number}:{a.state.value}:{a.task_id or '-'}" for a in job.attempts],
+        "error": job.error.code if job.error else None,
+        "next_check_at": job.next_check_at.isoformat() if job.next_check_at else None,
+        "claimed_until": job.claimed_until.isoformat() if job.claimed_until else None,
+        "part_of": job.part_of is not None,
+        "parts": len(job.parts),
+        "capacity_waits": job.capacity_waits,
+        "updated_at": job.updated_at.isoformat(),
+    }
+
+
 def measure(
     stack: Any, bodies: dict[str, bytes], firsts: dict[str, bytes], wall_s: float, log_file: Path
 ) -> dict[str, Any]:
@@ -318,6 +334,7 @@ def measure(
     done = failed = superseded = stuck = lost = forged = foreign = superseded_writes = 0
     cases: Counter[str] = Counter()
     failures: Counter[str] = Counter()
+    stuck_jobs: list[Any] = []
     for key, body in bodies.items():
         jobs = stack.jobs_for_key(key)
         latest = latest_job(stack, key)
@@ -325,7 +342,9 @@ def measure(
             lost += 1
             continue
         superseded += sum(1 for job in jobs if job.state is JobState.SUPERSEDED)
-        stuck += sum(1 for job in jobs if not job.state.is_final and job is not latest)
+        stale = [job for job in jobs if not job.state.is_final and job is not latest]
+        stuck += len(stale)
+        stuck_jobs.extend(stale)
         report_key = stack.layout.output_key(key, "error.json")
         report = (
             json.loads(stack.read_output(report_key)) if report_key in stack.list_keys(report_key) else None
@@ -346,6 +365,7 @@ def measure(
             failures[latest.error.code if latest.error else "?"] += 1
         else:
             stuck += 1
+            stuck_jobs.append(latest)
         if (extra := per_key[key] - 1 - (key in firsts)) > 0:
             cases[duplicate_case(latest)] += extra
     return {
@@ -367,6 +387,8 @@ def measure(
         "wall_s": round(wall_s, 1),
         "duplicates_by_case": dict(cases),
         "failures_by_code": dict(failures),
+        # What a job not final at the end was doing: its state, attempts and next look.
+        "stuck_jobs": [_stuck_view(job) for job in stuck_jobs],
         "faults_seen": {
             "sis": stack.sis.backend.counter_values(),
             "dashscope": stack.dashscope.backend.counter_values(),
@@ -406,6 +428,8 @@ def show(result: dict[str, Any]) -> None:
         print(f"  {key:<{width}}  {result[key]}")
     print("\n  duplicate provider jobs by case:", json.dumps(result["duplicates_by_case"]) or "none")
     print("  failures by code:", json.dumps(result["failures_by_code"]))
+    for view in result["stuck_jobs"]:
+        print("  stuck:", json.dumps(view))
     print("  faults seen:", json.dumps(result["faults_seen"]))
 
 

@@ -3,11 +3,12 @@ queue, a function platform's failure records: each cloud keeps its own)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
-from bucketscribe.domain.notification import Notification
+if TYPE_CHECKING:  # a callback function's cold start never reads a notification
+    from bucketscribe.domain.notification import Notification
 
 
 class DeadLetter(BaseModel):

@@ -10,7 +10,6 @@ from bucketscribe.domain.callback_tokens import same_secret
 from bucketscribe.entrypoints.http.replies import NOT_FOUND, UNAUTHORIZED, json_reply
 from bucketscribe.entrypoints.http.routing import Reply, Request, Router
 from bucketscribe.observability import count
-from bucketscribe.pipeline.status import job_status, jobs_for_upload
 from bucketscribe.ports.secrets import resolve_secret
 from bucketscribe.wiring import environment_ports, environment_secrets, environment_settings
 
@@ -40,6 +39,8 @@ def get_job(request: Request) -> Reply:
     count("StatusRequests")
     if not _authorized(request):
         return json_reply(401, UNAUTHORIZED)
+    from bucketscribe.pipeline.status import job_status  # its views: only for status requests
+
     view = job_status(request.params["job_id"], environment_ports().jobs)
     return json_reply(200, view.model_dump_json()) if view else json_reply(404, NOT_FOUND)
 
@@ -53,5 +54,7 @@ def find_jobs(request: Request) -> Reply:
     bucket, key = query.get("bucket") or "", query.get("key") or ""
     if not bucket or not key or len(key) > MAX_KEY_CHARS or len(bucket) > 255:
         return json_reply(400, {"message": "give ?bucket=NAME&key=OBJECT_KEY (the key as uploaded)"})
+    from bucketscribe.pipeline.status import jobs_for_upload  # its views: only for status requests
+
     found = jobs_for_upload(bucket, key, environment_ports().jobs)
     return json_reply(200, found.model_dump_json()) if found else json_reply(404, NOT_FOUND)
