@@ -73,19 +73,17 @@ def test_status_finds_the_latest_job_of_an_upload_without_its_etag() -> None:
 
 def test_status_says_an_upload_waits_for_the_providers_capacity_and_since_when() -> None:
     jobs = InMemoryJobStore()
+    now = utc_now()  # the command reads the clock: 42.5 min ago prints as 42m for half a minute
     job = Job.for_upload(
         ObjectRef(bucket="recordings", key="incoming/queued.wav"),
         profile="p",
         provider="sis",
         model=None,
-        now=NOW,
+        now=now,
     )
     busy = JobError(code="SIS.0312", message="too many concurrent jobs")
-    jobs.create(
-        job.model_copy(
-            update={"waiting_since": NOW - timedelta(minutes=42), "capacity_waits": 7, "error": busy}
-        )
-    )
+    waiting_since = now - timedelta(minutes=42, seconds=30)
+    jobs.create(job.model_copy(update={"waiting_since": waiting_since, "capacity_waits": 7, "error": busy}))
     code, text = run(
         show_status, jobs, target="s3://recordings/incoming/queued.wav", timeout=None, wait=False
     )
