@@ -342,7 +342,7 @@ def measure(
             lost += 1
             continue
         superseded += sum(1 for job in jobs if job.state is JobState.SUPERSEDED)
-        stale = [job for job in jobs if not job.state.is_final and job is not latest]
+        stale = [job for job in jobs if not job.state.is_final and job.id != latest.id]
         stuck += len(stale)
         stuck_jobs.extend(stale)
         report_key = stack.layout.output_key(key, "error.json")

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bucketscribe.domain.profile import Profile
 from bucketscribe.ports.provider import Provider, SubmitItem, SubmitReceipt, TaskProvider
+from bucketscribe.ports.storage import UNREADABLE_STATUSES, ObjectUnreadable
 
 
 class SimulatedCrash(BaseException):
@@ -74,6 +75,8 @@ class _RefusingStorage:
                 if rule.key_contains in key:
                     with self._faults._lock:
                         self._faults.counters.storage_requests_refused += 1
+                    if name == "head" and rule.status in UNREADABLE_STATUSES:
+                        raise ObjectUnreadable(bucket, key, rule.status)  # as the adapters answer
                     raise StorageRefused(
                         f"An error occurred ({rule.status}) when calling the {name} operation on {key!r} "
                         "(injected by BUCKETSCRIBE_LOCAL_FAULTS)"

@@ -15,9 +15,24 @@ class ObjectInfo(BaseModel):
     content_type: str | None = None
 
 
+class ObjectUnreadable(Exception):
+    """The object is there but the store will not let us read it: 403 (permissions revoked, a
+    bucket policy) or 400 (encrypted with a key its uploader keeps, SSE-C). Asking again does not
+    help; the job ends with the reason instead."""
+
+    def __init__(self, bucket: str, key: str, status: int) -> None:
+        super().__init__(f"{bucket}/{key}: the storage answered HTTP {status} to reading it")
+        self.status = status
+
+
+# The answers to a read that mean the object exists but is not ours to read.
+UNREADABLE_STATUSES = frozenset({400, 403})
+
+
 class ObjectStorage(Protocol):
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
-        """Metadata of an object, or ``None`` when it does not exist."""
+        """Metadata of an object, or ``None`` when it does not exist; ``ObjectUnreadable`` when
+        the store refuses to say (400, 403)."""
         ...
 
     def read_head(self, bucket: str, key: str, length: int) -> bytes:

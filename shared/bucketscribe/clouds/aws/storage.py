@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bucketscribe.ports.storage import ObjectInfo
+from bucketscribe.ports.storage import UNREADABLE_STATUSES, ObjectInfo, ObjectUnreadable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,6 +45,9 @@ class S3Storage:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in UNREADABLE_STATUSES:
+                raise ObjectUnreadable(bucket, key, status) from exc
             raise
         return ObjectInfo(
             size=meta["ContentLength"],

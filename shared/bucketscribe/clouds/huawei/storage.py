@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
 from bucketscribe.ports.secrets import MissingSecret
-from bucketscribe.ports.storage import ObjectInfo
+from bucketscribe.ports.storage import UNREADABLE_STATUSES, ObjectInfo, ObjectUnreadable
 
 if TYPE_CHECKING:
     from bucketscribe.clouds.huawei.url_signing import SignerKeySource
@@ -149,6 +149,8 @@ class ObsStorage:
         )
         if result.status == 404:
             return None
+        if result.status in UNREADABLE_STATUSES:
+            raise ObjectUnreadable(bucket, key, int(result.status))
         self._raise_for_status("head", bucket, key, result)
         meta = result.body
         return ObjectInfo(

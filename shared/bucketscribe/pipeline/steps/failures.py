@@ -15,6 +15,7 @@ from bucketscribe.domain.job import Job, JobError
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
+from bucketscribe.ports.storage import ObjectUnreadable
 
 logger = Logger(child=True)
 
@@ -42,7 +43,7 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job | None:
 
     ``None`` when the job had meanwhile finished another way (its newer state stands).
     """
-    if job.part_of is None and (newer := replaced_by(job, ports)) is not None:
+    if job.part_of is None and (newer := _replaced_by(job, ports)) is not None:
         return supersede(job, newer, ports)
     now = ports.clock()
     report = error_report_key(job, ports)
@@ -67,6 +68,13 @@ def fail_job(job: Job, error: JobError, ports: PipelinePorts) -> Job | None:
         return failed
     write_error_report(failed, ports)
     return deliver_now(failed, ports)
+
+
+def _replaced_by(job: Job, ports: PipelinePorts) -> str | None:
+    try:
+        return replaced_by(job, ports)
+    except ObjectUnreadable:
+        return None  # what cannot be read cannot be told replaced: the report says why it failed
 
 
 def write_error_report(job: Job, ports: PipelinePorts) -> None:

@@ -20,11 +20,12 @@ from bucketscribe.domain.job import Attempt, AttemptState, Job, JobError, JobSta
 from bucketscribe.domain.transcript import Transcript
 from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.failures import fail_job
-from bucketscribe.pipeline.steps.intake import upload_unchanged
+from bucketscribe.pipeline.steps.intake import upload_unchanged, upload_unreadable
 from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.pipeline.steps.outputs import Publication, named, publish, write_outputs
 from bucketscribe.pipeline.steps.parts import part_finished, write_part_result
 from bucketscribe.ports.provider import FileOutcome, TaskProvider, TaskResult, TaskStatus
+from bucketscribe.ports.storage import ObjectUnreadable
 
 logger = Logger(child=True)
 
@@ -149,6 +150,9 @@ def _finalize_loaded(job: Job, load: Callable[[], Loaded], ports: PipelinePorts)
         published = publish(job, write, ports)
     except NoTranscript as missing:
         return _failed(job, missing.error, ports)
+    except ObjectUnreadable as refused:
+        # Whether a later upload replaced it cannot be told: nothing is written but the reason.
+        return _failed(job, upload_unreadable(refused), ports)
     if published.outcome is not Publication.DONE:
         return Completion(
             job_id=job.id, outcome=CompletionOutcome(published.outcome.value), job=published.job

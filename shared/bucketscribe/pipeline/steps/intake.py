@@ -36,6 +36,7 @@ from bucketscribe.pipeline.steps.job_writes import apply, new_owner
 from bucketscribe.pipeline.steps.parts import resume_parts, split_upload
 from bucketscribe.pipeline.steps.revisions import is_same_upload
 from bucketscribe.ports.media_tools import MediaError
+from bucketscribe.ports.storage import ObjectUnreadable
 
 logger = Logger(child=True)
 
@@ -166,6 +167,15 @@ def upload_unchanged(job: Job, ports: PipelinePorts) -> bool:
     """Whether the exact upload the job is for (its version, or its ETag) is still in the bucket."""
     info = ports.storage.head(job.source.bucket, job.source.key)
     return info is not None and is_same_upload(job.source, info)
+
+
+def upload_unreadable(refused: ObjectUnreadable) -> JobError:
+    """The error of a job whose upload the store will not let us read (permissions, SSE-C)."""
+    return JobError(
+        code="UPLOAD_UNREADABLE",
+        message=f"the upload cannot be read (HTTP {refused.status}): its permissions changed or it is "
+        "encrypted with a key of its uploader's (SSE-C); fix that and re-drive the job",
+    )
 
 
 UPLOAD_GONE = JobError(

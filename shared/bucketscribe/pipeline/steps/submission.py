@@ -33,10 +33,12 @@ from bucketscribe.pipeline.steps.intake import (
     release,
     release_quietly,
     upload_unchanged,
+    upload_unreadable,
 )
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error, new_owner
 from bucketscribe.pipeline.steps.parts import ensure_part_jobs
 from bucketscribe.ports.provider import StreamingProvider, TaskProvider
+from bucketscribe.ports.storage import ObjectUnreadable
 
 logger = Logger(child=True)
 T = TypeVar("T")
@@ -221,7 +223,11 @@ def _reclaim(job: Job, ports: PipelinePorts) -> tuple[Job, Profile] | UploadResu
     profile = ports.profiles.find(claimed.profile) or ports.profiles.match(
         ports.layout.relative(claimed.source.key)
     )
-    if not upload_unchanged(claimed, ports):
+    try:
+        unchanged = upload_unchanged(claimed, ports)
+    except ObjectUnreadable as refused:
+        return reject(claimed, upload_unreadable(refused), ports)
+    if not unchanged:
         return reject(claimed, UPLOAD_GONE, ports)
     return _prepare(claimed, profile.serving(claimed.provider), ports)
 
