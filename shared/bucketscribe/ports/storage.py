@@ -16,17 +16,18 @@ class ObjectInfo(BaseModel):
 
 
 class ObjectUnreadable(Exception):
-    """The object is there but the store will not let us read it: 403 (permissions revoked, a
-    bucket policy) or 400 (encrypted with a key its uploader keeps, SSE-C). Asking again does not
-    help; the job ends with the reason instead."""
+    """The object is there but the store will not let us read it: 400 to a HEAD (encrypted with a
+    key its uploader keeps, SSE-C). Asking again does not help; the job ends with the reason. (A
+    403 is not taken for this: a HEAD's answer has no body to tell a revoked permission from our
+    own key failing, which passes; such a job is retried and ends at its deadline.)"""
 
     def __init__(self, bucket: str, key: str, status: int) -> None:
         super().__init__(f"{bucket}/{key}: the storage answered HTTP {status} to reading it")
         self.status = status
 
 
-# The answers to a read that mean the object exists but is not ours to read.
-UNREADABLE_STATUSES = frozenset({400, 403})
+# The answers to a HEAD that mean the object exists but is not ours to read.
+UNREADABLE_STATUSES = frozenset({400})
 
 
 class ObjectStorage(Protocol):

@@ -42,6 +42,33 @@ class HuaweiCredentials(BaseModel):
         return cls(ak=ak, sk=SecretStr(sk), security_token=SecretStr(token) if token else None)
 
 
+def sdk_client(
+    client_class: Any,
+    region_class: Any,
+    credentials: HuaweiCredentials,
+    project_id: str | None,
+    *,
+    endpoint: str | None,
+    region: str,
+    timeout_s: float | tuple[float, float],
+) -> Any:
+    """A Huawei Cloud SDK client (CSMS, SMN, ...) signing with ``credentials``: at ``endpoint``
+    where one is set (an emulator, a private endpoint), else the region's. ``timeout_s``: seconds,
+    or (connect, read)."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+
+    signing = BasicCredentials(credentials.ak, credentials.sk.get_secret_value(), project_id)
+    if credentials.security_token is not None:
+        signing = signing.with_security_token(credentials.security_token.get_secret_value())
+    config = HttpConfig.get_default_config()
+    config.timeout = timeout_s
+    builder = client_class.new_builder().with_credentials(signing).with_http_config(config)
+    if endpoint:
+        return builder.with_endpoint(endpoint).build()
+    return builder.with_region(region_class.value_of(region)).build()
+
+
 class AgencyCredentials:
     """The credentials this process acts with on Huawei Cloud.
 

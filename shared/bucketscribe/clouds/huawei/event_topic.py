@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials
+from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials, sdk_client
 from bucketscribe.domain.job_events import JobEvent
 from bucketscribe.ports.event_bus import SOURCE, EventNotPublished, event_document
 
@@ -68,24 +68,17 @@ class SmnTopic:
         with self._lock:
             if self._client is not None and credentials == self._client_credentials:
                 return self._client
-            from huaweicloudsdkcore.auth.credentials import BasicCredentials
-            from huaweicloudsdkcore.http.http_config import HttpConfig
             from huaweicloudsdksmn.v2 import SmnClient
             from huaweicloudsdksmn.v2.region.smn_region import SmnRegion
 
-            sdk_credentials = BasicCredentials(
-                credentials.ak, credentials.sk.get_secret_value(), self._project_id
+            self._client = sdk_client(
+                SmnClient,
+                SmnRegion,
+                credentials,
+                self._project_id,
+                endpoint=self._endpoint,
+                region=self._region,
+                timeout_s=self._timeout_s,
             )
-            if credentials.security_token is not None:
-                sdk_credentials = sdk_credentials.with_security_token(
-                    credentials.security_token.get_secret_value()
-                )
-            config = HttpConfig.get_default_config()
-            config.timeout = self._timeout_s
-            builder = SmnClient.new_builder().with_credentials(sdk_credentials).with_http_config(config)
-            if self._endpoint:
-                builder = builder.with_endpoint(self._endpoint)
-            else:
-                builder = builder.with_region(SmnRegion.value_of(self._region))
-            self._client, self._client_credentials = builder.build(), credentials
+            self._client_credentials = credentials
             return self._client

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials
+from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials, sdk_client
 from bucketscribe.ports.secrets import SECRET_CACHE_SECONDS
 
 # CSMS answers a name it does not know with HTTP 400 and this code (DEW API reference, error codes).
@@ -76,24 +76,17 @@ class CsmsSecretStore:
         credentials = self._credentials()
         if self._client is not None and credentials == self._client_credentials:
             return self._client
-        from huaweicloudsdkcore.auth.credentials import BasicCredentials
-        from huaweicloudsdkcore.http.http_config import HttpConfig
         from huaweicloudsdkcsms.v1 import CsmsClient
         from huaweicloudsdkcsms.v1.region.csms_region import CsmsRegion
 
-        sdk_credentials = BasicCredentials(
-            credentials.ak, credentials.sk.get_secret_value(), self._project_id
+        self._client = sdk_client(
+            CsmsClient,
+            CsmsRegion,
+            credentials,
+            self._project_id,
+            endpoint=self._endpoint,
+            region=self._region,
+            timeout_s=self._timeout_s,
         )
-        if credentials.security_token is not None:
-            sdk_credentials = sdk_credentials.with_security_token(
-                credentials.security_token.get_secret_value()
-            )
-        config = HttpConfig.get_default_config()
-        config.timeout = self._timeout_s
-        builder = CsmsClient.new_builder().with_credentials(sdk_credentials).with_http_config(config)
-        if self._endpoint:
-            builder = builder.with_endpoint(self._endpoint)
-        else:
-            builder = builder.with_region(CsmsRegion.value_of(self._region))
-        self._client, self._client_credentials = builder.build(), credentials
+        self._client_credentials = credentials
         return self._client

@@ -173,8 +173,8 @@ def upload_unreadable(refused: ObjectUnreadable) -> JobError:
     """The error of a job whose upload the store will not let us read (permissions, SSE-C)."""
     return JobError(
         code="UPLOAD_UNREADABLE",
-        message=f"the upload cannot be read (HTTP {refused.status}): its permissions changed or it is "
-        "encrypted with a key of its uploader's (SSE-C); fix that and re-drive the job",
+        message=f"the upload cannot be read (HTTP {refused.status}): it is encrypted with a key of its "
+        "uploader's (SSE-C); upload it without one and the new upload is transcribed",
     )
 
 
