@@ -108,19 +108,7 @@ def _bind_claimed_task(job: Job, attempt: Attempt, task_id: str, ports: Pipeline
     files = {job.id: attempt.provider_file or ""}
     if job.id not in ports.jobs.bind_task(job.provider, task_id, files):
         return ignored(job, task_id, "the task belongs to another job")
-    now = ports.clock()
-    bound = apply(
-        ports.jobs,
-        job,
-        lambda current: current.bind_task(
-            now,
-            number=attempt.number,
-            task_id=task_id,
-            provider_file=attempt.provider_file,
-            check_at=now + limits.first_check_after,
-            bound_by="callback",
-        ),
-    )
+    bound = _bind(job, attempt, task_id, ports, by="callback")
     if bound is None:
         # Often the submitting worker recorded the same task meanwhile (a fast provider called
         # back before the answer was written): then the task is the job's all the same.
@@ -153,19 +141,7 @@ def bind_recorded_task(job: Job, task_id: str, recorded_file: str, ports: Pipeli
         return None
     if (attempt.provider_file or "") != recorded_file:
         return None
-    now = ports.clock()
-    bound = apply(
-        ports.jobs,
-        job,
-        lambda current: current.bind_task(
-            now,
-            number=attempt.number,
-            task_id=task_id,
-            provider_file=attempt.provider_file,
-            check_at=now + ports.limits.first_check_after,
-            bound_by="record",
-        ),
-    )
+    bound = _bind(job, attempt, task_id, ports, by="record")
     if bound is None:
         # The submitting worker bound it meanwhile (or the job moved on): as it stands now.
         current = ports.jobs.get(job.id)
@@ -176,6 +152,23 @@ def bind_recorded_task(job: Job, task_id: str, recorded_file: str, ports: Pipeli
 
 # How many of one task's jobs are finished at once.
 FINISHING_WORKERS = 16
+
+
+def _bind(job: Job, attempt: Attempt, task_id: str, ports: PipelinePorts, *, by: str) -> Job | None:
+    """``job``'s ``attempt`` bound to ``task_id``, proven ``by`` a callback or our own record."""
+    now = ports.clock()
+    return apply(
+        ports.jobs,
+        job,
+        lambda current: current.bind_task(
+            now,
+            number=attempt.number,
+            task_id=task_id,
+            provider_file=attempt.provider_file,
+            check_at=now + ports.limits.first_check_after,
+            bound_by=by,
+        ),
+    )
 
 
 class UnknownTask(LookupError):
