@@ -173,7 +173,7 @@ def test_dead_letters_that_cannot_be_read_or_are_garbage_never_stop_the_reconcil
         stack.pipeline_faults.set_plan(PipelineFaultPlan())
     (job,) = stack.jobs_for_key("incoming/dlq/sealed-2.wav")
     assert job.state is JobState.FAILED and job.error is not None
-    assert "cannot be read" in job.error.message and "(400)" in job.error.message
+    assert "cannot be read" in job.error.message and "HTTP 400" in job.error.message
     assert stack.reconcile_runs_failed == failed_before
     assert stack.pipeline_faults.counters.storage_requests_refused >= 1
 
