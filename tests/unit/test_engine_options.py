@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bucketscribe_local.commands import _apply_engine_options
 from bucketscribe_local.speech import EngineDefaults, FixedSpeechEngine, Recognition
 from bucketscribe_local.whisper_engine import WhisperSettings
