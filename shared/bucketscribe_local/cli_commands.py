@@ -168,7 +168,11 @@ def _add_transcribe(command: NewCommand) -> None:
         TRANSCRIBE_EPILOG,
     )
     transcribe.add_argument(
-        "files", nargs="+", type=Path, metavar="FILE", help="audio or video files to transcribe"
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="audio or video files to transcribe; - reads one recording from stdin",
     )
     transcribe.add_argument(
         "--profile",
@@ -210,9 +214,38 @@ def _add_transcribe(command: NewCommand) -> None:
         "base is bundled, another is taken from the Hugging Face cache or fetched) or a CTranslate2 "
         "model folder (default: the bundled base)",
     )
+    transcribe.add_argument(
+        "--task",
+        choices=["transcribe", "translate"],
+        default="transcribe",
+        help="translate: English text whatever was spoken, as Whisper's translate task (default: transcribe)",
+    )
+    _engine_options(transcribe)
     _instant_flag(transcribe)
     _cloud_flag(transcribe)
     transcribe.set_defaults(run=_local("transcribe"), interrupt="prompt")
+
+
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    """The offline engine's settings, as options: each sets its BUCKETSCRIBE_WHISPER_* setting."""
+    engine = parser.add_argument_group("offline engine (each also a BUCKETSCRIBE_WHISPER_* setting)")
+    engine.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        help="where Whisper runs (default: auto, a GPU if there is one)",
+    )
+    engine.add_argument(
+        "--compute-type",
+        metavar="TYPE",
+        help="CTranslate2's compute type, e.g. int8, float16 (default: by device)",
+    )
+    engine.add_argument("--beam-size", type=positive_int, metavar="N", help="beam search width (default: 1)")
+    engine.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="CPU threads per decoding worker (default: the cores shared out)",
+    )
 
 
 def _add_up(command: NewCommand) -> None:

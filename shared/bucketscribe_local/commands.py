@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ def _stack_options(args: argparse.Namespace, **fields: Any) -> LocalStackOptions
         return options_from_environment(
             instant=getattr(args, "instant", False),
             engine_language=getattr(args, "language", None),
+            engine_translate=getattr(args, "task", "transcribe") == "translate",
             engine_model=getattr(args, "model", None),
             profiles_json=json.dumps(LOCAL_PROFILES),
             cloud=getattr(args, "cloud", "aws"),
@@ -640,13 +642,76 @@ def _reporter(args: argparse.Namespace) -> Reporter:
 
 
 def transcribe(args: argparse.Namespace) -> int:
+    dashes = sum(str(path) == "-" for path in args.files)
+    if dashes > 1:
+        return _usage("- (standard input) can be named once")
+    if dashes and sys.stdin.isatty():
+        return _usage(
+            "- reads a recording from standard input, which is a terminal: pipe one in "
+            "(cat call.wav | bucketscribe transcribe -)"
+        )
+    _apply_engine_options(args)
+    with tempfile.TemporaryDirectory(prefix="bucketscribe-stdin-") as folder:
+        files = [_stdin_recording(Path(folder)) if str(path) == "-" else path for path in args.files]
+        return _transcribe(args, files)
+
+
+# The offline engine's options and the BUCKETSCRIBE_WHISPER_* setting each one sets.
+ENGINE_OPTIONS = {
+    "device": "DEVICE",
+    "compute_type": "COMPUTE_TYPE",
+    "beam_size": "BEAM_SIZE",
+    "threads": "CPU_THREADS",
+}
+
+
+def _apply_engine_options(args: argparse.Namespace) -> None:
+    """The engine's options become its settings, read when it loads (in this process)."""
+    for option, setting in ENGINE_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            os.environ[f"BUCKETSCRIBE_WHISPER_{setting}"] = str(value)
+
+
+# A file name for standard input, by what its first bytes are (the pipeline routes by extension).
+_STDIN_EXTENSIONS = {
+    "wav": ".wav",
+    "ogg": ".ogg",
+    "ogg-opus": ".opus",
+    "ogg-speex": ".ogg",
+    "flac": ".flac",
+    "mp3": ".mp3",
+    "mp4": ".m4a",
+    "amr": ".amr",
+    "matroska": ".mkv",
+    "asf": ".wma",
+    "flv": ".flv",
+    "mpeg": ".mpg",
+    "adts": ".aac",
+    "avi": ".avi",
+}
+
+
+def _stdin_recording(folder: Path) -> Path:
+    """Standard input, kept in ``folder`` as ``stdin.<ext>`` (what is not media is refused by the
+    same checks as any file, naming it)."""
+    from bucketscribe.domain.media_sniff import SNIFF_BYTES, sniff
+
+    data = sys.stdin.buffer.read()
+    sniffed = sniff(data[:SNIFF_BYTES], total_size=len(data))
+    path = folder / f"stdin{_STDIN_EXTENSIONS.get(sniffed.container, '.bin') if sniffed else '.bin'}"
+    path.write_bytes(data)
+    return path
+
+
+def _transcribe(args: argparse.Namespace, files: list[Path]) -> int:
     try:
         stack_options = _stack_options(args, batching_window_s=ONE_SHOT_BATCHING_WINDOW_S)
         profiles = _profile_set(stack_options)
         chosen = _chosen_profile(profiles, args.profile)
     except UsageProblem as problem:
         return _usage(str(problem))
-    pairs = [(path, chosen or profiles.match(path.name)) for path in args.files]
+    pairs = [(path, chosen or profiles.match(path.name)) for path in files]
     inputs = checked_inputs(pairs, doing="transcribed", json_events=args.json)
     if inputs is None:
         return ExitCode.USAGE

@@ -143,14 +143,22 @@ class FixedSpeechEngine:
         return recognition
 
 
-class LanguageByDefault:
-    """An engine that assumes ``language`` whenever a request names none (``--language``)."""
+class EngineDefaults:
+    """An engine that assumes ``language`` whenever a request names none (``--language``), and
+    translates into English when told to (``--task translate``)."""
 
-    def __init__(self, engine: SpeechEngine, language: str) -> None:
+    def __init__(self, engine: SpeechEngine, language: str | None, *, translate: bool = False) -> None:
         self._engine = engine
         self.inner = engine
         self.language = language
+        self.translate = translate
         self.name = engine_name(engine)
 
-    def recognize(self, audio: bytes | Path, *, language: str | None = None, **options: Any) -> Recognition:
-        return self._engine.recognize(audio, language=language or self.language, **options)
+    def recognize(
+        self, audio: bytes | Path, *, language: str | None = None, translate: bool = False, **options: Any
+    ) -> Recognition:
+        recognition = self._engine.recognize(
+            audio, language=language or self.language, translate=translate or self.translate, **options
+        )
+        # The text is English whatever was spoken: the transcript's language is the text's.
+        return recognition.model_copy(update={"language": "en"}) if self.translate else recognition

@@ -72,6 +72,8 @@ class LocalStackOptions(BaseModel):
     # and a spoken language to assume where a request names none (default: detected per file).
     engine_model: Path | None = None
     engine_language: str | None = None
+    # The offline engine translates into English (transcribe --task translate).
+    engine_translate: bool = False
     faults: FaultPlan = Field(default_factory=FaultPlan)
     sis_workers: int = 2
     # SIS's account quota: jobs waiting or running at once before a submission gets SIS.0312.
@@ -432,10 +434,12 @@ class LocalStack:
         engine = (
             WhisperSpeechEngine(self.options.engine_model) if self.options.engine_model else shared_engine()
         )
-        if self.options.engine_language:
-            from bucketscribe_local.speech import LanguageByDefault
+        if self.options.engine_language or self.options.engine_translate:
+            from bucketscribe_local.speech import EngineDefaults
 
-            return LanguageByDefault(engine, self.options.engine_language)
+            return EngineDefaults(
+                engine, self.options.engine_language, translate=self.options.engine_translate
+            )
         return engine
 
     def _configure_environment(self) -> None:

@@ -519,13 +519,13 @@ def readings(work: StreamPass) -> int:
 
 
 def stream_decoder_for(engine: SpeechEngine) -> StreamDecoder:
-    """Batched Whisper passes for the Whisper engine (also behind ``LanguageByDefault``), a
+    """Batched Whisper passes for the Whisper engine (also behind ``EngineDefaults``), a
     ``recognize`` per pass for any other engine."""
-    from bucketscribe_local.speech import LanguageByDefault
+    from bucketscribe_local.speech import EngineDefaults
     from bucketscribe_local.whisper_engine import WhisperSpeechEngine
 
     inner, default = engine, None
-    if isinstance(engine, LanguageByDefault):
+    if isinstance(engine, EngineDefaults):
         inner, default = engine.inner, engine.language
     if isinstance(inner, WhisperSpeechEngine):
         return BatchedWhisperPasses(inner, default_language=default)

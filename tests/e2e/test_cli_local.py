@@ -363,3 +363,30 @@ def test_up_state_dir_keeps_the_bucket_and_the_jobs_across_a_restart(tmp_path: P
         assert again.finish(timeout=30) == 0
     finally:
         again.kill()
+
+
+def test_a_recording_piped_to_standard_input_is_transcribed_as_its_kind(tmp_path: Path) -> None:
+    import sys
+
+    from tests.cli_process import user_environment
+
+    piped = subprocess.run(
+        [sys.executable, "-m", "bucketscribe.cli", "transcribe", "-", "--instant", "--quiet"],
+        input=tone_wav(1),
+        capture_output=True,
+        cwd=tmp_path,
+        env={**user_environment(), "PYTHONUNBUFFERED": "1"},
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert b"fixed transcript" in piped.stdout
+    assert (tmp_path / "transcripts" / "stdin.wav.json").stat().st_size > 0  # named by its first bytes
+    twice = subprocess.run(
+        [sys.executable, "-m", "bucketscribe.cli", "transcribe", "-", "-", "--instant"],
+        input=b"",
+        capture_output=True,
+        cwd=tmp_path,
+        env=user_environment(),
+        timeout=60,
+    )
+    assert twice.returncode == 2 and twice.stderr.count(b"\n") == 1 and b"can be named once" in twice.stderr

@@ -62,6 +62,27 @@ def test_render_reads_canonical_json_and_writes_the_format(
     assert code == 0 and out.startswith("WEBVTT")
 
 
+def test_render_writes_every_format_from_one_read_of_the_transcript(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "result.json"
+    source.write_text(json.dumps(SIS_RESULT), encoding="utf-8")
+    _, canonical, _ = run(capsys, "normalize", "--provider", "sis", str(source))
+    transcript = tmp_path / "t.json"
+    transcript.write_text(canonical, encoding="utf-8")
+    code, _, err = run(capsys, "render", "--format", "srt,vtt", str(transcript))
+    assert code == 2
+    assert err == "bucketscribe: error: --format: 2 formats need --out PREFIX (stdout holds one)\n"
+    prefix = tmp_path / "out" / "talk"
+    prefix.parent.mkdir()
+    code, out, _ = run(capsys, "render", "--format", "all", "--out", str(prefix), str(transcript))
+    assert code == 0
+    assert out.splitlines() == [f"{prefix}.{fmt}" for fmt in ("json", "txt", "srt", "vtt")]
+    _, one_srt, _ = run(capsys, "render", "--format", "srt", str(transcript))
+    assert (tmp_path / "out" / "talk.srt").read_text(encoding="utf-8") == one_srt
+    assert Transcript.model_validate_json((tmp_path / "out" / "talk.json").read_text(encoding="utf-8"))
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
@@ -98,7 +119,7 @@ def test_a_directory_or_a_non_transcript_is_refused_with_the_reason(
 
 def test_unknown_format_is_an_argparse_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "render", "--format", "docx", "x.json")
-    assert code == 2 and "invalid choice" in err
+    assert code == 2 and "'docx': choose from json, txt, srt, vtt, all" in err
 
 
 def test_job_id_matches_the_pipelines_job_id(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,12 +7,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
-from bucketscribe.cli.arguments import OUTPUT_FORMATS, NewCommand
-from bucketscribe.cli.exit_codes import BadInput, ExitCode
+from bucketscribe.cli.arguments import OUTPUT_FORMATS, NewCommand, output_formats
+from bucketscribe.cli.exit_codes import BadInput, ExitCode, refuse
+from bucketscribe.domain.profile import OutputFormat
 from bucketscribe.domain.transcript import Transcript
 from bucketscribe.providers import registry as providers
 
@@ -71,8 +72,22 @@ def _render(args: argparse.Namespace) -> int:
         raise BadInput(
             args.transcript, f"is not a bucketscribe transcript ({where}: {first['msg']})"
         ) from None
+    chosen = OUTPUT_FORMATS if "all" in args.format else tuple(dict.fromkeys(args.format))
+    formats = [cast(OutputFormat, fmt) for fmt in chosen]  # output_formats accepted only these
+    if len(formats) > 1 and not args.out:
+        return refuse(args, "--format", f"{len(formats)} formats need --out PREFIX (stdout holds one)")
     options = RenderOptions(speaker_labels=not args.no_speakers)
-    sys.stdout.write(render(transcript, args.format, options))
+    if not args.out:
+        sys.stdout.write(render(transcript, formats[0], options))
+        return ExitCode.OK
+    # One parse of the transcript serves every format; each file's path goes to stdout.
+    for fmt in formats:
+        path = Path(f"{args.out}.{fmt}")
+        try:
+            path.write_text(render(transcript, fmt, options), encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(str(path), exc.strerror or str(exc)) from None
+        sys.stdout.write(f"{path}\n")
     return ExitCode.OK
 
 
@@ -106,10 +121,23 @@ def _add_render(command: NewCommand) -> None:
     render = command(
         "render",
         "canonical transcript JSON → txt / srt / vtt / json",
-        "Render a canonical transcript JSON as text or subtitles on stdout.",
-        "example:\n  bucketscribe render --format srt transcripts/talk.mp3.json > talk.srt\n",
+        "Render a canonical transcript JSON as text or subtitles: one format on stdout, or several "
+        "into files from one read of the transcript.",
+        "examples:\n  bucketscribe render --format srt transcripts/talk.mp3.json > talk.srt\n"
+        "  bucketscribe render --format all --out talk transcripts/talk.mp3.json  # talk.json, talk.txt...\n",
     )
-    render.add_argument("--format", choices=list(OUTPUT_FORMATS), required=True, help="the output format")
+    render.add_argument(
+        "--format",
+        type=output_formats,
+        required=True,
+        metavar="FORMATS",
+        help=f"{', '.join(OUTPUT_FORMATS)}; several comma-separated, or all (they need --out)",
+    )
+    render.add_argument(
+        "--out",
+        metavar="PREFIX",
+        help="write PREFIX.<format> for each format and print each path (default: the one format on stdout)",
+    )
     render.add_argument(
         "--no-speakers", action="store_true", help="leave speaker names out of txt, srt and vtt"
     )
