@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -197,19 +197,29 @@ def test_the_stacks_own_bucket_is_never_looked_up_and_another_only_once(
 def test_presigns_side_by_side_look_a_foreign_bucket_up_once() -> None:
     """Jobs are submitted by several threads at once; their first presign of a bucket asks once."""
     asked: list[str] = []
+    started = threading.Semaphore(0)
+    all_started = threading.Event()
 
     def slow_lookup(bucket: str) -> str:
         asked.append(bucket)
-        time.sleep(0.05)
+        # The lookup lasts until every thread has set out to presign: they all find it in flight.
+        assert all_started.wait(timeout=30)
         return "ap-east-1"
 
     signer = RegionalUrlSigner(
         BucketRegions({}, slow_lookup), SignerKeySource("signer", Secrets(signer=AWS_SIGNER))
     )
+
+    def presign(n: int) -> str:
+        started.release()
+        return signer.presign_get("elsewhere", f"incoming/{n}.wav", expires_s=600)
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        urls = list(
-            pool.map(lambda n: signer.presign_get("elsewhere", f"incoming/{n}.wav", expires_s=600), range(8))
-        )
+        pending = [pool.submit(presign, n) for n in range(8)]
+        for _ in range(8):
+            assert started.acquire(timeout=30)
+        all_started.set()
+        urls = [future.result(timeout=30) for future in pending]
     assert {host_and_key(url)[1] for url in urls} == {"elsewhere.s3.ap-east-1.amazonaws.com"}
     assert asked == ["elsewhere"]
 
