@@ -21,6 +21,7 @@ later, and the run goes on — no message and no job can stop the reconciler for
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,8 @@ logger = Logger(child=True)
 # own time is not known.
 RUN_LEASE = "reconciler"
 RUN_LEASE_TIME = timedelta(minutes=5)
+# How long a run's end keeps trying to give its lease up through a job-store outage.
+LEASE_RELEASE_RETRY_S = 30.0
 # Rounds of due jobs one run works through at most (each of up to ``limit`` jobs).
 MAX_ROUNDS = 50
 # Tasks one run asks its providers about at once.
@@ -123,10 +126,27 @@ def reconcile(
     try:
         return _reconcile(ports, report, limit=limit, out_of_time=out_of_time, time_left=time_left)
     finally:
+        _give_up_lease(ports, owner, time_left)
+
+
+def _give_up_lease(ports: PipelinePorts, owner: str, time_left: TimeLeft) -> None:
+    """End this run's lease, retrying through a short job-store outage: a lease left behind keeps
+    every later run out until it runs out by itself (the run's whole time, minutes)."""
+    left = time_left()
+    deadline = time.monotonic() + min(
+        LEASE_RELEASE_RETRY_S, left.total_seconds() if left else LEASE_RELEASE_RETRY_S
+    )
+    delay = 0.1
+    while True:
         try:
             ports.jobs.end_lease(RUN_LEASE, owner=owner)
+            return
         except Exception:
-            logger.exception("Could not give the reconciler's lease up; it runs out by itself")
+            if time.monotonic() + delay > deadline:
+                logger.exception("Could not give the reconciler's lease up; it runs out by itself")
+                return
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
 
 
 def _reconcile(
