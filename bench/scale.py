@@ -202,31 +202,22 @@ class Latencies:
 # S3 small-object requests in the tens of ms; SIS (cn-north-4) and DashScope (cn-beijing) across
 # the Pacific from us-east-1: ~200 ms a round trip. On Huawei Cloud the functions, GeminiDB and
 # OBS sit in cn-north-4 beside SIS; DashScope is in the same city (10 ms).
+_AWS_LATENCIES = Latencies(
+    cloud="aws",
+    store_read=0.005,
+    store_write=0.008,
+    store_query=0.010,
+    store_query_per_item=0.00004,
+    head=0.015,
+    range_get=0.025,
+    put=0.030,
+    delete=0.015,
+    provider_rtt=0.200,
+)
+# The same stores' latencies on Huawei Cloud; only the way to the providers differs.
 LATENCIES = {
-    "aws": Latencies(
-        cloud="aws",
-        store_read=0.005,
-        store_write=0.008,
-        store_query=0.010,
-        store_query_per_item=0.00004,
-        head=0.015,
-        range_get=0.025,
-        put=0.030,
-        delete=0.015,
-        provider_rtt=0.200,
-    ),
-    "huawei": Latencies(
-        cloud="huawei",
-        store_read=0.005,
-        store_write=0.008,
-        store_query=0.010,
-        store_query_per_item=0.00004,
-        head=0.015,
-        range_get=0.025,
-        put=0.030,
-        delete=0.015,
-        provider_rtt=0.010,
-    ),
+    "aws": _AWS_LATENCIES,
+    "huawei": replace(_AWS_LATENCIES, cloud="huawei", provider_rtt=0.010),
 }
 # DashScope allows 20 task queries (and 20 submissions) a second per account; its adapter spaces
 # them at 90 % of that, so a run's queries take at least n / 18 s however many are in flight.

@@ -45,14 +45,20 @@ def test_normalize_turns_a_provider_result_into_canonical_json(
     assert text in [s.text for s in transcript.segments]
 
 
-def test_render_reads_canonical_json_and_writes_the_format(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def canonical_transcript(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """SIS_RESULT normalised by the CLI, as a canonical transcript file."""
     source = tmp_path / "result.json"
     source.write_text(json.dumps(SIS_RESULT), encoding="utf-8")
     _, canonical, _ = run(capsys, "normalize", "--provider", "sis", str(source))
     transcript = tmp_path / "t.json"
     transcript.write_text(canonical, encoding="utf-8")
+    return transcript
+
+
+def test_render_reads_canonical_json_and_writes_the_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    transcript = canonical_transcript(tmp_path, capsys)
     code, out, _ = run(capsys, "render", "--format", "srt", str(transcript))
     assert code == 0 and [c.index for c in srt.parse(out)] == [1, 2]
     assert "[Agent]" in out
@@ -65,11 +71,7 @@ def test_render_reads_canonical_json_and_writes_the_format(
 def test_render_writes_every_format_from_one_read_of_the_transcript(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source = tmp_path / "result.json"
-    source.write_text(json.dumps(SIS_RESULT), encoding="utf-8")
-    _, canonical, _ = run(capsys, "normalize", "--provider", "sis", str(source))
-    transcript = tmp_path / "t.json"
-    transcript.write_text(canonical, encoding="utf-8")
+    transcript = canonical_transcript(tmp_path, capsys)
     code, _, err = run(capsys, "render", "--format", "srt,vtt", str(transcript))
     assert code == 2
     assert err == "bucketscribe: error: --format: 2 formats need --out PREFIX (stdout holds one)\n"
