@@ -91,48 +91,31 @@ class MotoRequest:
 
 
 class MotoRequestLog:
-    """Wraps moto server's WSGI app: every request it serves, kept inside ``record()`` blocks."""
+    """The requests moto server served, from the log its process writes (``LocalStackOptions.
+    moto_request_log``: a JSON line per request, written before it is answered): those of a
+    ``record()`` block are the lines it added."""
 
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self._app = app
-        self._lock = threading.Lock()
-        self._open: list[list[MotoRequest]] = []
+    def __init__(self, path: Path) -> None:
+        self._path = path
 
     @classmethod
     def install(cls, stack: Any) -> MotoRequestLog | None:
-        """In front of the stack's moto server (werkzeug's server calls ``server.app`` per request);
-        None when moto's server is not where this version keeps it (the figures say n/a then)."""
-        server = getattr(getattr(stack, "_moto", None), "_server", None)
-        if server is None or not callable(getattr(server, "app", None)):
-            return None
-        log = cls(server.app)
-        server.app = log
-        return log
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        query = environ.get("QUERY_STRING", "")
-        request = MotoRequest(
-            method=environ.get("REQUEST_METHOD", ""),
-            path=environ.get("PATH_INFO", ""),
-            signed_by_botocore=environ.get("HTTP_AUTHORIZATION", "").startswith("AWS4-HMAC-SHA256"),
-            presigned="X-Amz-Signature=" in query or "Signature=" in query,
-            user_agent=environ.get("HTTP_USER_AGENT", ""),
-        )
-        with self._lock:
-            for requests in self._open:
-                requests.append(request)
-        return self._app(environ, start_response)
+        """The stack's request log; None when it keeps none (the figures say n/a then)."""
+        path = stack.options.moto_request_log
+        return cls(path) if path is not None else None
 
     @contextmanager
     def record(self) -> Iterator[list[MotoRequest]]:
         requests: list[MotoRequest] = []
-        with self._lock:
-            self._open.append(requests)
+        start = self._path.stat().st_size if self._path.exists() else 0
         try:
             yield requests
         finally:
-            with self._lock:
-                self._open.remove(requests)
+            with self._path.open("rb") as log:
+                log.seek(start)
+                added = log.read()
+            lines = added.decode("utf-8").splitlines()
+            requests.extend(MotoRequest(**json.loads(line)) for line in lines if line.strip())
 
 
 @contextmanager
@@ -464,6 +447,7 @@ def warm_handlers(files: int, log_dir: Path) -> dict[str, Any]:
         names=LocalAwsNames(notification_prefix="not-notified/"),  # the bench invokes the handlers
         reconcile_interval_s=3600,
         log_file=log_dir / "warm-functions.log",
+        moto_request_log=log_dir / "moto-requests.jsonl",
     )
     results: dict[str, Any] = {}
     with AwsCallLog() as calls_log, LocalStack(options) as stack:
@@ -660,9 +644,10 @@ def calls_by_function(calls: Iterable[Any], files: int) -> dict[str, float]:
     for call in calls:
         if call.thread == "MainThread":
             continue
-        if call.thread == "sqs-dispatcher":
+        # A function's side-by-side workers carry its thread's name as their prefix.
+        if call.thread.startswith("sqs-dispatcher"):
             groups["submit"] += 1
-        elif call.thread == "reconcile":
+        elif call.thread.startswith("reconcile"):
             groups["reconcile"] += 1
         else:
             groups["callbacks and other threads"] += 1

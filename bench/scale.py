@@ -25,10 +25,10 @@ concurrency slots, is what the reconciler's ``out_of_time`` sees (270 s: the 300
 its 30 s margin), and is billed as GB-seconds.
 
 The naive design is the same code with the reconciler as it was before rounds (for its runs
-``MAX_ROUNDS`` is set to 1 and ``POLLING_WORKERS`` to 1: at most 500 due jobs per run, their
-tasks asked one after the other) and a quota refusal answered as an ordinary refusal (a
-``ProviderError`` without ``over_capacity``): retried with backoff, the upload failing
-NEVER_SUBMITTED at the 8th.
+``MAX_ROUNDS`` is set to 1, and ``Limits.side_by_side`` is 1: at most 500 due jobs per run, their
+tasks asked, and an invocation's uploads submitted, one after the other) and a quota refusal
+answered as an ordinary refusal (a ``ProviderError`` without ``over_capacity``): retried with
+backoff, the upload failing NEVER_SUBMITTED at the 8th.
 
 Run: ``.venv/bin/python bench/scale.py`` (a few minutes on 2 cores), ``--quick`` (about a
 minute; what ``make bench`` runs), ``--full`` (longer windows of each day; 15-25 minutes),
@@ -66,8 +66,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # tests.fakes: the in-memory ports the simulation counts
 
-import bucketscribe.pipeline.complete as complete_module  # noqa: E402
 import bucketscribe.pipeline.reconcile as reconcile_module  # noqa: E402
+import bucketscribe.pipeline.steps.side_by_side as side_by_side_module  # noqa: E402
 from bucketscribe.clouds.aws.job_store import DynamoJobStore  # noqa: E402
 from bucketscribe.domain.callback_tokens import CallbackSigner  # noqa: E402
 from bucketscribe.domain.job import Job, JobState  # noqa: E402
@@ -345,7 +345,7 @@ class SimulatedPool:
 
     meter: Meter | None = None  # the scenario's, set while it runs
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, thread_name_prefix: str = "") -> None:
         self.workers = max_workers or 1
 
     def __enter__(self) -> SimulatedPool:
@@ -396,7 +396,7 @@ def _results(outcomes: list[tuple[T | None, BaseException | None]]) -> Iterator[
 @contextlib.contextmanager
 def simulated_pools(meter: Meter) -> Iterator[None]:
     """The pipeline's thread pools replaced by ``SimulatedPool`` (and given back afterwards)."""
-    modules = (reconcile_module, complete_module)
+    modules = (side_by_side_module,)
     saved = [module.ThreadPoolExecutor for module in modules]
     SimulatedPool.meter = meter
     for module in modules:
@@ -840,12 +840,12 @@ def reconciler_of(design: str) -> Iterator[None]:
     if design != "naive":
         yield
         return
-    rounds, workers = reconcile_module.MAX_ROUNDS, reconcile_module.POLLING_WORKERS
-    reconcile_module.MAX_ROUNDS, reconcile_module.POLLING_WORKERS = 1, 1
+    rounds = reconcile_module.MAX_ROUNDS
+    reconcile_module.MAX_ROUNDS = 1
     try:
         yield
     finally:
-        reconcile_module.MAX_ROUNDS, reconcile_module.POLLING_WORKERS = rounds, workers
+        reconcile_module.MAX_ROUNDS = rounds
 
 
 @dataclass
@@ -888,7 +888,8 @@ class Simulation:
             layout=OutputLayout(input_prefix="incoming/", output_prefix="transcripts/"),
             profiles=ProfileSet(profiles=[profile(name="default", prefix="", provider=scenario.provider)]),
             callback_base_url="https://cb.example.com/prod",
-            limits=Limits(),
+            # The naive design took an invocation's uploads and a run's tasks one after another.
+            limits=Limits(side_by_side=1 if scenario.design == "naive" else Limits().side_by_side),
             clock=self.clock,
         )
         self.t = 0.0

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -105,13 +106,16 @@ class InMemoryJobStore:
         self.tasks: dict[tuple[str, str], dict[str, str]] = {}
         self.leases: dict[str, tuple[str, datetime]] = {}
         self.saves = 0
+        # Conditional writes are atomic in every real store; the pipeline writes side by side.
+        self._writing = threading.RLock()
 
     def take_lease(self, name: str, *, owner: str, until: datetime, now: datetime) -> bool:
-        held = self.leases.get(name)
-        if held is not None and held[1] > now:
-            return False
-        self.leases[name] = (owner, until)
-        return True
+        with self._writing:
+            held = self.leases.get(name)
+            if held is not None and held[1] > now:
+                return False
+            self.leases[name] = (owner, until)
+            return True
 
     def end_lease(self, name: str, *, owner: str) -> None:
         held = self.leases.get(name)
@@ -120,32 +124,35 @@ class InMemoryJobStore:
 
     def create(self, job: Job) -> bool:
         refuse_draft(job)
-        if job.id in self.jobs:
-            return False
-        self.jobs[job.id] = job
-        return True
+        with self._writing:
+            if job.id in self.jobs:
+                return False
+            self.jobs[job.id] = job
+            return True
 
     def get(self, job_id: str | None) -> Job | None:
         # None: a test reading back the job of a result that has none (and must then fail).
         return None if job_id is None else self.jobs.get(job_id)
 
     def save(self, job: Job) -> bool:
-        current = self.jobs.get(job.id)
-        if current is None or current.version != job.version - 1:
-            return False
-        self.jobs[job.id] = job
-        self.saves += 1
-        return True
+        with self._writing:
+            current = self.jobs.get(job.id)
+            if current is None or current.version != job.version - 1:
+                return False
+            self.jobs[job.id] = job
+            self.saves += 1
+            return True
 
     def bind_task(
         self, provider: str, task_id: str, files: dict[str, str], *, exclusive: bool = False
     ) -> dict[str, str]:
-        stored = self.tasks.get((provider, task_id), {})
-        if stored and exclusive and not files.keys() & stored.keys():
-            return dict(stored)
-        merged = {**files, **stored}
-        self.tasks[(provider, task_id)] = merged
-        return dict(merged)
+        with self._writing:
+            stored = self.tasks.get((provider, task_id), {})
+            if stored and exclusive and not files.keys() & stored.keys():
+                return dict(stored)
+            merged = {**files, **stored}
+            self.tasks[(provider, task_id)] = merged
+            return dict(merged)
 
     def task_files(self, provider: str, task_id: str) -> dict[str, str]:
         return dict(self.tasks.get((provider, task_id), {}))
@@ -223,6 +230,7 @@ class FakeProvider:
         self.turned_away = 0
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._counter = 0
+        self._submitting = threading.Lock()
 
     def model_name(self, profile: Profile) -> str:
         return registry.plugin(self.name).model_name(profile)
@@ -242,7 +250,12 @@ class FakeProvider:
         )
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
-        """One task for all ``items`` (at most ``max_files_per_task``), like DashScope; SIS sends one."""
+        """One task for all ``items`` (at most ``max_files_per_task``), like DashScope; SIS sends one.
+        Atomic, as the service is: the pipeline submits one-file tasks side by side."""
+        with self._submitting:
+            return self._submit(items, profile)
+
+    def _submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         if self.submit_error is not None:
             raise self.submit_error
         if self.capacity is not None and self.in_flight() >= self.capacity:

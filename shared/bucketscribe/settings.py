@@ -115,6 +115,8 @@ class Settings(EnvironmentSettings):
     max_provider_jobs: int = Field(default=2, ge=1)
     search_delay_s: int = Field(default=30, ge=0)
     evidence_wait_s: int = Field(default=3600, ge=1)
+    # How many of an invocation's uploads are worked on at once (1: one after another).
+    side_by_side: int = Field(default=16, ge=1, le=64)
 
     # Real-time mode: how long the submit worker may spend streaming one upload (the submit
     # function's timeout, 300 s, less the margin it keeps). Longer uploads are refused for the

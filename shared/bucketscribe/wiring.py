@@ -166,6 +166,7 @@ def limits(settings: Settings) -> Limits:
         # A callback can come until the provider drops the result after the deadline.
         callback_token_ttl=deadline + providers.longest_retention(),
         realtime_budget=timedelta(seconds=settings.realtime_budget_s),
+        side_by_side=settings.side_by_side,
     )
 
 

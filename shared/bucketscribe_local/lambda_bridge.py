@@ -114,6 +114,7 @@ class SqsDispatcher:
         *,
         batch_size: int = 10,
         batching_window_s: float = 0.0,
+        concurrency: int = 1,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -126,7 +127,13 @@ class SqsDispatcher:
         self._running = threading.Event()
         self._running.set()
         self._polling = threading.Lock()
+        # Like the event source's maximumConcurrency: batches run side by side in up to this many
+        # instances, and no messages are taken while every instance is busy.
+        self._concurrency = max(concurrency, 1)
+        self._instances = threading.Semaphore(self._concurrency)
         self._thread = threading.Thread(target=self._run, name="sqs-dispatcher", daemon=True)
+        self._counting = threading.Lock()
+        self._invocations = 0
         self.batches = 0
         self.crashes = 0
 
@@ -140,10 +147,13 @@ class SqsDispatcher:
     def pause(self) -> None:
         """Stop taking messages (as a disabled event source does); the queue fills up.
 
-        Returns once a batch in flight has been handed over, so nothing is taken after this."""
+        Returns once the batches in flight have been handed over, so nothing is taken after this."""
         self._running.clear()
         with self._polling:
-            pass
+            for _ in range(self._concurrency):  # every instance idle
+                self._instances.acquire()
+            for _ in range(self._concurrency):
+                self._instances.release()
 
     def resume(self) -> None:
         self._running.set()
@@ -159,10 +169,36 @@ class SqsDispatcher:
             try:
                 with self._polling:
                     if self._running.is_set():
-                        self.poll_once(wait_s=1)
+                        self._dispatch_once(wait_s=1)
             except Exception:
                 log.exception("The upload dispatcher failed; retrying in a second")
                 self._stop.wait(1)
+
+    def _dispatch_once(self, *, wait_s: int) -> None:
+        """Gather a batch once an instance is free and hand it to that instance's thread."""
+        if not self._instances.acquire(timeout=0.2):
+            return
+        try:
+            messages = self._gather(wait_s) if self._running.is_set() else []
+        except BaseException:
+            self._instances.release()
+            raise
+        if not messages:
+            self._instances.release()
+            return
+        with self._counting:
+            self._invocations += 1
+            name = f"sqs-dispatcher-{self._invocations}"
+
+        def invoke() -> None:
+            try:
+                self._invoke(messages)
+            except Exception:
+                log.exception("Handing a batch to the submit function failed; it comes back later")
+            finally:
+                self._instances.release()
+
+        threading.Thread(target=invoke, name=name, daemon=True).start()
 
     def _receive(self, count: int, wait_s: int) -> list[dict[str, Any]]:
         response = self._sqs.receive_message(
@@ -175,10 +211,17 @@ class SqsDispatcher:
         return messages
 
     def poll_once(self, *, wait_s: int = 0) -> int:
+        """Gather one batch and run the submit function on it here; the messages handled."""
+        messages = self._gather(wait_s)
+        if messages:
+            self._invoke(messages)
+        return len(messages)
+
+    def _gather(self, wait_s: int) -> list[dict[str, Any]]:
         batch_size, window_s = self._batch_size, self._batching_window_s
         first = self._receive(batch_size, wait_s)
         if not first:
-            return 0
+            return []
         # By message id: a message whose visibility ran out while the batch was gathered comes
         # back once more; Lambda's poller hands each message to one batch only.
         gathered = {m["MessageId"]: m for m in first}
@@ -188,7 +231,9 @@ class SqsDispatcher:
             gathered.update({m["MessageId"]: m for m in more})
             if not more:
                 time.sleep(0.05)
-        messages = list(gathered.values())
+        return list(gathered.values())
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [self._record(m) for m in messages]}
         try:
             result = self._handler(event, LocalLambdaContext("bucketscribe-submit", timeout_s=300))
@@ -196,8 +241,9 @@ class SqsDispatcher:
             # The instance died: nothing is reported or deleted; SQS hands every message of the
             # batch out again once its visibility timeout runs out, as Lambda's poller would see.
             log.warning("The submit function crashed (simulated); its batch comes back later")
-            self.crashes += 1
-            return len(messages)
+            with self._counting:
+                self.crashes += 1
+            return
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):  # SQS deletes at most 10 per call
@@ -208,8 +254,8 @@ class SqsDispatcher:
                     for i, m in enumerate(done[start : start + 10])
                 ],
             )
-        self.batches += 1
-        return len(messages)
+        with self._counting:
+            self.batches += 1
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {

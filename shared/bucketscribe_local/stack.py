@@ -50,18 +50,21 @@ log = logging.getLogger("bucketscribe_local")
 # JSON for the emulators' FaultPlan (slow, failing or lost jobs), to try the pipeline's recovery by hand.
 LOCAL_FAULTS_ENV = "BUCKETSCRIBE_LOCAL_FAULTS"
 
-# The submit function's SQS batching as deployed: serverless.yml's params submitBatchSize and
-# submitBatchingWindow (tests/unit/test_local_options.py fails when they disagree). Uploads of one
-# batch that share a DashScope profile ride in one task, so with the same batching the local
-# stack's tasks per file and files/s predict the cloud's.
+# The submit function's SQS event source as deployed: serverless.yml's params submitBatchSize,
+# submitBatchingWindow and submitMaxConcurrency (tests/unit/test_local_options.py fails when they
+# disagree). Uploads of one batch that share a DashScope profile ride in one task, so with the same
+# batching the local stack's tasks per file and files/s predict the cloud's.
 DEPLOYED_SUBMIT_BATCH_SIZE = 100
-DEPLOYED_SUBMIT_BATCHING_WINDOW_S = 5.0
+DEPLOYED_SUBMIT_BATCHING_WINDOW_S = 1.0
+DEPLOYED_SUBMIT_MAX_CONCURRENCY = 5
 
 
 class LocalStackOptions(BaseModel):
     names: LocalAwsNames = Field(default_factory=LocalAwsNames)
     output_prefix: str = "transcripts/"
     moto_port: int = 0
+    # Where moto server (a process of its own) writes each request it serves, for a bench.
+    moto_request_log: Path | None = None
     callback_port: int = 0
     sis_port: int = 0
     instant: bool = False
@@ -84,6 +87,8 @@ class LocalStackOptions(BaseModel):
     # (a lone upload waits the whole window, as on AWS).
     batch_size: int = DEPLOYED_SUBMIT_BATCH_SIZE
     batching_window_s: float = DEPLOYED_SUBMIT_BATCHING_WINDOW_S
+    # Batches handled at once, in as many submit instances (the event source's maximumConcurrency).
+    submit_concurrency: int = DEPLOYED_SUBMIT_MAX_CONCURRENCY
     # The reconcile schedule (5 minutes on AWS) and when it first looks at a submitted job.
     reconcile_interval_s: float = 30.0
     first_check_after_s: int = 60
@@ -265,31 +270,22 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         import boto3
-        from moto.server import ThreadedMotoServer
 
         from bucketscribe_local import huawei_shape
         from bucketscribe_local.dashscope_server import DashScopeEmulator
         from bucketscribe_local.http_thread import BackgroundHttpServer
         from bucketscribe_local.lambda_bridge import Ticker, api_gateway_app
-        from bucketscribe_local.s3_events import add_version_ids_to_moto_events
+        from bucketscribe_local.moto_process import MotoProcess
         from bucketscribe_local.sis_server import SisEmulator
 
         opts = self.options
         ensure_port_free(opts.moto_port)
         ensure_port_free(opts.callback_port)
         ensure_port_free(opts.sis_port)
-        # moto's werkzeug server logs every request; the stack reports progress itself.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        add_version_ids_to_moto_events()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
-        self._moto.start()
+        # A fresh process each time: every stack starts from an empty account.
+        self._moto = MotoProcess(port=opts.moto_port, request_log=opts.moto_request_log).start()
         host, port = self._moto.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
-        # moto keeps its state per process: start every stack from an empty account.
-        import urllib.request
-
-        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
-        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - our loopback moto server
         session = boto3.session.Session(
             aws_access_key_id=LOCAL_ACCESS_KEY,
             aws_secret_access_key=LOCAL_SECRET_KEY,
@@ -368,6 +364,7 @@ class LocalStack:
             submit.handler,
             batch_size=opts.batch_size,
             batching_window_s=opts.batching_window_s,
+            concurrency=opts.submit_concurrency,
         )
         self._dispatcher.start()
         self._reconciler = Ticker(opts.reconcile_interval_s, self.reconcile_now, name="reconcile")
@@ -403,8 +400,8 @@ class LocalStack:
         if saving:
             assert self.state is not None
             saved = self.state.save(self.client)
-        if self._moto is not None and not leaving_process:
-            self._moto.stop()
+        if self._moto is not None:
+            self._moto.stop(wait=not leaving_process)
         self._restore_environment()
         # The function loggers outlive the stack: hand them their streams back before closing ours.
         for handler, original in self._rerouted.items():

@@ -32,7 +32,7 @@ def stack_options(log_dir: Path, cloud: Literal["aws", "huawei"] = "aws") -> Loc
         names=LocalAwsNames(notification_prefix="", visibility_timeout_s=30),
         claim_lease_s=20,
         # One upload at a time, handed over at once: these tests check what happens to uploads, and
-        # the deployed batching window (the stack's default) would add its 5 s to each. Tests of
+        # the deployed batching window (the stack's default) would add its 1 s to each. Tests of
         # batching set their own (``stack.set_batching``) and come back to this.
         batch_size=10,
         batching_window_s=0.0,

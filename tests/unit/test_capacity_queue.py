@@ -49,8 +49,9 @@ def test_a_burst_larger_than_the_quota_drains_with_none_failed_and_never_more_at
     results = submit_uploads(uploads(ports, 20), ports)
     assert [r.outcome for r in results].count(UploadOutcome.SUBMITTED) == 3
     assert [r.outcome for r in results].count(UploadOutcome.WAITING) == 17
-    # One refusal says the quota is full: the rest of the batch is queued without asking again.
-    assert provider.turned_away == 1
+    # A refusal says the quota is full: the rest of the batch is queued without asking again
+    # (only the uploads already on their way, side by side, when it came are turned away too).
+    assert 1 <= provider.turned_away <= ports.limits.side_by_side
     for _ in range(40):  # the provider finishes what runs; each reconcile run sends what fits
         finish_what_is_running(provider)
         ports.clock.now += ports.limits.first_check_after

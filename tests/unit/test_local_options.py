@@ -10,6 +10,7 @@ import pytest
 from bucketscribe_local.stack import (
     DEPLOYED_SUBMIT_BATCH_SIZE,
     DEPLOYED_SUBMIT_BATCHING_WINDOW_S,
+    DEPLOYED_SUBMIT_MAX_CONCURRENCY,
     LocalStackOptions,
     options_from_environment,
 )
@@ -78,9 +79,12 @@ def test_the_stack_batches_uploads_as_the_deployed_submit_function_does() -> Non
         deployed.params["submitBatchingWindow"],
     )
     assert (batch_size, window_s) == (DEPLOYED_SUBMIT_BATCH_SIZE, DEPLOYED_SUBMIT_BATCHING_WINDOW_S)
+    concurrency = int(deployed.resolve_param(str(source["maximumConcurrency"])))
+    assert concurrency == DEPLOYED_SUBMIT_MAX_CONCURRENCY
     # The stack as `bucketscribe up` starts it, and as a bench or test makes it without saying.
     for options in (options_from_environment(), LocalStackOptions()):
         assert (options.batch_size, options.batching_window_s) == (batch_size, window_s)
+        assert options.submit_concurrency == concurrency
 
 
 def test_the_default_profiles_webhook_is_taken_from_the_users_settings(

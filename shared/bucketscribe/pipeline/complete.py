@@ -14,7 +14,6 @@ once, by the one worker that holds the job's finishing lease.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Logger
 
@@ -30,6 +29,7 @@ from bucketscribe.pipeline.steps.finish import (
     ignored,
 )
 from bucketscribe.pipeline.steps.job_writes import apply
+from bucketscribe.pipeline.steps.side_by_side import side_by_side
 from bucketscribe.ports.provider import TaskStatus
 
 logger = Logger(child=True)
@@ -150,10 +150,6 @@ def bind_recorded_task(job: Job, task_id: str, recorded_file: str, ports: Pipeli
     return bound
 
 
-# How many of one task's jobs are finished at once.
-FINISHING_WORKERS = 16
-
-
 def _bind(job: Job, attempt: Attempt, task_id: str, ports: PipelinePorts, *, by: str) -> Job | None:
     """``job``'s ``attempt`` bound to ``task_id``, proven ``by`` a callback or our own record."""
     now = ports.clock()
@@ -229,12 +225,9 @@ def _complete_task(
     def finish(job: Job) -> Completion:
         return _defer(job, ports) if out_of_time() else finish_job(job, task_id, result, ports)
 
-    if len(open_jobs) == 1:
-        return [*completions, finish(open_jobs[0])]
     # A task's files are finished side by side: each is a download and a few small writes, mostly
     # waiting, and a 100-file task done one after the other outlasts the pusher's patience.
-    with ThreadPoolExecutor(max_workers=min(len(open_jobs), FINISHING_WORKERS)) as pool:
-        return [*completions, *pool.map(finish, open_jobs)]
+    return [*completions, *side_by_side(finish, open_jobs, ports.limits.side_by_side)]
 
 
 def _bound_to(job: Job, task_id: str, recorded_file: str, ports: PipelinePorts) -> Job:

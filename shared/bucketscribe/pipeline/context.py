@@ -73,6 +73,9 @@ class Limits:
     realtime_budget: timedelta = timedelta(seconds=240)
     # A job's event (webhook, event bus) is delivered for this long after the job ended.
     delivery_window: timedelta = DELIVERY_WINDOW
+    # How many of an invocation's uploads (or of a task's jobs) are worked on at once: their
+    # header reads, job writes and one-file provider submissions (steps/side_by_side.py).
+    side_by_side: int = 16
 
 
 @dataclass

@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
@@ -41,6 +40,7 @@ from bucketscribe.pipeline.steps.intake import UploadOutcome
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error, new_owner
 from bucketscribe.pipeline.steps.notify import DeliveryReport, deliver_due
 from bucketscribe.pipeline.steps.parts import PartsOutcome, check_parts
+from bucketscribe.pipeline.steps.side_by_side import side_by_side
 from bucketscribe.pipeline.steps.submission import continue_accepted
 from bucketscribe.ports.provider import ProviderError, TaskResult
 
@@ -55,8 +55,6 @@ RUN_LEASE_TIME = timedelta(minutes=5)
 LEASE_RELEASE_RETRY_S = 30.0
 # Rounds of due jobs one run works through at most (each of up to ``limit`` jobs).
 MAX_ROUNDS = 50
-# Tasks one run asks its providers about at once.
-POLLING_WORKERS = 16
 
 
 class ReconcileReport(BaseModel):
@@ -310,9 +308,8 @@ def _poll_submitted(
     if not by_task:
         return
     # Each task is a provider query and a few writes, mostly waiting: asked side by side.
-    with ThreadPoolExecutor(max_workers=min(len(by_task), POLLING_WORKERS)) as pool:
-        for own in pool.map(poll, by_task.items()):
-            report.add(own)
+    for own in side_by_side(poll, list(by_task.items()), ports.limits.side_by_side):
+        report.add(own)
 
 
 def _poll_task(

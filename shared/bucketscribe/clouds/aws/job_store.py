@@ -64,7 +64,8 @@ class DynamoJobStore:
                 # (Huawei's GeminiDB) checks the key pair of one of its database users instead.
                 aws_access_key_id=key_pair[0] if key_pair else None,
                 aws_secret_access_key=key_pair[1].get_secret_value() if key_pair else None,
-                config=Config(retries={"mode": "standard", "max_attempts": 3}),
+                # A connection for each upload worked on at once (Limits.side_by_side, at most 64).
+                config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=64),
             )
         self._db = client
         self._table = table_name

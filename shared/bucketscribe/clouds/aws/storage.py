@@ -30,7 +30,12 @@ class S3Storage:
 
             # SigV4 presigned URLs work in every region and in moto; virtual-host
             # addressing would need DNS for bucket.localhost in the local stack.
-            config = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5})
+            # A connection for each upload worked on at once (Limits.side_by_side, at most 64).
+            config = Config(
+                signature_version="s3v4",
+                retries={"mode": "standard", "max_attempts": 5},
+                max_pool_connections=64,
+            )
             if endpoint_url:
                 config = config.merge(Config(s3={"addressing_style": "path"}))
             client = boto3.client("s3", endpoint_url=endpoint_url, config=config)

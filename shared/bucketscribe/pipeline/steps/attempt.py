@@ -29,6 +29,7 @@ from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.intake import UploadOutcome, UploadResult, already_there, job_result, reject
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error, with_store_retries
 from bucketscribe.pipeline.steps.receipts import Receipt, keep_receipt
+from bucketscribe.pipeline.steps.side_by_side import side_by_side
 from bucketscribe.ports.provider import (
     CallsBack,
     Provider,
@@ -52,13 +53,12 @@ def submit_chunk(
     ports: PipelinePorts,
     keep_trying: Callable[[], bool],
 ) -> list[UploadResult]:
-    results: dict[str, UploadResult] = {}
-    started: list[tuple[Job, SubmitItem]] = []
     now = ports.clock()
-    for job in jobs:
+
+    def begin(job: Job) -> UploadResult | tuple[Job, SubmitItem]:
+        """The attempt's intent made durable (the job created with it, for a draft)."""
         if (exhausted := provider_jobs_exhausted(job, ports.limits.max_provider_jobs)) is not None:
-            results[job.id] = reject(job, exhausted, ports)
-            continue
+            return reject(job, exhausted, ports)
         media_url = _media_url(job, ports)
         begun = apply(
             ports.jobs,
@@ -72,30 +72,23 @@ def submit_chunk(
             ),
         )
         if begun is None:
-            results[job.id] = (
-                already_there(job, ports)
-                if job.draft
-                else UploadResult(
-                    source=job.source,
-                    outcome=UploadOutcome.DUPLICATE,
-                    job_id=job.id,
-                    reason="taken over by another worker",
-                )
+            if job.draft:
+                return already_there(job, ports)
+            return UploadResult(
+                source=job.source,
+                outcome=UploadOutcome.DUPLICATE,
+                job_id=job.id,
+                reason="taken over by another worker",
             )
-            continue
-        started.append(
-            (
-                begun,
-                SubmitItem(
-                    job_id=job.id, media_url=media_url, callback_url=_callback_url(begun, provider, ports)
-                ),
-            )
+        item = SubmitItem(
+            job_id=job.id, media_url=media_url, callback_url=_callback_url(begun, provider, ports)
         )
-    if started:
-        outcomes = _call_provider(started, profile, provider, ports, keep_trying)
-        for job, outcome in zip([j for j, _ in started], outcomes, strict=True):
-            results[job.id] = outcome
-    return [results[job.id] for job in jobs]
+        return begun, item
+
+    begun = side_by_side(begin, jobs, ports.limits.side_by_side)
+    started = [each for each in begun if isinstance(each, tuple)]
+    outcomes = iter(_call_provider(started, profile, provider, ports, keep_trying) if started else [])
+    return [each if isinstance(each, UploadResult) else next(outcomes) for each in begun]
 
 
 def _call_provider(
@@ -146,7 +139,11 @@ def _record_receipts(
             extra={"tasks": list(tasks)},
         )
         return [_unrecorded(job, item, by_job.get(job.id), provider, ports) for job, item in started]
-    return [_record_one(job, item, by_job.get(job.id), provider, ports, keep_trying) for job, item in started]
+    return side_by_side(
+        lambda pair: _record_one(pair[0], pair[1], by_job.get(pair[0].id), provider, ports, keep_trying),
+        started,
+        ports.limits.side_by_side,
+    )
 
 
 def _record_one(

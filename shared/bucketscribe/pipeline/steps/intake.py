@@ -7,6 +7,7 @@ why), and claims the rest for this worker.
 
 from __future__ import annotations
 
+import threading
 from enum import StrEnum
 from functools import partial
 
@@ -39,6 +40,9 @@ from bucketscribe.ports.media_tools import MediaError
 from bucketscribe.ports.storage import ObjectUnreadable
 
 logger = Logger(child=True)
+# Uploads are taken side by side, but their media is made one at a time: the function's scratch
+# space holds two of the largest part (BUCKETSCRIBE_MAX_PART_BYTES) and its memory one decoder.
+MAKING_MEDIA = threading.Lock()
 
 
 class UploadOutcome(StrEnum):
@@ -209,7 +213,8 @@ def prepare_media(job: Job, kind: MediaKind, profile: Profile, ports: PipelinePo
             # Cutting or converting costs far more than this one read: not for a duplicate event.
             raise JobExists(job.id)
         if decision.part_ms is not None and tools is not None:
-            return split_upload(job, probe, decision, needs, tools, ports)
+            with MAKING_MEDIA:
+                return split_upload(job, probe, decision, needs, tools, ports)
         media_key = _media_for_provider(job, decision, needs, ports)
     except MediaRefused as refused:
         raise Rejection(refused.code, str(refused)) from refused
@@ -297,7 +302,8 @@ def _media_for_provider(
     if job.media_key == key and ports.storage.head(job.source.bucket, key) is not None:
         return key
     assert ports.media_tools is not None  # decide_route converts only where it can
-    made = ports.media_tools.write(job.source, key, decision.target)
+    with MAKING_MEDIA:
+        made = ports.media_tools.write(job.source, key, decision.target)
     logger.info(
         "Made the audio for the provider",
         extra={

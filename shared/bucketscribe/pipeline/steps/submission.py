@@ -37,6 +37,7 @@ from bucketscribe.pipeline.steps.intake import (
 )
 from bucketscribe.pipeline.steps.job_writes import apply, describe_error, new_owner
 from bucketscribe.pipeline.steps.parts import ensure_part_jobs
+from bucketscribe.pipeline.steps.side_by_side import side_by_side
 from bucketscribe.ports.provider import StreamingProvider, TaskProvider
 from bucketscribe.ports.storage import ObjectUnreadable
 
@@ -56,20 +57,19 @@ def take_uploads(
     ``time_left`` bounds what a real-time profile may start streaming."""
     refs = list(refs)
     results: list[UploadResult | None] = [None] * len(refs)
-    # By profile as served: a real-time profile's uploads handed to file transcription go apart.
-    ready: dict[tuple[str, str], list[tuple[int, Job, Profile]]] = defaultdict(list)
-    for index, ref in enumerate(refs):
+
+    def accept(ref: ObjectRef) -> UploadResult | tuple[Job, Profile]:
         if out_of_time():
-            results[index] = UploadResult(
-                source=ref, outcome=UploadOutcome.RETRY, reason="out of time in this run"
-            )
-            continue
+            return UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason="out of time in this run")
         try:
-            accepted = accept_upload(ref, ports)
+            return accept_upload(ref, ports)
         except Exception as exc:
             logger.exception("Could not accept an upload; it will be retried", extra={"key": ref.key})
-            results[index] = UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason=describe_error(exc))
-            continue
+            return UploadResult(source=ref, outcome=UploadOutcome.RETRY, reason=describe_error(exc))
+
+    # By profile as served: a real-time profile's uploads handed to file transcription go apart.
+    ready: dict[tuple[str, str], list[tuple[int, Job, Profile]]] = defaultdict(list)
+    for index, accepted in enumerate(side_by_side(accept, refs, ports.limits.side_by_side)):
         if isinstance(accepted, UploadResult):
             results[index] = accepted
         elif accepted[0].parts:
@@ -101,29 +101,20 @@ def submit_jobs(
     if not isinstance(provider, TaskProvider):
         raise LookupError(f"provider {provider.name!r} takes neither tasks nor streams")
     size = max(provider.max_files_per_task, 1)
-    results: list[UploadResult] = []
 
     def keep_trying() -> bool:
         # Recording a provider's answer outlasts a job-store outage for as long as this run may.
         return not out_of_time()
 
-    full: JobError | None = None  # the provider said its quota is full: the rest wait, unsent
-    for start in range(0, len(jobs), size):
-        chunk = jobs[start : start + size]
-        if full is not None:
-            results.extend(
-                _guarded(job, ports, partial(wait_for_capacity, error=full, ports=ports)) for job in chunk
-            )
-            continue
+    full: list[JobError] = []  # the provider said its quota is full: the rest wait, unsent
+
+    def submit(chunk: list[Job]) -> list[UploadResult]:
+        if full:
+            return [
+                _guarded(job, ports, partial(wait_for_capacity, error=full[0], ports=ports)) for job in chunk
+            ]
         try:
             outcomes = submit_chunk(chunk, profile, provider, ports, keep_trying)
-            results.extend(outcomes)
-            if any(outcome.outcome is UploadOutcome.WAITING for outcome in outcomes):
-                full = JobError(
-                    code="PROVIDER_AT_CAPACITY",
-                    message=f"{provider.name} turned an upload of this run away for its quota; queued unsent",
-                    retryable=True,
-                )
         except Exception as exc:
             # Before any attempt started (e.g. the job store is down): nothing reached the provider.
             logger.exception(
@@ -131,8 +122,25 @@ def submit_jobs(
             )
             for job in chunk:
                 release_quietly(job, ports)
-            results.extend(_retry(job, exc) for job in chunk)
-    return results
+            return [_retry(job, exc) for job in chunk]
+        if any(outcome.outcome is UploadOutcome.WAITING for outcome in outcomes):
+            full.append(
+                JobError(
+                    code="PROVIDER_AT_CAPACITY",
+                    message=f"{provider.name} turned an upload of this run away for its quota; queued unsent",
+                    retryable=True,
+                )
+            )
+        return outcomes
+
+    # One-file tasks (SIS) go to the provider side by side; the chunks already sent when the quota
+    # turns one away are turned away too, and wait in the queue alike.
+    chunks = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+    return [
+        outcome
+        for outcomes in side_by_side(submit, chunks, ports.limits.side_by_side)
+        for outcome in outcomes
+    ]
 
 
 def _stream_or_route(
@@ -197,8 +205,12 @@ def continue_accepted(
     an abandoned or expired attempt, a re-drive) are claimed, checked and submitted again."""
     ready: dict[tuple[str, str], list[tuple[Job, Profile]]] = defaultdict(list)
     results: list[UploadResult] = []
-    for job in jobs:
-        claimed = _guarded(job, ports, lambda current: _reclaim(current, ports))
+    reclaimed = side_by_side(
+        lambda job: _guarded(job, ports, lambda current: _reclaim(current, ports)),
+        jobs,
+        ports.limits.side_by_side,
+    )
+    for claimed in reclaimed:
         if isinstance(claimed, UploadResult):
             results.append(claimed)
         elif claimed is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,6 +86,7 @@ class SisProvider:
         # uploads go to it as they are, and only the size and length limits stand.
         self._decodes_any_media = decodes_any_media
         self._client: Any = None
+        self._client_lock = threading.Lock()
 
     def model_name(self, profile: Profile) -> str:
         return SisOptions.of(profile).property
@@ -107,31 +109,37 @@ class SisProvider:
         )
 
     def _sdk_client(self) -> Any:
-        if self._client is None:
-            from huaweicloudsdkcore.auth.credentials import BasicCredentials
-            from huaweicloudsdkcore.http.http_config import HttpConfig
-            from huaweicloudsdksis.v1 import SisClient
-            from huaweicloudsdksis.v1.region.sis_region import SisRegion
+        with self._client_lock:  # uploads are submitted side by side: one client for them all
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
 
-            config = HttpConfig.get_default_config()
-            config.timeout = self._timeout_s
-            builder = (
-                SisClient.new_builder()
-                .with_credentials(
-                    BasicCredentials(
-                        self._credentials.ak,
-                        self._credentials.sk.get_secret_value(),
-                        self._credentials.project_id,
-                    )
+    def _new_client(self) -> Any:
+        from huaweicloudsdkcore.auth.credentials import BasicCredentials
+        from huaweicloudsdkcore.http.http_config import HttpConfig
+        from huaweicloudsdksis.v1 import SisClient
+        from huaweicloudsdksis.v1.region.sis_region import SisRegion
+
+        config = HttpConfig.get_default_config()
+        config.timeout = self._timeout_s
+        # Keep a connection for each upload submitted at once (Limits.side_by_side, at most 64).
+        config.pool_maxsize = 64
+        builder = (
+            SisClient.new_builder()
+            .with_credentials(
+                BasicCredentials(
+                    self._credentials.ak,
+                    self._credentials.sk.get_secret_value(),
+                    self._credentials.project_id,
                 )
-                .with_http_config(config)
             )
-            if self._endpoint:
-                builder = builder.with_endpoint(self._endpoint)
-            else:
-                builder = builder.with_region(SisRegion.value_of(self._region))
-            self._client = builder.build()
-        return self._client
+            .with_http_config(config)
+        )
+        if self._endpoint:
+            builder = builder.with_endpoint(self._endpoint)
+        else:
+            builder = builder.with_region(SisRegion.value_of(self._region))
+        return builder.build()
 
     def submit(self, items: Sequence[SubmitItem], profile: Profile) -> list[SubmitReceipt]:
         from huaweicloudsdksis.v1 import (
