@@ -210,8 +210,9 @@ def _complete_task(
             logger.warning("Push for a task that is not ours ignored", extra={"task_id": task_id})
             return []
         raise UnknownTask(f"no job is bound to {provider_name} task {task_id} yet")
-    jobs = [job for job in (ports.jobs.get(job_id) for job_id in sorted(files)) if job is not None]
-    jobs = [_bound_to(job, task_id, files[job.id], ports) for job in jobs]
+    width = ports.limits.side_by_side
+    jobs = [job for job in side_by_side(ports.jobs.get, sorted(files), width) if job is not None]
+    jobs = side_by_side(lambda job: _bound_to(job, task_id, files[job.id], ports), jobs, width)
     completions = [
         Completion(job_id=job.id, outcome=CompletionOutcome.ALREADY_FINAL, job=job)
         for job in jobs

@@ -17,6 +17,7 @@ from bucketscribe.pipeline.context import PipelinePorts
 from bucketscribe.pipeline.steps.failures import remove_error_report
 from bucketscribe.pipeline.steps.job_writes import apply, new_owner
 from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
+from bucketscribe.pipeline.steps.side_by_side import both, side_by_side
 
 Output = tuple[str, bytes, str]
 """(key, body, content type)"""
@@ -69,12 +70,17 @@ def json_output(key: str, data: Any) -> Output:
 
 
 def put_once(job: Job, outputs: list[Output], ports: PipelinePorts) -> list[str]:
-    """Put the job's outputs; returns their keys. A worker that died part-way left some outputs
-    behind: those already right are not written again."""
+    """Put the job's outputs, side by side (each is a round trip of waiting: five one after the
+    other are most of a callback's time); returns their keys. A worker that died part-way left
+    some outputs behind: those already right are not written again."""
     resumed = job.finishings > 1
-    for key, body, content_type in outputs:
+
+    def put(output: Output) -> None:
+        key, body, content_type = output
         if not (resumed and _already_there(job.source.bucket, key, body, ports)):
             ports.storage.put(job.source.bucket, key, body, content_type=content_type)
+
+    side_by_side(put, outputs, ports.limits.side_by_side)
     return [key for key, _, _ in outputs]
 
 
@@ -117,9 +123,14 @@ def publish(
     # A part's outputs are its own (named by its job id); its upload's merge is checked instead.
     if finishing.part_of is None and (newer := replaced_by(finishing, ports)) is not None:
         return Published(Publication.SUPERSEDED, supersede(finishing, newer, ports))
-    written, transcript = write(finishing)
     if finishing.part_of is None:
-        remove_error_report(finishing, ports)
+        # A transcript now stands where an earlier failure's report may be: the report goes while
+        # the outputs are made and written (a round trip less before DONE).
+        (written, transcript), _ = both(
+            partial(write, finishing), partial(remove_error_report, finishing, ports)
+        )
+    else:
+        written, transcript = write(finishing)
     finish = partial(
         Job.finish,
         now=ports.clock(),

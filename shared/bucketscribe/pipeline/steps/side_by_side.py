@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -26,3 +26,9 @@ def side_by_side(step: Callable[[T], U], items: Sequence[T], width: int) -> list
     prefix = threading.current_thread().name
     with ThreadPoolExecutor(max_workers=min(width, len(items)), thread_name_prefix=prefix) as pool:
         return list(pool.map(step, items))
+
+
+def both(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+    """``(first(), second())``, the two at once (an exception once both are done)."""
+    results = side_by_side(lambda step: step(), [first, second], 2)
+    return cast(T, results[0]), cast(U, results[1])
