@@ -3,6 +3,7 @@ counters the use cases' outcomes turn into."""
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any
 
@@ -45,6 +46,9 @@ def _redacted(value: Any) -> Any:
 
 logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 metrics = Metrics(namespace=SERVICE, service=SERVICE)
+# Uploads are worked on side by side; Powertools' metric set is a plain dict, flushed (iterated and
+# cleared) by whichever addition makes it reach 100: one at a time.
+_adding = threading.Lock()
 
 
 def count(name: str, value: float = 1) -> None:
@@ -55,7 +59,8 @@ def measure(name: str, value: float, unit: MetricUnit) -> None:
     # Powertools keeps metrics it may not publish (POWERTOOLS_METRICS_DISABLED, as in tests and the
     # local stack) and prints them anyway once 100 pile up: a disabled metric is not even recorded.
     if not is_metrics_disabled():
-        metrics.add_metric(name=name, unit=unit, value=value)
+        with _adding:
+            metrics.add_metric(name=name, unit=unit, value=value)
 
 
 def record_stream(stream: StreamMetrics) -> None:
