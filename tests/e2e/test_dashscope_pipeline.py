@@ -70,6 +70,9 @@ def test_250_uploads_go_in_3_tasks_of_at_most_100_and_all_get_transcripts(stack:
 def test_one_bad_file_fails_alone_with_dashscopes_code_and_message(stack: LocalStack) -> None:
     # DashScope starts on the task only after this delay: time to make one file disappear.
     stack.set_faults(FaultPlan(processing_delay_s=6.0))
+    # Every object is announced here, outputs too (and skipped): the earlier test's go first, so
+    # that the batch of three holds these three uploads and nothing else.
+    wait_until(lambda: stack.queue_depth() == 0, timeout_s=TIMEOUT_S, what="the queue drained")
     stack.set_batching(3, 20.0)  # the three uploads in one batch, so in one task
     try:
         with stack.dispatch_paused():
