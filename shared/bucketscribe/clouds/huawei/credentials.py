@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -63,10 +64,30 @@ def sdk_client(
         signing = signing.with_security_token(credentials.security_token.get_secret_value())
     config = HttpConfig.get_default_config()
     config.timeout = timeout_s
+    # A connection for each upload worked on at once (Limits.side_by_side, at most 64).
+    config.pool_maxsize = 64
     builder = client_class.new_builder().with_credentials(signing).with_http_config(config)
     if endpoint:
         return builder.with_endpoint(endpoint).build()
     return builder.with_region(region_class.value_of(region)).build()
+
+
+class ClientPerKey:
+    """One SDK client, made again whenever the credentials change: an agency's temporary key is
+    renewed while a function instance lives on. Safe to share between the uploads an invocation
+    works on side by side."""
+
+    def __init__(self, make: Callable[[HuaweiCredentials], Any]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._made_with: HuaweiCredentials | None = None
+
+    def client(self, credentials: HuaweiCredentials) -> Any:
+        with self._lock:
+            if self._client is None or credentials != self._made_with:
+                self._client, self._made_with = self._make(credentials), credentials
+            return self._client
 
 
 class AgencyCredentials:

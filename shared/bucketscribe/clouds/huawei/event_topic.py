@@ -8,11 +8,15 @@ Subscribers of the topic (HTTPS endpoints, FunctionGraph, e-mail, …) get the e
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials, sdk_client
+from bucketscribe.clouds.huawei.credentials import (
+    AGENCY_CREDENTIALS,
+    ClientPerKey,
+    HuaweiCredentials,
+    sdk_client,
+)
 from bucketscribe.domain.job_events import JobEvent
 from bucketscribe.ports.event_bus import SOURCE, EventNotPublished, event_document
 
@@ -40,9 +44,7 @@ class SmnTopic:
         self._endpoint = endpoint
         self._credentials = credentials
         self._timeout_s = timeout_s
-        self._lock = threading.Lock()
-        self._client: Any = None
-        self._client_credentials: HuaweiCredentials | None = None
+        self._clients = ClientPerKey(self._new_client)
 
     def publish(self, event: JobEvent) -> None:
         from huaweicloudsdkcore.exceptions.exceptions import SdkException
@@ -64,21 +66,18 @@ class SmnTopic:
             ) from None
 
     def _sdk_client(self) -> Any:
-        credentials = self._credentials()
-        with self._lock:
-            if self._client is not None and credentials == self._client_credentials:
-                return self._client
-            from huaweicloudsdksmn.v2 import SmnClient
-            from huaweicloudsdksmn.v2.region.smn_region import SmnRegion
+        return self._clients.client(self._credentials())
 
-            self._client = sdk_client(
-                SmnClient,
-                SmnRegion,
-                credentials,
-                self._project_id,
-                endpoint=self._endpoint,
-                region=self._region,
-                timeout_s=self._timeout_s,
-            )
-            self._client_credentials = credentials
-            return self._client
+    def _new_client(self, credentials: HuaweiCredentials) -> Any:
+        from huaweicloudsdksmn.v2 import SmnClient
+        from huaweicloudsdksmn.v2.region.smn_region import SmnRegion
+
+        return sdk_client(
+            SmnClient,
+            SmnRegion,
+            credentials,
+            self._project_id,
+            endpoint=self._endpoint,
+            region=self._region,
+            timeout_s=self._timeout_s,
+        )

@@ -8,7 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bucketscribe.clouds.huawei.credentials import AGENCY_CREDENTIALS, HuaweiCredentials, sdk_client
+from bucketscribe.clouds.huawei.credentials import (
+    AGENCY_CREDENTIALS,
+    ClientPerKey,
+    HuaweiCredentials,
+    sdk_client,
+)
 from bucketscribe.ports.secrets import SECRET_CACHE_SECONDS
 
 # CSMS answers a name it does not know with HTTP 400 and this code (DEW API reference, error codes).
@@ -43,8 +48,7 @@ class CsmsSecretStore:
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, str | None]] = {}
-        self._client: Any = None
-        self._client_credentials: HuaweiCredentials | None = None
+        self._clients = ClientPerKey(self._new_client)
 
     def get(self, name: str) -> str | None:
         now = self._clock()
@@ -73,13 +77,13 @@ class CsmsSecretStore:
         return version.secret_string or None
 
     def _sdk_client(self) -> Any:
-        credentials = self._credentials()
-        if self._client is not None and credentials == self._client_credentials:
-            return self._client
+        return self._clients.client(self._credentials())
+
+    def _new_client(self, credentials: HuaweiCredentials) -> Any:
         from huaweicloudsdkcsms.v1 import CsmsClient
         from huaweicloudsdkcsms.v1.region.csms_region import CsmsRegion
 
-        self._client = sdk_client(
+        return sdk_client(
             CsmsClient,
             CsmsRegion,
             credentials,
@@ -88,5 +92,3 @@ class CsmsSecretStore:
             region=self._region,
             timeout_s=self._timeout_s,
         )
-        self._client_credentials = credentials
-        return self._client
