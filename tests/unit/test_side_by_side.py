@@ -12,7 +12,6 @@ from dataclasses import replace
 import pytest
 
 from bucketscribe.domain.job import JobState
-from bucketscribe.domain.media_routing import MediaProbe
 from bucketscribe.domain.profile import Profile
 from bucketscribe.domain.upload import ObjectRef
 from bucketscribe.pipeline.steps.side_by_side import both, side_by_side
@@ -20,6 +19,7 @@ from bucketscribe.pipeline.submit import UploadOutcome, submit_uploads
 from bucketscribe.ports.provider import SubmitItem, SubmitReceipt
 from tests.audio import tone_wav
 from tests.fakes import FakeMediaTools, FakePorts, FakeProvider
+from tests.unit.test_submit_uploads import AAC_VIDEO, MP4_HEAD
 
 pytestmark = pytest.mark.unit
 
@@ -106,17 +106,9 @@ def test_media_is_made_one_upload_at_a_time_while_the_uploads_are_taken_side_by_
 ) -> None:
     tools = CountingMediaTools(ports.storage)
     ports.media_tools = tools
-    refs = uploads(ports, 6, extension="mp4", body=b"\x00\x00\x00\x20ftypisom" + b"\x00" * 200)
+    refs = uploads(ports, 6, extension="mp4", body=MP4_HEAD)
     for ref in refs:
-        tools.probes[ref.key] = MediaProbe(
-            container="mp4",
-            codec="aac",
-            channels=1,
-            sample_rate=16000,
-            duration_ms=6400,
-            size_bytes=0,
-            has_video=True,
-        )
+        tools.probes[ref.key] = AAC_VIDEO  # a video: its audio is copied out (media is made)
     results = submit_uploads(refs, ports)
     assert [r.outcome for r in results] == [UploadOutcome.SUBMITTED] * 6
     assert len(tools.writes) == 6 and tools.most_at_once == 1
