@@ -8,11 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
 from bucketscribe_local.moto_process import MotoProcess
+
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +28,6 @@ def alive(pid: int) -> bool:
     # A zombie (ended, not yet reaped by its parent) is gone as far as a server goes.
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         return stat.read().split()[2] != "Z"
-
-
-def wait_until_gone(pid: int) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while alive(pid):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"process {pid} still runs")
-        time.sleep(0.05)
 
 
 def test_it_serves_outlives_a_ctrl_c_and_stops_when_told() -> None:
@@ -53,7 +46,7 @@ def test_it_serves_outlives_a_ctrl_c_and_stops_when_told() -> None:
     os.kill(pid, signal.SIGINT)
     assert s3.list_buckets()["Buckets"][0]["Name"] == "moto-process-test"  # still serving
     server.stop()
-    wait_until_gone(pid)
+    wait_until(lambda: not alive(pid), timeout_s=DEADLINE_S, what="the moto process to end")
 
 
 def test_it_goes_when_the_process_that_started_it_is_killed() -> None:
@@ -75,4 +68,4 @@ def test_it_goes_when_the_process_that_started_it_is_killed() -> None:
     assert alive(child)
     starter.kill()
     starter.wait(timeout=DEADLINE_S)
-    wait_until_gone(child)
+    wait_until(lambda: not alive(child), timeout_s=DEADLINE_S, what="the orphaned moto process to end")

@@ -5,11 +5,12 @@ instances (the deployed maximumConcurrency), takes no messages while every insta
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
 from bucketscribe_local.lambda_bridge import SqsDispatcher
+
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -35,14 +36,6 @@ class ScriptedQueue:
     def delete_message_batch(self, *, Entries: list[dict[str, str]], **_: Any) -> None:
         with self._lock:
             self.deleted.extend(entry["ReceiptHandle"] for entry in Entries)
-
-
-def wait_for(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def test_batches_run_side_by_side_up_to_the_concurrency_and_pause_waits_for_them() -> None:
@@ -73,11 +66,13 @@ def test_batches_run_side_by_side_up_to_the_concurrency_and_pause_waits_for_them
     dispatcher = SqsDispatcher(queue, "url", "arn", handler, batch_size=2, concurrency=2)
     dispatcher.start()
     try:
-        wait_for(lambda: most[0] == 2, "two batches in flight")
+        wait_until(lambda: most[0] == 2, timeout_s=DEADLINE_S, what="two batches in flight", every_s=0.01)
         # Every instance is busy: the third batch stays in the queue.
         assert len(queue.waiting) == 2
         release.set()
-        wait_for(lambda: len(queue.deleted) == 6, "every message handled")
+        wait_until(
+            lambda: len(queue.deleted) == 6, timeout_s=DEADLINE_S, what="every message handled", every_s=0.01
+        )
         dispatcher.pause()
         assert running == [] and most[0] == 2 and dispatcher.batches == 3
     finally:
