@@ -210,13 +210,6 @@ class SqsDispatcher:
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
 
-    def poll_once(self, *, wait_s: int = 0) -> int:
-        """Gather one batch and run the submit function on it here; the messages handled."""
-        messages = self._gather(wait_s)
-        if messages:
-            self._invoke(messages)
-        return len(messages)
-
     def _gather(self, wait_s: int) -> list[dict[str, Any]]:
         batch_size, window_s = self._batch_size, self._batching_window_s
         first = self._receive(batch_size, wait_s)

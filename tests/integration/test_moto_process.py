@@ -54,11 +54,11 @@ def test_it_goes_when_the_process_that_started_it_is_killed() -> None:
         [
             sys.executable,
             "-c",
-            "import time\n"
+            "import signal\n"
             "from bucketscribe_local.moto_process import MotoProcess\n"
             "server = MotoProcess().start()\n"
             "print(server._process.pid, flush=True)\n"
-            "time.sleep(600)\n",
+            "signal.pause()  # until it is killed\n",
         ],
         stdout=subprocess.PIPE,
         text=True,
