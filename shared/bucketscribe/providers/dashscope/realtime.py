@@ -21,10 +21,11 @@ no module-level ``dashscope`` state is touched and many streams run in threads a
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -436,10 +437,10 @@ class RealtimeStreamer:
     ) -> tuple[_Collector, Any]:
         """A started recognizer and its collector.
 
-        The SDK (dashscope 2.0.2) starts its worker thread before it marks the recognizer running;
-        a worker that gets to the service first (the caller's thread without CPU for a moment, on
-        a loaded machine) finds it not running, finishes the task without audio, and ``start()``
-        raises InvalidTask "task create failed". No audio was sent: a new recognizer starts again.
+        A worker that ends before ``start()`` looks at it (the connection refused at once) makes
+        the SDK raise InvalidTask "task create failed"; no audio was sent, so a new recognizer
+        starts again. (A worker that merely got to the service first cannot end the task without
+        audio: see ``_gated``.)
         """
         from dashscope.common.error import InvalidTask
 
@@ -486,12 +487,12 @@ class RealtimeStreamer:
             }
             if options.translate is not None:
                 parameters["translation_target_languages"] = [options.translate]
-            recognizer = TranslationRecognizerRealtime(**parameters)
+            recognizer = _gated(TranslationRecognizerRealtime)(**parameters)
         else:
             parameters = {**common, "callback": _paraformer_callback(collector, task_id)}
             if options.source_language != "auto":
                 parameters["language_hints"] = [options.source_language]
-            recognizer = Recognition(**parameters)
+            recognizer = _gated(Recognition)(**parameters)
         return recognizer
 
     def _finish(self, recognizer: Any, collector: _Collector, cancel: threading.Event) -> None:
@@ -514,6 +515,38 @@ class RealtimeStreamer:
             else "the connection ended without task-finished or task-failed"
         )
         raise RealtimeError("Timeout", reason, task_id=str(recognizer.get_last_request_id()))
+
+
+@functools.cache
+def _gated(sdk_recognizer: type) -> type:
+    """The SDK's recognizer class, its audio held back until ``start()`` has returned.
+
+    The SDK (dashscope 2.0.2) starts its worker thread before it marks the recognizer running.
+    A worker that gets to the service first (the caller's thread without CPU for a moment, on a
+    loaded machine) reads "not running" as "stopped": it sends finish-task without audio and the
+    task ends with no sentence while the caller, its ``start()`` returned, sends every frame into
+    a queue nobody reads. The file would be DONE with an empty transcript. Here the worker's
+    audio generator first waits for ``start()`` to be over (a few microseconds, or as long as
+    the starved caller takes).
+    """
+
+    class Gated(sdk_recognizer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._start_returned = threading.Event()
+
+        def start(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                super().start(*args, **kwargs)
+            finally:
+                self._start_returned.set()
+
+        def _input_stream_cycle(self) -> Iterator[bytes]:
+            self._start_returned.wait()
+            yield from super()._input_stream_cycle()
+
+    Gated.__name__ = Gated.__qualname__ = f"Gated{sdk_recognizer.__name__}"
+    return Gated
 
 
 def _language(options: RealtimeOptions) -> str | None:
