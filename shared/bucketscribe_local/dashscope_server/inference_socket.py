@@ -352,12 +352,4 @@ class _InferenceConnection:
             if self._failed:
                 return False
             for sentence in sentences:
-                output = gummy_output(stream, sentence) if stream.is_gummy else paraformer_output(sentence)
-                usage = (
-                    {"duration": audio_seconds(sentence.end_ms - sentence.begin_ms)}
-                    if sentence.final
-                    else None
-                )
-                await self.send(
-                    _event(stream.task_id, "result-generated", {"output": output, "usage": usage})
-                )
+                await self.send(_result_event(stream, sentence))
