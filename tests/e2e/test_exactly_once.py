@@ -9,18 +9,37 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
+from bucketscribe_local.aws_resources import LocalAwsNames
 from bucketscribe_local.pipeline_faults import PipelineFaultPlan
 from bucketscribe_local.stack import LocalStack
 
 from bucketscribe.domain.job import AttemptState, JobState
 from tests.audio import tone_wav
+from tests.e2e.conftest import stack_options
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT_S = 90
+# Two tests wait for the notification their crashed or refused worker left in flight to come back:
+# a visibility timeout of 12 s (not the e2e stacks' 30) and a claim lease below it.
+VISIBILITY_TIMEOUT_S = 12
+CLAIM_LEASE_S = 8
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    options = stack_options(tmp_path_factory.mktemp("stack")).model_copy(
+        update={
+            "names": LocalAwsNames(notification_prefix="", visibility_timeout_s=VISIBILITY_TIMEOUT_S),
+            "claim_lease_s": CLAIM_LEASE_S,
+        }
+    )
+    with LocalStack(options) as running:
+        yield running
 
 
 def sis_jobs_for(stack: LocalStack, key: str) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.audio import tone_wav
@@ -16,7 +17,7 @@ from tests.cli_process import CliProcess
 
 pytestmark = pytest.mark.e2e
 
-RUNS = 6
+RUNS = 4
 # Every callback sent twice, the second a little later: it reaches the callback function while the
 # command is collecting outputs and stopping, and the function logs what it did with it.
 LATE_REPEATS = {
@@ -60,8 +61,17 @@ def test_transcribe_json_prints_only_json_events_on_stdout(tmp_path: Path, run: 
 def test_up_json_prints_one_json_line_and_its_logs_go_to_stderr(tmp_path: Path) -> None:
     process = CliProcess("up", "--instant", "--port", "0", "--json", env={"XDG_RUNTIME_DIR": str(tmp_path)})
     try:
-        process.wait_for(r"^\{", stream="stdout")
-        process.wait_for(r'"level"', stream="stderr")  # a function log line: on stderr
+        line = process.wait_for(r"^\{.*", stream="stdout").group(0)
+        stack = json.loads(line)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=stack["s3_endpoint"],
+            region_name=stack["region"],
+            aws_access_key_id=stack["access_key_id"],
+            aws_secret_access_key=stack["secret_access_key"],
+        )
+        s3.put_object(Bucket=stack["bucket"], Key=f"{stack['input_prefix']}call.wav", Body=tone_wav(1.0))
+        process.wait_for(r'"level"', stream="stderr")  # the submit function's log line: on stderr
         process.interrupt()
         assert process.finish(timeout=30) == 0
     finally:

@@ -449,14 +449,6 @@ def test_provider_settings_and_a_profiles_file_are_deploy_parameters(
     chosen = load_profiles(settings.raw_profiles())
     assert [p.name for p in chosen.profiles] == [p["name"] for p in large]
 
-    # Without profiles, the default profile carries sisProperty.
-    out_dir = tmp_path / "property"
-    run_tool(sls_package_cmd(out_dir, "sisProperty=chinese_8k_general"), timeout_s=180, env=env)
-    template = json.loads((out_dir / "cloudformation-template-update-stack.json").read_text())
-    variables = template["Resources"][function_id("submit")]["Properties"]["Environment"]["Variables"]
-    (profile,) = json.loads(variables["BUCKETSCRIBE_PROFILES"])
-    assert profile["sis"] == {"property": "chinese_8k_general"}
-
     # A region that serves none of the models stops packaging.
     refused = subprocess.run(
         sls_package_cmd(tmp_path / "singapore", "dashscopeRegion=ap-southeast-1"),
@@ -483,12 +475,32 @@ def test_the_claim_lease_is_shorter_than_the_queues_visibility_timeout(packaged:
     assert reconcile_env["BUCKETSCRIBE_DEAD_LETTER_QUEUE_URL"] == {"Ref": "UploadDeadLetterQueue"}
 
 
+@pytest.fixture(scope="module")
+def packaged_switched(
+    packaged: Packaged, moto_proxy: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The template of a package with tracing on and a SIS property, without profiles (one
+    `serverless package` for the tests of both switches)."""
+    out_dir = tmp_path_factory.mktemp("switched")
+    params = ("tracing=Active", "sisProperty=chinese_8k_general")
+    run_tool(sls_package_cmd(out_dir, *params), timeout_s=180, env=sls_env(moto_proxy, packaged.canary))
+    template: dict[str, Any] = json.loads((out_dir / "cloudformation-template-update-stack.json").read_text())
+    return template
+
+
+def test_without_profiles_the_default_profile_carries_the_sis_property(
+    packaged_switched: dict[str, Any],
+) -> None:
+    submit = packaged_switched["Resources"][function_id("submit")]
+    (profile,) = json.loads(submit["Properties"]["Environment"]["Variables"]["BUCKETSCRIBE_PROFILES"])
+    assert profile["sis"] == {"property": "chinese_8k_general"}
+
+
 def test_tracing_is_a_package_time_switch(
-    packaged: Packaged, moto_proxy: tuple[str, Path], tmp_path: Path
+    packaged: Packaged, packaged_switched: dict[str, Any], moto_proxy: tuple[str, Path], tmp_path: Path
 ) -> None:
     env = sls_env(moto_proxy, packaged.canary)
-    run_tool(sls_package_cmd(tmp_path / "active", "tracing=Active"), timeout_s=180, env=env)
-    template = json.loads((tmp_path / "active" / "cloudformation-template-update-stack.json").read_text())
+    template = packaged_switched
     xray_policy = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
     for name in HANDLERS:
         function = template["Resources"][function_id(name)]
