@@ -28,7 +28,20 @@ from tests.infra.aws_package import (
     sls_env,
     sls_package_cmd,
 )
+from tests.infra.early_builds import BY_FIXTURE, PACKAGE_DIR
 from tests.waiting import wait_until
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the slow preparations the collected tests will ask for (``early_builds``)."""
+    wanted = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    for fixture, build in BY_FIXTURE.items():
+        if fixture in wanted:
+            build.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    PACKAGE_DIR.remove()
 
 
 def _accepts_connections(port: int) -> bool:

@@ -4,7 +4,7 @@
 - checkov runs over it with zero failed checks. checkov ships no huaweicloud_* checks, so its
   built-in run alone would pass anything: the project's own checks (infra/huawei/checks) carry
   the policy, and they must fail on a deliberately insecure fixture. checkov pins boto3 < 1.36,
-  so it lives in its own venv (.build/checkov-venv), installed here on first use.
+  so it lives in its own venv (.build/checkov-venv), installed by tests/infra/early_builds.py.
 - infra/huawei/build_package.py builds the FunctionGraph package; the zip's contents and size are
   checked and a python3.12 imports the handlers from it alone.
 """
@@ -15,9 +15,7 @@ import json
 import os
 import re
 import subprocess
-import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +32,12 @@ from tests.infra.artifacts import (
 )
 from tests.infra.aws_package import find_python312
 from tests.infra.deploy_sources import HUAWEI, REPO, manifest, reference, render_policy, terraform
+from tests.infra.early_builds import CHECKOV, FUNCTIONGRAPH_PACKAGE
 
 pytestmark = pytest.mark.infra
 
 CHECKS = HUAWEI / "checks"
 INSECURE_FIXTURE = Path(__file__).parent / "fixtures" / "huawei_insecure"
-CHECKOV_VENV = REPO / ".build" / "checkov-venv"
 CUSTOM_CHECK_IDS = sorted(
     re.search(r'id: "(CKV2_BSCRIBE_\d+)"', path.read_text(encoding="utf-8")).group(1)
     for path in CHECKS.glob("*.yaml")
@@ -66,27 +64,8 @@ def _run(
 
 @pytest.fixture(scope="module")
 def checkov() -> str:
-    """checkov from its own venv, (re)installed when infra/huawei/checks/requirements.txt changes."""
-    requirements = (CHECKS / "requirements.txt").read_text(encoding="utf-8")
-    stamp = CHECKOV_VENV / "installed-requirements.txt"
-    executable = CHECKOV_VENV / "bin" / "checkov"
-    if not (executable.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == requirements):
-        created = _run([sys.executable, "-m", "venv", "--clear", str(CHECKOV_VENV)], timeout_s=120)
-        assert created.returncode == 0, created.stderr
-        pip = [
-            str(CHECKOV_VENV / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ]
-        installed = _run([*pip, "-r", str(CHECKS / "requirements.txt")], timeout_s=600)
-        assert installed.returncode == 0, (
-            f"installing checkov failed:\n{installed.stdout}\n{installed.stderr}"
-        )
-        stamp.write_text(requirements, encoding="utf-8")
-    return str(executable)
+    """checkov from its own venv (``early_builds``: started when the tests were collected)."""
+    return CHECKOV.result()
 
 
 def run_checkov(checkov: str, directory: Path) -> list[dict[str, Any]]:
@@ -263,16 +242,13 @@ def test_functions_log_to_one_group_with_a_stream_each() -> None:
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    out = tmp_path_factory.mktemp("functiongraph-package")
-    done = _run([sys.executable, str(HUAWEI / "build_package.py"), "--out", str(out)], timeout_s=600)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    print(done.stdout.strip())
-    yield out / "bucketscribe-functiongraph.zip"
+def functiongraph_package() -> Path:
+    """infra/huawei/build_package.py's zip (``early_builds``: started when the tests were collected)."""
+    return FUNCTIONGRAPH_PACKAGE.result()
 
 
-def test_the_package_holds_handlers_at_its_root_and_every_dependency(package: Path) -> None:
-    with zipfile.ZipFile(package) as archive:
+def test_the_package_holds_handlers_at_its_root_and_every_dependency(functiongraph_package: Path) -> None:
+    with zipfile.ZipFile(functiongraph_package) as archive:
         names = set(archive.namelist())
         unpacked = sum(info.file_size for info in archive.infolist())
         tags = wheel_tags(archive)
@@ -307,8 +283,8 @@ def test_the_package_holds_handlers_at_its_root_and_every_dependency(package: Pa
     # Built wheels (esdk-obs-python from its sdist) are pure Python; crcmod has no dist-info.
     assert wrong_tags(tags, arch="x86_64", python="3.12") == []
     assert server_frameworks_in(names) == []
-    assert package.stat().st_size < MAX_ZIPPED_BYTES and unpacked < MAX_UNPACKED_BYTES
-    zipped_mib, unpacked_mib = package.stat().st_size / 2**20, unpacked / 2**20
+    assert functiongraph_package.stat().st_size < MAX_ZIPPED_BYTES and unpacked < MAX_UNPACKED_BYTES
+    zipped_mib, unpacked_mib = functiongraph_package.stat().st_size / 2**20, unpacked / 2**20
     print(f"FunctionGraph package: {zipped_mib:.1f} MiB zipped, {unpacked_mib:.1f} MiB unpacked")
 
 
@@ -435,14 +411,16 @@ def test_the_dashscope_region_is_refused_unless_it_serves_the_models() -> None:
     assert set(terraform().locals["dashscope_endpoints"]) == {"cn-beijing"}
 
 
-def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tmp_path: Path) -> None:
+def test_python312_imports_the_handlers_from_the_package_alone(
+    functiongraph_package: Path, tmp_path: Path
+) -> None:
     python312 = find_python312()
     if python312 is None:
         pytest.skip(
             "no runnable python3.12 (PATH, pyenv, $BUCKETSCRIBE_PYTHON312): cannot import as FunctionGraph"
         )
     code = tmp_path / "code"  # what FunctionGraph unpacks the package into
-    with zipfile.ZipFile(package) as archive:
+    with zipfile.ZipFile(functiongraph_package) as archive:
         archive.extractall(code)
     modules = [spec["huawei_handler"].rsplit(".", 1)[0] for spec in manifest()["functions"].values()]
     done = subprocess.run(
@@ -462,7 +440,7 @@ def test_python312_imports_the_handlers_from_the_package_alone(package: Path, tm
 
 
 def test_python312_loads_media_and_both_providers_from_the_package_alone(
-    package: Path, tmp_path: Path
+    functiongraph_package: Path, tmp_path: Path
 ) -> None:
     python312 = find_python312()
     if python312 is None:
@@ -470,7 +448,7 @@ def test_python312_loads_media_and_both_providers_from_the_package_alone(
             "no runnable python3.12 (PATH, pyenv, $BUCKETSCRIBE_PYTHON312): cannot import as FunctionGraph"
         )
     code = tmp_path / "code"
-    with zipfile.ZipFile(package) as archive:
+    with zipfile.ZipFile(functiongraph_package) as archive:
         archive.extractall(code)
     extra = ["obs", "huaweicloudsdkcsms.v1", "boto3", "bucketscribe.clouds.huawei.storage"]
     probe_args = [json.dumps([str(code)]), json.dumps(extra), json.dumps(list(SERVER_FRAMEWORKS))]
