@@ -22,13 +22,12 @@ from tests.infra.aws_package import (
     REPO,
     HostLayer,
     Packaged,
-    build_host_layer,
     free_port,
     run_tool,
     sls_env,
     sls_package_cmd,
 )
-from tests.infra.early_builds import BY_FIXTURE, PACKAGE_DIR
+from tests.infra.early_builds import BY_FIXTURE, DEPLOYED_LAYER, HOST_LAYER, SCRATCH
 from tests.waiting import wait_until
 
 
@@ -41,7 +40,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    PACKAGE_DIR.remove()
+    SCRATCH.remove()
 
 
 def _accepts_connections(port: int) -> bool:
@@ -92,13 +91,8 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, moto_proxy: tuple[str, Pa
 
     timings: dict[str, float] = {}
     layer_mode = os.environ.get("BUCKETSCRIBE_LAYER_MODE", "full")
-    started = time.monotonic()
-    run_tool(
-        ["bash", str(REPO / "infra" / "build_layer.sh")],
-        timeout_s=300,
-        env={**os.environ, "PYTHON": sys.executable, "BUCKETSCRIBE_LAYER_MODE": layer_mode},
-    )
-    timings["build_layer"] = time.monotonic() - started
+    DEPLOYED_LAYER.result()  # tests/infra/early_builds.py: started when the tests were collected
+    timings["build_layer"] = DEPLOYED_LAYER.seconds or 0.0
 
     canary = f"canary-{secrets.token_hex(16)}"
     env = sls_env(moto_proxy, canary)
@@ -113,9 +107,8 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, moto_proxy: tuple[str, Pa
 
 
 @pytest.fixture(scope="session")
-def host_layer(tmp_path_factory: pytest.TempPathFactory) -> HostLayer:
+def host_layer() -> HostLayer:
     """The same layer built for this machine, so a local interpreter can load its extensions."""
-    started = time.monotonic()
-    layer = build_host_layer(tmp_path_factory.mktemp("host-layer"))
-    print(f"host layer ({layer.arch}, CPython {layer.python_version}): {time.monotonic() - started:.1f} s")
+    layer = HOST_LAYER.result()  # tests/infra/early_builds.py: started when the tests were collected
+    print(f"host layer ({layer.arch}, CPython {layer.python_version}): {HOST_LAYER.seconds:.1f} s")
     return layer

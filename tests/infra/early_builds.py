@@ -1,25 +1,29 @@
-"""The Huawei deploy's two slow preparations, started as soon as the session knows it needs them.
+"""The deploy artifacts' slow preparations, started as soon as the session knows it needs them.
 
-checkov's own venv (a PyPI install: checkov pins boto3 < 1.36, so it cannot share ours) and the
-FunctionGraph code package (``infra/huawei/build_package.py``: pip for the python3.12 target) took
-~65 s and ~45 s on a loaded 2-core machine, one after the other, when the first Huawei test asked
-for them. They wait mostly on the network, so ``conftest.pytest_collection_finish`` starts them
-once the tests are collected, and they go on while the earlier tests run (the e2e tests mostly
-wait on queues and clocks). A fixture then takes the result, waiting for it if need be; a build
-that failed fails the tests that need it, with its output.
+The Lambda layer as deployed (``infra/build_layer.sh``, arm64) and the same layer for this
+machine, checkov's own venv (a PyPI install: checkov pins boto3 < 1.36, so it cannot share ours)
+and the FunctionGraph code package (``infra/huawei/build_package.py``, python3.12) took ~75, ~65
+and ~45 s on a loaded 2-core machine, one after the other, each when the first test that needs it
+asked. They wait mostly on the network, so ``conftest.pytest_collection_finish`` starts them once
+the tests are collected, and they go on while the earlier tests run (the e2e tests mostly wait on
+queues and clocks). A fixture then takes the result, waiting for it if need be; a build that
+failed fails the tests that need it, with its output.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from tests.infra.aws_package import HostLayer, build_host_layer, run_tool
 from tests.infra.deploy_sources import HUAWEI, REPO
 
 T = TypeVar("T")
@@ -90,6 +94,7 @@ class EarlyBuild(Generic[T]):
         self._thread: threading.Thread | None = None
         self._value: T | None = None
         self._error: BaseException | None = None
+        self.seconds: float | None = None  # how long it took, once it is done
 
     def start(self) -> None:
         with self._lock:
@@ -98,11 +103,13 @@ class EarlyBuild(Generic[T]):
                 self._thread.start()
 
     def _run(self) -> None:
+        started = time.monotonic()
         try:
             self._value = self._build()
         except BaseException as error:  # handed to the test that asks, with its message
             self._error = error
         finally:
+            self.seconds = time.monotonic() - started
             self._done.set()
 
     def result(self, timeout_s: float = INSTALL_TIMEOUT_S + 60) -> T:
@@ -115,26 +122,44 @@ class EarlyBuild(Generic[T]):
         return self._value
 
 
-class _PackageDir:
-    """Where the early FunctionGraph package goes: a temporary directory removed at session end."""
+class _ScratchDirs:
+    """Where the early builds put what the repository does not keep: removed at session end."""
 
     def __init__(self) -> None:
-        self.path: Path | None = None
+        self._made: list[Path] = []
 
-    def make(self) -> Path:
-        self.path = Path(tempfile.mkdtemp(prefix="functiongraph-package-"))
-        return self.path
+    def make(self, prefix: str) -> Path:
+        made = Path(tempfile.mkdtemp(prefix=prefix))
+        self._made.append(made)
+        return made
 
     def remove(self) -> None:
-        if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
+        for made in self._made:
+            shutil.rmtree(made, ignore_errors=True)
 
 
-PACKAGE_DIR = _PackageDir()
+def build_deployed_layer() -> Path:
+    """infra/build_layer.sh as a deploy runs it: the arm64 layer serverless.yml zips (.build/layer)."""
+    layer_mode = os.environ.get("BUCKETSCRIBE_LAYER_MODE", "full")
+    run_tool(
+        ["bash", str(REPO / "infra" / "build_layer.sh")],
+        timeout_s=300,
+        env={**os.environ, "PYTHON": sys.executable, "BUCKETSCRIBE_LAYER_MODE": layer_mode},
+    )
+    return REPO / ".build" / "layer"
+
+
+SCRATCH = _ScratchDirs()
+DEPLOYED_LAYER = EarlyBuild(build_deployed_layer)
+HOST_LAYER = EarlyBuild(lambda: build_host_layer(SCRATCH.make("host-layer-")))
 CHECKOV = EarlyBuild(install_checkov)
-FUNCTIONGRAPH_PACKAGE = EarlyBuild(lambda: build_functiongraph_package(PACKAGE_DIR.make()))
+FUNCTIONGRAPH_PACKAGE = EarlyBuild(
+    lambda: build_functiongraph_package(SCRATCH.make("functiongraph-package-"))
+)
 # What a collected test's fixtures name → the build to start for it.
-BY_FIXTURE: dict[str, EarlyBuild[str] | EarlyBuild[Path]] = {
+BY_FIXTURE: dict[str, EarlyBuild[Path] | EarlyBuild[HostLayer] | EarlyBuild[str]] = {
+    "packaged": DEPLOYED_LAYER,
+    "host_layer": HOST_LAYER,
     "checkov": CHECKOV,
     "functiongraph_package": FUNCTIONGRAPH_PACKAGE,
 }
