@@ -6,6 +6,7 @@ reached the engine: parallel streams of different loudness must each get back th
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -305,15 +306,26 @@ class _StarvedThreads:
         return worker
 
 
+@pytest.mark.parametrize(
+    ("sdk_module", "sdk_class", "options"),
+    [
+        ("translation_recognizer", "TranslationRecognizerRealtime", GUMMY_ZH_TO_EN),
+        ("recognition", "Recognition", RealtimeOptions(model="paraformer-realtime-v2", source_language="zh")),
+    ],
+)
 def test_a_worker_that_reaches_the_service_before_start_returns_still_sends_the_audio(
-    emulator: DashScopeEmulator, monkeypatch: pytest.MonkeyPatch
+    emulator: DashScopeEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    sdk_module: str,
+    sdk_class: str,
+    options: RealtimeOptions,
 ) -> None:
     """The SDK marks its recognizer running only after starting its worker; a worker that got to
     the service first sent finish-task without audio, and the file came back DONE with no sentence
     (a test under load saw it). The streamer holds the worker's audio until start() is over."""
-    from dashscope.audio.asr import translation_recognizer
-
-    sdk_generator = translation_recognizer.TranslationRecognizerRealtime._input_stream_cycle
+    module = importlib.import_module(f"dashscope.audio.asr.{sdk_module}")
+    recognizer_class = getattr(module, sdk_class)
+    sdk_generator = recognizer_class._input_stream_cycle
     ended_empty = threading.Event()
 
     def watched(recognizer: Any) -> Iterator[bytes]:
@@ -324,11 +336,11 @@ def test_a_worker_that_reaches_the_service_before_start_returns_still_sends_the_
         if frames == 0:
             ended_empty.set()
 
-    monkeypatch.setattr(translation_recognizer.TranslationRecognizerRealtime, "_input_stream_cycle", watched)
+    monkeypatch.setattr(recognizer_class, "_input_stream_cycle", watched)
     starved = _StarvedThreads(ended_empty)
-    monkeypatch.setattr(translation_recognizer, "threading", starved)
+    monkeypatch.setattr(module, "threading", starved)
 
-    recording = streamer(emulator).stream(level_pcm([3, 0, 0, 5]), GUMMY_ZH_TO_EN)
+    recording = streamer(emulator).stream(level_pcm([3, 0, 0, 5]), options)
 
     assert starved.starved == 1 and not ended_empty.is_set()
     assert [s.text for s in recording.transcript.segments] == ["级别3。", "级别5。"]
