@@ -33,6 +33,8 @@ from tests.waiting import wait_until
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow preparations the collected tests will ask for (``early_builds``)."""
+    if session.config.option.collectonly:
+        return
     wanted = {name for item in session.items for name in getattr(item, "fixturenames", ())}
     for fixture, build in BY_FIXTURE.items():
         if fixture in wanted:
