@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,14 +33,7 @@ INSTALL_TIMEOUT_S = 600
 
 
 class BuildFailed(RuntimeError):
-    """A preparation did not succeed; its message carries the tool's output."""
-
-
-def _run(cmd: list[str], *, timeout_s: float) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise BuildFailed(f"{cmd[0]} did not finish in {timeout_s} s: {exc}") from None
+    """A preparation did not succeed (or not in time); its message carries the tool's output."""
 
 
 def install_checkov() -> str:
@@ -51,9 +43,7 @@ def install_checkov() -> str:
     executable = CHECKOV_VENV / "bin" / "checkov"
     if executable.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == requirements:
         return str(executable)
-    created = _run([sys.executable, "-m", "venv", "--clear", str(CHECKOV_VENV)], timeout_s=120)
-    if created.returncode != 0:
-        raise BuildFailed(f"creating checkov's venv failed:\n{created.stderr}")
+    run_tool([sys.executable, "-m", "venv", "--clear", str(CHECKOV_VENV)], timeout_s=120)
     pip = [
         str(CHECKOV_VENV / "bin" / "python"),
         "-m",
@@ -62,22 +52,16 @@ def install_checkov() -> str:
         "--quiet",
         "--disable-pip-version-check",
     ]
-    installed = _run([*pip, "-r", str(CHECKS / "requirements.txt")], timeout_s=INSTALL_TIMEOUT_S)
-    if installed.returncode != 0:
-        raise BuildFailed(f"installing checkov failed:\n{installed.stdout}\n{installed.stderr}")
+    run_tool([*pip, "-r", str(CHECKS / "requirements.txt")], timeout_s=INSTALL_TIMEOUT_S)
     stamp.write_text(requirements, encoding="utf-8")
     return str(executable)
 
 
 def build_functiongraph_package(out: Path) -> Path:
     """The FunctionGraph code package, as a deploy builds it, in ``out``."""
-    done = _run(
+    run_tool(
         [sys.executable, str(HUAWEI / "build_package.py"), "--out", str(out)], timeout_s=INSTALL_TIMEOUT_S
     )
-    if done.returncode != 0:
-        raise BuildFailed(
-            f"build_package.py exited {done.returncode}:\n{done.stdout[-4000:]}{done.stderr[-4000:]}"
-        )
     return out / "bucketscribe-functiongraph.zip"
 
 
