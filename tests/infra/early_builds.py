@@ -122,15 +122,16 @@ class _ScratchDirs:
             shutil.rmtree(made, ignore_errors=True)
 
 
-def build_deployed_layer() -> Path:
-    """infra/build_layer.sh as a deploy runs it: the arm64 layer serverless.yml zips (.build/layer)."""
+def build_deployed_layer() -> str:
+    """infra/build_layer.sh as a deploy runs it: the arm64 layer serverless.yml zips (.build/layer).
+    Returns the layer mode it was built in (``BUCKETSCRIBE_LAYER_MODE``, "full" unless told)."""
     layer_mode = os.environ.get("BUCKETSCRIBE_LAYER_MODE", "full")
     run_tool(
         ["bash", str(REPO / "infra" / "build_layer.sh")],
         timeout_s=300,
         env={**os.environ, "PYTHON": sys.executable, "BUCKETSCRIBE_LAYER_MODE": layer_mode},
     )
-    return REPO / ".build" / "layer"
+    return layer_mode
 
 
 SCRATCH = _ScratchDirs()
