@@ -9,9 +9,7 @@ its own uploads, in the SQS event shape, with the size and ETag S3 puts in it), 
 never runs (so a job only it would finish stays unfinished), and the emulators deliver callbacks
 and pushes only where a test asks them to.
 
-A test marked ``xfail(strict=True)`` fails on today's code for the cause its reason names; its
-mark goes when the change lands (a strict xfail that passes fails the run, so a fixed cause cannot
-go unnoticed). Nothing here measures speed: the figures are ``bench/hot_path.py``'s.
+Nothing here measures speed: the figures are ``bench/hot_path.py``'s.
 """
 
 from __future__ import annotations
@@ -347,23 +345,12 @@ def deliveries_ended(stack: LocalStack, provider: Provider, tasks_before: int) -
     return wait
 
 
-EARLY_PUSH = (
-    "a push that comes before the submitting worker has written anything of the provider's answer "
-    "is answered 503 (retry later: pipeline/complete.py UnknownTask): a pusher that retries for "
-    "longer than the worker is held (EventBridge) finishes the job on a later delivery, but the "
-    "emulator's three quick tries all end while this test holds the worker, and nothing is left "
-    "for the worker to find"
-)
-
-
 @pytest.mark.parametrize(
     ("provider", "point"),
     [
         ("sis", "provider answered"),
         ("sis", "before the bind"),
-        pytest.param(
-            "dashscope", "provider answered", marks=pytest.mark.xfail(strict=True, reason=EARLY_PUSH)
-        ),
+        ("dashscope", "provider answered"),
         ("dashscope", "before the bind"),
     ],
 )

@@ -305,15 +305,63 @@ def test_two_pushes_of_one_task_write_the_outputs_once(ports: FakePorts, provide
 def test_a_push_for_a_task_that_is_not_ours_is_ignored_and_one_not_bound_yet_is_deferred(
     ports: FakePorts, provider: FakeProvider
 ) -> None:
-    from bucketscribe.pipeline.complete import UnknownTask
+    from bucketscribe.pipeline.complete import RECORD_WAITS_S, UnknownTask
 
-    assert complete_task("sis", "someone-elses-task", ports) == []
+    pauses: list[float] = []
+    assert complete_task("sis", "someone-elses-task", ports, sleep=pauses.append) == []
+    assert pauses == []  # the provider does not know it: nothing to wait for
     provider.lose_answer = LOST
     job = submitted(ports, "incoming/lost.wav")
     provider.lose_answer = None
     (task_id,) = provider.tasks_for(job.id)
+    # The answer was lost, so no submitter will record the task: the push waits for the record
+    # as long as a submitter might still be writing it, then asks to be delivered again.
     with pytest.raises(UnknownTask):
-        complete_task("sis", task_id, ports)
+        complete_task("sis", task_id, ports, sleep=pauses.append)
+    assert pauses == list(RECORD_WAITS_S)
+
+
+def test_a_push_that_comes_before_its_tasks_record_finishes_the_job_once_the_record_is_written(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
+    """The provider answered and finished, and pushed, before the submitter wrote its record of
+    the task: the push waits for the record and finishes the job itself."""
+    provider.lose_answer = LOST  # the task is created; the submitter records nothing of it
+    job = submitted(ports, "incoming/early.wav")
+    provider.lose_answer = None
+    (task_id,) = provider.tasks_for(job.id)
+    provider.finish(task_id, transcript("pushed early"))
+    pauses: list[float] = []
+
+    def submitter_writes_its_record_meanwhile(pause: float) -> None:
+        pauses.append(pause)
+        if len(pauses) == 3:
+            recorded = ports.jobs.get(job.id)
+            assert recorded is not None and recorded.current_attempt is not None
+            ports.jobs.bind_task("sis", task_id, {job.id: recorded.current_attempt.provider_file or ""})
+
+    (completion,) = complete_task("sis", task_id, ports, sleep=submitter_writes_its_record_meanwhile)
+    assert completion.outcome is CompletionOutcome.DONE and len(pauses) == 3
+    assert b"pushed early" in ports.storage.get(BUCKET, "transcripts/early.wav.txt")
+    assert known(ports.jobs.get(job.id)).state is JobState.DONE
+
+
+def test_a_push_for_an_old_task_with_no_record_does_not_wait(
+    ports: FakePorts, provider: FakeProvider
+) -> None:
+    """No submitter is still writing the record of a task made longer ago than its claim lease
+    (and the clocks' skew): its push is deferred at once, for the reconciler."""
+    from bucketscribe.pipeline.complete import UnknownTask
+
+    provider.lose_answer = LOST
+    job = submitted(ports, "incoming/old.wav")
+    provider.lose_answer = None
+    (task_id,) = provider.tasks_for(job.id)
+    ports.clock.now += ports.limits.claim_lease + ports.limits.clock_skew + timedelta(seconds=1)
+    pauses: list[float] = []
+    with pytest.raises(UnknownTask):
+        complete_task("sis", task_id, ports, sleep=pauses.append)
+    assert pauses == []
 
 
 def test_a_callback_racing_the_workers_own_record_of_the_task_still_finishes_the_job(

@@ -13,6 +13,7 @@ once, by the one worker that holds the job's finishing lease.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
@@ -30,7 +31,7 @@ from bucketscribe.pipeline.steps.finish import (
 )
 from bucketscribe.pipeline.steps.job_writes import apply
 from bucketscribe.pipeline.steps.side_by_side import side_by_side
-from bucketscribe.ports.provider import TaskStatus
+from bucketscribe.ports.provider import TaskResult, TaskStatus
 
 logger = Logger(child=True)
 
@@ -39,6 +40,13 @@ logger = Logger(child=True)
 # and a header's rounding; whichever is larger of these two.
 AUDIO_MATCH_MS = 200
 AUDIO_MATCH_RATIO = 0.01
+# A push for a task of ours can come before its submitter has recorded which jobs the task carries
+# (a provider that finishes at once, a job store that is slow for a moment): the push looks again
+# after each of these pauses (10 s in all; a record normally comes within one job-store write)
+# while the task is young enough for a submitter to be still writing, rather than leave the jobs
+# to a later delivery that a pusher may never make (the emulator's and EventBridge's quick
+# retries are over within seconds).
+RECORD_WAITS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 2.0, 2.0, 2.15)
 
 
 def complete_callback(
@@ -177,10 +185,11 @@ def complete_task(
     ports: PipelinePorts,
     *,
     out_of_time: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[Completion]:
     """A provider says a task ended (push or poll): its jobs finished (``_complete_task``), then,
     where they had waited for the provider's capacity, the task's place handed to the queue."""
-    completions = _complete_task(provider_name, task_id, ports, out_of_time=out_of_time)
+    completions = _complete_task(provider_name, task_id, ports, out_of_time=out_of_time, sleep=sleep)
     pass_on_capacity(_finished(completions), ports, out_of_time=out_of_time)
     return completions
 
@@ -195,21 +204,28 @@ def _complete_task(
     task_id: str,
     ports: PipelinePorts,
     *,
-    out_of_time: Callable[[], bool] = lambda: False,
+    out_of_time: Callable[[], bool],
+    sleep: Callable[[float], None],
 ) -> list[Completion]:
     """Finish every job bound to the task.
 
     A task bound to no job is ignored when the provider does not know it either (not ours);
-    when it does, ``UnknownTask`` asks the caller to come back once the reconciler has bound it.
+    when it does, the record is awaited while its submitter may still be writing it
+    (``_await_record``), and if it does not come ``UnknownTask`` asks the caller to come back
+    once the reconciler has bound it.
     Jobs already final are left alone, so a repeated push writes nothing. When ``out_of_time``
     says so, the remaining jobs are left due for the reconciler at once (DEFERRED).
     """
     files = ports.jobs.task_files(provider_name, task_id)
+    fetched: TaskResult | None = None
     if not files:
-        if fetch_task(ports, provider_name, task_id).status is TaskStatus.NOT_FOUND:
+        fetched = fetch_task(ports, provider_name, task_id)
+        if fetched.status is TaskStatus.NOT_FOUND:
             logger.warning("Push for a task that is not ours ignored", extra={"task_id": task_id})
             return []
-        raise UnknownTask(f"no job is bound to {provider_name} task {task_id} yet")
+        files = _await_record(provider_name, fetched, ports, out_of_time=out_of_time, sleep=sleep)
+        if not files:
+            raise UnknownTask(f"no job is bound to {provider_name} task {task_id} yet")
     width = ports.limits.side_by_side
     jobs = [job for job in side_by_side(ports.jobs.get, sorted(files), width) if job is not None]
     jobs = side_by_side(lambda job: _bound_to(job, task_id, files[job.id], ports), jobs, width)
@@ -221,7 +237,7 @@ def _complete_task(
     open_jobs = [job for job in jobs if not job.state.is_final or job.accepts_late_result]
     if not open_jobs:
         return completions  # a repeated push: nothing is fetched or written
-    result = fetch_task(ports, provider_name, task_id)
+    result = fetched or fetch_task(ports, provider_name, task_id)
 
     def finish(job: Job) -> Completion:
         return _defer(job, ports) if out_of_time() else finish_job(job, task_id, result, ports)
@@ -229,6 +245,34 @@ def _complete_task(
     # A task's files are finished side by side: each is a download and a few small writes, mostly
     # waiting, and a 100-file task done one after the other outlasts the pusher's patience.
     return [*completions, *side_by_side(finish, open_jobs, ports.limits.side_by_side)]
+
+
+def _await_record(
+    provider_name: str,
+    task: TaskResult,
+    ports: PipelinePorts,
+    *,
+    out_of_time: Callable[[], bool],
+    sleep: Callable[[float], None],
+) -> dict[str, str]:
+    """The jobs our record says ``task`` carries, looked for again (``RECORD_WAITS_S``) while a
+    submitter may still be writing the record: the provider made the task within the submitters'
+    claim lease (or does not say when). Empty when it does not appear: not ours, or a submitter
+    that stopped before writing it (the reconciler binds what it left)."""
+    limits = ports.limits
+    made = task.created_at
+    if made is not None and ports.clock() - made > limits.claim_lease + limits.clock_skew:
+        return {}
+    for pause in RECORD_WAITS_S:
+        if out_of_time():
+            break
+        sleep(pause)
+        if files := ports.jobs.task_files(provider_name, task.task_id):
+            logger.info(
+                "A push that came before its task's record found it", extra={"task_id": task.task_id}
+            )
+            return files
+    return {}
 
 
 def _bound_to(job: Job, task_id: str, recorded_file: str, ports: PipelinePorts) -> Job:

@@ -78,8 +78,9 @@ def _finish(provider_name: str, task_id: str, context: RemainingTime) -> Reply:
             out_of_time=lambda: context.get_remaining_time_in_millis() < PUSH_MARGIN_MS,
         )
     except UnknownTask:
-        # Our record of the task is not there yet (its submitter is writing it, or the reconciler
-        # will find it): a 503 is what every pusher retries (a 4xx other than 429 may be final).
+        # Our record of the task did not come while the push waited for it (a submitter slowed by
+        # a job-store outage, or a lost answer the reconciler resolves): a 503 is what every
+        # pusher retries (a 4xx other than 429 may be final).
         logger.info("Push deferred: task not bound to a job yet", extra={"task_id": task_id})
         return json_reply(503, {"message": "Not ready; retry later"})
     except ProviderError as exc:
