@@ -268,9 +268,7 @@ def _await_record(
             break
         sleep(pause)
         if files := ports.jobs.task_files(provider_name, task.task_id):
-            logger.info(
-                "A push that came before its task's record found it", extra={"task_id": task.task_id}
-            )
+            logger.info("A push that came before its task's record found it", extra={"task_id": task.task_id})
             return files
     return {}
 
