@@ -83,6 +83,13 @@ class MotoRequest:
     signed_by_botocore: bool  # an Authorization header (SigV4): a boto3 client's call
     presigned: bool  # a presigned URL's signature in the query string
     user_agent: str
+    target: str = ""  # a JSON protocol's operation, e.g. "AmazonSQS.ReceiveMessage"
+
+    @property
+    def by_queue_poller(self) -> bool:
+        """The local stack's stand-in for Lambda's SQS pollers, long-polling all along: not the
+        handler's (in the cloud, Lambda's own)."""
+        return self.target.startswith("AmazonSQS.")
 
     @property
     def by_provider(self) -> bool:
@@ -420,7 +427,7 @@ def summary(handler: list[Sample], bare: list[Sample]) -> dict[str, Any]:
         },
     }
     if all(s.moto is not None for s in handler):
-        requests = [r for s in handler for r in (s.moto or [])]
+        requests = [r for s in handler for r in (s.moto or []) if not r.by_queue_poller]
         result["moto_requests_per_file"] = {
             # Cross-checks the botocore count: each boto3 call is one signed request, and each
             # retry botocore makes by itself (a dropped keep-alive connection) one more.
@@ -434,34 +441,72 @@ def summary(handler: list[Sample], bare: list[Sample]) -> dict[str, Any]:
     return result
 
 
-def warm_handlers(files: int, log_dir: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CloudModel:
+    """Round trips added to every request, as a function in the cloud waits for them: moto's by
+    kind of request, the providers' API answers and DashScope's result files."""
+
+    name: str
+    moto: dict[str, float]
+    provider_s: float
+
+
+def aws_model() -> CloudModel:
+    """``bench/scale.py``'s stated latencies for a function on AWS (us-east-1, the providers across
+    the Pacific); the providers' own processing time is left out, which only lowers the handlers'
+    share of a call's time (the ratios here are the higher for it)."""
+    from scale import LATENCIES  # bench/ is on sys.path when run as a script
+
+    aws = LATENCIES["aws"]
+    return CloudModel(
+        name="aws",
+        moto={
+            "dynamodb.read": aws.store_read,
+            "dynamodb.write": aws.store_write,
+            "dynamodb.query": aws.store_query,
+            "s3.head": aws.head,
+            "s3.get": aws.range_get,
+            "s3.put": aws.put,
+            "s3.delete": aws.delete,
+        },
+        provider_s=aws.provider_rtt,
+    )
+
+
+def warm_handlers(files: int, log_dir: Path, cloud: CloudModel | None = None) -> dict[str, Any]:
+    """The warm handlers A/B per provider, and (not with a cloud model) the 100-file push."""
     from bucketscribe_local.aws_calls import AwsCallLog
     from bucketscribe_local.aws_resources import LocalAwsNames
     from bucketscribe_local.faults import FaultPlan
     from bucketscribe_local.stack import LocalStack, LocalStackOptions
 
     profiles = [{"name": "default", "prefix": ""}, {"name": "ds", "prefix": "ds/", "provider": "dashscope"}]
+    tag = cloud.name if cloud else "local"
     options = LocalStackOptions(
         instant=True,
         profiles_json=json.dumps(profiles),
         names=LocalAwsNames(notification_prefix="not-notified/"),  # the bench invokes the handlers
         reconcile_interval_s=3600,
-        log_file=log_dir / "warm-functions.log",
-        moto_request_log=log_dir / "moto-requests.jsonl",
+        log_file=log_dir / f"warm-functions-{tag}.log",
+        moto_request_log=log_dir / f"moto-requests-{tag}.jsonl",
+        moto_latencies=cloud.moto if cloud else {},
     )
+    # The emulators finish their jobs and deliver nothing: the bench delivers, timed.
+    delay = cloud.provider_s if cloud else 0.0
+    quiet = FaultPlan(drop_callback_rate=1.0, answer_delay_s=delay, result_delay_s=delay)
     results: dict[str, Any] = {}
     with AwsCallLog() as calls_log, LocalStack(options) as stack:
         moto = MotoRequestLog.install(stack)
-        # The emulators finish their jobs and deliver nothing: the bench delivers, timed.
-        stack.set_faults(FaultPlan(drop_callback_rate=1.0))
+        stack.set_faults(quiet)
         stack.dashscope.backend.set_push_target(None)
         uploads, bare = Uploads(stack), Bare(stack)
         warm_up(stack, uploads, bare)
         for provider in ("sis", "dashscope"):
-            print(f"  warm handlers, {provider}: {files} files A/B ...", file=sys.stderr, flush=True)
+            print(f"  warm handlers ({tag}), {provider}: {files} files A/B ...", file=sys.stderr, flush=True)
             results[provider] = warm_provider(stack, calls_log, moto, uploads, bare, provider, files)
-        print("  a 100-file DashScope push ...", file=sys.stderr, flush=True)
-        results["push"] = hundred_file_push(stack, uploads)
+        if cloud is None:
+            print("  a 100-file DashScope push ...", file=sys.stderr, flush=True)
+            results["push"] = hundred_file_push(stack, uploads)
     return results
 
 
@@ -800,6 +845,11 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             f"≤ {CALLBACK_RATIO_TARGET}×",
             callback["ratio_median"] <= CALLBACK_RATIO_TARGET,
         )
+    modelled = result["warm_aws_latencies"]
+    for provider in ("sis", "dashscope"):
+        for step, target in (("submit", SUBMIT_RATIO_TARGET), ("callback", CALLBACK_RATIO_TARGET)):
+            figure = modelled[provider][step]["ratio_median"]
+            row(f"{provider} {step} × bare, at AWS round trips", figure, f"≤ {target}×", figure <= target)
     burst = result["burst"]
     ds_ratio = ratio(burst["dashscope_burst"]["files_per_s"], burst["dashscope_sample_loop"]["files_per_s"])
     sis_ratio = ratio(burst["sis_burst"]["files_per_s"], burst["sis_poll_loop"]["files_per_s"])
@@ -841,9 +891,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def print_table(result: dict[str, Any]) -> None:
-    warm, burst = result["warm"], result["burst"]
-    print("\nwarm handlers per file (A/B interleaved, same emulators and moto)")
+def print_warm(warm: dict[str, Any]) -> None:
     print(f"  {'':<22}{'handler ms':>12}{'bare ms':>10}{'× bare':>8}   {'AWS calls':>9}{'bare':>6}   by call")
     for provider in ("sis", "dashscope"):
         for step in ("submit", "callback"):
@@ -865,6 +913,20 @@ def print_table(result: dict[str, Any]) -> None:
                 )
     print("  (medians over the files; bare submit = conditional PutItem + presign + the SDK's submit;")
     print("   bare callback = the SDK's fetch (+ result download for DashScope) + 5 puts)")
+
+
+def print_table(result: dict[str, Any]) -> None:
+    warm, burst = result["warm"], result["burst"]
+    print("\nwarm handlers per file (A/B interleaved, same emulators and moto)")
+    print_warm(warm)
+    model = aws_model()
+    print(
+        "\nthe same at the round trips of a function on AWS (bench/scale.py's stated latencies, added "
+        "to every request at moto and the emulators: "
+        + ", ".join(f"{kind} {seconds * 1000:g} ms" for kind, seconds in model.moto.items())
+        + f", provider API answers and result files {model.provider_s * 1000:g} ms; a model, not a cloud)"
+    )
+    print_warm(result["warm_aws_latencies"])
     print(f"\nburst of {BURST_FILES} uploads through the local stack (`up --instant`: {burst['stack']})")
     for provider, loop_name in (("sis", "sis_poll_loop"), ("dashscope", "dashscope_sample_loop")):
         figures, loop = burst[f"{provider}_burst"], burst[loop_name]
@@ -911,13 +973,18 @@ def main() -> int:
     )
     args = parser.parse_args()
     files = 100 if args.full else 30
+    cloud_files = 30 if args.full else 12
     # The functions' own logs go to files; the SDKs' chatter is not the table's.
     import logging
 
     logging.getLogger("dashscope").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-hot-path-") as tmp:
         started = time.perf_counter()
-        result: dict[str, Any] = {"warm": warm_handlers(files, Path(tmp)), "burst": bursts(files, Path(tmp))}
+        result: dict[str, Any] = {
+            "warm": warm_handlers(files, Path(tmp)),
+            "warm_aws_latencies": warm_handlers(cloud_files, Path(tmp), aws_model()),
+            "burst": bursts(files, Path(tmp)),
+        }
         result["targets"] = targets(result)
         result["bench_s"] = round(time.perf_counter() - started, 1)
     publish("hot_path", result, quick=not args.full, show=print_table)

@@ -42,6 +42,9 @@ class FaultPlan(BaseModel):
     # DashScope's result files (a task's ``transcription_url``) answer this long after they are
     # asked for, as a slow object store would: the time a push handler spends downloading results.
     result_delay_s: float = Field(default=0.0, ge=0.0)
+    # Every answer of the service's API (submit, query, listing) comes this long after it is asked,
+    # as from a service across a network: a benchmark's model of the cloud's round trips.
+    answer_delay_s: float = Field(default=0.0, ge=0.0)
     # How long a finished job's result stays available; None keeps the emulator's retention (the
     # service's own: SIS 72 h, DashScope 24 h).
     result_expiry_s: float | None = Field(default=None, ge=0.0)

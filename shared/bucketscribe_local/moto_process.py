@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,16 @@ class MotoProcess:
     """Starts, addresses and stops the moto server process (the ``ThreadedMotoServer`` interface
     the stack uses: ``start``, ``get_host_and_port``, ``stop``)."""
 
-    def __init__(self, *, port: int = 0, request_log: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        request_log: Path | None = None,
+        latencies: Mapping[str, float] | None = None,
+    ) -> None:
         self._port = port
         self._request_log = request_log
+        self._latencies = dict(latencies or {})
         self._process: subprocess.Popen[str] | None = None
         self._bound: int | None = None
 
@@ -48,6 +55,8 @@ class MotoProcess:
         command = [sys.executable, "-m", __name__, "--port", str(self._port), "--parent", str(os.getpid())]
         if self._request_log is not None:
             command += ["--request-log", str(self._request_log)]
+        if self._latencies:
+            command += ["--latencies", json.dumps(self._latencies)]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         self._bound = self._await_port(self._process)
         return self
@@ -106,10 +115,67 @@ class RequestLog:
                 "signed_by_botocore": environ.get("HTTP_AUTHORIZATION", "").startswith("AWS4-HMAC-SHA256"),
                 "presigned": "X-Amz-Signature=" in query or "Signature=" in query,
                 "user_agent": environ.get("HTTP_USER_AGENT", ""),
+                # A JSON protocol's operation ("DynamoDB_20120810.PutItem", "AmazonSQS.ReceiveMessage").
+                "target": environ.get("HTTP_X_AMZ_TARGET", ""),
             }
         )
         with self._lock:
             self._file.write(line + "\n")
+        result: Iterable[bytes] = self._app(environ, start_response)
+        return result
+
+
+# The kinds of request a latency can be given for (``Latency``), by what the request does.
+LATENCY_KINDS = (
+    "dynamodb.read",
+    "dynamodb.write",
+    "dynamodb.query",
+    "s3.head",
+    "s3.get",
+    "s3.put",
+    "s3.delete",
+)
+_DYNAMODB_KINDS = {
+    "GetItem": "dynamodb.read",
+    "BatchGetItem": "dynamodb.read",
+    "PutItem": "dynamodb.write",
+    "UpdateItem": "dynamodb.write",
+    "DeleteItem": "dynamodb.write",
+    "Query": "dynamodb.query",
+    "Scan": "dynamodb.query",
+}
+_S3_KINDS = {"HEAD": "s3.head", "GET": "s3.get", "PUT": "s3.put", "POST": "s3.put", "DELETE": "s3.delete"}
+
+
+def latency_kind(environ: Mapping[str, Any]) -> str | None:
+    """What a request to moto does, as ``LATENCY_KINDS`` names it (None: another service's)."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if target.startswith("DynamoDB_"):
+        return _DYNAMODB_KINDS.get(target.rsplit(".", 1)[-1])
+    if target:
+        return None  # SQS, Secrets Manager, ... (JSON protocols name their operation here)
+    if "Action=" in str(environ.get("QUERY_STRING", "")) or environ.get("CONTENT_TYPE", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        return None  # the query protocols (SQS, SNS, STS)
+    return _S3_KINDS.get(str(environ.get("REQUEST_METHOD", "")))
+
+
+class Latency:
+    """Each request answered its kind's latency later, as a service across a network would (a
+    benchmark's model of the cloud; requests in flight together wait side by side)."""
+
+    def __init__(self, app: Callable[..., Any], latencies: Mapping[str, float]) -> None:
+        unknown = set(latencies) - set(LATENCY_KINDS)
+        if unknown:
+            raise ValueError(f"no such request kinds: {sorted(unknown)}; known: {LATENCY_KINDS}")
+        self._app = app
+        self._latencies = dict(latencies)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        kind = latency_kind(environ)
+        if kind is not None and (seconds := self._latencies.get(kind, 0.0)) > 0:
+            time.sleep(seconds)
         result: Iterable[bytes] = self._app(environ, start_response)
         return result
 
@@ -123,7 +189,7 @@ def _list_backends_once() -> None:
     backends.list_of_moto_modules = lambda: modules
 
 
-def serve(port: int, parent: int, request_log: Path | None) -> None:
+def serve(port: int, parent: int, request_log: Path | None, latencies: Mapping[str, float]) -> None:
     from moto.server import ThreadedMotoServer
 
     from bucketscribe_local.s3_events import add_version_ids_to_moto_events
@@ -134,9 +200,11 @@ def serve(port: int, parent: int, request_log: Path | None) -> None:
     _list_backends_once()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    wsgi = server._server  # werkzeug's server calls .app per request
+    assert wsgi is not None
+    if latencies:
+        wsgi.app = Latency(wsgi.app, latencies)
     if request_log is not None:
-        wsgi = server._server  # werkzeug's server calls .app per request
-        assert wsgi is not None
         wsgi.app = RequestLog(wsgi.app, request_log)
     print(server.get_host_and_port()[1], flush=True)
     while os.getppid() == parent:
@@ -148,9 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed once listening)")
     parser.add_argument("--parent", type=int, required=True, help="end once this process is gone")
     parser.add_argument("--request-log", type=Path, help="write each request as a JSON line here")
+    parser.add_argument(
+        "--latencies",
+        type=json.loads,
+        default={},
+        help=f"JSON: seconds added to each request of a kind (kinds: {', '.join(LATENCY_KINDS)})",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stack stops it, after saving through it
-    serve(args.port, args.parent, args.request_log)
+    serve(args.port, args.parent, args.request_log, args.latencies)
     return 0
 
 

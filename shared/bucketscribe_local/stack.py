@@ -65,6 +65,9 @@ class LocalStackOptions(BaseModel):
     moto_port: int = 0
     # Where moto server (a process of its own) writes each request it serves, for a bench.
     moto_request_log: Path | None = None
+    # Seconds moto answers each kind of request later (moto_process.LATENCY_KINDS): a bench's
+    # model of the cloud's round trips.
+    moto_latencies: dict[str, float] = Field(default_factory=dict)
     callback_port: int = 0
     sis_port: int = 0
     instant: bool = False
@@ -283,7 +286,9 @@ class LocalStack:
         ensure_port_free(opts.callback_port)
         ensure_port_free(opts.sis_port)
         # A fresh process each time: every stack starts from an empty account.
-        self._moto = MotoProcess(port=opts.moto_port, request_log=opts.moto_request_log).start()
+        self._moto = MotoProcess(
+            port=opts.moto_port, request_log=opts.moto_request_log, latencies=opts.moto_latencies
+        ).start()
         host, port = self._moto.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         session = boto3.session.Session(

@@ -838,6 +838,33 @@ def test_a_slow_result_file_is_held_on_the_clock_without_blocking_other_download
     assert emulator.backend.counters.result_downloads == 2
 
 
+def test_an_answer_delay_holds_each_api_answer_on_the_clock_and_nothing_else(
+    emulator: DashScopeEmulator, files: FileServer
+) -> None:
+    """``answer_delay_s`` (a bench's model of a service across a network): every API answer waits
+    on the clock, side by side; the emulator's own routes and the result files do not."""
+    clock = manual_clock(emulator)
+    submitted = Transcription.async_call(model="paraformer-v2", file_urls=[files.url("one.wav")], api_key=KEY)
+    task_id = submitted.output.task_id
+    (result_url,) = (r["transcription_url"] for r in finished(emulator, task_id).output["results"])
+    emulator.set_faults(FaultPlan(answer_delay_s=0.2))
+    answers: list[int] = []
+    queries = [
+        threading.Thread(target=lambda: answers.append(Transcription.fetch(task_id, api_key=KEY).status_code))
+        for _ in range(2)
+    ]
+    for query in queries:
+        query.start()
+    assert clock.wait_for_waiting(2, WAIT_S)  # both held at once
+    assert http_get(f"{emulator.url}/_emulator/counters")[0] == 200  # not held
+    assert http_get(result_url)[0] == 200  # not held (result_delay_s holds these)
+    assert answers == []
+    clock.advance(0.2)
+    for query in queries:
+        query.join(WAIT_S)
+    assert answers == [200, 200]
+
+
 OTHER_KEY = "sk-someone-else"
 TEAMMATE_KEY = "sk-same-account"
 

@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import boto3
 import pytest
-from bucketscribe_local.moto_process import MotoProcess
+from bucketscribe_local.moto_process import Latency, MotoProcess, latency_kind
 
 from tests.waiting import wait_until
 
@@ -69,3 +70,62 @@ def test_it_goes_when_the_process_that_started_it_is_killed() -> None:
     starter.kill()
     starter.wait(timeout=DEADLINE_S)
     wait_until(lambda: not alive(child), timeout_s=DEADLINE_S, what="the orphaned moto process to end")
+
+
+def test_a_latency_holds_the_requests_of_its_kind() -> None:
+    """A bench's model of the cloud's round trips: a request of a kind with a latency is answered
+    at least that much later (only the lower bound is asserted: a loaded machine answers later,
+    never sooner), and answered right."""
+    latency_s = 0.5
+    server = MotoProcess(latencies={"dynamodb.read": latency_s}).start()
+    try:
+        host, port = server.get_host_and_port()
+        db = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        db.create_table(
+            TableName="latency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        db.put_item(TableName="latency", Item={"id": {"S": "a"}})
+        started = time.monotonic()
+        read = db.get_item(TableName="latency", Key={"id": {"S": "a"}})
+        assert time.monotonic() - started >= latency_s
+        assert read["Item"]["id"]["S"] == "a"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("environ", "kind"),
+    [
+        ({"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.GetItem", "REQUEST_METHOD": "POST"}, "dynamodb.read"),
+        ({"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem", "REQUEST_METHOD": "POST"}, "dynamodb.write"),
+        ({"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.Query", "REQUEST_METHOD": "POST"}, "dynamodb.query"),
+        ({"HTTP_X_AMZ_TARGET": "AmazonSQS.ReceiveMessage", "REQUEST_METHOD": "POST"}, None),
+        (
+            {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8"},
+            None,
+        ),
+        ({"REQUEST_METHOD": "HEAD", "PATH_INFO": "/bucket/key.wav"}, "s3.head"),
+        (
+            {"REQUEST_METHOD": "GET", "PATH_INFO": "/bucket/key.wav", "QUERY_STRING": "X-Amz-Signature=x"},
+            "s3.get",
+        ),
+        ({"REQUEST_METHOD": "PUT", "PATH_INFO": "/bucket/key.wav.txt"}, "s3.put"),
+        ({"REQUEST_METHOD": "DELETE", "PATH_INFO": "/bucket/key.wav.error.json"}, "s3.delete"),
+    ],
+)
+def test_each_request_is_told_by_what_it_does(environ: dict[str, str], kind: str | None) -> None:
+    assert latency_kind(environ) == kind
+
+
+def test_a_latency_for_a_kind_there_is_not_is_refused() -> None:
+    with pytest.raises(ValueError, match="no such request kinds"):
+        Latency(lambda environ, start_response: [], {"dynamodb.reads": 0.1})

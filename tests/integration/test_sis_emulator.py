@@ -666,6 +666,30 @@ def test_a_held_answer_times_out_without_holding_up_other_requests(
     }
 
 
+def test_an_answer_delay_holds_each_api_answer_on_the_clock_and_nothing_else(
+    site: CustomerSite, start_emulator: Callable[..., SisEmulator]
+) -> None:
+    """``answer_delay_s`` (a bench's model of a service across a network): submissions and queries
+    wait on the clock, side by side; the emulator's own routes do not."""
+    clock = ManualClock()
+    sis = start_emulator(clock=clock, faults=FaultPlan(answer_delay_s=0.2))
+    job_ids: list[str] = []
+    callers = [
+        threading.Thread(target=lambda: job_ids.append(submit(client_for(sis), f"{site.url}/files/tone.wav")))
+        for _ in range(2)
+    ]
+    for caller in callers:
+        caller.start()
+    assert clock.wait_for_waiting(2, WAIT_S)  # both held at once
+    with urllib.request.urlopen(f"{sis.url}/_emulator/counters", timeout=WAIT_S) as answer:
+        assert answer.status == 200  # not held
+    assert job_ids == []
+    clock.advance(0.2)
+    for caller in callers:
+        caller.join(WAIT_S)
+    assert len(job_ids) == 2
+
+
 def test_a_callback_can_come_with_a_forged_one_naming_another_job(
     site: CustomerSite, start_emulator: Callable[..., SisEmulator]
 ) -> None:

@@ -24,6 +24,7 @@ from bucketscribe_local.dashscope_server.requests import TaskListQuery
 from bucketscribe_local.dashscope_server.tasks import DashScopeBackend, TranscriptionTask
 from bucketscribe_local.dashscope_server.wire_formats import TaskStatus, audio_seconds, beijing_time
 from bucketscribe_local.emulator_kit.admin import add_admin_routes
+from bucketscribe_local.emulator_kit.answer_delay import answer_delay
 from bucketscribe_local.emulator_kit.lost_answers import LostAnswer
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(backend: DashScopeBackend) -> web.Application:
-    app = web.Application(middlewares=[_dashscope_errors], client_max_size=16 * 1024**2)
+    app = web.Application(
+        middlewares=[answer_delay(backend, f"{API}/"), _dashscope_errors], client_max_size=16 * 1024**2
+    )
     app[BACKEND_KEY] = backend
     app.router.add_post(f"{API}/services/audio/asr/transcription", submit_transcription)
     app.router.add_get(f"{API}/tasks", list_tasks)

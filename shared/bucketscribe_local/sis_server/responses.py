@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from bucketscribe_local.emulator_kit.admin import add_admin_routes
+from bucketscribe_local.emulator_kit.answer_delay import answer_delay
 from bucketscribe_local.emulator_kit.lost_answers import LostAnswer
 from bucketscribe_local.sis_server.models import Acceptance, SisBackend, SisError
 
@@ -156,7 +157,7 @@ async def sis_errors(
 
 
 def create_sis_app(backend: SisBackend) -> web.Application:
-    app = web.Application(middlewares=[sis_errors])
+    app = web.Application(middlewares=[answer_delay(backend, "/v1/"), sis_errors])
     app[BACKEND_KEY] = backend
     app.router.add_post(_JOBS_PATH, submit_job)
     app.router.add_get(_JOBS_PATH + "/{job_id}", collect_job)

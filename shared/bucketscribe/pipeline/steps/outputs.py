@@ -18,6 +18,7 @@ from bucketscribe.pipeline.steps.failures import remove_error_report
 from bucketscribe.pipeline.steps.job_writes import apply, new_owner
 from bucketscribe.pipeline.steps.revisions import replaced_by, supersede
 from bucketscribe.pipeline.steps.side_by_side import both, side_by_side
+from bucketscribe.ports.storage import ObjectUnreadable
 
 Output = tuple[str, bytes, str]
 """(key, body, content type)"""
@@ -90,6 +91,15 @@ def _already_there(bucket: str, key: str, body: bytes, ports: PipelinePorts) -> 
     return info is not None and info.etag == hashlib.md5(body, usedforsecurity=False).hexdigest()
 
 
+def _replaced_by(job: Job, ports: PipelinePorts) -> tuple[str | None, ObjectUnreadable | None]:
+    """``replaced_by``, or the refusal to read the key: raised only by the worker that takes the
+    lease (another worker is finishing the job, or has)."""
+    try:
+        return replaced_by(job, ports), None
+    except ObjectUnreadable as refused:
+        return None, refused
+
+
 class Publication(StrEnum):
     DONE = "DONE"
     BUSY = "BUSY"  # another worker is writing the outputs right now
@@ -111,17 +121,26 @@ def publish(
     upload of the key: a job a later upload replaced writes nothing (SUPERSEDED)."""
     now = ports.clock()
     owner = new_owner()
-    finishing = apply(
+    take_lease = partial(
+        apply,
         ports.jobs,
         job,
         partial(Job.begin_finishing, now=now, until=now + ports.limits.finish_lease, owner=owner),
     )
+    if job.part_of is None:
+        # Whether a later upload stands under the key is asked while the lease is taken (one
+        # round trip less before the outputs; a lease not taken wasted a HEAD, a repeat's).
+        finishing, (newer, unreadable) = both(take_lease, partial(_replaced_by, job, ports))
+    else:
+        # A part's outputs are its own (named by its job id); its upload's merge is checked instead.
+        finishing, (newer, unreadable) = take_lease(), (None, None)
     if finishing is None:
         current = ports.jobs.get(job.id)
         busy = current is None or not current.state.is_final
         return Published(Publication.BUSY if busy else Publication.ALREADY_FINAL, current)
-    # A part's outputs are its own (named by its job id); its upload's merge is checked instead.
-    if finishing.part_of is None and (newer := replaced_by(finishing, ports)) is not None:
+    if unreadable is not None:
+        raise unreadable
+    if newer is not None:
         return Published(Publication.SUPERSEDED, supersede(finishing, newer, ports))
     if finishing.part_of is None:
         # A transcript now stands where an earlier failure's report may be: the report goes while
