@@ -189,6 +189,22 @@ def _list_backends_once() -> None:
     backends.list_of_moto_modules = lambda: modules
 
 
+def retention_read_directly() -> None:
+    """moto's SQS asks, for each message it hands out, whether the message is within its queue's
+    retention period by computing every attribute of the queue (its message counts among them, a
+    pass over all its messages): a receive from a queue of n messages cost n^2, some 8 % of moto's
+    time in a 100-upload burst. The period is read from the queue instead; the answer is the same."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import Message, SQSBackend
+
+    def within_retention(self: SQSBackend, queue_name: str, message: Message) -> bool:
+        # Set from the queue's attributes by name (``Queue._set_attributes``), hence getattr.
+        period = int(getattr(self.get_queue(queue_name), "message_retention_period"))  # noqa: B009
+        return period + (message.sent_timestamp or 0) / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = within_retention  # type: ignore[method-assign]
+
+
 def serve(port: int, parent: int, request_log: Path | None, latencies: Mapping[str, float]) -> None:
     from moto.server import ThreadedMotoServer
 
@@ -198,6 +214,7 @@ def serve(port: int, parent: int, request_log: Path | None, latencies: Mapping[s
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     add_version_ids_to_moto_events()
     _list_backends_once()
+    retention_read_directly()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     wsgi = server._server  # werkzeug's server calls .app per request

@@ -12,7 +12,7 @@ import time
 
 import boto3
 import pytest
-from bucketscribe_local.moto_process import Latency, MotoProcess, latency_kind
+from bucketscribe_local.moto_process import Latency, MotoProcess, latency_kind, retention_read_directly
 
 from tests.waiting import wait_until
 
@@ -129,3 +129,24 @@ def test_each_request_is_told_by_what_it_does(environ: dict[str, str], kind: str
 def test_a_latency_for_a_kind_there_is_not_is_refused() -> None:
     with pytest.raises(ValueError, match="no such request kinds"):
         Latency(lambda environ, start_response: [], {"dynamodb.reads": 0.1})
+
+
+def test_a_message_is_within_its_queues_retention_exactly_when_moto_itself_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``retention_read_directly`` gives moto's own answer, read from the queue in one step."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import SQSBackend, sqs_backends
+
+    backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    backend.create_queue("retention-check", MessageRetentionPeriod="60")
+    message = backend.send_message("retention-check", "hello")
+    own = SQSBackend.is_message_valid_based_on_retention_period
+    monkeypatch.setattr(SQSBackend, "is_message_valid_based_on_retention_period", own)
+    retention_read_directly()
+    read_directly = SQSBackend.is_message_valid_based_on_retention_period
+    assert read_directly is not own
+    for sent_ago_s in (0, 59, 61, 3600):
+        message.sent_timestamp = int((time.time() - sent_ago_s) * 1000)  # type: ignore[assignment]
+        assert read_directly(backend, "retention-check", message) == own(backend, "retention-check", message)
+    backend.delete_queue("retention-check")
