@@ -113,15 +113,21 @@ class MotoRequestLog:
 
     @contextmanager
     def record(self) -> Iterator[list[MotoRequest]]:
+        """The requests whose lines the block added. A line being written as the block began or
+        ended is another request's (one in flight then: the stack's queue pollers long-poll
+        all along), and is left out."""
         requests: list[MotoRequest] = []
         start = self._path.stat().st_size if self._path.exists() else 0
         try:
             yield requests
         finally:
             with self._path.open("rb") as log:
-                log.seek(start)
+                log.seek(max(start - 1, 0))
                 added = log.read()
-            lines = added.decode("utf-8").splitlines()
+            if start > 0:
+                # The byte before the block's start: a newline unless a line was being written.
+                added = added[1:] if added[:1] == b"\n" else added.partition(b"\n")[2]
+            lines = added.decode("utf-8").split("\n")[:-1]  # the last: empty, or being written
             requests.extend(MotoRequest(**json.loads(line)) for line in lines if line.strip())
 
 
