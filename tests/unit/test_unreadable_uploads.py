@@ -6,6 +6,7 @@ cannot tell a revoked permission from our own key failing for a moment."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -58,6 +59,27 @@ def test_a_result_for_an_upload_that_can_no_longer_be_read_fails_the_job_with_th
     assert ports.storage.keys("transcripts/") == ["transcripts/calls/sealed.wav.error.json"]
     report = json.loads(ports.storage.get(BUCKET, "transcripts/calls/sealed.wav.error.json"))
     assert report["error"]["code"] == "UPLOAD_UNREADABLE"
+
+
+def test_a_repeated_callback_while_another_worker_finishes_leaves_that_worker_to_it(
+    ports: FakePorts, provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is asked about while the lease is taken: a callback that does not get the lease
+    (another worker is writing the outputs) answers BUSY whatever the key says, and fails nothing."""
+    ports.storage.add(BUCKET, KEY, tone_wav(1))
+    (result,) = submit_uploads([ObjectRef(bucket=BUCKET, key=KEY)], ports)
+    job = ports.jobs.get(result.job_id)
+    assert job is not None and job.state is JobState.SUBMITTED
+    held = job.begin_finishing(ports.clock(), until=ports.clock() + timedelta(minutes=1), owner="another")
+    assert ports.jobs.save(held)
+    seal(ports, monkeypatch, 400)
+    provider.finish(job.provider_task_id, transcript())
+    items, _ = provider.submissions[-1]
+    _, claim = claim_from_callback_url(items[0].callback_url)
+    assert complete_callback(claim, lambda: None, ports).outcome is CompletionOutcome.BUSY
+    still = ports.jobs.get(job.id)
+    assert still is not None and still.state is held.state and still.error is None
+    assert ports.storage.keys("transcripts/") == []
 
 
 def test_an_upload_sent_again_that_can_no_longer_be_read_fails_instead_of_waiting(

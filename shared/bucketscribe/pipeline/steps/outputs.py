@@ -91,7 +91,7 @@ def _already_there(bucket: str, key: str, body: bytes, ports: PipelinePorts) -> 
     return info is not None and info.etag == hashlib.md5(body, usedforsecurity=False).hexdigest()
 
 
-def _replaced_by(job: Job, ports: PipelinePorts) -> tuple[str | None, ObjectUnreadable | None]:
+def _newer_upload(job: Job, ports: PipelinePorts) -> tuple[str | None, ObjectUnreadable | None]:
     """``replaced_by``, or the refusal to read the key: raised only by the worker that takes the
     lease (another worker is finishing the job, or has)."""
     try:
@@ -130,7 +130,7 @@ def publish(
     if job.part_of is None:
         # Whether a later upload stands under the key is asked while the lease is taken (one
         # round trip less before the outputs; a lease not taken wasted a HEAD, a repeat's).
-        finishing, (newer, unreadable) = both(take_lease, partial(_replaced_by, job, ports))
+        finishing, (newer, unreadable) = both(take_lease, partial(_newer_upload, job, ports))
     else:
         # A part's outputs are its own (named by its job id); its upload's merge is checked instead.
         finishing, (newer, unreadable) = take_lease(), (None, None)
