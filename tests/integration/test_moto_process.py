@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any, Literal
 
 import boto3
 import pytest
@@ -31,16 +32,20 @@ def alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
-def test_it_serves_outlives_a_ctrl_c_and_stops_when_told() -> None:
-    server = MotoProcess().start()
+def client_of(server: MotoProcess, service: Literal["s3", "dynamodb"]) -> Any:
     host, port = server.get_host_and_port()
-    s3 = boto3.client(
-        "s3",
+    return boto3.client(
+        service,
         endpoint_url=f"http://{host}:{port}",
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
+
+
+def test_it_serves_outlives_a_ctrl_c_and_stops_when_told() -> None:
+    server = MotoProcess().start()
+    s3 = client_of(server, "s3")
     s3.create_bucket(Bucket="moto-process-test")
     assert server._process is not None
     pid = server._process.pid
@@ -79,14 +84,7 @@ def test_a_latency_holds_the_requests_of_its_kind() -> None:
     latency_s = 0.5
     server = MotoProcess(latencies={"dynamodb.read": latency_s}).start()
     try:
-        host, port = server.get_host_and_port()
-        db = boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://{host}:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        db = client_of(server, "dynamodb")
         db.create_table(
             TableName="latency",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
