@@ -240,7 +240,9 @@ class DashScopeBackend(EmulatorBackend[BackendCounters]):
                 timeout_s=10.0,
                 accepted=lambda status: 200 <= status < 300,
             ),
-            workers=4,
+            # EventBridge delivers many events at once: a receiver holding one (a push waiting
+            # for its task's record) does not hold up the others.
+            workers=16,
             name="dashscope-push",
         )
         self._limiter = SlidingWindowLimiter(query_rps, self._clock)
