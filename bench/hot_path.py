@@ -5,6 +5,10 @@
    A/B interleaved file by file against the same emulators and moto server.
 2. The warm callback handler per file (SIS's callback, DashScope's push): ms and AWS calls, beside
    the bare calls (the provider SDK's fetch, the result download for DashScope, five puts).
+   1 and 2 run twice: on the local stack as it is (no network: each request costs moto's CPU),
+   and with a function's round trips on AWS added to every request (``bench/scale.py``'s stated
+   latencies, held by moto per kind of request and by the emulators' APIs: ``aws_model``), where
+   what runs side by side overlaps as it does in the cloud.
 3. A burst of 100 uploads through the local stack as ``bucketscribe up --instant`` runs it, to the
    last transcript: files/s beside the provider's own loop on the same emulators (DashScope's
    sample: submit one file, wait, download, next; SIS polled every 0.1 s), DashScope tasks per
@@ -19,7 +23,7 @@ request that reaches moto server is logged too, so S3 reads that do not go throu
 (presigned URLs: the providers fetching the upload, or our own code) show apart.
 
 Run: ``.venv/bin/python bench/hot_path.py`` (quick: 30 files per warm figure and per provider loop,
-a few minutes on a loaded 2-core machine) or ``--full`` (100 each).
+12 at AWS round trips, a few minutes on a loaded 2-core machine) or ``--full`` (100 each, 30).
 """
 
 from __future__ import annotations
