@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from bucketscribe.clouds.huawei.credentials import HuaweiCredentials
+from bucketscribe_local.function_instances import invocations_for
 
 FunctionGraphHandler = Callable[[dict[str, Any], Any], Any]
 log = logging.getLogger("bucketscribe_local")
@@ -281,13 +282,14 @@ def apig_trigger_app(
             "isBase64Encoded": True,
         }
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(None, handler(), event, context())
+        result = await loop.run_in_executor(invocations, handler(), event, context())
         answer = str(result.get("body") or "")
         payload = base64.b64decode(answer) if result.get("isBase64Encoded") else answer.encode("utf-8")
         headers = {k: v for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
         return web.Response(status=int(result.get("statusCode", 502)), body=payload, headers=headers)
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
+    invocations = invocations_for(app, "callback")
     for method, path in routes:
         app.router.add_route(method, path, invoke)
     return app

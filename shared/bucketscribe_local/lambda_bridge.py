@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bucketscribe_local.function_instances import invocations_for
 from bucketscribe_local.pipeline_faults import SimulatedCrash
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -296,7 +297,7 @@ def api_gateway_app(handler: LambdaHandler, routes: list[tuple[str, str]]) -> we
         }
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
-            None, handler, event, LocalLambdaContext("bucketscribe-callback", timeout_s=28)
+            invocations, handler, event, LocalLambdaContext("bucketscribe-callback", timeout_s=28)
         )
         headers = {k: v for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
         return web.Response(
@@ -304,6 +305,7 @@ def api_gateway_app(handler: LambdaHandler, routes: list[tuple[str, str]]) -> we
         )
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
+    invocations = invocations_for(app, "callback")
     for method, resource in routes:
         app.router.add_route(method, resource, invoke)
     return app

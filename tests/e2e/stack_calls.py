@@ -16,6 +16,7 @@ from bucketscribe_local.stack import LocalStack
 from bucketscribe.domain.callback_tokens import CallbackSigner
 from bucketscribe.domain.job import Job
 from bucketscribe.domain.upload import ObjectRef
+from tests.waiting import wait_until
 
 FIXED_TEXT = "this is a fixed transcript from the instant engine"
 TIMEOUT_S = 60  # generous: the waits return as soon as the jobs are final
@@ -37,6 +38,14 @@ def transcribe(stack: LocalStack, key: str, body: bytes) -> tuple[ObjectRef, Any
     jobs = stack.wait_for_jobs([ref], timeout_s=TIMEOUT_S)
     assert key in jobs, f"no job was created for {key}"
     return ref, jobs[key]
+
+
+def error_report(stack: LocalStack, key: str, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+    """The error report at ``key``, once written: a job is marked FAILED first and its report is
+    written just after, so a test that saw the job FAILED may ask a moment too soon."""
+    wait_until(lambda: key in stack.list_keys(key), timeout_s=timeout_s, what=f"the error report {key}")
+    report: dict[str, Any] = json.loads(stack.read_output(key))
+    return report
 
 
 def upload_many(stack: LocalStack, keys: list[str], body: bytes) -> list[ObjectRef]:

@@ -29,6 +29,7 @@ from tests.e2e.stack_calls import (
     TIMEOUT_S,
     callback_url,
     deliver_again,
+    error_report,
     finished,
     http,
     transcribe,
@@ -100,7 +101,7 @@ def test_bad_uploads_get_an_error_file_and_a_failed_job_with_the_reason(
     key = f"incoming/bad/{name}"
     _, job = transcribe(both_clouds, key, body)
     assert job.state is JobState.FAILED and reason in job.error.message
-    report = json.loads(both_clouds.read_output(f"transcripts/bad/{name}.error.json"))
+    report = error_report(both_clouds, f"transcripts/bad/{name}.error.json")
     assert report["source"]["key"] == key and reason in report["error"]["message"]
     status, view = http(
         "GET",

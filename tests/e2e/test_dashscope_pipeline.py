@@ -23,7 +23,7 @@ from bucketscribe_local.stack import LocalStack
 from bucketscribe.domain.job import AttemptState, Job, JobState
 from bucketscribe.domain.transcript import Transcript
 from tests.audio import tone_wav
-from tests.e2e.stack_calls import TIMEOUT_S, finished, upload_many
+from tests.e2e.stack_calls import TIMEOUT_S, error_report, finished, upload_many
 from tests.fakes import known
 from tests.waiting import wait_until
 
@@ -109,7 +109,7 @@ def test_one_bad_file_fails_alone_with_dashscopes_code_and_message(stack: LocalS
     gone = done["incoming/ds/mixed/gone.wav"]
     assert gone.state is JobState.FAILED and gone.error.code == "InvalidFile.DownloadFailed"
     assert "cannot be downloaded" in gone.error.message
-    report = json.loads(stack.read_output("transcripts/ds/mixed/gone.wav.error.json"))
+    report = error_report(stack, "transcripts/ds/mixed/gone.wav.error.json")
     assert report["error"]["code"] == "InvalidFile.DownloadFailed"
     assert done["incoming/ds/mixed/a.wav"].state is JobState.DONE
     assert done["incoming/ds/mixed/b.wav"].state is JobState.DONE
