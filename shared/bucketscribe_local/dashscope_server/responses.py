@@ -24,7 +24,7 @@ from bucketscribe_local.dashscope_server.requests import TaskListQuery
 from bucketscribe_local.dashscope_server.tasks import DashScopeBackend, TranscriptionTask
 from bucketscribe_local.dashscope_server.wire_formats import TaskStatus, audio_seconds, beijing_time
 from bucketscribe_local.emulator_kit.admin import add_admin_routes
-from bucketscribe_local.emulator_kit.answer_delay import answer_delay
+from bucketscribe_local.emulator_kit.answer_delay import answer_delay, hold_answer
 from bucketscribe_local.emulator_kit.lost_answers import LostAnswer
 
 logger = logging.getLogger(__name__)
@@ -182,9 +182,7 @@ async def get_result(request: web.Request) -> web.Response:
     """The signed-OSS-URL stand-in: a plain GET, no auth; gone once the task expires. The
     ``result_delay_s`` fault holds the answer back (on the clock, never blocking other requests)."""
     backend = _backend(request)
-    delay = backend.faults.result_delay_s
-    if delay and not await backend.clock.hold_until(backend.clock.now() + delay, backend.stopping):
-        raise web.HTTPServiceUnavailable()  # the emulator is stopping
+    await hold_answer(backend, backend.faults.result_delay_s)
     document = backend.result_document(request.match_info["task_id"], int(request.match_info["index"]))
     if document is None:
         body = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>"

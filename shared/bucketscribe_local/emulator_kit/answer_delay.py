@@ -19,16 +19,21 @@ from bucketscribe_local.emulator_kit.backend import EmulatorBackend
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+async def hold_answer(backend: EmulatorBackend[Any], delay_s: float) -> None:
+    """Hold an answer ``delay_s`` on the emulator's clock (nothing when 0); a 503 if the emulator
+    stops meanwhile."""
+    clock = backend.clock
+    if delay_s and not await clock.hold_until(clock.now() + delay_s, backend.stopping):
+        raise web.HTTPServiceUnavailable()
+
+
 def answer_delay(backend: EmulatorBackend[Any], api_prefix: str) -> Middleware:
     """A middleware holding each answer to a path under ``api_prefix`` for the plan's delay."""
 
     @web.middleware
     async def held(request: web.Request, handler: Handler) -> web.StreamResponse:
-        delay = backend.faults.answer_delay_s
-        if delay and request.path.startswith(api_prefix):
-            clock = backend.clock
-            if not await clock.hold_until(clock.now() + delay, backend.stopping):
-                raise web.HTTPServiceUnavailable()  # the emulator is stopping
+        if request.path.startswith(api_prefix):
+            await hold_answer(backend, backend.faults.answer_delay_s)
         return await handler(request)
 
     return held
